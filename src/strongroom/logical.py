@@ -1,0 +1,151 @@
+"""The vocabulary shared by core, framework and backends (Vault's sdk/logical).
+
+A request reaches a backend as a :class:`Request` with the mount prefix already stripped and a
+storage view already chrooted to the mount; the backend answers with a :class:`Response` or raises
+an error from :mod:`strongroom.errors`. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class Operation(str, enum.Enum):
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    PATCH = "patch"
+    DELETE = "delete"
+    LIST = "list"
+    HELP = "help"
+    # Issued by core, never by a client: lease renewal and revocation of a backend's secrets.
+    RENEW = "renew"
+    REVOKE = "revoke"
+
+
+class Storage(Protocol):
+    """A key/value store of plaintext bytes, as seen by a backend (a view chrooted to its mount).
+
+    ``list(prefix)`` answers the immediate children of ``prefix``: plain keys as they are, and
+    "directories" once each, with a trailing slash (Vault's semantics). Keys never start with "/".
+    """
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def list(self, prefix: str) -> list[str]: ...
+
+
+@dataclass(slots=True)
+class Connection:
+    remote_addr: str = ""
+    remote_port: int = 0
+
+
+@dataclass(slots=True)
+class LeaseInfo:
+    """A lease-bearing secret in a response (Vault's logical.Secret)."""
+
+    ttl: int = 0  # seconds
+    max_ttl: int = 0
+    renewable: bool = True
+    lease_id: str = ""
+    internal_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Auth:
+    """The result of a login, or the description of a token (Vault's logical.Auth)."""
+
+    policies: list[str] = field(default_factory=list)
+    token_policies: list[str] = field(default_factory=list)
+    identity_policies: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    display_name: str = ""
+    ttl: int = 0
+    max_ttl: int = 0
+    explicit_max_ttl: int = 0
+    period: int = 0
+    renewable: bool = True
+    num_uses: int = 0
+    no_default_policy: bool = False
+    bound_cidrs: list[str] = field(default_factory=list)
+    token_type: str = "service"
+    entity_id: str = ""
+    orphan: bool = False
+    internal_data: dict[str, Any] = field(default_factory=dict)
+    # Filled in by core once the token exists.
+    client_token: str = ""
+    accessor: str = ""
+    lease_duration: int = 0
+
+
+@dataclass(slots=True)
+class WrapInfo:
+    token: str = ""
+    accessor: str = ""
+    ttl: int = 0
+    creation_time: str = ""
+    creation_path: str = ""
+    wrapped_accessor: str = ""
+    format: str = "jwt"
+
+
+@dataclass(slots=True)
+class Request:
+    operation: Operation
+    path: str  # relative to the mount once routed; the full path before
+    data: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    client_token: str = ""
+    client_token_accessor: str = ""
+    display_name: str = ""
+    policies: list[str] = field(default_factory=list)
+    entity_id: str = ""
+    mount_point: str = ""
+    mount_type: str = ""
+    mount_accessor: str = ""
+    storage: Storage | None = None
+    connection: Connection = field(default_factory=Connection)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    wrap_ttl: int = 0
+    wrap_format: str = ""
+    # Set when the client asked for a JSON merge patch (Content-Type application/merge-patch+json).
+    content_type: str = ""
+    # For RENEW/REVOKE issued by core: the lease being acted on.
+    secret: LeaseInfo | None = None
+    auth: Auth | None = None
+    # The full request path as the client sent it (after /v1/), kept for audit and wrapping.
+    full_path: str = ""
+    # Set by core when the request arrived unauthenticated on a login path.
+    unauthenticated: bool = False
+    # Token entry of the caller, for backends that need it (the token store); opaque to others.
+    token_entry: Any = None
+
+
+@dataclass(slots=True)
+class Response:
+    data: dict[str, Any] | None = None
+    secret: LeaseInfo | None = None
+    auth: Auth | None = None
+    wrap_info: WrapInfo | None = None
+    warnings: list[str] = field(default_factory=list)
+    # A raw response bypasses the JSON envelope: (status, content-type, body). sys/health uses it.
+    raw_status: int = 0
+    raw_body: bytes | None = None
+    raw_content_type: str = "application/json"
+    # Status override for envelope responses (e.g. 204 is derived automatically; this forces others).
+    status: int = 0
+    redirect: str = ""
+
+    @classmethod
+    def with_data(cls, data: dict[str, Any]) -> Response:
+        return cls(data=data)

@@ -1,0 +1,60 @@
+"""Physical storage: untrusted bytes, no crypto.
+
+Every backend implements :class:`strongroom.logical.Storage` (get/put/delete/list of bytes). The
+barrier sits on top and is the only caller; a backend therefore never sees plaintext.
+
+Backends are looked up by the name used in the server config (``storage "sqlite" {...}``) through
+:func:`open_storage`. A factory takes the config block (a ``dict[str, str]``) and returns an
+object with the Storage methods plus ``async close()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from strongroom.errors import InvalidRequest
+from strongroom.logical import Storage
+
+
+class PhysicalStorage(Storage, Protocol):
+    """Storage that owns resources (files, connections) and must be closed on shutdown."""
+
+    async def close(self) -> None: ...
+
+
+Factory = Callable[[dict[str, Any]], Awaitable[PhysicalStorage]]
+
+
+def _factories() -> dict[str, Factory]:
+    # Imported lazily so `import strongroom.storage` stays cheap and optional drivers stay optional.
+    from strongroom.storage import file, inmem, sqlite
+
+    return {"inmem": inmem.open_inmem, "sqlite": sqlite.open_sqlite, "file": file.open_file}
+
+
+async def open_storage(kind: str, options: dict[str, Any]) -> PhysicalStorage:
+    factories = _factories()
+    if kind not in factories:
+        raise InvalidRequest(f'unknown storage type "{kind}" (supported: {", ".join(sorted(factories))})')
+    return await factories[kind](options)
+
+
+def children(keys: list[str], prefix: str) -> list[str]:
+    """Vault list semantics over a flat sorted key list: immediate children of ``prefix``, folders once with '/'."""
+    out: list[str] = []
+    seen: set[str] = set()
+    n = len(prefix)
+    for key in keys:
+        if not key.startswith(prefix):
+            continue
+        rest = key[n:]
+        slash = rest.find("/")
+        child = rest if slash < 0 else rest[: slash + 1]
+        if child and child not in seen:
+            seen.add(child)
+            out.append(child)
+    return sorted(out)
+
+
+__all__ = ["PhysicalStorage", "Storage", "open_storage", "children"]
