@@ -106,6 +106,8 @@ class Request:
     data: dict[str, Any] = field(default_factory=dict)
     id: str = ""
     client_token: str = ""
+    # The salted hash of client_token: safe to use in storage keys (cubbyhole), unlike the token.
+    token_id: str = ""
     client_token_accessor: str = ""
     display_name: str = ""
     policies: list[str] = field(default_factory=list)
@@ -129,6 +131,8 @@ class Request:
     unauthenticated: bool = False
     # Token entry of the caller, for backends that need it (the token store); opaque to others.
     token_entry: Any = None
+    # The caller is root or holds sudo on this path (set by core's authorisation step).
+    sudo: bool = False
 
 
 @dataclass(slots=True)

@@ -1,0 +1,179 @@
+"""Core: a façade that builds the parts (barrier, seal, router, mounts, policies, tokens) and owns the
+seal lifecycle. Request handling itself is :mod:`strongroom.core.pipeline`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from strongroom import __version__
+from strongroom.barrier import Barrier
+from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
+from strongroom.barrier.view import StorageView
+from strongroom.core import pipeline
+from strongroom.core.mounts import MountEntry, MountTable
+from strongroom.core.policy import PolicyStore
+from strongroom.core.router import Router
+from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
+from strongroom.errors import InvalidRequest, Sealed
+from strongroom.framework import BackendConfig
+from strongroom.logical import Request, Response, Storage
+
+# Barrier prefixes of core's own state.
+POLICY_VIEW = "sys/"
+TOKEN_VIEW = "sys/token/"
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    default_lease_ttl: int = 2764800  # 768h, Vault's default
+    max_lease_ttl: int = 2764800
+    storage_type: str = "inmem"
+    cluster_name: str = ""
+    api_addr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    keys: list[bytes]
+    root_token: str
+
+
+class Core:
+    def __init__(self, physical: Storage, config: CoreConfig | None = None) -> None:
+        self.config = config or CoreConfig()
+        self.physical = physical
+        self.barrier = Barrier(physical)
+        self.unseal_progress = UnsealProgress()
+        self.router = Router()
+        self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls)
+        self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
+        self.tokens = self._new_token_store()
+        self.cluster_name = self.config.cluster_name
+        self.cluster_id = ""
+        self.active_since = ""
+
+    # -- construction ---------------------------------------------------------------------------
+    def _factories(self) -> dict[str, dict[str, Any]]:
+        from strongroom.core.system import system_backend
+        from strongroom.engines import SECRETS_ENGINES
+
+        return {
+            "mounts": {**SECRETS_ENGINES, "system": lambda cfg: system_backend(self, cfg)},
+            "auth": {"token": lambda cfg: token_backend(self.tokens, cfg)},
+        }
+
+    def _system_ttls(self) -> tuple[int, int]:
+        return self.config.default_lease_ttl, self.config.max_lease_ttl
+
+    def _token_ttls(self) -> tuple[int, int]:
+        entry = self.mounts.find("auth", "token/")
+        return self.mounts.ttls(entry) if entry else self._system_ttls()
+
+    def _new_token_store(self) -> TokenStore:
+        return TokenStore(StorageView(self.barrier, TOKEN_VIEW),
+                          default_ttl=lambda: self._token_ttls()[0], max_ttl=lambda: self._token_ttls()[1])
+
+    def _default_mounts(self) -> list[MountEntry]:
+        m = self.mounts
+        return [
+            m.new_entry("mounts", "sys/", "system", description="system endpoints used for control, policy and debugging"),
+            m.new_entry("mounts", "cubbyhole/", "cubbyhole", description="per-token private secret storage", local=True),
+            m.new_entry("auth", "token/", "token", description="token based credentials"),
+        ]
+
+    # -- seal lifecycle -------------------------------------------------------------------------
+    async def initialized(self) -> bool:
+        return await self.barrier.initialized()
+
+    async def initialize(self, shares: int, threshold: int) -> InitResult:
+        """sys/init: create the keyring and root token; the server stays sealed afterwards."""
+        if await self.barrier.initialized():
+            raise InvalidRequest("Vault is already initialized")
+        seal_config = SealConfig(secret_shares=shares, secret_threshold=threshold)
+        unseal_key = await self.barrier.initialize(seal_config)
+        await self.barrier.unseal(unseal_key)
+        try:
+            await self._post_unseal()
+            root_token, _ = await self.tokens.create_root()
+        finally:
+            await self.seal()
+        return InitResult(split_unseal_key(unseal_key, shares, threshold), root_token)
+
+    async def unseal(self, key: bytes | None, reset: bool = False) -> None:
+        """sys/unseal: add one key share; unseal when the threshold is reached."""
+        if reset:
+            self.unseal_progress.reset()
+            return
+        config = await self.barrier.seal_config()
+        if config is None:
+            raise InvalidRequest("Vault is not initialized")
+        if not self.barrier.sealed:
+            raise InvalidRequest("vault is unsealed")
+        if key is None:
+            raise InvalidRequest("'key' must be specified in request body as JSON, or 'reset' set to true")
+        combined = self.unseal_progress.submit(key, config.secret_threshold)
+        if combined is None:
+            return
+        await self.barrier.unseal(combined)  # raises on a wrong key; progress was already reset
+        await self._post_unseal()
+
+    async def _post_unseal(self) -> None:
+        await self.policies.setup()
+        self.tokens = self._new_token_store()
+        await self.tokens.setup()
+        self.tokens.add_revoke_hook(self._destroy_cubbyhole)
+        await self.mounts.load(self._default_mounts())
+        self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    async def seal(self) -> None:
+        if self.barrier.sealed:
+            return
+        await self.mounts.teardown()
+        self.barrier.seal()
+        self.unseal_progress.reset()
+
+    async def _destroy_cubbyhole(self, entry: TokenEntry) -> None:
+        mount = self.mounts.find("mounts", "cubbyhole/")
+        if isinstance(mount and mount.view, StorageView):
+            await mount.view.sub(entry.id + "/").clear()  # type: ignore[union-attr]
+
+    async def seal_status(self) -> dict[str, Any]:
+        config = await self.barrier.seal_config()
+        progress = self.unseal_progress
+        status: dict[str, Any] = {
+            "type": "shamir", "initialized": config is not None, "sealed": self.barrier.sealed,
+            "t": config.secret_threshold if config else 0, "n": config.secret_shares if config else 0,
+            "progress": progress.progress, "nonce": progress.nonce if progress.progress else "",
+            "version": __version__, "build_date": "", "migration": False, "recovery_seal": False,
+            "storage_type": self.config.storage_type,
+        }
+        if not self.barrier.sealed:
+            status["cluster_name"] = self.cluster_name
+            status["cluster_id"] = self.cluster_id
+        return status
+
+    # -- dev mode -------------------------------------------------------------------------------
+    async def dev_bootstrap(self, root_token_id: str | None) -> tuple[bytes, str]:
+        """`server -dev`: initialise with one key, unseal, make the root token, mount kv-v2 at secret/."""
+        unseal_key = await self.barrier.initialize(SealConfig(secret_shares=1, secret_threshold=1))
+        await self.barrier.unseal(unseal_key)
+        await self._post_unseal()
+        root_token, _ = await self.tokens.create_root(root_token_id)
+        entry = self.mounts.new_entry("mounts", "secret/", "kv", description="key/value secret storage",
+                                      options={"version": "2"})
+        await self.mounts.mount(entry)
+        return unseal_key, root_token
+
+    # -- requests -------------------------------------------------------------------------------
+    async def handle_request(self, req: Request) -> Response | None:
+        return await pipeline.handle_request(self, req)
+
+    def require_unsealed(self) -> None:
+        if self.barrier.sealed:
+            raise Sealed()
+
+    def backend_config(self, entry: MountEntry) -> BackendConfig:
+        return self.mounts.backend_config(entry)

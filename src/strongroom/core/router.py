@@ -1,0 +1,53 @@
+"""Longest-prefix routing of request paths to mounts.
+
+Mount paths always end in "/". Matching walks the request path's "/" boundaries from the longest
+prefix down, so the cost is one dict lookup per path segment, whatever the number of mounts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from strongroom.core.mounts import MountEntry
+
+
+class Router:
+    __slots__ = ("_mounts",)
+
+    def __init__(self) -> None:
+        self._mounts: dict[str, MountEntry] = {}
+
+    def add(self, entry: MountEntry) -> None:
+        self._mounts[entry.full_path] = entry
+
+    def remove(self, full_path: str) -> None:
+        self._mounts.pop(full_path, None)
+
+    def clear(self) -> None:
+        self._mounts.clear()
+
+    def get(self, full_path: str) -> MountEntry | None:
+        return self._mounts.get(full_path)
+
+    def match(self, path: str) -> tuple[MountEntry, str] | None:
+        """(mount, mount-relative path) for the longest mount prefix of ``path``, or None."""
+        probe = path if path.endswith("/") else path + "/"
+        end = len(probe)
+        mounts = self._mounts
+        while end > 0:
+            entry = mounts.get(probe[:end])
+            if entry is not None:
+                return entry, path[end:] if end <= len(path) else ""
+            end = probe.rfind("/", 0, end - 1) + 1
+        return None
+
+    def conflicts(self, full_path: str) -> str | None:
+        """An existing mount that ``full_path`` would nest in or shadow, else None."""
+        for existing in self._mounts:
+            if existing.startswith(full_path) or full_path.startswith(existing):
+                return existing
+        return None
+
+    def entries(self) -> list[MountEntry]:
+        return list(self._mounts.values())

@@ -1,0 +1,245 @@
+"""TokenEntry: what the token store keeps about one token, and how it is shown to clients.
+
+SECURITY: a TokenEntry never holds the raw token. ``id`` is the salted HMAC of the token (see
+:meth:`TokenStore.hash`); the raw token exists only in the client's hands and, transiently, in the
+request that carries it. Callers that must display the token (lookup-self, create) pass it in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from strongroom.errors import InvalidRequest
+from strongroom.logical import Auth
+
+# Vault 1.10+ service token format: a type prefix and 24 random base62 characters.
+SERVICE_TOKEN_PREFIX = "hvs."
+# Prefixes a caller-supplied token id may not start with, so a custom id is never mistaken for a
+# generated token of some type (ours, older Vault "s.", batch "b."/"hvb.", recovery "r."/"hvr.").
+RESERVED_ID_PREFIXES = ("hvs.", "hvb.", "hvr.", "s.", "b.", "r.")
+TOKEN_TYPE_SERVICE = "service"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_RANDOM_LEN = 24
+
+# num_uses markers below zero (Vault uses the same encoding, so lookup-self shows -1 on a last use).
+# The last permitted use is in flight: no other request may use the token; core revokes it after.
+NUM_USES_EXHAUSTED = -1
+# Revocation has started: the token is dead even if its records have not all been deleted yet.
+NUM_USES_REVOKING = -3
+
+_DISPLAY_UNSAFE = re.compile(r"[^a-zA-Z0-9-]")
+
+
+def random_base62(n: int = _RANDOM_LEN) -> str:
+    # SECURITY: secrets.choice draws from the OS CSPRNG; 24 base62 chars carry ~142 bits.
+    return "".join(secrets.choice(_BASE62) for _ in range(n))
+
+
+def new_service_token() -> str:
+    return SERVICE_TOKEN_PREFIX + random_base62()
+
+
+def display_name_for(requested: str) -> str:
+    """Vault's token display name: "token", or "token-" + the name with unsafe characters dashed."""
+    if not requested:
+        return "token"
+    cleaned = _DISPLAY_UNSAFE.sub("-", requested)
+    if cleaned.endswith("-"):
+        cleaned = cleaned[:-1]
+    return "token-" + cleaned
+
+
+def sanitize_policies(policies: list[str], *, add_default: bool, no_default: bool = False) -> list[str]:
+    """Sorted, de-duplicated, blank-free; "default" added or removed as asked; root swallows the rest.
+
+    A token holding "root" is all-powerful, so any other policy next to it is meaningless and
+    dropped, and "default" is never added to it.
+    """
+    out = {p.strip() for p in policies if p and p.strip()}
+    if "root" in out:
+        return ["root"]
+    if no_default:
+        out.discard("default")
+    elif add_default:
+        out.add("default")
+    return sorted(out)
+
+
+def normalize_cidrs(cidrs: list[str]) -> list[str]:
+    """Validated CIDR blocks; a single-host block is written as the bare address, as Vault shows it."""
+    out: list[str] = []
+    for raw in cidrs:
+        try:
+            net = ipaddress.ip_network(raw.strip(), strict=False)
+        except ValueError:
+            raise InvalidRequest(f'invalid CIDR block "{raw}"') from None
+        out.append(str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net))
+    return out
+
+
+def rfc3339(ts: float) -> str:
+    """Go's RFC3339Nano in UTC: fractional seconds with trailing zeros dropped, "Z" suffix."""
+    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return text + "Z"
+
+
+@dataclass(slots=True)
+class TokenEntry:
+    # SECURITY: the salted HMAC of the token, never the token itself.
+    id: str
+    accessor: str
+    parent: str = ""  # the parent's id (hash); "" for an orphan
+    policies: list[str] = field(default_factory=list)
+    path: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+    display_name: str = "token"
+    num_uses: int = 0  # 0 = unlimited; see NUM_USES_* for negative markers
+    creation_time: int = 0  # unix seconds
+    ttl: int = 0  # the TTL at creation (lookup's creation_ttl); renewals do not change it
+    explicit_max_ttl: int = 0
+    period: int = 0
+    renewable: bool = True
+    type: str = TOKEN_TYPE_SERVICE
+    entity_id: str = ""
+    role: str = ""
+    bound_cidrs: list[str] = field(default_factory=list)
+    expire_time: float = 0.0  # unix seconds; 0 = never expires
+    # When the token's lifetime began (the start of its max-TTL window). 0 only for the root token
+    # made by init, which Vault registers no lease for: lookup then omits issue_time and renewable.
+    issue_time: float = 0.0
+    last_renewal: float = 0.0
+
+    @property
+    def orphan(self) -> bool:
+        return not self.parent
+
+    def is_expired(self, now: float) -> bool:
+        return self.expire_time != 0.0 and now >= self.expire_time
+
+    def remaining(self, now: float) -> int:
+        """Whole seconds left, 0 when the token never expires (or has just expired)."""
+        if not self.expire_time:
+            return 0
+        return max(0, int(self.expire_time - now))
+
+    def allows_address(self, remote_addr: str) -> bool:
+        """bound_cidrs check for core: True when unbound or ``remote_addr`` is inside a block."""
+        if not self.bound_cidrs:
+            return True
+        try:
+            addr = ipaddress.ip_address(remote_addr)
+        except ValueError:
+            return False  # fail closed: an unparseable address never matches a binding
+        return any(addr in ipaddress.ip_network(c, strict=False) for c in self.bound_cidrs)
+
+    # -- client-facing shapes -------------------------------------------------------------------
+    def to_lookup_data(self, now: float, token: str = "") -> dict[str, Any]:
+        """The ``data`` of lookup/lookup-self/lookup-accessor. ``token`` is the raw token when the
+        caller presented it (lookup, lookup-self); lookup-accessor passes "" as Vault does."""
+        data: dict[str, Any] = {
+            "accessor": self.accessor,
+            "creation_time": self.creation_time,
+            "creation_ttl": self.ttl,
+            "display_name": self.display_name,
+            "entity_id": self.entity_id,
+            "expire_time": rfc3339(self.expire_time) if self.expire_time else None,
+            "explicit_max_ttl": self.explicit_max_ttl,
+            "id": token,
+            "meta": dict(self.meta) if self.meta else None,
+            "num_uses": self.num_uses,
+            "orphan": self.orphan,
+            "path": self.path,
+            "policies": list(self.policies),
+            "ttl": self.remaining(now),
+            "type": self.type,
+        }
+        if self.issue_time:
+            data["issue_time"] = rfc3339(self.issue_time)
+            data["renewable"] = self.renewable
+        if self.last_renewal:
+            data["last_renewal"] = rfc3339(self.last_renewal)
+            data["last_renewal_time"] = int(self.last_renewal)
+        if self.period:
+            data["period"] = self.period
+        if self.role:
+            data["role"] = self.role
+        if self.bound_cidrs:
+            data["bound_cidrs"] = list(self.bound_cidrs)
+        return dict(sorted(data.items()))
+
+    def to_auth(self, token: str, lease_duration: int | None = None) -> Auth:
+        """The ``auth`` block of create/renew responses. ``token`` is "" for renew-accessor."""
+        ttl = self.ttl if lease_duration is None else lease_duration
+        return Auth(
+            client_token=token,
+            accessor=self.accessor,
+            policies=list(self.policies),
+            token_policies=list(self.policies),
+            metadata=dict(self.meta),
+            display_name=self.display_name,
+            lease_duration=ttl,
+            ttl=ttl,
+            explicit_max_ttl=self.explicit_max_ttl,
+            period=self.period,
+            renewable=self.renewable,
+            num_uses=self.num_uses,
+            entity_id=self.entity_id,
+            token_type=self.type,
+            orphan=self.orphan,
+            bound_cidrs=list(self.bound_cidrs),
+        )
+
+    # -- storage format (a compatibility contract: change only with a migration) ----------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "accessor": self.accessor,
+            "parent": self.parent,
+            "policies": self.policies,
+            "path": self.path,
+            "meta": self.meta,
+            "display_name": self.display_name,
+            "num_uses": self.num_uses,
+            "creation_time": self.creation_time,
+            "ttl": self.ttl,
+            "explicit_max_ttl": self.explicit_max_ttl,
+            "period": self.period,
+            "renewable": self.renewable,
+            "type": self.type,
+            "entity_id": self.entity_id,
+            "role": self.role,
+            "bound_cidrs": self.bound_cidrs,
+            "expire_time": self.expire_time,
+            "issue_time": self.issue_time,
+            "last_renewal": self.last_renewal,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TokenEntry:
+        return cls(
+            id=str(d["id"]),
+            accessor=str(d["accessor"]),
+            parent=str(d.get("parent", "")),
+            policies=[str(p) for p in d.get("policies", [])],
+            path=str(d.get("path", "")),
+            meta={str(k): str(v) for k, v in (d.get("meta") or {}).items()},
+            display_name=str(d.get("display_name", "token")),
+            num_uses=int(d.get("num_uses", 0)),
+            creation_time=int(d.get("creation_time", 0)),
+            ttl=int(d.get("ttl", 0)),
+            explicit_max_ttl=int(d.get("explicit_max_ttl", 0)),
+            period=int(d.get("period", 0)),
+            renewable=bool(d.get("renewable", True)),
+            type=str(d.get("type", TOKEN_TYPE_SERVICE)),
+            entity_id=str(d.get("entity_id", "")),
+            role=str(d.get("role", "")),
+            bound_cidrs=[str(c) for c in d.get("bound_cidrs", [])],
+            expire_time=float(d.get("expire_time", 0.0)),
+            issue_time=float(d.get("issue_time", 0.0)),
+            last_renewal=float(d.get("last_renewal", 0.0)),
+        )

@@ -1,0 +1,414 @@
+"""TokenStore: token entries, accessors, the parent/child tree, lookup, use counting, renew, revoke.
+
+Storage layout inside the store's (barrier-encrypted) view. Every key that names a token or an
+accessor uses its salted hash, never the value itself:
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from strongroom.core.tokens.entry import (
+    NUM_USES_EXHAUSTED,
+    NUM_USES_REVOKING,
+    RESERVED_ID_PREFIXES,
+    TokenEntry,
+    new_service_token,
+    random_base62,
+    sanitize_policies,
+)
+from strongroom.core.tokens.roles import TokenRole
+from strongroom.core.tokens.ttl import renewal_ttl
+from strongroom.errors import InvalidRequest, PermissionDenied
+from strongroom.logical import Storage
+
+log = logging.getLogger(__name__)
+
+# The 32-byte random HMAC key for every hash below. Created once, on first setup; losing it makes
+# every token unverifiable, which is why it lives behind the barrier with the entries it protects.
+SALT_KEY = "salt"
+# id/<hash(token)>: the TokenEntry as JSON. The authoritative record: a token exists iff this does.
+ID_PREFIX = "id/"
+# accessor/<hash(accessor)>: {"token_id": <hash(token)>, "accessor": <accessor>}. The accessor is
+# kept in the value (not the key) so LIST accessors can answer without a reverse index.
+ACCESSOR_PREFIX = "accessor/"
+# parent/<hash(parent)>/<hash(child)>: empty marker; the children of a token, for tree revocation.
+PARENT_PREFIX = "parent/"
+# roles/<name>: a TokenRole as JSON.
+ROLE_PREFIX = "roles/"
+
+RevokeHook = Callable[[TokenEntry], Awaitable[None]]
+
+DEFAULT_CACHE_SIZE = 65536
+_LOCK_STRIPES = 64
+
+
+class TokenStore:
+    """All token state. One instance per unseal; core builds it with the token mount's TTLs.
+
+    Concurrency: everything runs on one event loop. The in-memory cache holds the one canonical
+    TokenEntry per token; any read-modify-write of an entry (use, renew, revoke) and any cache
+    fill from storage happens under that token's lock stripe, so a revocation can never be undone
+    by a concurrent cache fill that read the record just before it was deleted.
+    """
+
+    def __init__(
+        self,
+        view: Storage,
+        *,
+        default_ttl: Callable[[], int],
+        max_ttl: Callable[[], int],
+        clock: Callable[[], float] = time.time,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self._view = view
+        self.default_ttl = default_ttl
+        self.max_ttl = max_ttl
+        self.clock = clock
+        self._cache_size = cache_size
+        self._cache: dict[str, TokenEntry] = {}
+        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        self._hooks: list[RevokeHook] = []
+        self._mac: Any = None  # hmac object keyed with the salt; copied per hash
+        self._expiring: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def setup(self) -> None:
+        """Load the salt, creating it on first use."""
+        salt = await self._view.get(SALT_KEY)
+        if salt is None:
+            salt = secrets.token_bytes(32)
+            await self._view.put(SALT_KEY, salt)
+        self._mac = hmac.new(salt, digestmod=hashlib.sha256)
+
+    def hash(self, token: str) -> str:
+        """HMAC-SHA256(salt, token), hex. SECURITY: the only form of a token that is ever stored,
+        cached or compared; the raw token never reaches storage, as key or as value."""
+        if self._mac is None:
+            raise RuntimeError("TokenStore.setup() has not run")
+        mac = self._mac.copy()
+        mac.update(token.encode())
+        return str(mac.hexdigest())
+
+    def add_revoke_hook(self, fn: RevokeHook) -> None:
+        """``fn(entry)`` is awaited for every token revoked, before its records are deleted."""
+        self._hooks.append(fn)
+
+    # -- lookup (the hot path) ------------------------------------------------------------------
+    async def lookup(self, token: str) -> TokenEntry | None:
+        """The live entry for a raw token, or None (unknown, expired, used up, being revoked).
+
+        A cache hit costs one HMAC and one dict probe; nothing here grows with the token count.
+        The returned entry is the shared canonical object: read it, never mutate it.
+        """
+        if not token:
+            return None
+        return await self.lookup_id(self.hash(token))
+
+    async def lookup_id(self, token_id: str) -> TokenEntry | None:
+        """As :meth:`lookup`, by the token's hash."""
+        entry = self._cache.get(token_id)
+        if entry is None:
+            entry = await self._load(token_id)
+            if entry is None:
+                return None
+        if entry.num_uses < 0:
+            return None
+        if entry.is_expired(self.clock()):
+            self._revoke_in_background(entry)
+            return None
+        return entry
+
+    async def lookup_accessor(self, accessor: str) -> TokenEntry | None:
+        if not accessor:
+            return None
+        raw = await self._view.get(ACCESSOR_PREFIX + self.hash(accessor))
+        if raw is None:
+            return None
+        return await self.lookup_id(str(orjson.loads(raw)["token_id"]))
+
+    async def list_accessors(self) -> list[str]:
+        """Every accessor (sudo-only endpoint; reads one record per token, as Vault's does)."""
+        out: list[str] = []
+        for key in await self._view.list(ACCESSOR_PREFIX):
+            raw = await self._view.get(ACCESSOR_PREFIX + key)
+            if raw is not None:
+                out.append(str(orjson.loads(raw)["accessor"]))
+        return out
+
+    # -- create ---------------------------------------------------------------------------------
+    async def create(
+        self,
+        *,
+        policies: list[str],
+        path: str,
+        parent: TokenEntry | None = None,
+        no_default_policy: bool = False,
+        display_name: str = "token",
+        meta: dict[str, str] | None = None,
+        ttl: int = 0,
+        explicit_max_ttl: int = 0,
+        period: int = 0,
+        renewable: bool = True,
+        num_uses: int = 0,
+        entity_id: str = "",
+        role: str = "",
+        bound_cidrs: list[str] | None = None,
+        token_id: str | None = None,
+    ) -> tuple[str, TokenEntry]:
+        """Mint and persist a token; returns (raw token, entry).
+
+        ``policies`` are sorted and de-duplicated, with "default" added unless
+        ``no_default_policy`` (pass True to store a list already resolved by the caller). ``ttl``
+        is final (see ttl.py); 0 means the token never expires. ``token_id`` is a caller-chosen
+        token (the create endpoint allows it to root/sudo callers only).
+        """
+        if num_uses < 0:
+            raise InvalidRequest("number of uses cannot be negative")
+        if token_id:
+            if token_id.startswith(RESERVED_ID_PREFIXES):
+                raise InvalidRequest(f"custom token ID cannot have the '{token_id.split('.')[0]}.' prefix")
+            if "." in token_id:
+                raise InvalidRequest("custom token ID cannot have a '.' in the value")
+        token = token_id or new_service_token()
+        now = self.clock()
+        entry = TokenEntry(
+            id=self.hash(token),
+            accessor=random_base62(),
+            parent=parent.id if parent is not None else "",
+            policies=sanitize_policies(policies, add_default=not no_default_policy),
+            path=path,
+            meta=dict(meta or {}),
+            display_name=display_name,
+            num_uses=num_uses,
+            creation_time=int(now),
+            ttl=ttl,
+            explicit_max_ttl=explicit_max_ttl,
+            period=period,
+            # A token that never expires has nothing to renew.
+            renewable=renewable and ttl > 0,
+            entity_id=entity_id,
+            role=role,
+            bound_cidrs=list(bound_cidrs or []),
+            expire_time=now + ttl if ttl > 0 else 0.0,
+            issue_time=now,
+        )
+        if parent is None:
+            await self._persist_new(entry, custom=bool(token_id))
+            return token, entry
+        # Under the parent's lock, so a concurrent revocation of the parent either sees this child
+        # in its index (and revokes it) or has already marked the parent dead (and we refuse).
+        async with self._lock(parent.id):
+            current = self._cache.get(parent.id) or await self._read(parent.id)
+            if current is None or current.num_uses == NUM_USES_REVOKING:
+                raise PermissionDenied("parent token is being revoked")
+            await self._persist_new(entry, custom=bool(token_id))
+        return token, entry
+
+    async def create_root(self, token: str | None = None) -> tuple[str, TokenEntry]:
+        """A root token: policy root, no TTL, no parent. ``token`` is ``server -dev
+        -dev-root-token-id``'s chosen value; without it (init) a random token is generated."""
+        if token is not None:
+            return await self.create(policies=["root"], path="auth/token/create", token_id=token)
+        token, entry = await self.create(policies=["root"], path="auth/token/root", display_name="root")
+        # Vault registers no lease for the init root token, so its lookup shows no issue time.
+        entry.issue_time = 0.0
+        await self._write(entry)
+        return token, entry
+
+    async def _persist_new(self, entry: TokenEntry, *, custom: bool) -> None:
+        if custom and await self._view.get(ID_PREFIX + entry.id) is not None:
+            raise InvalidRequest("cannot create a token with a duplicate ID")
+        # Indexes first, the authoritative id record last: a crash in between leaves only dangling
+        # index records, which revocation tolerates, never a token missing from its parent's tree.
+        record = orjson.dumps({"token_id": entry.id, "accessor": entry.accessor})
+        await self._view.put(ACCESSOR_PREFIX + self.hash(entry.accessor), record)
+        if entry.parent:
+            await self._view.put(f"{PARENT_PREFIX}{entry.parent}/{entry.id}", b"")
+        await self._write(entry)
+        self._cache_put(entry)
+
+    # -- use counting ---------------------------------------------------------------------------
+    async def use(self, entry: TokenEntry) -> bool:
+        """Spend one use of a limited-use token. True when this was its last: core revokes it once
+        the request completes. Raises PermissionDenied if another request spent it already."""
+        if entry.num_uses == 0:
+            return False  # unlimited: no I/O on the hot path
+        async with self._lock(entry.id):
+            canon = self._cache.get(entry.id) or await self._read(entry.id)
+            if canon is None or canon.num_uses < 0:
+                raise PermissionDenied()
+            last = canon.num_uses == 1
+            canon.num_uses = NUM_USES_EXHAUSTED if last else canon.num_uses - 1
+            await self._write(canon)
+            self._cache_put(canon)
+            entry.num_uses = canon.num_uses
+        return last
+
+    # -- renew ----------------------------------------------------------------------------------
+    async def renew(self, entry: TokenEntry, increment: int, warnings: list[str] | None = None) -> TokenEntry:
+        """Extend the token's life from now (Vault's TTL math, see ttl.renewal_ttl); capping
+        warnings are appended to ``warnings``. Role tokens take period and explicit max from
+        their role as it is now."""
+        if not entry.renewable or not entry.expire_time:
+            raise InvalidRequest("lease is not renewable")
+        period, explicit = entry.period, entry.explicit_max_ttl
+        if entry.role:
+            role = await self.get_role(entry.role)
+            if role is not None:
+                period = role.token_period or period
+                if role.token_explicit_max_ttl and (not explicit or role.token_explicit_max_ttl < explicit):
+                    explicit = role.token_explicit_max_ttl
+        async with self._lock(entry.id):
+            canon = self._cache.get(entry.id) or await self._read(entry.id)
+            now = self.clock()
+            if canon is None or canon.num_uses == NUM_USES_REVOKING or canon.is_expired(now):
+                raise InvalidRequest("token not found")
+            ttl, warned = renewal_ttl(
+                increment=increment, token_ttl=canon.ttl, period=period, explicit_max_ttl=explicit,
+                max_ttl=self.max_ttl(), issued_at=canon.issue_time or canon.creation_time, now=now)
+            canon.expire_time = now + ttl
+            canon.last_renewal = now
+            await self._write(canon)
+            self._cache_put(canon)
+        if warnings is not None:
+            warnings.extend(warned)
+        return canon
+
+    # -- revoke ---------------------------------------------------------------------------------
+    async def revoke(self, entry: TokenEntry, *, orphan_children: bool = False) -> None:
+        """Revoke a token and (unless ``orphan_children``) its whole subtree, leaves first.
+
+        Iterative, so tree depth is unbounded. Each token is first marked dead (persisted), so it
+        stops working at once and a token cannot gain children while its subtree is being
+        removed; then the revoke hooks run; then its records go. Idempotent: a token already
+        gone is skipped, so a retry after a failed hook finishes the job.
+        """
+        if not await self._mark_revoking(entry.id):
+            return
+        if orphan_children:
+            await self._orphan_children(entry.id)
+        else:
+            # (token, parent it was listed under, children already pushed?)
+            stack: list[tuple[str, str, bool]] = [(entry.id, "", False)]
+            while stack:
+                token_id, parent_id, expanded = stack.pop()
+                if token_id == entry.id and expanded:
+                    break
+                if expanded:
+                    await self._destroy(token_id, parent_id)
+                elif not await self._mark_revoking(token_id):
+                    # Index record of a token that no longer exists (crash mid-create/revoke).
+                    await self._view.delete(f"{PARENT_PREFIX}{parent_id}/{token_id}")
+                else:
+                    stack.append((token_id, parent_id, True))
+                    children = await self._view.list(f"{PARENT_PREFIX}{token_id}/")
+                    stack.extend((child, token_id, False) for child in children if not child.endswith("/"))
+        await self._destroy(entry.id, "")
+
+    async def _mark_revoking(self, token_id: str) -> bool:
+        async with self._lock(token_id):
+            canon = self._cache.get(token_id) or await self._read(token_id)
+            if canon is None:
+                return False
+            if canon.num_uses != NUM_USES_REVOKING:
+                canon.num_uses = NUM_USES_REVOKING
+                await self._write(canon)
+            self._cache_put(canon)
+            return True
+
+    async def _orphan_children(self, token_id: str) -> None:
+        for child_id in await self._view.list(f"{PARENT_PREFIX}{token_id}/"):
+            async with self._lock(child_id):
+                child = self._cache.get(child_id) or await self._read(child_id)
+                if child is not None:
+                    child.parent = ""
+                    await self._write(child)
+                    self._cache_put(child)
+            await self._view.delete(f"{PARENT_PREFIX}{token_id}/{child_id}")
+
+    async def _destroy(self, token_id: str, listed_under: str) -> None:
+        entry = self._cache.get(token_id) or await self._read(token_id)
+        if entry is None:
+            return
+        # Hooks (cubbyhole, later leases) must be idempotent: a concurrent revoke may run them too.
+        for hook in self._hooks:
+            await hook(entry)  # a failing hook leaves the token marked dead, for a retry
+        async with self._lock(token_id):
+            self._cache.pop(token_id, None)
+            await self._view.delete(ID_PREFIX + token_id)
+            await self._view.delete(ACCESSOR_PREFIX + self.hash(entry.accessor))
+            for parent_id in {entry.parent, listed_under} - {""}:
+                await self._view.delete(f"{PARENT_PREFIX}{parent_id}/{token_id}")
+
+    def _revoke_in_background(self, entry: TokenEntry) -> None:
+        """Expired tokens are revoked lazily, when a lookup first notices; at most once at a time."""
+        if entry.id in self._expiring:
+            return
+        self._expiring.add(entry.id)
+        task = asyncio.get_running_loop().create_task(self._revoke_expired(entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _revoke_expired(self, entry: TokenEntry) -> None:
+        try:
+            await self.revoke(entry)
+        except Exception:
+            log.exception("revoking expired token (accessor %s) failed", entry.accessor)
+        finally:
+            self._expiring.discard(entry.id)
+
+    async def drain(self) -> None:
+        """Wait for background revocations (before seal, and in tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- roles ----------------------------------------------------------------------------------
+    async def get_role(self, name: str) -> TokenRole | None:
+        raw = await self._view.get(ROLE_PREFIX + name)
+        return TokenRole.from_json(orjson.loads(raw)) if raw is not None else None
+
+    async def put_role(self, role: TokenRole) -> None:
+        await self._view.put(ROLE_PREFIX + role.name, orjson.dumps(role.to_json()))
+
+    async def delete_role(self, name: str) -> None:
+        await self._view.delete(ROLE_PREFIX + name)
+
+    async def list_roles(self) -> list[str]:
+        return sorted(k for k in await self._view.list(ROLE_PREFIX) if not k.endswith("/"))
+
+    # -- storage and cache primitives -----------------------------------------------------------
+    def _lock(self, token_id: str) -> asyncio.Lock:
+        return self._locks[hash(token_id) % _LOCK_STRIPES]
+
+    async def _read(self, token_id: str) -> TokenEntry | None:
+        raw = await self._view.get(ID_PREFIX + token_id)
+        return TokenEntry.from_json(orjson.loads(raw)) if raw is not None else None
+
+    async def _write(self, entry: TokenEntry) -> None:
+        await self._view.put(ID_PREFIX + entry.id, orjson.dumps(entry.to_json()))
+
+    async def _load(self, token_id: str) -> TokenEntry | None:
+        async with self._lock(token_id):
+            entry = self._cache.get(token_id)
+            if entry is None:
+                entry = await self._read(token_id)
+                if entry is not None:
+                    self._cache_put(entry)
+            return entry
+
+    def _cache_put(self, entry: TokenEntry) -> None:
+        cache = self._cache
+        if entry.id not in cache and len(cache) >= self._cache_size:
+            # Evict the oldest insertion: O(1), and correct because every entry is also in storage.
+            del cache[next(iter(cache))]
+        cache[entry.id] = entry

@@ -1,0 +1,60 @@
+"""Vault-style durations: "90", 90, "90s", "1h30m", "768h", "2d". Pure functions."""
+
+from __future__ import annotations
+
+import re
+
+from strongroom.errors import InvalidRequest
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
+
+
+def parse_duration(value: object, *, name: str = "duration") -> int:
+    """Seconds in ``value``; a bare number is seconds. Raises InvalidRequest naming ``name``."""
+    if isinstance(value, bool):
+        raise InvalidRequest(f"invalid {name}: {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidRequest(f"invalid {name}: must not be negative")
+        return value
+    if isinstance(value, float):
+        if value < 0 or value != value:
+            raise InvalidRequest(f"invalid {name}: {value!r}")
+        return int(value)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"invalid {name}: {value!r}")
+    text = value.strip()
+    if text == "":
+        return 0
+    if text.isdigit():
+        return int(text)
+    pos = 0
+    total = 0.0
+    for m in _PART.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or pos == 0:
+        raise InvalidRequest(f'invalid {name}: "{value}" (use a number of seconds or a duration such as "1h30m")')
+    return int(total)
+
+
+def format_duration(seconds: int) -> str:
+    """A TTL as Vault's CLI prints it: Go's duration string with trailing zero units dropped ("768h", "1h30m")."""
+    if seconds <= 0:
+        return "0s"
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    out = ""
+    if h:
+        out += f"{h}h"
+    if h or m:
+        out += f"{m}m"
+    out += f"{s}s"
+    if out.endswith("m0s"):
+        out = out[:-2]
+    if out.endswith("h0m"):
+        out = out[:-2]
+    return out

@@ -1,0 +1,30 @@
+"""The public API for backend authors: declare a path table, write handlers, raise errors.
+
+    def paths() -> list[Path]:
+        return [Path(f"users/{name_regex('name')}", fields={...}, operations={Op.READ: read_user})]
+
+Builtin backends import only this package, :mod:`strongroom.logical` and :mod:`strongroom.errors`.
+"""
+
+from strongroom.framework.backend import Backend, BackendConfig, SecretType
+from strongroom.framework.fields import Field, FieldData, FieldType
+from strongroom.framework.path import Handler, Path, match_all, name_regex, optional_param
+from strongroom.logical import Operation as Op
+from strongroom.logical import Request, Response
+
+__all__ = [
+    "Backend",
+    "BackendConfig",
+    "Field",
+    "FieldData",
+    "FieldType",
+    "Handler",
+    "Op",
+    "Path",
+    "Request",
+    "Response",
+    "SecretType",
+    "match_all",
+    "name_regex",
+    "optional_param",
+]

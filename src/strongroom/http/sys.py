@@ -1,0 +1,166 @@
+"""The sys/ endpoints that must work while sealed or uninitialised: init, seal-status, unseal, seal,
+health, leader, step-down. Each handler returns (status, JSON body)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from strongroom import __version__
+from strongroom.errors import InvalidRequest, PermissionDenied, StrongroomError, UnsupportedOperation
+from strongroom.framework.fields import Field, FieldData, FieldType
+from strongroom.http.logical import parse_body, token_of
+from strongroom.logical import Operation
+
+if TYPE_CHECKING:
+    from strongroom.core import Core
+
+Handler = Callable[["Core", str, dict[str, str], dict[str, str], bytes], Awaitable[tuple[int, Any]]]
+
+
+def decode_key(value: str) -> bytes:
+    """An unseal key share as Vault accepts it: hex first, then base64."""
+    value = value.strip()
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        pass
+    try:
+        raw = base64.b64decode(value, validate=True)
+        if raw:
+            return raw
+    except (binascii.Error, ValueError):
+        pass
+    raise InvalidRequest("'key' must be a valid hex or base64 string")
+
+
+async def init(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    if method == "GET":
+        return 200, {"initialized": await core.initialized()}
+    if method not in ("PUT", "POST"):
+        raise UnsupportedOperation()
+    d = FieldData(parse_body(body), {
+        "secret_shares": Field(FieldType.INT), "secret_threshold": Field(FieldType.INT),
+        "pgp_keys": Field(FieldType.COMMA_STRING_SLICE), "root_token_pgp_key": Field(FieldType.STRING),
+        "stored_shares": Field(FieldType.INT), "recovery_shares": Field(FieldType.INT),
+        "recovery_threshold": Field(FieldType.INT), "recovery_pgp_keys": Field(FieldType.COMMA_STRING_SLICE),
+    })
+    if d.get("pgp_keys") or d.get("root_token_pgp_key") or d.get("recovery_pgp_keys"):
+        raise InvalidRequest("PGP-encrypted key shares are not supported yet")
+    shares, threshold = d.get("secret_shares"), d.get("secret_threshold")
+    result = await core.initialize(shares, threshold)
+    return 200, {
+        "keys": [k.hex() for k in result.keys],
+        "keys_base64": [base64.b64encode(k).decode() for k in result.keys],
+        "root_token": result.root_token,
+    }
+
+
+async def seal_status(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    return 200, await core.seal_status()
+
+
+async def unseal(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    if method not in ("PUT", "POST"):
+        raise UnsupportedOperation()
+    d = FieldData(parse_body(body), {"key": Field(FieldType.STRING), "reset": Field(FieldType.BOOL),
+                                     "migrate": Field(FieldType.BOOL)})
+    if d.get("migrate"):
+        raise InvalidRequest("seal migration is not supported: this server has only the Shamir seal")
+    key = decode_key(d.get("key")) if d.has("key") and d.get("key") else None
+    await core.unseal(key, reset=d.get("reset"))
+    return 200, await core.seal_status()
+
+
+async def seal(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    if method not in ("PUT", "POST"):
+        raise UnsupportedOperation()
+    core.require_unsealed()
+    await require_sudo(core, headers, "sys/seal")
+    await core.seal()
+    return 204, None
+
+
+async def step_down(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    if method not in ("PUT", "POST"):
+        raise UnsupportedOperation()
+    core.require_unsealed()
+    await require_sudo(core, headers, "sys/step-down")
+    return 204, None  # a single node without HA storage is always active: nothing to step down from
+
+
+async def require_sudo(core: Core, headers: dict[str, str], path: str) -> None:
+    entry = await core.tokens.lookup(token_of(headers))
+    if entry is None:
+        raise PermissionDenied()
+    result = (await core.policies.acl(entry.policies)).check(Operation.UPDATE, path, None)
+    if not (result.allowed and result.sudo):
+        raise PermissionDenied()
+
+
+async def leader(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    core.require_unsealed()
+    return 200, {"ha_enabled": False, "is_self": False, "active_time": "0001-01-01T00:00:00Z",
+                 "leader_address": "", "leader_cluster_address": "", "performance_standby": False,
+                 "performance_standby_last_remote_wal": 0}
+
+
+def _code(query: dict[str, str], name: str, default: int) -> int:
+    if name not in query:
+        return default
+    try:
+        return int(query[name])
+    except ValueError:
+        raise InvalidRequest(f"bad code value {query[name]!r} for {name}") from None
+
+
+async def health(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    """sys/health: the status code carries the state so load balancers need not parse the body."""
+    initialized = await core.initialized()
+    sealed = core.barrier.sealed
+    standby = False  # no HA yet: an unsealed node is active
+    if not initialized:
+        status = _code(query, "uninitcode", 501)
+    elif sealed:
+        status = _code(query, "sealedcode", 503)
+    elif standby and not _flag(query, "standbyok"):
+        status = _code(query, "standbycode", 429)
+    else:
+        status = _code(query, "activecode", 200)
+    # Validate the codes we did not use too, so a typo is reported rather than ignored.
+    for name, default in (("drsecondarycode", 472), ("performancestandbycode", 473), ("standbycode", 429),
+                          ("haunhealthycode", 474), ("removedcode", 530)):
+        _code(query, name, default)
+    data: dict[str, Any] = {
+        "initialized": initialized, "sealed": sealed, "standby": standby or (sealed and initialized),
+        "performance_standby": False, "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled", "server_time_utc": int(time.time()), "version": __version__,
+    }
+    if not sealed:
+        data["cluster_name"] = core.cluster_name
+        data["cluster_id"] = core.cluster_id
+    return status, data
+
+
+def _flag(query: dict[str, str], name: str) -> bool:
+    return query.get(name, "").lower() in ("", "1", "true", "t") if name in query else False
+
+
+ROUTES: dict[str, Handler] = {
+    "sys/init": init,
+    "sys/seal-status": seal_status,
+    "sys/unseal": unseal,
+    "sys/seal": seal,
+    "sys/health": health,
+    "sys/leader": leader,
+    "sys/step-down": step_down,
+}
+
+
+def error_body(err: StrongroomError) -> bytes:
+    return orjson.dumps({"errors": err.messages})

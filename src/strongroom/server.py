@@ -1,0 +1,171 @@
+"""Process entry: config → storage → Core → ASGI app → uvicorn listeners; signals; graceful stop.
+
+This module and ``cli`` are the only places that read the environment or print to the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from strongroom import __version__
+from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_config, load_config
+from strongroom.core import Core, CoreConfig
+from strongroom.errors import StrongroomError
+from strongroom.http.app import App
+from strongroom.storage import PhysicalStorage, open_storage
+
+log = logging.getLogger("strongroom.server")
+
+_TLS_VERSIONS = {"tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: we stop all listeners together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def tls_context(listener: ListenerConfig) -> ssl.SSLContext:
+    """TLS 1.2+ server context; a client certificate is requested but not required (for cert login)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS_VERSIONS.get(listener.tls_min_version, ssl.TLSVersion.TLSv1_2)
+    ctx.load_cert_chain(listener.tls_cert_file, listener.tls_key_file)
+    if listener.tls_client_ca_file:
+        ctx.load_verify_locations(listener.tls_client_ca_file)
+    else:
+        ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
+def _uvicorn_server(app: App, listener: ListenerConfig, log_level: str) -> _Server:
+    host, _, port = listener.address.rpartition(":")
+    config = uvicorn.Config(app, host=host.strip("[]") or "0.0.0.0", port=int(port), lifespan="off",
+                            access_log=False, log_level=_uvicorn_level(log_level), server_header=False,
+                            date_header=False, timeout_graceful_shutdown=5)
+    config.load()
+    if not listener.tls_disable:
+        config.ssl = tls_context(listener)  # our own context: uvicorn cannot set a minimum TLS version
+    return _Server(config)
+
+
+def _uvicorn_level(level: str) -> str:
+    return {"trace": "debug", "err": "error"}.get(level, level if level in ("debug", "info", "warning", "error") else "warning")
+
+
+def _scheme(listener: ListenerConfig) -> str:
+    return "http" if listener.tls_disable else "https"
+
+
+async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None) -> int:
+    storage_type = config.storage.type if config.storage else "inmem"
+    physical: PhysicalStorage = await open_storage(storage_type, dict(config.storage.options) if config.storage else {})
+    core = Core(physical, CoreConfig(default_lease_ttl=config.default_lease_ttl,
+                                     max_lease_ttl=config.max_lease_ttl, storage_type=storage_type,
+                                     cluster_name=config.cluster_name, api_addr=config.api_addr))
+    unseal_key = root_token = ""
+    if dev:
+        key, root_token = await core.dev_bootstrap(dev_root_token_id)
+        unseal_key = __import__("base64").b64encode(key).decode()
+    app = App(core, max_request_size=config.listeners[0].max_request_size if config.listeners else 32 << 20)
+    servers = [_uvicorn_server(app, lst, config.log_level) for lst in config.listeners]
+    _banner(config, storage_type, dev, unseal_key, root_token)
+
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for s in servers:
+            s.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        print("==> Strongroom shutdown triggered", flush=True)
+        await core.seal()
+        await physical.close()
+    return 0
+
+
+def _banner(config: ServerConfig, storage_type: str, dev: bool, unseal_key: str, root_token: str) -> None:
+    first = config.listeners[0]
+    addr = f"{_scheme(first)}://{first.address}"
+    listeners = ", ".join(f'{lst.address} (tls: "{"disabled" if lst.tls_disable else "enabled"}")' for lst in config.listeners)
+    print("==> Strongroom server configuration:\n", flush=False)
+    print(f"             Api Address: {config.api_addr or addr}")
+    print(f"               Log Level: {config.log_level}")
+    print(f"              Listener 1: tcp ({listeners})")
+    print(f"                 Storage: {storage_type}")
+    print(f"                 Version: Strongroom v{__version__}\n")
+    if dev:
+        print("WARNING! dev mode is enabled! In this mode, Strongroom runs entirely in-memory")
+        print("and starts unsealed with a single unseal key. The root token is already")
+        print("authenticated to the CLI, so you can immediately begin using Strongroom.\n")
+        print("You may need to set the following environment variables:\n")
+        print(f"    $ export VAULT_ADDR='{addr}'\n")
+        print("The unseal key and root token are displayed below in case you want to")
+        print("seal/unseal the server or re-authenticate.\n")
+        print(f"Unseal Key: {unseal_key}")
+        print(f"Root Token: {root_token}\n")
+        print("Development mode should NOT be used in production installations!\n")
+    print("==> Strongroom server started! Log data will stream in below:\n", flush=True)
+
+
+def serve(*, dev: bool = False, dev_root_token_id: str | None = None, dev_listen_address: str = "127.0.0.1:8200",
+          config_paths: list[str] | None = None, log_level: str | None = None) -> int:
+    """Run the server until SIGINT/SIGTERM. Returns the process exit code."""
+    try:
+        if config_paths:
+            config = load_config(config_paths, require_complete=not dev)
+            if dev:
+                config = _with_dev_listener(config, dev_listen_address)
+        elif dev:
+            config = dev_config(dev_listen_address)
+        else:
+            print("No configuration files found. Please provide configurations with the\n"
+                  "-config flag. If you are supplying the path to a directory, please\n"
+                  "ensure the directory contains files with the .hcl or .json extension.", file=sys.stderr)
+            return 1
+        if log_level:
+            config = _replace(config, log_level=log_level)
+        if not config.listeners:
+            print("Error: no listener configured", file=sys.stderr)
+            return 1
+    except ConfigError as e:
+        print(f"Error loading configuration: {e}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
+                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on CPython/Linux
+        runner = asyncio.run
+    try:
+        return int(runner(_run(config, dev=dev, dev_root_token_id=dev_root_token_id)))
+    except (StrongroomError, OSError) as e:
+        print(f"Error starting server: {e}", file=sys.stderr)
+        return 1
+
+
+def _replace(config: ServerConfig, **changes: Any) -> ServerConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def _with_dev_listener(config: ServerConfig, address: str) -> ServerConfig:
+    return _replace(config, listeners=dev_config(address).listeners)

@@ -1,0 +1,134 @@
+"""CachedStorage: read-through LRU, negative caching, invalidation, no stale reads under races."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from strongroom.storage.cache import CachedStorage
+from strongroom.storage.inmem import InmemStorage
+
+
+class CountingStorage(InmemStorage):
+    """Inmem storage that counts reads and can be made to pause inside get/put."""
+
+    __slots__ = ("get_gate", "gets", "put_gate")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+        self.get_gate: asyncio.Event | None = None
+        self.put_gate: asyncio.Event | None = None
+
+    async def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        value = await super().get(key)
+        if self.get_gate is not None:
+            await self.get_gate.wait()
+        return value
+
+    async def put(self, key: str, value: bytes) -> None:
+        if self.put_gate is not None:
+            await self.put_gate.wait()
+        await super().put(key, value)
+
+
+async def test_hits_do_not_reach_inner() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner, size=10)
+    await cache.put("k", b"v")
+    assert await cache.get("k") == b"v"
+    assert await cache.get("k") == b"v"
+    assert inner.gets == 1
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+async def test_negative_results_are_cached() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    assert await cache.get("absent") is None
+    assert await cache.get("absent") is None
+    assert inner.gets == 1
+    await cache.put("absent", b"now here")
+    assert await cache.get("absent") == b"now here"
+
+
+async def test_put_and_delete_invalidate() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    await cache.put("k", b"1")
+    assert await cache.get("k") == b"1"
+    await cache.put("k", b"2")
+    assert await cache.get("k") == b"2"
+    await cache.delete("k")
+    assert await cache.get("k") is None
+    assert inner.gets == 3
+
+
+async def test_lru_eviction() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner, size=2)
+    for key in ("a", "b"):
+        await cache.put(key, key.encode())
+        await cache.get(key)
+    await cache.get("a")  # "a" is now most recently used
+    await cache.get("c")  # evicts "b"
+    assert len(cache) == 2
+    gets = inner.gets
+    await cache.get("a")
+    assert inner.gets == gets  # still cached
+    await cache.get("b")
+    assert inner.gets == gets + 1  # was evicted
+
+
+async def test_list_passes_through() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    await cache.put("a/b", b"1")
+    await inner.put("a/c", b"2")  # behind the cache's back: list still sees it
+    assert await cache.list("a/") == ["b", "c"]
+
+
+async def test_read_racing_a_write_never_caches_the_old_value() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    await cache.put("k", b"old")
+    inner.get_gate = asyncio.Event()
+    reader = asyncio.ensure_future(cache.get("k"))
+    await asyncio.sleep(0)  # the read has fetched b"old" and is parked
+    await cache.put("k", b"new")
+    inner.get_gate.set()
+    assert await reader == b"old"  # it began before the write: fine to return
+    inner.get_gate = None
+    assert await cache.get("k") == b"new"  # but it must not have been cached
+
+
+async def test_read_during_slow_write_is_not_cached() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    await cache.put("k", b"old")
+    inner.put_gate = asyncio.Event()
+    writer = asyncio.ensure_future(cache.put("k", b"new"))
+    await asyncio.sleep(0)  # the write is in flight, not yet applied
+    assert await cache.get("k") == b"old"
+    inner.put_gate.set()
+    await writer
+    assert await cache.get("k") == b"new"
+
+
+async def test_close_closes_inner_and_rejects_bad_size() -> None:
+    closed: list[bool] = []
+
+    class Closable(InmemStorage):
+        async def close(self) -> None:
+            closed.append(True)
+
+    cache = CachedStorage(Closable())
+    await cache.put("k", b"v")
+    await cache.get("k")
+    await cache.close()
+    assert closed == [True]
+    assert len(cache) == 0
+    with pytest.raises(ValueError):
+        CachedStorage(InmemStorage(), size=0)

@@ -1,0 +1,174 @@
+"""SQLite backend specifics: durability across reopen, group commit, file modes, range lists."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strongroom.errors import Internal, InvalidRequest
+from strongroom.storage.sqlite import SqliteStorage, open_sqlite, prefix_upper_bound
+
+
+async def _open(path: Path) -> SqliteStorage:
+    storage = await open_sqlite({"path": str(path)})
+    assert isinstance(storage, SqliteStorage)
+    return storage
+
+
+async def test_requires_path() -> None:
+    with pytest.raises(InvalidRequest, match="path"):
+        await open_sqlite({})
+
+
+async def test_survives_close_and_reopen(tmp_path: Path) -> None:
+    db = tmp_path / "nested" / "dirs" / "vault.db"
+    storage = await _open(db)
+    await storage.put("core/thing", b"\x00persisted\xff")
+    await storage.put("gone", b"x")
+    await storage.delete("gone")
+    await storage.close()
+
+    reopened = await _open(db)
+    try:
+        assert await reopened.get("core/thing") == b"\x00persisted\xff"
+        assert await reopened.get("gone") is None
+        assert await reopened.list("") == ["core/"]
+    finally:
+        await reopened.close()
+
+
+async def test_creates_parents_and_mode_0600(tmp_path: Path) -> None:
+    db = tmp_path / "a" / "b" / "vault.db"
+    storage = await _open(db)
+    try:
+        await storage.put("k", b"v")
+        assert db.parent.is_dir()
+        assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+        wal = db.with_name(db.name + "-wal")
+        assert wal.exists()
+        assert stat.S_IMODE(os.stat(wal).st_mode) == 0o600
+    finally:
+        await storage.close()
+
+
+async def test_wal_mode_full_sync_and_schema(tmp_path: Path) -> None:
+    db = tmp_path / "vault.db"
+    storage = await _open(db)
+    await storage.put("k", b"v")
+    await storage.close()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'kv'").fetchone()[0]
+        assert "WITHOUT ROWID" in sql
+        assert conn.execute("SELECT value FROM kv WHERE key = 'k'").fetchone()[0] == b"v"
+    finally:
+        conn.close()
+
+
+async def test_group_commit_batches_concurrent_writes(tmp_path: Path) -> None:
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        before = storage.commits
+        await asyncio.gather(*(storage.put(f"k/{i:04}", b"x" * 32) for i in range(200)))
+        commits = storage.commits - before
+        assert 1 <= commits <= 20, commits  # 200 writes, a handful of fsyncs
+        assert len(await storage.list("k/")) == 200
+    finally:
+        await storage.close()
+
+
+async def test_sequential_writes_commit_one_by_one(tmp_path: Path) -> None:
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        for i in range(5):
+            await storage.put(f"k{i}", b"v")
+        assert storage.commits == 5
+    finally:
+        await storage.close()
+
+
+async def test_read_your_writes(tmp_path: Path) -> None:
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        for i in range(50):
+            await storage.put("counter", str(i).encode())
+            assert await storage.get("counter") == str(i).encode()
+            assert await storage.list("") == ["counter"]
+        await storage.delete("counter")
+        assert await storage.get("counter") is None
+    finally:
+        await storage.close()
+
+
+async def test_mixed_batch_keeps_order(tmp_path: Path) -> None:
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        await asyncio.gather(
+            storage.put("k", b"1"), storage.delete("k"), storage.put("k", b"3"), storage.put("j", b"4")
+        )
+        assert await storage.get("k") == b"3"
+        assert await storage.get("j") == b"4"
+    finally:
+        await storage.close()
+
+
+async def test_close_commits_queued_writes_and_stops_writer(tmp_path: Path) -> None:
+    db = tmp_path / "vault.db"
+    storage = await _open(db)
+    pending = [asyncio.ensure_future(storage.put(f"q{i}", b"v")) for i in range(20)]
+    await asyncio.sleep(0)  # let every put enqueue
+    await storage.close()
+    await asyncio.gather(*pending)
+    assert not storage._thread.is_alive()
+    await storage.close()  # idempotent
+    with pytest.raises(Internal, match="closed"):
+        await storage.put("late", b"v")
+    with pytest.raises(Internal, match="closed"):
+        await storage.get("q0")
+    reopened = await _open(db)
+    try:
+        assert len(await reopened.list("")) == 20
+    finally:
+        await reopened.close()
+
+
+async def test_list_range_handles_high_code_points(tmp_path: Path) -> None:
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        keys = ["a\U0010ffff/x", "a\U0010ffffb", "a\ud7ff/y", "a\ue000/z", "b"]
+        for key in keys:
+            await storage.put(key, b"v")
+        assert await storage.list("a\U0010ffff") == ["/", "b"]
+        assert await storage.list("a\ud7ff/") == ["y"]
+        assert await storage.list("a") == ["\ud7ff/", "\ue000/", "\U0010ffff/", "\U0010ffffb"]
+    finally:
+        await storage.close()
+
+
+def test_prefix_upper_bound_examples() -> None:
+    assert prefix_upper_bound("abc/") == "abc0"
+    assert prefix_upper_bound("a\U0010ffff") == "b"
+    assert prefix_upper_bound("\U0010ffff\U0010ffff") is None
+    assert prefix_upper_bound("x\ud7ff") == "x\ue000"
+
+
+@given(st.text(min_size=1, max_size=6), st.text(max_size=6))
+def test_prefix_upper_bound_property(prefix: str, suffix: str) -> None:
+    upper = prefix_upper_bound(prefix)
+    key = prefix + suffix
+    # Every key with the prefix is inside [prefix, upper), in UTF-8 byte order as SQLite compares.
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # lone surrogates cannot be stored at all
+    assert encoded >= prefix.encode("utf-8")
+    if upper is not None:
+        assert encoded < upper.encode("utf-8")
