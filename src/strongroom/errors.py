@@ -8,6 +8,7 @@
      │    └── NotFound (404, empty "errors": a missing secret)
      ├── UnsupportedOperation (405)
      ├── RequestTooLarge (413)
+     ├── UnsupportedMediaType (415)
      ├── RateLimited (429)
      ├── Internal (500)
      ├── Sealed (503)
@@ -72,6 +73,10 @@ class UnsupportedOperation(StrongroomError):
 
 class RequestTooLarge(StrongroomError):
     status_code = 413
+
+
+class UnsupportedMediaType(StrongroomError):
+    status_code = 415
 
 
 class RateLimited(StrongroomError):

@@ -75,3 +75,15 @@ async def mount(
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def make_mount() -> Any:
+    """``await make_mount("kv", {"version": "2"}, clock=...)``: see :func:`mount`."""
+    return mount
+
+
+@pytest.fixture
+async def kv(clock: Clock) -> Mount:
+    """A kv version 2 mount on a fixed clock."""
+    return await mount("kv", {"version": "2"}, clock=clock)

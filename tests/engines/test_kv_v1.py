@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
-from conftest import mount
 from strongroom.engines.kv import KVv1Backend, KVv2Backend, kv_version
 from strongroom.errors import InvalidRequest, NotFound, UnsupportedOperation
 from strongroom.framework import BackendConfig, Op
+
+MakeMount = Any
 
 DEFAULT_TTL = 768 * 3600
 
@@ -25,8 +28,10 @@ DEFAULT_TTL = 768 * 3600
         ("kv-v2", {"version": "1"}, KVv2Backend),
     ],
 )
-async def test_registry_picks_version(mount_type: str, options: dict[str, str], cls: type) -> None:
-    m = await mount(mount_type, options)
+async def test_registry_picks_version(
+    make_mount: MakeMount, mount_type: str, options: dict[str, str], cls: type
+) -> None:
+    m = await make_mount(mount_type, options)
     assert type(m.backend) is cls
     assert m.backend.version == (2 if cls is KVv2Backend else 1)  # type: ignore[attr-defined]
     assert m.backend.generates_leases is False  # type: ignore[attr-defined]
@@ -37,8 +42,8 @@ def test_unsupported_version_is_rejected() -> None:
         kv_version(BackendConfig(options={"version": "3"}))
 
 
-async def test_write_read_delete_roundtrip() -> None:
-    m = await mount("kv")
+async def test_write_read_delete_roundtrip(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     secret = {"a": "b", "n": 1, "nested": {"x": [1, 2]}, "path": "body field named path"}
     assert await m.call(Op.UPDATE, "foo", secret) is None
     resp = await m.call(Op.READ, "foo")
@@ -53,8 +58,8 @@ async def test_write_read_delete_roundtrip() -> None:
     assert await m.call(Op.DELETE, "foo") is None  # deleting a missing key is fine
 
 
-async def test_write_replaces_whole_value() -> None:
-    m = await mount("kv")
+async def test_write_replaces_whole_value(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     await m.call(Op.CREATE, "k", {"a": 1, "b": 2})
     await m.call(Op.UPDATE, "k", {"c": 3})
     assert await m.ok(Op.READ, "k") == {"c": 3}
@@ -74,8 +79,10 @@ async def test_write_replaces_whole_value() -> None:
         ({"ttl": "bogus", "lease": "2h"}, DEFAULT_TTL),  # ttl wins even when unparsable
     ],
 )
-async def test_ttl_is_advisory_lease_duration(data: dict[str, object], ttl: int) -> None:
-    m = await mount("kv")
+async def test_ttl_is_advisory_lease_duration(
+    make_mount: MakeMount, data: dict[str, object], ttl: int
+) -> None:
+    m = await make_mount("kv")
     await m.call(Op.UPDATE, "t", {"a": "b", **data})
     resp = await m.call(Op.READ, "t")
     assert resp is not None and resp.secret is not None
@@ -83,15 +90,15 @@ async def test_ttl_is_advisory_lease_duration(data: dict[str, object], ttl: int)
     assert resp.data == {"a": "b", **data}  # the ttl key is stored like any other
 
 
-async def test_default_ttl_comes_from_mount_config() -> None:
-    m = await mount("kv", default_lease_ttl=3600)
+async def test_default_ttl_comes_from_mount_config(make_mount: MakeMount) -> None:
+    m = await make_mount("kv", default_lease_ttl=3600)
     await m.call(Op.UPDATE, "k", {"a": 1})
     resp = await m.call(Op.READ, "k")
     assert resp is not None and resp.secret is not None and resp.secret.ttl == 3600
 
 
-async def test_list_root_and_folders() -> None:
-    m = await mount("kv")
+async def test_list_root_and_folders(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     for path in ("foo", "dir/sub", "dir/deeper/x", "zed"):
         await m.call(Op.UPDATE, path, {"v": path})
     assert await m.ok(Op.LIST, "") == {"keys": ["dir/", "foo", "zed"]}
@@ -105,48 +112,48 @@ async def test_list_root_and_folders() -> None:
         await m.call(Op.LIST, "foo/")
 
 
-async def test_list_of_empty_mount_is_not_found() -> None:
-    m = await mount("kv")
+async def test_list_of_empty_mount_is_not_found(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     with pytest.raises(NotFound):
         await m.call(Op.LIST, "")
 
 
 @pytest.mark.parametrize("path", ["", "dir/"])
-async def test_write_to_folder_path_is_rejected(path: str) -> None:
-    m = await mount("kv")
+async def test_write_to_folder_path_is_rejected(make_mount: MakeMount, path: str) -> None:
+    m = await make_mount("kv")
     with pytest.raises(InvalidRequest, match="cannot write to a path ending in '/'"):
         await m.call(Op.UPDATE, path, {"a": 1})
 
 
-async def test_write_without_data_is_rejected() -> None:
-    m = await mount("kv")
+async def test_write_without_data_is_rejected(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     with pytest.raises(InvalidRequest, match="missing data fields"):
         await m.call(Op.UPDATE, "k", {})
 
 
-async def test_read_of_root_is_not_found() -> None:
-    m = await mount("kv")
+async def test_read_of_root_is_not_found(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     with pytest.raises(NotFound):
         await m.call(Op.READ, "")
 
 
-async def test_patch_is_unsupported() -> None:
-    m = await mount("kv")
+async def test_patch_is_unsupported(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     await m.call(Op.UPDATE, "k", {"a": 1})
     with pytest.raises(UnsupportedOperation):
         await m.call(Op.PATCH, "k", {"a": 2})
 
 
-async def test_existence_check() -> None:
-    m = await mount("kv")
+async def test_existence_check(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     assert await m.exists("k") is False
     await m.call(Op.UPDATE, "k", {"a": 1})
     assert await m.exists("k") is True
     assert await m.exists("") is False
 
 
-async def test_unknown_query_params_warn_on_read() -> None:
-    m = await mount("kv")
+async def test_unknown_query_params_warn_on_read(make_mount: MakeMount) -> None:
+    m = await make_mount("kv")
     await m.call(Op.UPDATE, "k", {"a": 1})
     resp = await m.call(Op.READ, "k", {"zzz": "1", "aaa": "2"})
     assert resp is not None

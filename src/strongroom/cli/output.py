@@ -19,6 +19,11 @@ FORMATS = ("table", "json", "yaml")
 _DURATION_KEY = re.compile(r"(ttl|period|duration)$")
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty dict: for walking untrusted responses."""
+    return value if isinstance(value, dict) else {}
+
+
 # --- Go-style values -------------------------------------------------------------------------
 
 def go_value(v: Any) -> str:
@@ -102,7 +107,8 @@ def kv_table(pairs: Iterable[tuple[str, str]], header: tuple[str, ...] = ("Key",
 
 
 def data_pairs(data: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    return [(k, table_value(k, data[k])) for k in sorted(data or {})]
+    data = data or {}
+    return [(k, table_value(k, data[k])) for k in sorted(data)]
 
 
 def header(name: str, width: int) -> str:

@@ -62,8 +62,11 @@ class Core:
 
         return {
             "mounts": {**SECRETS_ENGINES, "system": lambda cfg: system_backend(self, cfg)},
-            "auth": {"token": lambda cfg: token_backend(self.tokens, cfg)},
+            "auth": {"token": lambda cfg: token_backend(self.tokens, cfg, policy_exists=self._policy_exists)},
         }
+
+    async def _policy_exists(self, name: str) -> bool:
+        return name == "root" or await self.policies.get(name) is not None
 
     def _system_ttls(self) -> tuple[int, int]:
         return self.config.default_lease_ttl, self.config.max_lease_ttl
@@ -131,6 +134,7 @@ class Core:
     async def seal(self) -> None:
         if self.barrier.sealed:
             return
+        await self.tokens.drain()
         await self.mounts.teardown()
         self.barrier.seal()
         self.unseal_progress.reset()

@@ -53,6 +53,8 @@ async def authenticate(core: Core, req: Request, *, optional: bool) -> TokenEntr
     unauthenticated (login) paths, where a token is looked up if sent but never required."""
     req.unauthenticated = optional
     entry = await core.tokens.lookup(req.client_token) if req.client_token else None
+    if entry is not None and not entry.allows_address(req.connection.remote_addr):
+        entry = None  # a token bound to CIDRs is worthless from anywhere else
     if entry is None:
         if optional:
             return None

@@ -19,7 +19,17 @@ import orjson
 
 from strongroom.engines._request import storage_of, warn_ignored_params
 from strongroom.errors import InvalidRequest, NotFound, PermissionDenied
-from strongroom.framework import Backend, BackendConfig, Field, FieldData, FieldType, Op, Path, Request, Response
+from strongroom.framework import (
+    Backend,
+    BackendConfig,
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+)
 
 
 def paths() -> list[Path]:

@@ -5,13 +5,14 @@ Knows Vault's wire format and nothing about policy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
 from strongroom.durations import parse_duration
-from strongroom.errors import InvalidRequest, UnsupportedOperation
+from strongroom.errors import InvalidRequest, UnsupportedMediaType, UnsupportedOperation
 from strongroom.logical import Connection, Operation, Request
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -27,7 +28,7 @@ _METHODS = {
 }
 
 
-def headers_of(scope: dict[str, Any]) -> dict[str, str]:
+def headers_of(scope: Mapping[str, Any]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
@@ -54,7 +55,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def to_request(scope: dict[str, Any], path: str, body: bytes, headers: dict[str, str], request_id: str) -> Request:
+def to_request(scope: Mapping[str, Any], path: str, body: bytes, headers: dict[str, str], request_id: str) -> Request:
     method = scope["method"]
     op = _METHODS.get(method)
     if op is None:
@@ -72,7 +73,7 @@ def to_request(scope: dict[str, Any], path: str, body: bytes, headers: dict[str,
         data = parse_body(body)
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if op is Operation.PATCH and content_type != MERGE_PATCH:
-        raise InvalidRequest(f'PATCH requires Content-Type "{MERGE_PATCH}", got "{content_type}"')
+        raise UnsupportedMediaType(f'PATCH requires Content-Type "{MERGE_PATCH}", got "{content_type}"')
     if op is Operation.LIST and not path.endswith("/") and path:
         path += "/"
     wrap_ttl = 0

@@ -49,8 +49,7 @@ def display_name_for(requested: str) -> str:
     if not requested:
         return "token"
     cleaned = _DISPLAY_UNSAFE.sub("-", requested)
-    if cleaned.endswith("-"):
-        cleaned = cleaned[:-1]
+    cleaned = cleaned.removesuffix("-")
     return "token-" + cleaned
 
 

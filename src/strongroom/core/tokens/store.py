@@ -1,7 +1,7 @@
 """TokenStore: token entries, accessors, the parent/child tree, lookup, use counting, renew, revoke.
 
-Storage layout inside the store's (barrier-encrypted) view. Every key that names a token or an
-accessor uses its salted hash, never the value itself:
+The storage layout inside the store's barrier-encrypted view is the key constants below. SECURITY:
+every key that names a token or an accessor uses its salted hash, never the value itself.
 """
 
 from __future__ import annotations
@@ -112,16 +112,15 @@ class TokenStore:
         """
         if not token:
             return None
-        return await self.lookup_id(self.hash(token))
+        token_id = self.hash(token)
+        return self._live(self._cache.get(token_id) or await self._load(token_id))
 
     async def lookup_id(self, token_id: str) -> TokenEntry | None:
         """As :meth:`lookup`, by the token's hash."""
-        entry = self._cache.get(token_id)
-        if entry is None:
-            entry = await self._load(token_id)
-            if entry is None:
-                return None
-        if entry.num_uses < 0:
+        return self._live(self._cache.get(token_id) or await self._load(token_id))
+
+    def _live(self, entry: TokenEntry | None) -> TokenEntry | None:
+        if entry is None or entry.num_uses < 0:
             return None
         if entry.is_expired(self.clock()):
             self._revoke_in_background(entry)
@@ -147,23 +146,10 @@ class TokenStore:
 
     # -- create ---------------------------------------------------------------------------------
     async def create(
-        self,
-        *,
-        policies: list[str],
-        path: str,
-        parent: TokenEntry | None = None,
-        no_default_policy: bool = False,
-        display_name: str = "token",
-        meta: dict[str, str] | None = None,
-        ttl: int = 0,
-        explicit_max_ttl: int = 0,
-        period: int = 0,
-        renewable: bool = True,
-        num_uses: int = 0,
-        entity_id: str = "",
-        role: str = "",
-        bound_cidrs: list[str] | None = None,
-        token_id: str | None = None,
+        self, *, policies: list[str], path: str, parent: TokenEntry | None = None,
+        no_default_policy: bool = False, display_name: str = "token", meta: dict[str, str] | None = None,
+        ttl: int = 0, explicit_max_ttl: int = 0, period: int = 0, renewable: bool = True, num_uses: int = 0,
+        entity_id: str = "", role: str = "", bound_cidrs: list[str] | None = None, token_id: str | None = None,
     ) -> tuple[str, TokenEntry]:
         """Mint and persist a token; returns (raw token, entry).
 
@@ -388,7 +374,7 @@ class TokenStore:
 
     # -- storage and cache primitives -----------------------------------------------------------
     def _lock(self, token_id: str) -> asyncio.Lock:
-        return self._locks[hash(token_id) % _LOCK_STRIPES]
+        return self._locks[hash(token_id) % _LOCK_STRIPES]  # builtin hash(): any spread will do
 
     async def _read(self, token_id: str) -> TokenEntry | None:
         raw = await self._view.get(ID_PREFIX + token_id)

@@ -20,7 +20,9 @@ CUSTOM_METADATA_MAX_KEY_LENGTH = 128
 CUSTOM_METADATA_MAX_VALUE_LENGTH = 512
 
 # The settings a metadata write may change; a write naming none of them is a no-op, as in OpenBao.
-SETTINGS = ("max_versions", "cas_required", "delete_version_after", "custom_metadata", "metadata_cas_required")
+SETTINGS = (
+    "max_versions", "cas_required", "delete_version_after", "custom_metadata", "metadata_cas_required",
+)
 
 PATH = Field(FieldType.STRING, "Location of the secret.")
 PAGINATION = {

@@ -16,7 +16,17 @@ import orjson
 from strongroom.durations import parse_duration
 from strongroom.engines._request import storage_of, warn_ignored_params
 from strongroom.errors import InvalidRequest, NotFound, StrongroomError
-from strongroom.framework import Backend, BackendConfig, Field, FieldData, FieldType, Op, Path, Request, Response
+from strongroom.framework import (
+    Backend,
+    BackendConfig,
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+)
 from strongroom.logical import LeaseInfo
 
 # Vault's system default lease TTL (768h), used when core passes no mount default.

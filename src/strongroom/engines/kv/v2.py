@@ -14,7 +14,9 @@ Storage layout: :mod:`strongroom.engines.kv.models`. On initialize, any v1 data 
 
 from __future__ import annotations
 
+import asyncio
 import time
+import zlib
 from collections.abc import Callable
 
 from strongroom.engines._request import storage_of, warn_ignored_params
@@ -31,6 +33,8 @@ INVALID_PATH = (
 )
 _CLI_VERBS = {Op.READ: "get", Op.CREATE: "put", Op.UPDATE: "put", Op.PATCH: "patch",
               Op.DELETE: "delete", Op.LIST: "list"}
+_MUTATIONS = frozenset({Op.CREATE, Op.UPDATE, Op.PATCH, Op.DELETE})
+LOCK_STRIPES = 64
 
 
 def paths() -> list[Path]:
@@ -60,6 +64,10 @@ class KVv2Backend(Backend):
         # Nanoseconds since the epoch; tests replace it to move time forward.
         self.clock = clock
         self._config: KVConfig | None = None
+        # Writes read the key's metadata, then write it back: without a per-key lock two concurrent
+        # writes could both become version N+1 and check-and-set would not be atomic. Striped so
+        # memory stays bounded; two keys sharing a stripe merely serialize.
+        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
 
     def now(self) -> int:
         return self.clock()
@@ -72,7 +80,13 @@ class KVv2Backend(Backend):
             self._config = None
 
     async def handle(self, req: Request) -> Response | None:
-        return warn_ignored_params(self, req, await super().handle(req))
+        hit = self.route(req.path) if req.operation in _MUTATIONS else None
+        if hit is None:
+            return warn_ignored_params(self, req, await super().handle(req))
+        # The secret's path, shared by data/, metadata/, delete/... ("config" locks itself).
+        key = hit[1].get("path", req.path)
+        async with self._locks[zlib.crc32(key.encode()) % LOCK_STRIPES]:
+            return warn_ignored_params(self, req, await super().handle(req))
 
     async def config_of(self, storage: Storage) -> KVConfig:
         """The mount config, cached; callers must not mutate it (copy, then :meth:`set_config`)."""
