@@ -21,6 +21,7 @@ from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_con
 from strongroom.core import Core, CoreConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
+from strongroom.http.protocol import VaultHttpToolsProtocol
 from strongroom.storage import PhysicalStorage, open_storage
 
 log = logging.getLogger("strongroom.server")
@@ -52,6 +53,7 @@ def tls_context(listener: ListenerConfig) -> ssl.SSLContext:
 def _uvicorn_server(app: App, listener: ListenerConfig, log_level: str) -> _Server:
     host, _, port = listener.address.rpartition(":")
     config = uvicorn.Config(app, host=host.strip("[]") or "0.0.0.0", port=int(port), lifespan="off",
+                            http=VaultHttpToolsProtocol, loop="uvloop",
                             access_log=False, log_level=_uvicorn_level(log_level), server_header=False,
                             date_header=False, timeout_graceful_shutdown=5)
     config.load()

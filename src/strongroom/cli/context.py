@@ -88,6 +88,11 @@ def store_token(token: str) -> None:
     os.chmod(path, 0o600)
 
 
+def os_error(e: OSError, path: str) -> str:
+    """A file error in the words Go uses: ``open /x: no such file or directory``."""
+    return f"open {path}: {(e.strerror or str(e)).lower()}"
+
+
 # --- printing ---------------------------------------------------------------------------------
 
 def out(text: str = "") -> None:

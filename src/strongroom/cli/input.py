@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from strongroom.cli.context import UsageError
+from strongroom.cli.context import UsageError, os_error
 
 
 class _Stdin:
@@ -41,7 +41,7 @@ def _read_file(path: str, arg: str, what: str = "") -> str:
         with open(path, encoding="utf-8") as f:
             return f.read()
     except OSError as e:
-        reason = f"{what}{e.strerror.lower() if e.strerror else e}: {path}"
+        reason = what + os_error(e, path)
         raise UsageError(f'Failed to parse K=V data: invalid key/value pair "{arg}": {reason}') from None
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from typing import Any
 
 from strongroom.api import Client, ClientError
 from strongroom.cli.context import (
+    ENV_PREFIXES,
     CLIError,
     Context,
     UsageError,
     api_errors,
-    env,
     err,
     out,
     out_raw,
@@ -78,8 +79,8 @@ def login(argv: list[str]) -> int:
     args = ctx.parse(argv, 0, None)
     kind = method.value.lower()
     if kind not in METHODS:
-        raise UsageError(f'Unknown auth method: {method.value}. Use "strongroom auth list" to see the enabled '
-                         "auth methods; some\nmethods can only be used through the HTTP API.")
+        raise UsageError(f'Unknown auth method: {method.value}. Use "strongroom auth list" to see the\n'
+                         "enabled auth methods. Some methods can only be used through the HTTP API.")
     path = (mount.value or kind).strip("/")
     store = not (no_store.value or token_only.value)
 
@@ -128,9 +129,10 @@ def _finish(ctx: Context, secret: dict[str, Any], token: str, store: bool, token
             store_token(token)
         except OSError as e:
             raise CLIError(f"Error storing token in {token_path()}: {e}") from e
-    if env("TOKEN"):
-        err("WARNING! A token is set in the environment (STRONGROOM_TOKEN, VAULT_TOKEN or BAO_TOKEN).\n"
-            "It takes precedence over the stored token; unset it to use the one from this login.\n")
+    variable = next((p + "TOKEN" for p in ENV_PREFIXES if os.environ.get(p + "TOKEN")), None)
+    if store and variable:
+        err(f"WARNING! The {variable} environment variable is set, and it takes precedence\n"
+            "over the token stored by this login. Unset it to use the stored token.\n")
     if no_print:
         return 0
     if token_only:

@@ -137,7 +137,7 @@ def unseal(argv: list[str]) -> int:
         body: dict[str, Any] = {"reset": True} if reset.value else {"key": key}
         if migrate.value:
             body["migrate"] = True
-        with api_errors("Error unsealing"):
+        with api_errors("Error resetting unseal process" if reset.value else "Error unsealing"):
             await c.request("PUT", "sys/unseal", json=body)
             seal, leader = await seal_and_leader(c)
         print_status(ctx, seal, leader)

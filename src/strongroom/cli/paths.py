@@ -69,9 +69,17 @@ def print_secret(ctx: Context, resp: Mapping[str, Any], *, on_empty: str = "") -
     return 0
 
 
+def _path_args(ctx: Context, argv: list[str]) -> list[str]:
+    """PATH and any KEY=VALUE after it; Vault words a missing PATH as "expected 1"."""
+    args = ctx.parse(argv, 0, None)
+    if not args:
+        raise UsageError("Not enough arguments (expected 1, got 0)")
+    return args
+
+
 def read(argv: list[str]) -> int:
     ctx = Context("read", READ_HELP, field=True)
-    args = ctx.parse(argv, 1, None)
+    args = _path_args(ctx, argv)
     path, query = args[0], parse_query(args[1:])
 
     async def go(c: Client) -> int:
@@ -88,7 +96,7 @@ def write(argv: list[str]) -> int:
     ctx = Context("write", WRITE_HELP, field=True)
     force = ctx.fs.boolean("force", False, "Write even with no data, for paths that need none.",
                            aliases=("f",))
-    args = ctx.parse(argv, 1, None)
+    args = _path_args(ctx, argv)
     path, data_args = args[0], args[1:]
     if not data_args and not force.value:
         raise UsageError("Must supply data or use -force")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from strongroom.api import APIError, Client
-from strongroom.cli.context import CLIError, Context, UsageError, api_errors, out
+from strongroom.cli.context import CLIError, Context, UsageError, api_errors, err, os_error, out
 from strongroom.cli.hcl import HCLError, format_hcl
 
 READ_HELP = """\
@@ -48,12 +48,12 @@ Usage: strongroom policy fmt [options] PATH
 
 
 def _policy_path(name: str) -> str:
-    return f"sys/policies/acl/{name.strip().lower()}"
+    return f"sys/policies/acl/{name}"
 
 
 def read(argv: list[str]) -> int:
     ctx = Context("policy read", READ_HELP)
-    name = ctx.parse(argv, 1)[0]
+    name = ctx.parse(argv, 1)[0].strip().lower()
 
     async def go(c: Client) -> int:
         try:
@@ -76,7 +76,10 @@ def read(argv: list[str]) -> int:
 
 def write(argv: list[str]) -> int:
     ctx = Context("policy write", WRITE_HELP, output=False)
-    name, source = ctx.parse(argv, 2)
+    given, source = ctx.parse(argv, 2)
+    name = given.strip().lower()
+    if name != given:
+        err(f'Policy name was converted from "{given}" to "{name}"')
     if source == "-":
         text = sys.stdin.read()
     else:
@@ -84,7 +87,7 @@ def write(argv: list[str]) -> int:
             with open(source, encoding="utf-8") as f:
                 text = f.read()
         except OSError as e:
-            raise CLIError(f"Error opening policy file: {e.strerror or e}: {source}") from None
+            raise CLIError(f"Error opening policy file: {os_error(e, source)}") from None
 
     async def go(c: Client) -> int:
         with api_errors("Error uploading policy"):
@@ -113,7 +116,7 @@ def list_(argv: list[str]) -> int:
 
 def delete(argv: list[str]) -> int:
     ctx = Context("policy delete", DELETE_HELP, output=False)
-    name = ctx.parse(argv, 1)[0]
+    name = ctx.parse(argv, 1)[0].strip().lower()
 
     async def go(c: Client) -> int:
         with api_errors(f"Error deleting {name}"):
@@ -131,7 +134,7 @@ def fmt(argv: list[str]) -> int:
         with open(path, encoding="utf-8") as f:
             src = f.read()
     except OSError as e:
-        raise UsageError(f"Error opening policy file: {e.strerror or e}: {path}") from None
+        raise UsageError(f"Error opening policy file: {os_error(e, path)}") from None
     try:
         formatted = format_hcl(src)
     except HCLError as e:
@@ -140,6 +143,6 @@ def fmt(argv: list[str]) -> int:
         with open(path, "w", encoding="utf-8") as f:
             f.write(formatted)
     except OSError as e:
-        raise UsageError(f"Error writing formatted policy: {e.strerror or e}: {path}") from None
+        raise UsageError(f"Error writing formatted policy: {os_error(e, path)}") from None
     out(f"Success! Formatted policy: {path}")
     return 0

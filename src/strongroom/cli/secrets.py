@@ -13,7 +13,6 @@ from strongroom.api import Client
 from strongroom.cli.context import CLIError, Context, api_errors, out
 from strongroom.cli.flags import Flag, FlagSet
 from strongroom.cli.output import as_dict, columns, go_value
-from strongroom.durations import format_duration
 
 ENABLE_HELP = """\
 Usage: strongroom secrets enable [options] TYPE
@@ -186,7 +185,7 @@ def mount_table(resp: Any) -> dict[str, dict[str, Any]]:
 def _ttl(value: Any, mount_type: str, auth: bool) -> str:
     if not auth and mount_type in ("system", "cubbyhole"):
         return "n/a"
-    return format_duration(int(value)) if isinstance(value, (int, float)) and value else "system"
+    return str(int(value)) if isinstance(value, (int, float)) and value else "system"
 
 
 def _or_na(value: Any) -> str:
@@ -281,6 +280,7 @@ def move(argv: list[str]) -> int:
         out(f"Started moving {what}, with migration ID {migration}")
         deadline = time.monotonic() + MOVE_TIMEOUT
         delay = 0.05
+        waiting = False
         while True:
             with api_errors(f"Error checking migration status of {what}"):
                 status = await c.request("GET", f"sys/remount/status/{migration}")
@@ -290,6 +290,9 @@ def move(argv: list[str]) -> int:
                 return 0
             if state == "failure":
                 raise CLIError(f"Failure! Error encountered moving {what}, with migration ID {migration}")
+            if not waiting:
+                out(f"Waiting for terminal status in migration of {what}, with migration ID {migration}")
+                waiting = True
             if time.monotonic() > deadline:
                 raise CLIError(f"Timed out waiting for the move of {what} (migration ID {migration})")
             await asyncio.sleep(delay)

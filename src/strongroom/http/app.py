@@ -71,7 +71,7 @@ class App:
         resp = await self.core.handle_request(req)
         if resp is not None and resp.raw_body is not None:
             return resp.raw_status or 200, resp.raw_body
-        return envelope.render(resp, request_id, inline_data=path.startswith("sys/"))
+        return envelope.render(resp, request_id, inline_data=_legacy_sys(path))
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.max_request_size
@@ -100,6 +100,11 @@ class App:
                     await hook()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _legacy_sys(path: str) -> bool:
+    """Vault repeats data at the top level for its older sys/ endpoints (not the newer policies/ or internal/)."""
+    return path.startswith("sys/") and not path.startswith(("sys/internal/", "sys/policies/"))
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:

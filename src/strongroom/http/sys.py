@@ -105,9 +105,7 @@ async def require_sudo(core: Core, headers: dict[str, str], path: str) -> None:
 
 async def leader(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
     core.require_unsealed()
-    return 200, {"ha_enabled": False, "is_self": False, "active_time": "0001-01-01T00:00:00Z",
-                 "leader_address": "", "leader_cluster_address": "", "performance_standby": False,
-                 "performance_standby_last_remote_wal": 0}
+    return 200, {"ha_enabled": False}  # what Vault answers without an HA storage backend
 
 
 def _code(query: dict[str, str], name: str, default: int) -> int:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def paths() -> list[Path]:
     return [
         Path("key-status", operations={Op.READ: key_status}, synopsis="The active encryption key's term."),
-        Path("rotate", operations={Op.UPDATE: rotate}, root=True,
+        Path("rotate(?:/keyring)?", operations={Op.UPDATE: rotate}, root=True,
              synopsis="Add a new encryption key; new writes use it, old data stays readable."),
     ]
 

