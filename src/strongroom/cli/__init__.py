@@ -77,6 +77,17 @@ COMMANDS: dict[str, Command] = {
     "kv metadata delete": Command("kv:metadata_delete", "Delete a secret and all its versions"),
 }
 
+#: One-line descriptions of the command families, for help listings.
+FAMILIES: dict[str, str] = {
+    "operator": "Perform operator-specific tasks",
+    "token": "Interact with tokens",
+    "policy": "Interact with policies",
+    "secrets": "Interact with secrets engines",
+    "auth": "Interact with auth methods",
+    "kv": "Interact with the key/value secrets engine",
+    "kv metadata": "Interact with the metadata of KV v2 secrets",
+}
+
 USAGE = "Usage: strongroom <command> [args]"
 
 
@@ -91,7 +102,8 @@ def _family_help(prefix: str) -> str:
         if len(words) <= depth:
             continue
         head = words[depth]
-        entries.setdefault(head, cmd.synopsis if len(words) == depth + 1 else f"Interact with {head}")
+        family = " ".join(words[:depth + 1])
+        entries.setdefault(head, cmd.synopsis if len(words) == depth + 1 else FAMILIES.get(family, ""))
     width = max(len(k) for k in entries) + 4
     lines = [f"    {k.ljust(width)}{v}" for k, v in sorted(entries.items())]
     usage = f"Usage: strongroom {prefix} <subcommand> [options] [args]" if prefix else USAGE

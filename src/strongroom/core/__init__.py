@@ -57,12 +57,13 @@ class Core:
 
     # -- construction ---------------------------------------------------------------------------
     def _factories(self) -> dict[str, dict[str, Any]]:
+        from strongroom.auth import AUTH_METHODS
         from strongroom.core.system import system_backend
         from strongroom.engines import SECRETS_ENGINES
 
         return {
             "mounts": {**SECRETS_ENGINES, "system": lambda cfg: system_backend(self, cfg)},
-            "auth": {"token": lambda cfg: token_backend(self.tokens, cfg, policy_exists=self._policy_exists)},
+            "auth": {**AUTH_METHODS, "token": lambda cfg: token_backend(self.tokens, cfg, policy_exists=self._policy_exists)},
         }
 
     async def _policy_exists(self, name: str) -> bool:

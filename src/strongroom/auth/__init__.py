@@ -1,0 +1,12 @@
+"""Auth methods (userpass, approle, ...): backends that log clients in. Same import rules as engines/.
+
+``AUTH_METHODS`` is the mount-type registry core consults for sys/auth; the token method is core's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from strongroom.framework import Backend, BackendConfig
+
+AUTH_METHODS: dict[str, Callable[[BackendConfig], Backend]] = {}

@@ -1,0 +1,1 @@
+"""The HTTP edge: Vault's wire format over ASGI. Knows nothing about policy."""
