@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,39 +119,6 @@ def start_dev_server(workdir: Path) -> Server:
                                   f"-dev-listen-address=127.0.0.1:{port}"], port)
 
 
-@pytest.fixture(scope="session")
-def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_dev_server(tmp_path_factory.mktemp("devserver"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fresh_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A dev server of its own, for tests that seal it."""
-    server = start_dev_server(tmp_path_factory.mktemp("freshdev"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def uninitialized_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server from a config file with in-memory storage, not yet initialized."""
-    workdir = tmp_path_factory.mktemp("initserver")
-    port = free_port()
-    config = workdir / "config.hcl"
-    config.write_text(
-        'storage "inmem" {}\n\n'
-        'listener "tcp" {\n'
-        f'  address     = "127.0.0.1:{port}"\n'
-        '  tls_disable = true\n'
-        '}\n'
-    )
-    # 501: not initialized; 503: sealed; either means the listener is up.
-    server = start_server(workdir, [f"-config={config}"], port, ready=(501, 503))
-    yield server
-    server.stop()
-
 
 @dataclass
 class Result:
@@ -191,6 +158,47 @@ class CLI:
         return r.out
 
 
+
+
+def run_process(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m strongroom`` as a separate process."""
+    return subprocess.run([sys.executable, "-m", "strongroom", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_dev_server(tmp_path_factory.mktemp("devserver"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A dev server of its own, for tests that seal it."""
+    server = start_dev_server(tmp_path_factory.mktemp("freshdev"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def uninitialized_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server from a config file with in-memory storage, not yet initialized."""
+    workdir = tmp_path_factory.mktemp("initserver")
+    port = free_port()
+    config = workdir / "config.hcl"
+    config.write_text(
+        'storage "inmem" {}\n\n'
+        'listener "tcp" {\n'
+        f'  address     = "127.0.0.1:{port}"\n'
+        '  tls_disable = true\n'
+        '}\n'
+    )
+    # 501: not initialized; 503: sealed; either means the listener is up.
+    server = start_server(workdir, [f"-config={config}"], port, ready=(501, 503))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def cli(dev_server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> CLI:
@@ -203,7 +211,30 @@ def name() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
-def run_process(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m strongroom`` as a separate process."""
-    return subprocess.run([sys.executable, "-m", "strongroom", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+@pytest.fixture
+def fresh_cli(fresh_dev_server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+              tmp_path: Path) -> CLI:
+    """The CLI against a dev server of its own, which the test may seal."""
+    return CLI(fresh_dev_server, monkeypatch, capsys, tmp_path)
+
+
+@pytest.fixture
+def init_cli(uninitialized_server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+             tmp_path: Path) -> CLI:
+    """The CLI against an uninitialized server, with no token set."""
+    cli = CLI(uninitialized_server, monkeypatch, capsys, tmp_path)
+    monkeypatch.delenv("VAULT_TOKEN")
+    return cli
+
+
+@pytest.fixture
+def strongroom_process(dev_server: Server, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs ``python -m strongroom ARGS`` as a child process against the dev server."""
+
+    def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+        environ = clean_env(tmp_path)
+        environ.update({"VAULT_ADDR": dev_server.addr, "VAULT_TOKEN": dev_server.token})
+        environ.update(env)
+        return run_process(list(args), environ, stdin)
+
+    return run

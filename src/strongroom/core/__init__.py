@@ -4,9 +4,13 @@ seal lifecycle. Request handling itself is :mod:`strongroom.core.pipeline`.
 
 from __future__ import annotations
 
+import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from strongroom import __version__
 from strongroom.barrier import Barrier
@@ -24,6 +28,8 @@ from strongroom.logical import Request, Response, Storage
 # Barrier prefixes of core's own state.
 POLICY_VIEW = "sys/"
 TOKEN_VIEW = "sys/token/"
+# Barrier key of the cluster's name and id, made on first unseal.
+CLUSTER_KEY = "core/cluster-info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,18 @@ class Core:
         await self.tokens.setup()
         self.tokens.add_revoke_hook(self._destroy_cubbyhole)
         await self.mounts.load(self._default_mounts())
+        await self._load_cluster_info()
         self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    async def _load_cluster_info(self) -> None:
+        raw = await self.barrier.get(CLUSTER_KEY)
+        if raw is None:
+            info = {"name": self.config.cluster_name or f"strongroom-cluster-{secrets.token_hex(4)}",
+                    "id": str(uuid.uuid4())}
+            await self.barrier.put(CLUSTER_KEY, orjson.dumps(info))
+        else:
+            info = orjson.loads(raw)
+        self.cluster_name, self.cluster_id = info["name"], info["id"]
 
     async def seal(self) -> None:
         if self.barrier.sealed:
