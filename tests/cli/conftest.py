@@ -163,7 +163,7 @@ class CLI:
 def run_process(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m strongroom`` as a separate process."""
     return subprocess.run([sys.executable, "-m", "strongroom", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 @pytest.fixture(scope="session")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

@@ -146,25 +146,27 @@ def test_yaml_quoting_as_go_yaml() -> None:
             "i": "", "j": "it's", "k": 'say "hi"', "l": "2026-01-01", "m": "{x}", "n": "*star", "p": "%pct",
             "q": "x #y", "r": "yes", "s": "Off", "t": "0x1F", "u": "1e3", "v": "a\nb", "w": "tail ", "y": ":x",
             "z": "a:b"}
-    assert to_yaml(data) == "\n".join([
+    expected = [
         "a: '#x'", "b: 'a: b'", "c: '- x'", 'd: "true"', 'e: "1.5"', 'f: "null"', 'g: "~"', "h: '  lead'",
         'i: ""', "j: it's", 'k: say "hi"', 'l: "2026-01-01"', "m: '{x}'", "\"n\": '*star'", "p: '%pct'",
         "q: 'x #y'", 'r: "yes"', 's: "Off"', 't: "0x1F"', 'u: "1e3"', "v: |-", "  a", "  b", "w: 'tail '",
-        '"y": :x', "z: a:b"])
+        '"y": :x', "z: a:b"]
+    assert to_yaml(data) == "\n".join(expected)
 
 
 def test_yaml_structure() -> None:
     value = {"auth": {"policies": ["default", "mypol"], "metadata": {"k": "v"}, "identity_policies": None},
              "data": None, "lease_duration": 0, "policy": "path \"x\" {\n}\n"}
-    assert to_yaml(value) == "\n".join([
+    expected = [
         "auth:", "  identity_policies: null", "  metadata:", "    k: v", "  policies:", "  - default",
-        "  - mypol", "data: null", "lease_duration: 0", "policy: |", '  path "x" {', "  }"])
+        "  - mypol", "data: null", "lease_duration: 0", "policy: |", '  path "x" {', "  }"]
+    assert to_yaml(value) == "\n".join(expected)
     assert to_yaml(["default", "root"]) == "- default\n- root"
 
 
 def test_warnings_wrap_like_vault() -> None:
-    text = format_warnings(["Mount move has been queued. Progress will be reported in OpenBao's server log, "
-                            "tagged with the returned migration_id"])
+    text = format_warnings([("Mount move has been queued. Progress will be reported in OpenBao's server log, "
+                             "tagged with the returned migration_id")])
     assert text == (
         "WARNING! The following warnings were returned from Vault:\n\n"
         "  * Mount move has been queued. Progress will be reported in OpenBao's server\n"

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json as jsonlib
 import ssl
-from typing import Any, Mapping
+import textwrap
+from collections.abc import Mapping
+from typing import Any, Self
 
 import httpx
 
@@ -79,8 +81,6 @@ class APIError(ClientError):
 
 def format_warnings(warnings: list[str]) -> str:
     """Warnings as Vault's CLI prints them: a title, then each one wrapped at 80 columns."""
-    import textwrap
-
     lines = [WARNINGS_TITLE, ""]
     for w in warnings:
         wrapped = textwrap.wrap(
@@ -122,12 +122,19 @@ class Client:
         if tls_skip_verify:
             verify = False
         elif cacert or capath or client_cert:
-            verify = ssl.create_default_context(cafile=cacert, capath=capath)
+            try:
+                verify = ssl.create_default_context(cafile=cacert, capath=capath)
+            except (OSError, ssl.SSLError) as e:
+                raise ClientError(f"Error loading CA File: {_file_error(e, cacert or capath or '')}") from e
             if client_cert:
-                verify.load_cert_chain(client_cert, client_key)
-        self._http = httpx.AsyncClient(verify=verify, timeout=timeout, transport=transport)
+                try:
+                    verify.load_cert_chain(client_cert, client_key)
+                except (OSError, ssl.SSLError) as e:
+                    raise ClientError(f"Error loading client certificate: {_file_error(e, client_cert)}") from e
+        # A standby node answers 307 to the active one; 307/308 keep the method and body.
+        self._http = httpx.AsyncClient(verify=verify, timeout=timeout, transport=transport, follow_redirects=True)
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -232,6 +239,12 @@ class Client:
 
     async def delete(self, path: str, params: Mapping[str, Any] | None = None) -> JSON:
         return await self.request("DELETE", path, params=params)
+
+
+def _file_error(e: OSError | ssl.SSLError, path: str) -> str:
+    if isinstance(e, ssl.SSLError):
+        return str(e)
+    return f"open {path}: {(e.strerror or str(e)).lower()}"
 
 
 def _reason(e: httpx.HTTPError) -> str:

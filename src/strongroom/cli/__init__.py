@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from strongroom.cli.context import CLIError, ShowHelp, err, out
 
@@ -72,9 +72,9 @@ COMMANDS: dict[str, Command] = {
     "kv undelete": Command("kv:undelete", "Restore deleted versions of a secret"),
     "kv destroy": Command("kv:destroy", "Permanently remove versions of a secret"),
     "kv rollback": Command("kv:rollback", "Write an older version of a secret as the newest"),
-    "kv metadata get": Command("kv:metadata_get", "Show a secret's metadata and versions"),
-    "kv metadata put": Command("kv:metadata_put", "Set a secret's metadata"),
-    "kv metadata delete": Command("kv:metadata_delete", "Delete a secret and all its versions"),
+    "kv metadata get": Command("kv_metadata:metadata_get", "Show a secret's metadata and versions"),
+    "kv metadata put": Command("kv_metadata:metadata_put", "Set a secret's metadata"),
+    "kv metadata delete": Command("kv_metadata:metadata_delete", "Delete a secret and all its versions"),
 }
 
 #: One-line descriptions of the command families, for help listings.

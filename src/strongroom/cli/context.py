@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 from strongroom.api import Client, ClientError, format_warnings
-from strongroom.cli.flags import Flag, FlagError, FlagSet, HelpRequested
+from strongroom.cli.flags import Flag, FlagError, FlagSet, HelpRequested, parse_seconds
 from strongroom.cli.output import FORMATS, render
-from strongroom.durations import parse_duration
 
 DEFAULT_ADDRESS = "https://127.0.0.1:8200"
 
@@ -210,12 +210,19 @@ class Context:
         if not self._http:
             raise RuntimeError(f"{self.name} declared no HTTP flags")
         timeout = 60.0
-        if env("CLIENT_TIMEOUT"):
+        given = env("CLIENT_TIMEOUT")
+        if given:
             try:
-                timeout = float(parse_duration(env("CLIENT_TIMEOUT")))
-            except Exception:
-                raise UsageError(f"Invalid client timeout: {env('CLIENT_TIMEOUT')}") from None
+                timeout = float(parse_seconds(given))
+            except ValueError:
+                raise UsageError(f"Invalid client timeout: {given}") from None
         wrap_ttl = self.wrap_ttl.value or env("WRAP_TTL")
+        try:
+            return self._client(token, timeout, wrap_ttl)
+        except ClientError as e:
+            raise CLIError(f"failed to read environment: {e}") from e
+
+    def _client(self, token: str | None, timeout: float, wrap_ttl: str | None) -> Client:
         return Client(
             self.address.value or env("ADDR") or DEFAULT_ADDRESS,
             token if token is not None else (env("TOKEN") or read_token_file()),
@@ -240,6 +247,11 @@ class Context:
         return asyncio.run(main())
 
     # output ------------------------------------------------------------------------------
+
+    def success(self, message: str) -> None:
+        """A "Success! ..." line: Vault prints it in table format only, so scripts get no noise."""
+        if self.format == "table":
+            out(message)
 
     def print_data(self, value: Any, table: Callable[[], str]) -> None:
         """``value`` in the chosen format; ``table`` renders the table form lazily."""

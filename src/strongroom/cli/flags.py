@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from strongroom.durations import parse_duration
 
@@ -52,7 +53,7 @@ def parse_seconds(text: str) -> int:
     """A duration flag: "30", "30s", "1h30m"; seconds."""
     try:
         return parse_duration(text)
-    except Exception:  # durations raises the server's InvalidRequest; here it is a usage error
+    except Exception:  # noqa: BLE001 -- durations raises the server's error type; here it is a usage error
         raise ValueError(f'time: invalid duration "{text}"') from None
 
 

@@ -70,7 +70,7 @@ def tokenize(src: str) -> list[Token]:
             m = _HEREDOC.match(src, i)
             if not m:
                 raise HCLError(f"At {line}:{col}: invalid heredoc")
-            end_re = re.compile(rf"^[ \t]*{m.group(2)}[ \t]*$", re.M)
+            end_re = re.compile(rf"^[ \t]*{m.group(2)}[ \t]*$", re.MULTILINE)
             close = end_re.search(src, m.end())
             if not close:
                 raise HCLError(f"At {line}:{col}: heredoc not terminated")
@@ -271,7 +271,7 @@ def _body(nodes: list[Node], indent: int, *, top: bool) -> str:
     for i, node in enumerate(nodes):
         if prev is not None:
             separate = node.blank_before or _is_multiline(node) or (
-                _is_multiline(prev) and not (prev.kind == "comment"))
+                _is_multiline(prev) and prev.kind != "comment")
             if prev.kind == "comment" and not node.blank_before:
                 separate = False
             if separate:

@@ -8,24 +8,32 @@ same as ``secret/foo``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from strongroom.api import APIError, Client, KVMount, kv_mount, kv_path
 from strongroom.cli.context import CLIError, Context, UsageError, api_errors, out, out_raw, warn
 from strongroom.cli.flags import Flag
 from strongroom.cli.input import parse_data
-from strongroom.cli.output import data_pairs, go_value, header, kv_table, secret_json, section_width, table_value
+from strongroom.cli.output import (
+    data_pairs,
+    go_value,
+    header,
+    kv_table,
+    secret_json,
+    section_width,
+)
 from strongroom.cli.paths import print_keys, print_secret
 
 _MOUNT_USAGE = ("The mount of the KV engine; PATH is then relative to it (-mount=secret foo is "
                 "secret/foo in the v1-style syntax).")
 
 
-def _help(usage: str, text: str) -> str:
+def kv_help(usage: str, text: str) -> str:
     return f"Usage: strongroom kv {usage}\n\n{text}"
 
 
-class _Target:
+class Target:
     """Where a kv command's PATH lives: the mount, its version, and the user's full path."""
 
     def __init__(self, mount: KVMount, full: str) -> None:
@@ -40,7 +48,7 @@ class _Target:
         return kv_path(self.full, self.mount.path, segment) if self.v2 else self.full
 
 
-async def _target(c: Client, mount_flag: str, path: str) -> _Target:
+async def resolve_target(c: Client, mount_flag: str, path: str) -> Target:
     """Resolve PATH (and -mount) with the preflight request; its errors print bare, as Vault's."""
     mount_flag = mount_flag.strip("/")
     full = f"{mount_flag}/{path.strip('/')}".rstrip("/") if mount_flag else path.strip("/")
@@ -48,16 +56,16 @@ async def _target(c: Client, mount_flag: str, path: str) -> _Target:
         mount = await kv_mount(c, mount_flag or full)
     if mount_flag and not mount.path and mount.version == 1:
         mount = KVMount(mount_flag + "/", 1)
-    return _Target(mount, full)
+    return Target(mount, full)
 
 
-def _context(name: str, help_text: str, *, field: bool = False, output: bool = True) -> tuple[Context, Flag[str]]:
+def kv_context(name: str, help_text: str, *, field: bool = False, output: bool = True) -> tuple[Context, Flag[str]]:
     ctx = Context(f"kv {name}", help_text, field=field, output=output)
     mount = ctx.fs.string("mount", "", _MOUNT_USAGE)
     return ctx, mount
 
 
-def _path_header(title: str, path: str) -> str:
+def path_header(title: str, path: str) -> str:
     return f"{header(title, len(path))}\n{path}"
 
 
@@ -65,7 +73,7 @@ def _section(title: str, data: Mapping[str, Any] | None) -> str:
     return f"{header(title, section_width(data))}\n{kv_table(data_pairs(data))}"
 
 
-def _metadata_section(meta: Mapping[str, Any]) -> str:
+def metadata_section(meta: Mapping[str, Any]) -> str:
     return _section("Metadata", meta)
 
 
@@ -78,22 +86,22 @@ def _versions(values: list[str], verb: str) -> list[int]:
 
 # --- put / patch ------------------------------------------------------------------------------
 
-def _print_written(ctx: Context, t: _Target, resp: Any, api_path: str) -> int:
+def _print_written(ctx: Context, t: Target, resp: Any, api_path: str) -> int:
     if not isinstance(resp, dict):
-        out(f"Success! Data written to: {api_path}")
+        ctx.success(f"Success! Data written to: {api_path}")
         return 0
     if ctx.field or ctx.format != "table" or not t.v2:
         return print_secret(ctx, resp, on_empty=f"Success! Data written to: {api_path}")
     meta = resp.get("data")
-    out(_path_header("Secret Path", api_path))
+    out(path_header("Secret Path", api_path))
     if isinstance(meta, dict):
         out()
-        out(_metadata_section(meta))
+        out(metadata_section(meta))
     warn(resp.get("warnings"))
     return 0
 
 
-PUT_HELP = _help("put [options] KEY [DATA]", """\
+PUT_HELP = kv_help("put [options] KEY [DATA]", """\
   Writes the data to KEY, replacing what is there. On KV v2 this makes a new
   version. DATA is KEY=VALUE pairs, @FILE or - for a JSON object, as in write.
 
@@ -102,7 +110,7 @@ PUT_HELP = _help("put [options] KEY [DATA]", """\
 
 
 def put(argv: list[str]) -> int:
-    ctx, mount = _context("put", PUT_HELP, field=True)
+    ctx, mount = kv_context("put", PUT_HELP, field=True)
     cas = ctx.fs.integer("cas", -1, "Check-and-set: write only if the current version is this one (0: only "
                          "if the secret does not exist). KV v2 only.")
     args = ctx.parse(argv, 1, None)
@@ -111,7 +119,7 @@ def put(argv: list[str]) -> int:
     data = parse_data(args[1:])
 
     async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
+        t = await resolve_target(c, mount.value, args[0])
         path = t.api("data")
         body: dict[str, Any] = data
         if t.v2:
@@ -123,7 +131,7 @@ def put(argv: list[str]) -> int:
     return ctx.run(go)
 
 
-PATCH_HELP = _help("patch [options] KEY [DATA]", """\
+PATCH_HELP = kv_help("patch [options] KEY [DATA]", """\
   Updates some fields of a KV v2 secret, leaving the others, as a new version.
   By default an HTTP PATCH is sent; -method=rw reads the secret, merges locally
   and writes it back with check-and-set.
@@ -132,7 +140,7 @@ PATCH_HELP = _help("patch [options] KEY [DATA]", """\
 
 
 def patch(argv: list[str]) -> int:
-    ctx, mount = _context("patch", PATCH_HELP, field=True)
+    ctx, mount = kv_context("patch", PATCH_HELP, field=True)
     cas = ctx.fs.integer("cas", -1, "Check-and-set version for the patch.")
     method = ctx.fs.string("method", "", 'How to patch: "patch" (HTTP PATCH) or "rw" (read then write).')
     args = ctx.parse(argv, 1, None)
@@ -141,7 +149,7 @@ def patch(argv: list[str]) -> int:
     data = parse_data(args[1:])
 
     async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
+        t = await resolve_target(c, mount.value, args[0])
         if not t.v2:
             raise CLIError("K/V engine mount must be version 2 for patch support")
         path = t.api("data")
@@ -161,7 +169,7 @@ def patch(argv: list[str]) -> int:
     return ctx.run(go)
 
 
-async def _patch_rw(ctx: Context, c: Client, t: _Target, path: str, data: dict[str, Any], cas: int) -> int:
+async def _patch_rw(ctx: Context, c: Client, t: Target, path: str, data: dict[str, Any], cas: int) -> int:
     with api_errors(f"Error doing pre-read at {path}"):
         current = await c.read_secret(path)
     inner = current.get("data") if isinstance(current, dict) else None
@@ -177,7 +185,7 @@ async def _patch_rw(ctx: Context, c: Client, t: _Target, path: str, data: dict[s
 
 # --- get / list -------------------------------------------------------------------------------
 
-GET_HELP = _help("get [options] KEY", """\
+GET_HELP = kv_help("get [options] KEY", """\
   Prints the secret at KEY. On KV v2, the newest version unless -version is
   given, with its metadata.
 
@@ -186,12 +194,12 @@ GET_HELP = _help("get [options] KEY", """\
 
 
 def get(argv: list[str]) -> int:
-    ctx, mount = _context("get", GET_HELP, field=True)
+    ctx, mount = kv_context("get", GET_HELP, field=True)
     version = ctx.fs.integer("version", 0, "The version to read (KV v2). The default is the newest.")
     args = ctx.parse(argv, 1)
 
     async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
+        t = await resolve_target(c, mount.value, args[0])
         path = t.api("data")
         params = {"version": str(version.value)} if t.v2 and version.value > 0 else None
         with api_errors(f"Error reading {path}"):
@@ -203,7 +211,7 @@ def get(argv: list[str]) -> int:
     return ctx.run(go)
 
 
-def _print_get(ctx: Context, t: _Target, resp: dict[str, Any], path: str) -> int:
+def _print_get(ctx: Context, t: Target, resp: dict[str, Any], path: str) -> int:
     data = resp.get("data")
     if ctx.field:
         inner = data.get("data") if t.v2 and isinstance(data, dict) else data
@@ -220,9 +228,9 @@ def _print_get(ctx: Context, t: _Target, resp: dict[str, Any], path: str) -> int
         return 0
     parts: list[str] = []
     if t.v2 and isinstance(data, dict):
-        parts.append(_path_header("Secret Path", path))
+        parts.append(path_header("Secret Path", path))
         if isinstance(data.get("metadata"), dict):
-            parts.append(_metadata_section(data["metadata"]))
+            parts.append(metadata_section(data["metadata"]))
         if isinstance(data.get("data"), dict):
             parts.append(_section("Data", data["data"]))
         else:
@@ -234,20 +242,20 @@ def _print_get(ctx: Context, t: _Target, resp: dict[str, Any], path: str) -> int
     return 0
 
 
-LIST_HELP = _help("list [options] PATH", """\
+LIST_HELP = kv_help("list [options] PATH", """\
   Lists the secrets directly under PATH; names ending in / have more below.
 
       $ strongroom kv list -mount=secret""")
 
 
 def list_(argv: list[str]) -> int:
-    ctx, mount = _context("list", LIST_HELP)
+    ctx, mount = kv_context("list", LIST_HELP)
     args = ctx.parse(argv, 0, 1)
     if not args and not mount.value:
         raise UsageError("Not enough arguments (expected 1, got 0)")
 
     async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0] if args else "")
+        t = await resolve_target(c, mount.value, args[0] if args else "")
         path = t.api("metadata")
         with api_errors(f"Error listing {path}"):
             resp = await c.list_secret(path)
@@ -258,7 +266,7 @@ def list_(argv: list[str]) -> int:
 
 # --- delete / undelete / destroy --------------------------------------------------------------
 
-DELETE_HELP = _help("delete [options] KEY", """\
+DELETE_HELP = kv_help("delete [options] KEY", """\
   Deletes the newest version of KEY (KV v2; the versions stay recoverable with
   undelete) or the given -versions. On KV v1, deletes the secret.
 
@@ -267,20 +275,20 @@ DELETE_HELP = _help("delete [options] KEY", """\
 
 
 def delete(argv: list[str]) -> int:
-    ctx, mount = _context("delete", DELETE_HELP, output=False)
+    ctx, mount = kv_context("delete", DELETE_HELP)
     versions = ctx.fs.strings("versions", "Comma-separated versions to delete (KV v2).")
     args = ctx.parse(argv, 1)
     numbers = _versions(versions.value, "delete")
 
     async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
+        t = await resolve_target(c, mount.value, args[0])
         path = t.api("data")
         with api_errors(f"Error deleting {path}"):
             if t.v2 and numbers:
                 await c.write(t.api("delete"), {"versions": numbers})
             else:
                 await c.delete(path)
-        out(f"Success! Data deleted (if it existed) at: {path}")
+        ctx.success(f"Success! Data deleted (if it existed) at: {path}")
         return 0
 
     return ctx.run(go)
@@ -288,7 +296,7 @@ def delete(argv: list[str]) -> int:
 
 def _versioned(verb: str, help_text: str) -> Any:
     def command(argv: list[str]) -> int:
-        ctx, mount = _context(verb, help_text, output=False)
+        ctx, mount = kv_context(verb, help_text)
         versions = ctx.fs.strings("versions", f"Comma-separated versions to {verb}.")
         args = ctx.parse(argv, 1)
         if not versions.value:
@@ -296,13 +304,13 @@ def _versioned(verb: str, help_text: str) -> Any:
         numbers = _versions(versions.value, verb)
 
         async def go(c: Client) -> int:
-            t = await _target(c, mount.value, args[0])
+            t = await resolve_target(c, mount.value, args[0])
             if not t.v2:
                 raise UsageError(f"{verb.capitalize()} not supported on KV Version 1")
             path = t.api(verb)
             with api_errors(f"Error writing data to {path}"):
                 await c.write(path, {"versions": numbers})
-            out(f"Success! Data written to: {path}")
+            ctx.success(f"Success! Data written to: {path}")
             return 0
 
         return ctx.run(go)
@@ -310,33 +318,33 @@ def _versioned(verb: str, help_text: str) -> Any:
     return command
 
 
-undelete = _versioned("undelete", _help("undelete [options] KEY", """\
+undelete = _versioned("undelete", kv_help("undelete [options] KEY", """\
   Restores deleted (not destroyed) versions of a KV v2 secret.
 
       $ strongroom kv undelete -versions=3 -mount=secret app"""))
 
-destroy = _versioned("destroy", _help("destroy [options] KEY", """\
+destroy = _versioned("destroy", kv_help("destroy [options] KEY", """\
   Permanently removes the data of versions of a KV v2 secret. The metadata
   stays, marked destroyed.
 
       $ strongroom kv destroy -versions=1,2 -mount=secret app"""))
 
 
-ROLLBACK_HELP = _help("rollback [options] KEY", """\
+ROLLBACK_HELP = kv_help("rollback [options] KEY", """\
   Writes the data of an older version of a KV v2 secret as its newest version.
 
       $ strongroom kv rollback -version=2 -mount=secret app""")
 
 
 def rollback(argv: list[str]) -> int:
-    ctx, mount = _context("rollback", ROLLBACK_HELP, field=True)
+    ctx, mount = kv_context("rollback", ROLLBACK_HELP, field=True)
     version = ctx.fs.integer("version", 0, "The version to roll back to. Required.")
     args = ctx.parse(argv, 1)
     if version.value <= 0:
         raise UsageError("Must specify a version to rollback to with -version")
 
     async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
+        t = await resolve_target(c, mount.value, args[0])
         if not t.v2:
             raise UsageError("Rollback not supported on KV Version 1")
         path = t.api("data")
@@ -346,111 +354,10 @@ def rollback(argv: list[str]) -> int:
         cur = (current or {}).get("data") or {}
         prev = (old or {}).get("data") or {}
         if not isinstance(prev, dict) or not isinstance(prev.get("data"), dict):
-            raise CLIError(f"No data found at {path} for version {version.value}")
+            raise CLIError(f"No value found at {path}")
         cas = (cur.get("metadata") or {}).get("version", 0) if isinstance(cur, dict) else 0
         with api_errors(f"Error writing data to {path}"):
             resp = await c.write(path, {"data": prev["data"], "options": {"cas": cas}})
-        return _print_written(ctx, t, resp, path)
-
-    return ctx.run(go)
-
-
-# --- metadata ---------------------------------------------------------------------------------
-
-METADATA_GET_HELP = _help("metadata get [options] KEY", """\
-  Prints the metadata of a KV v2 secret and of each of its versions.
-
-      $ strongroom kv metadata get -mount=secret app""")
-
-
-def metadata_get(argv: list[str]) -> int:
-    ctx, mount = _context("metadata get", METADATA_GET_HELP)
-    args = ctx.parse(argv, 1)
-
-    async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
-        if not t.v2:
-            raise UsageError("Metadata not supported on KV Version 1")
-        path = t.api("metadata")
-        with api_errors(f"Error reading {path}"):
-            resp = await c.read_secret(path)
-        if not isinstance(resp, dict) or not isinstance(resp.get("data"), dict):
-            raise CLIError(f"No value found at {path}")
-        if ctx.format != "table":
-            ctx.print_data(secret_json(resp), lambda: "")
-            return 0
-        meta = dict(resp["data"])
-        versions = meta.pop("versions", None) or {}
-        parts = [_path_header("Metadata Path", path), _metadata_section(meta)]
-        for number in sorted(versions, key=lambda v: int(v) if str(v).isdigit() else 0):
-            info = versions[number]
-            if isinstance(info, dict):
-                parts.append(f"{header(f'Version {number}', section_width(info))}\n"
-                             + kv_table([(k, table_value(k, info[k])) for k in sorted(info)]))
-        out("\n\n".join(parts))
-        warn(resp.get("warnings"))
-        return 0
-
-    return ctx.run(go)
-
-
-METADATA_PUT_HELP = _help("metadata put [options] KEY", """\
-  Sets metadata of a KV v2 secret: how many versions to keep, whether writes
-  must use check-and-set, when versions expire, and custom key/value pairs.
-
-      $ strongroom kv metadata put -max-versions=5 -custom-metadata=owner=ops secret/app""")
-
-
-def metadata_put(argv: list[str]) -> int:
-    ctx, mount = _context("metadata put", METADATA_PUT_HELP, output=False)
-    fs = ctx.fs
-    max_versions = fs.integer("max-versions", -1, "Number of versions to keep; 0 uses the engine's setting.")
-    cas_required = fs.boolean("cas-required", False, "Require check-and-set on every write.")
-    delete_after = fs.duration("delete-version-after", 0, "Delete each version this long after it is "
-                               "written; 0s disables.")
-    custom = fs.mapping("custom-metadata", "Custom metadata as key=value; repeatable.")
-    args = ctx.parse(argv, 1)
-
-    async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
-        if not t.v2:
-            raise UsageError("Metadata not supported on KV Version 1")
-        path = t.api("metadata")
-        body: dict[str, Any] = {}
-        if max_versions.value >= 0:
-            body["max_versions"] = max_versions.value
-        if cas_required.is_set:
-            body["cas_required"] = cas_required.value
-        if delete_after.is_set:
-            body["delete_version_after"] = f"{delete_after.value}s"
-        if custom.is_set:
-            body["custom_metadata"] = custom.value
-        with api_errors(f"Error writing data to {path}"):
-            await c.write(path, body)
-        out(f"Success! Data written to: {path}")
-        return 0
-
-    return ctx.run(go)
-
-
-METADATA_DELETE_HELP = _help("metadata delete [options] KEY", """\
-  Deletes a KV v2 secret entirely: its metadata and every version.
-
-      $ strongroom kv metadata delete -mount=secret app""")
-
-
-def metadata_delete(argv: list[str]) -> int:
-    ctx, mount = _context("metadata delete", METADATA_DELETE_HELP, output=False)
-    args = ctx.parse(argv, 1)
-
-    async def go(c: Client) -> int:
-        t = await _target(c, mount.value, args[0])
-        if not t.v2:
-            raise UsageError("Metadata not supported on KV Version 1")
-        path = t.api("metadata")
-        with api_errors(f"Error deleting {path}"):
-            await c.delete(path)
-        out(f"Success! Data deleted (if it existed) at: {path}")
-        return 0
+        return print_secret(ctx, resp if isinstance(resp, dict) else {})
 
     return ctx.run(go)

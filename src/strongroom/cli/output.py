@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from strongroom.durations import format_duration
 
@@ -57,24 +58,21 @@ def table_value(key: str, v: Any) -> str:
 
 def go_time(rfc3339: str) -> str:
     """An RFC 3339 timestamp as Go's ``time.Time.String()`` prints it."""
-    try:
-        m = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
-        if not m:
-            return rfc3339
-        frac = (m.group(3) or "").rstrip("0")
-        frac = "" if frac == "." else frac
-        zone = m.group(4)
-        if zone == "Z":
-            return f"{m.group(1)} {m.group(2)}{frac} +0000 UTC"
-        return f"{m.group(1)} {m.group(2)}{frac} {zone.replace(':', '')}"
-    except Exception:
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
+    if not m:
         return rfc3339
+    frac = (m.group(3) or "").rstrip("0")
+    frac = "" if frac == "." else frac
+    zone = m.group(4)
+    if zone == "Z":
+        return f"{m.group(1)} {m.group(2)}{frac} +0000 UTC"
+    return f"{m.group(1)} {m.group(2)}{frac} {zone.replace(':', '')}"
 
 
 def short_time(rfc3339: str) -> str:
     """Go's RFC 822 layout ("02 Jan 06 15:04 UTC"), used by ``operator key-status``."""
     try:
-        dt = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", rfc3339).replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", rfc3339))
     except ValueError:
         return rfc3339
     offset = dt.utcoffset()
@@ -130,6 +128,17 @@ _AUTH_ORDER = ("client_token", "accessor", "policies", "token_policies", "identi
 _AUTH_DEFAULTS: dict[str, Any] = {"client_token": "", "accessor": "", "orphan": False, "entity_id": "",
                                   "lease_duration": 0, "renewable": False}
 _WRAP_ORDER = ("token", "accessor", "ttl", "creation_time", "creation_path", "wrapped_accessor")
+
+
+_ENVELOPE_KEYS = ("data", "auth", "wrap_info", "request_id", "lease_id", "warnings")
+
+
+def envelope(resp: Mapping[str, Any]) -> dict[str, Any]:
+    """A response as a Vault envelope. Some sys endpoints answer with bare fields (``sys/leader``);
+    Vault's CLI shows those as the data, and so do we."""
+    if any(k in resp for k in _ENVELOPE_KEYS):
+        return dict(resp)
+    return {"data": dict(resp)}
 
 
 def secret_json(resp: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,8 +214,6 @@ def secret_field(resp: Mapping[str, Any], name: str) -> tuple[bool, str]:
                        "identity_policies": auth.get("identity_policies"), "policies": auth.get("policies")}
         if name in auth_fields:
             value = auth_fields[name]
-            if name == "token_duration" and isinstance(value, int):
-                return True, format_duration(value)
             return True, go_value(value if value is not None else [] if "polic" in name else "")
         meta = auth.get("metadata")
         if name.startswith("token_meta_") and isinstance(meta, Mapping) and name[11:] in meta:

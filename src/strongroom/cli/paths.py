@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from strongroom.api import Client
 from strongroom.cli.context import CLIError, Context, UsageError, api_errors, out, out_raw, warn
 from strongroom.cli.input import parse_data, parse_query
-from strongroom.cli.output import kv_table, secret_field, secret_json, secret_pairs
+from strongroom.cli.output import envelope, kv_table, secret_field, secret_json, secret_pairs
 
 READ_HELP = """\
 Usage: strongroom read [options] PATH [KEY=VALUE ...]
@@ -50,6 +51,7 @@ def print_secret(ctx: Context, resp: Mapping[str, Any], *, on_empty: str = "") -
 
     ``on_empty`` is printed in table format when the response has nothing to tabulate.
     """
+    resp = envelope(resp)
     if ctx.field:
         found, value = secret_field(resp, ctx.field)
         if not found:
@@ -107,7 +109,7 @@ def write(argv: list[str]) -> int:
             resp = await c.write(path, data)
         done = f"Success! Data written to: {path}"
         if not isinstance(resp, dict):
-            out(done)
+            ctx.success(done)
             return 0
         return print_secret(ctx, resp, on_empty=done)
 
@@ -141,14 +143,14 @@ def print_keys(ctx: Context, resp: Any, path: str) -> int:
 
 
 def delete(argv: list[str]) -> int:
-    ctx = Context("delete", DELETE_HELP, output=False)
+    ctx = Context("delete", DELETE_HELP)
     args = ctx.parse(argv, 1, None)
     path, query = args[0], parse_query(args[1:])
 
     async def go(c: Client) -> int:
         with api_errors(f"Error deleting {path}"):
             resp = await c.delete(path, query or None)
-        out(f"Success! Data deleted (if it existed) at: {path}")
+        ctx.success(f"Success! Data deleted (if it existed) at: {path}")
         if isinstance(resp, dict):
             warn(resp.get("warnings"))
         return 0

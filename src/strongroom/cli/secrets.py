@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from strongroom.api import Client
 from strongroom.cli.context import CLIError, Context, api_errors, out

@@ -48,6 +48,6 @@ def server(argv: list[str]) -> int:
 
     from strongroom.server import serve  # type: ignore[import-not-found, unused-ignore]
 
-    code = serve(dev=dev.value, dev_root_token_id=root_token.value, dev_listen_address=listen.value,
+    code = serve(dev=dev.value, dev_root_token_id=root_token.value or None, dev_listen_address=listen.value,
                  config_paths=list(configs.value), log_level=level)
     return int(code or 0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from strongroom import __version__
 from strongroom.api import APIError, Client, ClientError
@@ -28,7 +29,7 @@ Usage: strongroom version
 
 
 def version(argv: list[str]) -> int:
-    ctx = Context("version", VERSION_HELP, http=False, output=False)
+    ctx = Context("version", VERSION_HELP, http=False)
     ctx.parse(argv, 0)
     out(f"Strongroom v{__version__}")
     return 0
@@ -46,7 +47,10 @@ def status(argv: list[str]) -> int:
         print_status(ctx, seal, leader)
         return 2 if seal.get("sealed") else 0
 
-    return ctx.run(go)
+    try:
+        return ctx.run(go)
+    except CLIError as e:  # status reserves 2 for "sealed": every failure is 1
+        raise CLIError(e.message, 1) from e
 
 
 async def seal_and_leader(c: Client) -> tuple[dict[str, Any], dict[str, Any]]:
