@@ -37,17 +37,17 @@ def server(argv: list[str]) -> int:
                            "VAULT_DEV_ROOT_TOKEN_ID.")
     listen = fs.string("dev-listen-address", os.environ.get("VAULT_DEV_LISTEN_ADDRESS", "127.0.0.1:8200"),
                        "Address the development server listens on. Also VAULT_DEV_LISTEN_ADDRESS.")
-    log_level = fs.string("log-level", os.environ.get("VAULT_LOG_LEVEL", "info"),
+    log_level = fs.string("log-level", os.environ.get("VAULT_LOG_LEVEL", ""),
                           "Log verbosity: trace, debug, info, warn or error. Also VAULT_LOG_LEVEL.")
     ctx.parse(argv, 0)
     if not dev.value and not configs.value:
         raise UsageError("Must specify at least one config path using -config")
     level = log_level.value.lower()
-    if level not in LOG_LEVELS:
+    if level and level not in LOG_LEVELS:
         raise UsageError(f"Unknown log level: {log_level.value}")
 
     from strongroom.server import serve  # type: ignore[import-not-found, unused-ignore]
 
     code = serve(dev=dev.value, dev_root_token_id=root_token.value or None, dev_listen_address=listen.value,
-                 config_paths=list(configs.value), log_level=level)
+                 config_paths=list(configs.value), log_level=level or None)
     return int(code or 0)
