@@ -77,10 +77,3 @@ async def test_capabilities_endpoints() -> None:
         assert r["data"]["capabilities"] == ["list", "read"]
         r = (await c.post("/v1/sys/capabilities-self", json={"path": "anything"})).json()
         assert r["data"]["capabilities"] == ["root"]
-
-
-async def test_wrapping_is_refused_before_anything_happens() -> None:
-    async with unsealed_core() as (core, root), asgi_client(core, root) as c:
-        r = await c.post("/v1/secret/data/w", json={"data": {"a": 1}}, headers={"X-Vault-Wrap-TTL": "60s"})
-        assert r.status_code == 400
-        assert (await c.get("/v1/secret/data/w")).status_code == 404

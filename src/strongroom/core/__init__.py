@@ -17,10 +17,13 @@ from strongroom.barrier import Barrier
 from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
 from strongroom.barrier.view import StorageView
 from strongroom.core import pipeline
+from strongroom.core.audit import AuditBroker
+from strongroom.core.expiration import ExpirationManager
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
 from strongroom.core.router import Router
 from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
+from strongroom.core.wrapping import Wrapping
 from strongroom.errors import InvalidRequest, Sealed
 from strongroom.framework import BackendConfig
 from strongroom.logical import Request, Response, Storage
@@ -57,6 +60,9 @@ class Core:
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = self._new_token_store()
+        self.audit = AuditBroker()
+        self.expiration = ExpirationManager()
+        self.wrapping = Wrapping()
         self.cluster_name = self.config.cluster_name
         self.cluster_id = ""
         self.active_since = ""
@@ -137,6 +143,7 @@ class Core:
         self.tokens.add_revoke_hook(self._destroy_cubbyhole)
         await self.mounts.load(self._default_mounts())
         await self._load_cluster_info()
+        await self.expiration.setup()
         self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     async def _load_cluster_info(self) -> None:
@@ -152,8 +159,10 @@ class Core:
     async def seal(self) -> None:
         if self.barrier.sealed:
             return
+        await self.expiration.stop()
         await self.tokens.drain()
         await self.mounts.teardown()
+        await self.audit.teardown()
         self.barrier.seal()
         self.unseal_progress.reset()
 

@@ -3,19 +3,21 @@
     1 guard          sealed -> 503
     2 authenticate   token -> TokenEntry (skipped on a backend's unauthenticated paths)
     3 authorize      compiled ACL for the token's policies; existence check decides create vs update
-    4 audit request  (issue 3: fail closed before the backend runs)
+    4 audit request  fail closed: no device could record it -> error, and the backend never runs
     5 route          mount's backend handles the mount-relative request
-    6 register       (issue 3: leases for secrets, tokens for logins)
-    7 wrap           (issue 3: response wrapping)
-    8 audit response (issue 3)
+    6 register       leases for secrets; tokens (and their leases) for logins
+    7 wrap           response wrapping into a single-use token's cubbyhole
+    8 audit response the outcome, success or error (an error before step 4 is audited here too)
     finally          a token whose last use this was is revoked
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
-from strongroom.errors import InvalidRequest, PermissionDenied, Sealed, UnsupportedPath
+from strongroom.core.tokens.login import issue_login_token
+from strongroom.errors import Internal, PermissionDenied, Sealed, StrongroomError, UnsupportedPath
 from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:
@@ -23,22 +25,38 @@ if TYPE_CHECKING:
     from strongroom.core.mounts import MountEntry
     from strongroom.core.tokens import TokenEntry
 
+log = logging.getLogger(__name__)
+
 
 async def handle_request(core: Core, req: Request) -> Response | None:
     guard(core)
     hit = core.router.match(req.path)
     open_path = hit is not None and hit[0].backend is not None and hit[0].backend.is_unauthenticated(hit[1])
-    entry = await authenticate(core, req, optional=open_path)
-    exhausted = False
+    entry: TokenEntry | None = None
+    exhausted = audited = False
+    resp: Response | None = None
+    err: StrongroomError | None = None
     try:
+        entry = await authenticate(core, req, optional=open_path)
         if not open_path:
             assert entry is not None
             exhausted = await core.tokens.use(entry)
             await authorize(core, req, entry, hit)
-        refuse_wrapping(req)
+        await core.audit.log_request(req)
+        audited = True
         mount, rel = route_target(req, hit)
-        return await mount.backend.handle(prepare(req, mount, rel))  # type: ignore[union-attr]
+        resp = await mount.backend.handle(prepare(req, mount, rel))  # type: ignore[union-attr]
+        resp = await register(core, req, mount, resp)
+        resp = await wrap(core, req, resp)
+        return resp
+    except StrongroomError as e:
+        err = e
+        raise
+    except Exception as e:
+        err = Internal("internal error")
+        raise err from e
     finally:
+        await audit_outcome(core, req, resp, err, request_logged=audited)
         if exhausted and entry is not None:
             await core.tokens.revoke(entry)
 
@@ -104,8 +122,39 @@ def prepare(req: Request, mount: MountEntry, rel: str) -> Request:
     return req
 
 
-def refuse_wrapping(req: Request) -> None:
-    # Response wrapping arrives with the lifecycle work; until then refuse (before the backend runs)
-    # rather than hand a secret out unwrapped to a client that asked for it to be wrapped.
-    if req.wrap_ttl:
-        raise InvalidRequest("response wrapping is not supported yet")
+async def register(core: Core, req: Request, mount: MountEntry, resp: Response | None) -> Response | None:
+    """Leases for a backend's secrets; for a login (``auth`` without a token), the token itself."""
+    if resp is None:
+        return None
+    backend = mount.backend
+    if resp.secret is not None and backend is not None and backend.generates_leases:
+        await core.expiration.register_secret(req, resp)
+    if resp.auth is not None and not resp.auth.client_token:
+        default_ttl, max_ttl = core.mounts.ttls(mount)
+        _, _, warnings = await issue_login_token(core.tokens, resp.auth, req, default_ttl=default_ttl,
+                                                 max_ttl=max_ttl)
+        resp.warnings.extend(warnings)
+    return resp
+
+
+async def wrap(core: Core, req: Request, resp: Response | None) -> Response | None:
+    """Replace the response by a wrapping token when the client (or policy) asked for it."""
+    if resp is None or not req.wrap_ttl or resp.raw_body is not None:
+        return resp
+    return await core.wrapping.wrap(req, resp)
+
+
+async def audit_outcome(core: Core, req: Request, resp: Response | None, err: StrongroomError | None,
+                        *, request_logged: bool) -> None:
+    """Step 8. A request refused before step 4 (bad token, denied) is audited here, request and
+    error both. If step 4 itself failed, there is nothing more any device can take."""
+    if not core.audit.enabled:
+        return
+    if not request_logged:
+        if isinstance(err, Internal):
+            return
+        try:
+            await core.audit.log_request(req)
+        except StrongroomError:
+            return
+    await core.audit.log_response(req, resp, err)

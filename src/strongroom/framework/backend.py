@@ -48,6 +48,8 @@ class Backend:
     help: str = ""
     # "logical" (secrets engine) or "credential" (auth method), as Vault reports it.
     backend_type: str = "logical"
+    # Whether a ``secret`` in this backend's responses is a lease core must track (kv's is advisory).
+    generates_leases: bool = True
 
     def __init__(self, config: BackendConfig, paths: Sequence[Path], secrets: Sequence[SecretType] = ()) -> None:
         self.config = config

@@ -129,6 +129,8 @@ async def create_token(b: TokenBackend, req: Request, d: FieldData) -> Response 
         role=role.name if role is not None else "",
         bound_cidrs=role.token_bound_cidrs if role is not None else [],
         token_id=token_id or None,
+        source_addr=req.connection.remote_addr,
+        creator=parent.accessor,
     )
     warnings += await b.missing_policy_warnings(entry.policies)
     return Response(auth=entry.to_auth(token), warnings=warnings)

@@ -112,6 +112,12 @@ class TokenEntry:
     # made by init, which Vault registers no lease for: lookup then omits issue_time and renewable.
     issue_time: float = 0.0
     last_renewal: float = 0.0
+    # Cap on renewals from the login that made the token (its token_max_ttl); 0 = the mount's max.
+    max_ttl: int = 0
+    # Client address of the request that created the token, and the accessor of the token that
+    # created it: what quarantine selects by. Not shown by lookup.
+    source_addr: str = ""
+    creator: str = ""
 
     @property
     def orphan(self) -> bool:
@@ -216,6 +222,9 @@ class TokenEntry:
             "expire_time": self.expire_time,
             "issue_time": self.issue_time,
             "last_renewal": self.last_renewal,
+            "max_ttl": self.max_ttl,
+            "source_addr": self.source_addr,
+            "creator": self.creator,
         }
 
     @classmethod
@@ -241,4 +250,7 @@ class TokenEntry:
             expire_time=float(d.get("expire_time", 0.0)),
             issue_time=float(d.get("issue_time", 0.0)),
             last_renewal=float(d.get("last_renewal", 0.0)),
+            max_ttl=int(d.get("max_ttl", 0)),
+            source_addr=str(d.get("source_addr", "")),
+            creator=str(d.get("creator", "")),
         )

@@ -47,6 +47,8 @@ PARENT_PREFIX = "parent/"
 ROLE_PREFIX = "roles/"
 
 RevokeHook = Callable[[TokenEntry], Awaitable[None]]
+# Called after a token is created or its expire_time changed (renewal), e.g. to track its lease.
+TokenHook = Callable[[TokenEntry], Awaitable[None]]
 
 DEFAULT_CACHE_SIZE = 65536
 _LOCK_STRIPES = 64
@@ -78,6 +80,8 @@ class TokenStore:
         self._cache: dict[str, TokenEntry] = {}
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self._hooks: list[RevokeHook] = []
+        self._create_hooks: list[TokenHook] = []
+        self._renew_hooks: list[TokenHook] = []
         self._mac: Any = None  # hmac object keyed with the salt; copied per hash
         self._expiring: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -102,6 +106,14 @@ class TokenStore:
     def add_revoke_hook(self, fn: RevokeHook) -> None:
         """``fn(entry)`` is awaited for every token revoked, before its records are deleted."""
         self._hooks.append(fn)
+
+    def add_create_hook(self, fn: TokenHook) -> None:
+        """``fn(entry)`` is awaited after every token is persisted."""
+        self._create_hooks.append(fn)
+
+    def add_renew_hook(self, fn: TokenHook) -> None:
+        """``fn(entry)`` is awaited after every renewal has moved a token's expire_time."""
+        self._renew_hooks.append(fn)
 
     # -- lookup (the hot path) ------------------------------------------------------------------
     async def lookup(self, token: str) -> TokenEntry | None:
@@ -150,6 +162,7 @@ class TokenStore:
         no_default_policy: bool = False, display_name: str = "token", meta: dict[str, str] | None = None,
         ttl: int = 0, explicit_max_ttl: int = 0, period: int = 0, renewable: bool = True, num_uses: int = 0,
         entity_id: str = "", role: str = "", bound_cidrs: list[str] | None = None, token_id: str | None = None,
+        max_ttl: int = 0, source_addr: str = "", creator: str = "",
     ) -> tuple[str, TokenEntry]:
         """Mint and persist a token; returns (raw token, entry).
 
@@ -187,9 +200,13 @@ class TokenStore:
             bound_cidrs=list(bound_cidrs or []),
             expire_time=now + ttl if ttl > 0 else 0.0,
             issue_time=now,
+            max_ttl=max_ttl,
+            source_addr=source_addr,
+            creator=creator,
         )
         if parent is None:
             await self._persist_new(entry, custom=bool(token_id))
+            await self._run(self._create_hooks, entry)
             return token, entry
         # Under the parent's lock, so a concurrent revocation of the parent either sees this child
         # in its index (and revokes it) or has already marked the parent dead (and we refuse).
@@ -198,7 +215,13 @@ class TokenStore:
             if current is None or current.num_uses == NUM_USES_REVOKING:
                 raise PermissionDenied("parent token is being revoked")
             await self._persist_new(entry, custom=bool(token_id))
+        await self._run(self._create_hooks, entry)
         return token, entry
+
+    @staticmethod
+    async def _run(hooks: list[TokenHook], entry: TokenEntry) -> None:
+        for fn in hooks:
+            await fn(entry)
 
     async def create_root(self, token: str | None = None) -> tuple[str, TokenEntry]:
         """A root token: policy root, no TTL, no parent. ``token`` is ``server -dev
@@ -259,13 +282,17 @@ class TokenStore:
             now = self.clock()
             if canon is None or canon.num_uses == NUM_USES_REVOKING or canon.is_expired(now):
                 raise InvalidRequest("token not found")
+            mount_max = self.max_ttl()
+            if canon.max_ttl and (not mount_max or canon.max_ttl < mount_max):
+                mount_max = canon.max_ttl
             ttl, warned = renewal_ttl(
                 increment=increment, token_ttl=canon.ttl, period=period, explicit_max_ttl=explicit,
-                max_ttl=self.max_ttl(), issued_at=canon.issue_time or canon.creation_time, now=now)
+                max_ttl=mount_max, issued_at=canon.issue_time or canon.creation_time, now=now)
             canon.expire_time = now + ttl
             canon.last_renewal = now
             await self._write(canon)
             self._cache_put(canon)
+        await self._run(self._renew_hooks, canon)
         if warnings is not None:
             warnings.extend(warned)
         return canon
