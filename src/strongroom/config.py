@@ -97,6 +97,9 @@ class ServerConfig:
     # {"type": ..., "path": ..., "description": ..., "options": {...}, ...}.
     raw_audit_devices: tuple[dict[str, object], ...] = ()
     telemetry: dict[str, object] = field(default_factory=dict)
+    # security { webhook_urls = [...], revoke_on_tamper = true } (Strongroom's own stanza).
+    security_webhook_urls: tuple[str, ...] = ()
+    security_revoke_on_tamper: bool = False
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -412,6 +415,7 @@ class _Builder:
         self.listeners: list[tuple[ListenerConfig, str]] = []
         self.audit: dict[str, tuple[dict[str, object], str]] = {}  # audit path → (device, file)
         self.telemetry: dict[str, object] = {}
+        self.security: dict[str, object] = {}
 
     def add_file(self, data: Mapping[str, object], source: str) -> None:
         for key, value in data.items():
@@ -442,6 +446,11 @@ class _Builder:
             if len(bodies) != 1:
                 raise _Bad(key, "only one telemetry stanza is allowed")
             self.telemetry = bodies[0][1]
+        elif key == "security":
+            bodies = _blocks(value, 0, "security { ... }")
+            if len(bodies) != 1 or self.security:
+                raise _Bad(key, "only one security stanza is allowed")
+            self.security = _security(bodies[0][1])
         elif key in _SETTINGS:
             if isinstance(value, _Repeated):
                 raise _Bad(key, f'"{key}" is set more than once')
@@ -486,6 +495,8 @@ class _Builder:
             disable_cache=_get(s, "disable_cache", _bool, False),
             raw_audit_devices=tuple(device for device, _ in self.audit.values()),
             telemetry=self.telemetry,
+            security_webhook_urls=tuple(str(u) for u in self.security.get("webhook_urls", ())),  # type: ignore[attr-defined]
+            security_revoke_on_tamper=bool(self.security.get("revoke_on_tamper", False)),
         )
 
     def _listeners(self, default_duration: int) -> tuple[ListenerConfig, ...]:
@@ -542,6 +553,19 @@ def _storage(value: object, key: str) -> list[StorageConfig]:
     shape = f'{key} "TYPE" {{ ... }}'
     return [StorageConfig(labels[0], {k: _option_str(v, k) for k, v in body.items() if v is not None})
             for labels, body in _blocks(value, 1, shape)]
+
+
+def _security(body: dict[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in body.items():
+        if key == "webhook_urls":
+            items = value if isinstance(value, list) else [value]
+            out[key] = tuple(_url(v, "security.webhook_urls") for v in items)
+        elif key == "revoke_on_tamper":
+            out[key] = _bool(value, "security.revoke_on_tamper")
+        else:
+            raise _Bad(f"security.{key}", f'unknown key "security.{key}"')
+    return out
 
 
 def _audit(labels: tuple[str, ...], body: dict[str, object]) -> dict[str, object]:

@@ -153,3 +153,50 @@ class Response:
     @classmethod
     def with_data(cls, data: dict[str, Any]) -> Response:
         return cls(data=data)
+
+    def is_empty(self) -> bool:
+        """Nothing to show: Vault answers 204."""
+        return (self.data is None and self.auth is None and self.secret is None and self.wrap_info is None
+                and not self.warnings and not self.status)
+
+
+def auth_body(a: Auth) -> dict[str, Any]:
+    """The ``auth`` object of Vault's response envelope."""
+    return {
+        "client_token": a.client_token,
+        "accessor": a.accessor,
+        "policies": a.policies,
+        "token_policies": a.token_policies,
+        "identity_policies": a.identity_policies or None,
+        "metadata": a.metadata or None,
+        "lease_duration": a.lease_duration,
+        "renewable": a.renewable,
+        "entity_id": a.entity_id,
+        "token_type": a.token_type,
+        "orphan": a.orphan,
+        "mfa_requirement": None,
+        "num_uses": a.num_uses,
+    }
+
+
+def response_body(resp: Response, request_id: str) -> dict[str, Any]:
+    """Vault's JSON envelope of a response (Vault's LogicalResponseToHTTPResponse). Used by the HTTP
+    edge, and by response wrapping, which stores exactly what the client would have received."""
+    secret = resp.secret
+    wrap = resp.wrap_info
+    wrap_body: dict[str, Any] | None = None
+    if wrap is not None:
+        wrap_body = {"token": wrap.token, "accessor": wrap.accessor, "ttl": wrap.ttl,
+                     "creation_time": wrap.creation_time, "creation_path": wrap.creation_path}
+        if wrap.wrapped_accessor:
+            wrap_body["wrapped_accessor"] = wrap.wrapped_accessor
+    return {
+        "request_id": request_id,
+        "lease_id": secret.lease_id if secret else "",
+        "renewable": secret.renewable if secret else False,
+        "lease_duration": secret.ttl if secret else 0,
+        "data": None if wrap is not None else resp.data,
+        "wrap_info": wrap_body,
+        "warnings": resp.warnings or None,
+        "auth": auth_body(resp.auth) if resp.auth else None,
+    }

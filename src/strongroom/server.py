@@ -19,6 +19,7 @@ import uvicorn
 from strongroom import __version__
 from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_config, load_config
 from strongroom.core import Core, CoreConfig
+from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
 from strongroom.http.protocol import VaultHttpToolsProtocol
@@ -75,7 +76,9 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
     physical: PhysicalStorage = await open_storage(storage_type, dict(config.storage.options) if config.storage else {})
     core = Core(physical, CoreConfig(default_lease_ttl=config.default_lease_ttl,
                                      max_lease_ttl=config.max_lease_ttl, storage_type=storage_type,
-                                     cluster_name=config.cluster_name, api_addr=config.api_addr))
+                                     cluster_name=config.cluster_name, api_addr=config.api_addr,
+                                     security=SecurityConfig(webhook_urls=config.security_webhook_urls,
+                                                             revoke_on_tamper=config.security_revoke_on_tamper)))
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)

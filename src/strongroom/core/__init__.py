@@ -23,6 +23,7 @@ from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
 from strongroom.core.router import Router
 from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
+from strongroom.core.security import SecurityConfig, SecurityEvents
 from strongroom.core.wrapping import Wrapping
 from strongroom.errors import InvalidRequest, Sealed
 from strongroom.framework import BackendConfig
@@ -33,6 +34,9 @@ POLICY_VIEW = "sys/"
 TOKEN_VIEW = "sys/token/"
 # Barrier key of the cluster's name and id, made on first unseal.
 CLUSTER_KEY = "core/cluster-info"
+# Barrier prefixes of security events and of spent wrapping tokens' tombstones.
+SECURITY_VIEW = "core/security/"
+WRAPPING_VIEW = "core/wrapping/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class CoreConfig:
     storage_type: str = "inmem"
     cluster_name: str = ""
     api_addr: str = ""
+    security: SecurityConfig = SecurityConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,10 @@ class Core:
         self.tokens = self._new_token_store()
         self.audit = AuditBroker()
         self.expiration = ExpirationManager()
-        self.wrapping = Wrapping()
+        self.security = SecurityEvents(StorageView(self.barrier, SECURITY_VIEW), lambda: self.audit,
+                                       self.config.security)
+        self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,
+                                 cubbyhole=self._cubbyhole_of, events=self.security)
         self.cluster_name = self.config.cluster_name
         self.cluster_id = ""
         self.active_since = ""
@@ -140,6 +148,7 @@ class Core:
         await self.policies.setup()
         self.tokens = self._new_token_store()
         await self.tokens.setup()
+        self.tokens.add_revoke_hook(self.wrapping.on_token_revoked)  # before the cubbyhole goes
         self.tokens.add_revoke_hook(self._destroy_cubbyhole)
         await self.mounts.load(self._default_mounts())
         await self._load_cluster_info()
@@ -161,10 +170,18 @@ class Core:
             return
         await self.expiration.stop()
         await self.tokens.drain()
+        await self.security.stop()
         await self.mounts.teardown()
         await self.audit.teardown()
         self.barrier.seal()
         self.unseal_progress.reset()
+
+    def _cubbyhole_of(self, token_id: str) -> Storage:
+        """The private cubbyhole of the token with salted id ``token_id`` (see engines/cubbyhole.py)."""
+        mount = self.mounts.find("mounts", "cubbyhole/")
+        if mount is None or not isinstance(mount.view, StorageView):
+            raise Sealed()
+        return mount.view.sub(token_id + "/")
 
     async def _destroy_cubbyhole(self, entry: TokenEntry) -> None:
         mount = self.mounts.find("mounts", "cubbyhole/")

@@ -47,6 +47,8 @@ class MountConfig:
     passthrough_request_headers: list[str] = field(default_factory=list)
     allowed_response_headers: list[str] = field(default_factory=list)
     token_type: str = ""
+    min_wrapping_ttl: int = 0
+    max_wrapping_ttl: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -54,7 +56,7 @@ class MountConfig:
             "max_lease_ttl": self.max_lease_ttl,
             "force_no_cache": self.force_no_cache,
         }
-        for name in ("listing_visibility", "token_type"):
+        for name in ("listing_visibility", "token_type", "min_wrapping_ttl", "max_wrapping_ttl"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
         for name in ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys",

@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from strongroom.core.tokens.login import issue_login_token
-from strongroom.errors import Internal, PermissionDenied, Sealed, StrongroomError, UnsupportedPath
+from strongroom.errors import Internal, InvalidRequest, PermissionDenied, Sealed, StrongroomError, UnsupportedPath
 from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ async def handle_request(core: Core, req: Request) -> Response | None:
         await core.audit.log_request(req)
         audited = True
         mount, rel = route_target(req, hit)
+        check_wrapping_bounds(req, mount)
         resp = await mount.backend.handle(prepare(req, mount, rel))  # type: ignore[union-attr]
         resp = await register(core, req, mount, resp)
         resp = await wrap(core, req, resp)
@@ -135,6 +136,16 @@ async def register(core: Core, req: Request, mount: MountEntry, resp: Response |
                                                  max_ttl=max_ttl)
         resp.warnings.extend(warnings)
     return resp
+
+
+def check_wrapping_bounds(req: Request, mount: MountEntry) -> None:
+    """A mount's min/max_wrapping_ttl (Strongroom's own tune settings), checked before the backend runs.
+    As with a policy's, setting either makes wrapping mandatory on the mount."""
+    low, high = mount.config.min_wrapping_ttl, mount.config.max_wrapping_ttl
+    if high and (not req.wrap_ttl or req.wrap_ttl > high):
+        raise InvalidRequest(f"this mount requires response wrapping with a TTL of at most {high}s")
+    if low and (not req.wrap_ttl or req.wrap_ttl < low):
+        raise InvalidRequest(f"this mount requires a response-wrapping TTL of at least {low}s")
 
 
 async def wrap(core: Core, req: Request, resp: Response | None) -> Response | None:

@@ -299,6 +299,11 @@ POLICY_PREFIX = "policy/"
 
 _ROOT = "root"
 _DEFAULT = "default"
+# Built in, never stored, never writable: the only policy of a response-wrapping token. Unwrapping
+# itself goes through sys/wrapping/*, which needs no policy; this keeps Vault's legacy read path.
+_WRAPPING = "response-wrapping"
+_WRAPPING_TEXT = 'path "cubbyhole/response" { capabilities = ["read"] }\n'
+_BUILTIN = (_ROOT, _WRAPPING)
 _ACL_CACHE_SIZE = 1024  # distinct policy sets; tokens share a handful of them in practice
 
 
@@ -325,6 +330,8 @@ class PolicyStore:
         name = normalize_name(name)
         if name == _ROOT:
             return Policy(name=_ROOT, text="")
+        if name == _WRAPPING:
+            return parse_policy(_WRAPPING, _WRAPPING_TEXT)
         if name in self._policies:
             return self._policies[name]
         generation = self.generation
@@ -336,8 +343,8 @@ class PolicyStore:
 
     async def put(self, name: str, text: str) -> Policy:
         name = normalize_name(name)
-        if name == _ROOT:
-            raise InvalidRequest('cannot update "root" policy')
+        if name in _BUILTIN:
+            raise InvalidRequest(f'cannot update "{name}" policy')
         policy = parse_policy(name, text)  # raises before anything is written
         await self._view.put(POLICY_PREFIX + name, orjson.dumps({"name": name, "policy": text}))
         self._policies[name] = policy
@@ -346,8 +353,8 @@ class PolicyStore:
 
     async def delete(self, name: str) -> None:
         name = normalize_name(name)
-        if name == _ROOT:
-            raise InvalidRequest('cannot delete "root" policy')
+        if name in _BUILTIN:
+            raise InvalidRequest(f'cannot delete "{name}" policy')
         if name == _DEFAULT:
             raise InvalidRequest("cannot delete default policy")  # OpenBao's wording, unquoted
         await self._view.delete(POLICY_PREFIX + name)

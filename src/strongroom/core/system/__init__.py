@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from strongroom.core.system import keys, mounts, policies, tools
+from strongroom.core.system import keys, mounts, policies, security, tools, wrapping
 from strongroom.framework import Backend, BackendConfig
 
 if TYPE_CHECKING:
@@ -15,7 +15,8 @@ class SystemBackend(Backend):
     help = "The system backend: mounts, policies, keys and capabilities."
 
     def __init__(self, core: Core, config: BackendConfig) -> None:
-        super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths())
+        super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
+                         + wrapping.paths() + security.paths())
         self.core = core
         self.migrations: dict[str, dict[str, Any]] = {}
 

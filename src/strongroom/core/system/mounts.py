@@ -39,11 +39,18 @@ _TUNE_FIELDS = {
     "passthrough_request_headers": Field(FieldType.COMMA_STRING_SLICE, "Headers passed to the backend."),
     "allowed_response_headers": Field(FieldType.COMMA_STRING_SLICE, "Headers the backend may set."),
     "token_type": Field(FieldType.STRING, "Token type for auth mounts."),
+    # Strongroom's own: bounds on X-Vault-Wrap-TTL for every request to the mount (as a policy's
+    # min/max_wrapping_ttl do per path). A max makes wrapping mandatory.
+    "min_wrapping_ttl": Field(FieldType.DURATION, "Shortest response-wrapping TTL allowed here; "
+                                                  "makes wrapping mandatory."),
+    "max_wrapping_ttl": Field(FieldType.DURATION, "Longest response-wrapping TTL allowed here; "
+                                                  "makes wrapping mandatory."),
 }
 
 _CONFIG_KEYS = {"default_lease_ttl", "max_lease_ttl", "force_no_cache", "listing_visibility",
                 "audit_non_hmac_request_keys", "audit_non_hmac_response_keys",
-                "passthrough_request_headers", "allowed_response_headers", "token_type"}
+                "passthrough_request_headers", "allowed_response_headers", "token_type",
+                "min_wrapping_ttl", "max_wrapping_ttl"}
 
 
 def paths() -> list[Path]:
@@ -148,7 +155,8 @@ async def read_tune(b: SystemBackend, req: Request, d: FieldData) -> Response:
     if entry.options:
         data["options"] = dict(entry.options)
     for name in ("listing_visibility", "token_type", "audit_non_hmac_request_keys",
-                 "audit_non_hmac_response_keys", "passthrough_request_headers", "allowed_response_headers"):
+                 "audit_non_hmac_response_keys", "passthrough_request_headers", "allowed_response_headers",
+                 "min_wrapping_ttl", "max_wrapping_ttl"):
         if getattr(entry.config, name):
             data[name] = getattr(entry.config, name)
     return Response(data=data)
@@ -163,6 +171,8 @@ async def write_tune(b: SystemBackend, req: Request, d: FieldData) -> None:
     mx = cfg.max_lease_ttl or b.core.config.max_lease_ttl
     if cfg.default_lease_ttl > mx:
         raise InvalidRequest("default lease TTL cannot be greater than max lease TTL")
+    if cfg.min_wrapping_ttl and cfg.max_wrapping_ttl and cfg.max_wrapping_ttl < cfg.min_wrapping_ttl:
+        raise InvalidRequest("max_wrapping_ttl cannot be less than min_wrapping_ttl")
     if cfg.max_lease_ttl > b.core.config.max_lease_ttl:
         raise InvalidRequest("max lease TTL cannot be greater than the system max lease TTL")
     options = dict(entry.options or {})

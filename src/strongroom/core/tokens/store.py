@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
@@ -384,6 +385,55 @@ class TokenStore:
         """Wait for background revocations (before seal, and in tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- quarantine -----------------------------------------------------------------------------
+    async def scan(self) -> list[TokenEntry]:
+        """Every stored token (reads one record per token: for rare operator actions only)."""
+        out: list[TokenEntry] = []
+        for key in await self._view.list(ID_PREFIX):
+            entry = self._cache.get(key) or await self._read(key)
+            if entry is not None and entry.num_uses != NUM_USES_REVOKING:
+                out.append(entry)
+        return out
+
+    async def quarantine(self, *, accessor: str = "", entity_id: str = "", network: Any = None,
+                         spare: str = "") -> list[str]:
+        """Revoke every token selected by ``accessor`` / ``entity_id`` / ``network`` (an ip_network
+        the token was created from), every token those created (children and orphans alike,
+        transitively), and so, through the revoke hooks, every lease they hold. The token with
+        accessor ``spare`` (the operator's own) is never revoked. Returns the revoked accessors."""
+        entries = await self.scan()
+        made_by: dict[str, list[TokenEntry]] = {}
+        for e in entries:
+            if e.creator:
+                made_by.setdefault(e.creator, []).append(e)
+            if e.parent:
+                made_by.setdefault("id:" + e.parent, []).append(e)
+
+        def selected(e: TokenEntry) -> bool:
+            if accessor and e.accessor == accessor:
+                return True
+            if entity_id and e.entity_id == entity_id:
+                return True
+            if network is not None and e.source_addr:
+                try:
+                    return ipaddress.ip_address(e.source_addr) in network
+                except ValueError:
+                    return False
+            return False
+
+        doomed: dict[str, TokenEntry] = {}
+        todo = [e for e in entries if selected(e)]
+        while todo:
+            e = todo.pop()
+            if e.accessor in doomed or e.accessor == spare:
+                continue
+            doomed[e.accessor] = e
+            todo.extend(made_by.get(e.accessor, []))
+            todo.extend(made_by.get("id:" + e.id, []))
+        for e in doomed.values():
+            await self.revoke(e)
+        return sorted(doomed)
 
     # -- roles ----------------------------------------------------------------------------------
     async def get_role(self, name: str) -> TokenRole | None:
