@@ -742,3 +742,21 @@ def test_python_hcl2_literal_quotes_and_block_markers_do_not_leak(tmp_path: Path
     cfg = load_hcl(tmp_path, text)
     assert cfg.cluster_name == "prod"
     assert cfg.storage == StorageConfig("inmem", {})  # label unquoted, no "__is_block__" option
+
+
+def test_security_stanza(tmp_path: Path) -> None:
+    cfg = load_hcl(tmp_path, tcp() + 'security {\n  webhook_urls = ["https://alarm.example:8443/x", '
+                   '"http://127.0.0.1:9000/y"]\n  revoke_on_tamper = true\n}\n')
+    assert cfg.security_webhook_urls == ("https://alarm.example:8443/x", "http://127.0.0.1:9000/y")
+    assert cfg.security_revoke_on_tamper is True
+    plain = load_hcl(tmp_path, tcp(), name="plain.hcl")
+    assert plain.security_webhook_urls == () and plain.security_revoke_on_tamper is False
+
+
+def test_security_stanza_errors_name_the_key(tmp_path: Path) -> None:
+    e = hcl_error(tmp_path, tcp() + 'security {\n  webhooks = ["http://x"]\n}\n')
+    assert "security.webhooks" in str(e)
+    e = hcl_error(tmp_path, tcp() + 'security {\n  webhook_urls = ["not a url"]\n}\n', name="b.hcl")
+    assert "webhook_urls" in str(e) and "b.hcl" in str(e)
+    e = hcl_error(tmp_path, tcp() + 'security {\n  revoke_on_tamper = "maybe"\n}\n', name="c.hcl")
+    assert "revoke_on_tamper" in str(e)

@@ -40,6 +40,7 @@ COMMANDS: dict[str, Command] = {
     "write": Command("paths:write", "Write data, configuration, and secrets"),
     "list": Command("paths:list_", "List data or secrets"),
     "delete": Command("paths:delete", "Delete secrets and configuration"),
+    "unwrap": Command("unwrap:unwrap", "Unwrap a wrapped secret"),
     "operator init": Command("operator:init", "Initialize a server"),
     "operator unseal": Command("operator:unseal", "Unseal the server with a key share"),
     "operator seal": Command("operator:seal", "Seal the server"),
