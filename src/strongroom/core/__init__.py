@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -46,7 +46,7 @@ class CoreConfig:
     storage_type: str = "inmem"
     cluster_name: str = ""
     api_addr: str = ""
-    security: SecurityConfig = SecurityConfig()
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 @dataclass(frozen=True, slots=True)
