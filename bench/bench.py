@@ -58,6 +58,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     workdir: str
     token: str = ""
+    approle: dict[str, str] | None = None
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -130,19 +131,79 @@ def prepare(server: Server) -> float:
         time.sleep(0.2)
     status, _ = call(server.addr, "POST", "secret/data/bench", server.token, {"data": {"password": "p" * 32}})
     assert status == 200, status
+    server.approle = prepare_approle(server)
     return ready
 
 
-SCENARIOS = {
-    "kv-v2 read": ("GET", "secret/data/bench"),
-    "token lookup-self": ("GET", "auth/token/lookup-self"),
-    "sys/health": ("GET", "sys/health"),
+def prepare_approle(server: Server) -> dict[str, str]:
+    """An approle role with an unlimited secret id, or {} when the server lacks approle."""
+    status, _ = call(server.addr, "POST", "sys/auth/approle", server.token, {"type": "approle"})
+    if status not in (200, 204):
+        return {}
+    call(server.addr, "POST", "auth/approle/role/bench", server.token,
+         {"token_policies": ["default"], "token_ttl": "1h", "secret_id_num_uses": 0})
+    _, role = call(server.addr, "GET", "auth/approle/role/bench/role-id", server.token)
+    _, secret = call(server.addr, "POST", "auth/approle/role/bench/secret-id", server.token, {})
+    return {"role_id": role["data"]["role_id"], "secret_id": secret["data"]["secret_id"]}
+
+
+def post_script(body: dict[str, Any]) -> str:
+    return (f"wrk.method = \"POST\"\nwrk.body = '{json.dumps(body)}'\n"
+            "wrk.headers[\"Content-Type\"] = \"application/json\"\n")
+
+
+# One wrk thread drives every connection, so a queue of wrapping tokens pairs each wrap with one
+# unwrap: a response to a wrap queues its token; the next request unwraps it if one is waiting.
+WRAP_UNWRAP = """
+local tokens = {}
+local function with(extra)
+  local h = {}
+  for k, v in pairs(wrk.headers) do h[k] = v end  -- keeps -H X-Vault-Token
+  for k, v in pairs(extra) do h[k] = v end
+  return h
+end
+request = function()
+  local t = table.remove(tokens)
+  if t then
+    return wrk.format("POST", "/v1/sys/wrapping/unwrap", with({["Content-Type"] = "application/json"}),
+                      '{"token":"' .. t .. '"}')
+  end
+  return wrk.format("POST", "/v1/sys/wrapping/wrap",
+                    with({["Content-Type"] = "application/json", ["X-Vault-Wrap-TTL"] = "5m"}), '{"k":"v"}')
+end
+response = function(status, headers, body)
+  local t = string.match(body, '"wrap_info":{"token":"([^"]+)"')
+  if t then table.insert(tokens, t) end
+end
+"""
+
+# name -> (path, wrk Lua script or "" for a plain GET, what the server needs, or "")
+SCENARIOS: dict[str, tuple[str, str, str]] = {
+    "kv-v2 read": ("secret/data/bench", "", ""),
+    "token lookup-self": ("auth/token/lookup-self", "", ""),
+    "sys/health": ("sys/health", "", ""),
+    "token create": ("auth/token/create", post_script({"policies": ["default"], "ttl": "1h"}), ""),
+    "approle login": ("auth/approle/login", "", "approle"),
+    "wrap+unwrap": ("sys/wrapping/wrap", WRAP_UNWRAP, ""),
 }
 
 
-def run_wrk(server: Server, method: str, path: str, connections: int, duration: int) -> dict[str, Any]:
+def scenario_script(server: Server, name: str) -> str | None:
+    """The Lua script of ``name`` for ``server``, "" for a plain GET, None when it cannot run there."""
+    path, script, needs = SCENARIOS[name]
+    if needs == "approle":
+        return post_script(server.approle) if server.approle else None
+    return script
+
+
+def run_wrk(server: Server, path: str, script: str, connections: int, duration: int) -> dict[str, Any]:
     cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-           "-H", f"X-Vault-Token: {server.token}", f"{server.addr}/v1/{path}"]
+           "-H", f"X-Vault-Token: {server.token}"]
+    if script:
+        lua = Path(server.workdir, "scenario.lua")
+        lua.write_text(script)
+        cmd += ["-s", str(lua)]
+    cmd.append(f"{server.addr}/v1/{path}")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
@@ -150,6 +211,10 @@ def run_wrk(server: Server, method: str, path: str, connections: int, duration: 
     errors = re.search(r"Socket errors: .*", out)
     return {"rps": rps, "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
             "invalid": bool(bad) or bool(errors and "timeout" not in errors.group(0))}
+
+
+def _cells(r: dict[str, Any]) -> str:
+    return f"{r['rps']:.0f}{' INVALID' if r['invalid'] else ''} | {r['p50']} | {r['p99']} |"
 
 
 def main() -> int:
@@ -170,10 +235,13 @@ def main() -> int:
         for s in servers:
             ready = prepare(s)
             print(f"{s.name}: ready {ready:.2f}s after start", flush=True)
-            for name, (method, path) in SCENARIOS.items():
+            for name, (path, _, _) in SCENARIOS.items():
+                script = scenario_script(s, name)
+                if script is None:
+                    print(f"{s.name}: skipping {name} (not available)", flush=True)
+                    continue
                 for c in conns:
-                    r = run_wrk(s, method, path, c, args.duration)
-                    results[(s.name, name, c)] = r
+                    results[(s.name, name, c)] = run_wrk(s, path, script, c, args.duration)
             print(f"{s.name}: RSS after load {s.rss_kib() / 1024:.0f} MiB", flush=True)
     finally:
         for s in servers:
@@ -182,13 +250,14 @@ def main() -> int:
     print("|---|---|---|---|---|" + ("---|---|---|---|" if args.openbao else ""))
     for name in SCENARIOS:
         for c in conns:
-            sr = results[("strongroom", name, c)]
-            row = f"| {name} | {c} | {sr['rps']:.0f}{' INVALID' if sr['invalid'] else ''} | {sr['p50']} | {sr['p99']} |"
+            sr = results.get(("strongroom", name, c))
+            row = f"| {name} | {c} | " + (_cells(sr) if sr else "n/a | | |")
             if args.openbao:
-                ob = results[("openbao", name, c)]
-                row += (f" {ob['rps']:.0f}{' INVALID' if ob['invalid'] else ''} | {ob['p50']} | {ob['p99']} |"
-                        f" {sr['rps'] / ob['rps']:.2f}x |")
+                ob = results.get(("openbao", name, c))
+                row += " " + (_cells(ob) if ob else "n/a | | |")
+                row += f" {sr['rps'] / ob['rps']:.2f}x |" if sr and ob else " |"
             print(row)
+    print("\nwrap+unwrap counts each request: one wrap and one unwrap are two.")
     return 0
 
 
