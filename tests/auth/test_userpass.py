@@ -6,9 +6,9 @@ import asyncio
 
 import bcrypt
 import pytest
+from tests.auth.conftest import Vault
 
 from strongroom.auth import userpass
-from tests.auth.conftest import Vault
 
 
 async def test_user_crud_and_read_shape(vault: Vault) -> None:
@@ -146,3 +146,16 @@ def _in_loop_thread() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+async def test_unknown_user_costs_a_bcrypt_check(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(pw: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(pw, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    await vault.fails(400, "POST", "auth/userpass/login/nobody", {"password": "dummy"}, token=None)
+    assert checked == [userpass.DUMMY_HASH] and userpass.DUMMY_HASH.startswith(b"$2b$10$")

@@ -44,6 +44,9 @@ BCRYPT_COST = 10
 # Bounds on the cost of a pre-hashed password (OpenBao's): weaker is unsafe, stronger a DoS lever.
 MIN_HASH_COST, MAX_HASH_COST = 5, 12
 INVALID_CREDENTIALS = "invalid username or password"
+# What an unknown user's password is checked against: a cost-10 hash of random bytes nobody kept,
+# so the check takes as long as a real one and can never succeed.
+DUMMY_HASH = b"$2b$10$LdxO34Z.F7rddBNV5TwO9u4aVOlfZB3HtWiVBv3D76GS/YB8lQSva"
 
 
 def paths() -> list[Path]:
@@ -108,13 +111,6 @@ class UserpassBackend(Backend):
 
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config, paths())
-        self._dummy_hash: bytes | None = None
-
-    async def dummy_hash(self) -> bytes:
-        """A hash to check unknown users' passwords against (same cost, so the same time)."""
-        if self._dummy_hash is None:
-            self._dummy_hash = await hash_password("dummy-password-for-unknown-users")
-        return self._dummy_hash
 
 
 # -- password hashing (in a thread: bcrypt is deliberately slow) --------------------------------
@@ -237,7 +233,7 @@ async def login(b: UserpassBackend, req: Request, d: FieldData) -> Response | No
     user = await get_user(req, name)
     # SECURITY: an unknown user (or one without a hash) costs the same bcrypt check and gets the
     # same error as a wrong password. The password itself never reaches an error or a log.
-    hashed = user.password_hash.encode() if user is not None and user.password_hash else await b.dummy_hash()
+    hashed = user.password_hash.encode() if user is not None and user.password_hash else DUMMY_HASH
     matched = await check_password(password, hashed)
     if not matched or user is None or not user.password_hash:
         raise InvalidRequest(INVALID_CREDENTIALS)

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.auth.conftest import Vault
 
 from strongroom.auth.approle.store import AppRoleStore, SecretIdEntry
-from tests.auth.conftest import Vault
 
 
 async def _role(vault: Vault, name: str = "web", **fields: Any) -> str:

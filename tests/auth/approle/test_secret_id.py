@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.auth.conftest import Vault
 
 from strongroom.auth.approle import login as login_module
 from strongroom.auth.approle import store as store_module
-from tests.auth.conftest import Vault
 
 
 async def _role(vault: Vault, name: str = "web", **fields: Any) -> str:

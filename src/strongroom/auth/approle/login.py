@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING
 
 from strongroom.auth.approle.store import now
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed, parse_cidrs
+from strongroom.framework import (
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+    addr_allowed,
+    parse_cidrs,
+)
 from strongroom.logical import Auth
 
 if TYPE_CHECKING:

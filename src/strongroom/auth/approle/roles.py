@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from strongroom.auth.approle.store import AppRoleStore, Role
 from strongroom.errors import InvalidRequest, NotFound, UnsupportedPath
 from strongroom.framework import (
     Field,
@@ -24,7 +25,6 @@ from strongroom.framework import (
     parse_cidrs,
     token_fields,
 )
-from strongroom.auth.approle.store import AppRoleStore, Role
 
 if TYPE_CHECKING:
     from strongroom.auth.approle import AppRoleBackend
