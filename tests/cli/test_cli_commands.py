@@ -302,16 +302,18 @@ def test_secrets_engines(cli: Any, name: str) -> None:
 
 
 def test_auth_methods(cli: Any, name: str) -> None:
-    # Only the token method exists until the auth-methods issue lands (userpass, approle): the list and
-    # the error path are what can be checked now; enable/disable of a real method comes with them.
+    assert cli.ok("auth", "enable", f"-path={name}", "-description=people", "userpass") == (
+        f"Success! Enabled userpass auth method at: {name}/\n")
     table = cli.ok("auth", "list")
     assert table.splitlines()[0].split() == ["Path", "Type", "Accessor", "Description", "Version"]
+    assert re.search(rf"^{name}/\s+userpass\s+\S+\s+people\s+n/a$", table, re.MULTILINE)
     assert re.search(r"^token/\s+token\s", table, re.MULTILINE)
-    assert json.loads(cli.ok("auth", "list", "-format=json"))["token/"]["type"] == "token"
+    assert json.loads(cli.ok("auth", "list", "-format=json"))[f"{name}/"]["type"] == "userpass"
+    assert cli.ok("auth", "disable", name) == f"Success! Disabled the auth method (if it existed) at: {name}/\n"
+    assert f"{name}/" not in json.loads(cli.ok("auth", "list", "-format=json"))
     r = cli("auth", "enable", f"-path={name}", "no-such-method")
     assert r.code == 2 and "no-such-method" in r.err
     assert f"{name}/" not in json.loads(cli.ok("auth", "list", "-format=json"))
-    assert cli.ok("auth", "disable", name) == f"Success! Disabled the auth method (if it existed) at: {name}/\n"
 
 
 def test_login_writes_token_file(cli: Any, name: str) -> None:

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from strongroom.auth.approle import AppRoleBackend
+from strongroom.auth.userpass import UserpassBackend
 from strongroom.framework import Backend, BackendConfig
 
-AUTH_METHODS: dict[str, Callable[[BackendConfig], Backend]] = {}
+AUTH_METHODS: dict[str, Callable[[BackendConfig], Backend]] = {
+    "userpass": UserpassBackend,
+    "approle": AppRoleBackend,
+}

@@ -9,6 +9,7 @@ Builtin backends import only this package, :mod:`strongroom.logical` and :mod:`s
 from strongroom.framework.backend import Backend, BackendConfig, SecretType
 from strongroom.framework.fields import Field, FieldData, FieldType
 from strongroom.framework.path import Handler, Path, match_all, name_regex, optional_param
+from strongroom.framework.tokenutil import TokenParams, addr_allowed, cidrs_subset, parse_cidrs, token_fields
 from strongroom.logical import Operation as Op
 from strongroom.logical import Request, Response
 
@@ -24,7 +25,12 @@ __all__ = [
     "Request",
     "Response",
     "SecretType",
+    "TokenParams",
+    "addr_allowed",
+    "cidrs_subset",
     "match_all",
     "name_regex",
     "optional_param",
+    "parse_cidrs",
+    "token_fields",
 ]

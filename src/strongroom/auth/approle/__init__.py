@@ -1,0 +1,47 @@
+"""AppRole: machines log in with a role id and a secret id.
+
+Paths (the table of contents; handlers live in the sibling modules)::
+
+    role/                                   LIST roles                      roles.py
+    role/<name>                             role CRUD (token_* fields too)  roles.py
+    role/<name>/role-id                     read or set the role id         roles.py
+    role/<name>/<property>                  one property at a time          roles.py
+    role/<name>/secret-id                   issue; LIST accessors           secret_id.py
+    role/<name>/custom-secret-id            register a chosen secret id     secret_id.py
+    role/<name>/secret-id/lookup|destroy    by secret id                    secret_id.py
+    role/<name>/secret-id-accessor/...      by accessor                     secret_id.py
+    tidy/secret-id                          drop expired secret ids         secret_id.py
+    login                                   role_id + secret_id -> token    login.py
+
+Storage layout and the HMAC rule for secret ids: see store.py. Wrapped secret-id delivery is
+core's generic response wrapping (X-Vault-Wrap-TTL on role/<name>/secret-id).
+"""
+
+from __future__ import annotations
+
+from strongroom.auth.approle import login, roles, secret_id
+from strongroom.auth.approle.store import SaltAndLocks
+from strongroom.framework import Backend, BackendConfig, Path, Request
+
+
+def paths() -> list[Path]:
+    return [*roles.paths(), *secret_id.paths(), *login.paths()]
+
+
+class AppRoleBackend(Backend):
+    backend_type = "credential"
+    help = ("The AppRole auth method lets machines and services log in with a role id and a secret id.\n"
+            "Operators define roles at role/<name> and issue secret ids at role/<name>/secret-id.")
+
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config, paths())
+        self.state = SaltAndLocks()
+
+    async def initialize(self, req: Request) -> None:
+        await self.state.store(req)  # make (or load) the mount's HMAC salt now
+
+    async def cleanup(self) -> None:
+        self.state.forget()
+
+
+__all__ = ["AppRoleBackend", "paths"]

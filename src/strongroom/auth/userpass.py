@@ -1,0 +1,243 @@
+"""Username/password login. Users live at users/<name>; login is login/<name>.
+
+Storage layout (in the mount's barrier-encrypted view)::
+
+    user/<username>     {"password_hash": "$2b$10$...", "token": {TokenParams}}
+
+SECURITY: a password exists only in the request that carries it. What is stored is its bcrypt
+hash (cost 10, Vault's). Hashing and checking run in a worker thread (bcrypt costs ~70 ms) so the
+event loop never stalls; bcrypt's check compares in constant time. A login for an unknown user
+still checks the password against a dummy hash and fails with the same message, so neither the
+answer nor its timing tells whether the user exists. Usernames are case-insensitive, as in Vault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import bcrypt
+import orjson
+
+from strongroom.errors import Internal, InvalidRequest, NotFound, PermissionDenied
+from strongroom.framework import (
+    Backend,
+    BackendConfig,
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+    TokenParams,
+    addr_allowed,
+    name_regex,
+    token_fields,
+)
+from strongroom.logical import Auth, Storage
+
+USER_PREFIX = "user/"
+# Vault's bcrypt.DefaultCost.
+BCRYPT_COST = 10
+# Bounds on the cost of a pre-hashed password (OpenBao's): weaker is unsafe, stronger a DoS lever.
+MIN_HASH_COST, MAX_HASH_COST = 5, 12
+INVALID_CREDENTIALS = "invalid username or password"
+# What an unknown user's password is checked against: a cost-10 hash of random bytes nobody kept,
+# so the check takes as long as a real one and can never succeed.
+DUMMY_HASH = b"$2b$10$LdxO34Z.F7rddBNV5TwO9u4aVOlfZB3HtWiVBv3D76GS/YB8lQSva"
+
+
+def paths() -> list[Path]:
+    username = Field(FieldType.LOWERCASE_STRING, "Username for this user.")
+    password_fields = {
+        "password": Field(FieldType.STRING, "Password for this user.", sensitive=True),
+        "password_hash": Field(FieldType.STRING, "Pre-hashed bcrypt password for this user. Mutually "
+                               "exclusive with password.", sensitive=True),
+    }
+    return [
+        Path("users/?", operations={Op.LIST: list_users}, synopsis="List the users."),
+        Path(
+            f"users/{name_regex('username')}",
+            fields={"username": username, **password_fields,
+                    **token_fields(legacy=("policies", "ttl", "max_ttl", "bound_cidrs"))},
+            operations={Op.READ: read_user, Op.CREATE: write_user, Op.UPDATE: write_user,
+                        Op.DELETE: delete_user},
+            exists=user_exists,
+            synopsis="Manage users allowed to authenticate.",
+            description="Deleting a user does not revoke the tokens it has already logged in for.",
+        ),
+        Path(
+            f"users/{name_regex('username')}/password",
+            fields={"username": username, **password_fields},
+            operations={Op.UPDATE: update_password},
+            synopsis="Reset a user's password.",
+        ),
+        Path(
+            f"users/{name_regex('username')}/policies",
+            fields={"username": username, **token_fields(legacy=("policies",))},
+            operations={Op.UPDATE: update_policies},
+            synopsis="Update the policies of a user's tokens.",
+        ),
+        Path(
+            f"login/{name_regex('username')}",
+            fields={"username": username,
+                    "password": Field(FieldType.STRING, "Password for this user.", sensitive=True)},
+            operations={Op.UPDATE: login},
+            unauthenticated=True,
+            synopsis="Log in with a username and password.",
+        ),
+    ]
+
+
+@dataclass(slots=True)
+class User:
+    password_hash: str = ""
+    token: TokenParams = field(default_factory=TokenParams)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"password_hash": self.password_hash, "token": self.token.to_json()}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> User:
+        return cls(password_hash=str(d.get("password_hash", "")), token=TokenParams.from_json(d.get("token") or {}))
+
+
+class UserpassBackend(Backend):
+    backend_type = "credential"
+    help = ("The userpass auth method lets users log in with a username and password.\n"
+            "Operators manage users at users/<name>; users log in at login/<name>.")
+
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config, paths())
+
+
+# -- password hashing (in a thread: bcrypt is deliberately slow) --------------------------------
+async def hash_password(password: str) -> bytes:
+    return await asyncio.to_thread(bcrypt.hashpw, password.encode(), bcrypt.gensalt(BCRYPT_COST))
+
+
+async def check_password(password: str, hashed: bytes) -> bool:
+    # bcrypt.checkpw compares the digests in constant time.
+    try:
+        return await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
+    except ValueError:  # a malformed stored hash matches nothing
+        return False
+
+
+def _valid_prehash(value: str) -> str:
+    """A client-supplied bcrypt hash, checked for form and cost."""
+    parts = value.split("$")
+    if len(parts) != 4 or parts[0] or parts[1] not in ("2a", "2b", "2y") or not parts[2].isdigit() \
+            or len(parts[3]) != 53:
+        raise InvalidRequest("password_hash is not a valid bcrypt hash")
+    cost = int(parts[2])
+    if cost < MIN_HASH_COST:
+        raise InvalidRequest(f"bcrypt cost of {cost} is too low, want {MIN_HASH_COST} at minimum")
+    if cost > MAX_HASH_COST:
+        raise InvalidRequest(f"bcrypt cost of {cost} exceeds maximum cost of {MAX_HASH_COST}")
+    return value
+
+
+async def _new_hash(d: FieldData) -> str:
+    password: str = d.get("password")
+    prehashed: str = d.get("password_hash")
+    if password and prehashed:
+        raise InvalidRequest("only one of password or password_hash may be provided")
+    if not password and not prehashed:
+        raise InvalidRequest("must provide either password or password_hash")
+    if prehashed:
+        return _valid_prehash(prehashed)
+    return (await hash_password(password)).decode()
+
+
+# -- storage ------------------------------------------------------------------------------------
+def _storage(req: Request) -> Storage:
+    if req.storage is None:
+        raise Internal("no storage attached to the request")
+    return req.storage
+
+
+async def get_user(req: Request, name: str) -> User | None:
+    raw = await _storage(req).get(USER_PREFIX + name.lower())
+    return None if raw is None else User.from_json(orjson.loads(raw))
+
+
+async def put_user(req: Request, name: str, user: User) -> None:
+    await _storage(req).put(USER_PREFIX + name.lower(), orjson.dumps(user.to_json()))
+
+
+# -- handlers -----------------------------------------------------------------------------------
+async def list_users(b: UserpassBackend, req: Request, d: FieldData) -> Response | None:
+    keys = await _storage(req).list(USER_PREFIX)
+    if not keys:
+        raise NotFound()
+    return Response(data={"keys": keys})
+
+
+async def user_exists(b: UserpassBackend, req: Request, d: FieldData) -> bool:
+    return await get_user(req, d.get("username")) is not None
+
+
+async def read_user(b: UserpassBackend, req: Request, d: FieldData) -> Response | None:
+    user = await get_user(req, d.get("username"))
+    if user is None:
+        raise NotFound()
+    return Response(data=dict(sorted(user.token.to_response().items())))
+
+
+async def write_user(b: UserpassBackend, req: Request, d: FieldData) -> Response | None:
+    name: str = d.get("username")
+    user = await get_user(req, name)
+    if user is None and not (d.get("password") or d.get("password_hash")):
+        raise InvalidRequest("must provide either password or password_hash")
+    user = user or User()
+    user.token.update(d)  # validates before anything is written
+    if d.get("password") or d.get("password_hash"):
+        user.password_hash = await _new_hash(d)
+    await put_user(req, name, user)
+    return None
+
+
+async def delete_user(b: UserpassBackend, req: Request, d: FieldData) -> Response | None:
+    await _storage(req).delete(USER_PREFIX + d.get("username"))
+    return None
+
+
+async def update_password(b: UserpassBackend, req: Request, d: FieldData) -> Response | None:
+    name: str = d.get("username")
+    user = await get_user(req, name)
+    if user is None:
+        raise InvalidRequest("username does not exist")
+    user.password_hash = await _new_hash(d)
+    await put_user(req, name, user)
+    return None
+
+
+async def update_policies(b: UserpassBackend, req: Request, d: FieldData) -> Response | None:
+    name: str = d.get("username")
+    user = await get_user(req, name)
+    if user is None:
+        raise InvalidRequest("username does not exist")
+    user.token.update(d)
+    await put_user(req, name, user)
+    return None
+
+
+async def login(b: UserpassBackend, req: Request, d: FieldData) -> Response | None:
+    name: str = d.get("username")
+    password: str = d.get("password")
+    if not password:
+        raise InvalidRequest("missing password")
+    user = await get_user(req, name)
+    # SECURITY: an unknown user (or one without a hash) costs the same bcrypt check and gets the
+    # same error as a wrong password. The password itself never reaches an error or a log.
+    hashed = user.password_hash.encode() if user is not None and user.password_hash else DUMMY_HASH
+    matched = await check_password(password, hashed)
+    if not matched or user is None or not user.password_hash:
+        raise InvalidRequest(INVALID_CREDENTIALS)
+    if not addr_allowed(req.connection.remote_addr, user.token.token_bound_cidrs):
+        raise PermissionDenied()
+    auth = Auth(metadata={"username": name}, display_name=name)
+    return Response(auth=user.token.fill_auth(auth, req.connection.remote_addr))
