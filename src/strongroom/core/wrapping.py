@@ -66,7 +66,10 @@ class Wrapping:
         if ttl <= 0:
             raise InvalidRequest("wrap TTL must be positive")
         body = orjson.dumps(response_body(resp, req.id)).decode()
+        # What the wrapper carries, named by accessor: a token, or (as Vault reports it) an AppRole secret ID.
         wrapped_accessor = resp.auth.accessor if resp.auth is not None else ""
+        if not wrapped_accessor and resp.data and isinstance(resp.data.get("secret_id_accessor"), str):
+            wrapped_accessor = resp.data["secret_id_accessor"]
         wrapped_lease = resp.secret.lease_id if resp.secret is not None else ""
         return await self._new_wrapper(req, body, req.full_path or req.path, ttl, wrapped_accessor, wrapped_lease)
 

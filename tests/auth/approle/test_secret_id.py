@@ -135,6 +135,8 @@ async def test_wrapped_secret_id_delivery(vault: Vault) -> None:
     assert wrapped["wrap_info"]["creation_path"] == "auth/approle/role/web/secret-id"
     unwrapped = await vault.ok("POST", "sys/wrapping/unwrap", token=wrapped["wrap_info"]["token"])
     sid = unwrapped["data"]["secret_id"]
+    # As Vault reports it: the wrapper names the secret ID it carries by its accessor.
+    assert wrapped["wrap_info"]["wrapped_accessor"] == unwrapped["data"]["secret_id_accessor"]
     auth = (await vault.ok("POST", "auth/approle/login", {"role_id": rid, "secret_id": sid}, token=None))["auth"]
     assert auth["client_token"]
     # The wrapping token is single-use.
