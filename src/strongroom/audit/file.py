@@ -68,12 +68,13 @@ class FileDevice:
 
     # -- on the worker thread --------------------------------------------------------------------
     def _write(self, entry: bytes) -> None:
-        line, mac = chained_line(self._key, self.prev, self.seq + 1, entry)
         if self.path == "stdout":
+            line, mac = chained_line(self._key, self.prev, self.seq + 1, entry)
             sys.stdout.buffer.write(line)
             sys.stdout.buffer.flush()
         else:
-            f = self._current()
+            f = self._current()  # first: opening an existing file resumes its chain
+            line, mac = chained_line(self._key, self.prev, self.seq + 1, entry)
             if self._needs_newline:
                 line = b"\n" + line
             f.write(line)

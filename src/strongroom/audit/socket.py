@@ -68,17 +68,22 @@ class SocketDevice:
                 self._udp = s
             self._udp.send(line)  # a refused earlier datagram surfaces here as ConnectionRefusedError
             return
+        writer = await self._stream()
+        writer.write(line)
+        await asyncio.wait_for(writer.drain(), self.write_timeout)
+        if writer.is_closing():
+            raise ConnectionResetError("connection closed by the receiver")
+
+    async def _stream(self) -> asyncio.StreamWriter:
         if self._writer is None:
             if self.socket_type == "unix":
                 connect = asyncio.open_unix_connection(self.address)
             else:
                 connect = asyncio.open_connection(*host_port(self.address))
-            _, self._writer = await asyncio.wait_for(connect, self.write_timeout)
-        writer = self._writer
-        writer.write(line)
-        await asyncio.wait_for(writer.drain(), self.write_timeout)
-        if writer.is_closing():
-            raise ConnectionResetError("connection closed by the receiver")
+            _, writer = await asyncio.wait_for(connect, self.write_timeout)
+            self._writer = writer
+            return writer
+        return self._writer
 
     def _reset(self) -> None:
         if self._writer is not None:
