@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.cli.conftest import CLI, REFERENCE, Server, free_port, start_server
 
 
@@ -73,7 +72,7 @@ def test_verify_finds_edited_deleted_and_reordered_lines(acli: CLI, tmp_path: Pa
 
         edited = list(lines)
         edited[3] = edited[3].replace(b'"operation":"', b'"operation":"x', 1)
-        assert f"edited.log:4: HMAC mismatch" in check("edited.log", edited)
+        assert "edited.log:4: HMAC mismatch" in check("edited.log", edited)
         assert "deleted.log:3: sequence number 4, expected 3" in check("deleted.log", lines[:2] + lines[3:])
         swapped = lines[:1] + [lines[2], lines[1]] + lines[3:]
         assert "swapped.log:2: sequence number 3, expected 2" in check("swapped.log", swapped)
@@ -83,3 +82,28 @@ def test_verify_finds_edited_deleted_and_reordered_lines(acli: CLI, tmp_path: Pa
         assert usage.code == 1 and "Exactly one of -key or -path" in usage.err
     finally:
         acli.ok("audit", "disable", "chain")
+
+
+def test_devices_declared_in_the_server_config(tmp_path_factory: pytest.TempPathFactory,
+                                               monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    workdir = tmp_path_factory.mktemp("declared")
+    log = workdir / "declared.log"
+    (workdir / "config.hcl").write_text(
+        'audit "file" "declared" {\n  description = "from config"\n'
+        f'  options {{\n    file_path = "{log}"\n    hmac_accessor = \"false\"\n  }}\n}}\n')
+    port = free_port()
+    server = start_server(workdir, ["-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}",
+                                    f"-config={workdir / 'config.hcl'}"], port)
+    try:
+        cli = CLI(server, monkeypatch, capsys, tmp_path)
+        assert cli.ok("audit", "list").splitlines()[2].split() == ["declared/", "file", "from", "config"]
+        refused = cli("audit", "enable", "file", f"file_path={tmp_path / 'x.log'}")
+        assert refused.code == 2 and "cannot enable audit device via API" in refused.err
+        pinned = cli("audit", "disable", "declared")
+        assert pinned.code == 2 and "cannot disable configuration-managed audit device" in pinned.err
+        cli.ok("kv", "put", "secret/declared", "k=v")
+        entries = [json.loads(line) for line in log.read_bytes().splitlines()]
+        assert any(e["request"].get("path") == "secret/data/declared" for e in entries)
+    finally:
+        server.stop()

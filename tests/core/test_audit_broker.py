@@ -39,14 +39,14 @@ async def test_enabling_through_the_api_is_refused_unless_the_config_allows_it(t
     async with unsealed_core() as (core, root), asgi_client(core, root) as c:
         r = await c.put("/v1/sys/audit/file", json={"type": "file", "options": {"file_path": str(tmp_path / "x")}})
         assert r.status_code == 400
-        assert r.json()["errors"] == ["cannot enable audit device via API; use declarative, config-based "
-                                      "audit device management instead"]
+        assert r.json()["errors"] == [("cannot enable audit device via API; use declarative, config-based "
+                                       "audit device management instead")]
         assert (await c.get("/v1/sys/audit")).json()["data"] == {}
         assert not (tmp_path / "x").exists()
 
 
 async def test_enable_list_hash_disable(tmp_path: Path) -> None:
-    async with _audited(tmp_path) as (core, c, log):
+    async with _audited(tmp_path) as (_core, c, log):
         listed = (await c.get("/v1/sys/audit")).json()["data"]
         assert listed == {"file/": {"type": "file", "description": "", "options": {"file_path": str(log)},
                                     "local": False, "path": "file/"}}
@@ -72,7 +72,7 @@ async def test_enable_list_hash_disable(tmp_path: Path) -> None:
 
 
 async def test_a_request_refused_before_auditing_is_still_logged_with_its_error(tmp_path: Path) -> None:
-    async with _audited(tmp_path) as (core, c, log):
+    async with _audited(tmp_path) as (core, _c, log):
         async with asgi_client(core, "bogus-token") as anon:
             assert (await anon.get("/v1/secret/data/app")).status_code == 403
         refused = [e for e in _entries(log) if e["request"].get("path") == "secret/data/app"]
@@ -82,7 +82,7 @@ async def test_a_request_refused_before_auditing_is_still_logged_with_its_error(
 
 
 async def test_an_unwritable_device_refuses_the_request_with_no_side_effect(tmp_path: Path) -> None:
-    async with _audited(tmp_path) as (core, c, log):
+    async with _audited(tmp_path) as (_core, c, log):
         assert (await c.post("/v1/secret/data/a", json={"data": {"v": "1"}})).status_code == 200
         # Root ignores file modes, so make the path unusable instead: the device reopens what the
         # path names before each write, and a directory cannot be opened for appending.
@@ -97,7 +97,7 @@ async def test_an_unwritable_device_refuses_the_request_with_no_side_effect(tmp_
 
 
 async def test_one_failed_device_is_enough_when_another_records(tmp_path: Path) -> None:
-    async with _audited(tmp_path) as (core, c, log):
+    async with _audited(tmp_path) as (_core, c, log):
         second = tmp_path / "second.log"
         r = await c.put("/v1/sys/audit/second", json={"type": "file", "options": {"file_path": str(second)}})
         assert r.status_code == 204
@@ -110,7 +110,7 @@ async def test_one_failed_device_is_enough_when_another_records(tmp_path: Path) 
 async def test_a_stalled_device_costs_at_most_its_deadline(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)  # opening a FIFO for writing blocks until a reader comes: a device that hangs
-    async with _audited(tmp_path) as (core, c, log):
+    async with _audited(tmp_path) as (_core, c, log):
         r = await c.put("/v1/sys/audit/stuck", json={"type": "file", "options": {
             "file_path": str(fifo), "timeout": "200ms", "skip_test": "true"}})
         assert r.status_code == 204
@@ -132,7 +132,7 @@ async def test_a_stalled_device_costs_at_most_its_deadline(tmp_path: Path) -> No
 
 
 async def test_a_spent_wrapping_token_presented_again_is_a_security_entry(tmp_path: Path) -> None:
-    async with _audited(tmp_path) as (core, c, log):
+    async with _audited(tmp_path) as (_core, c, log):
         info = (await c.post("/v1/sys/wrapping/wrap", json={"a": "b"}, headers=WRAP)).json()["wrap_info"]
         assert (await c.post("/v1/sys/wrapping/unwrap", json={"token": info["token"]})).status_code == 200
         assert not [e for e in _entries(log) if e["type"] == "security"]
@@ -174,7 +174,7 @@ async def test_config_devices_survive_seal_and_keep_their_salt_and_chain(tmp_pat
 
 
 async def test_audit_chain_needs_sudo_and_a_file_device(tmp_path: Path) -> None:
-    async with _audited(tmp_path) as (core, c, log):
+    async with _audited(tmp_path) as (core, c, _log):
         await c.put("/v1/sys/policies/acl/reader", json={"policy": 'path "sys/*" { capabilities = ["read", "update"] }'})
         token = (await c.post("/v1/auth/token/create", json={"policies": ["reader"]})).json()["auth"]["client_token"]
         async with asgi_client(core, token) as user:

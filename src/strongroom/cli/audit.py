@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from strongroom.api import Client
-from strongroom.audit.chain import Verdict, verify as verify_chain
+from strongroom.audit.chain import Verdict
+from strongroom.audit.chain import verify as verify_chain
 from strongroom.cli.context import CLIError, Context, UsageError, api_errors, os_error, out
 from strongroom.cli.input import parse_data
 from strongroom.cli.output import as_dict, columns
