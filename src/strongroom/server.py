@@ -19,6 +19,7 @@ import uvicorn
 from strongroom import __version__
 from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_config, load_config
 from strongroom.core import Core, CoreConfig
+from strongroom.core.audit import AuditConfig
 from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
@@ -78,7 +79,9 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                      max_lease_ttl=config.max_lease_ttl, storage_type=storage_type,
                                      cluster_name=config.cluster_name, api_addr=config.api_addr,
                                      security=SecurityConfig(webhook_urls=config.security_webhook_urls,
-                                                             revoke_on_tamper=config.security_revoke_on_tamper)))
+                                                             revoke_on_tamper=config.security_revoke_on_tamper),
+                                     audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
+                                                                config.raw_audit_devices)))
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)

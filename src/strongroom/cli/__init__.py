@@ -65,6 +65,10 @@ COMMANDS: dict[str, Command] = {
     "auth disable": Command("auth:disable", "Disable an auth method"),
     "auth list": Command("auth:list_", "List enabled auth methods"),
     "auth tune": Command("auth:tune", "Tune an auth method's configuration"),
+    "audit enable": Command("audit:enable", "Enable an audit device"),
+    "audit disable": Command("audit:disable", "Disable an audit device"),
+    "audit list": Command("audit:list_", "List the enabled audit devices"),
+    "audit verify": Command("audit:verify", "Check the HMAC chain of a file audit log"),
     "kv put": Command("kv:put", "Create or update a secret"),
     "kv get": Command("kv:get", "Retrieve a secret"),
     "kv patch": Command("kv:patch", "Update part of a secret"),
@@ -85,6 +89,7 @@ FAMILIES: dict[str, str] = {
     "policy": "Interact with policies",
     "secrets": "Interact with secrets engines",
     "auth": "Interact with auth methods",
+    "audit": "Interact with audit devices",
     "kv": "Interact with the key/value secrets engine",
     "kv metadata": "Interact with the metadata of KV v2 secrets",
 }

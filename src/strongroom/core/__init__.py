@@ -17,7 +17,7 @@ from strongroom.barrier import Barrier
 from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
 from strongroom.barrier.view import StorageView
 from strongroom.core import pipeline
-from strongroom.core.audit import AuditBroker
+from strongroom.core.audit import AuditBroker, AuditConfig
 from strongroom.core.expiration import ExpirationManager
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
@@ -47,6 +47,7 @@ class CoreConfig:
     cluster_name: str = ""
     api_addr: str = ""
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class Core:
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = self._new_token_store()
-        self.audit = AuditBroker()
+        self.audit = AuditBroker(self.barrier, self.config.audit, mount_of=self._mount_info)
         self.expiration = ExpirationManager()
         self.security = SecurityEvents(StorageView(self.barrier, SECURITY_VIEW), lambda: self.audit,
                                        self.config.security)
@@ -153,7 +154,20 @@ class Core:
         await self.mounts.load(self._default_mounts())
         await self._load_cluster_info()
         await self.expiration.setup()
+        await self._setup_audit()
         self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    async def _setup_audit(self) -> None:
+        try:
+            await self.audit.setup()
+        except Exception:
+            # SECURITY: a server that cannot audit as configured stays sealed rather than serve unaudited.
+            await self.seal()
+            raise
+
+    def _mount_info(self, path: str) -> tuple[str, str, str] | None:
+        hit = self.router.match(path)
+        return (hit[0].full_path, hit[0].type, hit[0].accessor) if hit is not None else None
 
     async def _load_cluster_info(self) -> None:
         raw = await self.barrier.get(CLUSTER_KEY)

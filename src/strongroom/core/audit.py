@@ -1,35 +1,316 @@
 """AuditBroker: fans each request, response and security event out to the enabled audit devices.
 
 SECURITY: fail closed. When at least one device is enabled and none of them records an entry,
-``log_request`` raises, and the pipeline refuses the request before any backend runs.
+``log_request`` raises, and the pipeline refuses the request before any backend runs. A device that
+does not take an entry within its deadline (option ``timeout``) counts as failed for that entry, so
+a stalled device delays a request by at most its deadline, never indefinitely.
 
-This module is the interface the pipeline relies on; devices live in :mod:`strongroom.audit`.
+The audit table (which devices exist, their options, salts and chain keys) is persisted through the
+barrier under ``core/audit``, like the mount tables. Devices declared in the server config are
+(re)enabled at every unseal and cannot be disabled through the API; enabling through the API is
+refused unless the config sets ``unsafe_allow_api_audit_creation`` (as OpenBao does). Devices
+themselves live in :mod:`strongroom.audit`; entry formatting in :mod:`strongroom.audit.entry`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from strongroom.errors import StrongroomError
-from strongroom.logical import Request, Response
+import orjson
+
+from strongroom.audit import AuditDevice, CommonOptions, open_device
+from strongroom.audit.entry import Hasher, encode, event_entry, request_entry, response_entry
+from strongroom.audit.file import FileDevice
+from strongroom.errors import Internal, InvalidRequest, StrongroomError
+from strongroom.logical import Operation, Request, Response, Storage
+
+log = logging.getLogger(__name__)
+
+# Barrier key of the audit table: {"entries": [AuditEntry.to_json(), ...]}.
+AUDIT_TABLE_KEY = "core/audit"
+
+MountInfo = Callable[[str], "tuple[str, str, str] | None"]  # path -> (mount_point, type, accessor)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredDevice:
+    """An ``audit "TYPE" "PATH" { ... }`` stanza of the server config."""
+
+    type: str
+    path: str
+    description: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    local: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    allow_api_creation: bool = False  # the config's unsafe_allow_api_audit_creation
+    devices: tuple[DeclaredDevice, ...] = ()
+
+    @classmethod
+    def from_raw(cls, allow_api_creation: bool, raw: tuple[Mapping[str, object], ...]) -> AuditConfig:
+        """From ServerConfig.raw_audit_devices; InvalidRequest on a malformed stanza."""
+        devices = []
+        for d in raw:
+            options = d.get("options") or {}
+            if not isinstance(options, Mapping):
+                raise InvalidRequest(f'audit "{d.get("path")}": options must be a map')
+            devices.append(DeclaredDevice(
+                type=str(d.get("type", "")), path=normalize_path(str(d.get("path", ""))),
+                description=str(d.get("description", "") or ""),
+                options=tuple((str(k), _option_text(v)) for k, v in options.items()),
+                local=bool(d.get("local", False))))
+        return cls(allow_api_creation, tuple(devices))
+
+
+def _option_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def normalize_path(path: str) -> str:
+    path = path.strip().strip("/")
+    if not path:
+        raise InvalidRequest("audit device path must be specified")
+    return path + "/"
+
+
+@dataclass(slots=True)
+class AuditEntry:
+    path: str
+    type: str
+    description: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    local: bool = False
+    uuid: str = ""
+    # SECURITY: both keys live only in the (barrier-encrypted) audit table. The salt keys the HMAC
+    # of logged values (and sys/audit-hash); the chain key keys the file device's line chain.
+    salt: bytes = b""
+    chain_key: bytes = b""
+    declared: bool = False  # from the server config
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "type": self.type, "description": self.description,
+                "options": dict(self.options), "local": self.local, "uuid": self.uuid,
+                "salt": self.salt.hex(), "chain_key": self.chain_key.hex(), "declared": self.declared}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> AuditEntry:
+        return cls(path=d["path"], type=d["type"], description=d.get("description", ""),
+                   options=dict(d.get("options") or {}), local=d.get("local", False), uuid=d.get("uuid", ""),
+                   salt=bytes.fromhex(d["salt"]), chain_key=bytes.fromhex(d["chain_key"]),
+                   declared=d.get("declared", False))
+
+    def describe(self) -> dict[str, Any]:
+        """The entry as sys/audit lists it (never the keys)."""
+        return {"type": self.type, "description": self.description, "options": dict(self.options),
+                "local": self.local, "path": self.path}
+
+
+@dataclass(slots=True)
+class _Active:
+    entry: AuditEntry
+    device: AuditDevice
+    common: CommonOptions
+    hasher: Hasher
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class AuditBroker:
-    """No devices: every call is a no-op (Vault serves requests when no audit device is enabled)."""
+    def __init__(self, storage: Storage | None = None, config: AuditConfig | None = None,
+                 mount_of: MountInfo | None = None) -> None:
+        self._storage = storage
+        self.config = config or AuditConfig()
+        self._mount_of = mount_of or (lambda _path: None)
+        self._devices: dict[str, _Active] = {}
+        self._table_lock = asyncio.Lock()
 
     @property
     def enabled(self) -> bool:
-        return False
+        return bool(self._devices)
 
-    async def log_request(self, req: Request) -> None:
-        """Record ``req`` before the backend runs. Raises Internal if no enabled device could."""
+    # -- the table ------------------------------------------------------------------------------
+    async def setup(self) -> None:
+        """At unseal: the persisted table, then the config's devices (created or updated, and removed
+        when no longer declared). Raises if a device cannot be built: better sealed than unaudited."""
+        await self.teardown()
+        entries = await self._load()
+        declared = {d.path: d for d in self.config.devices}
+        for path in [p for p, e in entries.items() if e.declared and p not in declared]:
+            del entries[path]
+        for d in self.config.devices:
+            old = entries.get(d.path)
+            if old is not None and not old.declared:
+                raise InvalidRequest(f'audit device "{d.path}" in the config clashes with one enabled '
+                                     "through the API; disable that one first")
+            if old is not None and old.type != d.type:
+                old = None  # a different device now: fresh keys
+            entries[d.path] = self._new_entry(d.path, d.type, d.description, dict(d.options), d.local,
+                                              declared=True, keep=old)
+        for entry in entries.values():
+            self._devices[entry.path] = self._activate(entry)
+        await self._persist()
+
+    async def _load(self) -> dict[str, AuditEntry]:
+        raw = await self._storage.get(AUDIT_TABLE_KEY) if self._storage is not None else None
+        if raw is None:
+            return {}
+        return {e["path"]: AuditEntry.from_json(e) for e in orjson.loads(raw)["entries"]}
+
+    async def _persist(self) -> None:
+        if self._storage is not None:
+            body = {"entries": [a.entry.to_json() for a in self._devices.values()]}
+            await self._storage.put(AUDIT_TABLE_KEY, orjson.dumps(body))
+
+    @staticmethod
+    def _new_entry(path: str, kind: str, description: str, options: dict[str, str], local: bool, *,
+                   declared: bool, keep: AuditEntry | None = None) -> AuditEntry:
+        return AuditEntry(path=path, type=kind, description=description, options=options, local=local,
+                          uuid=keep.uuid if keep else str(uuid.uuid4()),
+                          salt=keep.salt if keep else secrets.token_bytes(32),
+                          chain_key=keep.chain_key if keep else secrets.token_bytes(32), declared=declared)
+
+    @staticmethod
+    def _activate(entry: AuditEntry) -> _Active:
+        common = CommonOptions.parse(entry.options)
+        device = open_device(entry.type, entry.options, entry.chain_key)
+        hasher = Hasher(entry.salt, log_raw=common.log_raw, hmac_accessor=common.hmac_accessor)
+        return _Active(entry, device, common, hasher)
+
+    async def enable(self, path: str, kind: str, description: str, options: dict[str, str],
+                     local: bool) -> None:
+        """sys/audit/<path> PUT. Refused unless the config allows API creation."""
+        if not self.config.allow_api_creation:
+            raise InvalidRequest("cannot enable audit device via API; use declarative, config-based audit "
+                                 "device management instead")
+        path = normalize_path(path)
+        async with self._table_lock:
+            if path in self._devices:
+                raise InvalidRequest("path already in use")
+            active = self._activate(self._new_entry(path, kind, description, options, local, declared=False))
+            if not active.common.skip_test:
+                probe = Request(Operation.UPDATE, "sys/audit/test", id=str(uuid.uuid4()))
+                err = await self._deliver(active, request_entry(probe, active.hasher))
+                if err is not None:
+                    await active.device.close()
+                    raise InvalidRequest(f"audit backend failed test message: {err}")
+            self._devices[path] = active
+            await self._persist()
+
+    async def disable(self, path: str) -> None:
+        """sys/audit/<path> DELETE; disabling what is not there succeeds."""
+        path = normalize_path(path)
+        async with self._table_lock:
+            active = self._devices.get(path)
+            if active is None:
+                return
+            if active.entry.declared:
+                raise InvalidRequest("cannot disable configuration-managed audit device")
+            del self._devices[path]
+            await self._persist()
+        await active.device.close()
+
+    def list(self) -> dict[str, dict[str, Any]]:
+        return {p: a.entry.describe() for p, a in sorted(self._devices.items())}
+
+    def _get(self, path: str) -> _Active:
+        active = self._devices.get(path.strip("/") + "/")
+        if active is None:
+            raise InvalidRequest(f'unknown audit backend "{path.strip("/")}/"')
+        return active
+
+    def hash(self, path: str, value: str) -> str:
+        """sys/audit-hash: ``value`` HMAC'd with the device's salt, as its log would show it."""
+        return self._get(path).hasher.hash(value)
+
+    def chain(self, path: str) -> dict[str, Any]:
+        """sys/audit-chain (Strongroom's own, sudo): what `audit verify` needs for a file device."""
+        active = self._get(path)
+        if not isinstance(active.device, FileDevice):
+            raise InvalidRequest(f'audit device "{active.entry.path}" is not a file device; only file '
+                                 "devices chain their lines")
+        seq, mac = active.device.head
+        return {"key": active.entry.chain_key.hex(), "sequence": seq, "hmac": mac,
+                "file_path": active.device.path}
+
+    # -- logging --------------------------------------------------------------------------------
+    async def _deliver(self, active: _Active, entry: dict[str, Any]) -> str | None:
+        """Write one entry to one device within its deadline; the failure's description, or None."""
+        line = encode(entry, active.common.prefix)
+
+        async def write() -> None:
+            async with active.lock:
+                await active.device.write(line)
+
+        try:
+            await asyncio.wait_for(write(), active.common.timeout)
+        except TimeoutError:
+            reason = f"timed out after {active.common.timeout:g}s"
+        except Exception as e:  # noqa: BLE001 - any device failure is "not recorded", never a crash
+            reason = f"{type(e).__name__}: {e}"
+        else:
+            return None
+        # The entry's content is never logged here: it may be the only copy of what happened.
+        log.error("audit device %s failed to record an entry: %s", active.entry.path, reason)
+        return reason
+
+    async def _fan_out(self, build: Callable[[_Active], dict[str, Any]]) -> bool:
+        """True if at least one device recorded its copy of the entry."""
+        actives = list(self._devices.values())
+        results = await asyncio.gather(*(self._deliver(a, build(a)) for a in actives))
+        return any(r is None for r in results)
+
+    async def log_request(self, req: Request, *, error: StrongroomError | None = None) -> None:
+        """Record ``req`` before the backend runs. Raises Internal if no enabled device could.
+        ``error``: the request was refused before that (bad token, denied), as Vault's entry shows."""
+        if not self._devices:
+            return
+        mount = self._mount_of(req.full_path or req.path)
+        if not await self._fan_out(lambda a: request_entry(req, a.hasher, error=error, mount=mount)):
+            # SECURITY: fail closed; the pipeline never calls the backend after this.
+            raise Internal("audit: no enabled audit device could record the request")
 
     async def log_response(self, req: Request, resp: Response | None, err: StrongroomError | None) -> None:
         """Record the outcome (``resp`` or ``err``). Raises Internal if no enabled device could."""
+        if not self._devices:
+            return
+        mount = self._mount_of(req.full_path or req.path)
+        if not await self._fan_out(lambda a: response_entry(req, resp, err, a.hasher, mount=mount)):
+            raise Internal("audit: no enabled audit device could record the response")
 
     async def log_event(self, kind: str, data: dict[str, Any]) -> None:
         """Record a security event of type ``kind`` (e.g. "wrapping-token-reuse") with its details.
         Never raises: an event is evidence, and losing it must not break the request that raised it."""
+        try:
+            if self._devices:
+                await self._fan_out(lambda a: event_entry(kind, _hash_accessors(data, a.hasher)))
+        except Exception:  # best effort by contract
+            log.exception("could not audit security event %s", kind)
 
     async def teardown(self) -> None:
         """Close every device (seal)."""
+        actives, self._devices = list(self._devices.values()), {}
+        for a in actives:
+            try:
+                await asyncio.wait_for(a.device.close(), a.common.timeout)
+            except Exception:  # sealing goes on
+                log.exception("closing audit device %s", a.entry.path)
+
+
+def _hash_accessors(data: dict[str, Any], h: Hasher) -> dict[str, Any]:
+    """Accessors in an event are HMAC'd like everywhere else in the log (unless hmac_accessor=false)."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if "accessor" in k and isinstance(v, str):
+            out[k] = h.accessor(v)
+        elif "accessor" in k and isinstance(v, list):
+            out[k] = [h.accessor(x) if isinstance(x, str) else x for x in v]
+        else:
+            out[k] = v
+    return out

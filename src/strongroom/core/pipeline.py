@@ -165,7 +165,7 @@ async def audit_outcome(core: Core, req: Request, resp: Response | None, err: St
         if isinstance(err, Internal):
             return
         try:
-            await core.audit.log_request(req)
+            await core.audit.log_request(req, error=err)
         except StrongroomError:
             return
     await core.audit.log_response(req, resp, err)

@@ -1,0 +1,96 @@
+"""The running HMAC chain of the file device (beyond Vault), and its verifier. Pure functions.
+
+Each line the file device writes ends with one more top-level JSON member, so every line stays a
+valid JSON object that Vault-format consumers can parse (they ignore the extra key):
+
+    {"time":...,"type":"request",...,"chain":{"seq":42,"hmac":"<64 hex>"}}
+
+``hmac`` = HMAC-SHA256(chain key, prev || "\\n" || seq || "\\n" || body), where ``body`` is the line
+as it would be without the chain member (prefix and JSON object, no newline) and ``prev`` is the
+previous line's ``hmac`` in hex ("" before the first line, seq 1). So
+
+  - an edited line no longer matches its HMAC;
+  - a deleted line leaves a gap in ``seq`` (and the next HMAC was made over a different ``prev``);
+  - reordered lines come out of sequence; a renumbered line does not match its HMAC;
+  - lines cut from the end are invisible in the file alone: compare with the device's current
+    head (``sys/audit-chain/<path>``), which ``strongroom audit verify -path`` does.
+
+SECURITY: the chain key is not the device's salt. ``sys/audit-hash`` hands out HMACs under the salt
+to any caller allowed to use it; with the salt as chain key, such a caller could forge lines.
+Whoever holds the chain key can forge lines too (HMAC is symmetric), so it is given to sudo callers
+only, and comparisons are constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# The chain member exactly as the device appends it; the verifier splits a line on this shape.
+_TAIL = re.compile(rb',"chain":\{"seq":(\d{1,19}),"hmac":"([0-9a-f]{64})"\}\}\r?\n?\Z')
+
+
+def chain_mac(key: bytes, prev: str, seq: int, body: bytes) -> str:
+    msg = prev.encode() + b"\n" + str(seq).encode() + b"\n" + body
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def chained_line(key: bytes, prev: str, seq: int, body: bytes) -> tuple[bytes, str]:
+    """``body`` (a prefix, then a JSON object) with the chain member added, newline-terminated;
+    and the line's HMAC, which is the next line's ``prev``."""
+    if not body.endswith(b"}"):
+        raise ValueError("an audit entry must end with a JSON object")
+    mac = chain_mac(key, prev, seq, body)
+    return body[:-1] + b',"chain":{"seq":%d,"hmac":"%s"}}\n' % (seq, mac.encode()), mac
+
+
+def split_line(line: bytes) -> tuple[bytes, int, str] | None:
+    """(body, seq, hmac) of a chained line, or None if it carries no chain member."""
+    m = _TAIL.search(line)
+    if m is None:
+        return None
+    return line[: m.start()] + b"}", int(m.group(1)), m.group(2).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    lines: int  # lines that verified
+    last_seq: int  # the sequence number of the last line that verified
+    bad_line: int = 0  # 1-based number (across all inputs) of the first break; 0 when ok
+    reason: str = ""
+
+
+def verify(key: bytes, lines: Iterable[bytes], *, head_seq: int = 0, head_hmac: str = "") -> Verdict:
+    """Check a chain from its first line (several files in order verify as one: rotated logs).
+
+    ``head_seq``/``head_hmac``: the device's current head, when known. The lines must reach that
+    sequence number with that HMAC (lines written since may follow), or lines were cut off the end
+    (or the file was replaced)."""
+    prev, expected, n = "", 1, 0
+    reached = not head_seq
+    for n, line in enumerate(lines, 1):
+        parts = split_line(line)
+        if parts is None:
+            return Verdict(False, n - 1, expected - 1, n, "the line carries no chain member (inserted or edited)")
+        body, seq, mac = parts
+        if seq != expected:
+            what = "lines deleted before it" if seq > expected else "out of order or repeated"
+            return Verdict(False, n - 1, expected - 1, n, f"sequence number {seq}, expected {expected} ({what})")
+        # SECURITY: constant-time comparison of the recorded and recomputed HMACs.
+        if not hmac.compare_digest(chain_mac(key, prev, seq, body), mac):
+            return Verdict(False, n - 1, expected - 1, n, "HMAC mismatch: the line was edited, or the key is wrong")
+        if seq == head_seq:
+            if head_hmac and not hmac.compare_digest(mac, head_hmac):
+                return Verdict(False, n - 1, expected - 1, n,
+                               "the device wrote a different line with this sequence number (file replaced)")
+            reached = True
+        prev, expected = mac, expected + 1
+    if not reached:
+        return Verdict(False, n, expected - 1, n + 1,
+                       f"the file ends at sequence {expected - 1}, but the device has written {head_seq} lines "
+                       "(lines deleted from the end)")
+    return Verdict(True, n, expected - 1)

@@ -1,0 +1,187 @@
+"""Audit end to end (in-process HTTP): sys/audit, sys/audit-hash, config-declared devices, fail closed,
+deadlines, and security events in the log."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from strongroom.audit.chain import verify
+from strongroom.core import Core, CoreConfig
+from strongroom.core.audit import AuditConfig, DeclaredDevice
+from strongroom.storage.inmem import InmemStorage
+from strongroom.testing import asgi_client, unsealed_core
+
+ALLOW = CoreConfig(audit=AuditConfig(allow_api_creation=True))
+WRAP = {"X-Vault-Wrap-TTL": "60s"}
+
+
+def _entries(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+@asynccontextmanager
+async def _audited(tmp_path: Path, **options: str) -> AsyncIterator[tuple[Core, httpx.AsyncClient, Path]]:
+    log = tmp_path / "audit.log"
+    async with unsealed_core(config=ALLOW) as (core, root), asgi_client(core, root) as c:
+        r = await c.put("/v1/sys/audit/file", json={"type": "file", "options": {"file_path": str(log), **options}})
+        assert r.status_code == 204, r.text
+        yield core, c, log
+
+
+async def test_enabling_through_the_api_is_refused_unless_the_config_allows_it(tmp_path: Path) -> None:
+    async with unsealed_core() as (core, root), asgi_client(core, root) as c:
+        r = await c.put("/v1/sys/audit/file", json={"type": "file", "options": {"file_path": str(tmp_path / "x")}})
+        assert r.status_code == 400
+        assert r.json()["errors"] == [("cannot enable audit device via API; use declarative, config-based "
+                                       "audit device management instead")]
+        assert (await c.get("/v1/sys/audit")).json()["data"] == {}
+        assert not (tmp_path / "x").exists()
+
+
+async def test_enable_list_hash_disable(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        listed = (await c.get("/v1/sys/audit")).json()["data"]
+        assert listed == {"file/": {"type": "file", "description": "", "options": {"file_path": str(log)},
+                                    "local": False, "path": "file/"}}
+        r = await c.put("/v1/sys/audit/file", json={"type": "file", "options": {"file_path": str(log)}})
+        assert r.status_code == 400 and r.json()["errors"] == ["path already in use"]
+        assert (await c.put("/v1/sys/audit/x", json={"type": "bogus"})).json()["errors"] == ['unknown backend type: "bogus"']
+        await c.post("/v1/secret/data/app", json={"data": {"password": "hunter2"}})
+        hashed = (await c.put("/v1/sys/audit-hash/file", json={"input": "hunter2"})).json()["data"]["hash"]
+        assert hashed.startswith("hmac-sha256:")
+        writes = [e for e in _entries(log) if e["request"].get("path") == "secret/data/app"]
+        assert [e["type"] for e in writes] == ["request", "response"]
+        assert writes[0]["request"]["data"] == {"data": {"password": hashed}}
+        assert b"hunter2" not in log.read_bytes()
+        bad = await c.put("/v1/sys/audit-hash/nope", json={"input": "x"})
+        assert bad.status_code == 400 and bad.json()["errors"] == ['unknown audit backend "nope/"']
+        assert (await c.put("/v1/sys/audit-hash/file", json={"input": ""})).status_code == 400
+        assert (await c.delete("/v1/sys/audit/file")).status_code == 204
+        assert (await c.get("/v1/sys/audit")).json()["data"] == {}
+        assert (await c.delete("/v1/sys/audit/file")).status_code == 204  # idempotent
+        before = log.read_bytes()
+        await c.get("/v1/secret/data/app")
+        assert log.read_bytes() == before
+
+
+async def test_a_request_refused_before_auditing_is_still_logged_with_its_error(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (core, _c, log):
+        async with asgi_client(core, "bogus-token") as anon:
+            assert (await anon.get("/v1/secret/data/app")).status_code == 403
+        refused = [e for e in _entries(log) if e["request"].get("path") == "secret/data/app"]
+        assert [(e["type"], e["error"]) for e in refused] == [("request", "permission denied"),
+                                                              ("response", "permission denied")]
+        assert refused[0]["request"]["client_token"].startswith("hmac-sha256:")
+
+
+async def test_an_unwritable_device_refuses_the_request_with_no_side_effect(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        assert (await c.post("/v1/secret/data/a", json={"data": {"v": "1"}})).status_code == 200
+        # Root ignores file modes, so make the path unusable instead: the device reopens what the
+        # path names before each write, and a directory cannot be opened for appending.
+        log.rename(tmp_path / "audit.log.old")
+        log.mkdir()
+        r = await c.post("/v1/secret/data/b", json={"data": {"v": "2"}})
+        assert r.status_code == 500 and r.json()["errors"] == ["audit: no enabled audit device could record the request"]
+        assert (await c.get("/v1/secret/data/a")).status_code == 500  # reads are refused too
+        log.rmdir()
+        assert (await c.get("/v1/secret/data/b")).status_code == 404  # the refused write never happened
+        assert (await c.get("/v1/secret/data/a")).json()["data"]["data"] == {"v": "1"}
+
+
+async def test_one_failed_device_is_enough_when_another_records(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        second = tmp_path / "second.log"
+        r = await c.put("/v1/sys/audit/second", json={"type": "file", "options": {"file_path": str(second)}})
+        assert r.status_code == 204
+        log.rename(tmp_path / "moved")
+        log.mkdir()
+        assert (await c.post("/v1/secret/data/x", json={"data": {"v": "1"}})).status_code == 200
+        assert any(e["request"].get("path") == "secret/data/x" for e in _entries(second))
+
+
+async def test_a_stalled_device_costs_at_most_its_deadline(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening a FIFO for writing blocks until a reader comes: a device that hangs
+    async with _audited(tmp_path) as (_core, c, log):
+        r = await c.put("/v1/sys/audit/stuck", json={"type": "file", "options": {
+            "file_path": str(fifo), "timeout": "200ms", "skip_test": "true"}})
+        assert r.status_code == 204
+        try:
+            # The good device records, the stuck one times out: the request goes through.
+            assert (await c.post("/v1/secret/data/x", json={"data": {"v": "1"}})).status_code == 200
+            log.rename(tmp_path / "moved")
+            log.mkdir()
+            # Now nothing can record: refused after the deadline, not hung.
+            assert (await c.post("/v1/secret/data/y", json={"data": {"v": "2"}})).status_code == 500
+        finally:
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # release the stuck writer thread
+            try:
+                log.rmdir()
+                assert (await c.delete("/v1/sys/audit/stuck")).status_code == 204
+            finally:
+                os.close(reader)
+        assert (await c.get("/v1/secret/data/y")).status_code == 404
+
+
+async def test_a_spent_wrapping_token_presented_again_is_a_security_entry(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        info = (await c.post("/v1/sys/wrapping/wrap", json={"a": "b"}, headers=WRAP)).json()["wrap_info"]
+        assert (await c.post("/v1/sys/wrapping/unwrap", json={"token": info["token"]})).status_code == 200
+        assert not [e for e in _entries(log) if e["type"] == "security"]
+        assert (await c.post("/v1/sys/wrapping/unwrap", json={"token": info["token"]})).status_code == 400
+        events = [e for e in _entries(log) if e["type"] == "security"]
+        assert len(events) == 1 and events[0]["event"] == "wrapping-token-reuse"
+        hashed = (await c.put("/v1/sys/audit-hash/file", json={"input": info["accessor"]})).json()["data"]["hash"]
+        assert events[0]["accessor"] == hashed
+        assert info["token"].encode() not in log.read_bytes()
+        # The unwrap response (a raw body) is logged with its data HMAC'd.
+        unwraps = [e for e in _entries(log) if e["type"] == "response"
+                   and e["request"].get("path") == "sys/wrapping/unwrap" and "error" not in e]
+        assert unwraps[0]["response"]["data"]["data"]["a"].startswith("hmac-sha256:")
+
+
+async def test_config_devices_survive_seal_and_keep_their_salt_and_chain(tmp_path: Path) -> None:
+    log = tmp_path / "cfg.log"
+    config = CoreConfig(audit=AuditConfig(devices=(
+        DeclaredDevice("file", "cfg/", "from config", (("file_path", str(log)),)),)))
+    core = Core(InmemStorage(), config)
+    key, root = await core.dev_bootstrap("root")
+    async with asgi_client(core, root) as c:
+        first = (await c.put("/v1/sys/audit-hash/cfg", json={"input": "x"})).json()["data"]["hash"]
+        r = await c.delete("/v1/sys/audit/cfg")
+        assert r.status_code == 400 and r.json()["errors"] == ["cannot disable configuration-managed audit device"]
+        await core.seal()
+        await core.unseal(key)
+        assert (await c.put("/v1/sys/audit-hash/cfg", json={"input": "x"})).json()["data"]["hash"] == first
+        listed = (await c.get("/v1/sys/audit")).json()["data"]
+        assert listed["cfg/"]["description"] == "from config"
+        chain = (await c.get("/v1/sys/audit-chain/cfg")).json()["data"]
+    await core.seal()
+    lines = log.read_bytes().splitlines(keepends=True)
+    v = verify(bytes.fromhex(chain["key"]), lines, head_seq=chain["sequence"], head_hmac=chain["hmac"])
+    assert v.ok and v.last_seq == len(lines) >= chain["sequence"]
+    # An edited line is caught, with the server's key.
+    lines[1] = lines[1].replace(b'"update"', b'"delete"', 1)
+    assert verify(bytes.fromhex(chain["key"]), lines).bad_line == 2
+
+
+async def test_audit_chain_needs_sudo_and_a_file_device(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (core, c, _log):
+        await c.put("/v1/sys/policies/acl/reader", json={"policy": 'path "sys/*" { capabilities = ["read", "update"] }'})
+        token = (await c.post("/v1/auth/token/create", json={"policies": ["reader"]})).json()["auth"]["client_token"]
+        async with asgi_client(core, token) as user:
+            assert (await user.get("/v1/sys/audit-chain/file")).status_code == 403
+            assert (await user.get("/v1/sys/audit")).status_code == 403
+            assert (await user.put("/v1/sys/audit-hash/file", json={"input": "x"})).status_code == 200
+        await c.put("/v1/sys/audit/net", json={"type": "socket", "options": {"address": "127.0.0.1:9",
+                                                                              "skip_test": "true"}})
+        r = await c.get("/v1/sys/audit-chain/net")
+        assert r.status_code == 400 and "not a file device" in r.json()["errors"][0]
