@@ -107,8 +107,12 @@ class App:
 
 def _legacy_sys(path: str) -> bool:
     """Vault repeats data at the top level for its older sys/ endpoints (not the newer policies/ or internal/)."""
-    return path.startswith("sys/") and not path.startswith(("sys/internal/", "sys/policies/", "sys/rotate/config",
-                                                           "sys/rotate/keyring/config"))
+    return path.startswith("sys/") and not path.startswith(_NOT_LEGACY)
+
+
+# Newer sys/ endpoints whose data Vault/OpenBao does not repeat at the top level.
+_NOT_LEGACY = ("sys/internal/", "sys/policies/", "sys/rotate/config", "sys/rotate/keyring/config",
+               "sys/generate-root-token/", "sys/decode-token")
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:
