@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_bao_operator_rekey(server: RunningServer) -> None:
     assert "Progress                 1/3" in progress
     _ok(server, "operator", "rekey", f"-nonce={nonce}", server.keys[1], token="")
     done = _ok(server, "operator", "rekey", f"-nonce={nonce}", server.keys[2], token="")
-    new = [line.split(": ", 1)[1] for line in done.splitlines() if line.startswith("Key ")]
+    new = re.findall(r"^Key \d+: (\S+)$", done, re.MULTILINE)
     assert len(new) == 3 and "rekeyed to 3 key shares and a key threshold of 2" in done
     assert not _unseal_with(server, server.keys[:3])
     assert _unseal_with(server, new[:2])
