@@ -82,8 +82,8 @@ async def test_rekey_over_http(client: tuple[httpx.AsyncClient, list[str], str])
     vnonce = done["verification_nonce"]
     assert (await c.get("/v1/sys/rekey/init")).json()["verification_nonce"] == vnonce
     r = await c.put("/v1/sys/rekey/update", json={"key": keys[0], "nonce": nonce})
-    assert _errors(r) == ["rekey operation already finished; verification must be performed; nonce for the "
-                          f'verification operation is "{vnonce}"']
+    assert _errors(r) == [("rekey operation already finished; verification must be performed; nonce for the "
+                           f'verification operation is "{vnonce}"')]
     r = await c.put("/v1/sys/rekey/verify", json={"key": done["keys"][0], "nonce": "bad"})
     assert _errors(r) == [f'incorrect nonce supplied; nonce for this verify operation is "{vnonce}"']
     r = await c.put("/v1/sys/rekey/verify", json={"key": done["keys"][0], "nonce": vnonce})

@@ -167,7 +167,8 @@ class Ceremonies:
 
     async def rekey_cancel(self) -> None:
         await self._current()
-        self.rekey = None
+        async with self._lock:  # not in the middle of an update's switch
+            self.rekey = None
 
     async def rekey_update(self, key: bytes, nonce: str) -> dict[str, Any] | None:
         """Add one current share; at the threshold return the new shares (the "complete" body)."""
@@ -216,9 +217,10 @@ class Ceremonies:
 
     async def verify_restart(self) -> dict[str, Any]:
         await self._current()
-        r = self._verifying()
-        r.verification_progress = Shares()
-        r.verification_nonce = _nonce()
+        async with self._lock:
+            r = self._verifying()
+            r.verification_progress = Shares()
+            r.verification_nonce = _nonce()
         return await self.verify_status()
 
     async def rekey_verify(self, key: bytes, nonce: str) -> dict[str, Any] | None:
@@ -270,7 +272,8 @@ class Ceremonies:
 
     async def root_cancel(self) -> None:
         await self._current()
-        self.root = None
+        async with self._lock:
+            self.root = None
 
     async def root_update(self, key: bytes, nonce: str) -> dict[str, Any]:
         current = await self._current()

@@ -17,8 +17,8 @@ import orjson
 
 from strongroom.errors import Internal, RequestTooLarge, StrongroomError, UnsupportedPath
 from strongroom.http import envelope
-from strongroom.http.logical import headers_of, to_request
 from strongroom.http.ceremonies import ROUTES as CEREMONY_ROUTES
+from strongroom.http.logical import headers_of, to_request
 from strongroom.http.sys import ROUTES as SYS_ROUTES
 
 if TYPE_CHECKING:
