@@ -12,6 +12,12 @@ Key hierarchy::
                 └─ term keys encrypt every other value
 
 All physical values are ciphertext except ``core/seal-config``.
+
+Rekeying (a new unseal key) is an atomic switch: the root key is first written under the new unseal
+key at a NEW path (``core/root-key.<generation>``), and only then does one write of the seal
+configuration, which names the generation in force, commit the change. A crash before that write
+leaves the old configuration and the old envelope, so the old shares keep working; a crash after it
+leaves a stale old envelope that the next unseal deletes.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.barrier.aes_gcm import open_value, seal_value, term_of
@@ -38,6 +46,9 @@ ROOT_KEY_PATH = "core/root-key"
 #: Written last by initialize(), so its presence marks a completed initialization.
 SEAL_CONFIG_PATH = "core/seal-config"
 
+#: Field of the stored seal configuration naming the root-key envelope in force (absent: 0).
+_GENERATION_FIELD = "root_key_generation"
+
 _RESERVED = frozenset({KEYRING_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH})
 _ROOT_TERM = 0  # envelope term for values encrypted outside the keyring
 UNSEAL_KEY_SIZE = 32
@@ -52,7 +63,7 @@ class KeyStatus(NamedTuple):
 class Barrier:
     """Encrypting Storage over an untrusted physical store, plus initialize/unseal/seal/rotate."""
 
-    __slots__ = ("_encryptions", "_keyring", "_lock", "_physical", "_seal_generation")
+    __slots__ = ("_encryptions", "_keyring", "_lock", "_on_limit", "_physical", "_seal_generation", "_watch_limit")
 
     def __init__(self, physical: Storage) -> None:
         self._physical = physical
@@ -63,6 +74,10 @@ class Barrier:
         # Bumped by seal(); an unseal or rotation that was in flight when the barrier got sealed
         # sees the change and does not install a keyring (sealing always wins).
         self._seal_generation = 0
+        # Auto-rotation hook (core/rotation.py): called by put() once the active term has performed
+        # ``_watch_limit`` encryptions. A counter compare is its whole per-write cost.
+        self._watch_limit: int | None = None
+        self._on_limit: Callable[[], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -78,6 +93,19 @@ class Barrier:
         """The stored seal configuration, or None before initialization (works while sealed)."""
         raw = await self._physical.get(SEAL_CONFIG_PATH)
         return None if raw is None else SealConfig.from_json(raw)
+
+    async def _generation(self) -> int:
+        """Which root-key envelope is in force (see the module docstring); 0 before any rekey."""
+        raw = await self._physical.get(SEAL_CONFIG_PATH)
+        if raw is None:
+            return 0
+        try:
+            generation = orjson.loads(raw).get(_GENERATION_FIELD, 0)
+        except (orjson.JSONDecodeError, AttributeError):
+            raise Internal("seal configuration is corrupt") from None
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise Internal("seal configuration is corrupt (bad root key generation)")
+        return generation
 
     async def initialize(self, seal_config: SealConfig) -> bytes:
         """Create the key hierarchy and return the unseal key. The barrier stays sealed.
@@ -107,17 +135,14 @@ class Barrier:
             if not self.sealed:
                 return
             generation = self._seal_generation
-            wrapped_root = await self._physical.get(ROOT_KEY_PATH)
-            if wrapped_root is None or not await self.initialized():
+            if not await self.initialized():
                 raise InvalidRequest("Vault is not initialized")
-            if len(unseal_key) != UNSEAL_KEY_SIZE:
-                raise InvalidRequest("failed to unseal: the unseal key is wrong")
-            try:
-                root_key = _open_root_envelope(AESGCM(unseal_key), ROOT_KEY_PATH, wrapped_root)
-            except Internal:
+            root_generation = await self._generation()
+            root_key = await self._open_root_key(unseal_key, root_generation)
+            if root_key is None:
                 # GCM authentication is the only check we need: a wrong key (or too few / wrong
                 # shares combined into one) cannot produce a valid tag.
-                raise InvalidRequest("failed to unseal: the unseal key is wrong") from None
+                raise InvalidRequest("failed to unseal: the unseal key is wrong")
             wrapped_keyring = await self._physical.get(KEYRING_PATH)
             if wrapped_keyring is None:
                 raise Internal("barrier keyring is missing from storage")
@@ -128,6 +153,10 @@ class Barrier:
             if generation == self._seal_generation:
                 self._encryptions = 0
                 self._keyring = keyring
+            if root_generation > 0:
+                # SECURITY: a rekey that crashed after its commit left the envelope under the OLD
+                # unseal key behind; remove it so the replaced shares open nothing.
+                await self._physical.delete(_root_key_path(root_generation - 1))
 
     def seal(self) -> None:
         """Drop all key material from memory. Works at any time and always wins over in-flight unseals."""
@@ -148,23 +177,53 @@ class Barrier:
                 self._encryptions = 0
             return rotated.active_key
 
+    def watch_encryptions(self, limit: int | None, on_limit: Callable[[], None] | None) -> None:
+        """Call ``on_limit`` from put() whenever the active term's encryption count is >= ``limit``.
+
+        ``on_limit`` must be cheap and must not block (it schedules a rotation); None disables it.
+        """
+        self._watch_limit = limit if on_limit is not None else None
+        self._on_limit = on_limit
+
     def key_status(self) -> KeyStatus:
         keyring = self._require()
         key = keyring.active_key
         return KeyStatus(term=key.term, install_time=key.install_time, encryptions=self._encryptions)
 
+    async def verify_unseal_key(self, unseal_key: bytes) -> bool:
+        """Whether ``unseal_key`` is the unseal key in force (for rekey and root generation).
+
+        The barrier must be unsealed: the stored root key is opened with ``unseal_key`` and
+        compared, in constant time, with the root key in memory.
+        """
+        async with self._lock:
+            keyring = self._require()
+            root_key = await self._open_root_key(unseal_key, await self._generation())
+            # SECURITY: constant-time compare of key material.
+            return root_key is not None and hmac.compare_digest(root_key, keyring.root_key)
+
     async def rekey_unseal_key(self, new_unseal_key: bytes, seal_config: SealConfig | None = None) -> None:
-        """Re-encrypt the root key under a new unseal key (and optionally store a new seal config)."""
+        """Re-encrypt the root key under a new unseal key (and optionally store a new seal config).
+
+        Atomic (see the module docstring): until the single write of the seal configuration the old
+        unseal key stays in force; after it only the new one opens the root key.
+        """
         if len(new_unseal_key) != UNSEAL_KEY_SIZE:
             raise InvalidRequest(f"unseal key must be {UNSEAL_KEY_SIZE} bytes")
         async with self._lock:
             keyring = self._require()
-            await self._physical.put(
-                ROOT_KEY_PATH,
-                seal_value(_ROOT_TERM, AESGCM(new_unseal_key), ROOT_KEY_PATH, keyring.root_key),
-            )
-            if seal_config is not None:
-                await self._physical.put(SEAL_CONFIG_PATH, seal_config.to_json())
+            config = seal_config or await self.seal_config()
+            if config is None:
+                raise InvalidRequest("Vault is not initialized")
+            old = await self._generation()
+            new = old + 1
+            path = _root_key_path(new)
+            await self._physical.put(path, seal_value(_ROOT_TERM, AESGCM(new_unseal_key), path, keyring.root_key))
+            record = orjson.loads(config.to_json())
+            record[_GENERATION_FIELD] = new
+            await self._physical.put(SEAL_CONFIG_PATH, orjson.dumps(record))  # the commit point
+            # SECURITY: the old envelope would let the replaced shares open the root key.
+            await self._physical.delete(_root_key_path(old))
 
     # -- Storage -----------------------------------------------------------------------------
 
@@ -183,6 +242,9 @@ class Barrier:
         term = keyring.active_term
         blob = seal_value(term, keyring.aead(term), key, value)
         self._encryptions += 1
+        limit = self._watch_limit
+        if limit is not None and self._encryptions >= limit and self._on_limit is not None:
+            self._on_limit()
         await self._physical.put(key, blob)
 
     async def delete(self, key: str) -> None:
@@ -202,6 +264,19 @@ class Barrier:
             raise Sealed()
         return keyring
 
+    async def _open_root_key(self, unseal_key: bytes, generation: int) -> bytes | None:
+        """The root key opened with ``unseal_key``, or None when the key is wrong."""
+        path = _root_key_path(generation)
+        wrapped_root = await self._physical.get(path)
+        if wrapped_root is None:
+            raise Internal("barrier root key is missing from storage")
+        if len(unseal_key) != UNSEAL_KEY_SIZE:
+            return None
+        try:
+            return _open_root_envelope(AESGCM(unseal_key), path, wrapped_root)
+        except Internal:
+            return None
+
     async def _write_keyring(self, keyring: Keyring) -> None:
         blob = seal_value(_ROOT_TERM, AESGCM(keyring.root_key), KEYRING_PATH, keyring.to_json())
         await self._physical.put(KEYRING_PATH, blob)
@@ -215,10 +290,15 @@ def _open_root_envelope(aead: AESGCM, path: str, blob: bytes) -> bytes:
     return open_value(aead, path, blob)
 
 
+def _root_key_path(generation: int) -> str:
+    """Where the root-key envelope of ``generation`` lives (0: the path written by initialize)."""
+    return ROOT_KEY_PATH if generation == 0 else f"{ROOT_KEY_PATH}.{generation}"
+
+
 def _refuse_reserved(key: str) -> None:
     # SECURITY/integrity: the key hierarchy is written only by the barrier's own methods. Letting a
     # Storage caller overwrite or delete these would make the store impossible to unseal.
-    if key in _RESERVED:
+    if key in _RESERVED or key.startswith(ROOT_KEY_PATH + "."):
         raise InvalidRequest(f"{key} is reserved for the barrier")
 
 

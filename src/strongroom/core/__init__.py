@@ -18,9 +18,11 @@ from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
 from strongroom.barrier.view import StorageView
 from strongroom.core import pipeline
 from strongroom.core.audit import AuditBroker, AuditConfig
+from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.expiration import ExpirationManager
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
+from strongroom.core.rotation import AutoRotation
 from strongroom.core.router import Router
 from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
 from strongroom.core.security import SecurityConfig, SecurityEvents
@@ -72,6 +74,8 @@ class Core:
                                        self.config.security)
         self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,
                                  cubbyhole=self._cubbyhole_of, events=self.security)
+        self.ceremonies = Ceremonies(self.barrier, self._mint_root)
+        self.rotation = AutoRotation(self.barrier)
         self.cluster_name = self.config.cluster_name
         self.cluster_id = ""
         self.active_since = ""
@@ -154,6 +158,7 @@ class Core:
         await self.mounts.load(self._default_mounts())
         await self._load_cluster_info()
         await self.expiration.setup()
+        await self.rotation.setup()
         await self._setup_audit()
         self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -182,6 +187,8 @@ class Core:
     async def seal(self) -> None:
         if self.barrier.sealed:
             return
+        await self.rotation.stop()
+        self.ceremonies.reset()
         await self.expiration.stop()
         await self.tokens.drain()
         await self.security.stop()
@@ -189,6 +196,11 @@ class Core:
         await self.audit.teardown()
         self.barrier.seal()
         self.unseal_progress.reset()
+
+    async def _mint_root(self) -> str:
+        """A new root token, for sys/generate-root."""
+        token, _ = await self.tokens.create_root()
+        return token
 
     def _cubbyhole_of(self, token_id: str) -> Storage:
         """The private cubbyhole of the token with salted id ``token_id`` (see engines/cubbyhole.py)."""

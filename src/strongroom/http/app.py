@@ -17,13 +17,16 @@ import orjson
 
 from strongroom.errors import Internal, RequestTooLarge, StrongroomError, UnsupportedPath
 from strongroom.http import envelope
+from strongroom.http.ceremonies import ROUTES as CEREMONY_ROUTES
 from strongroom.http.logical import headers_of, to_request
-from strongroom.http.sys import ROUTES
+from strongroom.http.sys import ROUTES as SYS_ROUTES
 
 if TYPE_CHECKING:
     from strongroom.core import Core
 
 log = logging.getLogger("strongroom.http")
+
+ROUTES = {**SYS_ROUTES, **CEREMONY_ROUTES}
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -104,7 +107,12 @@ class App:
 
 def _legacy_sys(path: str) -> bool:
     """Vault repeats data at the top level for its older sys/ endpoints (not the newer policies/ or internal/)."""
-    return path.startswith("sys/") and not path.startswith(("sys/internal/", "sys/policies/"))
+    return path.startswith("sys/") and not path.startswith(_NOT_LEGACY)
+
+
+# Newer sys/ endpoints whose data Vault/OpenBao does not repeat at the top level.
+_NOT_LEGACY = ("sys/internal/", "sys/policies/", "sys/rotate/config", "sys/rotate/keyring/config",
+               "sys/generate-root-token/", "sys/decode-token")
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:

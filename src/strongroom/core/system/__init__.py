@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from strongroom.core.system import audit, keys, mounts, policies, security, tools, wrapping
+from strongroom.core.system import audit, generate_root, keys, mounts, policies, security, tools, wrapping
 from strongroom.framework import Backend, BackendConfig
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ class SystemBackend(Backend):
 
     def __init__(self, core: Core, config: BackendConfig) -> None:
         super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
-                         + wrapping.paths() + security.paths() + audit.paths())
+                         + wrapping.paths() + security.paths() + audit.paths() + generate_root.paths())
         self.core = core
         self.migrations: dict[str, dict[str, Any]] = {}
 

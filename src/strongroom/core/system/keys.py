@@ -1,10 +1,14 @@
-"""sys/key-status and sys/rotate: the barrier's encryption keyring. (The sealed-safe endpoints live in http/sys.py.)"""
+"""sys/key-status, sys/rotate and sys/rotate/config: the barrier's encryption keyring.
+
+(The sealed-safe endpoints live in http/sys.py; the key ceremonies, sys/rekey/* and
+sys/generate-root/*, in http/ceremonies.py.)"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from strongroom.framework import FieldData, Op, Path
+from strongroom.core.rotation import RotationConfig
+from strongroom.framework import Field, FieldData, FieldType, Op, Path
 from strongroom.logical import Request, Response
 
 if TYPE_CHECKING:
@@ -16,6 +20,14 @@ def paths() -> list[Path]:
         Path("key-status", operations={Op.READ: key_status}, synopsis="The active encryption key's term."),
         Path("rotate(?:/keyring)?", operations={Op.UPDATE: rotate}, root=True,
              synopsis="Add a new encryption key; new writes use it, old data stays readable."),
+        Path("rotate/(?:keyring/)?config",
+             fields={
+                 "max_operations": Field(FieldType.INT, "Encryptions after which the key is rotated."),
+                 "interval": Field(FieldType.DURATION, "Key age after which it is rotated (at least 24h)."),
+                 "enabled": Field(FieldType.BOOL, "Whether automatic rotation happens at all."),
+             },
+             operations={Op.READ: read_rotate_config, Op.UPDATE: write_rotate_config},
+             synopsis="Automatic rotation of the encryption key by encryption count or age."),
     ]
 
 
@@ -26,3 +38,17 @@ async def key_status(b: SystemBackend, req: Request, d: FieldData) -> Response:
 
 async def rotate(b: SystemBackend, req: Request, d: FieldData) -> None:
     await b.core.barrier.rotate()
+
+
+async def read_rotate_config(b: SystemBackend, req: Request, d: FieldData) -> Response:
+    return Response(data=b.core.rotation.config.wire())
+
+
+async def write_rotate_config(b: SystemBackend, req: Request, d: FieldData) -> None:
+    current = b.core.rotation.config
+    config = RotationConfig(
+        max_operations=d.get("max_operations") if d.has("max_operations") else current.max_operations,
+        interval=d.get("interval") if d.has("interval") else current.interval,
+        enabled=d.get("enabled") if d.has("enabled") else current.enabled,
+    ).validate()
+    await b.core.rotation.set_config(config)
