@@ -18,7 +18,7 @@ from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
 from strongroom.barrier.view import StorageView
 from strongroom.core import pipeline
 from strongroom.core.audit import AuditBroker
-from strongroom.core.expiration import ExpirationManager
+from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
 from strongroom.core.router import Router
@@ -37,6 +37,8 @@ CLUSTER_KEY = "core/cluster-info"
 # Barrier prefixes of security events and of spent wrapping tokens' tombstones.
 SECURITY_VIEW = "core/security/"
 WRAPPING_VIEW = "core/wrapping/"
+# Barrier prefix of leases (Vault's sys/expire/): see core/expiration/lease.py for the layout.
+EXPIRATION_VIEW = "sys/expire/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class CoreConfig:
     cluster_name: str = ""
     api_addr: str = ""
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    expiration: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +69,14 @@ class Core:
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = self._new_token_store()
         self.audit = AuditBroker()
-        self.expiration = ExpirationManager()
+        self.expiration = ExpirationManager(StorageView(self.barrier, EXPIRATION_VIEW), router=self.router,
+                                            mount_ttls=self.mounts.ttls, tokens=lambda: self.tokens,
+                                            config=self.config.expiration)
         self.security = SecurityEvents(StorageView(self.barrier, SECURITY_VIEW), lambda: self.audit,
                                        self.config.security)
         self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,
                                  cubbyhole=self._cubbyhole_of, events=self.security)
+        self.wrapping.revoke_lease = self.expiration.revoke
         self.cluster_name = self.config.cluster_name
         self.cluster_id = ""
         self.active_since = ""
@@ -148,6 +154,9 @@ class Core:
         await self.policies.setup()
         self.tokens = self._new_token_store()
         await self.tokens.setup()
+        self.tokens.add_create_hook(self.expiration.register_token)
+        self.tokens.add_renew_hook(self.expiration.token_renewed)
+        self.tokens.add_revoke_hook(self.expiration.revoke_by_token)  # queues the leases it holds
         self.tokens.add_revoke_hook(self.wrapping.on_token_revoked)  # before the cubbyhole goes
         self.tokens.add_revoke_hook(self._destroy_cubbyhole)
         await self.mounts.load(self._default_mounts())
