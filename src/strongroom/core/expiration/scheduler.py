@@ -19,7 +19,6 @@ occupies a worker only while its own attempt runs, so it never delays others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import time
@@ -157,9 +156,17 @@ class Scheduler:
                 self._queue.put_nowait((entry[1], lease_digest))
             wake_at = [t for t in (heap[0][0] if heap else None, self._next_load_ms()) if t is not None]
             self._wake.clear()
-            timeout = max(0.0, (min(wake_at) - now_ms) / 1000) if wake_at else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            # The scheduler's one timer. (Not asyncio.wait_for: on Python 3.11 a cancel that lands
+            # as its timeout fires can be lost, and stop() would wait forever.)
+            alarm = None
+            if wake_at:
+                delay = max(0.0, (min(wake_at) - now_ms) / 1000)
+                alarm = asyncio.get_running_loop().call_later(delay, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                if alarm is not None:
+                    alarm.cancel()
 
     async def _worker(self) -> None:
         while True:
@@ -174,7 +181,8 @@ class Scheduler:
     async def _attempt(self, expire_ms: int, lease_digest: str) -> None:
         self._inflight.add(lease_digest)
         try:
-            await asyncio.wait_for(self._fire(expire_ms, lease_digest), self.config.revoke_timeout)
+            async with asyncio.timeout(self.config.revoke_timeout):
+                await self._fire(expire_ms, lease_digest)
             self._attempts.pop(lease_digest, None)
         except asyncio.CancelledError:
             raise

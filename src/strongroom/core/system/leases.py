@@ -60,7 +60,8 @@ def paths() -> list[Path]:
 
 
 def _lease_id(d: FieldData) -> str:
-    lease_id = str(d.get("lease_id") or d.get("url_lease_id") or "").strip()
+    from_url = d.get("url_lease_id") if "url_lease_id" in d.schema else ""
+    lease_id = str(d.get("lease_id") or from_url or "").strip()
     if not lease_id:
         raise InvalidRequest("lease_id must be specified")
     return lease_id
