@@ -65,6 +65,9 @@ COMMANDS: dict[str, Command] = {
     "auth disable": Command("auth:disable", "Disable an auth method"),
     "auth list": Command("auth:list_", "List enabled auth methods"),
     "auth tune": Command("auth:tune", "Tune an auth method's configuration"),
+    "lease lookup": Command("lease:lookup", "Lookup the lease of a secret"),
+    "lease renew": Command("lease:renew", "Renew the lease of a secret"),
+    "lease revoke": Command("lease:revoke", "Revoke a lease and the secret it belongs to"),
     "kv put": Command("kv:put", "Create or update a secret"),
     "kv get": Command("kv:get", "Retrieve a secret"),
     "kv patch": Command("kv:patch", "Update part of a secret"),
@@ -86,6 +89,7 @@ FAMILIES: dict[str, str] = {
     "secrets": "Interact with secrets engines",
     "auth": "Interact with auth methods",
     "kv": "Interact with the key/value secrets engine",
+    "lease": "Interact with leases",
     "kv metadata": "Interact with the metadata of KV v2 secrets",
 }
 
