@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.core.leasing_backend import Ledger
 
 from strongroom.core import Core, CoreConfig
 from strongroom.core.expiration import SchedulerConfig
 from strongroom.core.security import SecurityConfig
 from strongroom.engines import SECRETS_ENGINES
 from strongroom.testing import asgi_client, unsealed_core
-from tests.core.leasing_backend import Ledger
 
 FAST = SchedulerConfig(retry_base=0.05, retry_max=0.2)
 
@@ -194,7 +194,7 @@ async def test_revoke_prefix_and_force_need_sudo(ledger: Ledger) -> None:
 
 
 async def test_revoke_prefix_queued_and_exact_id(ledger: Ledger) -> None:
-    async with leasing_core() as (core, c):
+    async with leasing_core() as (_core, c):
         ids = [(await issue(c))["lease_id"] for _ in range(2)]
         assert (await c.put(f"/v1/sys/leases/revoke-prefix/{ids[0]}")).status_code == 204
         assert ledger.revoked == ["ro-0"]
@@ -213,7 +213,7 @@ async def test_leases_are_revoked_at_expiry_without_any_request(ledger: Ledger) 
 
 
 async def test_a_failing_revocation_is_retried_and_never_delays_the_others(ledger: Ledger) -> None:
-    async with leasing_core() as (core, c):
+    async with leasing_core() as (_core, c):
         ledger.failing["ro-0"] = 3
         await issue(c, "ttl=1s")
         await issue(c, "ttl=1s")

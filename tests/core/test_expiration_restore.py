@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from tests.core.leasing_backend import SECRET_TYPE, Ledger
+from tests.core.test_expiration import eventually
 
 from strongroom.core import Core, CoreConfig
 from strongroom.core.expiration import SchedulerConfig
@@ -15,8 +17,6 @@ from strongroom.logical import LeaseInfo, Operation, Request, Response
 from strongroom.storage.inmem import InmemStorage
 from strongroom.storage.sqlite import open_sqlite
 from strongroom.testing import asgi_client
-from tests.core.leasing_backend import SECRET_TYPE, Ledger
-from tests.core.test_expiration import eventually
 
 
 @pytest.fixture
