@@ -71,6 +71,9 @@ COMMANDS: dict[str, Command] = {
     "audit disable": Command("audit:disable", "Disable an audit device"),
     "audit list": Command("audit:list_", "List the enabled audit devices"),
     "audit verify": Command("audit:verify", "Check the HMAC chain of a file audit log"),
+    "lease lookup": Command("lease:lookup", "Lookup the lease of a secret"),
+    "lease renew": Command("lease:renew", "Renew the lease of a secret"),
+    "lease revoke": Command("lease:revoke", "Revoke a lease and the secret it belongs to"),
     "kv put": Command("kv:put", "Create or update a secret"),
     "kv get": Command("kv:get", "Retrieve a secret"),
     "kv patch": Command("kv:patch", "Update part of a secret"),
@@ -93,6 +96,7 @@ FAMILIES: dict[str, str] = {
     "auth": "Interact with auth methods",
     "audit": "Interact with audit devices",
     "kv": "Interact with the key/value secrets engine",
+    "lease": "Interact with leases",
     "kv metadata": "Interact with the metadata of KV v2 secrets",
 }
 

@@ -19,7 +19,7 @@ from strongroom.barrier.view import StorageView
 from strongroom.core import pipeline
 from strongroom.core.audit import AuditBroker, AuditConfig
 from strongroom.core.ceremonies import Ceremonies
-from strongroom.core.expiration import ExpirationManager
+from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
 from strongroom.core.rotation import AutoRotation
@@ -39,6 +39,8 @@ CLUSTER_KEY = "core/cluster-info"
 # Barrier prefixes of security events and of spent wrapping tokens' tombstones.
 SECURITY_VIEW = "core/security/"
 WRAPPING_VIEW = "core/wrapping/"
+# Barrier prefix of leases (Vault's sys/expire/): see core/expiration/lease.py for the layout.
+EXPIRATION_VIEW = "sys/expire/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class CoreConfig:
     api_addr: str = ""
     security: SecurityConfig = field(default_factory=SecurityConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    expiration: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +72,16 @@ class Core:
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = self._new_token_store()
         self.audit = AuditBroker(self.barrier, self.config.audit, mount_of=self._mount_info)
-        self.expiration = ExpirationManager()
+        self.expiration = ExpirationManager(StorageView(self.barrier, EXPIRATION_VIEW), router=self.router,
+                                            mount_ttls=self.mounts.ttls, tokens=lambda: self.tokens,
+                                            config=self.config.expiration)
         self.security = SecurityEvents(StorageView(self.barrier, SECURITY_VIEW), lambda: self.audit,
                                        self.config.security)
         self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,
                                  cubbyhole=self._cubbyhole_of, events=self.security)
         self.ceremonies = Ceremonies(self.barrier, self._mint_root)
         self.rotation = AutoRotation(self.barrier)
+        self.wrapping.revoke_lease = self.expiration.revoke
         self.cluster_name = self.config.cluster_name
         self.cluster_id = ""
         self.active_since = ""
@@ -153,6 +159,9 @@ class Core:
         await self.policies.setup()
         self.tokens = self._new_token_store()
         await self.tokens.setup()
+        self.tokens.add_create_hook(self.expiration.register_token)
+        self.tokens.add_renew_hook(self.expiration.token_renewed)
+        self.tokens.add_revoke_hook(self.expiration.revoke_by_token)  # queues the leases it holds
         self.tokens.add_revoke_hook(self.wrapping.on_token_revoked)  # before the cubbyhole goes
         self.tokens.add_revoke_hook(self._destroy_cubbyhole)
         await self.mounts.load(self._default_mounts())

@@ -1,0 +1,142 @@
+"""LeaseStorage: the lease records and their two indexes (layout and write order: see lease.py).
+
+Every change to a lease's expiry goes through here, so the due/ index and the scheduler never
+disagree with the id/ record: ``on_index`` is told after an index entry is written, ``on_forget``
+after a lease is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+
+from strongroom.core.expiration.lease import (
+    DUE_PREFIX,
+    ID_PREFIX,
+    KIND_SECRET,
+    TOKEN_PREFIX,
+    Lease,
+    digest,
+    due_key,
+    parse_due_name,
+)
+from strongroom.logical import Storage
+
+_LOCK_STRIPES = 64
+
+
+def _noop_index(expire_ms: int, lease_digest: str) -> None:
+    return None
+
+
+def _noop_forget(lease_digest: str) -> None:
+    return None
+
+
+class LeaseStorage:
+    def __init__(self, view: Storage, bucket_ms: int) -> None:
+        self._view = view
+        self.bucket_ms = bucket_ms
+        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        self.on_index: Callable[[int, str], None] = _noop_index
+        self.on_forget: Callable[[str], None] = _noop_forget
+
+    def lock(self, lease_id: str) -> asyncio.Lock:
+        """The lock for any read-modify-write of this lease (one of a fixed set of stripes)."""
+        return self._locks[hash(lease_id) % _LOCK_STRIPES]
+
+    async def load(self, lease_id: str) -> Lease | None:
+        if not lease_id:
+            return None
+        raw = await self._view.get(ID_PREFIX + lease_id)
+        return Lease.from_json(orjson.loads(raw)) if raw is not None else None
+
+    async def _write(self, lease: Lease) -> None:
+        await self._view.put(ID_PREFIX + lease.id, orjson.dumps(lease.to_json()))
+
+    def _owner_key(self, lease: Lease) -> str | None:
+        if lease.kind != KIND_SECRET or not lease.token_id:
+            return None
+        return f"{TOKEN_PREFIX}{lease.token_id}/{digest(lease.id)}"
+
+    async def create(self, lease: Lease) -> None:
+        """Indexes first, the record last (see lease.py), then schedule it. Takes the lease's lock."""
+        d = digest(lease.id)
+        async with self.lock(lease.id):
+            writes = [self._view.put(due_key(lease.expire_ms, d, self.bucket_ms), lease.id.encode())]
+            owner = self._owner_key(lease)
+            if owner is not None:
+                writes.append(self._view.put(owner, lease.id.encode()))
+            await asyncio.gather(*writes)
+            await self._write(lease)
+        self.on_index(lease.expire_ms, d)
+
+    async def move(self, lease: Lease, expire_time: float) -> None:
+        """Give the lease a new expiry (renewal, or "now" to queue its revocation). Caller holds its lock."""
+        d = digest(lease.id)
+        old = due_key(lease.expire_ms, d, self.bucket_ms)
+        lease.expire_time = expire_time
+        new = due_key(lease.expire_ms, d, self.bucket_ms)
+        if new != old:
+            await self._view.put(new, lease.id.encode())
+        await self._write(lease)
+        if new != old:
+            await self._view.delete(old)
+        self.on_index(lease.expire_ms, d)
+
+    async def park(self, lease: Lease) -> None:
+        """Take the lease off the schedule but keep its record (irrevocable). Caller holds its lock."""
+        await self._write(lease)
+        d = digest(lease.id)
+        await self._view.delete(due_key(lease.expire_ms, d, self.bucket_ms))
+        self.on_forget(d)
+
+    async def delete(self, lease: Lease) -> None:
+        """Record first, indexes after (see lease.py). Caller holds the lease's lock."""
+        d = digest(lease.id)
+        await self._view.delete(ID_PREFIX + lease.id)
+        self.on_forget(d)
+        deletes = [self._view.delete(due_key(lease.expire_ms, d, self.bucket_ms))]
+        owner = self._owner_key(lease)
+        if owner is not None:
+            deletes.append(self._view.delete(owner))
+        await asyncio.gather(*deletes)
+
+    async def walk(self, prefix: str) -> AsyncIterator[str]:
+        """Every key under ``prefix``, relative to it, depth first."""
+        pending = [""]
+        while pending:
+            folder = pending.pop()
+            for child in await self._view.list(prefix + folder):
+                if child.endswith("/"):
+                    pending.append(folder + child)
+                else:
+                    yield folder + child
+
+    async def drop_dangling(self) -> int:
+        """Delete index entries whose lease is gone or has moved (left by a crash). Returns how many."""
+        dropped = 0
+        async for key in self.walk(DUE_PREFIX):
+            parsed = parse_due_name(key.rsplit("/", 1)[-1])
+            if await self._drop_if_dangling(DUE_PREFIX + key, None if parsed is None else parsed[0]):
+                dropped += 1
+        async for key in self.walk(TOKEN_PREFIX):
+            if await self._drop_if_dangling(TOKEN_PREFIX + key, None):
+                dropped += 1
+        return dropped
+
+    async def _drop_if_dangling(self, key: str, expire_ms: int | None) -> bool:
+        raw = await self._view.get(key)
+        if raw is None:
+            return False
+        lease_id = raw.decode()
+        # Under the lease's lock, so an index entry written by a create in progress is not taken
+        # for a leftover (create writes the indexes before the record).
+        async with self.lock(lease_id):
+            lease = await self.load(lease_id)
+            if lease is not None and (expire_ms is None or lease.expire_ms == expire_ms):
+                return False
+            await self._view.delete(key)
+        return True
