@@ -159,3 +159,13 @@ async def test_unknown_user_costs_a_bcrypt_check(vault: Vault, monkeypatch: pyte
     monkeypatch.setattr(bcrypt, "checkpw", spy)
     await vault.fails(400, "POST", "auth/userpass/login/nobody", {"password": "dummy"}, token=None)
     assert checked == [userpass.DUMMY_HASH] and userpass.DUMMY_HASH.startswith(b"$2b$10$")
+
+
+async def test_login_token_has_a_lease_and_dies_with_the_mount(vault: Vault) -> None:
+    await vault.done("POST", "auth/userpass/users/carol", {"password": "pw", "token_ttl": "1h"})
+    auth = (await vault.ok("POST", "auth/userpass/login/carol", {"password": "pw"}, token=None))["auth"]
+    keys = (await vault.ok("LIST", "sys/leases/lookup/auth/userpass/login/carol/"))["data"]["keys"]
+    assert len(keys) == 1
+    assert (await vault.call("GET", "auth/token/lookup-self", token=auth["client_token"])).status_code == 200
+    await vault.done("DELETE", "sys/auth/userpass")
+    assert (await vault.call("GET", "auth/token/lookup-self", token=auth["client_token"])).status_code == 403

@@ -337,3 +337,39 @@ async def test_no_task_per_lease(ledger: Ledger) -> None:
         for _ in range(200):
             await issue(c, "ttl=1h")
         assert len(asyncio.all_tasks()) == before
+
+
+# -- unmount and quarantine -----------------------------------------------------------------------
+async def test_disabling_a_mount_revokes_its_leases_first(ledger: Ledger) -> None:
+    async with leasing_core() as (_, c):
+        lease = (await issue(c))["lease_id"]
+        assert (await c.delete("/v1/sys/mounts/db")).status_code == 204
+        assert ledger.revoked == ["ro-0"]
+        assert (await lookup(c, lease)).status_code == 400
+
+
+async def test_a_failing_revocation_aborts_the_unmount(ledger: Ledger) -> None:
+    async with leasing_core() as (_, c):
+        ledger.failing["ro-0"] = 1
+        lease = (await issue(c))["lease_id"]
+        r = await c.delete("/v1/sys/mounts/db")
+        assert r.status_code == 400 and "stays mounted" in r.json()["errors"][0]
+        assert "db/" in (await c.get("/v1/sys/mounts")).json()["data"]  # still mounted, still usable
+        assert (await lookup(c, lease)).status_code == 200
+        assert (await c.delete("/v1/sys/mounts/db")).status_code == 204  # the second attempt succeeds
+        assert ledger.revoked == ["ro-0"]
+
+
+async def test_quarantine_revokes_the_leases_of_the_tokens_it_revokes(ledger: Ledger) -> None:
+    async with leasing_core() as (core, c):
+        suspect = (await c.post("/v1/auth/token/create", json={"policies": ["root"]})).json()["auth"]
+        async with asgi_client(core, suspect["client_token"]) as user:
+            child = (await user.post("/v1/auth/token/create", json={"policies": ["root"]})).json()["auth"]
+            await issue(user)
+        async with asgi_client(core, child["client_token"]) as grandchild:
+            await issue(grandchild)
+        bystander = (await issue(c))["lease_id"]
+        r = await c.post("/v1/sys/security/quarantine", json={"accessor": suspect["accessor"]})
+        assert r.status_code == 200, r.text
+        await eventually(lambda: sorted(ledger.revoked) == ["ro-0", "ro-1"])
+        assert (await lookup(c, bystander)).status_code == 200

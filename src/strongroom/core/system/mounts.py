@@ -6,8 +6,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from strongroom import __version__
-from strongroom.core.mounts import MountConfig, MountEntry, normalize_path
-from strongroom.errors import InvalidRequest, PermissionDenied
+from strongroom.core.mounts import PROTECTED, MountConfig, MountEntry, normalize_path
+from strongroom.errors import InvalidRequest, PermissionDenied, StrongroomError
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, match_all
 from strongroom.logical import Request, Response
 
@@ -135,7 +135,17 @@ async def enable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
 
 
 async def disable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
-    await b.core.mounts.unmount(_table(req), normalize_path(d.get("path")))
+    table, path = _table(req), normalize_path(d.get("path"))
+    entry = b.core.mounts.find(table, path)
+    if entry is not None and entry.full_path not in PROTECTED:
+        # As Vault: every lease issued under the mount is revoked first (for an auth method, the
+        # tokens of its logins); a revocation that fails aborts the unmount, leaving it usable.
+        try:
+            await b.core.expiration.revoke_prefix(entry.full_path)
+        except StrongroomError as e:
+            raise InvalidRequest(f'failed to revoke the leases of "{entry.full_path}", so it stays '
+                                 f"mounted: {e.message}") from None
+    await b.core.mounts.unmount(table, path)
 
 
 def _find(b: SystemBackend, req: Request, d: FieldData) -> MountEntry:
