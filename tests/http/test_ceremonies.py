@@ -130,7 +130,7 @@ async def test_generate_root_over_http(client: tuple[httpx.AsyncClient, list[str
     generated = r.json()
     assert set(generated) == ROOT_STATUS_KEYS and len(generated["otp"]) == 28 and generated["started"] is True
     r = await c.put("/v1/sys/generate-root/attempt", json={"otp": OTP})
-    assert (r.status_code, _errors(r)) == (400, ["root generation already in progress"])
+    assert (r.status_code, _errors(r)) == (400, ["root generation already in progress for this namespace"])
     assert (await c.delete("/v1/sys/generate-root/attempt")).status_code == 204
 
     r = await c.put("/v1/sys/generate-root/attempt", json={"otp": OTP})
@@ -182,3 +182,14 @@ async def test_generate_root_token_endpoints_need_a_token(client: tuple[httpx.As
     assert _errors(r) == ["provided 'encoded_token' or 'otp' is empty"]
     r = await c.delete("/v1/sys/generate-root-token/attempt", headers=h)
     assert r.status_code == 204
+
+
+async def test_rekey_backup_needs_root_and_is_always_empty(client: tuple[httpx.AsyncClient, list[str], str]) -> None:
+    # As OpenBao answers with no backup stored (we never store one: PGP shares are refused).
+    c, _, root = client
+    r = await c.get("/v1/sys/rekey/backup")
+    assert (r.status_code, _errors(r)) == (403, ["permission denied"])
+    assert (await c.delete("/v1/sys/rekey/backup")).status_code == 403
+    r = await c.get("/v1/sys/rekey/backup", headers={"X-Vault-Token": root})
+    assert (r.status_code, _errors(r)) == (400, ["no backed-up keys found"])
+    assert (await c.delete("/v1/sys/rekey/backup", headers={"X-Vault-Token": root})).status_code == 204

@@ -67,7 +67,7 @@ def _read_key(ctx: Context, key: str, nonce: str, label: str) -> str:
 # -- operator rekey ------------------------------------------------------------------------------
 
 def _rekey_table(s: dict[str, Any]) -> str:
-    rows = [("Nonce", str(s.get("nonce", ""))), ("Started", _b(s.get("started")))]
+    rows = [("Nonce", _na(s.get("nonce"))), ("Started", _b(s.get("started")))]
     if s.get("started"):
         progress, required = s.get("progress", 0), s.get("required", 0)
         suffix = " (verification in progress)" if progress == required else ""
@@ -78,18 +78,23 @@ def _rekey_table(s: dict[str, Any]) -> str:
             rows.append(("New Threshold", str(s["t"])))
         rows.append(("Verification Required", _b(s.get("verification_required"))))
         if s.get("verification_nonce"):
-            rows.append(("Verification Nonce", str(s["verification_nonce"])))
+            rows.append(("Verification Nonce", _na(s["verification_nonce"])))
     return kv_table(rows)
 
 
 def _verify_table(s: dict[str, Any]) -> str:
     return kv_table([("Started", _b(s.get("started"))), ("New Shares", str(s.get("n", 0))),
-                     ("New Threshold", str(s.get("t", 0))), ("Verification Nonce", str(s.get("nonce", ""))),
+                     ("New Threshold", str(s.get("t", 0))), ("Verification Nonce", _na(s.get("nonce"))),
                      ("Verification Progress", f"{s.get('progress', 0)}/{s.get('t', 0)}")])
 
 
 def _b(v: Any) -> str:
     return "true" if v else "false"
+
+
+def _na(v: Any) -> str:
+    """An empty value as Vault's tables print it."""
+    return str(v) if v not in (None, "") else "n/a"
 
 
 def rekey(argv: list[str]) -> int:
@@ -198,7 +203,7 @@ def _render(ctx: Context, value: Any) -> str:
 # -- operator generate-root ----------------------------------------------------------------------
 
 def _root_table(s: dict[str, Any]) -> str:
-    rows = [("Nonce", str(s.get("nonce", ""))), ("Started", _b(s.get("started"))),
+    rows = [("Nonce", _na(s.get("nonce"))), ("Started", _b(s.get("started"))),
             ("Progress", f"{s.get('progress', 0)}/{s.get('required', 0)}"), ("Complete", _b(s.get("complete")))]
     if s.get("encoded_token"):
         rows.append(("Encoded Token", str(s["encoded_token"])))
