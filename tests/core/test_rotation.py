@@ -107,3 +107,45 @@ async def test_rotate_config_survives_seal_and_unseal() -> None:
     await core.unseal(key)
     assert core.rotation.config == config
     await core.seal()
+
+
+async def test_encryption_count_survives_seal_and_unseal() -> None:
+    core = Core(InmemStorage())
+    key, _ = await core.dev_bootstrap("root")
+    term = (await core.barrier.rotate()).term
+    for i in range(7):
+        await core.barrier.put(f"x/{i}", b"v")
+    before = core.barrier.key_status().encryptions
+    await core.seal()
+    await core.unseal(key)
+    status = core.barrier.key_status()
+    assert status.term == term and status.encryptions >= before
+    await core.seal()
+
+
+async def test_count_trigger_holds_across_a_restart() -> None:
+    storage = InmemStorage()
+    core = Core(storage)
+    key, _ = await core.dev_bootstrap("root")
+    term = (await core.barrier.rotate()).term
+    await core.rotation.set_config(RotationConfig(max_operations=40))
+    for i in range(30):
+        await core.barrier.put(f"x/{i}", b"v")
+    await core.seal()
+    restarted = Core(storage)  # a new process over the same storage
+    await restarted.unseal(key)
+    for i in range(15):
+        await restarted.barrier.put(f"y/{i}", b"v")
+    await _settle()
+    # Without the persisted count, 15 writes after the restart stay far below the limit of 40.
+    assert restarted.barrier.key_status().term == term + 1
+    await restarted.seal()
+
+
+async def test_idle_background_check_does_not_keep_writing() -> None:
+    async with unsealed_core() as (core, _):
+        await core.rotation.persist_count()
+        count = core.barrier.key_status().encryptions
+        await core.rotation.persist_count()
+        await core.rotation.persist_count()
+        assert core.barrier.key_status().encryptions == count

@@ -193,3 +193,25 @@ async def test_rekey_backup_needs_root_and_is_always_empty(client: tuple[httpx.A
     r = await c.get("/v1/sys/rekey/backup", headers={"X-Vault-Token": root})
     assert (r.status_code, _errors(r)) == (400, ["no backed-up keys found"])
     assert (await c.delete("/v1/sys/rekey/backup", headers={"X-Vault-Token": root})).status_code == 204
+
+
+@pytest.mark.parametrize(("options", "refused", "served"), [
+    ({"disable_unauthed_rekey": True}, "sys/rekey/init", "sys/generate-root/attempt"),
+    ({"disable_unauthed_generate_root": True}, "sys/generate-root/attempt", "sys/rekey/init"),
+])
+async def test_listener_switches_refuse_the_tokenless_endpoints(options: dict[str, bool], refused: str,
+                                                               served: str) -> None:
+    # As OpenBao answers with disable_unauthed_{rekey,generate_root}_endpoints set on the listener.
+    core = Core(InmemStorage())
+    async with asgi_client(core, **options) as c:
+        init = (await c.put("/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1})).json()
+        await c.put("/v1/sys/unseal", json={"key": init["keys"][0]})
+        for method in ("GET", "PUT", "DELETE"):
+            r = await c.request(method, "/v1/" + refused, json={})
+            assert (r.status_code, _errors(r)) == (405, ["unsupported operation"]), method
+        assert (await c.put("/v1/" + refused.rsplit("/", 1)[0] + "/update", json={})).status_code == 405
+        assert (await c.get("/v1/" + served)).status_code == 200
+        # The authenticated variant stays available.
+        r = await c.get("/v1/sys/generate-root-token/attempt", headers={"X-Vault-Token": init["root_token"]})
+        assert r.status_code == 200
+    await core.seal()
