@@ -193,14 +193,14 @@ class AutoRotation:
             await asyncio.sleep(self.check_every)
             try:
                 await self.check()
-            except StrongroomError as e:
+            except (StrongroomError, OSError) as e:
                 log.warning("automatic key rotation check failed: %s", e)
             await self.persist_count()
 
     async def _rotate(self, reason: str) -> None:
         try:
             key = await self._barrier.rotate()
-        except StrongroomError as e:
+        except (StrongroomError, OSError) as e:  # e.g. storage down: retried at the next trigger
             log.warning("automatic key rotation (%s) failed: %s", reason, e)
             return
         self.rotations += 1
