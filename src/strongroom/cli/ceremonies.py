@@ -111,8 +111,9 @@ def rekey(argv: list[str]) -> int:
                         "effect. Otherwise: act on the verification step.")
     pgp_keys = fs.strings("pgp-keys", "PGP public keys to encrypt the new shares with (not supported yet).")
     backup = fs.boolean("backup", False, "Store PGP-encrypted shares in the server (not supported yet).")
-    fs.boolean("backup-delete", False, "Delete backed-up shares (not supported yet).")
-    fs.boolean("backup-retrieve", False, "Retrieve backed-up shares (not supported yet).")
+    backup_delete = fs.boolean("backup-delete", False, "Delete backed-up shares (there are never any: PGP "
+                               "is not supported yet).")
+    backup_retrieve = fs.boolean("backup-retrieve", False, "Retrieve backed-up shares (there are never any).")
     args = ctx.parse(argv, 0, 1)
     if target.value.strip().lower() != "barrier":
         raise UsageError(f"Unknown target: {target.value}" if target.value.strip().lower() not in
@@ -121,6 +122,16 @@ def rekey(argv: list[str]) -> int:
 
     async def go(c: Client) -> int:
         base = "sys/rekey/verify" if verify.value and not init.value else "sys/rekey/init"
+        if backup_delete.value:
+            with api_errors("Error deleting rekey backed up keys"):
+                await c.request("DELETE", "sys/rekey/backup")
+            out("Success! Deleted backed up keys (if they existed)")
+            return 0
+        if backup_retrieve.value:
+            with api_errors("Error retrieving rekey backed up keys"):
+                s = as_dict(await c.request("GET", "sys/rekey/backup"))
+            ctx.print_data(s, lambda: kv_table([(k, str(v)) for k, v in sorted(s.items())]))
+            return 0
         if cancel.value:
             with api_errors("Error canceling rekey"):
                 await c.request("DELETE", base)
