@@ -457,6 +457,19 @@ def test_listener_without_type_label(tmp_path: Path, text: str) -> None:
     assert 'listener must be written as listener "tcp" { ... }' in str(err)
 
 
+def test_unauthed_ceremony_switches(tmp_path: Path) -> None:
+    cfg = load_hcl(tmp_path, """
+storage "inmem" {}
+listener "tcp" {
+  tls_disable = true
+  disable_unauthed_rekey_endpoints = true
+  disable_unauthed_generate_root_endpoints = "true"
+}
+""")
+    assert cfg.listeners == (ListenerConfig(tls_disable=True, disable_unauthed_rekey_endpoints=True,
+                                            disable_unauthed_generate_root_endpoints=True),)
+
+
 def test_benign_vault_listener_keys_are_accepted(tmp_path: Path) -> None:
     cfg = load_hcl(tmp_path, """
 storage "inmem" {}
@@ -471,7 +484,6 @@ listener "tcp" {
   tls_disable_client_certs = true
   max_request_json_memory = 1000
   max_request_json_strings = 1000
-  disable_unauthed_rekey_endpoints = true
   tls_cipher_suites = ""
   x_forwarded_for_reject_not_present = false
   telemetry {

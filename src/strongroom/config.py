@@ -63,6 +63,9 @@ class ListenerConfig:
     tls_client_ca_file: str = ""
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     max_request_duration: int = DEFAULT_MAX_REQUEST_DURATION
+    # OpenBao's switches for the token-less key ceremony endpoints (off by default, as in Vault).
+    disable_unauthed_rekey_endpoints: bool = False
+    disable_unauthed_generate_root_endpoints: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,7 +589,6 @@ _LISTENER_IGNORED: dict[str, Callable[[object, str], object]] = {
     "http_write_timeout": _duration, "tls_max_version": _tls_version, "tls_disable_client_certs": _bool,
     "tls_prefer_server_cipher_suites": _bool,
     "max_request_json_memory": _int, "max_request_json_strings": _int,
-    "disable_unauthed_rekey_endpoints": _bool, "disable_unauthed_generate_root_endpoints": _bool,
     "profiling": lambda v, k: v, "inflight_requests_logging": lambda v, k: v,
 }
 
@@ -634,6 +636,8 @@ def _tcp_listener(kind: str, body: dict[str, object]) -> ListenerConfig:
         # from default_max_request_duration in another file.
         max_request_size=_get(body, "max_request_size", _int, 0),
         max_request_duration=_get(body, "max_request_duration", _duration, 0),
+        disable_unauthed_rekey_endpoints=_get(body, "disable_unauthed_rekey_endpoints", _bool, False),
+        disable_unauthed_generate_root_endpoints=_get(body, "disable_unauthed_generate_root_endpoints", _bool, False),
     )
     if listener.max_request_size == 0:
         listener = dataclasses.replace(listener, max_request_size=DEFAULT_MAX_REQUEST_SIZE)

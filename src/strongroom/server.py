@@ -86,8 +86,7 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)
         unseal_key = __import__("base64").b64encode(key).decode()
-    app = App(core, max_request_size=config.listeners[0].max_request_size if config.listeners else 32 << 20)
-    servers = [_uvicorn_server(app, lst, config.log_level) for lst in config.listeners]
+    servers = [_uvicorn_server(_app_for(core, lst), lst, config.log_level) for lst in config.listeners]
     _banner(config, storage_type, dev, unseal_key, root_token)
 
     loop = asyncio.get_running_loop()
@@ -105,6 +104,13 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
         await core.seal()
         await physical.close()
     return 0
+
+
+def _app_for(core: Core, listener: ListenerConfig) -> App:
+    """One ASGI app per listener: request limits and the ceremony switches are per listener."""
+    return App(core, max_request_size=listener.max_request_size,
+               disable_unauthed_rekey=listener.disable_unauthed_rekey_endpoints,
+               disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints)
 
 
 def _banner(config: ServerConfig, storage_type: str, dev: bool, unseal_key: str, root_token: str) -> None:

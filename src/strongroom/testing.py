@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 
@@ -28,7 +29,7 @@ async def unsealed_core(root_token: str = "root", config: CoreConfig | None = No
 
 
 @asynccontextmanager
-async def asgi_client(core: Core, token: str | None = None, **app_options: int) -> AsyncIterator[httpx.AsyncClient]:
+async def asgi_client(core: Core, token: str | None = None, **app_options: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client speaking to the ASGI app in-process (no sockets)."""
     transport = httpx.ASGITransport(app=App(core, **app_options))
     headers = {"X-Vault-Token": token} if token else {}

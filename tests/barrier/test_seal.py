@@ -25,7 +25,7 @@ def test_valid_configs(shares: int, threshold: int) -> None:
         (0, 1, "shares must be at least one"),
         (1, 0, "threshold must be at least one"),
         (3, 1, "greater than one"),
-        (256, 2, "at most 255"),
+        (256, 2, "less than 256"),
         (3, 4, "cannot be larger"),
     ],
 )

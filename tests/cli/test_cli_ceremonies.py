@@ -118,3 +118,18 @@ def test_xor_decode_errors() -> None:
     with pytest.raises(CLIError, match="not equivalent"):
         xor_decode("AAAA", "toolongotp")
     assert xor_decode("AAE", "ab") == "ac"
+
+
+def test_rekey_backup_flags(ready: tuple[Any, list[str]]) -> None:
+    cli, _ = ready
+    assert cli.ok("operator", "rekey", "-backup-delete").strip() == "Success! Deleted backed up keys (if they existed)"
+    r = cli("operator", "rekey", "-backup-retrieve")
+    assert r.code == 2 and "Error retrieving rekey backed up keys" in r.err and "no backed-up keys found" in r.err
+
+
+def test_status_tables_print_empty_nonces_as_na(ready: tuple[Any, list[str]]) -> None:
+    cli, _ = ready
+    for args in (("operator", "rekey", "-status"), ("operator", "generate-root", "-status")):
+        assert re.search(r"^Nonce\s+n/a$", cli.ok(*args), re.MULTILINE), args
+    cli.ok("operator", "rekey", "-init", "-verify", "-key-shares=3", "-key-threshold=2")
+    assert re.search(r"^Verification Nonce\s+n/a$", cli.ok("operator", "rekey", "-verify", "-status"), re.MULTILINE)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.compat.conftest import RunningServer
+from tests.compat.conftest import RunningServer, free_port
 
 
 def _ok(server: RunningServer, *args: str, token: str | None = None) -> str:
@@ -105,3 +107,22 @@ def test_bao_operator_generate_root_cancel_and_generated_otp(server: RunningServ
     assert out.returncode == 0 and "OTP Length    28" in out.stdout
     assert "Root token generation canceled" in _ok(server, "operator", "generate-root", "-cancel")
     assert _json(server, "operator", "generate-root", "-status")["started"] is False
+
+
+def test_listener_switch_turns_off_tokenless_rekey(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = tmp_path / "server.hcl"
+    cfg.write_text(f'storage "sqlite" {{\n  path = "{tmp_path}/data/strongroom.db"\n}}\n'
+                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n'
+                   '  disable_unauthed_rekey_endpoints = true\n}\nlog_level = "warning"\n')
+    server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+    server.start()
+    try:
+        init = json.loads(_ok(server, "operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json",
+                              token=""))
+        _ok(server, "operator", "unseal", init["unseal_keys_b64"][0])
+        r = server.bao("operator", "rekey", "-status", token="")
+        assert r.returncode == 2 and "Code: 405" in r.stderr
+        assert httpx.get(f"{server.addr}/v1/sys/generate-root/attempt").status_code == 200
+    finally:
+        server.stop()

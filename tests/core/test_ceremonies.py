@@ -169,7 +169,7 @@ async def test_generate_root(core: tuple[Core, list[bytes]]) -> None:
     with pytest.raises(InvalidRequest, match="OTP string has incorrect length"):
         await cer.root_init("short")
     await cer.root_init(OTP)
-    with pytest.raises(InvalidRequest, match="root generation already in progress"):
+    with pytest.raises(InvalidRequest, match="root generation already in progress for this namespace"):
         await cer.root_init(OTP)
     nonce = str((await cer.root_status())["nonce"])
     with pytest.raises(InvalidRequest, match="incorrect nonce"):
@@ -209,3 +209,22 @@ def test_otp_encoding_is_unpadded_base64_of_the_xor() -> None:
     assert decode_token(encoded, OTP) == token
     with pytest.raises(InvalidRequest):
         encode_token(token, OTP[:-1])
+
+
+@pytest.mark.parametrize(("encoded", "otp", "message"), [
+    # Messages as OpenBao 2.7's sys/decode-token words them (Go's unpadded base64).
+    ("AAAAA", "AAA", "error decoding base64'd token: illegal base64 data at input byte 4"),
+    ("AA AA", "AAA", "error decoding base64'd token: illegal base64 data at input byte 2"),
+    ("AAA==", "AAA", "error decoding base64'd token: illegal base64 data at input byte 3"),
+    ("MDE=", "AA", "error decoding base64'd token: illegal base64 data at input byte 3"),
+    ("AAAAAA", "AAA", "error xoring token: length of byte slices is not equivalent: 4 != 3"),
+])
+def test_decode_token_errors(encoded: str, otp: str, message: str) -> None:
+    with pytest.raises(InvalidRequest) as e:
+        decode_token(encoded, otp)
+    assert str(e.value) == message
+
+
+def test_decode_token_skips_line_breaks() -> None:
+    assert decode_token("AAA\nA", "AAA") == "AAA"
+    assert decode_token("MDE", "AA") == "qp"

@@ -107,3 +107,96 @@ async def test_rotate_config_survives_seal_and_unseal() -> None:
     await core.unseal(key)
     assert core.rotation.config == config
     await core.seal()
+
+
+async def test_encryption_count_survives_seal_and_unseal() -> None:
+    core = Core(InmemStorage())
+    key, _ = await core.dev_bootstrap("root")
+    term = (await core.barrier.rotate()).term
+    for i in range(7):
+        await core.barrier.put(f"x/{i}", b"v")
+    before = core.barrier.key_status().encryptions
+    await core.seal()
+    await core.unseal(key)
+    status = core.barrier.key_status()
+    assert status.term == term and status.encryptions >= before
+    await core.seal()
+
+
+async def test_count_trigger_holds_across_a_restart() -> None:
+    storage = InmemStorage()
+    core = Core(storage)
+    key, _ = await core.dev_bootstrap("root")
+    term = (await core.barrier.rotate()).term
+    await core.rotation.set_config(RotationConfig(max_operations=40))
+    for i in range(30):
+        await core.barrier.put(f"x/{i}", b"v")
+    await core.seal()
+    restarted = Core(storage)  # a new process over the same storage
+    await restarted.unseal(key)
+    for i in range(15):
+        await restarted.barrier.put(f"y/{i}", b"v")
+    await _settle()
+    # Without the persisted count, 15 writes after the restart stay far below the limit of 40.
+    assert restarted.barrier.key_status().term == term + 1
+    await restarted.seal()
+
+
+async def test_idle_background_check_does_not_keep_writing() -> None:
+    async with unsealed_core() as (core, _):
+        await core.rotation.persist_count()
+        count = core.barrier.key_status().encryptions
+        await core.rotation.persist_count()
+        await core.rotation.persist_count()
+        assert core.barrier.key_status().encryptions == count
+
+
+class _FailingKeyring(InmemStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    async def put(self, key: str, value: bytes) -> None:
+        if self.fail and key == "core/keyring":
+            raise OSError("disk full")
+        await super().put(key, value)
+
+
+async def test_failed_automatic_rotation_is_retried_by_the_next_write() -> None:
+    storage = _FailingKeyring()
+    core = Core(storage)
+    await core.dev_bootstrap("root")
+    term = (await core.barrier.rotate()).term
+    await core.rotation.set_config(RotationConfig(max_operations=3))
+    storage.fail = True
+    for i in range(4):
+        await core.barrier.put(f"x/{i}", b"v")  # writes keep working while rotation fails
+    await _settle()
+    assert core.barrier.key_status().term == term and core.rotation.rotations == 0
+    storage.fail = False
+    await core.barrier.put("x/again", b"v")
+    await _settle()
+    assert core.barrier.key_status().term == term + 1
+    await core.seal()
+
+
+async def test_background_check_survives_storage_errors() -> None:
+    storage = _FailingKeyring()
+    core = Core(storage)
+    await core.dev_bootstrap("root")
+    await core.rotation.stop()
+    rotation = AutoRotation(core.barrier, clock=lambda: time.time() + 10 * 86400, check_every=0)
+    await rotation.set_config(RotationConfig(interval=86400))
+    term = core.barrier.key_status().term
+    storage.fail = True
+    await rotation.setup()
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert rotation._task is not None and not rotation._task.done()  # the loop is still alive
+    assert core.barrier.key_status().term == term
+    storage.fail = False
+    while rotation.rotations == 0:
+        await asyncio.sleep(0)
+    assert core.barrier.key_status().term > term
+    await rotation.stop()
+    await core.seal()

@@ -130,7 +130,7 @@ async def test_generate_root_over_http(client: tuple[httpx.AsyncClient, list[str
     generated = r.json()
     assert set(generated) == ROOT_STATUS_KEYS and len(generated["otp"]) == 28 and generated["started"] is True
     r = await c.put("/v1/sys/generate-root/attempt", json={"otp": OTP})
-    assert (r.status_code, _errors(r)) == (400, ["root generation already in progress"])
+    assert (r.status_code, _errors(r)) == (400, ["root generation already in progress for this namespace"])
     assert (await c.delete("/v1/sys/generate-root/attempt")).status_code == 204
 
     r = await c.put("/v1/sys/generate-root/attempt", json={"otp": OTP})
@@ -182,3 +182,36 @@ async def test_generate_root_token_endpoints_need_a_token(client: tuple[httpx.As
     assert _errors(r) == ["provided 'encoded_token' or 'otp' is empty"]
     r = await c.delete("/v1/sys/generate-root-token/attempt", headers=h)
     assert r.status_code == 204
+
+
+async def test_rekey_backup_needs_root_and_is_always_empty(client: tuple[httpx.AsyncClient, list[str], str]) -> None:
+    # As OpenBao answers with no backup stored (we never store one: PGP shares are refused).
+    c, _, root = client
+    r = await c.get("/v1/sys/rekey/backup")
+    assert (r.status_code, _errors(r)) == (403, ["permission denied"])
+    assert (await c.delete("/v1/sys/rekey/backup")).status_code == 403
+    r = await c.get("/v1/sys/rekey/backup", headers={"X-Vault-Token": root})
+    assert (r.status_code, _errors(r)) == (400, ["no backed-up keys found"])
+    assert (await c.delete("/v1/sys/rekey/backup", headers={"X-Vault-Token": root})).status_code == 204
+
+
+@pytest.mark.parametrize(("options", "refused", "served"), [
+    ({"disable_unauthed_rekey": True}, "sys/rekey/init", "sys/generate-root/attempt"),
+    ({"disable_unauthed_generate_root": True}, "sys/generate-root/attempt", "sys/rekey/init"),
+])
+async def test_listener_switches_refuse_the_tokenless_endpoints(options: dict[str, bool], refused: str,
+                                                               served: str) -> None:
+    # As OpenBao answers with disable_unauthed_{rekey,generate_root}_endpoints set on the listener.
+    core = Core(InmemStorage())
+    async with asgi_client(core, **options) as c:
+        init = (await c.put("/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1})).json()
+        await c.put("/v1/sys/unseal", json={"key": init["keys"][0]})
+        for method in ("GET", "PUT", "DELETE"):
+            r = await c.request(method, "/v1/" + refused, json={})
+            assert (r.status_code, _errors(r)) == (405, ["unsupported operation"]), method
+        assert (await c.put("/v1/" + refused.rsplit("/", 1)[0] + "/update", json={})).status_code == 405
+        assert (await c.get("/v1/" + served)).status_code == 200
+        # The authenticated variant stays available.
+        r = await c.get("/v1/sys/generate-root-token/attempt", headers={"X-Vault-Token": init["root_token"]})
+        assert r.status_code == 200
+    await core.seal()

@@ -185,6 +185,16 @@ class Barrier:
         self._watch_limit = limit if on_limit is not None else None
         self._on_limit = on_limit
 
+    def add_encryptions(self, term: int, count: int) -> None:
+        """Carry over an encryption count persisted before a restart, if ``term`` is still active.
+
+        The count itself lives in memory (a put costs no extra write); core/rotation.py persists it
+        now and then so that the auto-rotation limit also holds across restarts.
+        """
+        keyring = self._require()
+        if term == keyring.active_term and count > 0:
+            self._encryptions += count
+
     def key_status(self) -> KeyStatus:
         keyring = self._require()
         key = keyring.active_key

@@ -44,7 +44,7 @@ class SealConfig:
         if shares > 1 and threshold == 1:
             raise InvalidRequest("threshold must be greater than one for multiple shares")
         if shares > shamir.MAX_PARTS:
-            raise InvalidRequest(f"shares must be at most {shamir.MAX_PARTS}")
+            raise InvalidRequest(f"shares must be less than {shamir.MAX_PARTS + 1}")
         if threshold > shares:
             raise InvalidRequest("threshold cannot be larger than shares")
 

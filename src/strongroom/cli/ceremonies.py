@@ -67,7 +67,7 @@ def _read_key(ctx: Context, key: str, nonce: str, label: str) -> str:
 # -- operator rekey ------------------------------------------------------------------------------
 
 def _rekey_table(s: dict[str, Any]) -> str:
-    rows = [("Nonce", str(s.get("nonce", ""))), ("Started", _b(s.get("started")))]
+    rows = [("Nonce", _na(s.get("nonce"))), ("Started", _b(s.get("started")))]
     if s.get("started"):
         progress, required = s.get("progress", 0), s.get("required", 0)
         suffix = " (verification in progress)" if progress == required else ""
@@ -78,18 +78,23 @@ def _rekey_table(s: dict[str, Any]) -> str:
             rows.append(("New Threshold", str(s["t"])))
         rows.append(("Verification Required", _b(s.get("verification_required"))))
         if s.get("verification_nonce"):
-            rows.append(("Verification Nonce", str(s["verification_nonce"])))
+            rows.append(("Verification Nonce", _na(s["verification_nonce"])))
     return kv_table(rows)
 
 
 def _verify_table(s: dict[str, Any]) -> str:
     return kv_table([("Started", _b(s.get("started"))), ("New Shares", str(s.get("n", 0))),
-                     ("New Threshold", str(s.get("t", 0))), ("Verification Nonce", str(s.get("nonce", ""))),
+                     ("New Threshold", str(s.get("t", 0))), ("Verification Nonce", _na(s.get("nonce"))),
                      ("Verification Progress", f"{s.get('progress', 0)}/{s.get('t', 0)}")])
 
 
 def _b(v: Any) -> str:
     return "true" if v else "false"
+
+
+def _na(v: Any) -> str:
+    """An empty value as Vault's tables print it."""
+    return str(v) if v not in (None, "") else "n/a"
 
 
 def rekey(argv: list[str]) -> int:
@@ -106,8 +111,9 @@ def rekey(argv: list[str]) -> int:
                         "effect. Otherwise: act on the verification step.")
     pgp_keys = fs.strings("pgp-keys", "PGP public keys to encrypt the new shares with (not supported yet).")
     backup = fs.boolean("backup", False, "Store PGP-encrypted shares in the server (not supported yet).")
-    fs.boolean("backup-delete", False, "Delete backed-up shares (not supported yet).")
-    fs.boolean("backup-retrieve", False, "Retrieve backed-up shares (not supported yet).")
+    backup_delete = fs.boolean("backup-delete", False, "Delete backed-up shares (there are never any: PGP "
+                               "is not supported yet).")
+    backup_retrieve = fs.boolean("backup-retrieve", False, "Retrieve backed-up shares (there are never any).")
     args = ctx.parse(argv, 0, 1)
     if target.value.strip().lower() != "barrier":
         raise UsageError(f"Unknown target: {target.value}" if target.value.strip().lower() not in
@@ -116,6 +122,16 @@ def rekey(argv: list[str]) -> int:
 
     async def go(c: Client) -> int:
         base = "sys/rekey/verify" if verify.value and not init.value else "sys/rekey/init"
+        if backup_delete.value:
+            with api_errors("Error deleting rekey backed up keys"):
+                await c.request("DELETE", "sys/rekey/backup")
+            out("Success! Deleted backed up keys (if they existed)")
+            return 0
+        if backup_retrieve.value:
+            with api_errors("Error retrieving rekey backed up keys"):
+                s = as_dict(await c.request("GET", "sys/rekey/backup"))
+            ctx.print_data(s, lambda: kv_table([(k, str(v)) for k, v in sorted(s.items())]))
+            return 0
         if cancel.value:
             with api_errors("Error canceling rekey"):
                 await c.request("DELETE", base)
@@ -198,7 +214,7 @@ def _render(ctx: Context, value: Any) -> str:
 # -- operator generate-root ----------------------------------------------------------------------
 
 def _root_table(s: dict[str, Any]) -> str:
-    rows = [("Nonce", str(s.get("nonce", ""))), ("Started", _b(s.get("started"))),
+    rows = [("Nonce", _na(s.get("nonce"))), ("Started", _b(s.get("started"))),
             ("Progress", f"{s.get('progress', 0)}/{s.get('required', 0)}"), ("Complete", _b(s.get("complete")))]
     if s.get("encoded_token"):
         rows.append(("Encoded Token", str(s["encoded_token"])))

@@ -24,6 +24,7 @@ import asyncio
 import base64
 import hmac
 import os
+import string
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -105,15 +106,37 @@ def encode_token(token: str, otp: str) -> str:
 
 
 def decode_token(encoded: str, otp: str) -> str:
-    """Inverse of :func:`encode_token` (what ``operator generate-root -decode`` does)."""
+    """Inverse of :func:`encode_token` (what ``operator generate-root -decode`` does).
+
+    Decodes like Go's unpadded standard base64, as Vault does: "=" is refused, line breaks are
+    skipped, and errors name the offending input byte, so messages match Vault's.
+    """
     try:
-        raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except ValueError:
-        raise InvalidRequest("error decoding base64'd token") from None
+        raw = raw_b64decode(encoded)
+    except ValueError as e:
+        raise InvalidRequest(f"error decoding base64'd token: {e}") from None
     pad = otp.encode()
     if len(raw) != len(pad):
-        raise InvalidRequest("length of byte slices is not equivalent")
+        raise InvalidRequest(f"error xoring token: length of byte slices is not equivalent: {len(raw)} != {len(pad)}")
     return bytes(x ^ y for x, y in zip(raw, pad, strict=True)).decode(errors="replace")
+
+
+_B64_ALPHABET = frozenset(string.ascii_letters + string.digits + "+/")
+
+
+def raw_b64decode(text: str) -> bytes:
+    """Unpadded standard base64 with Go's error positions ("illegal base64 data at input byte N")."""
+    chars: list[tuple[int, str]] = []
+    for i, ch in enumerate(text):
+        if ch in "\r\n":
+            continue
+        if ch not in _B64_ALPHABET:
+            raise ValueError(f"illegal base64 data at input byte {i}")
+        chars.append((i, ch))
+    if len(chars) % 4 == 1:  # a lone trailing character cannot encode a byte
+        raise ValueError(f"illegal base64 data at input byte {chars[-1][0]}")
+    data = "".join(ch for _, ch in chars)
+    return base64.b64decode(data + "=" * (-len(data) % 4))
 
 
 class Ceremonies:
@@ -183,7 +206,8 @@ class Ceremonies:
                                      f'nonce for the verification operation is "{r.verification_nonce}"')
             if not hmac.compare_digest(nonce.encode(), r.nonce.encode()):
                 raise InvalidRequest(f'incorrect nonce supplied; nonce for this rekey operation is "{r.nonce}"')
-            r.progress.add(key, "rekey")
+            # Vault's message says "generation" here too; kept byte-identical for clients.
+            r.progress.add(key, "generation")
             if len(r.progress) < current.secret_threshold:
                 return None
             if not await self._barrier.verify_unseal_key(r.progress.take()):
@@ -267,7 +291,7 @@ class Ceremonies:
             raise InvalidRequest("OTP string has incorrect length")
         async with self._lock:
             if self.root is not None:
-                raise InvalidRequest("root generation already in progress")
+                raise InvalidRequest("root generation already in progress for this namespace")
             self.root = RootGeneration(otp)
 
     async def root_cancel(self) -> None:

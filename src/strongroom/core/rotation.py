@@ -10,8 +10,10 @@ Two triggers, as OpenBao documents them:
 ``enabled = false`` stops both (encryptions are still counted). The configuration is stored through
 the barrier at ``core/rotation-config``. The clock and the check period are injectable for tests.
 
-The count is the barrier's: encryptions under the active term since it was installed or since the
-last unseal, whichever is later (it is not persisted).
+The count is the barrier's (kept in memory, so a write costs nothing more). So that the limit also
+holds across restarts, it is persisted through the barrier at ``core/encryption-count`` by the
+background check (when it changed) and on seal, and added back on unseal; a crash loses at most the
+encryptions of one check period.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from strongroom.errors import Internal, InvalidRequest, StrongroomError
 log = logging.getLogger("strongroom.core.rotation")
 
 CONFIG_KEY = "core/rotation-config"
+COUNT_KEY = "core/encryption-count"
 #: NIST SP 800-38D bound for AES-GCM with random nonces, as OpenBao applies it.
 MAX_OPERATIONS = 3_865_470_566
 MIN_OPERATIONS = 1_000_000
@@ -101,18 +104,20 @@ class AutoRotation:
         self._task: asyncio.Task[None] | None = None
         self._pending: asyncio.Task[None] | None = None
         self.rotations = 0  # automatic rotations performed (for tests and logs)
+        self._persisted: tuple[int, int] | None = None  # (term, encryptions) last written
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def setup(self) -> None:
         """On unseal: load the configuration, arm the count trigger, start the interval check."""
         raw = await self._barrier.get(CONFIG_KEY)
         self.config = RotationConfig() if raw is None else RotationConfig.from_json(raw)
+        await self._restore_count()
         self._arm()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        """On seal: stop the background check and any rotation in flight."""
+        """On seal: stop the background check and any rotation in flight, then persist the count."""
         self._barrier.watch_encryptions(None, None)
         for task in (self._task, self._pending):
             if task is not None and not task.done():
@@ -120,6 +125,40 @@ class AutoRotation:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._pending = None
+        await self.persist_count()
+        self._persisted = None
+
+    # -- the persisted encryption count ------------------------------------------------------
+    async def _restore_count(self) -> None:
+        raw = await self._barrier.get(COUNT_KEY)
+        if raw is None:
+            return
+        try:
+            stored: Any = orjson.loads(raw)
+            term, count = stored["term"], stored["encryptions"]
+            if not (isinstance(term, int) and isinstance(count, int)):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("stored encryption count is corrupt; counting from zero")
+            return
+        self._barrier.add_encryptions(term, count)
+        self._persisted = (term, count)
+
+    async def persist_count(self) -> None:
+        """Write the active term's encryption count if it changed since the last write."""
+        if self._barrier.sealed:
+            return
+        status = self._barrier.key_status()
+        current = (status.term, status.encryptions)
+        if current == self._persisted:
+            return
+        written = (current[0], current[1] + 1)  # this write is one more encryption under the term
+        try:
+            await self._barrier.put(COUNT_KEY, orjson.dumps({"term": written[0], "encryptions": written[1]}))
+        except (StrongroomError, OSError) as e:
+            log.warning("could not persist the encryption count: %s", e)
+            return
+        self._persisted = written
 
     async def set_config(self, config: RotationConfig) -> None:
         await self._barrier.put(CONFIG_KEY, config.to_json())
@@ -154,13 +193,14 @@ class AutoRotation:
             await asyncio.sleep(self.check_every)
             try:
                 await self.check()
-            except StrongroomError as e:
+            except (StrongroomError, OSError) as e:
                 log.warning("automatic key rotation check failed: %s", e)
+            await self.persist_count()
 
     async def _rotate(self, reason: str) -> None:
         try:
             key = await self._barrier.rotate()
-        except StrongroomError as e:
+        except (StrongroomError, OSError) as e:  # e.g. storage down: retried at the next trigger
             log.warning("automatic key rotation (%s) failed: %s", reason, e)
             return
         self.rotations += 1

@@ -15,8 +15,15 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from strongroom.errors import Internal, RequestTooLarge, StrongroomError, UnsupportedPath
+from strongroom.errors import (
+    Internal,
+    RequestTooLarge,
+    StrongroomError,
+    UnsupportedOperation,
+    UnsupportedPath,
+)
 from strongroom.http import envelope
+from strongroom.http.ceremonies import GENERATE_ROOT_ROUTES, REKEY_ROUTES
 from strongroom.http.ceremonies import ROUTES as CEREMONY_ROUTES
 from strongroom.http.logical import headers_of, to_request
 from strongroom.http.sys import ROUTES as SYS_ROUTES
@@ -36,9 +43,14 @@ DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
 
 
 class App:
-    def __init__(self, core: Core, *, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
+    def __init__(self, core: Core, *, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+                 disable_unauthed_rekey: bool = False, disable_unauthed_generate_root: bool = False) -> None:
         self.core = core
         self.max_request_size = max_request_size
+        # Token-less ceremony endpoints this listener refuses (OpenBao's listener switches).
+        self.refused: frozenset[str] = frozenset(
+            (REKEY_ROUTES if disable_unauthed_rekey else frozenset())
+            | (GENERATE_ROOT_ROUTES if disable_unauthed_generate_root else frozenset()))
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,6 +78,8 @@ class App:
         headers = headers_of(scope)
         sys_handler = ROUTES.get(path.rstrip("/"))
         if sys_handler is not None:
+            if path.rstrip("/") in self.refused:
+                raise UnsupportedOperation()
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
             status, data = await sys_handler(self.core, scope["method"], query, headers, body)
             return status, b"" if data is None else orjson.dumps(data)

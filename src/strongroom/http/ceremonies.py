@@ -85,12 +85,6 @@ async def rekey_verify(core: Core, method: str, query: dict[str, str], headers: 
     return 200, done if done is not None else await c.verify_status()
 
 
-async def rekey_backup(core: Core, method: str, query: dict[str, str], headers: dict[str, str],
-                       body: bytes) -> tuple[int, Any]:
-    core.require_unsealed()
-    raise InvalidRequest("backups of PGP-encrypted key shares are not supported yet")
-
-
 # -- root token generation -----------------------------------------------------------------------
 
 async def generate_root_attempt(core: Core, method: str, query: dict[str, str], headers: dict[str, str],
@@ -121,11 +115,16 @@ async def generate_root_update(core: Core, method: str, query: dict[str, str], h
     return 200, await core.ceremonies.root_update(key, nonce)
 
 
-ROUTES: dict[str, Handler] = {
+REKEY: dict[str, Handler] = {
     "sys/rekey/init": rekey_init,
     "sys/rekey/update": rekey_update,
     "sys/rekey/verify": rekey_verify,
-    "sys/rekey/backup": rekey_backup,
+}
+GENERATE_ROOT: dict[str, Handler] = {
     "sys/generate-root/attempt": generate_root_attempt,
     "sys/generate-root/update": generate_root_update,
 }
+ROUTES: dict[str, Handler] = {**REKEY, **GENERATE_ROOT}
+#: What the listener switches disable_unauthed_{rekey,generate_root}_endpoints turn off.
+REKEY_ROUTES = frozenset(REKEY)
+GENERATE_ROOT_ROUTES = frozenset(GENERATE_ROOT)

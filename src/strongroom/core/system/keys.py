@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strongroom.core.rotation import RotationConfig
+from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path
 from strongroom.logical import Request, Response
 
@@ -28,6 +29,8 @@ def paths() -> list[Path]:
              },
              operations={Op.READ: read_rotate_config, Op.UPDATE: write_rotate_config},
              synopsis="Automatic rotation of the encryption key by encryption count or age."),
+        Path("rekey/backup", operations={Op.READ: read_rekey_backup, Op.DELETE: delete_rekey_backup}, root=True,
+             synopsis="PGP-encrypted key shares backed up by a rekey (never any: PGP is not supported yet)."),
     ]
 
 
@@ -52,3 +55,12 @@ async def write_rotate_config(b: SystemBackend, req: Request, d: FieldData) -> N
         enabled=d.get("enabled") if d.has("enabled") else current.enabled,
     ).validate()
     await b.core.rotation.set_config(config)
+
+
+async def read_rekey_backup(b: SystemBackend, req: Request, d: FieldData) -> Response:
+    # Backups exist only for PGP-encrypted shares, which rekey refuses: there is never one to return.
+    raise InvalidRequest("no backed-up keys found")
+
+
+async def delete_rekey_backup(b: SystemBackend, req: Request, d: FieldData) -> None:
+    return None
