@@ -24,8 +24,8 @@ from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
 from strongroom.core.rotation import AutoRotation
 from strongroom.core.router import Router
-from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
 from strongroom.core.security import SecurityConfig, SecurityEvents
+from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
 from strongroom.core.wrapping import Wrapping
 from strongroom.errors import InvalidRequest, Sealed
 from strongroom.framework import BackendConfig

@@ -17,7 +17,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from strongroom.core.tokens.login import issue_login_token
-from strongroom.errors import Internal, InvalidRequest, PermissionDenied, Sealed, StrongroomError, UnsupportedPath
+from strongroom.errors import (
+    Internal,
+    InvalidRequest,
+    PermissionDenied,
+    Sealed,
+    StrongroomError,
+    UnsupportedPath,
+)
 from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:

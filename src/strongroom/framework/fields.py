@@ -187,7 +187,7 @@ class FieldData:
     ``raw`` keeps everything the client sent (KV secrets are free-form and read it directly).
     """
 
-    __slots__ = ("raw", "schema", "_values")
+    __slots__ = ("_values", "raw", "schema")
 
     def __init__(self, raw: Mapping[str, Any], schema: Mapping[str, Field]) -> None:
         self.raw: dict[str, Any] = dict(raw)

@@ -65,7 +65,7 @@ class App:
             return await self._dispatch(scope, receive)
         except StrongroomError as err:
             return envelope.render_error(err)
-        except Exception:  # noqa: BLE001 - the edge must never leak a traceback to the client
+        except Exception:
             log.exception("unexpected error handling %s %s", scope.get("method"), scope.get("path"))
             return envelope.render_error(Internal("internal error"))
 

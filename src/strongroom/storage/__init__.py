@@ -57,4 +57,4 @@ def children(keys: list[str], prefix: str) -> list[str]:
     return sorted(out)
 
 
-__all__ = ["PhysicalStorage", "Storage", "open_storage", "children"]
+__all__ = ["PhysicalStorage", "Storage", "children", "open_storage"]

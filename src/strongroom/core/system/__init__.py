@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from strongroom.core.system import audit, generate_root, keys, leases, mounts, policies, security, tools, wrapping
+from strongroom.core.system import (
+    audit,
+    generate_root,
+    keys,
+    leases,
+    mounts,
+    policies,
+    security,
+    tools,
+    wrapping,
+)
 from strongroom.framework import Backend, BackendConfig
 
 if TYPE_CHECKING:
