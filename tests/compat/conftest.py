@@ -67,15 +67,21 @@ class RunningServer:
         return subprocess.run([binary, *args], capture_output=True, text=True, env=env, input=input, timeout=60)
 
 
-@pytest.fixture
-def sqlite_server(tmp_path: Path) -> Iterator[RunningServer]:
-    """A Strongroom server on sqlite storage, not yet initialised."""
+def sqlite_server_process(tmp_path: Path, *, top: str = "", listener: str = "") -> RunningServer:
+    """A (not yet started) Strongroom server on sqlite in ``tmp_path``; ``top`` and ``listener`` are
+    extra HCL for the top level and the tcp listener block."""
     port = free_port()
     cfg = tmp_path / "server.hcl"
     cfg.write_text(f'storage "sqlite" {{\n  path = "{tmp_path}/data/strongroom.db"\n}}\n'
-                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
-                   'log_level = "warning"\n')
-    server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n{listener}}}\n'
+                   f'log_level = "warning"\n{top}')
+    return RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A Strongroom server on sqlite storage, not yet initialised."""
+    server = sqlite_server_process(tmp_path)
     server.start()
     yield server
     if server.proc is not None and server.proc.poll() is None:

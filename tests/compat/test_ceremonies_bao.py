@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.compat.conftest import RunningServer, free_port
+from tests.compat.conftest import RunningServer, sqlite_server_process
 
 
 def _ok(server: RunningServer, *args: str, token: str | None = None) -> str:
@@ -110,12 +110,7 @@ def test_bao_operator_generate_root_cancel_and_generated_otp(server: RunningServ
 
 
 def test_listener_switch_turns_off_tokenless_rekey(tmp_path: Path) -> None:
-    port = free_port()
-    cfg = tmp_path / "server.hcl"
-    cfg.write_text(f'storage "sqlite" {{\n  path = "{tmp_path}/data/strongroom.db"\n}}\n'
-                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n'
-                   '  disable_unauthed_rekey_endpoints = true\n}\nlog_level = "warning"\n')
-    server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+    server = sqlite_server_process(tmp_path, listener="  disable_unauthed_rekey_endpoints = true\n")
     server.start()
     try:
         init = json.loads(_ok(server, "operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import RunningServer, free_port
+from .conftest import RunningServer, sqlite_server_process
 from .test_getting_started_bao import _init_and_unseal
 
 
@@ -21,7 +21,7 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     got: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()
@@ -38,13 +38,8 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 @pytest.fixture
 def alarmed_server(tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]) -> Iterator[RunningServer]:
-    port = free_port()
-    cfg = tmp_path / "server.hcl"
-    cfg.write_text(f'storage "sqlite" {{\n  path = "{tmp_path}/data/strongroom.db"\n}}\n'
-                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
-                   f'security {{\n  webhook_urls = ["{receiver[0]}"]\n  revoke_on_tamper = true\n}}\n'
-                   'log_level = "error"\n')
-    server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+    server = sqlite_server_process(tmp_path, top=f'security {{\n  webhook_urls = ["{receiver[0]}"]\n'
+                                                  '  revoke_on_tamper = true\n}\n')
     server.start()
     yield server
     if server.proc is not None and server.proc.poll() is None:

@@ -9,6 +9,8 @@ it is not secret, and ``sys/seal-status`` must be able to report it while sealed
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import uuid
 from collections.abc import Sequence
@@ -139,3 +141,19 @@ def combine_unseal_key(shares: Sequence[bytes]) -> bytes:
 
 
 __all__ = ["SEAL_TYPE", "SealConfig", "UnsealProgress", "combine_unseal_key", "split_unseal_key"]
+
+
+def parse_key_share(value: str) -> bytes:
+    """An unseal key share as Vault accepts it (sys/unseal, rekey, generate-root): hex first, then base64."""
+    value = value.strip()
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        pass
+    try:
+        raw = base64.b64decode(value, validate=True)
+        if raw:
+            return raw
+    except (binascii.Error, ValueError):
+        pass
+    raise InvalidRequest("'key' must be a valid hex or base64 string")

@@ -4,7 +4,6 @@ health, leader, step-down. Each handler returns (status, JSON body)."""
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from strongroom import __version__
+from strongroom.barrier.seal import parse_key_share
 from strongroom.errors import InvalidRequest, PermissionDenied, StrongroomError, UnsupportedOperation
 from strongroom.framework.fields import Field, FieldData, FieldType
 from strongroom.http.logical import parse_body, token_of
@@ -23,20 +23,8 @@ if TYPE_CHECKING:
 Handler = Callable[["Core", str, dict[str, str], dict[str, str], bytes], Awaitable[tuple[int, Any]]]
 
 
-def decode_key(value: str) -> bytes:
-    """An unseal key share as Vault accepts it: hex first, then base64."""
-    value = value.strip()
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        pass
-    try:
-        raw = base64.b64decode(value, validate=True)
-        if raw:
-            return raw
-    except (binascii.Error, ValueError):
-        pass
-    raise InvalidRequest("'key' must be a valid hex or base64 string")
+# Kept under its old name for the HTTP handlers.
+decode_key = parse_key_share
 
 
 async def init(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:

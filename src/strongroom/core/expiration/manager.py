@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from strongroom.barrier.view import load_or_create_secret
 from strongroom.core.expiration.lease import (
     ID_PREFIX,
     KIND_SECRET,
@@ -58,11 +58,7 @@ class ExpirationManager:
     # -- lifecycle ------------------------------------------------------------------------------
     async def setup(self) -> None:
         """After unseal: restore persisted leases and start the expiry timer."""
-        salt = await self._view.get(SALT_KEY)
-        if salt is None:
-            salt = secrets.token_bytes(32)
-            await self._view.put(SALT_KEY, salt)
-        self._mac = hmac.new(salt, digestmod=hashlib.sha256)
+        self._mac = hmac.new(await load_or_create_secret(self._view, SALT_KEY), digestmod=hashlib.sha256)
         self.scheduler = Scheduler(self._view, self._fire, self._give_up, self._config, self._clock)
         self._store.on_index = self.scheduler.schedule
         self._store.on_forget = self.scheduler.unschedule

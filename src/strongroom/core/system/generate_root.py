@@ -7,12 +7,11 @@ token, ACL checks and audit. The ``bao operator generate-root`` command of OpenB
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import string
 from typing import TYPE_CHECKING, Any
 
+from strongroom.barrier.seal import parse_key_share
 from strongroom.core.ceremonies import ROOT_TOKEN_LENGTH, decode_token
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path
@@ -71,25 +70,13 @@ async def cancel(b: SystemBackend, req: Request, d: FieldData) -> None:
     await b.core.ceremonies.root_cancel()
 
 
-def _share(value: str) -> bytes:
-    value = value.strip()
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        pass
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("'key' must be a valid hex or base64 string") from None
-
-
 async def update(b: SystemBackend, req: Request, d: FieldData) -> Response:
     nonce, key = d.get("nonce") or "", d.get("key") or ""
     if not nonce:
         raise InvalidRequest("nonce is required")
     if not key:
         raise InvalidRequest("key is required")
-    full = await b.core.ceremonies.root_update(_share(key), nonce)
+    full = await b.core.ceremonies.root_update(parse_key_share(key), nonce)
     return Response(data={k: full[k] for k in _UPDATE_KEYS})
 
 

@@ -11,13 +11,13 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
+from strongroom.barrier.view import load_or_create_secret
 from strongroom.core.tokens.entry import (
     NUM_USES_EXHAUSTED,
     NUM_USES_REVOKING,
@@ -89,11 +89,7 @@ class TokenStore:
 
     async def setup(self) -> None:
         """Load the salt, creating it on first use."""
-        salt = await self._view.get(SALT_KEY)
-        if salt is None:
-            salt = secrets.token_bytes(32)
-            await self._view.put(SALT_KEY, salt)
-        self._mac = hmac.new(salt, digestmod=hashlib.sha256)
+        self._mac = hmac.new(await load_or_create_secret(self._view, SALT_KEY), digestmod=hashlib.sha256)
 
     def hash(self, token: str) -> str:
         """HMAC-SHA256(salt, token), hex. SECURITY: the only form of a token that is ever stored,
