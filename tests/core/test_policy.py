@@ -305,3 +305,23 @@ async def test_names_with_slashes_and_malformed_names(store: PolicyStore) -> Non
             await store.put(bad, 'path "a" { capabilities = ["read"] }')
     acl = await store.acl(["team/a", "../x", ""])  # malformed names on a token are ignored, not errors
     assert acl.capabilities("a") == ["read"]
+
+
+def test_compiled_default_policy_matches_its_text() -> None:
+    from strongroom.core.policy import default_policy
+
+    assert default_policy().rules == parse_policy("default", DEFAULT_POLICY).rules
+    assert default_policy().text == DEFAULT_POLICY
+
+
+def test_dev_start_does_not_load_the_hcl_parser_or_httpx() -> None:
+    # Start-up time: the HCL parser (~120 ms) and httpx (~80 ms) load only when first needed.
+    import subprocess
+    import sys
+
+    code = ("import asyncio, sys\nimport strongroom.server\nfrom strongroom.core import Core\n"
+            "from strongroom.storage.inmem import InmemStorage\n"
+            "asyncio.run(Core(InmemStorage()).dev_bootstrap('root'))\n"
+            "print(sorted(m for m in ('hcl2', 'lark', 'httpx') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import hcl2
 import orjson
 
 from strongroom.core.acl import ACL
@@ -59,40 +58,49 @@ _PATH_KEYS = frozenset({
 _UNSUPPORTED_PATH_KEYS = frozenset({"pagination_limit", "list_scan_response_keys_filter_path"})
 
 #: The built-in ``default`` policy, attached to tokens unless they opt out. The same grants as
-#: OpenBao's, minus the identity-templated entity paths (templating is not supported).
-DEFAULT_POLICY = """\
-# A token may inspect, renew and revoke itself, and ask what it may do on a path.
-path "auth/token/lookup-self" { capabilities = ["read"] }
-path "auth/token/renew-self" { capabilities = ["update"] }
-path "auth/token/revoke-self" { capabilities = ["update"] }
-path "sys/capabilities-self" { capabilities = ["update"] }
-
-# The UI reads the token's merged ACL here; the answer's format is internal.
-path "sys/internal/ui/resultant-acl" { capabilities = ["read"] }
-
-# Lease operations that need the lease ID, which its holder already knows.
-path "sys/leases/renew" { capabilities = ["update"] }
-path "sys/leases/lookup" { capabilities = ["update"] }
-
-# Every token owns a private cubbyhole.
-path "cubbyhole/*" { capabilities = ["create", "read", "update", "delete", "list"] }
-
-# Response wrapping: wrap a value, inspect a wrapping token, unwrap one.
-path "sys/wrapping/wrap" { capabilities = ["update"] }
-path "sys/wrapping/lookup" { capabilities = ["update"] }
-path "sys/wrapping/unwrap" { capabilities = ["update"] }
-
-# Hashing helpers.
-path "sys/tools/hash" { capabilities = ["update"] }
-path "sys/tools/hash/*" { capabilities = ["update"] }
-
-# The authorize endpoint of any OIDC provider.
-path "identity/oidc/provider/+/authorize" { capabilities = ["read", "update"] }
-"""
-
-_HCL_OPTIONS = hcl2.SerializationOptions(
-    with_comments=False, strip_string_quotes=True, preserve_heredocs=False
+#: OpenBao's, minus the identity-templated entity paths (templating is not supported). Declared as
+#: data so the server can compile it at start-up without loading the HCL parser (~120 ms); the HCL
+#: text operators read back is generated from the same data.
+_DEFAULT_GRANTS: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = (
+    ("A token may inspect, renew and revoke itself, and ask what it may do on a path.", (
+        ("auth/token/lookup-self", ("read",)), ("auth/token/renew-self", ("update",)),
+        ("auth/token/revoke-self", ("update",)), ("sys/capabilities-self", ("update",)))),
+    ("The UI reads the token's merged ACL here; the answer's format is internal.", (
+        ("sys/internal/ui/resultant-acl", ("read",)),)),
+    ("Lease operations that need the lease ID, which its holder already knows.", (
+        ("sys/leases/renew", ("update",)), ("sys/leases/lookup", ("update",)))),
+    ("Every token owns a private cubbyhole.", (
+        ("cubbyhole/*", ("create", "read", "update", "delete", "list")),)),
+    ("Response wrapping: wrap a value, inspect a wrapping token, unwrap one.", (
+        ("sys/wrapping/wrap", ("update",)), ("sys/wrapping/lookup", ("update",)),
+        ("sys/wrapping/unwrap", ("update",)))),
+    ("Hashing helpers.", (("sys/tools/hash", ("update",)), ("sys/tools/hash/*", ("update",)))),
+    ("The authorize endpoint of any OIDC provider.", (
+        ("identity/oidc/provider/+/authorize", ("read", "update")),)),
 )
+
+
+def _grants_text() -> str:
+    groups = []
+    for comment, grants in _DEFAULT_GRANTS:
+        lines = [f"# {comment}"]
+        for path, caps in grants:
+            quoted = ", ".join(f'"{c}"' for c in caps)
+            lines.append(f'path "{path}" {{ capabilities = [{quoted}] }}')
+        groups.append("\n".join(lines) + "\n")
+    return "\n".join(groups)
+
+
+DEFAULT_POLICY = _grants_text()
+
+
+def default_policy() -> Policy:
+    """The compiled default policy, built from the same data as its text (no HCL parse)."""
+    rules = tuple(_path_rules(path, {"capabilities": list(caps)})
+                  for _, grants in _DEFAULT_GRANTS for path, caps in grants)
+    return Policy(name=_DEFAULT, text=DEFAULT_POLICY, rules=rules)
+
+
 _BLOCK = "__is_block__"  # python-hcl2's marker telling a block from an object value
 
 
@@ -154,8 +162,11 @@ def _check_keys(where: str, keys: Sequence[str], valid: frozenset[str]) -> None:
 
 
 def _hcl_stanzas(text: str) -> list[tuple[str, Mapping[str, Any]]]:
+    import hcl2  # on first use: the parser costs ~120 ms to load, which server start-up need not pay
+
+    options = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, preserve_heredocs=False)
     try:
-        doc = hcl2.loads(text, serialization_options=_HCL_OPTIONS)
+        doc = hcl2.loads(text, serialization_options=options)
     except Exception as e:  # noqa: BLE001 -- lark raises several unrelated classes; all mean "not valid HCL"
         line, column = getattr(e, "line", None), getattr(e, "column", None)
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -324,7 +335,7 @@ class PolicyStore:
 
     async def setup(self) -> None:
         if await self.get(_DEFAULT) is None:
-            await self.put(_DEFAULT, DEFAULT_POLICY)
+            await self.put(_DEFAULT, DEFAULT_POLICY, compiled=default_policy())
 
     async def get(self, name: str) -> Policy | None:
         name = normalize_name(name)
@@ -341,11 +352,12 @@ class PolicyStore:
             self._policies[name] = policy
         return policy
 
-    async def put(self, name: str, text: str) -> Policy:
+    async def put(self, name: str, text: str, *, compiled: Policy | None = None) -> Policy:
+        """Store a policy. ``compiled`` is ``text`` already parsed (the built-in default)."""
         name = normalize_name(name)
         if name in _BUILTIN:
             raise InvalidRequest(f'cannot update "{name}" policy')
-        policy = parse_policy(name, text)  # raises before anything is written
+        policy = compiled or parse_policy(name, text)  # raises before anything is written
         await self._view.put(POLICY_PREFIX + name, orjson.dumps({"name": name, "policy": text}))
         self._policies[name] = policy
         self._changed()

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from strongroom.core.tokens.entry import rfc3339
@@ -110,6 +109,8 @@ class SecurityEvents:
             await self._view.delete(EVENT_PREFIX + key)
 
     async def _deliver(self, url: str, event: dict[str, Any]) -> None:
+        import httpx  # only when a webhook fires: importing it costs ~80 ms of server start-up
+
         delay = self.config.webhook_backoff
         body = orjson.dumps(event)
         headers = {"Content-Type": "application/json", "User-Agent": "strongroom-security-event"}
