@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol, taught Vault's LIST method.
+"""uvicorn's httptools protocol, taught Vault's LIST method, writing each response in one syscall.
 
 llhttp (behind httptools) knows a fixed set of methods and rejects LIST, which hvac, Terraform and
 curl users send. Vault treats ``LIST /v1/p`` and ``GET /v1/p?list=true`` identically, so at the start
@@ -10,6 +10,7 @@ parser; the clients that send LIST do not pipeline.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -30,11 +31,56 @@ def rewrite_list(data: bytes) -> bytes:
     return b"GET " + target + joiner + b"list=true " + version + data[end:]
 
 
+class CoalescingTransport:
+    """A transport whose writes within one event-loop turn leave in one ``send`` syscall.
+
+    uvicorn writes a response's status line and headers, then its body, as two writes: two
+    syscalls (and often two TCP segments) per request. Here writes are gathered and flushed by a
+    callback scheduled on the first write of a turn; close() and write_eof() flush first, so
+    nothing is reordered or lost. Everything else is the real transport's.
+    """
+
+    __slots__ = ("_buffer", "_loop", "_scheduled", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._buffer: list[bytes] = []
+        self._scheduled = False
+
+    def write(self, data: bytes) -> None:
+        self._buffer.append(data)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class VaultHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_message = False
         self._held = b""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         if not self._in_message:
