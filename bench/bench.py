@@ -1,8 +1,11 @@
 """Side-by-side HTTP benchmark: Strongroom and (when installed) OpenBao, same machine, same load.
 
 Not a test. Each server runs in a production-like setup (durable storage: sqlite for Strongroom,
-raft for OpenBao; initialised with 5 shares / threshold 3, unsealed with 3), pinned to CPU 0 with
-taskset; the load generator (wrk, from Debian's `wrk` package) is pinned to CPU 1.
+raft for OpenBao; a file audit device declared in the config; initialised with 5 shares /
+threshold 3, unsealed with 3), pinned to CPU 0 with taskset; the load generator (wrk, from
+Debian's `wrk` package) is pinned to CPU 1. Before the run each server gets 10k kv-v2 secrets, a
+kv-v1 secret, a userpass user and an approle role. The cpu column is the server's CPU time over
+the wall time of the cell (1 core = 100 %).
 
     python bench/bench.py                       # Strongroom only
     python bench/bench.py --openbao             # both, with the ratio column
@@ -26,6 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,14 @@ class Server:
             self.proc.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def cpu_seconds(self) -> float:
+        """utime + stime of the server process so far."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def rss_kib(self) -> int:
         try:
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -90,12 +102,17 @@ def wait_ready(addr: str, timeout: float = 30) -> float:
     raise RuntimeError(f"{addr} did not become ready")
 
 
+def audit_stanza(work: str) -> str:
+    """A file audit device, declared in the config (both servers accept the same stanza)."""
+    return f'audit "file" "bench" {{\n  options {{\n    file_path = "{work}/audit.log"\n  }}\n}}\n'
+
+
 def start_strongroom(port: int) -> Server:
     work = tempfile.mkdtemp(prefix="sr-bench-")
     cfg = Path(work, "config.hcl")
     cfg.write_text(f'storage "sqlite" {{\n  path = "{work}/strongroom.db"\n}}\n'
                    f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
-                   'log_level = "warning"\n')
+                   'log_level = "warning"\n' + audit_stanza(work))
     proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return Server("strongroom", f"http://127.0.0.1:{port}", proc, work)
@@ -108,7 +125,7 @@ def start_openbao(port: int) -> Server:
     cfg.write_text(f'storage "raft" {{\n  path = "{work}/raft"\n  node_id = "bench"\n}}\n'
                    f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
                    f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n'
-                   'log_level = "warn"\n')
+                   'log_level = "warn"\n' + audit_stanza(work))
     bao = shutil.which("bao") or str(Path(sys.executable).with_name("bao"))
     proc = subprocess.Popen(["taskset", "-c", "0", bao, "server", f"-config={cfg}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -131,6 +148,16 @@ def prepare(server: Server) -> float:
         time.sleep(0.2)
     status, _ = call(server.addr, "POST", "secret/data/bench", server.token, {"data": {"password": "p" * 32}})
     assert status == 200, status
+    call(server.addr, "POST", "sys/mounts/kv1", server.token, {"type": "kv", "options": {"version": "1"}})
+    status, _ = call(server.addr, "POST", "kv1/bench", server.token, {"password": "p" * 32})
+    assert status in (200, 204), status
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: call(server.addr, "POST", f"secret/data/k{i}", server.token,
+                                     {"data": {"password": f"{i:032d}"}}), range(RANDOM_KEYS)))
+    call(server.addr, "POST", "sys/auth/userpass", server.token, {"type": "userpass"})
+    status, _ = call(server.addr, "POST", "auth/userpass/users/bench", server.token,
+                     {"password": "correct-horse", "token_policies": ["default"], "token_ttl": "1h"})
+    assert status in (200, 204), status
     server.approle = prepare_approle(server)
     return ready
 
@@ -177,13 +204,37 @@ response = function(status, headers, body)
 end
 """
 
+RANDOM_KEYS = 10_000
+
+# A GET of one of the RANDOM_KEYS kv-v2 secrets, chosen at random per request.
+RANDOM_READ = f"""
+request = function()
+  return wrk.format("GET", "/v1/secret/data/k" .. math.random(0, {RANDOM_KEYS - 1}))
+end
+"""
+
+# A kv-v2 write to one of the RANDOM_KEYS secrets, chosen at random per request.
+RANDOM_WRITE = f"""
+request = function()
+  local h = {{}}
+  for k, v in pairs(wrk.headers) do h[k] = v end
+  h["Content-Type"] = "application/json"
+  return wrk.format("POST", "/v1/secret/data/k" .. math.random(0, {RANDOM_KEYS - 1}), h,
+                    '{{"data":{{"password":"{"w" * 32}"}}}}')
+end
+"""
+
 # name -> (path, wrk Lua script or "" for a plain GET, what the server needs, or "")
 SCENARIOS: dict[str, tuple[str, str, str]] = {
-    "kv-v2 read": ("secret/data/bench", "", ""),
-    "token lookup-self": ("auth/token/lookup-self", "", ""),
     "sys/health": ("sys/health", "", ""),
+    "kv-v2 read": ("secret/data/bench", "", ""),
+    "kv-v2 read (random of 10k)": ("secret/data/k0", RANDOM_READ, ""),
+    "kv-v1 read": ("kv1/bench", "", ""),
+    "kv-v2 write": ("secret/data/k0", RANDOM_WRITE, ""),
+    "token lookup-self": ("auth/token/lookup-self", "", ""),
     "token create": ("auth/token/create", post_script({"policies": ["default"], "ttl": "1h"}), ""),
     "approle login": ("auth/approle/login", "", "approle"),
+    "userpass login": ("auth/userpass/login/bench", post_script({"password": "correct-horse"}), ""),
     "wrap+unwrap": ("sys/wrapping/wrap", WRAP_UNWRAP, ""),
 }
 
@@ -204,17 +255,19 @@ def run_wrk(server: Server, path: str, script: str, connections: int, duration: 
         lua.write_text(script)
         cmd += ["-s", str(lua)]
     cmd.append(f"{server.addr}/v1/{path}")
+    cpu_before, wall_before = server.cpu_seconds(), time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu_share = (server.cpu_seconds() - cpu_before) / (time.monotonic() - wall_before)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
-    return {"rps": rps, "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
+    return {"rps": rps, "p50": lat.get("50", "?"), "p99": lat.get("99", "?"), "cpu": cpu_share,
             "invalid": bool(bad) or bool(errors and "timeout" not in errors.group(0))}
 
 
 def _cells(r: dict[str, Any]) -> str:
-    return f"{r['rps']:.0f}{' INVALID' if r['invalid'] else ''} | {r['p50']} | {r['p99']} |"
+    return f"{r['rps']:.0f}{' INVALID' if r['invalid'] else ''} | {r['p50']} | {r['p99']} | {r['cpu']:.0%} |"
 
 
 def main() -> int:
@@ -246,15 +299,16 @@ def main() -> int:
     finally:
         for s in servers:
             s.stop()
-    print(f"\n| scenario | conns | strongroom req/s | p50 | p99 |" + (" openbao req/s | p50 | p99 | ratio |" if args.openbao else ""))
-    print("|---|---|---|---|---|" + ("---|---|---|---|" if args.openbao else ""))
+    print(f"\n| scenario | conns | strongroom req/s | p50 | p99 | cpu |"
+          + (" openbao req/s | p50 | p99 | cpu | ratio |" if args.openbao else ""))
+    print("|---|---|---|---|---|---|" + ("---|---|---|---|---|" if args.openbao else ""))
     for name in SCENARIOS:
         for c in conns:
             sr = results.get(("strongroom", name, c))
-            row = f"| {name} | {c} | " + (_cells(sr) if sr else "n/a | | |")
+            row = f"| {name} | {c} | " + (_cells(sr) if sr else "n/a | | | |")
             if args.openbao:
                 ob = results.get(("openbao", name, c))
-                row += " " + (_cells(ob) if ob else "n/a | | |")
+                row += " " + (_cells(ob) if ob else "n/a | | | |")
                 row += f" {sr['rps'] / ob['rps']:.2f}x |" if sr and ob else " |"
             print(row)
     print("\nwrap+unwrap counts each request: one wrap and one unwrap are two.")

@@ -145,3 +145,15 @@ async def test_syslog_device_to_dev_log() -> None:
     dev = open_device("syslog", {}, KEY)
     await dev.write(_entry(1))
     await dev.close()
+
+
+async def test_concurrent_entries_are_batched_in_order_and_chain(tmp_path: Path) -> None:
+    key = b"k" * 32
+    device = FileDevice({"file_path": str(tmp_path / "a.log")}, key)
+    entries = [json.dumps({"n": i}).encode() for i in range(200)]
+    await asyncio.gather(*(device.write(e) for e in entries))
+    await device.close()
+    lines = (tmp_path / "a.log").read_bytes().splitlines()
+    assert [json.loads(line)["n"] for line in lines] == list(range(200))
+    assert device.seq == 200
+    assert verify(key, (tmp_path / "a.log").read_bytes().splitlines(keepends=True)).ok

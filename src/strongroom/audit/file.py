@@ -10,7 +10,9 @@ each write: if the file was moved or deleted (log rotation), it is reopened and 
 in the new file, which verifies together with the old one (``strongroom audit verify OLD NEW``).
 
 Writes run on one worker thread per device, in order, so a stalled disk holds up this device only;
-the broker's deadline stops the server from waiting on it.
+the broker's deadline stops the server from waiting on it. Entries that arrive while the thread is
+busy are written together by its next job (one write and one flush for the batch): under load the
+event loop hands work to the thread a few times per many requests, not twice per request.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class FileDevice:
         self.seq = 0
         self.prev = ""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-file")
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     @property
     def head(self) -> tuple[int, str]:
@@ -60,28 +64,60 @@ class FileDevice:
     async def write(self, entry: bytes) -> None:
         if self.path == "discard":
             return
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._write, entry)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((entry, done))
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        """Hand queued entries to the worker thread, a batch per job, until none are left."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await loop.run_in_executor(self._pool, self._write_batch, [e for e, _ in batch])
+                    error: BaseException | None = None
+                except Exception as e:  # noqa: BLE001 - every waiter learns its entry was not recorded
+                    error = e
+                for _, done in batch:
+                    if done.done():
+                        continue  # its waiter gave up (deadline); the line may still have been written
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
+        finally:
+            self._drainer = None
 
     async def close(self) -> None:
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
         self._pool.shutdown(wait=False)
 
     # -- on the worker thread --------------------------------------------------------------------
-    def _write(self, entry: bytes) -> None:
+    def _write_batch(self, entries: list[bytes]) -> None:
+        """Chain and write ``entries`` in order with one write and one flush; all or nothing
+        moves the chain on."""
+        out: BinaryIO
         if self.path == "stdout":
-            line, mac = chained_line(self._key, self.prev, self.seq + 1, entry)
-            sys.stdout.buffer.write(line)
-            sys.stdout.buffer.flush()
+            out = sys.stdout.buffer
         else:
-            f = self._current()  # first: opening an existing file resumes its chain
-            line, mac = chained_line(self._key, self.prev, self.seq + 1, entry)
-            if self._needs_newline:
-                line = b"\n" + line
-            f.write(line)
-            f.flush()
-            self._needs_newline = False
-        # Only a line that reached the file moves the chain on: a failed write leaves no gap.
-        self.seq, self.prev = self.seq + 1, mac
+            out = self._current()  # first: opening an existing file resumes its chain
+        seq, prev = self.seq, self.prev
+        lines = [b"\n"] if self._needs_newline and out is not sys.stdout.buffer else []
+        for entry in entries:
+            seq += 1
+            line, prev = chained_line(self._key, prev, seq, entry)
+            lines.append(line)
+        out.write(b"".join(lines))
+        out.flush()
+        self._needs_newline = False
+        # Only lines that reached the file move the chain on: a failed write leaves no gap.
+        self.seq, self.prev = seq, prev
 
     def _current(self) -> BinaryIO:
         """The open file, reopened if ``path`` no longer names it (rotated, deleted, replaced)."""
