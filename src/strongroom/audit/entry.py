@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,10 +39,17 @@ class Hasher:
     salt: bytes
     log_raw: bool = False
     hmac_accessor: bool = True
+    # HMAC keyed once with the salt; each hash works on a copy (saves the key schedule per value).
+    _keyed: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keyed", hmac.new(self.salt, digestmod=hashlib.sha256))
 
     def hash(self, value: str) -> str:
         """What ``sys/audit-hash`` returns: HMAC-SHA256 of ``value`` keyed with the salt."""
-        return HASH_PREFIX + hmac.new(self.salt, value.encode(), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(value.encode())
+        return HASH_PREFIX + str(mac.hexdigest())
 
     def secret(self, value: str) -> str:
         """A token, or any value that is always sensitive; "" stays "" (nothing to hide)."""
