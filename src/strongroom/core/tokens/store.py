@@ -237,9 +237,10 @@ class TokenStore:
         # Indexes first, the authoritative id record last: a crash in between leaves only dangling
         # index records, which revocation tolerates, never a token missing from its parent's tree.
         record = orjson.dumps({"token_id": entry.id, "accessor": entry.accessor})
-        await self._view.put(ACCESSOR_PREFIX + self.hash(entry.accessor), record)
+        indexes = [self._view.put(ACCESSOR_PREFIX + self.hash(entry.accessor), record)]
         if entry.parent:
-            await self._view.put(f"{PARENT_PREFIX}{entry.parent}/{entry.id}", b"")
+            indexes.append(self._view.put(f"{PARENT_PREFIX}{entry.parent}/{entry.id}", b""))
+        await asyncio.gather(*indexes)  # together: one group commit instead of two
         await self._write(entry)
         self._cache_put(entry)
 
