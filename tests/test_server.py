@@ -114,3 +114,26 @@ def test_dev_server_prints_root_token_unseal_key_and_export_line(tmp_path: Path)
     assert proc.returncode == 0
     assert f"export VAULT_ADDR='http://127.0.0.1:{port}'" in out
     assert "Root Token: devroot" in out and "Unseal Key: " in out
+
+
+async def test_durable_storage_gets_the_physical_cache_unless_disabled(tmp_path: Path) -> None:
+    from strongroom.server import with_cache
+    from strongroom.storage import open_storage
+    from strongroom.storage.cache import CachedStorage
+    from strongroom.storage.inmem import InmemStorage
+
+    physical = await open_storage("sqlite", {"path": str(tmp_path / "db")})
+    try:
+        cached = with_cache(physical, "sqlite", disable_cache=False)
+        assert isinstance(cached, CachedStorage)
+        await cached.put("k", b"v1")
+        assert await cached.get("k") == b"v1"
+        assert await cached.get("k") == b"v1"
+        assert cached.hits == 1  # the second read never reached sqlite
+        await cached.put("k", b"v2")  # a write through the cache invalidates it
+        assert await cached.get("k") == b"v2"
+        assert with_cache(physical, "sqlite", disable_cache=True) is physical
+        inmem = InmemStorage()
+        assert with_cache(inmem, "inmem", disable_cache=False) is inmem
+    finally:
+        await physical.close()

@@ -24,7 +24,9 @@ from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
 from strongroom.http.protocol import VaultHttpToolsProtocol
+from strongroom.logical import Storage
 from strongroom.storage import PhysicalStorage, open_storage
+from strongroom.storage.cache import CachedStorage
 
 log = logging.getLogger("strongroom.server")
 
@@ -72,10 +74,18 @@ def _scheme(listener: ListenerConfig) -> str:
     return "http" if listener.tls_disable else "https"
 
 
+def with_cache(physical: Storage, storage_type: str, *, disable_cache: bool) -> Storage:
+    """Vault's physical cache: a read-through LRU of ciphertext in front of durable storage, unless
+    the config sets ``disable_cache`` (inmem needs none). Every write goes through it (one process)."""
+    if disable_cache or storage_type == "inmem":
+        return physical
+    return CachedStorage(physical)
+
+
 async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None) -> int:
     storage_type = config.storage.type if config.storage else "inmem"
     physical: PhysicalStorage = await open_storage(storage_type, dict(config.storage.options) if config.storage else {})
-    core = Core(physical, CoreConfig(default_lease_ttl=config.default_lease_ttl,
+    core = Core(with_cache(physical, storage_type, disable_cache=config.disable_cache), CoreConfig(default_lease_ttl=config.default_lease_ttl,
                                      max_lease_ttl=config.max_lease_ttl, storage_type=storage_type,
                                      cluster_name=config.cluster_name, api_addr=config.api_addr,
                                      security=SecurityConfig(webhook_urls=config.security_webhook_urls,
