@@ -34,7 +34,7 @@ async def test_leases_survive_a_restart_on_sqlite_and_expire_on_time(ledger: Led
     await core.unseal(init.keys[0])
     async with asgi_client(core, init.root_token) as c:
         await c.post("/v1/sys/mounts/db", json={"type": "leasing"})
-        short = (await c.get("/v1/db/creds/ro?ttl=3s")).json()["lease_id"]
+        short = (await c.get("/v1/db/creds/ro?ttl=6s")).json()["lease_id"]  # outlives a slow restart
         long = (await c.get("/v1/db/creds/ro?ttl=1h")).json()["lease_id"]
         token = (await c.post("/v1/auth/token/create", json={"ttl": "1h"})).json()["auth"]["client_token"]
     await core.seal()
