@@ -1,8 +1,10 @@
-"""Vault-style durations: "90", 90, "90s", "1h30m", "768h", "2d". Pure functions."""
+"""Vault-style durations ("90", 90, "90s", "1h30m", "768h", "2d") and the Go time formats Vault
+prints (RFC 3339 timestamps, time.Duration strings). Pure functions."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from strongroom.errors import InvalidRequest
 
@@ -58,3 +60,20 @@ def format_duration(seconds: int) -> str:
     if out.endswith("h0m"):
         out = out[:-2]
     return out
+
+
+def go_duration(seconds: int) -> str:
+    """A duration as Go's time.Duration prints it: "0s", "45s", "30m0s", "1h30m0s"."""
+    h, rem = divmod(max(seconds, 0), 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h{m}m{s}s"
+    if m:
+        return f"{m}m{s}s"
+    return f"{s}s"
+
+
+def rfc3339(ts: float) -> str:
+    """Unix seconds as Go's RFC3339Nano in UTC: fractional seconds with trailing zeros dropped, "Z"."""
+    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return text + "Z"

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from strongroom.core import Core
-from strongroom.core.rotation import AutoRotation, RotationConfig, go_duration
+from strongroom.core.rotation import AutoRotation, RotationConfig
+from strongroom.durations import go_duration
 from strongroom.errors import InvalidRequest
 from strongroom.storage.inmem import InmemStorage
 from strongroom.testing import asgi_client, unsealed_core

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from strongroom.engines.kv.models import METADATA_PREFIX, go_duration, rfc3339, version_key
+from strongroom.durations import go_duration
+from strongroom.engines.kv.models import METADATA_PREFIX, rfc3339, version_key
 from strongroom.errors import CheckAndSetMismatch, InvalidRequest, NotFound
 from strongroom.framework import Op
 from strongroom.storage.inmem import InmemStorage

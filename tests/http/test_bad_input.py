@@ -13,7 +13,7 @@ from strongroom.testing import asgi_client, unsealed_core
 async def _snapshot(core: Core) -> dict[str, bytes]:
     storage = core.physical
     assert isinstance(storage, InmemStorage)
-    return dict(storage._data)  # noqa: SLF001 - the raw bytes are exactly what must not change
+    return dict(storage._data)
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import base64
 
-import httpx
-
 from strongroom.core import Core
 from strongroom.storage.inmem import InmemStorage
 from strongroom.testing import asgi_client
-
 
 
 async def test_init_unseal_seal_cycle() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from strongroom.barrier import Barrier
+from strongroom.durations import go_duration
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
 
 log = logging.getLogger("strongroom.core.rotation")
@@ -74,17 +75,6 @@ class RotationConfig:
         """The sys/rotate/config read body: interval as a Go duration string, or 0 when unset."""
         return {"enabled": self.enabled, "interval": go_duration(self.interval) if self.interval else 0,
                 "max_operations": self.max_operations}
-
-
-def go_duration(seconds: int) -> str:
-    """Go's time.Duration.String() for whole seconds: "25h0m0s", "1m30s", "45s"."""
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h}h{m}m{s}s"
-    if m:
-        return f"{m}m{s}s"
-    return f"{s}s"
 
 
 def _parse_install_time(text: str) -> float:
@@ -207,4 +197,4 @@ class AutoRotation:
         log.info("barrier key rotated automatically (%s); new term %d", reason, key.term)
 
 
-__all__ = ["AutoRotation", "RotationConfig", "go_duration"]
+__all__ = ["AutoRotation", "RotationConfig"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from strongroom.core.tokens.entry import rfc3339
+from strongroom.durations import rfc3339
 
 if TYPE_CHECKING:
     from strongroom.core.audit import AuditBroker

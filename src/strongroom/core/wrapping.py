@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from strongroom.core.security import WRAPPING_TOKEN_EXPIRED_UNCLAIMED, WRAPPING_TOKEN_REUSE, SecurityEvents
-from strongroom.core.tokens.entry import rfc3339
+from strongroom.durations import rfc3339
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.logical import Request, Response, WrapInfo, response_body
 

@@ -12,11 +12,12 @@ import secrets
 import string
 from typing import TYPE_CHECKING, Any
 
+from strongroom.barrier.seal import parse_key_share
 from strongroom.core.ceremonies import ROOT_TOKEN_LENGTH
 from strongroom.errors import InvalidRequest, UnsupportedOperation
 from strongroom.framework.fields import Field, FieldData, FieldType
 from strongroom.http.logical import parse_body
-from strongroom.http.sys import Handler, decode_key
+from strongroom.http.sys import Handler
 
 if TYPE_CHECKING:
     from strongroom.core import Core
@@ -31,7 +32,7 @@ def _key_and_nonce(body: bytes) -> tuple[bytes, str]:
     key = d.get("key") or ""
     if not key:
         raise InvalidRequest("'key' must be specified in request body as JSON")
-    return decode_key(key), d.get("nonce") or ""
+    return parse_key_share(key), d.get("nonce") or ""
 
 
 # -- rekey ---------------------------------------------------------------------------------------

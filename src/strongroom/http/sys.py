@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 Handler = Callable[["Core", str, dict[str, str], dict[str, str], bytes], Awaitable[tuple[int, Any]]]
 
 
-# Kept under its old name for the HTTP handlers.
-decode_key = parse_key_share
-
-
 async def init(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
     if method == "GET":
         return 200, {"initialized": await core.initialized()}
@@ -60,7 +56,7 @@ async def unseal(core: Core, method: str, query: dict[str, str], headers: dict[s
                                      "migrate": Field(FieldType.BOOL)})
     if d.get("migrate"):
         raise InvalidRequest("seal migration is not supported: this server has only the Shamir seal")
-    key = decode_key(d.get("key")) if d.has("key") and d.get("key") else None
+    key = parse_key_share(d.get("key")) if d.has("key") and d.get("key") else None
     await core.unseal(key, reset=d.get("reset"))
     return 200, await core.seal_status()
 

@@ -49,7 +49,7 @@ async def test_disable_deletes_data_and_remount_keeps_it() -> None:
         await c.post("/v1/sys/mounts/kv1", json={"type": "kv"})
         await c.post("/v1/kv1/a", json={"v": 1})
         uuid = (await c.get("/v1/sys/mounts")).json()["data"]["kv1/"]["uuid"]
-        assert any(k.startswith(f"logical/{uuid}/") for k in storage._data)  # noqa: SLF001
+        assert any(k.startswith(f"logical/{uuid}/") for k in storage._data)
 
         r = await c.post("/v1/sys/remount", json={"from": "kv1", "to": "moved"})
         assert r.status_code == 200 and r.json()["data"]["migration_id"]
@@ -59,7 +59,7 @@ async def test_disable_deletes_data_and_remount_keeps_it() -> None:
         assert (await c.get("/v1/kv1/a")).status_code == 404
 
         await c.delete("/v1/sys/mounts/moved")
-        assert not any(k.startswith(f"logical/{uuid}/") for k in storage._data)  # noqa: SLF001
+        assert not any(k.startswith(f"logical/{uuid}/") for k in storage._data)
         await c.post("/v1/sys/mounts/moved", json={"type": "kv"})
         assert (await c.get("/v1/moved/a")).status_code == 404
 

@@ -22,11 +22,11 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from strongroom.durations import rfc3339
 from strongroom.errors import Internal
 from strongroom.framework import TokenParams
 from strongroom.logical import Request, Storage
@@ -39,11 +39,6 @@ ACCESSOR_PREFIX = "accessor/"
 # Go's zero time, which Vault shows as the expiration of a secret id that never expires.
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _LOCK_STRIPES = 64
-
-
-def rfc3339(ts: float) -> str:
-    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
-    return text + "Z"
 
 
 @dataclass(slots=True)

@@ -27,8 +27,8 @@ from strongroom.core.expiration.lease import (
 )
 from strongroom.core.expiration.scheduler import Scheduler, SchedulerConfig
 from strongroom.core.expiration.storage import LeaseStorage
-from strongroom.core.tokens.entry import TokenEntry, random_base62, rfc3339
-from strongroom.durations import format_duration
+from strongroom.core.tokens.entry import TokenEntry, random_base62
+from strongroom.durations import format_duration, rfc3339
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
 from strongroom.logical import LeaseInfo, Operation, Request, Response, Storage
 

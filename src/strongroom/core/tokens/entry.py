@@ -11,10 +11,11 @@ import ipaddress
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from strongroom.durations import rfc3339
 from strongroom.errors import InvalidRequest
+from strongroom.framework.tokenutil import addr_allowed
 from strongroom.logical import Auth
 
 # Vault 1.10+ service token format: a type prefix and 24 random base62 characters.
@@ -81,12 +82,6 @@ def normalize_cidrs(cidrs: list[str]) -> list[str]:
     return out
 
 
-def rfc3339(ts: float) -> str:
-    """Go's RFC3339Nano in UTC: fractional seconds with trailing zeros dropped, "Z" suffix."""
-    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
-    return text + "Z"
-
-
 @dataclass(slots=True)
 class TokenEntry:
     # SECURITY: the salted HMAC of the token, never the token itself.
@@ -134,13 +129,7 @@ class TokenEntry:
 
     def allows_address(self, remote_addr: str) -> bool:
         """bound_cidrs check for core: True when unbound or ``remote_addr`` is inside a block."""
-        if not self.bound_cidrs:
-            return True
-        try:
-            addr = ipaddress.ip_address(remote_addr)
-        except ValueError:
-            return False  # fail closed: an unparseable address never matches a binding
-        return any(addr in ipaddress.ip_network(c, strict=False) for c in self.bound_cidrs)
+        return addr_allowed(remote_addr, self.bound_cidrs)  # fails closed on an unparseable address
 
     # -- client-facing shapes -------------------------------------------------------------------
     def to_lookup_data(self, now: float, token: str = "") -> dict[str, Any]:

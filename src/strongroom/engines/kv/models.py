@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from strongroom.durations import go_duration
 from strongroom.errors import Internal
 
 V2_PREFIX = "_kv2/"
@@ -61,17 +62,6 @@ def rfc3339(ns: int) -> str:
     if frac:
         out += "." + f"{frac:09d}".rstrip("0")
     return out + "Z"
-
-
-def go_duration(seconds: int) -> str:
-    """A duration as Go's time.Duration prints it: "0s", "45s", "30m0s", "1h30m0s"."""
-    h, rem = divmod(max(seconds, 0), 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h}h{m}m{s}s"
-    if m:
-        return f"{m}m{s}s"
-    return f"{s}s"
 
 
 def _loads(raw: bytes, what: str) -> dict[str, Any]:
