@@ -80,7 +80,7 @@ class FileDevice:
                 try:
                     await loop.run_in_executor(self._pool, self._write_batch, [e for e, _ in batch])
                     error: BaseException | None = None
-                except Exception as e:  # noqa: BLE001 - every waiter learns its entry was not recorded
+                except Exception as e:  # every waiter learns its entry was not recorded
                     error = e
                 for _, done in batch:
                     if done.done():

@@ -80,7 +80,7 @@ class SecurityEvents:
                 counts[kind] = counts.get(kind, 0) + 1
                 await self._view.put(COUNTS_KEY, orjson.dumps(counts))
                 await self._prune()
-        except Exception:
+        except Exception:  # evidence is best effort; the request that raised it goes on
             log.exception("could not persist security event %s", kind)
         await self._audit().log_event(kind, event)
         log.warning("security event %s: %s", kind, orjson.dumps(event).decode())

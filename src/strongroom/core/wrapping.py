@@ -208,7 +208,7 @@ class Wrapping:
             lease = info.get("wrapped_lease_id", "")
             if lease and self.revoke_lease is not None:
                 await self.revoke_lease(lease)
-        except Exception:
+        except Exception:  # the alarm stands even if the clean-up fails
             log.exception("revoking the contents of a tampered wrapping token failed")
 
     async def prune(self) -> None:

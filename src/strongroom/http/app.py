@@ -65,7 +65,7 @@ class App:
             return await self._dispatch(scope, receive)
         except StrongroomError as err:
             return envelope.render_error(err)
-        except Exception:
+        except Exception:  # the edge must never leak a traceback to the client
             log.exception("unexpected error handling %s %s", scope.get("method"), scope.get("path"))
             return envelope.render_error(Internal("internal error"))
 
