@@ -6,7 +6,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import hcl2
 import pytest
 
 from strongroom.config import (
@@ -744,16 +743,32 @@ def test_partial_config_when_not_required(tmp_path: Path) -> None:
     assert cfg.storage is None and cfg.listeners == () and cfg.ui is True
 
 
-# ------------------------------------------------------------------------------------ python-hcl2 handling
+# ------------------------------------------------------------------------------------ HCL reader integration
 
 
-def test_python_hcl2_literal_quotes_and_block_markers_do_not_leak(tmp_path: Path) -> None:
-    text = BASE + 'cluster_name = "prod"\n'
-    raw = hcl2.loads(text)
-    assert raw["cluster_name"] == '"prod"' and '"inmem"' in raw["storage"][0]  # what 8.x returns by default
-    cfg = load_hcl(tmp_path, text)
+def test_block_labels_and_bodies_come_out_plain(tmp_path: Path) -> None:
+    cfg = load_hcl(tmp_path, BASE + 'cluster_name = "prod"\naudit "file" "a/" {\n options {\n'
+                             '  file_path = "/x.log"\n }\n}\n')
     assert cfg.cluster_name == "prod"
-    assert cfg.storage == StorageConfig("inmem", {})  # label unquoted, no "__is_block__" option
+    assert cfg.storage == StorageConfig("inmem", {})
+    device = cfg.raw_audit_devices[0]
+    assert device == {"type": "file", "path": "a/", "options": {"file_path": "/x.log"}}
+    assert type(device["options"]) is dict  # not the reader's Block subclass
+
+
+def test_hcl_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
+    err = hcl_error(tmp_path, BASE + "ui = yes\n")
+    assert "HCL syntax error at line 5 column 6: unexpected 'yes'" in str(err)
+
+
+def test_block_with_too_few_labels_is_refused(tmp_path: Path) -> None:
+    err = hcl_error(tmp_path, 'storage {}\nlistener "tcp" {\n tls_disable = true\n}\n')
+    assert 'storage must be written as storage "TYPE" { ... }' in str(err)
+
+
+def test_attribute_set_twice_in_one_file_is_refused(tmp_path: Path) -> None:
+    err = hcl_error(tmp_path, BASE + "ui = true\nui = false\n")
+    assert "'ui' is already defined" in str(err) and "line 6" in str(err)
 
 
 def test_security_stanza(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from strongroom import hcl
 from strongroom.durations import format_duration, parse_duration
 from strongroom.errors import InvalidRequest
 
@@ -279,19 +280,14 @@ def _get(values: Mapping[str, object], key: str, conv: Callable[[object, str], T
 
 
 def _plain(value: object) -> object:
-    """Drop python-hcl2's block markers, recursively; JSON-repeated keys become plain lists."""
+    """Plain dicts and lists, recursively (HCL block bodies are a dict subclass)."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not _is_marker(k)}
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, _Repeated):
         return _Repeated(_plain(v) for v in value)
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
-
-
-def _is_marker(key: object) -> bool:
-    # python-hcl2 adds "__is_block__" (and "__comments__" unless disabled); no Vault key looks like this.
-    return isinstance(key, str) and key.startswith("__") and key.endswith("__") and len(key) > 4
 
 
 def _option_str(value: object, key: str) -> str:
@@ -310,7 +306,7 @@ def _is_set(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "0", "f", "false")
     if isinstance(value, dict):
-        return any(_is_set(v) for k, v in value.items() if not _is_marker(k))
+        return any(_is_set(v) for v in value.values())
     if isinstance(value, list):
         return any(_is_set(v) for v in value)
     return bool(value)
@@ -364,17 +360,10 @@ def _parse_json(text: str, path: str) -> object:
 
 
 def _parse_hcl(text: str, path: str) -> object:
-    import hcl2
-
-    # python-hcl2 8.x keeps literal quotes around keys, labels and strings, heredoc markers and
-    # comments unless told not to; with these options it also decodes escape sequences.
-    options = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True,
-                                        preserve_heredocs=False)
     try:
-        return hcl2.loads(text, serialization_options=options)
-    except Exception as exc:  # python-hcl2 raises lark's parse errors, which share no useful base
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(path, f"HCL syntax error: {first}") from exc
+        return hcl.loads(text)
+    except hcl.HCLError as exc:
+        raise ConfigError(path, f"HCL syntax error at line {exc.line} column {exc.column}: {exc.detail}") from None
 
 
 # --------------------------------------------------------------------------- top-level keys
@@ -539,9 +528,9 @@ def _blocks(value: object, labels: int, shape: str) -> list[Block]:
         if not isinstance(item, dict):
             raise _Bad(name, f"{name} must be written as {shape}, not {_typename(item)}")
         if len(seen) == labels:
-            out.append((seen, {k: _plain(v) for k, v in item.items() if not _is_marker(k)}))
+            out.append((seen, {k: _plain(v) for k, v in item.items()}))
             return
-        if "__is_block__" in item:  # an HCL block with too few labels
+        if isinstance(item, hcl.Block):  # an HCL block with too few labels
             raise _Bad(name, f"{name} must be written as {shape}")
         for label, sub in item.items():
             if not label:

@@ -315,7 +315,7 @@ def test_compiled_default_policy_matches_its_text() -> None:
 
 
 def test_dev_start_does_not_load_the_hcl_parser_or_httpx() -> None:
-    # Start-up time: the HCL parser (~120 ms) and httpx (~80 ms) load only when first needed.
+    # Start-up time: httpx (~80 ms) loads only when first needed; the old HCL parser (hcl2 on lark) is gone.
     import subprocess
     import sys
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from strongroom import hcl
 from strongroom.core.acl import ACL
 from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest
@@ -101,9 +102,6 @@ def default_policy() -> Policy:
     return Policy(name=_DEFAULT, text=DEFAULT_POLICY, rules=rules)
 
 
-_BLOCK = "__is_block__"  # python-hcl2's marker telling a block from an object value
-
-
 @dataclass(frozen=True, slots=True)
 class PathRules:
     """One ``path`` stanza. ``path`` is the pattern as written, minus one leading '/'.
@@ -156,35 +154,26 @@ class _ParseError(Exception):
 
 
 def _check_keys(where: str, keys: Sequence[str], valid: frozenset[str]) -> None:
-    bad = [k for k in keys if k not in valid and k != _BLOCK]
+    bad = [k for k in keys if k not in valid]
     if bad:
         raise _ParseError(where + ", ".join(f'invalid key "{k}"' for k in bad))
 
 
 def _hcl_stanzas(text: str) -> list[tuple[str, Mapping[str, Any]]]:
-    import hcl2  # on first use: the parser costs ~120 ms to load, which server start-up need not pay
-
-    options = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, preserve_heredocs=False)
     try:
-        doc = hcl2.loads(text, serialization_options=options)
-    except Exception as e:  # noqa: BLE001 -- lark raises several unrelated classes; all mean "not valid HCL"
-        line, column = getattr(e, "line", None), getattr(e, "column", None)
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if line is not None and column is not None:
-            token = getattr(e, "token", None) or getattr(e, "char", None)
-            detail = f"unexpected {str(token)!r}" if token is not None else detail
-            raise _ParseError(f"At {line}:{column}: {detail}") from None
-        raise _ParseError(detail) from None
+        doc = hcl.loads(text)
+    except hcl.HCLError as e:
+        raise _ParseError(str(e)) from None
     _check_keys("", list(doc), _TOP_LEVEL_KEYS)
     blocks = doc.get("path", [])
     if not isinstance(blocks, list):
         raise _ParseError('"path" must be a block: path "<pattern>" { ... }')
     stanzas: list[tuple[str, Mapping[str, Any]]] = []
     for block in blocks:
-        if not isinstance(block, dict) or _BLOCK in block or len(block) != 1:
+        if not isinstance(block, dict) or isinstance(block, hcl.Block) or len(block) != 1:
             raise _ParseError('path block needs exactly one label: path "<pattern>" { ... }')
         ((pattern, body),) = block.items()
-        if not isinstance(body, dict) or _BLOCK not in body:
+        if not isinstance(body, hcl.Block):
             raise _ParseError(f'path "{pattern}": path block needs exactly one label')
         stanzas.append((pattern, body))
     return stanzas
@@ -264,9 +253,9 @@ def _string_list(where: str, key: str, value: object) -> list[str]:
 def _parameters(where: str, key: str, value: object) -> dict[str, tuple[object, ...]]:
     if value is None:
         return {}
-    # `allowed_parameters { ... }` (block syntax) arrives from python-hcl2 as a list of blocks.
-    if isinstance(value, list) and all(isinstance(v, dict) and _BLOCK in v for v in value):
-        value = {k: v for block in value for k, v in block.items() if k != _BLOCK}
+    # `allowed_parameters { ... }` (block syntax) arrives as a list of block bodies.
+    if isinstance(value, list) and all(isinstance(v, hcl.Block) for v in value):
+        value = {k: v for block in value for k, v in block.items()}
     if not isinstance(value, dict):
         raise _ParseError(f"{where}{key} must be an object mapping parameter names to lists of values")
     out: dict[str, tuple[object, ...]] = {}
