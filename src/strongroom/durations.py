@@ -3,7 +3,9 @@ prints (RFC 3339 timestamps, time.Duration strings). Pure functions."""
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from datetime import UTC, datetime
 
 from strongroom.errors import InvalidRequest
@@ -71,6 +73,21 @@ def go_duration(seconds: int) -> str:
     if m:
         return f"{m}m{s}s"
     return f"{s}s"
+
+
+@functools.lru_cache(maxsize=2048)
+def utc_seconds(secs: int) -> str:
+    """Whole Unix seconds as "YYYY-MM-DDTHH:MM:SS" (UTC). Cached: timestamps on hot paths repeat
+    (the same second, the same secret's creation time), and strftime is the costly part."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+
+
+def rfc3339_ns(ns: int) -> str:
+    """Nanoseconds since the epoch as Go's RFC3339Nano in UTC: trailing zeros of the fraction
+    dropped (no fraction when it is zero), then "Z"."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    text = utc_seconds(secs)
+    return f"{text}.{frac:09d}".rstrip("0") + "Z" if frac else text + "Z"
 
 
 def rfc3339(ts: float) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from strongroom.api.client import APIError, Client
+from strongroom.api.client import Client
+from strongroom.api.errors import APIError
 
 
 @dataclass(frozen=True, slots=True)

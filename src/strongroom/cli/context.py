@@ -14,11 +14,14 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from strongroom.api import Client, ClientError, format_warnings
+from strongroom.api import ClientError, format_warnings
 from strongroom.cli.flags import Flag, FlagError, FlagSet, HelpRequested, parse_seconds
 from strongroom.cli.output import FORMATS, render
+
+if TYPE_CHECKING:
+    from strongroom.api import Client
 
 DEFAULT_ADDRESS = "https://127.0.0.1:8200"
 
@@ -223,6 +226,8 @@ class Context:
             raise CLIError(f"failed to read environment: {e}") from e
 
     def _client(self, token: str | None, timeout: float, wrap_ttl: str | None) -> Client:
+        from strongroom.api import Client  # the HTTP stack, only for commands that talk to a server
+
         return Client(
             self.address.value or env("ADDR") or DEFAULT_ADDRESS,
             token if token is not None else (env("TOKEN") or read_token_file()),

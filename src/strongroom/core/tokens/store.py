@@ -7,7 +7,6 @@ every key that names a token or an accessor uses its salted hash, never the valu
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -83,22 +82,21 @@ class TokenStore:
         self._hooks: list[RevokeHook] = []
         self._create_hooks: list[TokenHook] = []
         self._renew_hooks: list[TokenHook] = []
-        self._mac: Any = None  # hmac object keyed with the salt; copied per hash
+        self._salt: bytes | None = None  # the HMAC key of token ids
         self._expiring: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def setup(self) -> None:
         """Load the salt, creating it on first use."""
-        self._mac = hmac.new(await load_or_create_secret(self._view, SALT_KEY), digestmod=hashlib.sha256)
+        self._salt = await load_or_create_secret(self._view, SALT_KEY)
 
     def hash(self, token: str) -> str:
         """HMAC-SHA256(salt, token), hex. SECURITY: the only form of a token that is ever stored,
         cached or compared; the raw token never reaches storage, as key or as value."""
-        if self._mac is None:
+        if self._salt is None:
             raise RuntimeError("TokenStore.setup() has not run")
-        mac = self._mac.copy()
-        mac.update(token.encode())
-        return str(mac.hexdigest())
+        # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than an hmac object per call.
+        return hmac.digest(self._salt, token.encode(), "sha256").hex()
 
     def add_revoke_hook(self, fn: RevokeHook) -> None:
         """``fn(entry)`` is awaited for every token revoked, before its records are deleted."""

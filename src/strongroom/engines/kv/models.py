@@ -22,13 +22,12 @@ them (RFC 3339, nanoseconds with trailing zeros trimmed). Durations are stored i
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from strongroom.durations import go_duration
+from strongroom.durations import go_duration, rfc3339_ns
 from strongroom.errors import Internal
 
 V2_PREFIX = "_kv2/"
@@ -55,13 +54,7 @@ def version_key(path: str, version: int) -> str:
 
 def rfc3339(ns: int) -> str:
     """Go's RFC3339Nano in UTC ("2018-03-22T02:24:06.945319214Z"); "" for the zero time."""
-    if ns <= 0:
-        return ""
-    secs, frac = divmod(ns, NANOS)
-    out = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    if frac:
-        out += "." + f"{frac:09d}".rstrip("0")
-    return out + "Z"
+    return rfc3339_ns(ns) if ns > 0 else ""
 
 
 def _loads(raw: bytes, what: str) -> dict[str, Any]:
