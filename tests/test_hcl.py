@@ -290,3 +290,9 @@ def test_generated_documents_read_back(items: list[Any], style: int) -> None:
 def test_generated_policies_read_back(stanzas: list[tuple[str, list[str]]]) -> None:
     text = "\n".join(f"path {json.dumps(p)} {{\n  capabilities = {json.dumps(caps)}\n}}" for p, caps in stanzas)
     assert loads(text) == ({"path": [{p: {"capabilities": caps}} for p, caps in stanzas]} if stanzas else {})
+
+
+def test_a_repeated_list_attribute_appends_as_in_hcl1() -> None:
+    # OpenBao (HCL1) reads `capabilities` given twice in one path block as both lists together.
+    assert loads('path "a" {\n capabilities = ["read"]\n capabilities = ["list"]\n}') == {
+        "path": [{"a": {"capabilities": ["read", "list"]}}]}

@@ -229,11 +229,17 @@ class _Parser:
             if labels:
                 raise self.error(at, f"expected '{{' after the labels of block {key!r}")
             self.advance()
+            value = self.value(depth + 1)
             if key in kinds:
+                # HCL1 (what Vault and OpenBao read) appends a repeated list attribute to the first:
+                # `capabilities = ["read"]` twice with ["list"] grants both. Anything else is ambiguous.
+                if kinds[key] == "attribute" and isinstance(out[key], list) and isinstance(value, list):
+                    out[key] = out[key] + value
+                    return
                 raise self.error(offset, f"{key!r} is already defined as {'an' if kinds[key] == 'attribute' else 'a'}"
                                          f" {kinds[key]} in this scope")
             kinds[key] = "attribute"
-            out[key] = self.value(depth + 1)
+            out[key] = value
         elif kind == "{":
             if kinds.get(key) == "attribute":
                 raise self.error(offset, f"{key!r} is already defined as an attribute in this scope")

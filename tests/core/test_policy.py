@@ -325,3 +325,9 @@ def test_dev_start_does_not_load_the_hcl_parser_or_httpx() -> None:
             "print(sorted(m for m in ('hcl2', 'lark', 'httpx') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_capabilities_given_twice_in_one_block_grant_both() -> None:
+    # What `bao token capabilities` shows for such a policy on OpenBao: "list, read".
+    policy = parse_policy("dup", 'path "a" {\n capabilities = ["read"]\n capabilities = ["list"]\n}\n')
+    assert sorted(c for r in policy.rules for c in r.capabilities) == ["list", "read"]
