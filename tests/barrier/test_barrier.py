@@ -266,6 +266,13 @@ async def test_write_batch_encrypts_each_value_bound_to_its_key() -> None:
     assert barrier.key_status().encryptions >= 2
 
 
+async def test_write_batch_gives_every_value_its_own_nonce() -> None:
+    barrier, _, physical = await _unsealed()
+    await barrier.write_batch([(f"n/{i}", b"same") for i in range(50)] + [("n/gone", None)])
+    nonces = {(await physical.get(f"n/{i}") or b"")[5:17] for i in range(50)}
+    assert len(nonces) == 50
+
+
 async def test_write_batch_refuses_reserved_paths_before_writing_anything() -> None:
     barrier, _, physical = await _unsealed()
     with pytest.raises(InvalidRequest, match="reserved"):

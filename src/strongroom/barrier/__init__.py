@@ -31,7 +31,7 @@ from typing import NamedTuple
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from strongroom.barrier.aes_gcm import open_value, seal_value, term_of
+from strongroom.barrier.aes_gcm import NONCE_SIZE, open_value, seal_value, term_of
 from strongroom.barrier.keyring import KEY_SIZE, Key, Keyring
 from strongroom.barrier.seal import SealConfig
 from strongroom.errors import Internal, InvalidRequest, Sealed
@@ -258,7 +258,12 @@ class Barrier:
         keyring = self._require()
         for key, _ in ops:
             _refuse_reserved(key)  # all checked before anything is written
-        sealed = [(key, None if value is None else self._seal(keyring, key, value)) for key, value in ops]
+        # SECURITY: one CSPRNG read for all the batch's nonces (each read is a syscall that drops
+        # the GIL); every encryption still gets its own fresh slice, used once, never kept.
+        nonces = os.urandom(NONCE_SIZE * len(ops))
+        sealed = [(key, None if value is None else
+                   self._seal(keyring, key, value, nonces[i * NONCE_SIZE:(i + 1) * NONCE_SIZE]))
+                  for i, (key, value) in enumerate(ops)]
         await apply_writes(self._physical, sealed)
 
     async def delete(self, key: str) -> None:
@@ -272,10 +277,10 @@ class Barrier:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _seal(self, keyring: Keyring, key: str, value: bytes) -> bytes:
+    def _seal(self, keyring: Keyring, key: str, value: bytes, nonce: bytes | None = None) -> bytes:
         """``value`` encrypted under the active term (AAD = ``key``), counted for auto-rotation."""
         term = keyring.active_term
-        blob = seal_value(term, keyring.aead(term), key, value)
+        blob = seal_value(term, keyring.aead(term), key, value, nonce)
         self._encryptions += 1
         limit = self._watch_limit
         if limit is not None and self._encryptions >= limit and self._on_limit is not None:
