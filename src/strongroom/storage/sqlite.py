@@ -18,6 +18,7 @@ Schema: ``kv(key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import queue
 import sqlite3
@@ -32,12 +33,11 @@ from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage, children
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
-_PUT = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-_DELETE = "DELETE FROM kv WHERE key = ?"
 _GET = "SELECT value FROM kv WHERE key = ?"
 _LIST_ALL = "SELECT key FROM kv ORDER BY key"
 _LIST_FROM = "SELECT key FROM kv WHERE key >= ? ORDER BY key"
 _LIST_RANGE = "SELECT key FROM kv WHERE key >= ? AND key < ? ORDER BY key"
+_ROWS_PER_STATEMENT = 64  # multi-row statements: bounded so the statement cache stays small
 _MAX_BATCH = 1000  # writes per transaction (soft: a write_batch is never split), bounds queued latency
 _BUSY_TIMEOUT_MS = 5000
 _MAX_CODE_POINT = 0x10FFFF
@@ -175,15 +175,24 @@ class SqliteStorage:
         self._resolve(outcomes)
 
     def _apply(self, batch: Iterable[_Write]) -> None:
+        # Within one transaction only each key's last write matters, so the batch collapses to one
+        # multi-row upsert and one multi-row delete: a few statements per commit instead of one per
+        # write (each statement step drops and retakes the GIL the event loop is using).
+        final: dict[str, bytes | None] = {}
+        for write in batch:
+            for key, value in write.ops:
+                final[key] = value
+        puts = [(key, value) for key, value in final.items() if value is not None]
+        deletes = [key for key, value in final.items() if value is None]
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for write in batch:
-                for key, value in write.ops:
-                    if value is None:
-                        conn.execute(_DELETE, (key,))
-                    else:
-                        conn.execute(_PUT, (key, value))
+            for start in range(0, len(puts), _ROWS_PER_STATEMENT):
+                rows = puts[start : start + _ROWS_PER_STATEMENT]
+                conn.execute(_put_many(len(rows)), [part for row in rows for part in row])
+            for start in range(0, len(deletes), _ROWS_PER_STATEMENT):
+                keys = deletes[start : start + _ROWS_PER_STATEMENT]
+                conn.execute(_delete_many(len(keys)), keys)
             # With synchronous=FULL this returns only once the WAL is fsynced: durability point.
             conn.execute("COMMIT")
         except BaseException:
@@ -199,6 +208,17 @@ class SqliteStorage:
             self._loop.call_soon_threadsafe(_settle, outcomes)
         except RuntimeError:
             pass  # the loop is closed: nobody is waiting any more
+
+
+@functools.cache
+def _put_many(rows: int) -> str:
+    values = ", ".join(["(?, ?)"] * rows)
+    return f"INSERT INTO kv (key, value) VALUES {values} ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+@functools.cache
+def _delete_many(rows: int) -> str:
+    return f"DELETE FROM kv WHERE key IN ({', '.join(['?'] * rows)})"
 
 
 def _settle(outcomes: Sequence[tuple[asyncio.Future[None], Exception | None]]) -> None:
