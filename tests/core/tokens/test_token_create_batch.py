@@ -127,3 +127,14 @@ async def test_duplicate_custom_ids_race_to_one_winner(storage_class: Any, make_
     results = await asyncio.gather(*racing, return_exceptions=True)
     assert sum(isinstance(r, tuple) for r in results) == 1
     assert sum(isinstance(r, InvalidRequest) for r in results) == 2
+
+
+async def test_revocation_removes_a_tokens_records_in_one_batch(storage_class: Any, make_store: MakeStore) -> None:
+    storage = gated(storage_class)
+    store: TokenStore = await make_store(storage)
+    _, parent = await store.create(policies=["a"], path="p")
+    _, child = await store.create(policies=["a"], path="p", parent=parent)
+    storage.batches.clear()
+    await store.revoke(child)
+    assert storage.batches == [[f"sys/token/{ID_PREFIX}{child.id}", f"sys/token/{ACCESSOR_PREFIX}{store.hash(child.accessor)}",
+                                f"sys/token/{PARENT_PREFIX}{parent.id}/{child.id}"]]

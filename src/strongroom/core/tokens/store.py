@@ -30,7 +30,7 @@ from strongroom.core.tokens.entry import (
 from strongroom.core.tokens.roles import TokenRole
 from strongroom.core.tokens.ttl import renewal_ttl
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.logical import Storage, WriteBatch
+from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
 
 log = logging.getLogger(__name__)
 
@@ -391,10 +391,11 @@ class TokenStore:
             await hook(entry)  # a failing hook leaves the token marked dead, for a retry
         async with self._lock(token_id):
             self._cache.pop(token_id, None)
-            await self._view.delete(ID_PREFIX + token_id)
-            await self._view.delete(ACCESSOR_PREFIX + self.hash(entry.accessor))
-            for parent_id in {entry.parent, listed_under} - {""}:
-                await self._view.delete(f"{PARENT_PREFIX}{parent_id}/{token_id}")
+            # One commit; the record first, so a store that applies it write by write never
+            # leaves a live token without its indexes.
+            ops: list[WriteOp] = [(ID_PREFIX + token_id, None), (ACCESSOR_PREFIX + self.hash(entry.accessor), None)]
+            ops += [(f"{PARENT_PREFIX}{parent_id}/{token_id}", None) for parent_id in {entry.parent, listed_under} - {""}]
+            await apply_writes(self._view, ops)
 
     def _revoke_in_background(self, entry: TokenEntry) -> None:
         """Expired tokens are revoked lazily, when a lookup first notices; at most once at a time."""
