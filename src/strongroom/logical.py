@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 
 class Operation(str, enum.Enum):
@@ -42,6 +42,104 @@ class Storage(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def list(self, prefix: str) -> list[str]: ...
+
+
+#: One write of a batch: ``(key, value)``; a value of None deletes the key.
+WriteOp = tuple[str, bytes | None]
+
+
+class BatchStorage(Storage, Protocol):
+    """Storage that applies several writes as ONE atomic, durable commit (all or nothing).
+
+    Optional: :func:`apply_writes` falls back to one write after another, in order, for storage
+    without it. Layers that wrap storage (views, the barrier, the cache) pass it through.
+    """
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None: ...
+
+
+async def apply_writes(storage: Storage, ops: Sequence[WriteOp]) -> None:
+    """``ops`` through ``storage.write_batch`` when it has one, else one by one in order.
+
+    Callers order ``ops`` so that applying a prefix of them is crash-safe too (indexes before the
+    record they index): that is what the fallback, and a store that cannot be atomic, gives.
+    """
+    native: Callable[[Sequence[WriteOp]], Awaitable[None]] | None = getattr(storage, "write_batch", None)
+    if native is not None:
+        await native(ops)
+        return
+    for key, value in ops:
+        if value is None:
+            await storage.delete(key)
+        else:
+            await storage.put(key, value)
+
+
+class WriteBatch:
+    """Writes gathered from any number of storage views and committed together.
+
+    Why: every commit of durable storage costs an fsync, and an operation such as a token create
+    touches several records in two views (token entry and indexes, lease record and indexes).
+    Views are resolved to the store beneath them (see ``chroot_target`` on StorageView), so when
+    all writes reach one batch-capable store (the barrier over sqlite, in production) they become
+    one atomic, durable commit. Writes to different stores are committed store by store, in order.
+
+    ``on_commit`` callbacks run after a successful commit (e.g. schedule a lease that is now
+    durable); ``on_settled`` callbacks run after the attempt either way (e.g. release bookkeeping).
+    A batch is committed once; add nothing to it afterwards.
+    """
+
+    __slots__ = ("_on_commit", "_on_settled", "_ops")
+
+    def __init__(self) -> None:
+        self._ops: list[tuple[Storage, str, bytes | None]] = []
+        self._on_commit: list[Callable[[], None]] = []
+        self._on_settled: list[Callable[[], None]] = []
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def put(self, storage: Storage, key: str, value: bytes) -> None:
+        self._ops.append((storage, key, bytes(value)))
+
+    def delete(self, storage: Storage, key: str) -> None:
+        self._ops.append((storage, key, None))
+
+    def on_commit(self, fn: Callable[[], None]) -> None:
+        self._on_commit.append(fn)
+
+    def on_settled(self, fn: Callable[[], None]) -> None:
+        self._on_settled.append(fn)
+
+    async def commit(self) -> None:
+        """Apply every write; on success run the on_commit callbacks. on_settled runs regardless."""
+        try:
+            groups: list[tuple[Storage, list[WriteOp]]] = []
+            for storage, key, value in self._ops:
+                target, full_key = _chroot_target(storage, key)
+                if groups and groups[-1][0] is target:
+                    groups[-1][1].append((full_key, value))
+                else:
+                    groups.append((target, [(full_key, value)]))
+            self._ops = []
+            for target, ops in groups:
+                await apply_writes(target, ops)
+            for fn in self._on_commit:
+                fn()
+        finally:
+            settled, self._on_settled, self._on_commit = self._on_settled, [], []
+            for fn in settled:
+                fn()
+
+
+def _chroot_target(storage: Storage, key: str) -> tuple[Storage, str]:
+    """The innermost store and full key behind nested chroot views (a StorageView answers
+    ``chroot_target(key)``; any other storage is its own target)."""
+    while True:
+        step: Callable[[str], tuple[Storage, str]] | None = getattr(storage, "chroot_target", None)
+        if step is None:
+            return storage, key
+        storage, key = step(key)
 
 
 @dataclass(slots=True)

@@ -80,3 +80,12 @@ def test_forged_term_selects_wrong_key() -> None:
     blob[3] = 2
     with pytest.raises(Internal, match="failed to decrypt"):
         open_value(keys[term_of(bytes(blob))], "p", bytes(blob))
+
+
+def test_a_caller_drawn_nonce_is_used_and_must_have_the_right_size() -> None:
+    nonce = bytes(range(100, 112))
+    blob = seal_value(1, KEY, "p", b"v", nonce)
+    assert blob[5:17] == nonce
+    assert open_value(KEY, "p", blob) == b"v"
+    with pytest.raises(Internal, match="nonce"):
+        seal_value(1, KEY, "p", b"v", nonce[:8])

@@ -250,6 +250,39 @@ async def test_rekey_unseal_key() -> None:
         await barrier.rekey_unseal_key(b"short")
 
 
+async def test_write_batch_encrypts_each_value_bound_to_its_key() -> None:
+    barrier, _, physical = await _unsealed()
+    await barrier.put("gone", b"x")
+    await barrier.write_batch([("a/rec", SECRET), ("a/idx", SECRET + b"!"), ("gone", None)])
+    assert await barrier.get("a/rec") == SECRET
+    assert await barrier.get("a/idx") == SECRET + b"!"
+    assert await barrier.get("gone") is None and await physical.get("gone") is None
+    raw_rec, raw_idx = await physical.get("a/rec") or b"", await physical.get("a/idx") or b""
+    assert SECRET not in raw_rec and SECRET not in raw_idx
+    # AAD = storage path, per value: swapping two values of one batch breaks both.
+    await physical.put("a/rec", raw_idx)
+    with pytest.raises(Internal, match="failed to decrypt"):
+        await barrier.get("a/rec")
+    assert barrier.key_status().encryptions >= 2
+
+
+async def test_write_batch_gives_every_value_its_own_nonce() -> None:
+    barrier, _, physical = await _unsealed()
+    await barrier.write_batch([(f"n/{i}", b"same") for i in range(50)] + [("n/gone", None)])
+    nonces = {(await physical.get(f"n/{i}") or b"")[5:17] for i in range(50)}
+    assert len(nonces) == 50
+
+
+async def test_write_batch_refuses_reserved_paths_before_writing_anything() -> None:
+    barrier, _, physical = await _unsealed()
+    with pytest.raises(InvalidRequest, match="reserved"):
+        await barrier.write_batch([("fine", b"x"), (KEYRING_PATH, None)])
+    assert await physical.get("fine") is None
+    barrier.seal()
+    with pytest.raises(Sealed):
+        await barrier.write_batch([("fine", b"x")])
+
+
 async def test_reserved_paths_cannot_be_written_through_the_barrier() -> None:
     barrier, key, physical = await _unsealed()
     keyring_blob = await physical.get(KEYRING_PATH)
@@ -282,6 +315,7 @@ async def test_no_plaintext_reaches_the_disk(kind: str, tmp_path: Path) -> None:
     await barrier.put("logical/0d1c/creds/many", SECRET * 50)
     await barrier.rotate()
     await barrier.put("logical/0d1c/creds/rotated", SECRET)
+    await barrier.write_batch([("logical/0d1c/creds/batched", SECRET), ("logical/0d1c/idx", SECRET * 2)])
 
     def everything_on_disk() -> bytes:
         files = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -308,7 +342,8 @@ async def test_no_plaintext_reaches_the_disk(kind: str, tmp_path: Path) -> None:
         await barrier.unseal(key)
         assert await barrier.get("logical/0d1c/creds/db") == SECRET
         assert await barrier.get("logical/0d1c/creds/rotated") == SECRET
-        assert await barrier.list("logical/0d1c/creds/") == ["db", "many", "rotated"]
+        assert await barrier.list("logical/0d1c/creds/") == ["batched", "db", "many", "rotated"]
+        assert await barrier.get("logical/0d1c/creds/batched") == SECRET
         assert barrier.key_status().term == 2
     finally:
         await reopened.close()

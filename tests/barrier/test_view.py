@@ -71,3 +71,17 @@ async def test_double_dots_inside_a_name_are_fine() -> None:
     view = StorageView(InmemStorage(), "p/")
     await view.put("a..b/c...d", b"v")
     assert await view.get("a..b/c...d") == b"v"
+
+
+async def test_write_batch_prefixes_every_key() -> None:
+    inner = InmemStorage()
+    view = StorageView(inner, "logical/1234/").sub("sub/")
+    await view.put("old", b"o")
+    await view.write_batch([("a", b"1"), ("b/c", b"2"), ("old", None)])
+    assert await inner.get("logical/1234/sub/a") == b"1"
+    assert await inner.get("logical/1234/sub/b/c") == b"2"
+    assert await inner.get("logical/1234/sub/old") is None
+    with pytest.raises(InvalidRequest):
+        await view.write_batch([("ok", b"1"), ("../escape", b"2")])
+    assert await view.get("ok") is None  # keys are all checked before the batch goes down
+    assert view.chroot_target("x") == (inner, "logical/1234/sub/x")

@@ -6,6 +6,7 @@ Expected bodies and messages were checked against OpenBao 2.7 (``bao server -dev
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -28,10 +29,15 @@ class CountingStorage(InmemStorage):
     def __init__(self) -> None:
         super().__init__()
         self.puts: list[str] = []
+        self.batches: list[list[tuple[str, bool]]] = []  # (key, is a put) per write_batch
 
     async def put(self, key: str, value: bytes) -> None:
         self.puts.append(key)
         await super().put(key, value)
+
+    async def write_batch(self, ops: Sequence[tuple[str, bytes | None]]) -> None:
+        self.batches.append([(key, value is not None) for key, value in ops])
+        await super().write_batch(ops)
 
 
 async def put(kv: Any, path: str, data: dict[str, Any], **options: Any) -> dict[str, Any]:
@@ -72,14 +78,30 @@ async def test_write_then_read_versions(kv: Any, clock: Any) -> None:
         await kv.call(Op.READ, "data/foo", {"version": "x"})
 
 
-async def test_write_costs_two_puts(make_mount: MakeMount) -> None:
+async def test_write_costs_two_puts_in_one_batch(make_mount: MakeMount) -> None:
     storage = CountingStorage()
     kv = await make_mount("kv", {"version": "2"}, storage=storage)
     await put(kv, "foo", {"a": 1})
     await put(kv, "foo", {"a": 2})
     assert storage.puts == [version_key("foo", 1), METADATA_PREFIX + "foo",
                             version_key("foo", 2), METADATA_PREFIX + "foo"]
+    # One durable commit per write; record before metadata, for stores that apply it in order.
+    assert storage.batches == [[(version_key("foo", 1), True), (METADATA_PREFIX + "foo", True)],
+                               [(version_key("foo", 2), True), (METADATA_PREFIX + "foo", True)]]
     assert orjson.loads(await storage.get(version_key("foo", 2)) or b"")["data"] == {"a": 2}
+
+
+async def test_write_prunes_and_destroy_in_the_same_batch(make_mount: MakeMount) -> None:
+    storage = CountingStorage()
+    kv = await make_mount("kv", {"version": "2"}, storage=storage)
+    await kv.call(Op.UPDATE, "metadata/foo", {"max_versions": 1})
+    await put(kv, "foo", {"a": 1})
+    await put(kv, "foo", {"a": 2})
+    assert storage.batches[-1] == [(version_key("foo", 2), True), (METADATA_PREFIX + "foo", True),
+                                   (version_key("foo", 1), False)]
+    await kv.call(Op.UPDATE, "destroy/foo", {"versions": [2]})
+    assert storage.batches[-1] == [(version_key("foo", 2), False), (METADATA_PREFIX + "foo", True)]
+    assert await storage.get(version_key("foo", 2)) is None
 
 
 async def test_empty_data_is_a_version(kv: Any) -> None:

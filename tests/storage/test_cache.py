@@ -132,3 +132,63 @@ async def test_close_closes_inner_and_rejects_bad_size() -> None:
     assert len(cache) == 0
     with pytest.raises(ValueError):
         CachedStorage(InmemStorage(), size=0)
+
+
+# -- write_batch ----------------------------------------------------------------------------------
+class HalfFailingStorage(InmemStorage):
+    """A store whose batches apply their first write and then fail (a non-atomic store crashing)."""
+
+    async def write_batch(self, ops: list[tuple[str, bytes | None]]) -> None:
+        key, value = ops[0]
+        await (self.delete(key) if value is None else self.put(key, value))
+        raise OSError("disk on fire")
+
+
+async def test_write_batch_invalidates_every_key() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    await cache.put("a", b"1")
+    await cache.put("b", b"1")
+    assert (await cache.get("a"), await cache.get("b"), await cache.get("c")) == (b"1", b"1", None)
+    await cache.write_batch([("a", b"2"), ("b", None), ("c", b"3")])
+    assert (await cache.get("a"), await cache.get("b"), await cache.get("c")) == (b"2", None, b"3")
+
+
+async def test_failed_write_batch_leaves_no_stale_entry() -> None:
+    inner = HalfFailingStorage()
+    cache = CachedStorage(inner)
+    await cache.put("a", b"old")
+    await cache.put("b", b"old")
+    assert await cache.get("a") == b"old" and await cache.get("b") == b"old"  # both cached
+    with pytest.raises(OSError, match="fire"):
+        await cache.write_batch([("a", b"new"), ("b", b"new")])
+    # The store holds a's new value; the cache must not keep serving the old one.
+    assert await cache.get("a") == b"new"
+    assert await cache.get("b") == b"old"
+
+
+async def test_write_batch_racing_a_miss_does_not_cache_the_old_value() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    await inner.put("k", b"old")
+    inner.get_gate = asyncio.Event()
+    reader = asyncio.ensure_future(cache.get("k"))
+    await asyncio.sleep(0)  # the miss has read "old" and waits
+    await cache.write_batch([("k", b"new")])
+    inner.get_gate.set()
+    assert await reader == b"old"  # read before the write: fine to return, not to cache
+    inner.get_gate = None
+    assert await cache.get("k") == b"new"
+
+
+async def test_read_during_write_batch_is_not_cached_past_it() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner)
+    await cache.put("k", b"old")
+    inner.put_gate = asyncio.Event()
+    writer = asyncio.ensure_future(cache.write_batch([("j", b"x"), ("k", b"new")]))
+    await asyncio.sleep(0)  # the batch is parked before it reaches the store
+    assert await cache.get("k") == b"old"  # a read in the meantime sees (and caches) the old value
+    inner.put_gate.set()
+    await writer
+    assert await cache.get("k") == b"new"

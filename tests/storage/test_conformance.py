@@ -130,3 +130,26 @@ async def test_random_operations_match_a_dict_model(storage: PhysicalStorage) ->
         assert await storage.list(folder) == children(keys, folder), folder
     for key, value in model.items():
         assert await storage.get(key) == value
+
+
+# -- write_batch: every backend has one, with the same effects as the writes one by one ------------
+async def test_write_batch_applies_puts_and_deletes_in_order(storage: PhysicalStorage) -> None:
+    await storage.put("old", b"o")
+    await storage.put("gone", b"g")
+    batch = getattr(storage, "write_batch")  # noqa: B009 - not part of the minimal Storage protocol
+    await batch([("a/x", b"1"), ("gone", None), ("b", b"2"), ("b", b"3"), ("c", b"4"), ("c", None),
+                 ("old", None), ("old", b"new")])
+    assert await storage.get("a/x") == b"1"
+    assert await storage.get("b") == b"3"  # the later write of a key wins
+    assert await storage.get("c") is None
+    assert await storage.get("gone") is None
+    assert await storage.get("old") == b"new"
+    assert await storage.list("") == ["a/", "b", "old"]
+
+
+async def test_write_batch_empty_and_concurrent(storage: PhysicalStorage) -> None:
+    batch = getattr(storage, "write_batch")  # noqa: B009
+    await batch([])
+    await asyncio.gather(*(batch([(f"n/{i:02}/rec", b"r"), (f"n/{i:02}/idx", b"i")]) for i in range(20)))
+    assert len(await storage.list("n/")) == 20
+    assert await storage.get("n/07/idx") == b"i"

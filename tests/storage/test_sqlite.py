@@ -172,3 +172,71 @@ def test_prefix_upper_bound_property(prefix: str, suffix: str) -> None:
     assert encoded >= prefix.encode("utf-8")
     if upper is not None:
         assert encoded < upper.encode("utf-8")
+
+
+# -- write_batch: one transaction, all or nothing, within the group commit ------------------------
+def _poison(db: Path) -> None:
+    """A trigger that makes any write of the key "poison" fail inside the writer's transaction."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("CREATE TRIGGER poison BEFORE INSERT ON kv WHEN NEW.key = 'poison' "
+                     "BEGIN SELECT RAISE(ABORT, 'poisoned'); END")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def test_write_batch_is_one_commit_and_durable(tmp_path: Path) -> None:
+    db = tmp_path / "vault.db"
+    storage = await _open(db)
+    await storage.put("doomed", b"d")
+    before = storage.commits
+    await storage.write_batch([("rec", b"r"), ("idx/1", b"i"), ("doomed", None)])
+    assert storage.commits - before == 1
+    await storage.close()
+    reopened = await _open(db)
+    try:
+        assert await reopened.get("rec") == b"r"
+        assert await reopened.get("idx/1") == b"i"
+        assert await reopened.get("doomed") is None
+    finally:
+        await reopened.close()
+
+
+async def test_failing_write_batch_leaves_nothing_and_spares_its_neighbours(tmp_path: Path) -> None:
+    db = tmp_path / "vault.db"
+    storage = await _open(db)
+    try:
+        await storage.put("keep", b"old")
+        _poison(db)
+        results = await asyncio.gather(
+            storage.put("n1", b"1"),
+            storage.write_batch([("a", b"1"), ("keep", None), ("poison", b"x"), ("b", b"2")]),
+            storage.write_batch([("c", b"3"), ("d", b"4")]),
+            return_exceptions=True,
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], Internal) and "poisoned" in str(results[1])
+        # Nothing of the failed batch, not even the writes before the failing one.
+        assert await storage.get("a") is None
+        assert await storage.get("b") is None
+        assert await storage.get("keep") == b"old"
+        assert (await storage.get("n1"), await storage.get("c"), await storage.get("d")) == (b"1", b"3", b"4")
+    finally:
+        await storage.close()
+    reopened = await _open(db)
+    try:
+        assert await reopened.get("a") is None and await reopened.get("keep") == b"old"
+    finally:
+        await reopened.close()
+
+
+async def test_concurrent_batches_share_one_commit(tmp_path: Path) -> None:
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        before = storage.commits
+        await asyncio.gather(*(storage.write_batch([(f"r/{i}", b"r"), (f"i/{i}", b"i")]) for i in range(50)))
+        assert 1 <= storage.commits - before <= 10  # 100 writes, a handful of fsyncs
+        assert len(await storage.list("r/")) == len(await storage.list("i/")) == 50
+    finally:
+        await storage.close()

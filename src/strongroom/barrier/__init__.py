@@ -25,17 +25,17 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from strongroom.barrier.aes_gcm import open_value, seal_value, term_of
+from strongroom.barrier.aes_gcm import NONCE_SIZE, open_value, seal_value, term_of
 from strongroom.barrier.keyring import KEY_SIZE, Key, Keyring
 from strongroom.barrier.seal import SealConfig
 from strongroom.errors import Internal, InvalidRequest, Sealed
-from strongroom.logical import Storage
+from strongroom.logical import Storage, WriteOp, apply_writes
 
 # Storage paths owned by the barrier (a compatibility contract: changing one orphans existing data).
 #: The keyring JSON, encrypted with the ROOT key in a term-0 envelope (AAD = this path).
@@ -249,13 +249,22 @@ class Barrier:
     async def put(self, key: str, value: bytes) -> None:
         keyring = self._require()
         _refuse_reserved(key)
-        term = keyring.active_term
-        blob = seal_value(term, keyring.aead(term), key, value)
-        self._encryptions += 1
-        limit = self._watch_limit
-        if limit is not None and self._encryptions >= limit and self._on_limit is not None:
-            self._on_limit()
+        blob = self._seal(keyring, key, value)
         await self._physical.put(key, blob)
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None:
+        """Encrypt every value, then hand the whole batch to physical storage as one write
+        (atomic where it supports it, see :func:`strongroom.logical.apply_writes`)."""
+        keyring = self._require()
+        for key, _ in ops:
+            _refuse_reserved(key)  # all checked before anything is written
+        # SECURITY: one CSPRNG read for all the batch's nonces (each read is a syscall that drops
+        # the GIL); every encryption still gets its own fresh slice, used once, never kept.
+        nonces = os.urandom(NONCE_SIZE * len(ops))
+        sealed = [(key, None if value is None else
+                   self._seal(keyring, key, value, nonces[i * NONCE_SIZE:(i + 1) * NONCE_SIZE]))
+                  for i, (key, value) in enumerate(ops)]
+        await apply_writes(self._physical, sealed)
 
     async def delete(self, key: str) -> None:
         self._require()
@@ -267,6 +276,16 @@ class Barrier:
         return await self._physical.list(prefix)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _seal(self, keyring: Keyring, key: str, value: bytes, nonce: bytes | None = None) -> bytes:
+        """``value`` encrypted under the active term (AAD = ``key``), counted for auto-rotation."""
+        term = keyring.active_term
+        blob = seal_value(term, keyring.aead(term), key, value, nonce)
+        self._encryptions += 1
+        limit = self._watch_limit
+        if limit is not None and self._encryptions >= limit and self._on_limit is not None:
+            self._on_limit()
+        return blob
 
     def _require(self) -> Keyring:
         keyring = self._keyring

@@ -30,13 +30,20 @@ MIN_SIZE = HEADER_SIZE + TAG_SIZE
 MAX_TERM = 0xFFFFFFFF
 
 
-def seal_value(term: int, aead: AESGCM, path: str, plaintext: bytes) -> bytes:
-    """Encrypt ``plaintext`` for storage at ``path`` under the key of ``term``."""
+def seal_value(term: int, aead: AESGCM, path: str, plaintext: bytes, nonce: bytes | None = None) -> bytes:
+    """Encrypt ``plaintext`` for storage at ``path`` under the key of ``term``.
+
+    ``nonce``: NONCE_SIZE bytes the caller drew from the OS CSPRNG for this one encryption (the
+    barrier draws a batch's nonces in one read); by default a fresh one is drawn here.
+    """
     if not 0 <= term <= MAX_TERM:
         raise Internal(f"key term {term} is out of range")
     # SECURITY: a fresh random 96-bit nonce per encryption. With random nonces one key stays safe
     # for about 2^32 encryptions; the barrier counts encryptions per term so operators can rotate.
-    nonce = os.urandom(NONCE_SIZE)
+    if nonce is None:
+        nonce = os.urandom(NONCE_SIZE)
+    elif len(nonce) != NONCE_SIZE:
+        raise Internal("nonce has the wrong size")
     # SECURITY: the storage path is the associated data. GCM authenticates it, so a ciphertext
     # copied or moved to another key (e.g. someone with storage access swapping one mount's
     # secret into another's path, or replaying an old keyring at a data path) fails to decrypt
@@ -75,4 +82,4 @@ def open_value(aead: AESGCM, path: str, blob: bytes) -> bytes:
         ) from None
 
 
-__all__ = ["HEADER_SIZE", "MIN_SIZE", "VERSION", "open_value", "seal_value", "term_of"]
+__all__ = ["HEADER_SIZE", "MIN_SIZE", "NONCE_SIZE", "VERSION", "open_value", "seal_value", "term_of"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Sequence
 
 from strongroom.errors import InvalidRequest
-from strongroom.logical import Storage
+from strongroom.logical import Storage, WriteOp, apply_writes
 
 # How many deletes clear() keeps in flight at once: enough to fill a group commit, bounded so a
 # huge mount does not create one task per key.
@@ -50,6 +51,15 @@ class StorageView:
 
     async def delete(self, key: str) -> None:
         await self._storage.delete(self._expand(key))
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None:
+        """The batch with every key prefixed, passed down as one batch."""
+        await apply_writes(self._storage, [(self._expand(key), value) for key, value in ops])
+
+    def chroot_target(self, key: str) -> tuple[Storage, str]:
+        """(the storage under this view, ``key`` as it is named there): lets a
+        :class:`~strongroom.logical.WriteBatch` merge writes of several views into one batch."""
+        return self._storage, self._expand(key)
 
     async def list(self, prefix: str) -> list[str]:
         # Children are relative to the listed prefix, so they need no translation back.

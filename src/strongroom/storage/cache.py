@@ -2,7 +2,8 @@
 
 It wraps physical storage (below the barrier), so it caches ciphertext, like Vault's physical
 cache. Misses are cached too (a ``None`` result), because backends probe for absent keys often.
-``put`` and ``delete`` through the wrapper invalidate the key; ``list`` is not cached.
+``put``, ``delete`` and ``write_batch`` through the wrapper invalidate the keys they write (before
+and after, also when the write fails: then the stored state is unknown); ``list`` is not cached.
 
 Correctness assumes every write to ``inner`` goes through this wrapper (one process, one store).
 
@@ -15,9 +16,10 @@ waited (conservative: any concurrent write skips caching that read).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Final
 
-from strongroom.logical import Storage
+from strongroom.logical import Storage, WriteOp, apply_writes
 
 DEFAULT_SIZE = 131072  # entries; Vault's physical cache defaults to 128k entries too
 
@@ -83,6 +85,15 @@ class CachedStorage:
         finally:
             self._invalidate(key)
 
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None:
+        """The inner store's atomic batch (or its in-order fallback), invalidating every key written."""
+        keys = [key for key, _ in ops]
+        self._invalidate_all(keys)
+        try:
+            await apply_writes(self._inner, ops)
+        finally:
+            self._invalidate_all(keys)
+
     async def list(self, prefix: str) -> list[str]:
         return await self._inner.list(prefix)
 
@@ -101,6 +112,12 @@ class CachedStorage:
     def _invalidate(self, key: str) -> None:
         self._epoch += 1
         self._entries.pop(key, None)
+
+    def _invalidate_all(self, keys: Sequence[str]) -> None:
+        self._epoch += 1
+        entries = self._entries
+        for key in keys:
+            entries.pop(key, None)
 
 
 __all__ = ["DEFAULT_SIZE", "CachedStorage"]

@@ -11,6 +11,10 @@ Writes are atomic and durable: write a temporary file, fsync it, rename it over 
 fsync the directory (new directories are fsynced into their parents too). Deleting a key removes
 the folders it leaves empty. All blocking I/O runs in worker threads (:func:`asyncio.to_thread`).
 
+``write_batch`` is NOT atomic here (a directory of files has no transactions): it applies the
+writes in order, each durable before the next starts, in one worker-thread hop. Callers order
+batches so that any prefix is a consistent state (see :func:`strongroom.logical.apply_writes`).
+
 Keys are validated before they touch the filesystem: no empty, ``.`` or ``..`` segments (they
 would alias other keys or escape the directory), no NUL, and each segment must fit a file name.
 """
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.errors import Internal, InvalidRequest
+from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
 
 _LEAF = "_"
@@ -53,6 +58,12 @@ class FileStorage:
     async def delete(self, key: str) -> None:
         folders, leaf = _encode_key(key)
         await asyncio.to_thread(self._delete, folders, leaf)
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None:
+        """``ops`` in order, each durable before the next (not atomic: see the module docstring)."""
+        # Validate every key first, so an unsafe key fails the batch before anything is written.
+        encoded = [(*_encode_key(key), None if value is None else bytes(value)) for key, value in ops]
+        await asyncio.to_thread(self._write_batch, encoded)
 
     async def list(self, prefix: str) -> list[str]:
         folder, slash, partial = prefix.rpartition("/")
@@ -101,6 +112,13 @@ class FileStorage:
             _fsync_dir(directory)  # make the rename itself durable
             return
         raise Internal("file storage: could not write the entry (its folder kept disappearing)")
+
+    def _write_batch(self, encoded: Sequence[tuple[builtins.list[str], str, bytes | None]]) -> None:
+        for folders, leaf, value in encoded:
+            if value is None:
+                self._delete(folders, leaf)
+            else:
+                self._put(folders, leaf, value)
 
     def _make_folders(self, folders: Sequence[str]) -> Path:
         current = self.root

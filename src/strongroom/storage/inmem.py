@@ -7,8 +7,10 @@ straight to the prefix and skip over whole sub-folders instead of scanning every
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Sequence
 from typing import Any
 
+from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
 
 # '/' + 1: every key below folder "x/" sorts before "x0", so bisecting to it skips the folder.
@@ -39,6 +41,19 @@ class InmemStorage:
     async def delete(self, key: str) -> None:
         if self._data.pop(key, None) is not None:
             del self._keys[bisect_left(self._keys, key)]
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None:
+        """All of ``ops``, atomically: nothing here awaits, so no other task sees a partial batch.
+
+        Through ``put``/``delete`` so that test subclasses which observe or slow down writes see
+        batched writes too (a subclass that awaits inside them gives up the atomicity).
+        """
+        checked = [(key, None if value is None else bytes(value)) for key, value in ops]  # fail before any write
+        for key, value in checked:
+            if value is None:
+                await self.delete(key)
+            else:
+                await self.put(key, value)
 
     async def list(self, prefix: str) -> list[str]:
         keys = self._keys

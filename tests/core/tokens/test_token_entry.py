@@ -93,3 +93,15 @@ def test_bound_cidrs() -> None:
     assert e.allows_address("10.9.9.9") and e.allows_address("127.0.0.1")
     assert not e.allows_address("192.168.0.1") and not e.allows_address("garbage")
     assert entry().allows_address("192.168.0.1")
+
+
+def test_random_base62_is_uniform_over_exactly_the_62_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.core.tokens import entry as entry_module
+
+    assert len(entry_module.random_base62()) == 24 and len(entry_module.random_base62(100)) == 100
+    # Every byte value once: the 248 accepted ones map 4 times onto each character, the rest are dropped.
+    monkeypatch.setattr(entry_module.secrets, "token_bytes", lambda n: bytes(range(256)))
+    drawn = entry_module.random_base62(248)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    assert sorted(set(drawn)) == sorted(alphabet)
+    assert all(drawn.count(c) == 4 for c in alphabet)

@@ -30,7 +30,7 @@ from strongroom.core.expiration.storage import LeaseStorage
 from strongroom.core.tokens.entry import TokenEntry, random_base62
 from strongroom.durations import format_duration, rfc3339
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
-from strongroom.logical import LeaseInfo, Operation, Request, Response, Storage
+from strongroom.logical import LeaseInfo, Operation, Request, Response, Storage, WriteBatch
 
 if TYPE_CHECKING:
     from strongroom.core.mounts import MountEntry
@@ -109,14 +109,19 @@ class ExpirationManager:
         mac.update(entry.id.encode())
         return f"{entry.path.strip('/')}/h{mac.hexdigest()}"
 
-    async def register_token(self, entry: TokenEntry) -> None:
-        """A token with a TTL was created (token create or login): track its expiry."""
+    async def register_token(self, entry: TokenEntry, batch: WriteBatch | None = None) -> None:
+        """A token with a TTL was created (token create or login): track its expiry. With
+        ``batch`` (the token store's create hook), the lease joins the token's own commit, so a
+        token and its lease become durable together; without, it is committed here."""
         if not entry.expire_time:
             return
         lease = Lease(id=self.token_lease_id(entry), path=entry.path.strip("/"), kind=KIND_TOKEN,
                       issue_time=entry.issue_time or entry.creation_time, expire_time=entry.expire_time,
                       renewable=entry.renewable, ttl=entry.ttl, token_id=entry.id)
-        await self._store.create(lease)
+        if batch is not None:
+            self._store.stage_create(lease, batch)
+        else:
+            await self._store.create(lease)
 
     async def token_renewed(self, entry: TokenEntry) -> None:
         """A token's expire_time moved."""

@@ -3,6 +3,10 @@
 Every change to a lease's expiry goes through here, so the due/ index and the scheduler never
 disagree with the id/ record: ``on_index`` is told after an index entry is written, ``on_forget``
 after a lease is gone.
+
+A new lease is written as part of a :class:`~strongroom.logical.WriteBatch` (``stage_create``), so
+it can share one durable commit with whatever it belongs to: the token it tracks, or nothing else
+(``create``). Its writes keep the order of lease.py (indexes, then the record) inside the batch.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from strongroom.core.expiration.lease import (
     due_key,
     parse_due_name,
 )
-from strongroom.logical import Storage
+from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
 
 _LOCK_STRIPES = 64
 
@@ -42,6 +46,10 @@ class LeaseStorage:
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self.on_index: Callable[[int, str], None] = _noop_index
         self.on_forget: Callable[[str], None] = _noop_forget
+        # Ids of leases whose creating batch has not settled: their indexes may be durable before
+        # their record (storage that applies a batch write by write), which tidy must not take for
+        # a crash's leftovers.
+        self._creating: set[str] = set()
 
     def lock(self, lease_id: str) -> asyncio.Lock:
         """The lock for any read-modify-write of this lease (one of a fixed set of stripes)."""
@@ -53,56 +61,62 @@ class LeaseStorage:
         raw = await self._view.get(ID_PREFIX + lease_id)
         return Lease.from_json(orjson.loads(raw)) if raw is not None else None
 
-    async def _write(self, lease: Lease) -> None:
-        await self._view.put(ID_PREFIX + lease.id, orjson.dumps(lease.to_json()))
-
     def _owner_key(self, lease: Lease) -> str | None:
         if lease.kind != KIND_SECRET or not lease.token_id:
             return None
         return f"{TOKEN_PREFIX}{lease.token_id}/{digest(lease.id)}"
 
     async def create(self, lease: Lease) -> None:
-        """Indexes first, the record last (see lease.py), then schedule it. Takes the lease's lock."""
-        d = digest(lease.id)
+        """Persist a new lease in one commit, then schedule it. Under the lease's lock, so that
+        where storage applies the batch write by write, a revocation that finds the owner index
+        early waits for the record."""
+        batch = WriteBatch()
+        self.stage_create(lease, batch)
         async with self.lock(lease.id):
-            writes = [self._view.put(due_key(lease.expire_ms, d, self.bucket_ms), lease.id.encode())]
-            owner = self._owner_key(lease)
-            if owner is not None:
-                writes.append(self._view.put(owner, lease.id.encode()))
-            await asyncio.gather(*writes)
-            await self._write(lease)
-        self.on_index(lease.expire_ms, d)
+            await batch.commit()
+
+    def stage_create(self, lease: Lease, batch: WriteBatch) -> None:
+        """Add a new lease's writes to ``batch``: indexes first, the record last (see lease.py).
+        It is scheduled once the batch has committed. The id must be new (nobody else can hold
+        it yet), so no lock is taken."""
+        d, expire_ms, value = digest(lease.id), lease.expire_ms, lease.id.encode()
+        batch.put(self._view, due_key(expire_ms, d, self.bucket_ms), value)
+        owner = self._owner_key(lease)
+        if owner is not None:
+            batch.put(self._view, owner, value)
+        batch.put(self._view, ID_PREFIX + lease.id, orjson.dumps(lease.to_json()))
+        self._creating.add(lease.id)
+        batch.on_commit(lambda: self.on_index(expire_ms, d))
+        batch.on_settled(lambda: self._creating.discard(lease.id))
 
     async def move(self, lease: Lease, expire_time: float) -> None:
-        """Give the lease a new expiry (renewal, or "now" to queue its revocation). Caller holds its lock."""
+        """Give the lease a new expiry (renewal, or "now" to queue its revocation). Caller holds its lock.
+        One commit: the new index entry, the record, then the old entry's delete."""
         d = digest(lease.id)
         old = due_key(lease.expire_ms, d, self.bucket_ms)
         lease.expire_time = expire_time
         new = due_key(lease.expire_ms, d, self.bucket_ms)
-        if new != old:
-            await self._view.put(new, lease.id.encode())
-        await self._write(lease)
-        if new != old:
-            await self._view.delete(old)
+        record = (ID_PREFIX + lease.id, orjson.dumps(lease.to_json()))
+        ops: list[WriteOp] = [record] if new == old else [(new, lease.id.encode()), record, (old, None)]
+        await apply_writes(self._view, ops)
         self.on_index(lease.expire_ms, d)
 
     async def park(self, lease: Lease) -> None:
         """Take the lease off the schedule but keep its record (irrevocable). Caller holds its lock."""
-        await self._write(lease)
         d = digest(lease.id)
-        await self._view.delete(due_key(lease.expire_ms, d, self.bucket_ms))
+        await apply_writes(self._view, [(ID_PREFIX + lease.id, orjson.dumps(lease.to_json())),
+                                        (due_key(lease.expire_ms, d, self.bucket_ms), None)])
         self.on_forget(d)
 
     async def delete(self, lease: Lease) -> None:
-        """Record first, indexes after (see lease.py). Caller holds the lease's lock."""
+        """Record first, indexes after (see lease.py), in one commit. Caller holds the lease's lock."""
         d = digest(lease.id)
-        await self._view.delete(ID_PREFIX + lease.id)
-        self.on_forget(d)
-        deletes = [self._view.delete(due_key(lease.expire_ms, d, self.bucket_ms))]
+        ops: list[WriteOp] = [(ID_PREFIX + lease.id, None), (due_key(lease.expire_ms, d, self.bucket_ms), None)]
         owner = self._owner_key(lease)
         if owner is not None:
-            deletes.append(self._view.delete(owner))
-        await asyncio.gather(*deletes)
+            ops.append((owner, None))
+        await apply_writes(self._view, ops)
+        self.on_forget(d)
 
     async def walk(self, prefix: str) -> AsyncIterator[str]:
         """Every key under ``prefix``, relative to it, depth first."""
@@ -132,9 +146,11 @@ class LeaseStorage:
         if raw is None:
             return False
         lease_id = raw.decode()
-        # Under the lease's lock, so an index entry written by a create in progress is not taken
-        # for a leftover (create writes the indexes before the record).
+        # An index entry written by a create in progress is not a leftover (create writes the
+        # indexes before the record; see _creating), nor is one of a move under the lease's lock.
         async with self.lock(lease_id):
+            if lease_id in self._creating:
+                return False
             lease = await self.load(lease_id)
             if lease is not None and (expire_ms is None or lease.expire_ms == expire_ms):
                 return False

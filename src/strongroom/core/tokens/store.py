@@ -29,7 +29,7 @@ from strongroom.core.tokens.entry import (
 from strongroom.core.tokens.roles import TokenRole
 from strongroom.core.tokens.ttl import renewal_ttl
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.logical import Storage
+from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,10 @@ PARENT_PREFIX = "parent/"
 ROLE_PREFIX = "roles/"
 
 RevokeHook = Callable[[TokenEntry], Awaitable[None]]
-# Called after a token is created or its expire_time changed (renewal), e.g. to track its lease.
+# Called after a token's expire_time changed (renewal), e.g. to move its lease.
 TokenHook = Callable[[TokenEntry], Awaitable[None]]
+# Called while a token is being created, to add writes (its lease) to the token's own batch.
+CreateHook = Callable[[TokenEntry, WriteBatch], Awaitable[None]]
 
 DEFAULT_CACHE_SIZE = 65536
 _LOCK_STRIPES = 64
@@ -80,7 +82,8 @@ class TokenStore:
         self._cache: dict[str, TokenEntry] = {}
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self._hooks: list[RevokeHook] = []
-        self._create_hooks: list[TokenHook] = []
+        self._create_hooks: list[CreateHook] = []
+        self._births: dict[str, _Births] = {}  # parent id -> its children being created now
         self._renew_hooks: list[TokenHook] = []
         self._salt: bytes | None = None  # the HMAC key of token ids
         self._expiring: set[str] = set()
@@ -102,8 +105,9 @@ class TokenStore:
         """``fn(entry)`` is awaited for every token revoked, before its records are deleted."""
         self._hooks.append(fn)
 
-    def add_create_hook(self, fn: TokenHook) -> None:
-        """``fn(entry)`` is awaited after every token is persisted."""
+    def add_create_hook(self, fn: CreateHook) -> None:
+        """``fn(entry, batch)`` is awaited for every new token before its batch commits: writes it
+        adds to ``batch`` become durable with the token. It must not write on its own."""
         self._create_hooks.append(fn)
 
     def add_renew_hook(self, fn: TokenHook) -> None:
@@ -201,17 +205,32 @@ class TokenStore:
         )
         if parent is None:
             await self._persist_new(entry, custom=bool(token_id))
-            await self._run(self._create_hooks, entry)
             return token, entry
-        # Under the parent's lock, so a concurrent revocation of the parent either sees this child
-        # in its index (and revokes it) or has already marked the parent dead (and we refuse).
+        # Registered as a birth under the parent's lock: a concurrent revocation of the parent
+        # either has marked it dead already (and we refuse), or waits for this child to be
+        # persisted before it lists the parent's children (and so revokes it). The lock itself
+        # is not held across the commit, so creates by one parent do not queue behind each other.
         async with self._lock(parent.id):
             current = self._cache.get(parent.id) or await self._read(parent.id)
             if current is None or current.num_uses == NUM_USES_REVOKING:
                 raise PermissionDenied("parent token is being revoked")
+            births = self._births.get(parent.id)
+            if births is None:
+                births = self._births[parent.id] = _Births()
+            births.count += 1
+        try:
             await self._persist_new(entry, custom=bool(token_id))
-        await self._run(self._create_hooks, entry)
+        finally:
+            births.count -= 1
+            if births.count == 0:
+                del self._births[parent.id]
+                births.done.set()
         return token, entry
+
+    async def _births_settled(self, token_id: str) -> None:
+        """Wait until no child of ``token_id`` is being created (call once it is marked dead)."""
+        while (births := self._births.get(token_id)) is not None:
+            await births.done.wait()
 
     @staticmethod
     async def _run(hooks: list[TokenHook], entry: TokenEntry) -> None:
@@ -230,16 +249,30 @@ class TokenStore:
         return token, entry
 
     async def _persist_new(self, entry: TokenEntry, *, custom: bool) -> None:
-        if custom and await self._view.get(ID_PREFIX + entry.id) is not None:
-            raise InvalidRequest("cannot create a token with a duplicate ID")
-        # Indexes first, the authoritative id record last: a crash in between leaves only dangling
-        # index records, which revocation tolerates, never a token missing from its parent's tree.
+        """The token's records and whatever the create hooks add (its lease) in ONE batch: one
+        durable commit, atomic where storage is (sqlite), so a token never exists without its
+        indexes or its lease. A caller-chosen id is checked and written under its own lock."""
+        if not custom:
+            await self._commit_new(entry)
+            return
+        async with self._lock(entry.id):
+            if await self._view.get(ID_PREFIX + entry.id) is not None:
+                raise InvalidRequest("cannot create a token with a duplicate ID")
+            await self._commit_new(entry)
+
+    async def _commit_new(self, entry: TokenEntry) -> None:
+        # Indexes first, the authoritative id record last, then the hooks' writes (the lease): where
+        # storage applies a batch write by write, a crash leaves only dangling index records, which
+        # revocation tolerates, never a token missing from its parent's tree.
+        batch = WriteBatch()
         record = orjson.dumps({"token_id": entry.id, "accessor": entry.accessor})
-        indexes = [self._view.put(ACCESSOR_PREFIX + self.hash(entry.accessor), record)]
+        batch.put(self._view, ACCESSOR_PREFIX + self.hash(entry.accessor), record)
         if entry.parent:
-            indexes.append(self._view.put(f"{PARENT_PREFIX}{entry.parent}/{entry.id}", b""))
-        await asyncio.gather(*indexes)  # together: one group commit instead of two
-        await self._write(entry)
+            batch.put(self._view, f"{PARENT_PREFIX}{entry.parent}/{entry.id}", b"")
+        batch.put(self._view, ID_PREFIX + entry.id, orjson.dumps(entry.to_json()))
+        for hook in self._create_hooks:
+            await hook(entry, batch)
+        await batch.commit()
         self._cache_put(entry)
 
     # -- use counting ---------------------------------------------------------------------------
@@ -305,6 +338,7 @@ class TokenStore:
         if not await self._mark_revoking(entry.id):
             return
         if orphan_children:
+            await self._births_settled(entry.id)
             await self._orphan_children(entry.id)
         else:
             # (token, parent it was listed under, children already pushed?)
@@ -320,6 +354,7 @@ class TokenStore:
                     await self._view.delete(f"{PARENT_PREFIX}{parent_id}/{token_id}")
                 else:
                     stack.append((token_id, parent_id, True))
+                    await self._births_settled(token_id)
                     children = await self._view.list(f"{PARENT_PREFIX}{token_id}/")
                     stack.extend((child, token_id, False) for child in children if not child.endswith("/"))
         await self._destroy(entry.id, "")
@@ -354,10 +389,11 @@ class TokenStore:
             await hook(entry)  # a failing hook leaves the token marked dead, for a retry
         async with self._lock(token_id):
             self._cache.pop(token_id, None)
-            await self._view.delete(ID_PREFIX + token_id)
-            await self._view.delete(ACCESSOR_PREFIX + self.hash(entry.accessor))
-            for parent_id in {entry.parent, listed_under} - {""}:
-                await self._view.delete(f"{PARENT_PREFIX}{parent_id}/{token_id}")
+            # One commit; the record first, so a store that applies it write by write never
+            # leaves a live token without its indexes.
+            ops: list[WriteOp] = [(ID_PREFIX + token_id, None), (ACCESSOR_PREFIX + self.hash(entry.accessor), None)]
+            ops += [(f"{PARENT_PREFIX}{parent_id}/{token_id}", None) for parent_id in {entry.parent, listed_under} - {""}]
+            await apply_writes(self._view, ops)
 
     def _revoke_in_background(self, entry: TokenEntry) -> None:
         """Expired tokens are revoked lazily, when a lookup first notices; at most once at a time."""
@@ -470,3 +506,13 @@ class TokenStore:
             # Evict the oldest insertion: O(1), and correct because every entry is also in storage.
             del cache[next(iter(cache))]
         cache[entry.id] = entry
+
+
+class _Births:
+    """The children of one token being created right now; ``done`` is set when the last is."""
+
+    __slots__ = ("count", "done")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.done = asyncio.Event()

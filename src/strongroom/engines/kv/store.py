@@ -21,7 +21,7 @@ from strongroom.engines.kv.models import (
     versions_prefix,
 )
 from strongroom.errors import CheckAndSetMismatch, InvalidRequest
-from strongroom.logical import Storage
+from strongroom.logical import Storage, WriteOp, apply_writes
 
 CAS_REQUIRED = "check-and-set parameter required for this call"
 CAS_MISMATCH = "check-and-set parameter did not match the current version"
@@ -119,8 +119,10 @@ async def write_version(
 ) -> int:
     """Store ``data`` as the next version of ``meta``'s key and prune; the new version number.
 
-    Two puts: the version record first, then the metadata that makes it current, so a crash in
-    between leaves an unreferenced record rather than metadata pointing at nothing.
+    One batch, so one durable commit (atomic on sqlite): the version record, then the metadata
+    that makes it current, then the deletes of pruned versions. Where storage applies the batch
+    write by write, that order means a crash leaves at worst an unreferenced record, never
+    metadata pointing at nothing.
     """
     version = meta.current_version + 1
     meta.versions[version] = VersionInfo(created_time=now, deletion_time=deletion_time_for(config, meta, now))
@@ -129,26 +131,31 @@ async def write_version(
     if not meta.created_time:
         meta.created_time = now
     dropped = prune(meta, max_versions(config, meta))
-    await storage.put(version_key(meta.key, version), VersionRecord(data=data, created_time=now).to_json())
-    await save_metadata(storage, meta)
-    for v in dropped:
-        await storage.delete(version_key(meta.key, v))
+    ops: list[WriteOp] = [
+        (version_key(meta.key, version), VersionRecord(data=data, created_time=now).to_json()),
+        (metadata_key(meta.key), meta.to_json()),
+    ]
+    ops += [(version_key(meta.key, v), None) for v in dropped]
+    await apply_writes(storage, ops)
     return version
 
 
 async def destroy_versions(storage: Storage, meta: KeyMetadata, versions: list[int]) -> bool:
-    """Permanently remove the data of ``versions``; whether any bookkeeping changed."""
-    changed = False
+    """Permanently remove the data of ``versions``; whether any bookkeeping changed.
+
+    One batch: the records go first, then the metadata marks them destroyed.
+    """
+    ops: list[WriteOp] = []
     for v in versions:
         info = meta.versions.get(v)
         if info is None or info.destroyed:
             continue
         info.destroyed = True
-        changed = True
-        await storage.delete(version_key(meta.key, v))
-    if changed:
-        await save_metadata(storage, meta)
-    return changed
+        ops.append((version_key(meta.key, v), None))
+    if ops:
+        ops.append((metadata_key(meta.key), meta.to_json()))
+        await apply_writes(storage, ops)
+    return bool(ops)
 
 
 async def delete_key(storage: Storage, path: str) -> None:
