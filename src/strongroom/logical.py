@@ -146,6 +146,8 @@ def _chroot_target(storage: Storage, key: str) -> tuple[Storage, str]:
 class Connection:
     remote_addr: str = ""
     remote_port: int = 0
+    # DER of the TLS client certificate the peer presented, if any (what cert auth will check).
+    peer_certificate: bytes | None = None
 
 
 @dataclass(slots=True)

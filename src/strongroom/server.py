@@ -1,4 +1,4 @@
-"""Process entry: config → storage → Core → ASGI app → uvicorn listeners; signals; graceful stop.
+"""Process entry: config → storage → Core → http App → our HTTP/1.1 listeners; signals; graceful stop.
 
 This module and ``cli`` are the only places that read the environment or print to the terminal.
 """
@@ -6,15 +6,11 @@ This module and ``cli`` are the only places that read the environment or print t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import ssl
 import sys
-from collections.abc import Iterator
 from typing import Any
-
-import uvicorn
 
 from strongroom import __version__
 from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_config, load_config
@@ -23,7 +19,7 @@ from strongroom.core.audit import AuditConfig
 from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
-from strongroom.http.protocol import VaultHttpToolsProtocol
+from strongroom.http.server import HttpServer
 from strongroom.logical import Storage
 from strongroom.storage import PhysicalStorage, open_storage
 from strongroom.storage.cache import CachedStorage
@@ -31,14 +27,6 @@ from strongroom.storage.cache import CachedStorage
 log = logging.getLogger("strongroom.server")
 
 _TLS_VERSIONS = {"tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server without its own signal handling: we stop all listeners together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def tls_context(listener: ListenerConfig) -> ssl.SSLContext:
@@ -54,20 +42,16 @@ def tls_context(listener: ListenerConfig) -> ssl.SSLContext:
     return ctx
 
 
-def _uvicorn_server(app: App, listener: ListenerConfig, log_level: str) -> _Server:
+async def _listen(app: App, listener: ListenerConfig) -> HttpServer:
+    """Bind one listener; a busy address is reported by name (OSError → "Error starting server")."""
     host, _, port = listener.address.rpartition(":")
-    config = uvicorn.Config(app, host=host.strip("[]") or "0.0.0.0", port=int(port), lifespan="off",
-                            http=VaultHttpToolsProtocol, loop="uvloop",
-                            access_log=False, log_level=_uvicorn_level(log_level), server_header=False,
-                            date_header=False, timeout_graceful_shutdown=5)
-    config.load()
-    if not listener.tls_disable:
-        config.ssl = tls_context(listener)  # our own context: uvicorn cannot set a minimum TLS version
-    return _Server(config)
-
-
-def _uvicorn_level(level: str) -> str:
-    return {"trace": "debug", "err": "error"}.get(level, level if level in ("debug", "info", "warning", "error") else "warning")
+    server = HttpServer(app, asyncio.get_running_loop())
+    ctx = None if listener.tls_disable else tls_context(listener)
+    try:
+        await server.start(host.strip("[]") or "0.0.0.0", int(port), ctx)
+    except OSError as e:
+        raise OSError(e.errno, f"listening on {listener.address}: {e.strerror or e}") from None
+    return server
 
 
 def _scheme(listener: ListenerConfig) -> str:
@@ -96,28 +80,34 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)
         unseal_key = __import__("base64").b64encode(key).decode()
-    servers = [_uvicorn_server(_app_for(core, lst), lst, config.log_level) for lst in config.listeners]
-    _banner(config, storage_type, dev, unseal_key, root_token)
-
-    loop = asyncio.get_running_loop()
-
-    def stop() -> None:
-        for s in servers:
-            s.should_exit = True
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
+    servers: list[HttpServer] = []
     try:
-        await asyncio.gather(*(s.serve() for s in servers))
-    finally:
+        for lst in config.listeners:
+            servers.append(await _listen(_app_for(core, lst), lst))
+        _banner(config, storage_type, dev, unseal_key, root_token)
+        await _until_signalled()
         print("==> Strongroom shutdown triggered", flush=True)
+        await asyncio.gather(*(s.stop() for s in servers))
+    finally:
+        for s in servers:  # a failed start or a second signal: nothing may keep listening
+            if s.server is not None:
+                s.server.close()
         await core.seal()
         await physical.close()
     return 0
 
 
+async def _until_signalled() -> None:
+    """Return on the first SIGINT or SIGTERM (later ones are ignored: the graceful stop is bounded)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def _app_for(core: Core, listener: ListenerConfig) -> App:
-    """One ASGI app per listener: request limits and the ceremony switches are per listener."""
+    """One app per listener: request limits and the ceremony switches are per listener."""
     return App(core, max_request_size=listener.max_request_size,
                disable_unauthed_rekey=listener.disable_unauthed_rekey_endpoints,
                disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints)

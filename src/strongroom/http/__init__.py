@@ -1,1 +1,1 @@
-"""The HTTP edge: Vault's wire format over ASGI. Knows nothing about policy."""
+"""The HTTP edge: Vault's wire format over our own HTTP/1.1 server. Knows nothing about policy."""

@@ -5,8 +5,7 @@ Knows Vault's wire format and nothing about policy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
@@ -28,8 +27,18 @@ _METHODS = {
 }
 
 
-def headers_of(scope: Mapping[str, Any]) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+class Peer(NamedTuple):
+    """Who is on the other end of a connection, as the HTTP edge saw it."""
+
+    addr: str = ""
+    port: int = 0
+    # DER of the TLS client certificate, when one was presented (for cert auth); None otherwise.
+    cert: bytes | None = None
+
+
+def query_of(query_string: str) -> dict[str, str]:
+    """The query string as a dict (last value wins, blanks kept), as Vault reads its parameters."""
+    return dict(parse_qsl(query_string, keep_blank_values=True)) if query_string else {}
 
 
 def token_of(headers: dict[str, str]) -> str:
@@ -55,12 +64,13 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def to_request(scope: Mapping[str, Any], path: str, body: bytes, headers: dict[str, str], request_id: str) -> Request:
-    method = scope["method"]
+def to_request(method: str, path: str, query_string: str, body: bytes, headers: dict[str, str],
+               request_id: str, peer: Peer) -> Request:
+    """``path`` is relative to /v1/ and already percent-decoded; ``headers`` have lower-case names."""
     op = _METHODS.get(method)
     if op is None:
         raise UnsupportedOperation(f"unsupported method {method}")
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    query = query_of(query_string)
     if op is Operation.READ and _truthy(query.pop("list", "")):
         op = Operation.LIST
     if _truthy(query.pop("help", "")):
@@ -79,10 +89,9 @@ def to_request(scope: Mapping[str, Any], path: str, body: bytes, headers: dict[s
     wrap_ttl = 0
     if headers.get("x-vault-wrap-ttl"):
         wrap_ttl = parse_duration(headers["x-vault-wrap-ttl"], name="wrap TTL")
-    client = scope.get("client") or ("", 0)
     return Request(
         operation=op, path=path, data=data, id=request_id, client_token=token_of(headers),
-        connection=Connection(remote_addr=client[0] or "", remote_port=client[1] or 0),
+        connection=Connection(remote_addr=peer.addr, remote_port=peer.port, peer_certificate=peer.cert),
         headers=headers, wrap_ttl=wrap_ttl, wrap_format=headers.get("x-vault-wrap-format", ""),
         content_type=content_type, full_path=path,
     )

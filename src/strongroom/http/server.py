@@ -1,0 +1,470 @@
+"""Strongroom's HTTP/1.1 server: httptools' parser under an asyncio.Protocol, calling ``App.handle``.
+
+Why our own: an ASGI server spends more per request on its machinery (scope and message dicts, a
+cycle object, two writes per response) than our pipeline spends answering a cached read. Here a
+request is parsed into plain values, answered by one ``await app.handle(...)`` and written back
+in one ``transport.write``.
+
+Per connection: requests are answered one at a time, in order; pipelined requests wait in a
+short queue (reading pauses when it is full, or while the transport's write buffer is over its
+high-water mark, so a client that does not read cannot grow our memory). Keep-alive is HTTP/1.1's
+default, HTTP/1.0 needs ``Connection: keep-alive``, ``Connection: close`` is honoured.
+``Expect: 100-continue`` is answered before the body is read. A body over the listener's
+max_request_size is answered 413 as soon as it is known to be too large (from Content-Length, or
+while a chunked body streams in) and never buffered past the limit; like a malformed request it
+then closes the connection. Idle keep-alive connections close after ``IDLE_TIMEOUT`` seconds, and a
+request whose head and body take longer than ``READ_TIMEOUT`` is dropped (slow-loris clients).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+from typing import Any, cast
+from urllib.parse import unquote
+
+import httptools
+
+from strongroom.errors import Internal, InvalidRequest
+from strongroom.http import envelope, wire
+from strongroom.http.app import App, too_large
+from strongroom.http.logical import Peer
+
+log = logging.getLogger("strongroom.http")
+
+IDLE_TIMEOUT = 5.0  # seconds a keep-alive connection may sit between requests
+READ_TIMEOUT = 30.0  # seconds to receive one whole request (Vault's http_read_timeout default)
+LINGER = 1.0  # seconds to drain a client still sending after we answered and stopped reading it
+MAX_QUEUED = 16  # pipelined requests parsed ahead of the one being answered before reading pauses
+
+
+class _Request:
+    """One parsed request waiting for (or in) its turn. ``error`` set: answer it and close."""
+
+    __slots__ = ("body", "error", "head", "headers", "http10", "keep_alive", "method", "path", "query")
+
+    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+                 keep_alive: bool, http10: bool) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.http10 = http10
+        self.head = method == "HEAD"
+        self.error: tuple[int, bytes] | None = None
+
+
+def _failure(status_body: tuple[int, bytes]) -> _Request:
+    req = _Request("", "", "", {}, b"", False, False)
+    req.error = status_body
+    return req
+
+
+class _StopParsing(Exception):
+    """Raised from a parser callback to stop httptools mid-buffer (the rest is not to be read)."""
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection. Parser callbacks (``on_*``) build requests; ``_answer`` serves them."""
+
+    def __init__(self, app: App, server: HttpServer) -> None:
+        self.app = app
+        self.server = server
+        self.loop = server.loop
+        self.limit = app.max_request_size if app.max_request_size >= 0 else None
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.peer = Peer()
+        self.queue: collections.deque[_Request] = collections.deque()
+        self.worker: asyncio.Task[None] | None = None
+        # Parse state of the message being read.
+        self.in_message = False
+        self.url = b""
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.size = 0
+        self.awaiting_continue = False
+        self.began = 0.0
+        # Connection state.
+        self.held = b""  # the start of a possible LIST request line, waiting for its end
+        self.reading = True  # False once we stop parsing input (error, 413, upgrade, close)
+        self.write_paused = False
+        self.read_paused = False
+        self.drained: asyncio.Future[None] | None = None
+        self.stopping = False
+        self.lost = False
+        self.peer_eof = False
+        self.idle_since = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TLS transport is not an asyncio.Transport subclass, but it has the same methods.
+        transport = cast(asyncio.Transport, transport)
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        cert = None
+        ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            cert = ssl_object.getpeercert(binary_form=True)
+        if isinstance(peername, tuple):
+            self.peer = Peer(str(peername[0]), int(peername[1]), cert)
+        else:
+            self.peer = Peer("", 0, cert)
+        self.server.connections.add(self)
+        self.idle_since = self.loop.time()
+        self._arm_timer(IDLE_TIMEOUT)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.reading = False
+        self.queue.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        # The handler in flight, if any, runs to its end (no half-done writes); its answer is dropped.
+        if self.worker is None:
+            self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self._update_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.reading:
+            return  # draining a client we stopped listening to (see _close_after)
+        if not self.in_message and (self.held or data[:1] == b"L"):
+            data = self._rewrite_list(data)
+            if not data:
+                return
+        try:
+            self.parser.feed_data(data)
+        except _StopParsing:
+            pass
+        except httptools.HttpParserCallbackError as e:
+            if not isinstance(e.__context__, _StopParsing):  # our bug in a callback: say so, close
+                log.error("HTTP request parsing failed", exc_info=e.__context__)
+                self._fail(*envelope.render_error(Internal("internal error")))
+        except httptools.HttpParserUpgrade:
+            # An Upgrade (h2c, websocket) we do not speak: the request is answered as plain
+            # HTTP/1.1, then the connection closes instead of switching protocols.
+            self._stop_reading()
+        except httptools.HttpParserError as e:
+            self._fail(*envelope.render_error(InvalidRequest(f"malformed HTTP request: {e}")))
+
+    def eof_received(self) -> bool | None:
+        # The client has finished sending; answer what was asked, then close (a half-closed
+        # client still reads). Nothing more will be parsed.
+        self.reading = False
+        self.peer_eof = True
+        if self.worker is None and not self.queue:
+            return None  # close now
+        return True
+
+    # -- httptools callbacks ----------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.in_message = True
+        self.url = b""
+        self.headers = {}
+        self.body = []
+        self.size = 0
+        self.began = self.loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        length = self.headers.get("content-length")
+        if self.limit is not None and length is not None and length.isdigit() and int(length) > self.limit:
+            self._too_large()
+        if self.headers.get("expect", "").lower() == "100-continue" and self.parser.get_http_version() == "1.1":
+            self.awaiting_continue = True
+            self._maybe_continue()
+
+    def on_body(self, body: bytes) -> None:
+        self.awaiting_continue = False  # the client did not wait for our 100
+        self.size += len(body)
+        if self.limit is not None and self.size > self.limit:
+            self._too_large()
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.in_message = False
+        self.awaiting_continue = False
+        try:
+            request = self._request()
+        except InvalidRequest as e:
+            request = _failure(envelope.render_error(e))
+        self._enqueue(request)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _request(self) -> _Request:
+        url = self.url
+        if url[:1] != b"/":  # absolute-form or garbage: let the URL parser sort it out
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                raise InvalidRequest("malformed request target") from None
+            raw_path, raw_query = parsed.path or b"/", parsed.query or b""
+        else:
+            raw_path, _, raw_query = url.partition(b"?")
+            raw_query = raw_query.partition(b"#")[0]
+        path = raw_path.decode("utf-8", "replace")
+        if "%" in path:
+            path = unquote(path)
+        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
+        self.body = []
+        version = self.parser.get_http_version()
+        keep_alive = self.parser.should_keep_alive() and not self.stopping
+        return _Request(self.parser.get_method().decode("ascii"), path, raw_query.decode("latin-1"),
+                        self.headers, body, keep_alive, version == "1.0")
+
+    def _rewrite_list(self, data: bytes) -> bytes:
+        """Rewrite a LIST request line at a message boundary; hold data until the line is whole.
+
+        Only a request line is touched, never a body that happens to start with "LIST ". A LIST
+        pipelined behind another request in the same packet still reaches the parser (400): the
+        clients that send LIST do not pipeline."""
+        if self.held:
+            data, self.held = self.held + data, b""
+        if len(data) < len(wire.LIST_PREFIX) and wire.LIST_PREFIX.startswith(data):
+            self.held = data  # "LI" may be all that arrived so far
+            return b""
+        if data.startswith(wire.LIST_PREFIX):
+            if b"\r\n" in data:
+                return wire.rewrite_list(data)
+            if len(data) < wire.MAX_LIST_LINE:
+                self.held = data
+                return b""
+        return data
+
+    def _too_large(self) -> None:
+        self.body = []
+        self._fail(*too_large())
+        raise _StopParsing
+
+    def _fail(self, status: int, body: bytes) -> None:
+        """Stop reading; answer ``status`` after the requests already queued, then close."""
+        self._stop_reading()
+        self.in_message = False
+        self._enqueue(_failure((status, body)))
+
+    def _stop_reading(self) -> None:
+        self.reading = False
+        self.awaiting_continue = False
+
+    def _maybe_continue(self) -> None:
+        """Send ``100 Continue`` for the message being read, once every earlier answer is out."""
+        if self.awaiting_continue and self.worker is None and not self.queue and self.transport is not None:
+            self.awaiting_continue = False
+            self.transport.write(wire.CONTINUE)
+
+    def _update_reading(self) -> None:
+        """Pause reading while writes back up or too many requests wait; resume when both clear."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        pause = self.write_paused or len(self.queue) >= MAX_QUEUED
+        if pause and not self.read_paused:
+            self.read_paused = True
+            transport.pause_reading()
+        elif not pause and self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+
+    # -- answering --------------------------------------------------------------------------------
+
+    def _enqueue(self, request: _Request) -> None:
+        self.queue.append(request)
+        if self.worker is None:
+            self.worker = self.loop.create_task(self._answer())
+        elif len(self.queue) >= MAX_QUEUED:
+            self._update_reading()
+
+    async def _answer(self) -> None:
+        """Answer queued requests in order, one at a time, until the queue is empty."""
+        try:
+            while self.queue:
+                if not await self._answer_one(self.queue.popleft()):
+                    return
+                if self.read_paused:
+                    self._update_reading()
+                if self.write_paused:
+                    await self._drain()
+        except Exception:  # our own bug, not the handler's (App.handle never raises): say so, close
+            log.exception("HTTP connection failed")
+            self._write(wire.response(*envelope.render_error(Internal("internal error")), keep_alive=False))
+            self._close()
+        finally:
+            self.worker = None
+            self._idle()
+
+    async def _answer_one(self, request: _Request) -> bool:
+        """Write one answer; False if the connection is done afterwards."""
+        if request.error is not None:
+            status, body = request.error
+            self._write(wire.response(status, body, keep_alive=False))
+            self._close_after()
+            return False
+        status, body = await self.app.handle(request.method, request.path, request.query, request.headers,
+                                             request.body, self.peer)
+        keep_alive = request.keep_alive and not self.stopping
+        self._write(wire.response(status, body, keep_alive=keep_alive, http10=request.http10, head=request.head))
+        if not keep_alive:
+            self._close()
+            return False
+        return True
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def _drain(self) -> None:
+        self.drained = self.loop.create_future()
+        try:
+            await self.drained
+        finally:
+            self.drained = None
+
+    def _idle(self) -> None:
+        """After the last queued answer: close if the connection is done, else wait for more."""
+        transport = self.transport
+        if self.lost or transport is None or transport.is_closing():
+            if self.lost:
+                self.server.forget(self)
+            return
+        if self.stopping and not self.in_message:
+            self._close()
+            return
+        if not self.reading and not self.in_message:
+            self._close_after()
+            return
+        self.idle_since = self.loop.time()
+        self._maybe_continue()
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        self.reading = False
+        if self.transport is not None:
+            self.transport.close()  # what was written is flushed first
+
+    def _close_after(self) -> None:
+        """Close once the client stops sending (or after LINGER seconds), not at once: closing a
+        socket with unread input makes the kernel send a reset, which can destroy our answer
+        before the client reads it (e.g. a 413 while the client is still uploading)."""
+        self.reading = False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.peer_eof:
+            transport.close()
+            return
+        if self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._arm_timer(LINGER, linger=True)
+
+    def _arm_timer(self, delay: float, *, linger: bool = False) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(delay, self._on_timer, linger)
+
+    def _on_timer(self, linger: bool) -> None:
+        """One lazy timer per connection (not one per request): checks idle and read deadlines."""
+        self.timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if linger:
+            transport.close()
+            return
+        now = self.loop.time()
+        if self.in_message:
+            remaining = self.began + READ_TIMEOUT - now
+        elif self.worker is None and not self.queue:
+            remaining = self.idle_since + IDLE_TIMEOUT - now
+        else:
+            remaining = IDLE_TIMEOUT  # answering: the handler has its own deadlines
+        if remaining <= 0:
+            self._close()
+        else:
+            self._arm_timer(remaining)
+
+    def shutdown(self) -> None:
+        """Graceful stop: an idle connection closes now, a busy one after its current answer."""
+        self.stopping = True
+        if self.worker is None and not self.queue and not self.in_message:
+            self._close()
+
+    def abort(self) -> None:
+        """Forced stop: drop the connection and cancel its handler."""
+        if self.worker is not None:
+            self.worker.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class HttpServer:
+    """One listener: the asyncio server plus its live connections, for a graceful stop."""
+
+    def __init__(self, app: App, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.loop = loop
+        self.connections: set[HttpConnection] = set()
+        self.server: asyncio.Server | None = None
+        self._all_gone: asyncio.Future[None] | None = None
+
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
+                    backlog: int = 2048) -> None:
+        self.server = await self.loop.create_server(lambda: HttpConnection(self.app, self), host, port,
+                                                    ssl=ssl_context, reuse_address=True, backlog=backlog)
+
+    def forget(self, connection: HttpConnection) -> None:
+        self.connections.discard(connection)
+        if not self.connections and self._all_gone is not None and not self._all_gone.done():
+            self._all_gone.set_result(None)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, let requests in flight finish (up to ``grace`` seconds), close the rest."""
+        if self.server is not None:
+            self.server.close()
+        self._all_gone = self.loop.create_future()
+        for connection in list(self.connections):
+            connection.shutdown()
+        if self.connections:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._all_gone), grace)
+            except TimeoutError:
+                log.warning("closing %d connection(s) still busy after %.0fs", len(self.connections), grace)
+        for connection in list(self.connections):
+            connection.abort()
+        workers = [c.worker for c in self.connections if c.worker is not None]
+        if workers:
+            await asyncio.wait(workers, timeout=1.0)
+        self.connections.clear()
+
+    @property
+    def sockets(self) -> Any:
+        return self.server.sockets if self.server is not None else ()

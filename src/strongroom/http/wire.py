@@ -1,0 +1,74 @@
+"""HTTP/1.1 bytes on the wire: Vault's LIST method in a request line, and whole responses as one buffer.
+
+Pure functions; the connection protocol (http/server.py) decides when to call them.
+
+llhttp (behind httptools) knows a fixed set of methods and rejects LIST, which hvac, Terraform and
+curl users send. Vault treats ``LIST /v1/p`` and ``GET /v1/p?list=true`` identically, so a LIST
+request line at the start of a message is rewritten into the GET form before the parser sees it.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+LIST_PREFIX = b"LIST "
+# A request line longer than this without CRLF is not ours to fix: the parser rejects it.
+MAX_LIST_LINE = 16384
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Every answer is JSON that must not be cached (Vault's headers); the length follows.
+_COMMON = b"Content-Type: application/json\r\nCache-Control: no-store\r\n"
+_LENGTH = b"Content-Length: "
+_CLOSE = b"Connection: close\r\n"
+_KEEP = b"Connection: keep-alive\r\n"
+# Statuses whose responses never carry a body, so no Content-Length either (RFC 9110 8.6).
+_NO_BODY = frozenset({204, 304})
+
+_heads: dict[int, bytes] = {}
+
+
+def rewrite_list(data: bytes) -> bytes:
+    """``LIST /path?q HTTP/1.1`` → ``GET /path?q&list=true HTTP/1.1`` (the rest of ``data`` unchanged).
+
+    ``data`` starts with ``LIST `` and holds the whole request line (a CRLF)."""
+    end = data.index(b"\r\n")
+    line = data[len(LIST_PREFIX):end]
+    target, sep, version = line.rpartition(b" ")
+    if not sep:
+        return data
+    joiner = b"&" if b"?" in target else b"?"
+    return b"GET " + target + joiner + b"list=true " + version + data[end:]
+
+
+def _head(status: int) -> bytes:
+    """Status line and the fixed headers for ``status``, built once per status code."""
+    head = _heads.get(status)
+    if head is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        head = b"HTTP/1.1 %d %s\r\n%s" % (status, phrase.encode("ascii"), _COMMON)
+        _heads[status] = head
+    return head
+
+
+def response(status: int, body: bytes, *, keep_alive: bool, http10: bool = False, head: bool = False) -> bytes:
+    """A whole response as one buffer, so it leaves in one write (one syscall, usually one segment).
+
+    ``head``: a HEAD request gets the GET answer's headers, Content-Length included, without the body.
+    ``http10``: an HTTP/1.0 client that asked for keep-alive is told it is kept."""
+    parts = [_head(status)]
+    if status not in _NO_BODY:
+        parts += (_LENGTH, b"%d\r\n" % len(body))
+    else:
+        body = b""
+    if not keep_alive:
+        parts.append(_CLOSE)
+    elif http10:
+        parts.append(_KEEP)
+    parts.append(b"\r\n")
+    if not head:
+        parts.append(body)
+    return b"".join(parts)
