@@ -137,3 +137,18 @@ async def test_durable_storage_gets_the_physical_cache_unless_disabled(tmp_path:
         assert with_cache(inmem, "inmem", disable_cache=False) is inmem
     finally:
         await physical.close()
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "strongroom", "server", "-dev",
+                            f"-dev-listen-address=127.0.0.1:{port}"], capture_output=True, text=True, timeout=30,
+                           check=False)
+    assert r.returncode == 1
+    assert f"Error starting server: [Errno 98] cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
+    assert "Root Token" not in r.stdout  # nothing claims to be serving

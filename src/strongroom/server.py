@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -50,7 +51,8 @@ async def _listen(app: App, listener: ListenerConfig) -> HttpServer:
     try:
         await server.start(host.strip("[]") or "0.0.0.0", int(port), ctx)
     except OSError as e:
-        raise OSError(e.errno, f"listening on {listener.address}: {e.strerror or e}") from None
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise OSError(e.errno, f"cannot listen on {listener.address}: {reason}") from None
     return server
 
 

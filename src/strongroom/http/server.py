@@ -38,6 +38,9 @@ IDLE_TIMEOUT = 5.0  # seconds a keep-alive connection may sit between requests
 READ_TIMEOUT = 30.0  # seconds to receive one whole request (Vault's http_read_timeout default)
 LINGER = 1.0  # seconds to drain a client still sending after we answered and stopped reading it
 MAX_QUEUED = 16  # pipelined requests parsed ahead of the one being answered before reading pauses
+# A larger read is parsed this much at a time, stopping while MAX_QUEUED requests wait: one read
+# of tiny pipelined requests must not turn into thousands of queued request objects.
+FEED_SLICE = 16384
 
 
 class _Request:
@@ -91,6 +94,7 @@ class HttpConnection(asyncio.Protocol):
         self.began = 0.0
         # Connection state.
         self.held = b""  # the start of a possible LIST request line, waiting for its end
+        self.pending = b""  # read but not yet parsed: the queue was full
         self.reading = True  # False once we stop parsing input (error, 413, upgrade, close)
         self.write_paused = False
         self.read_paused = False
@@ -146,6 +150,25 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.reading:
             return  # draining a client we stopped listening to (see _close_after)
+        if self.pending:
+            data, self.pending = self.pending + data, b""
+        if len(data) <= FEED_SLICE:
+            self._feed(data)
+        else:
+            self._feed_slices(data)
+
+    def _feed_slices(self, data: bytes) -> None:
+        """Parse a large read in slices; keep the rest for later while the queue is full."""
+        start = 0
+        while start < len(data) and self.reading:
+            if len(self.queue) >= MAX_QUEUED:
+                self.pending = data[start:]
+                self._update_reading()
+                return
+            self._feed(data[start:start + FEED_SLICE])
+            start += FEED_SLICE
+
+    def _feed(self, data: bytes) -> None:
         if not self.in_message and (self.held or data[:1] == b"L"):
             data = self._rewrite_list(data)
             if not data:
@@ -282,7 +305,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        pause = self.write_paused or len(self.queue) >= MAX_QUEUED
+        pause = self.write_paused or len(self.queue) >= MAX_QUEUED or bool(self.pending)
         if pause and not self.read_paused:
             self.read_paused = True
             transport.pause_reading()
@@ -305,6 +328,9 @@ class HttpConnection(asyncio.Protocol):
             while self.queue:
                 if not await self._answer_one(self.queue.popleft()):
                     return
+                if self.pending and len(self.queue) < MAX_QUEUED and self.reading:
+                    pending, self.pending = self.pending, b""
+                    self._feed_slices(pending)
                 if self.read_paused:
                     self._update_reading()
                 if self.write_paused:
