@@ -377,9 +377,10 @@ async def test_reading_pauses_while_the_client_does_not_read(monkeypatch: pytest
 async def test_tls_client_certificate_reaches_the_request(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import ssl
 
+    from tests.test_server import _cert
+
     from strongroom.config import ListenerConfig
     from strongroom.server import tls_context
-    from tests.test_server import _cert
 
     ca_key, ca_name = _cert(tmp_path / "ca", "test-ca", ca=True)
     _cert(tmp_path / "server", "127.0.0.1", ca_key, ca_name)
