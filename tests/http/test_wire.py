@@ -38,3 +38,15 @@ def test_no_content_has_no_length_nor_body() -> None:
 
 def test_unknown_status_still_renders() -> None:
     assert response(599, b"", keep_alive=True).startswith(b"HTTP/1.1 599 \r\n")
+
+
+def test_request_ids_are_version_4_uuids() -> None:
+    import uuid
+
+    from strongroom.http.app import new_request_id
+
+    ids = {new_request_id() for _ in range(200)}
+    assert len(ids) == 200
+    for rid in ids:
+        u = uuid.UUID(rid)
+        assert str(u) == rid and u.version == 4 and u.variant == uuid.RFC_4122

@@ -9,7 +9,7 @@ envelope; an unexpected exception is logged and answered 500 without details, ne
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from typing import TYPE_CHECKING
 
 import orjson
@@ -76,12 +76,21 @@ class App:
                 raise UnsupportedOperation()
             status, data = await sys_handler(self.core, method, query_of(query_string), headers, body)
             return status, b"" if data is None else orjson.dumps(data)
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         req = to_request(method, path, query_string, body, headers, request_id, peer)
         resp = await self.core.handle_request(req)
         if resp is not None and resp.raw_body is not None:
             return resp.raw_status or 200, resp.raw_body
         return envelope.render(resp, request_id, inline_data=_legacy_sys(path))
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID string, as ``str(uuid.uuid4())`` gives, in half its time: one per request."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40  # version 4
+    b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _legacy_sys(path: str) -> bool:

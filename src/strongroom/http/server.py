@@ -43,6 +43,9 @@ MAX_QUEUED = 16  # pipelined requests parsed ahead of the one being answered bef
 FEED_SLICE = 16384
 
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+
+
 class _Request:
     """One parsed request waiting for (or in) its turn. ``error`` set: answer it and close."""
 
@@ -152,10 +155,15 @@ class HttpConnection(asyncio.Protocol):
             return  # draining a client we stopped listening to (see _close_after)
         if self.pending:
             data, self.pending = self.pending + data, b""
-        if len(data) <= FEED_SLICE:
-            self._feed(data)
-        else:
+        if len(data) > FEED_SLICE:
             self._feed_slices(data)
+        elif self.in_message or not (self.held or data[0] == 76):  # 76: "L", maybe LIST
+            try:
+                self.parser.feed_data(data)  # the common case, without _feed's extra call
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
+                self._parse_failed(e)
+        else:
+            self._feed(data)
 
     def _feed_slices(self, data: bytes) -> None:
         """Parse a large read in slices; keep the rest for later while the queue is full."""
@@ -175,17 +183,19 @@ class HttpConnection(asyncio.Protocol):
                 return
         try:
             self.parser.feed_data(data)
-        except _StopParsing:
-            pass
-        except httptools.HttpParserCallbackError as e:
-            if not isinstance(e.__context__, _StopParsing):  # our bug in a callback: say so, close
-                log.error("HTTP request parsing failed", exc_info=e.__context__)
-                self._fail(*envelope.render_error(Internal("internal error")))
-        except httptools.HttpParserUpgrade:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
+            self._parse_failed(e)
+
+    def _parse_failed(self, e: Exception) -> None:
+        if isinstance(e, httptools.HttpParserUpgrade):
             # An Upgrade (h2c, websocket) we do not speak: the request is answered as plain
             # HTTP/1.1, then the connection closes instead of switching protocols.
             self._stop_reading()
-        except httptools.HttpParserError as e:
+        elif isinstance(e, httptools.HttpParserCallbackError):
+            if not isinstance(e.__context__, _StopParsing):  # our bug in a callback: say so, close
+                log.error("HTTP request parsing failed", exc_info=e.__context__)
+                self._fail(*envelope.render_error(Internal("internal error")))
+        else:
             self._fail(*envelope.render_error(InvalidRequest(f"malformed HTTP request: {e}")))
 
     def eof_received(self) -> bool | None:
@@ -257,7 +267,8 @@ class HttpConnection(asyncio.Protocol):
         self.body = []
         version = self.parser.get_http_version()
         keep_alive = self.parser.should_keep_alive() and not self.stopping
-        return _Request(self.parser.get_method().decode("ascii"), path, raw_query.decode("latin-1"),
+        method = self.parser.get_method()
+        return _Request(_METHODS.get(method) or method.decode("ascii"), path, raw_query.decode("latin-1"),
                         self.headers, body, keep_alive, version == "1.0")
 
     def _rewrite_list(self, data: bytes) -> bytes:
@@ -324,17 +335,24 @@ class HttpConnection(asyncio.Protocol):
 
     async def _answer(self) -> None:
         """Answer queued requests in order, one at a time, until the queue is empty."""
+        queue = self.queue
         try:
-            while self.queue:
-                if not await self._answer_one(self.queue.popleft()):
+            while queue:
+                request = queue.popleft()
+                if request.error is not None:
+                    self._write(wire.response(*request.error, keep_alive=False))
+                    self._close_after()
                     return
-                if self.pending and len(self.queue) < MAX_QUEUED and self.reading:
-                    pending, self.pending = self.pending, b""
-                    self._feed_slices(pending)
-                if self.read_paused:
-                    self._update_reading()
-                if self.write_paused:
-                    await self._drain()
+                status, body = await self.app.handle(request.method, request.path, request.query,
+                                                     request.headers, request.body, self.peer)
+                keep_alive = request.keep_alive and not self.stopping
+                self._write(wire.response(status, body, keep_alive=keep_alive, http10=request.http10,
+                                          head=request.head))
+                if not keep_alive:
+                    self._close()
+                    return
+                if self.pending or self.read_paused or self.write_paused:
+                    await self._backpressure()
         except Exception:  # our own bug, not the handler's (App.handle never raises): say so, close
             log.exception("HTTP connection failed")
             self._write(wire.response(*envelope.render_error(Internal("internal error")), keep_alive=False))
@@ -343,21 +361,16 @@ class HttpConnection(asyncio.Protocol):
             self.worker = None
             self._idle()
 
-    async def _answer_one(self, request: _Request) -> bool:
-        """Write one answer; False if the connection is done afterwards."""
-        if request.error is not None:
-            status, body = request.error
-            self._write(wire.response(status, body, keep_alive=False))
-            self._close_after()
-            return False
-        status, body = await self.app.handle(request.method, request.path, request.query, request.headers,
-                                             request.body, self.peer)
-        keep_alive = request.keep_alive and not self.stopping
-        self._write(wire.response(status, body, keep_alive=keep_alive, http10=request.http10, head=request.head))
-        if not keep_alive:
-            self._close()
-            return False
-        return True
+    async def _backpressure(self) -> None:
+        """Between answers: parse what waited for room in the queue, resume reading, or wait for
+        the client to take what we wrote."""
+        if self.pending and len(self.queue) < MAX_QUEUED and self.reading:
+            pending, self.pending = self.pending, b""
+            self._feed_slices(pending)
+        if self.read_paused:
+            self._update_reading()
+        if self.write_paused:
+            await self._drain()
 
     def _write(self, data: bytes) -> None:
         transport = self.transport
