@@ -409,3 +409,35 @@ async def test_tls_client_certificate_reaches_the_request(tmp_path: Any, monkeyp
     client_der = ssl.PEM_cert_to_DER_cert((tmp_path / "client.pem").read_text())
     assert [c.peer_certificate for c in seen] == [client_der, None]
     assert seen[0].remote_addr == "127.0.0.1" and seen[0].remote_port > 0
+
+
+async def test_an_unparseable_target_is_400_and_nothing_after_it_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with serving() as srv:
+        seen: list[str] = []
+        inner = echo_path({"/first": 0.05})
+
+        async def record(method: str, path: str, *args: Any) -> tuple[int, bytes]:
+            seen.append(path)
+            return await inner(method, path, *args)
+
+        monkeypatch.setattr(srv.app, "handle", record)
+        reader, writer = await srv.connect()
+        writer.write(get("/first") + b"GET http://[bad HTTP/1.1\r\nHost: x\r\n\r\n" + get("/after"))
+        assert orjson.loads((await read_response(reader))[2])["path"] == "/first"
+        status, _, body = await read_response(reader)
+        assert (status, orjson.loads(body)) == (400, {"errors": ["malformed request target"]})
+        assert await closed(reader)
+        assert seen == ["/first"]
+
+
+async def test_a_failure_outside_the_handler_is_500_and_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with serving() as srv:
+        async def broken(*args: Any) -> tuple[int, bytes]:
+            raise RuntimeError("secret detail that must not leak")
+
+        monkeypatch.setattr(srv.app, "handle", broken)
+        reader, writer = await srv.connect()
+        writer.write(get("/v1/sys/health"))
+        status, headers, body = await read_response(reader)
+        assert (status, orjson.loads(body)) == (500, {"errors": ["internal error"]})
+        assert headers["connection"] == "close" and await closed(reader)

@@ -244,7 +244,8 @@ class HttpConnection(asyncio.Protocol):
         try:
             request = self._request()
         except InvalidRequest as e:
-            request = _failure(envelope.render_error(e))
+            self._fail(*envelope.render_error(e))
+            raise _StopParsing from None
         self._enqueue(request)
 
     # -- reading ----------------------------------------------------------------------------------
