@@ -277,3 +277,20 @@ async def test_syslog_device_sends_inline() -> None:
         assert dev.write_inline(_entry(4))  # type: ignore[attr-defined]
         await dev.close()
         assert json.loads(rx.recv(65536).partition(b": ")[2])["request"]["id"] == "4"
+
+
+async def test_inline_the_path_is_checked_once_per_event_loop_turn(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    assert dev.write_inline(_entry(1))  # opens
+    assert dev.write_inline(_entry(2))  # checks the path: this turn is covered
+    os.rename(path, tmp_path / "audit.log.1")
+    assert dev.write_inline(_entry(3))  # same turn: still the old file, complete and chained
+    await asyncio.sleep(0)
+    assert dev.write_inline(_entry(4))  # next turn: the rotation is seen
+    await dev.close()
+    old = (tmp_path / "audit.log.1").read_bytes().splitlines(keepends=True)
+    new = path.read_bytes().splitlines(keepends=True)
+    assert [json.loads(line)["request"]["id"] for line in old] == ["1", "2", "3"]
+    assert [json.loads(line)["request"]["id"] for line in new] == ["4"]
+    assert verify(KEY, old + new).ok

@@ -3,6 +3,7 @@ deadlines, and security events in the log."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
@@ -93,9 +94,10 @@ async def test_an_unwritable_device_refuses_the_request_with_no_side_effect(tmp_
     async with _audited(tmp_path) as (_core, c, log):
         assert (await c.post("/v1/secret/data/a", json={"data": {"v": "1"}})).status_code == 200
         # Root ignores file modes, so make the path unusable instead: the device reopens what the
-        # path names before each write, and a directory cannot be opened for appending.
+        # path names (checked once per event-loop turn), and a directory cannot be opened for appending.
         log.rename(tmp_path / "audit.log.old")
         log.mkdir()
+        await asyncio.sleep(0)  # the in-process client never yields; a real rename comes in a later turn
         r = await c.post("/v1/secret/data/b", json={"data": {"v": "2"}})
         assert r.status_code == 500 and r.json()["errors"] == ["audit: no enabled audit device could record the request"]
         assert (await c.get("/v1/secret/data/a")).status_code == 500  # reads are refused too
@@ -336,3 +338,18 @@ async def test_members_are_reused_unless_the_request_changed_and_hold_no_secret(
         assert not broker._built
     finally:
         await broker.teardown()
+
+
+async def test_several_inline_devices_need_no_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        second = tmp_path / "second.log"
+        r = await c.put("/v1/sys/audit/second", json={"type": "file", "options": {"file_path": str(second)}})
+        assert r.status_code == 204
+
+        async def no_task(*_args: object) -> None:
+            raise AssertionError("a task per device (gathered _deliver) for devices that write inline")
+
+        monkeypatch.setattr(AuditBroker, "_deliver", no_task)
+        assert (await c.get("/v1/secret/data/nothing")).status_code == 404
+        for path in (log, second):
+            assert [e["type"] for e in _entries(path)][-2:] == ["request", "response"]

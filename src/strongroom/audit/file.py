@@ -8,8 +8,11 @@ network filesystem that may hang.
 
 Each line carries a running HMAC (see :mod:`strongroom.audit.chain`). On start the chain continues
 from the file's last line, so one file is one chain across restarts. The path is checked before
-each write: if the file was moved or deleted (log rotation), it is reopened and the chain goes on
-in the new file, which verifies together with the old one (``strongroom audit verify OLD NEW``).
+each batch of writes (inline: before the first write of each event-loop turn; a stat per entry
+would cost as much as the write): if the file was moved or deleted (log rotation), it is reopened
+and the chain goes on in the new file, which verifies together with the old one
+(``strongroom audit verify OLD NEW``). Lines written in the turn of the rotation still go to the
+old file, complete and chained.
 
 Two ways to write:
 
@@ -86,6 +89,7 @@ class FileDevice:
         self.slow_write = min(SLOW_WRITE, self.deadline)
         self._key = KeyedSha256(chain_key)
         self._fd: int | None = None
+        self._checked = False  # inline: the path was checked in this event-loop turn
         self._ident: tuple[int, int] | None = None
         self._needs_newline = False
         # Chain head: the last line's sequence number and HMAC (what `sys/audit-chain` reports).
@@ -219,15 +223,23 @@ class FileDevice:
         """The open descriptor, reopened if ``path`` no longer names it (rotated, deleted, replaced).
         Inline: None when the path is not a regular file (the device then moves to its thread)."""
         if self._fd is not None:
+            if inline and self._checked:
+                return self._fd
             try:
                 st = os.stat(self.path)
                 same = (st.st_dev, st.st_ino) == self._ident
             except OSError:
                 same = False
             if same:
+                if inline:
+                    self._checked = True
+                    asyncio.get_running_loop().call_soon(self._next_turn)
                 return self._fd
             self._close()
         return self._open(inline=inline)
+
+    def _next_turn(self) -> None:
+        self._checked = False
 
     def _open(self, *, inline: bool) -> int | None:
         directory = os.path.dirname(self.path)

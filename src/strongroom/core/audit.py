@@ -306,11 +306,13 @@ class AuditBroker:
                     async with active.lock:
                         await active.device.write(entry)
         except TimeoutError:
-            reason = f"timed out after {active.common.timeout:g}s"
+            return self._failed(active, f"timed out after {active.common.timeout:g}s")
         except Exception as e:  # noqa: BLE001 - any device failure is "not recorded", never a crash
-            reason = f"{type(e).__name__}: {e}"
-        else:
-            return None
+            return self._failed(active, f"{type(e).__name__}: {e}")
+        return None
+
+    @staticmethod
+    def _failed(active: _Active, reason: str) -> str:
         # The entry's content is never logged here: it may be the only copy of what happened.
         log.error("audit device %s failed to record an entry: %s", active.entry.path, reason)
         return reason
@@ -319,8 +321,21 @@ class AuditBroker:
         """True if at least one device recorded its line (``lines[i]`` goes to ``actives[i]``)."""
         if len(actives) == 1:  # the common case: no gather, no task per device
             return await self._deliver(actives[0], lines[0]) is None
-        results = await asyncio.gather(*(self._deliver(a, e) for a, e in zip(actives, lines, strict=True)))
-        return any(r is None for r in results)
+        recorded, waiting = False, []
+        for active, entry in zip(actives, lines, strict=True):
+            if active.inline is not None:  # written now, one after the other: nothing to wait for
+                try:
+                    if active.inline(entry):
+                        recorded = True
+                        continue
+                except Exception as e:  # noqa: BLE001 - any device failure is "not recorded"
+                    self._failed(active, f"{type(e).__name__}: {e}")
+                    continue
+            waiting.append(self._deliver(active, entry))
+        if waiting:  # the rest concurrently, each within its own deadline
+            results = await asyncio.gather(*waiting)
+            recorded = recorded or any(r is None for r in results)
+        return recorded
 
     async def log_request(self, req: Request, *, error: StrongroomError | None = None) -> None:
         """Record ``req`` before the backend runs. Raises Internal if no enabled device could.
