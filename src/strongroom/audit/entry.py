@@ -129,23 +129,34 @@ def caller_member(req: Request, h: Hasher) -> bytes:
 
 
 def request_member(req: Request, h: Hasher, mount: Mount | None) -> bytes:
-    """The ``request`` member. ``mount``: the mount of the request's full path, if any."""
+    """The ``request`` member. ``mount``: the mount of the request's full path, if any.
+    Every member here is a str or an int, so "empty" is plain falsiness (see _put)."""
     mount_point, mount_type, mount_accessor = mount or (req.mount_point, req.mount_type, req.mount_accessor)
-    out: dict[str, Any] = {}
-    _put(out, "id", req.id)
+    out: dict[str, Any] = {"id": req.id} if req.id else {}
     out["operation"] = req.operation.value
-    _put(out, "mount_point", mount_point)
-    _put(out, "mount_type", mount_type)
-    _put(out, "mount_accessor", mount_accessor)
-    _put(out, "client_token", h.secret(req.client_token))
-    _put(out, "client_token_accessor", h.accessor(req.client_token_accessor))
+    if mount_point:
+        out["mount_point"] = mount_point
+    if mount_type:
+        out["mount_type"] = mount_type
+    if mount_accessor:
+        out["mount_accessor"] = mount_accessor
+    if req.client_token:
+        out["client_token"] = h.secret(req.client_token)
+    if req.client_token_accessor:
+        out["client_token_accessor"] = h.accessor(req.client_token_accessor)
     out["namespace"] = _ROOT_NAMESPACE
-    _put(out, "path", req.full_path or req.path)
+    path = req.full_path or req.path
+    if path:
+        out["path"] = path
     if req.data:
         _put(out, "data", h.data(req.data))
-    _put(out, "remote_address", req.connection.remote_addr)
-    _put(out, "remote_port", req.connection.remote_port)
-    _put(out, "wrap_ttl", req.wrap_ttl)
+    conn = req.connection
+    if conn.remote_addr:
+        out["remote_address"] = conn.remote_addr
+    if conn.remote_port:
+        out["remote_port"] = conn.remote_port
+    if req.wrap_ttl:
+        out["wrap_ttl"] = req.wrap_ttl
     return orjson.dumps(out)
 
 
