@@ -3,7 +3,13 @@
 SECURITY: fail closed. When at least one device is enabled and none of them records an entry,
 ``log_request`` raises, and the pipeline refuses the request before any backend runs. A device that
 does not take an entry within its deadline (option ``timeout``) counts as failed for that entry, so
-a stalled device delays a request by at most its deadline, never indefinitely.
+a stalled device delays a request by at most its deadline, never indefinitely. A device that can
+store an entry synchronously without blocking (``write_inline``: a regular file, a datagram) does
+so with no timer, task or lock; the file device watches those writes itself and goes back to its
+deadline-bound worker thread after one that blocked (see :mod:`strongroom.audit.file`).
+
+Per request, the ``auth`` and ``request`` members are built once per device and serve both the
+request and the response entry, unless something they were built from changed in between.
 
 The audit table (which devices exist, their options, salts and chain keys) is persisted through the
 barrier under ``core/audit``, like the mount tables. Devices declared in the server config are
