@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,138 @@ async def test_concurrent_entries_are_batched_in_order_and_chain(tmp_path: Path)
     assert [json.loads(line)["n"] for line in lines] == list(range(200))
     assert device.seq == 200
     assert verify(key, (tmp_path / "a.log").read_bytes().splitlines(keepends=True)).ok
+
+
+# -- inline writes (regular files) and the move to the thread -------------------------------------
+async def test_a_regular_file_is_written_inline_without_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    for i in range(3):
+        assert dev.write_inline(_entry(i))  # synchronous: the line is in the file on return
+        assert len(path.read_bytes().splitlines()) == i + 1
+    assert dev.inline and dev._drainer is None
+    await dev.close()
+    assert verify(KEY, path.read_bytes().splitlines(keepends=True)).ok
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "threaded"])
+async def test_both_ways_reopen_a_rotated_file_and_continue_the_chain(tmp_path: Path, inline: bool) -> None:
+    path = tmp_path / "audit.log"
+
+    async def put(dev: FileDevice, entry: bytes) -> None:
+        if inline:
+            assert dev.write_inline(entry)
+        else:
+            await dev.write(entry)
+
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    await put(dev, _entry(1))
+    os.rename(path, tmp_path / "audit.log.1")
+    await put(dev, _entry(2))
+    await dev.close()
+    dev = FileDevice({"file_path": str(path)}, KEY)  # a restart continues the new file's chain
+    await put(dev, _entry(3))
+    await dev.close()
+    old = (tmp_path / "audit.log.1").read_bytes().splitlines(keepends=True)
+    new = path.read_bytes().splitlines(keepends=True)
+    assert (len(old), len(new)) == (1, 2)
+    assert verify(KEY, old + new).ok
+
+
+async def test_a_fifo_is_never_written_inline_and_never_hangs_the_loop(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    dev = FileDevice({"file_path": str(fifo)}, KEY)
+    assert not dev.write_inline(_entry(1))  # no reader: opening would block; the thread's job
+    assert not dev.inline
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        other = FileDevice({"file_path": str(fifo)}, KEY)
+        assert not other.write_inline(_entry(1))  # a reader: opens, but it is no regular file
+        await other.write(_entry(2))
+        assert json.loads(os.read(reader, 65536))["request"]["id"] == "2"
+        await other.close()
+    finally:
+        os.close(reader)
+    await dev.close()
+    assert not FileDevice({"file_path": "stdout"}, KEY).write_inline(_entry(1))
+    assert not FileDevice({"file_path": str(tmp_path / "x"), "inline": "false"}, KEY).write_inline(_entry(1))
+    assert FileDevice({"file_path": "discard"}, KEY).write_inline(_entry(1))
+
+
+async def test_a_write_that_blocks_too_long_moves_the_device_to_its_thread(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    assert dev.write_inline(_entry(1))
+    dev.slow_write = 0.001
+
+    def stalling_write(fd: int, data: bytes) -> int:
+        time.sleep(0.005)  # the thread blocks, as on a stalled disk
+        return os.write(fd, data)
+
+    dev.os_write = stalling_write
+    assert dev.write_inline(_entry(2))  # this one is recorded...
+    assert not dev.inline  # ...and the next ones go through the thread, under the deadline
+    assert not dev.write_inline(_entry(3))
+    await dev.write(_entry(3))
+    await dev.close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert [json.loads(line)["request"]["id"] for line in lines] == ["1", "2", "3"]
+    assert verify(KEY, lines).ok
+
+
+def test_a_slow_write_that_did_not_block_stays_inline_unless_it_broke_the_deadline(tmp_path: Path) -> None:
+    dev = FileDevice({"file_path": str(tmp_path / "a.log"), "timeout": "1s"}, KEY)
+    assert dev.slow_write == 0.05 and dev.deadline == 1.0
+    dev._too_slow(0.2, blocked=False)  # descheduled on a busy host: not the file's doing
+    assert dev.inline
+    dev._too_slow(1.5, blocked=False)
+    assert not dev.inline
+    assert FileDevice({"file_path": "x", "timeout": "10ms"}, KEY).slow_write == 0.01
+
+
+async def test_a_failed_inline_write_moves_nothing_on(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    assert dev.write_inline(_entry(1))
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    dev.os_write = full
+    with pytest.raises(OSError):
+        dev.write_inline(_entry(2))
+    assert dev.head[0] == 1
+    dev.os_write = os.write
+    assert dev.write_inline(_entry(3))
+    await dev.close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert [json.loads(line)["request"]["id"] for line in lines] == ["1", "3"]
+    assert verify(KEY, lines).ok
+
+
+async def test_syslog_device_sends_inline() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(5)
+        dev = open_device("syslog", {"address": f"127.0.0.1:{rx.getsockname()[1]}"}, KEY)
+        assert dev.write_inline(_entry(4))  # type: ignore[attr-defined]
+        await dev.close()
+        assert json.loads(rx.recv(65536).partition(b": ")[2])["request"]["id"] == "4"
+
+
+async def test_inline_the_path_is_checked_once_per_event_loop_turn(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    assert dev.write_inline(_entry(1))  # opens
+    assert dev.write_inline(_entry(2))  # checks the path: this turn is covered
+    os.rename(path, tmp_path / "audit.log.1")
+    assert dev.write_inline(_entry(3))  # same turn: still the old file, complete and chained
+    await asyncio.sleep(0)
+    assert dev.write_inline(_entry(4))  # next turn: the rotation is seen
+    await dev.close()
+    old = (tmp_path / "audit.log.1").read_bytes().splitlines(keepends=True)
+    new = path.read_bytes().splitlines(keepends=True)
+    assert [json.loads(line)["request"]["id"] for line in old] == ["1", "2", "3"]
+    assert [json.loads(line)["request"]["id"] for line in new] == ["4"]
+    assert verify(KEY, old + new).ok

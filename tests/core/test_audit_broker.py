@@ -3,18 +3,27 @@ deadlines, and security events in the log."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from strongroom.audit.chain import verify
+from strongroom.audit.entry import Hasher
+from strongroom.audit.file import FileDevice
 from strongroom.core import Core, CoreConfig
-from strongroom.core.audit import AuditConfig, DeclaredDevice
+from strongroom.core import audit as audit_module
+from strongroom.core.audit import AuditBroker, AuditConfig, DeclaredDevice
+from strongroom.core.tokens.entry import TokenEntry
+from strongroom.logical import Operation, Request
 from strongroom.storage.inmem import InmemStorage
 from strongroom.testing import asgi_client, unsealed_core
 
@@ -85,9 +94,10 @@ async def test_an_unwritable_device_refuses_the_request_with_no_side_effect(tmp_
     async with _audited(tmp_path) as (_core, c, log):
         assert (await c.post("/v1/secret/data/a", json={"data": {"v": "1"}})).status_code == 200
         # Root ignores file modes, so make the path unusable instead: the device reopens what the
-        # path names before each write, and a directory cannot be opened for appending.
+        # path names (checked once per event-loop turn), and a directory cannot be opened for appending.
         log.rename(tmp_path / "audit.log.old")
         log.mkdir()
+        await asyncio.sleep(0)  # the in-process client never yields; a real rename comes in a later turn
         r = await c.post("/v1/secret/data/b", json={"data": {"v": "2"}})
         assert r.status_code == 500 and r.json()["errors"] == ["audit: no enabled audit device could record the request"]
         assert (await c.get("/v1/secret/data/a")).status_code == 500  # reads are refused too
@@ -185,3 +195,161 @@ async def test_audit_chain_needs_sudo_and_a_file_device(tmp_path: Path) -> None:
                                                                               "skip_test": "true"}})
         r = await c.get("/v1/sys/audit-chain/net")
         assert r.status_code == 400 and "not a file device" in r.json()["errors"][0]
+
+
+# -- the cheap path: inline writes, members built once per request -------------------------------
+def _file_device(core: Core, path: str = "file/") -> FileDevice:
+    device = core.audit._devices[path].device
+    assert isinstance(device, FileDevice)
+    return device
+
+
+async def test_a_regular_file_is_written_inline_never_through_the_thread(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (core, c, log):
+        device = _file_device(core)
+
+        async def no_thread(entry: bytes) -> None:
+            raise AssertionError("the threaded path was used for a regular file")
+
+        device.write = no_thread  # type: ignore[method-assign]
+        assert (await c.get("/v1/secret/data/nothing")).status_code == 404
+        assert device.inline
+        assert [e["type"] for e in _entries(log)][-2:] == ["request", "response"]
+
+
+async def test_after_a_blocking_write_the_broker_goes_through_the_thread(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (core, c, log):
+        device = _file_device(core)
+        device.slow_write = 0.001
+
+        def stalling_write(fd: int, data: bytes) -> int:
+            time.sleep(0.005)
+            return os.write(fd, data)
+
+        device.os_write = stalling_write
+        assert (await c.post("/v1/secret/data/a", json={"data": {"v": "1"}})).status_code == 200
+        assert not device.inline
+        threaded: list[bytes] = []
+        write = device.write
+
+        async def counted(entry: bytes) -> None:
+            threaded.append(entry)
+            await write(entry)
+
+        device.write = counted  # type: ignore[method-assign]
+        assert (await c.get("/v1/secret/data/a")).status_code == 200
+        assert len(threaded) == 2
+        assert verify(core.audit._devices["file/"].entry.chain_key, log.read_bytes().splitlines(keepends=True)).ok
+
+
+async def test_an_inline_write_error_refuses_the_request(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (core, c, _log):
+        device = _file_device(core)
+
+        def full(fd: int, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        device.os_write = full
+        r = await c.post("/v1/secret/data/b", json={"data": {"v": "2"}})
+        assert r.status_code == 500 and r.json()["errors"] == ["audit: no enabled audit device could record the request"]
+        device.os_write = os.write
+        assert (await c.get("/v1/secret/data/b")).status_code == 404  # the refused write never happened
+
+
+async def test_the_response_entry_repeats_the_request_entry_members(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        await c.post("/v1/secret/data/app", json={"data": {"password": "hunter2"}})
+        await c.get("/v1/secret/data/app")
+        pairs = [e for e in _entries(log) if e["request"].get("path") == "secret/data/app"]
+        assert [e["type"] for e in pairs] == ["request", "response"] * 2
+        for request, response in (pairs[0:2], pairs[2:4]):
+            assert request["auth"] == response["auth"] and request["request"] == response["request"]
+            assert request["auth"]["client_token"].startswith("hmac-sha256:")
+
+
+async def test_what_the_backend_changes_shows_in_the_response_entry(tmp_path: Path) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        # sys/wrapping/wrap without a wrap TTL sets the default one while it runs.
+        assert (await c.post("/v1/sys/wrapping/wrap", json={"a": "b"})).status_code == 200
+        entries = [e for e in _entries(log) if e["request"].get("path") == "sys/wrapping/wrap"]
+        assert [e["type"] for e in entries] == ["request", "response"]
+        assert "wrap_ttl" not in entries[0]["request"] and entries[1]["request"]["wrap_ttl"] == 300
+
+
+async def _pair(broker: AuditBroker, log: Path, req: Request, change: Callable[[Request], None]) -> list[dict[str, Any]]:
+    """The request and response entries of ``req``, with ``change`` applied in between (as a backend might)."""
+    before = len(_entries(log)) if log.exists() else 0
+    await broker.log_request(req)
+    change(req)
+    await broker.log_response(req, None, None)
+    return _entries(log)[before:]
+
+
+async def test_members_are_reused_unless_the_request_changed_and_hold_no_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "a.log"
+    broker = AuditBroker(None, AuditConfig(devices=(
+        DeclaredDevice("file", "f/", options=(("file_path", str(log)),)),)), mount_of=lambda _p: None)
+    await broker.setup()
+    hasher = broker._devices["f/"].hasher
+    built: list[str] = []
+    real = audit_module.caller_member
+
+    def counted(req: Request, h: Hasher) -> bytes:
+        built.append(req.id)
+        return real(req, h)
+
+    monkeypatch.setattr(audit_module, "caller_member", counted)
+
+    def request(rid: str, data: dict[str, Any] | None = None) -> Request:
+        return Request(Operation.UPDATE, "secret/data/x", data or {}, id=rid, client_token="hvs.SECRET-TOKEN",
+                       token_entry=TokenEntry(id="h", accessor="acc"))
+
+    def unchanged(_req: Request) -> None:
+        pass
+
+    try:
+        request_entry, response_entry = await _pair(broker, log, request("same"), unchanged)
+        assert built == ["same"]  # built once, for both entries
+        assert (request_entry["auth"], request_entry["request"]) == (response_entry["auth"], response_entry["request"])
+
+        req = request("data", {"data": {"password": "hunter2"}})
+        await broker.log_request(req)
+        # SECURITY: what is kept for the response entry carries no token and no plaintext value.
+        kept = repr([(b.key, b.members) for b in broker._built.values()])
+        assert "hvs.SECRET-TOKEN" not in kept and "hunter2" not in kept and '"acc"' not in kept
+        req.data["data"]["password"] = "changed"  # a backend changing the request data in place
+        await broker.log_response(req, None, None)
+        request_entry, response_entry = _entries(log)[-2:]
+        assert request_entry["request"]["data"] == {"data": {"password": hasher.hash("hunter2")}}
+        assert response_entry["request"]["data"] == {"data": {"password": hasher.hash("changed")}}
+
+        def wrap(r: Request) -> None:
+            r.wrap_ttl = 300
+
+        def route(r: Request) -> None:
+            r.mount_point = "secret/"
+
+        request_entry, response_entry = await _pair(broker, log, request("wrap"), wrap)
+        assert "wrap_ttl" not in request_entry["request"] and response_entry["request"]["wrap_ttl"] == 300
+        request_entry, response_entry = await _pair(broker, log, request("route"), route)
+        assert "mount_point" not in request_entry["request"]
+        assert response_entry["request"]["mount_point"] == "secret/"
+        assert not broker._built
+    finally:
+        await broker.teardown()
+
+
+async def test_several_inline_devices_need_no_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with _audited(tmp_path) as (_core, c, log):
+        second = tmp_path / "second.log"
+        r = await c.put("/v1/sys/audit/second", json={"type": "file", "options": {"file_path": str(second)}})
+        assert r.status_code == 204
+
+        async def no_task(*_args: object) -> None:
+            raise AssertionError("a task per device (gathered _deliver) for devices that write inline")
+
+        monkeypatch.setattr(AuditBroker, "_deliver", no_task)
+        assert (await c.get("/v1/secret/data/nothing")).status_code == 404
+        for path in (log, second):
+            assert [e["type"] for e in _entries(path)][-2:] == ["request", "response"]

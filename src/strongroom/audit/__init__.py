@@ -24,8 +24,14 @@ DEFAULT_TIMEOUT = 5.0  # seconds; Strongroom's per-device deadline (option "time
 
 class AuditDevice(Protocol):
     """One audit sink. ``write`` may assume it is never called concurrently with itself (the broker
-    serialises writes per device), and must raise (OSError or any error) when the entry was not
-    stored. ``close`` releases files and sockets; the device is not used afterwards."""
+    serialises writes per device, unless the device sets ``concurrent_writes = True``), and must
+    raise (OSError or any error) when the entry was not stored. ``close`` releases files and
+    sockets; the device is not used afterwards.
+
+    Optionally, ``write_inline(entry) -> bool``: store the entry synchronously, on the event loop,
+    and return True; or return False when it must go through ``write`` (under the deadline). Only
+    for writes that cannot block for long (a regular file, a non-blocking datagram): the broker
+    cannot time them out, so the device must watch them itself (see audit/file.py)."""
 
     async def write(self, entry: bytes) -> None: ...
 

@@ -23,22 +23,27 @@ only, and comparisons are constant-time.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from strongroom.audit.mac import KeyedSha256
+
 # The chain member exactly as the device appends it; the verifier splits a line on this shape.
 _TAIL = re.compile(rb',"chain":\{"seq":(\d{1,19}),"hmac":"([0-9a-f]{64})"\}\}\r?\n?\Z')
 
 
-def chain_mac(key: bytes, prev: str, seq: int, body: bytes) -> str:
-    msg = prev.encode() + b"\n" + str(seq).encode() + b"\n" + body
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+def chain_mac(key: bytes | KeyedSha256, prev: str, seq: int, body: bytes) -> str:
+    """``key``: the chain key, or (the file device's, saving the key schedule per line) a
+    KeyedSha256 of it."""
+    msg = b"%s\n%d\n%s" % (prev.encode(), seq, body)
+    if isinstance(key, KeyedSha256):
+        return key.hexdigest(msg)
+    return hmac.digest(key, msg, "sha256").hex()
 
 
-def chained_line(key: bytes, prev: str, seq: int, body: bytes) -> tuple[bytes, str]:
+def chained_line(key: bytes | KeyedSha256, prev: str, seq: int, body: bytes) -> tuple[bytes, str]:
     """``body`` (a prefix, then a JSON object) with the chain member added, newline-terminated;
     and the line's HMAC, which is the next line's ``prev``."""
     if not body.endswith(b"}"):

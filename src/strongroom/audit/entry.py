@@ -7,31 +7,46 @@ and (unless ``hmac_accessor=false``) accessor is replaced by ``hmac-sha256:<hex>
 device's salt, unless the device was enabled with ``log_raw=true``. Numbers and booleans pass
 through, as in Vault. Security events (Strongroom's ``"type": "security"``) carry no secrets by
 contract (see core/security.py) and are written as they are.
+
+Entries are built on every request, so this module works in bytes: each member (``auth``,
+``request``, ``response``) is serialised once by orjson, and a line is those fragments joined. The
+broker builds a request's ``auth`` and ``request`` members once and puts them in both its request
+and its response entry (see core/audit.py). Vault omits empty members (Go's ``omitempty``); here a
+member is simply not added when its value is empty, in Vault's key order.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from strongroom.audit.mac import KeyedSha256
 from strongroom.errors import StrongroomError
 from strongroom.logical import Auth, Request, Response, WrapInfo
 
 HASH_PREFIX = "hmac-sha256:"
 
+Mount = tuple[str, str, str]  # (mount_point, mount_type, mount_accessor)
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_second(secs: int) -> str:
+    """Whole-second UTC text; cached because every entry of the same second shares it."""
+    return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
 
 def rfc3339_nano(ns: int) -> str:
     """Go's RFC3339Nano in UTC, as Vault's audit ``time`` field."""
     secs, frac = divmod(ns, 1_000_000_000)
-    text = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    digits = f"{frac:09d}".rstrip("0")
-    return f"{text}.{digits}Z" if digits else f"{text}Z"
+    if not frac:
+        return _utc_second(secs) + "Z"
+    return f"{_utc_second(secs)}.{frac:09d}".rstrip("0") + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +54,15 @@ class Hasher:
     salt: bytes
     log_raw: bool = False
     hmac_accessor: bool = True
-    # HMAC keyed once with the salt; each hash works on a copy (saves the key schedule per value).
-    _keyed: Any = field(init=False, repr=False, compare=False)
+    # HMAC-SHA256 keyed once with the salt (see strongroom.audit.mac).
+    _hex: Callable[[bytes], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_keyed", hmac.new(self.salt, digestmod=hashlib.sha256))
+        object.__setattr__(self, "_hex", KeyedSha256(self.salt).hexdigest)
 
     def hash(self, value: str) -> str:
         """What ``sys/audit-hash`` returns: HMAC-SHA256 of ``value`` keyed with the salt."""
-        mac = self._keyed.copy()
-        mac.update(value.encode())
-        return HASH_PREFIX + str(mac.hexdigest())
+        return HASH_PREFIX + self._hex(value.encode())
 
     def secret(self, value: str) -> str:
         """A token, or any value that is always sensitive; "" stays "" (nothing to hide)."""
@@ -62,86 +75,151 @@ class Hasher:
         """Every string in a JSON-like value, recursively; keys, numbers and booleans unchanged."""
         if self.log_raw:
             return value
-        if isinstance(value, str):
-            return self.hash(value)
-        if isinstance(value, dict):
-            return {str(k): self.data(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.data(v) for v in value]
+        return _hashed(self._hex, value)
+
+
+def _hashed(mac: Callable[[bytes], str], value: Any) -> Any:
+    """Hasher.data without log_raw: exact types first (the common case), then subclasses."""
+    kind = type(value)
+    if kind is str:
+        return HASH_PREFIX + mac(value.encode())
+    if kind is dict:
+        return {k if type(k) is str else str(k): _hashed(mac, v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_hashed(mac, v) for v in value]
+    if kind is int or kind is bool or kind is float or value is None:
         return value
+    if isinstance(value, str):
+        return HASH_PREFIX + mac(value.encode())
+    if isinstance(value, dict):
+        return {str(k): _hashed(mac, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_hashed(mac, v) for v in value]
+    return value
 
 
-def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
-    """Vault omits empty members (Go's omitempty)."""
-    return {k: v for k, v in d.items() if v not in (None, "", 0, [], {}, False) or k in _KEEP}
+# -- members ------------------------------------------------------------------------------------
+_DEFAULT_CALLER = orjson.dumps({"token_type": "default"})
+_ROOT_NAMESPACE = {"id": "root"}
 
 
-_KEEP = frozenset({"namespace"})
-
-
-def _caller(req: Request, h: Hasher) -> dict[str, Any]:
+def caller_member(req: Request, h: Hasher) -> bytes:
     """The ``auth`` member: who made the request (Vault's audit auth of the request's token)."""
     entry = req.token_entry
     if entry is None:
-        return {"token_type": "default"}
+        return _DEFAULT_CALLER
+    out: dict[str, Any] = {}
+    _put(out, "client_token", h.secret(req.client_token))
+    _put(out, "accessor", h.accessor(getattr(entry, "accessor", "")))
+    _put(out, "display_name", getattr(entry, "display_name", ""))
+    policies = getattr(entry, "policies", [])
+    if policies:
+        policies = policies if type(policies) is list else list(policies)
+        out["policies"] = out["token_policies"] = policies
+    meta = getattr(entry, "meta", None)
+    if meta:
+        out["metadata"] = meta if type(meta) is dict else dict(meta)
+    _put(out, "entity_id", getattr(entry, "entity_id", ""))
+    _put(out, "token_type", getattr(entry, "type", "service"))
+    _put(out, "token_ttl", getattr(entry, "ttl", 0))
     issue = getattr(entry, "issue_time", 0.0) or getattr(entry, "creation_time", 0)
-    out = {
-        "client_token": h.secret(req.client_token),
-        "accessor": h.accessor(getattr(entry, "accessor", "")),
-        "display_name": getattr(entry, "display_name", ""),
-        "policies": list(getattr(entry, "policies", [])),
-        "token_policies": list(getattr(entry, "policies", [])),
-        "metadata": dict(getattr(entry, "meta", {}) or {}),
-        "entity_id": getattr(entry, "entity_id", ""),
-        "token_type": getattr(entry, "type", "service"),
-        "token_ttl": getattr(entry, "ttl", 0),
-        "token_issue_time": datetime.fromtimestamp(int(issue), UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if issue else "",
-    }
-    return _drop_empty(out)
+    if issue:
+        out["token_issue_time"] = _utc_second(int(issue)) + "Z"
+    return orjson.dumps(out)
 
 
-def _request(req: Request, h: Hasher, mount: tuple[str, str, str] | None) -> dict[str, Any]:
+def request_member(req: Request, h: Hasher, mount: Mount | None) -> bytes:
+    """The ``request`` member. ``mount``: the mount of the request's full path, if any.
+    Every member here is a str or an int, so "empty" is plain falsiness (see _put)."""
     mount_point, mount_type, mount_accessor = mount or (req.mount_point, req.mount_type, req.mount_accessor)
-    out = {
-        "id": req.id,
-        "operation": req.operation.value,
-        "mount_point": mount_point,
-        "mount_type": mount_type,
-        "mount_accessor": mount_accessor,
-        "client_token": h.secret(req.client_token),
-        "client_token_accessor": h.accessor(req.client_token_accessor),
-        "namespace": {"id": "root"},
-        "path": req.full_path or req.path,
-        "data": h.data(req.data) if req.data else None,
-        "remote_address": req.connection.remote_addr,
-        "remote_port": req.connection.remote_port,
-        "wrap_ttl": req.wrap_ttl,
-    }
-    return _drop_empty(out)
+    out: dict[str, Any] = {"id": req.id} if req.id else {}
+    out["operation"] = req.operation.value
+    if mount_point:
+        out["mount_point"] = mount_point
+    if mount_type:
+        out["mount_type"] = mount_type
+    if mount_accessor:
+        out["mount_accessor"] = mount_accessor
+    if req.client_token:
+        out["client_token"] = h.secret(req.client_token)
+    if req.client_token_accessor:
+        out["client_token_accessor"] = h.accessor(req.client_token_accessor)
+    out["namespace"] = _ROOT_NAMESPACE
+    path = req.full_path or req.path
+    if path:
+        out["path"] = path
+    if req.data:
+        _put(out, "data", h.data(req.data))
+    conn = req.connection
+    if conn.remote_addr:
+        out["remote_address"] = conn.remote_addr
+    if conn.remote_port:
+        out["remote_port"] = conn.remote_port
+    if req.wrap_ttl:
+        out["wrap_ttl"] = req.wrap_ttl
+    return orjson.dumps(out)
+
+
+def response_member(resp: Response | None, h: Hasher, mount: Mount | None) -> bytes:
+    """The ``response`` member (an empty response when the request failed)."""
+    if resp is None:
+        resp = Response()
+    out: dict[str, Any] = {}
+    if mount is not None:
+        _put(out, "mount_point", mount[0])
+        _put(out, "mount_type", mount[1])
+        _put(out, "mount_accessor", mount[2])
+    if resp.auth is not None:
+        _put(out, "auth", _auth(resp.auth, h))
+    if resp.secret is not None and resp.secret.lease_id:
+        out["secret"] = {"lease_id": resp.secret.lease_id}
+    if resp.raw_body is not None:
+        _put(out, "data", _raw_data(resp.raw_body, h))
+    elif resp.data is not None:
+        _put(out, "data", h.data(resp.data))
+    _put(out, "redirect", resp.redirect)
+    if resp.wrap_info is not None:
+        _put(out, "wrap_info", _wrap_info(resp.wrap_info, h))
+    if resp.warnings:
+        out["warnings"] = list(resp.warnings)
+    return orjson.dumps(out)
+
+
+def _put(out: dict[str, Any], key: str, value: Any) -> None:
+    """Vault's omitempty: None, "", 0, False, [] and {} are left out."""
+    if value not in _EMPTY:
+        out[key] = value
+
+
+_EMPTY: tuple[Any, ...] = (None, "", 0, [], {}, False)
 
 
 def _auth(a: Auth, h: Hasher) -> dict[str, Any]:
-    return _drop_empty({
-        "client_token": h.secret(a.client_token),
-        "accessor": h.accessor(a.accessor),
-        "display_name": a.display_name,
-        "policies": list(a.policies),
-        "token_policies": list(a.token_policies or a.policies),
-        "identity_policies": list(a.identity_policies),
-        "metadata": h.data(dict(a.metadata)) if a.metadata else None,
-        "entity_id": a.entity_id,
-        "token_type": a.token_type,
-        "token_ttl": a.lease_duration or a.ttl,
-        "num_uses": a.num_uses,
-    })
+    out: dict[str, Any] = {}
+    _put(out, "client_token", h.secret(a.client_token))
+    _put(out, "accessor", h.accessor(a.accessor))
+    _put(out, "display_name", a.display_name)
+    _put(out, "policies", list(a.policies))
+    _put(out, "token_policies", list(a.token_policies or a.policies))
+    _put(out, "identity_policies", list(a.identity_policies))
+    if a.metadata:
+        _put(out, "metadata", h.data(dict(a.metadata)))
+    _put(out, "entity_id", a.entity_id)
+    _put(out, "token_type", a.token_type)
+    _put(out, "token_ttl", a.lease_duration or a.ttl)
+    _put(out, "num_uses", a.num_uses)
+    return out
 
 
 def _wrap_info(w: WrapInfo, h: Hasher) -> dict[str, Any]:
-    return _drop_empty({
-        "ttl": w.ttl, "token": h.secret(w.token), "accessor": h.accessor(w.accessor),
-        "creation_time": w.creation_time, "creation_path": w.creation_path,
-        "wrapped_accessor": h.accessor(w.wrapped_accessor),
-    })
+    out: dict[str, Any] = {}
+    _put(out, "ttl", w.ttl)
+    _put(out, "token", h.secret(w.token))
+    _put(out, "accessor", h.accessor(w.accessor))
+    _put(out, "creation_time", w.creation_time)
+    _put(out, "creation_path", w.creation_path)
+    _put(out, "wrapped_accessor", h.accessor(w.wrapped_accessor))
+    return out
 
 
 def _raw_data(body: bytes, h: Hasher) -> Any:
@@ -154,47 +232,46 @@ def _raw_data(body: bytes, h: Hasher) -> Any:
     return h.data(parsed)
 
 
-def _response(resp: Response, h: Hasher, mount: tuple[str, str, str] | None) -> dict[str, Any]:
-    mount_point, mount_type, mount_accessor = mount or ("", "", "")
-    data: Any = None
-    if resp.raw_body is not None:
-        data = _raw_data(resp.raw_body, h)
-    elif resp.data is not None:
-        data = h.data(resp.data)
-    return _drop_empty({
-        "mount_point": mount_point,
-        "mount_type": mount_type,
-        "mount_accessor": mount_accessor,
-        "auth": _auth(resp.auth, h) if resp.auth is not None else None,
-        "secret": {"lease_id": resp.secret.lease_id} if resp.secret is not None and resp.secret.lease_id else None,
-        "data": data,
-        "redirect": resp.redirect,
-        "wrap_info": _wrap_info(resp.wrap_info, h) if resp.wrap_info is not None else None,
-        "warnings": list(resp.warnings),
-    })
-
-
+# -- lines --------------------------------------------------------------------------------------
 def _now() -> str:
     return rfc3339_nano(time.time_ns())
 
 
-def request_entry(req: Request, h: Hasher, *, error: StrongroomError | None = None,
-                  mount: tuple[str, str, str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"time": _now(), "type": "request", "auth": _caller(req, h),
-                           "request": _request(req, h, mount)}
+def line(kind: bytes, caller: bytes, request: bytes, response: bytes | None = None,
+         error: StrongroomError | None = None, prefix: bytes = b"") -> bytes:
+    """One request (``response`` None) or response entry from its members, as a device writes it:
+    ``prefix``, then the JSON object, no newline."""
+    parts = [prefix, b'{"time":"', _now().encode(), b'","type":"', kind, b'","auth":', caller,
+             b',"request":', request]
+    if response is not None:
+        parts += (b',"response":', response)
     if error is not None:
-        out["error"] = error.message or type(error).__name__
-    return out
+        parts += (b',"error":', orjson.dumps(error.message or type(error).__name__))
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def request_line(req: Request, h: Hasher, *, error: StrongroomError | None = None,
+                 mount: Mount | None = None, prefix: bytes = b"") -> bytes:
+    return line(b"request", caller_member(req, h), request_member(req, h, mount), error=error, prefix=prefix)
+
+
+def response_line(req: Request, resp: Response | None, err: StrongroomError | None, h: Hasher, *,
+                  mount: Mount | None = None, prefix: bytes = b"") -> bytes:
+    return line(b"response", caller_member(req, h), request_member(req, h, mount),
+                response_member(resp, h, mount), err, prefix)
+
+
+def request_entry(req: Request, h: Hasher, *, error: StrongroomError | None = None,
+                  mount: Mount | None = None) -> dict[str, Any]:
+    """:func:`request_line` as a dict (for tests and tools)."""
+    return dict(orjson.loads(request_line(req, h, error=error, mount=mount)))
 
 
 def response_entry(req: Request, resp: Response | None, err: StrongroomError | None, h: Hasher, *,
-                   mount: tuple[str, str, str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"time": _now(), "type": "response", "auth": _caller(req, h),
-                           "request": _request(req, h, mount)}
-    out["response"] = _response(resp if resp is not None else Response(), h, mount)
-    if err is not None:
-        out["error"] = err.message or type(err).__name__
-    return out
+                   mount: Mount | None = None) -> dict[str, Any]:
+    """:func:`response_line` as a dict (for tests and tools)."""
+    return dict(orjson.loads(response_line(req, resp, err, h, mount=mount)))
 
 
 def event_entry(kind: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -2,32 +2,68 @@
 are special, as in Vault).
 
 Options: ``file_path`` (required), ``mode`` (octal, default "0600"; executable bits are dropped;
-"0000" leaves the mode alone). Missing parent directories are created (0700).
+"0000" leaves the mode alone). Missing parent directories are created (0700). Strongroom's own
+``inline`` (default "true"): "false" always writes on the worker thread (see below), for a file on a
+network filesystem that may hang.
 
 Each line carries a running HMAC (see :mod:`strongroom.audit.chain`). On start the chain continues
 from the file's last line, so one file is one chain across restarts. The path is checked before
-each write: if the file was moved or deleted (log rotation), it is reopened and the chain goes on
-in the new file, which verifies together with the old one (``strongroom audit verify OLD NEW``).
+each batch of writes (inline: before the first write of each event-loop turn; a stat per entry
+would cost as much as the write): if the file was moved or deleted (log rotation), it is reopened
+and the chain goes on in the new file, which verifies together with the old one
+(``strongroom audit verify OLD NEW``). Lines written in the turn of the rotation still go to the
+old file, complete and chained.
 
-Writes run on one worker thread per device, in order, so a stalled disk holds up this device only;
-the broker's deadline stops the server from waiting on it. Entries that arrive while the thread is
-busy are written together by its next job (one write and one flush for the batch): under load the
-event loop hands work to the thread a few times per many requests, not twice per request.
+Two ways to write:
+
+- inline (:meth:`FileDevice.write_inline`): when ``file_path`` is a regular file, each entry is
+  chained and appended with one ``os.write`` on an O_APPEND descriptor, right on the event loop.
+  A regular file takes a write into the page cache in microseconds, far less than handing the
+  line to a thread and back. SECURITY: the broker's deadline cannot interrupt such a write, so
+  each one is watched, and the device moves to its thread for good (with a warning), where the
+  deadline applies again, after one write that blocked (the thread slept: a voluntary context
+  switch) and took longer than ``min(50 ms, timeout)``, or that took longer than ``timeout`` at
+  all. A write that was merely descheduled on a busy host (an involuntary switch) is not the
+  file's fault, and moving to the thread would not help it.
+- threaded (:meth:`FileDevice.write`): anything else (a FIFO, a character device, stdout, or a
+  file that was once slow) is written on one worker thread per device, in order, so a stalled
+  target holds up this device only and the broker's deadline stops the server from waiting on
+  it. Entries that arrive while the thread is busy are written together by its next job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
+import resource
+import stat
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
 
+from strongroom.audit import DEFAULT_TIMEOUT, parse_bool, parse_seconds
 from strongroom.audit.chain import chained_line, split_line
+from strongroom.audit.mac import KeyedSha256
 from strongroom.errors import InvalidRequest
 
+log = logging.getLogger(__name__)
+
 _TAIL_BLOCK = 64 * 1024
+# An inline write that blocked for longer than this (capped by the device's timeout) moves the
+# device to its thread.
+SLOW_WRITE = 0.05
+
+# Linux counts context switches per thread; elsewhere per process (other threads' sleeps then count
+# too: more cautious, never less).
+_WHO = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+
+
+def _slept() -> int:
+    """How many times this thread has blocked so far (voluntary context switches)."""
+    return resource.getrusage(_WHO).ru_nvcsw
 
 
 def parse_mode(text: str) -> int:
@@ -41,18 +77,29 @@ def parse_mode(text: str) -> int:
 
 
 class FileDevice:
+    # It orders concurrent entries itself (one queue, one writer): the broker need not serialise.
+    concurrent_writes = True
+
     def __init__(self, options: Mapping[str, str], chain_key: bytes) -> None:
         self.path = options.get("file_path", "") or options.get("path", "")
         if not self.path:
             raise InvalidRequest("file_path is required")
         self.mode = parse_mode(options.get("mode", "") or "0600")
-        self._key = chain_key
-        self._file: BinaryIO | None = None
+        self.deadline = parse_seconds(options, "timeout", DEFAULT_TIMEOUT)
+        self.slow_write = min(SLOW_WRITE, self.deadline)
+        self._key = KeyedSha256(chain_key)
+        self._fd: int | None = None
+        self._checked = False  # inline: the path was checked in this event-loop turn
         self._ident: tuple[int, int] | None = None
         self._needs_newline = False
         # Chain head: the last line's sequence number and HMAC (what `sys/audit-chain` reports).
         self.seq = 0
         self.prev = ""
+        self.discard = self.path == "discard"
+        # True while entries are written from the event loop; False once they go to the thread.
+        self.inline = self.path != "stdout" and parse_bool(options, "inline", True)
+        # What appends bytes to the descriptor (tests slow it down to see the device move to its thread).
+        self.os_write: Callable[[int, bytes], int] = os.write
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-file")
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._drainer: asyncio.Task[None] | None = None
@@ -61,9 +108,38 @@ class FileDevice:
     def head(self) -> tuple[int, str]:
         return self.seq, self.prev
 
+    # -- inline, on the event loop ---------------------------------------------------------------
+    def write_inline(self, entry: bytes) -> bool:
+        """Record ``entry`` now, from the event loop, if this device writes inline: True once it is
+        in the file, False if it must go through :meth:`write` instead. Raises if the write failed."""
+        if self.discard:
+            return True
+        if not self.inline:
+            return False
+        start, slept = time.monotonic(), _slept()
+        try:
+            fd = self._current(inline=True)
+            if fd is None:
+                return False  # not a regular file: the thread opens and writes it
+            self._append(fd, (entry,))
+            return True
+        finally:
+            took = time.monotonic() - start
+            if took > self.slow_write:
+                self._too_slow(took, blocked=_slept() != slept)
+
+    def _too_slow(self, took: float, *, blocked: bool) -> None:
+        """After a slow inline write: to the thread if the file blocked us, or the deadline broke."""
+        if self.inline and (blocked or took > self.deadline):
+            self.inline = False
+            log.warning("audit file %s: a write blocked the event loop for %.0f ms; writing on a worker "
+                        "thread, under the device's deadline, from now on", self.path, took * 1000)
+
+    # -- threaded --------------------------------------------------------------------------------
     async def write(self, entry: bytes) -> None:
-        if self.path == "discard":
+        if self.discard:
             return
+        self.inline = False  # from now on the thread owns the file: never both at once
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((entry, done))
@@ -80,7 +156,7 @@ class FileDevice:
                 try:
                     await loop.run_in_executor(self._pool, self._write_batch, [e for e, _ in batch])
                     error: BaseException | None = None
-                except Exception as e:  # every waiter learns its entry was not recorded
+                except Exception as e:  # noqa: BLE001 - every waiter learns its entry was not recorded
                     error = e
                 for _, done in batch:
                     if done.done():
@@ -95,61 +171,106 @@ class FileDevice:
     async def close(self) -> None:
         if self._drainer is not None:
             await asyncio.gather(self._drainer, return_exceptions=True)
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
+        if self.inline:
+            self._close()  # the thread never held the file
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
         self._pool.shutdown(wait=False)
 
-    # -- on the worker thread --------------------------------------------------------------------
     def _write_batch(self, entries: list[bytes]) -> None:
-        """Chain and write ``entries`` in order with one write and one flush; all or nothing
-        moves the chain on."""
-        out: BinaryIO
+        """On the worker thread: chain and write ``entries`` in order with one write."""
         if self.path == "stdout":
-            out = sys.stdout.buffer
-        else:
-            out = self._current()  # first: opening an existing file resumes its chain
-        seq, prev = self.seq, self.prev
-        lines = [b"\n"] if self._needs_newline and out is not sys.stdout.buffer else []
+            self._append_stdout(entries)
+            return
+        fd = self._current(inline=False)
+        assert fd is not None
+        self._append(fd, entries)
+
+    def _append_stdout(self, entries: list[bytes]) -> None:
+        seq, prev, lines = self.seq, self.prev, []
         for entry in entries:
             seq += 1
             line, prev = chained_line(self._key, prev, seq, entry)
             lines.append(line)
+        out = sys.stdout.buffer
         out.write(b"".join(lines))
         out.flush()
+        self.seq, self.prev = seq, prev
+
+    # -- either side -----------------------------------------------------------------------------
+    def _append(self, fd: int, entries: tuple[bytes, ...] | list[bytes]) -> None:
+        """Chain ``entries`` and append them with one write; all or nothing moves the chain on."""
+        seq, prev = self.seq, self.prev
+        lines = [b"\n"] if self._needs_newline else []
+        for entry in entries:
+            seq += 1
+            line, prev = chained_line(self._key, prev, seq, entry)
+            lines.append(line)
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        done = 0
+        try:
+            while done < len(data):
+                done += self.os_write(fd, data[done:] if done else data)
+        except BaseException:
+            if done:
+                self._needs_newline = True  # half a line is in the file: the next one starts afresh
+            raise
         self._needs_newline = False
         # Only lines that reached the file move the chain on: a failed write leaves no gap.
         self.seq, self.prev = seq, prev
 
-    def _current(self) -> BinaryIO:
-        """The open file, reopened if ``path`` no longer names it (rotated, deleted, replaced)."""
-        if self._file is not None:
+    def _current(self, *, inline: bool) -> int | None:
+        """The open descriptor, reopened if ``path`` no longer names it (rotated, deleted, replaced).
+        Inline: None when the path is not a regular file (the device then moves to its thread)."""
+        if self._fd is not None:
+            if inline and self._checked:
+                return self._fd
             try:
                 st = os.stat(self.path)
                 same = (st.st_dev, st.st_ino) == self._ident
             except OSError:
                 same = False
             if same:
-                return self._file
+                if inline:
+                    self._checked = True
+                    asyncio.get_running_loop().call_soon(self._next_turn)
+                return self._fd
             self._close()
-        return self._open()
+        return self._open(inline=inline)
 
-    def _open(self) -> BinaryIO:
+    def _next_turn(self) -> None:
+        self._checked = False
+
+    def _open(self, *, inline: bool) -> int | None:
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.mode or 0o600)
-        f = os.fdopen(fd, "ab")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        try:
+            # Inline, O_NONBLOCK: opening a FIFO with no reader fails at once instead of hanging
+            # the event loop (it does nothing to a regular file).
+            fd = os.open(self.path, flags | (os.O_NONBLOCK if inline else 0), self.mode or 0o600)
+        except OSError as e:
+            if inline and e.errno == errno.ENXIO:
+                self.inline = False
+                return None
+            raise
         try:
             st = os.fstat(fd)
+            if inline and not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                self.inline = False
+                return None
             if self.mode and (st.st_mode & 0o7777) != self.mode:
                 os.fchmod(fd, self.mode)
-            if self._ident is None and st.st_size:
+            if self._ident is None and st.st_size and stat.S_ISREG(st.st_mode):
                 self._resume(st.st_size)
             self._ident = (st.st_dev, st.st_ino)
         except BaseException:
-            f.close()
+            os.close(fd)
             raise
-        self._file = f
-        return f
+        self._fd = fd
+        return fd
 
     def _resume(self, size: int) -> None:
         """First open of an existing file: continue the chain from its last line."""
@@ -168,8 +289,6 @@ class FileDevice:
             self.seq, self.prev = parts[1], parts[2]
 
     def _close(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            finally:
-                self._file = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)

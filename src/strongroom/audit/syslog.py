@@ -51,19 +51,28 @@ class SyslogDevice:
         return s
 
     async def write(self, entry: bytes) -> None:
+        self.write_inline(entry)
+
+    def write_inline(self, entry: bytes) -> bool:
+        """Send now: the socket is non-blocking (a full buffer fails the entry, never waits), so the
+        broker needs no deadline, timer or lock for this device."""
         stamp = time.strftime("%b %d %H:%M:%S", time.localtime()).encode()
         msg = b"<%d>%s %s[%d]: %s" % (self.priority, stamp, self.tag.encode(), os.getpid(), entry)
-        for attempt in (1, 2):
-            if self._sock is None:
-                self._sock = self._connect()
-            try:
-                self._sock.send(msg)
-                return
-            except OSError:
-                self._sock.close()
-                self._sock = None
-                if attempt == 2:
-                    raise
+        try:
+            self._send(msg)
+        except OSError:
+            self._send(msg)  # reconnect once, as Vault's device does; a second failure is the entry's
+        return True
+
+    def _send(self, msg: bytes) -> None:
+        if self._sock is None:
+            self._sock = self._connect()
+        try:
+            self._sock.send(msg)
+        except OSError:
+            self._sock.close()
+            self._sock = None
+            raise
 
     async def close(self) -> None:
         if self._sock is not None:

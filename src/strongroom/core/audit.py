@@ -3,7 +3,13 @@
 SECURITY: fail closed. When at least one device is enabled and none of them records an entry,
 ``log_request`` raises, and the pipeline refuses the request before any backend runs. A device that
 does not take an entry within its deadline (option ``timeout``) counts as failed for that entry, so
-a stalled device delays a request by at most its deadline, never indefinitely.
+a stalled device delays a request by at most its deadline, never indefinitely. A device that can
+store an entry synchronously without blocking (``write_inline``: a regular file, a datagram) does
+so with no timer, task or lock; the file device watches those writes itself and goes back to its
+deadline-bound worker thread after one that blocked (see :mod:`strongroom.audit.file`).
+
+Per request, the ``auth`` and ``request`` members are built once per device and serve both the
+request and the response entry, unless something they were built from changed in between.
 
 The audit table (which devices exist, their options, salts and chain keys) is persisted through the
 barrier under ``core/audit``, like the mount tables. Devices declared in the server config are
@@ -15,6 +21,7 @@ themselves live in :mod:`strongroom.audit`; entry formatting in :mod:`strongroom
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import secrets
 import uuid
@@ -25,7 +32,17 @@ from typing import Any
 import orjson
 
 from strongroom.audit import AuditDevice, CommonOptions, open_device
-from strongroom.audit.entry import Hasher, encode, event_entry, request_entry, response_entry
+from strongroom.audit.entry import (
+    Hasher,
+    Mount,
+    caller_member,
+    encode,
+    event_entry,
+    line,
+    request_line,
+    request_member,
+    response_member,
+)
 from strongroom.audit.file import FileDevice
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
 from strongroom.logical import Operation, Request, Response, Storage
@@ -119,7 +136,37 @@ class _Active:
     device: AuditDevice
     common: CommonOptions
     hasher: Hasher
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    prefix: bytes
+    # The device's synchronous writer (True: recorded; False: use ``write``), if it has one.
+    inline: Callable[[bytes], bool] | None
+    # Serialises ``write`` for devices that cannot take concurrent writes (sockets).
+    lock: asyncio.Lock | None
+
+
+@dataclass(slots=True)
+class _Built:
+    """The members log_request built for one request, for log_response to reuse: the same caller
+    and request appear in both entries. SECURITY: only HMAC'd output and identities are kept, never
+    a token or a plaintext value, and only until the request's response entry (bounded by
+    _MAX_BUILT when that never comes)."""
+
+    request_id: str
+    key: tuple[Any, ...]
+    actives: tuple[_Active, ...]
+    members: list[tuple[bytes, bytes | None]]  # per device: auth member, request member (None: rebuild)
+
+
+_MAX_BUILT = 1024
+
+
+def _fingerprint(req: Request, mount: Mount | None) -> tuple[Any, ...]:
+    """Everything outside ``req.data`` that the auth and request members are built from: if any of
+    it changed while the backend ran (sys/wrapping/wrap sets wrap_ttl; routing sets mount_point),
+    the members are built again rather than reused."""
+    return (req.operation, req.full_path or req.path, req.wrap_ttl,
+            mount or (req.mount_point, req.mount_type, req.mount_accessor), id(req.token_entry),
+            id(req.client_token), id(req.client_token_accessor), req.connection.remote_addr,
+            req.connection.remote_port)
 
 
 class AuditBroker:
@@ -129,6 +176,8 @@ class AuditBroker:
         self.config = config or AuditConfig()
         self._mount_of = mount_of or (lambda _path: None)
         self._devices: dict[str, _Active] = {}
+        self._actives: tuple[_Active, ...] = ()  # _devices' values, what each entry goes to
+        self._built: dict[int, _Built] = {}  # id(request) -> its members, from log_request to log_response
         self._table_lock = asyncio.Lock()
 
     @property
@@ -155,7 +204,12 @@ class AuditBroker:
                                               declared=True, keep=old)
         for entry in entries.values():
             self._devices[entry.path] = self._activate(entry)
+        self._changed()
         await self._persist()
+
+    def _changed(self) -> None:
+        self._actives = tuple(self._devices.values())
+        self._built.clear()
 
     async def _load(self) -> dict[str, AuditEntry]:
         raw = await self._storage.get(AUDIT_TABLE_KEY) if self._storage is not None else None
@@ -181,7 +235,9 @@ class AuditBroker:
         common = CommonOptions.parse(entry.options)
         device = open_device(entry.type, entry.options, entry.chain_key)
         hasher = Hasher(entry.salt, log_raw=common.log_raw, hmac_accessor=common.hmac_accessor)
-        return _Active(entry, device, common, hasher)
+        inline: Callable[[bytes], bool] | None = getattr(device, "write_inline", None)
+        lock = None if getattr(device, "concurrent_writes", False) else asyncio.Lock()
+        return _Active(entry, device, common, hasher, common.prefix.encode(), inline, lock)
 
     async def enable(self, path: str, kind: str, description: str, options: dict[str, str],
                      local: bool) -> None:
@@ -196,11 +252,12 @@ class AuditBroker:
             active = self._activate(self._new_entry(path, kind, description, options, local, declared=False))
             if not active.common.skip_test:
                 probe = Request(Operation.UPDATE, "sys/audit/test", id=str(uuid.uuid4()))
-                err = await self._deliver(active, request_entry(probe, active.hasher))
+                err = await self._deliver(active, request_line(probe, active.hasher, prefix=active.prefix))
                 if err is not None:
                     await active.device.close()
                     raise InvalidRequest(f"audit backend failed test message: {err}")
             self._devices[path] = active
+            self._changed()
             await self._persist()
 
     async def disable(self, path: str) -> None:
@@ -213,6 +270,7 @@ class AuditBroker:
             if active.entry.declared:
                 raise InvalidRequest("cannot disable configuration-managed audit device")
             del self._devices[path]
+            self._changed()
             await self._persist()
         await active.device.close()
 
@@ -240,62 +298,113 @@ class AuditBroker:
                 "file_path": active.device.path}
 
     # -- logging --------------------------------------------------------------------------------
-    async def _deliver(self, active: _Active, entry: dict[str, Any]) -> str | None:
-        """Write one entry to one device within its deadline; the failure's description, or None."""
-        line = encode(entry, active.common.prefix)
-
+    async def _deliver(self, active: _Active, entry: bytes) -> str | None:
+        """Write one entry to one device within its deadline; the failure's description, or None.
+        A device that writes inline (a regular file) records it without a task, a future or a timer."""
         try:
+            if active.inline is not None and active.inline(entry):
+                return None
             # asyncio.timeout, not wait_for: no extra task per entry on the request path.
-            async with asyncio.timeout(active.common.timeout), active.lock:
-                await active.device.write(line)
+            async with asyncio.timeout(active.common.timeout):
+                if active.lock is None:
+                    await active.device.write(entry)
+                else:
+                    async with active.lock:
+                        await active.device.write(entry)
         except TimeoutError:
-            reason = f"timed out after {active.common.timeout:g}s"
+            return self._failed(active, f"timed out after {active.common.timeout:g}s")
         except Exception as e:  # noqa: BLE001 - any device failure is "not recorded", never a crash
-            reason = f"{type(e).__name__}: {e}"
-        else:
-            return None
+            return self._failed(active, f"{type(e).__name__}: {e}")
+        return None
+
+    @staticmethod
+    def _failed(active: _Active, reason: str) -> str:
         # The entry's content is never logged here: it may be the only copy of what happened.
         log.error("audit device %s failed to record an entry: %s", active.entry.path, reason)
         return reason
 
-    async def _fan_out(self, build: Callable[[_Active], dict[str, Any]]) -> bool:
-        """True if at least one device recorded its copy of the entry."""
-        actives = list(self._devices.values())
+    async def _fan_out(self, actives: tuple[_Active, ...], lines: builtins.list[bytes]) -> bool:
+        """True if at least one device recorded its line (``lines[i]`` goes to ``actives[i]``)."""
         if len(actives) == 1:  # the common case: no gather, no task per device
-            return await self._deliver(actives[0], build(actives[0])) is None
-        results = await asyncio.gather(*(self._deliver(a, build(a)) for a in actives))
-        return any(r is None for r in results)
+            return await self._deliver(actives[0], lines[0]) is None
+        recorded, waiting = False, []
+        for active, entry in zip(actives, lines, strict=True):
+            if active.inline is not None:  # written now, one after the other: nothing to wait for
+                try:
+                    if active.inline(entry):
+                        recorded = True
+                        continue
+                except Exception as e:  # noqa: BLE001 - any device failure is "not recorded"
+                    self._failed(active, f"{type(e).__name__}: {e}")
+                    continue
+            waiting.append(self._deliver(active, entry))
+        if waiting:  # the rest concurrently, each within its own deadline
+            results = await asyncio.gather(*waiting)
+            recorded = recorded or any(r is None for r in results)
+        return recorded
 
     async def log_request(self, req: Request, *, error: StrongroomError | None = None) -> None:
         """Record ``req`` before the backend runs. Raises Internal if no enabled device could.
         ``error``: the request was refused before that (bad token, denied), as Vault's entry shows."""
-        if not self._devices:
+        actives = self._actives
+        if not actives:
             return
         mount = self._mount_of(req.full_path or req.path)
-        if not await self._fan_out(lambda a: request_entry(req, a.hasher, error=error, mount=mount)):
+        key, keep_request = _fingerprint(req, mount), not req.data
+        members = [(caller_member(req, a.hasher), request_member(req, a.hasher, mount)) for a in actives]
+        lines = [line(b"request", c, r, error=error, prefix=a.prefix) for a, (c, r) in zip(actives, members)]
+        if not await self._fan_out(actives, lines):
             # SECURITY: fail closed; the pipeline never calls the backend after this.
             raise Internal("audit: no enabled audit device could record the request")
+        if req.id:
+            # Request data may be changed by the backend in place: its member is built again.
+            kept: builtins.list[tuple[bytes, bytes | None]] = (
+                list(members) if keep_request else [(c, None) for c, _ in members])
+            self._remember(req, _Built(req.id, key, actives, kept))
+
+    def _remember(self, req: Request, built: _Built) -> None:
+        recent = self._built
+        if len(recent) >= _MAX_BUILT:  # responses that never came (cancelled requests): drop the oldest
+            del recent[next(iter(recent))]
+        recent[id(req)] = built
+
+    def _members(self, req: Request, mount: Mount | None, actives: tuple[_Active, ...]) -> builtins.list[tuple[bytes, bytes]]:
+        """The auth and request members for each device: log_request's, when nothing they were built
+        from has changed since, else built afresh."""
+        built = self._built.pop(id(req), None)
+        if (built is None or built.request_id != req.id or built.actives is not actives
+                or built.key != _fingerprint(req, mount)):
+            return [(caller_member(req, a.hasher), request_member(req, a.hasher, mount)) for a in actives]
+        return [(c, r if r is not None else request_member(req, a.hasher, mount))
+                for a, (c, r) in zip(actives, built.members, strict=True)]
 
     async def log_response(self, req: Request, resp: Response | None, err: StrongroomError | None) -> None:
         """Record the outcome (``resp`` or ``err``). Raises Internal if no enabled device could."""
-        if not self._devices:
+        actives = self._actives
+        if not actives:
             return
         mount = self._mount_of(req.full_path or req.path)
-        if not await self._fan_out(lambda a: response_entry(req, resp, err, a.hasher, mount=mount)):
+        members = self._members(req, mount, actives)
+        lines = [line(b"response", c, r, response_member(resp, a.hasher, mount), err, a.prefix)
+                 for a, (c, r) in zip(actives, members, strict=True)]
+        if not await self._fan_out(actives, lines):
             raise Internal("audit: no enabled audit device could record the response")
 
     async def log_event(self, kind: str, data: dict[str, Any]) -> None:
         """Record a security event of type ``kind`` (e.g. "wrapping-token-reuse") with its details.
         Never raises: an event is evidence, and losing it must not break the request that raised it."""
         try:
-            if self._devices:
-                await self._fan_out(lambda a: event_entry(kind, _hash_accessors(data, a.hasher)))
+            actives = self._actives
+            if actives:
+                await self._fan_out(actives, [encode(event_entry(kind, _hash_accessors(data, a.hasher)),
+                                                     a.common.prefix) for a in actives])
         except Exception:  # best effort by contract
             log.exception("could not audit security event %s", kind)
 
     async def teardown(self) -> None:
         """Close every device (seal)."""
         actives, self._devices = list(self._devices.values()), {}
+        self._changed()
         for a in actives:
             try:
                 await asyncio.wait_for(a.device.close(), a.common.timeout)
