@@ -19,6 +19,7 @@ A run with any non-2xx answer is reported as INVALID.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
@@ -311,6 +312,9 @@ def main() -> int:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 1
     conns = [int(c) for c in args.connections.split(",")]
+    # Byte-code on disk, as an installed package has it (PYTHONDONTWRITEBYTECODE would otherwise make
+    # every start compile everything, which is not what a user's server does).
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "src"), quiet=1)
     wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     names = [n for n in SCENARIOS if not wanted or any(w in n for w in wanted)]
     summary: dict[str, dict[str, float]] = {}
