@@ -91,3 +91,33 @@ async def test_restore_is_complete_across_many_buckets(ledger: Ledger) -> None:
         assert sorted(ledger.revoked) == sorted(f"u{i}" for i in range(n))
     finally:
         await core.seal()
+
+
+async def _restart_over(n: int) -> tuple[int, int, int]:
+    """Restart a core over ``n`` token leases due within the hour, which restore loads into the
+    scheduler's heap (the most it ever holds). Returns (leases scheduled, tasks, live timers)."""
+    physical = InmemStorage()
+    core = Core(physical)
+    key, _ = await core.dev_bootstrap("root")
+    for _ in range(n):
+        await core.tokens.create(policies=["default"], path="auth/token/create", ttl=3600)
+    await core.seal()
+
+    core = Core(physical)
+    await core.unseal(key)
+    try:
+        loop = asyncio.get_running_loop()
+        timers = sum(1 for h in getattr(loop, "_scheduled", []) if not h.cancelled())
+        return core.expiration.scheduler.stats()["scheduled"], len(asyncio.all_tasks()), timers
+    finally:
+        await core.seal()
+
+
+async def test_restore_starts_no_task_or_timer_per_lease() -> None:
+    """Restoring 2,000 leases starts exactly the tasks and timers that restoring 2 does: one timer
+    over a heap, not one per lease (issue #4: 100k leases restore without a task or timer each)."""
+    few_scheduled, few_tasks, few_timers = await _restart_over(2)
+    many_scheduled, many_tasks, many_timers = await _restart_over(2000)
+    assert (few_scheduled, many_scheduled) == (2, 2000)  # all restored into the heap
+    assert many_tasks == few_tasks
+    assert many_timers == few_timers
