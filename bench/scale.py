@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import Server, audit_stanza, call, run_wrk, wait_ready  # noqa: E402
+from bench import Server, audit_stanza, call, run_wrk, wait_ready
 
 DAY = 86400
 LEASE_TTL_RANGE = (7 * DAY, 30 * DAY)  # inside the default 768h max; keeps a cached set usable for days
