@@ -370,6 +370,15 @@ def report(runs: list[Run], sets: list[DataSet], metas: dict[DataSet, dict[str, 
         print(f"\nRSS after unseal, {big.label} minus empty: {delta / 2**20:.1f} MiB "
               f"= {delta / big.tokens:.1f} bytes per token (all of it charged to tokens; KV entries "
               f"and leases are in it too).")
+    lookup = next((n for n in names if n.startswith("token lookup-self")), None)
+    prev = names[names.index(lookup) - 1] if lookup and names.index(lookup) else None
+    for ds in loaded:
+        rs = [r for r in by_set[ds] if lookup in r.rss_after_kib and prev in r.rss_after_kib]
+        if rs and lookup and prev:
+            grew = statistics.median(r.rss_after_kib[lookup] - r.rss_after_kib[prev] for r in rs) * 1024
+            used = len(metas[ds]["sample"])
+            print(f"{ds.label}: lookup-self over {used} sampled tokens raised RSS by {grew / 2**20:.1f} MiB "
+                  f"= {grew / used:.0f} bytes per token used (token cache + physical cache, both bounded).")
 
 
 def main() -> int:
