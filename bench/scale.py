@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -329,7 +330,8 @@ def span(values: list[float], fmt: str) -> str:
     return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
 
 
-def report(runs: list[Run], sets: list[DataSet], metas: dict[DataSet, dict[str, Any]], rounds: int) -> None:
+def report(runs: list[Run], sets: list[DataSet], metas: dict[DataSet, dict[str, Any]], rounds: int,
+           duration: int) -> None:
     by_set = {ds: [r for r in runs if r.ds == ds] for ds in sets}
     names = list(dict.fromkeys(n for r in runs for n in r.wrk))
     loaded = [ds for ds in sets if ds.kv or ds.tokens]
@@ -376,9 +378,12 @@ def report(runs: list[Run], sets: list[DataSet], metas: dict[DataSet, dict[str, 
         rs = [r for r in by_set[ds] if lookup in r.rss_after_kib and prev in r.rss_after_kib]
         if rs and lookup and prev:
             grew = statistics.median(r.rss_after_kib[lookup] - r.rss_after_kib[prev] for r in rs) * 1024
-            used = len(metas[ds]["sample"])
-            print(f"{ds.label}: lookup-self over {used} sampled tokens raised RSS by {grew / 2**20:.1f} MiB "
-                  f"= {grew / used:.0f} bytes per token used (token cache + physical cache, both bounded).")
+            size = len(metas[ds]["sample"])
+            requests = statistics.median(r.wrk[lookup]["rps"] for r in rs) * duration
+            used = size * (1 - math.exp(-requests / size))  # expected distinct tokens drawn
+            print(f"{ds.label}: lookup-self over ~{used:.0f} distinct sampled tokens raised RSS by "
+                  f"{grew / 2**20:.1f} MiB = {grew / used:.0f} bytes per token used "
+                  f"(token cache + physical cache, both bounded).")
 
 
 def main() -> int:
@@ -423,7 +428,7 @@ def main() -> int:
                   f"unseal {run.last_key_to_unsealed:.3f} s, RSS {run.rss_unsealed_kib / 1024:.0f} MiB; "
                   + ", ".join(f"{n} {c['rps']:.0f}/s p99 {c['p99']}" for n, c in run.wrk.items()), flush=True)
             runs.append(run)
-    report(runs, sets, metas, args.rounds)
+    report(runs, sets, metas, args.rounds, args.duration)
     if args.heap_probe:
         per_lease, tasks = heap_probe(args.heap_probe)
         print(f"\nWorst case, in-process: {args.heap_probe} leases all due within the hour restore into "
