@@ -9,8 +9,8 @@ restores every lease in under 10 s with no per-lease task or timer.
    TTL'd token's lease with the expiration manager). Thousands of requests are in flight at once,
    so sqlite's group commit batches them. Each set is cached under --data-dir and reused when
    present with the same sizes (and its tokens are still far from expiry).
-2. Measure each set: start the server on it (sqlite, a file audit device, pinned to CPU 0 with
-   taskset), unseal with 3 keys over HTTP (timed), record RSS, then drive it with wrk (CPU 1):
+2. Measure each set: read its database into the OS page cache (unless --cold), start the server
+   on it (sqlite, a file audit device, pinned to CPU 0 with taskset), unseal with 3 keys over HTTP (timed), record RSS, then drive it with wrk (CPU 1):
    a hot kv-v2 key, random kv-v2 keys among all N, token lookup-self with random tokens from a
    sample recorded at population time. The sets are measured interleaved, --rounds times.
 
