@@ -9,11 +9,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strongroom.errors import Internal, InvalidRequest
-from strongroom.storage.sqlite import SqliteStorage, open_sqlite, prefix_upper_bound
+from strongroom.storage import children
+from strongroom.storage.sqlite import _LIST_PAGE, SqliteStorage, open_sqlite, prefix_upper_bound
 
 
 async def _open(path: Path) -> SqliteStorage:
@@ -238,5 +239,38 @@ async def test_concurrent_batches_share_one_commit(tmp_path: Path) -> None:
         await asyncio.gather(*(storage.write_batch([(f"r/{i}", b"r"), (f"i/{i}", b"i")]) for i in range(50)))
         assert 1 <= storage.commits - before <= 10  # 100 writes, a handful of fsyncs
         assert len(await storage.list("r/")) == len(await storage.list("i/")) == 50
+    finally:
+        await storage.close()
+
+
+_segment = st.text(alphabet="ab/-0_é\U0010ffff", min_size=1, max_size=3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(keys=st.lists(st.lists(_segment, min_size=1, max_size=4).map("/".join), max_size=30),
+       prefix=st.text(alphabet="ab/-0_é", max_size=4))
+def test_skip_scan_list_agrees_with_the_reference_fold(tmp_path_factory: pytest.TempPathFactory,
+                                                       keys: list[str], prefix: str) -> None:
+    async def run() -> None:
+        storage = await _open(tmp_path_factory.mktemp("list") / "vault.db")
+        try:
+            await storage.write_batch([(k, b"v") for k in set(keys)])
+            assert await storage.list(prefix) == children(sorted(set(keys)), prefix)
+            assert await storage.list("") == children(sorted(set(keys)), "")
+        finally:
+            await storage.close()
+
+    asyncio.run(run())
+
+
+async def test_list_crosses_pages_of_leaves_and_jumps_folders(tmp_path: Path) -> None:
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        leaves = [f"p/leaf{i:05d}" for i in range(_LIST_PAGE * 2 + 7)]
+        folders = [f"p/dir{i:03d}/x/{j}" for i in range(40) for j in range(30)]
+        await storage.write_batch([(k, b"v") for k in leaves + folders + ["p", "p/", "q/zzz"]])
+        expected = sorted([k[2:] for k in leaves] + [f"dir{i:03d}/" for i in range(40)])
+        assert await storage.list("p/") == expected
+        assert await storage.list("") == ["p", "p/", "q/"]
     finally:
         await storage.close()
