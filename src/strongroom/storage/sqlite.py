@@ -30,7 +30,7 @@ from typing import Any
 
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.logical import WriteOp
-from strongroom.storage import PhysicalStorage, children
+from strongroom.storage import PhysicalStorage
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
 _GET = "SELECT value FROM kv WHERE key = ?"
