@@ -39,7 +39,7 @@ async def test_token_and_accessor_format(store: TokenStore) -> None:
     assert re.fullmatch(r"[0-9A-Za-z]{24}", entry.accessor)
     assert entry.id == store.hash(token)
     assert entry.policies == ["default", "web"]
-    assert await store.lookup(token) is entry
+    assert await store.lookup(token) == entry
     assert await store.lookup("hvs.unknown") is None
     assert await store.lookup("") is None
 
@@ -76,6 +76,14 @@ async def test_lookup_is_served_from_the_cache(store: TokenStore, storage: Recor
     assert storage.gets == reads
 
 
+async def test_creating_tokens_does_not_fill_the_cache(store: TokenStore) -> None:
+    # Memory: a burst of creates or logins whose tokens are never presented costs no cache space.
+    made = [await store.create(policies=["a"], path="p", ttl=60) for _ in range(20)]
+    assert len(store._cache) == 0
+    assert await store.lookup(made[0][0]) is not None
+    assert list(store._cache) == [made[0][1].id]
+
+
 async def test_cache_is_bounded_and_misses_fall_back_to_storage(storage: RecordingStorage,
                                                                 make_store: MakeStore) -> None:
     store = await make_store(storage, cache_size=3)
@@ -88,7 +96,7 @@ async def test_cache_is_bounded_and_misses_fall_back_to_storage(storage: Recordi
 
 async def test_lookup_stays_correct_after_revoke(store: TokenStore) -> None:
     token, entry = await store.create(policies=["a"], path="p")
-    assert await store.lookup(token) is entry  # now cached
+    assert await store.lookup(token) is not None  # now cached
     await store.revoke(entry)
     assert await store.lookup(token) is None
     assert await store.lookup_accessor(entry.accessor) is None
@@ -157,7 +165,7 @@ async def test_expired_token_is_invisible_and_revoked_in_background(store: Token
     token, entry = await store.create(policies=["a"], path="p", ttl=10)
     child_token, child = await store.create(policies=["a"], path="p", ttl=100, parent=entry)
     clock.advance(9.9)
-    assert await store.lookup(token) is entry
+    assert await store.lookup(token) == entry
     clock.advance(0.2)
     assert await store.lookup(token) is None
     await store.drain()
@@ -235,7 +243,7 @@ async def test_revoke_is_idempotent_and_a_dead_parent_gets_no_children(store: To
 async def test_accessor_lookup_and_listing(store: TokenStore) -> None:
     _, a = await store.create(policies=["a"], path="p")
     _, b = await store.create(policies=["b"], path="p")
-    assert await store.lookup_accessor(a.accessor) is a
+    assert await store.lookup_accessor(a.accessor) == a
     assert await store.lookup_accessor("nope") is None
     assert await store.lookup_accessor("") is None
     assert sorted(await store.list_accessors()) == sorted([a.accessor, b.accessor])
@@ -284,7 +292,7 @@ async def test_create_root(store: TokenStore, clock: Clock) -> None:
     assert data["path"] == "auth/token/root" and data["display_name"] == "root"
     assert "issue_time" not in data and "renewable" not in data  # init's root token has no lease
     dev, dev_entry = await store.create_root("root")
-    assert dev == "root" and await store.lookup("root") is dev_entry
+    assert dev == "root" and await store.lookup("root") == dev_entry
     dev_data = dev_entry.to_lookup_data(clock(), dev)
     assert dev_data["path"] == "auth/token/create" and dev_data["renewable"] is False
     with pytest.raises(InvalidRequest, match="duplicate ID"):

@@ -273,7 +273,8 @@ class TokenStore:
         for hook in self._create_hooks:
             await hook(entry, batch)
         await batch.commit()
-        self._cache_put(entry)
+        # Not cached here: the cache holds tokens that are used (lookup fills it). A burst of
+        # creates (logins by clients that may never call back) must not grow memory by ~1 KB each.
 
     # -- use counting ---------------------------------------------------------------------------
     async def use(self, entry: TokenEntry) -> bool:
@@ -321,6 +322,8 @@ class TokenStore:
             canon.last_renewal = now
             await self._write(canon)
             self._cache_put(canon)
+            # The caller's copy (e.g. the entry create returned, which is not cached) sees it too.
+            entry.expire_time, entry.last_renewal = canon.expire_time, canon.last_renewal
         await self._run(self._renew_hooks, canon)
         if warnings is not None:
             warnings.extend(warned)
