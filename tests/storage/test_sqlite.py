@@ -274,3 +274,25 @@ async def test_list_crosses_pages_of_leaves_and_jumps_folders(tmp_path: Path) ->
         assert await storage.list("") == ["p", "p/", "q/"]
     finally:
         await storage.close()
+
+
+async def test_wal_checkpoints_run_off_the_writer(tmp_path: Path) -> None:
+    # The writer's own auto-checkpoint is off (a checkpoint inside a commit stalls every caller of
+    # that commit); the checkpointer thread moves the WAL into the database instead.
+    storage = await _open(tmp_path / "vault.db")
+    try:
+        assert storage._writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        for i in range(600):
+            await storage.put(f"k{i}", b"v" * 100)
+        for _ in range(500):  # it runs every 256 commits, or within a second of any commit
+            if storage.checkpoints:
+                break
+            await asyncio.sleep(0.01)
+        assert storage.checkpoints >= 1
+    finally:
+        await storage.close()
+    reopened = await _open(tmp_path / "vault.db")
+    try:
+        assert await reopened.get("k599") == b"v" * 100
+    finally:
+        await reopened.close()

@@ -46,6 +46,7 @@ _PAGE = {
 _ROWS_PER_STATEMENT = 64  # multi-row statements: bounded so the statement cache stays small
 _MAX_BATCH = 1000  # writes per transaction (soft: a write_batch is never split), bounds queued latency
 _BUSY_TIMEOUT_MS = 5000
+_CHECKPOINT_EVERY = 256  # commits between WAL checkpoints (a few MB of WAL for typical writes)
 _MAX_CODE_POINT = 0x10FFFF
 
 
@@ -63,7 +64,8 @@ _STOP = object()  # queue sentinel: the writer finishes what is queued before it
 class SqliteStorage:
     """Storage in one SQLite file. Create with :func:`open_sqlite`; always ``await close()``."""
 
-    __slots__ = ("_closed", "_loop", "_queue", "_reader", "_thread", "_writer", "commits", "path")
+    __slots__ = ("_checkpoint_due", "_checkpointer", "_closed", "_loop", "_queue", "_reader", "_thread",
+                 "_writer", "checkpoints", "commits", "path")
 
     def __init__(self, path: Path, reader: sqlite3.Connection, writer: sqlite3.Connection) -> None:
         self.path = path
@@ -78,6 +80,15 @@ class SqliteStorage:
             target=self._write_loop, name=f"sqlite-writer:{path.name}", daemon=True
         )
         self._thread.start()
+        # WAL checkpoints run on their own thread and connection (the writer's auto-checkpoint is
+        # off, see _connect): copying the WAL into the database and fsyncing it takes tens of ms,
+        # and inside a commit that is a latency spike for every caller waiting on that commit.
+        self.checkpoints = 0
+        self._checkpoint_due = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name=f"sqlite-checkpoint:{path.name}", daemon=True
+        )
+        self._checkpointer.start()
 
     # -- reads: on the event-loop thread ---------------------------------------------------------
 
@@ -147,6 +158,8 @@ class SqliteStorage:
         self._closed = True
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
+        self._checkpoint_due.set()
+        await asyncio.to_thread(self._checkpointer.join)
         self._reader.close()
 
     def _check_open(self) -> None:
@@ -177,8 +190,33 @@ class SqliteStorage:
                         break
                 if batch:
                     self._commit_batch(batch)
+                    if self.commits % _CHECKPOINT_EVERY == 0:
+                        self._checkpoint_due.set()
         finally:
             self._writer.close()
+
+    def _checkpoint_loop(self) -> None:
+        """PASSIVE checkpoints (never block the writer or readers) every _CHECKPOINT_EVERY commits,
+        and at least once a second while writes happen; a last one when the store closes."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            done = 0
+            while True:
+                self._checkpoint_due.wait(timeout=1.0)
+                self._checkpoint_due.clear()
+                stopping = self._closed and not self._thread.is_alive()
+                if self.commits != done or stopping:
+                    done = self.commits
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        self.checkpoints += 1
+                    except sqlite3.Error:  # e.g. busy: the next round retries; the WAL stays valid
+                        pass
+                if stopping:
+                    return
+        finally:
+            conn.close()
 
     def _commit_batch(self, batch: Sequence[_Write]) -> None:
         outcomes: list[tuple[asyncio.Future[None], Exception | None]]
@@ -301,6 +339,7 @@ def _connect(path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         if mode is None or str(mode[0]).lower() != "wal":
             raise Internal(f"sqlite storage could not enable WAL mode at {path}")
         writer.execute("PRAGMA synchronous = FULL")  # fsync on every commit: see module docstring
+        writer.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it instead
         writer.execute(_SCHEMA)
         reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
