@@ -110,10 +110,12 @@ def audit_stanza(work: str) -> str:
     return f'audit "file" "bench" {{\n  options {{\n    file_path = "{work}/audit.log"\n  }}\n}}\n'
 
 
-def start_strongroom(port: int) -> Server:
-    work = tempfile.mkdtemp(prefix="sr-bench-")
+def start_strongroom(port: int, db: Path | None = None, prefix: str = "sr-bench-") -> Server:
+    """Strongroom with sqlite storage (``db``, default a fresh file in the scratch dir) and a file
+    audit device; config and audit log in a scratch dir removed by ``stop()``."""
+    work = tempfile.mkdtemp(prefix=prefix)
     cfg = Path(work, "config.hcl")
-    cfg.write_text(f'storage "sqlite" {{\n  path = "{work}/strongroom.db"\n}}\n'
+    cfg.write_text(f'storage "sqlite" {{\n  path = "{db or Path(work, "strongroom.db")}"\n}}\n'
                    f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
                    'log_level = "warning"\n' + audit_stanza(work))
     proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],

@@ -39,9 +39,7 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -51,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import Server, audit_stanza, call, run_wrk, wait_ready
+from bench import Server, call, run_wrk, start_strongroom, wait_ready
 
 DAY = 86400
 LEASE_TTL_RANGE = (7 * DAY, 30 * DAY)  # inside the default 768h max; keeps a cached set usable for days
@@ -218,18 +216,6 @@ class Run:
     leases_checked: int = 0
 
 
-def start_server(db: Path, port: int) -> Server:
-    """Strongroom on ``db`` with a file audit device; config and audit log in a scratch dir."""
-    work = tempfile.mkdtemp(prefix="sr-scale-")
-    cfg = Path(work, "config.hcl")
-    cfg.write_text(f'storage "sqlite" {{\n  path = "{db}"\n}}\n'
-                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
-                   'log_level = "warning"\n' + audit_stanza(work))
-    proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return Server("strongroom", f"http://127.0.0.1:{port}", proc, work)
-
-
 def put_slow(addr: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
     """A PUT that may take long (the last unseal key on a big store, on a busy machine)."""
     req = urllib.request.Request(f"{addr}/v1/{path}", data=json.dumps(body).encode(), method="PUT")
@@ -291,7 +277,7 @@ def measure(ds: DataSet, root: Path, meta: dict[str, Any], port: int, duration: 
     if warm:
         warm_page_cache(root / ds.name / "strongroom.db")
     started = time.monotonic()
-    server = start_server(root / ds.name / "strongroom.db", port)
+    server = start_strongroom(port, root / ds.name / "strongroom.db", prefix="sr-scale-")
     try:
         unseal(server, meta, run, started)
         time.sleep(1)  # let the post-unseal work settle before reading RSS
