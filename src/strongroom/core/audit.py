@@ -351,7 +351,7 @@ class AuditBroker:
             return
         mount = self._mount_of(req.full_path or req.path)
         key, keep_request = _fingerprint(req, mount), not req.data
-        members = [(caller_member(req, a.hasher), request_member(req, a.hasher, mount)) for a in actives]
+        members = _fresh_members(req, mount, actives)
         lines = [line(b"request", c, r, error=error, prefix=a.prefix) for a, (c, r) in zip(actives, members)]
         if not await self._fan_out(actives, lines):
             # SECURITY: fail closed; the pipeline never calls the backend after this.
@@ -374,7 +374,7 @@ class AuditBroker:
         built = self._built.pop(id(req), None)
         if (built is None or built.request_id != req.id or built.actives is not actives
                 or built.key != _fingerprint(req, mount)):
-            return [(caller_member(req, a.hasher), request_member(req, a.hasher, mount)) for a in actives]
+            return _fresh_members(req, mount, actives)
         return [(c, r if r is not None else request_member(req, a.hasher, mount))
                 for a, (c, r) in zip(actives, built.members, strict=True)]
 
@@ -410,6 +410,12 @@ class AuditBroker:
                 await asyncio.wait_for(a.device.close(), a.common.timeout)
             except Exception:  # sealing goes on
                 log.exception("closing audit device %s", a.entry.path)
+
+
+def _fresh_members(req: Request, mount: Mount | None,
+                   actives: tuple[_Active, ...]) -> builtins.list[tuple[bytes, bytes]]:
+    """The auth and request members of ``req`` for each device, built now."""
+    return [(caller_member(req, a.hasher), request_member(req, a.hasher, mount)) for a in actives]
 
 
 def _hash_accessors(data: dict[str, Any], h: Hasher) -> dict[str, Any]:
