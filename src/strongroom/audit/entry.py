@@ -17,36 +17,22 @@ member is simply not added when its value is empty, in Vault's key order.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from strongroom.audit.mac import KeyedSha256
+from strongroom.durations import rfc3339_ns as rfc3339_nano  # Vault's audit "time": Go's RFC3339Nano
+from strongroom.durations import utc_seconds
 from strongroom.errors import StrongroomError
 from strongroom.logical import Auth, Request, Response, WrapInfo
 
 HASH_PREFIX = "hmac-sha256:"
 
 Mount = tuple[str, str, str]  # (mount_point, mount_type, mount_accessor)
-
-
-@functools.lru_cache(maxsize=1024)
-def _utc_second(secs: int) -> str:
-    """Whole-second UTC text; cached because every entry of the same second shares it."""
-    return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def rfc3339_nano(ns: int) -> str:
-    """Go's RFC3339Nano in UTC, as Vault's audit ``time`` field."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    if not frac:
-        return _utc_second(secs) + "Z"
-    return f"{_utc_second(secs)}.{frac:09d}".rstrip("0") + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +110,7 @@ def caller_member(req: Request, h: Hasher) -> bytes:
     _put(out, "token_ttl", getattr(entry, "ttl", 0))
     issue = getattr(entry, "issue_time", 0.0) or getattr(entry, "creation_time", 0)
     if issue:
-        out["token_issue_time"] = _utc_second(int(issue)) + "Z"
+        out["token_issue_time"] = utc_seconds(int(issue)) + "Z"
     return orjson.dumps(out)
 
 
