@@ -233,6 +233,10 @@ class Request:
     token_entry: Any = None
     # The caller is root or holds sudo on this path (set by core's authorisation step).
     sudo: bool = False
+    # Set by the HTTP edge: it would remember this read's answer (core/readcache.py) if core agrees.
+    cacheable: bool = False
+    # Set by core when it agrees: a core.readcache.Cacheable (until when, the audit replay).
+    cached_as: Any = None
 
 
 @dataclass(slots=True)
@@ -249,6 +253,10 @@ class Response:
     # Status override for envelope responses (e.g. 204 is derived automatically; this forces others).
     status: int = 0
     redirect: str = ""
+    # A backend's promise that this exact answer holds, for the same caller and request, until
+    # this time (its clock, seconds; math.inf: until something it was read from changes) unless
+    # state changes: see core/readcache.py. 0: not reusable.
+    cache_until: float = 0.0
 
     @classmethod
     def with_data(cls, data: dict[str, Any]) -> Response:

@@ -17,6 +17,7 @@ from strongroom import __version__
 from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_config, load_config
 from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditConfig
+from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
@@ -77,7 +78,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                      security=SecurityConfig(webhook_urls=config.security_webhook_urls,
                                                              revoke_on_tamper=config.security_revoke_on_tamper),
                                      audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
-                                                                config.raw_audit_devices)))
+                                                                config.raw_audit_devices),
+                                     read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE))
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)

@@ -146,6 +146,31 @@ def request_member(req: Request, h: Hasher, mount: Mount | None) -> bytes:
     return orjson.dumps(out)
 
 
+def _request_edges(request_id: str, addr: str, port: int) -> tuple[bytes, bytes]:
+    """What request_member puts before and after everything else for this id and peer (no wrap_ttl)."""
+    head = b'{"id":%s,' % orjson.dumps(request_id) if request_id else b"{"
+    tail = b',"remote_address":%s' % orjson.dumps(addr) if addr else b""
+    if port:
+        tail += b',"remote_port":%d' % port
+    return head, tail + b"}"
+
+
+def strip_request(member: bytes, request_id: str, addr: str, port: int) -> bytes | None:
+    """The part of a request member that does not change from one request to the next (its id and
+    peer removed), for a cached read's entries; None when ``member`` is not of that shape."""
+    head, tail = _request_edges(request_id, addr, port)
+    if not request_id or len(member) <= len(head) + len(tail) or not member.startswith(head) \
+            or not member.endswith(tail):
+        return None
+    return member[len(head):-len(tail)]
+
+
+def splice_request(middle: bytes, request_id: str, addr: str, port: int) -> bytes:
+    """The inverse of :func:`strip_request`: byte for byte what request_member would build."""
+    head, tail = _request_edges(request_id, addr, port)
+    return head + middle + tail
+
+
 def response_member(resp: Response | None, h: Hasher, mount: Mount | None) -> bytes:
     """The ``response`` member (an empty response when the request failed)."""
     if resp is None:

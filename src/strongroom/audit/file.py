@@ -22,8 +22,9 @@ Two ways to write:
   line to a thread and back. SECURITY: the broker's deadline cannot interrupt such a write, so
   each one is watched, and the device moves to its thread for good (with a warning), where the
   deadline applies again, after one write that blocked (the thread slept: a voluntary context
-  switch) and took longer than ``min(50 ms, timeout)``, or that took longer than ``timeout`` at
-  all. A write that was merely descheduled on a busy host (an involuntary switch) is not the
+  switch since the turn's first write, counted once per turn as a syscall per write would cost
+  more than the write) and took longer than ``min(50 ms, timeout)``, or that took longer than
+  ``timeout`` at all. A write that was merely descheduled on a busy host (an involuntary switch) is not the
   file's fault, and moving to the thread would not help it.
 - threaded (:meth:`FileDevice.write`): anything else (a FIFO, a character device, stdout, or a
   file that was once slow) is written on one worker thread per device, in order, so a stalled
@@ -41,7 +42,7 @@ import resource
 import stat
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from strongroom.audit import DEFAULT_TIMEOUT, parse_bool, parse_seconds
@@ -90,6 +91,7 @@ class FileDevice:
         self._key = KeyedSha256(chain_key)
         self._fd: int | None = None
         self._checked = False  # inline: the path was checked in this event-loop turn
+        self._turn_slept = 0  # inline: this thread's voluntary context switches when the turn began
         self._ident: tuple[int, int] | None = None
         self._needs_newline = False
         # Chain head: the last line's sequence number and HMAC (what `sys/audit-chain` reports).
@@ -112,21 +114,27 @@ class FileDevice:
     def write_inline(self, entry: bytes) -> bool:
         """Record ``entry`` now, from the event loop, if this device writes inline: True once it is
         in the file, False if it must go through :meth:`write` instead. Raises if the write failed."""
+        return self.write_inline_lines((entry,))
+
+    def write_inline_lines(self, entries: Sequence[bytes]) -> bool:
+        """:meth:`write_inline` for several entries, in order, with one write (all or none)."""
         if self.discard:
             return True
         if not self.inline:
             return False
-        start, slept = time.monotonic(), _slept()
+        start = time.monotonic()
+        if not self._checked:  # the turn's first write: one getrusage per turn, not per write
+            self._turn_slept = _slept()
         try:
             fd = self._current(inline=True)
             if fd is None:
                 return False  # not a regular file: the thread opens and writes it
-            self._append(fd, (entry,))
+            self._append(fd, entries)
             return True
         finally:
             took = time.monotonic() - start
             if took > self.slow_write:
-                self._too_slow(took, blocked=_slept() != slept)
+                self._too_slow(took, blocked=_slept() != self._turn_slept)
 
     def _too_slow(self, took: float, *, blocked: bool) -> None:
         """After a slow inline write: to the thread if the file blocked us, or the deadline broke."""
@@ -198,7 +206,7 @@ class FileDevice:
         self.seq, self.prev = seq, prev
 
     # -- either side -----------------------------------------------------------------------------
-    def _append(self, fd: int, entries: tuple[bytes, ...] | list[bytes]) -> None:
+    def _append(self, fd: int, entries: Sequence[bytes]) -> None:
         """Chain ``entries`` and append them with one write; all or nothing moves the chain on."""
         seq, prev = self.seq, self.prev
         lines = [b"\n"] if self._needs_newline else []

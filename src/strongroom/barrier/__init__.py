@@ -63,7 +63,8 @@ class KeyStatus(NamedTuple):
 class Barrier:
     """Encrypting Storage over an untrusted physical store, plus initialize/unseal/seal/rotate."""
 
-    __slots__ = ("_encryptions", "_keyring", "_lock", "_on_limit", "_physical", "_seal_generation", "_watch_limit")
+    __slots__ = ("_encryptions", "_keyring", "_lock", "_on_limit", "_physical", "_seal_generation", "_watch_limit",
+                 "generation")
 
     def __init__(self, physical: Storage) -> None:
         self._physical = physical
@@ -78,6 +79,9 @@ class Barrier:
         # ``_watch_limit`` encryptions. A counter compare is its whole per-write cost.
         self._watch_limit: int | None = None
         self._on_limit: Callable[[], None] | None = None
+        # Moves on every write (before it starts and after it ends, failed or not), seal and unseal:
+        # what a cached answer read through the barrier is checked against (core/readcache.py).
+        self.generation = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -153,6 +157,7 @@ class Barrier:
             if generation == self._seal_generation:
                 self._encryptions = 0
                 self._keyring = keyring
+                self.generation += 1
             if root_generation > 0:
                 # SECURITY: a rekey that crashed after its commit left the envelope under the OLD
                 # unseal key behind; remove it so the replaced shares open nothing.
@@ -163,6 +168,7 @@ class Barrier:
         self._seal_generation += 1
         self._keyring = None
         self._encryptions = 0
+        self.generation += 1
 
     async def rotate(self) -> Key:
         """Install a new term key; new writes use it, older values keep decrypting with theirs."""
@@ -250,7 +256,11 @@ class Barrier:
         keyring = self._require()
         _refuse_reserved(key)
         blob = self._seal(keyring, key, value)
-        await self._physical.put(key, blob)
+        self.generation += 1
+        try:
+            await self._physical.put(key, blob)
+        finally:
+            self.generation += 1
 
     async def write_batch(self, ops: Sequence[WriteOp]) -> None:
         """Encrypt every value, then hand the whole batch to physical storage as one write
@@ -264,12 +274,20 @@ class Barrier:
         sealed = [(key, None if value is None else
                    self._seal(keyring, key, value, nonces[i * NONCE_SIZE:(i + 1) * NONCE_SIZE]))
                   for i, (key, value) in enumerate(ops)]
-        await apply_writes(self._physical, sealed)
+        self.generation += 1
+        try:
+            await apply_writes(self._physical, sealed)
+        finally:
+            self.generation += 1
 
     async def delete(self, key: str) -> None:
         self._require()
         _refuse_reserved(key)
-        await self._physical.delete(key)
+        self.generation += 1
+        try:
+            await self._physical.delete(key)
+        finally:
+            self.generation += 1
 
     async def list(self, prefix: str) -> list[str]:
         self._require()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
+from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
+from strongroom.core.readcache import CachedRead, ReadCache
 from strongroom.core.rotation import AutoRotation
 from strongroom.core.router import Router
 from strongroom.core.security import SecurityConfig, SecurityEvents
@@ -53,6 +56,8 @@ class CoreConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     expiration: SchedulerConfig = field(default_factory=SchedulerConfig)
+    # Answers kept for repeated reads (core/readcache.py); 0 (the config's disable_cache) turns it off.
+    read_cache_size: int = READ_CACHE_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,12 @@ class Core:
         self.cluster_name = self.config.cluster_name
         self.cluster_id = ""
         self.active_since = ""
+        self.reads = ReadCache(self._read_stamp, lambda: self.tokens.clock(), self.config.read_cache_size)
+
+    def _read_stamp(self) -> tuple[int, int, int, int, int]:
+        """What a cached read depends on (core/readcache.py): every counter here moves on a change."""
+        return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
+                self.audit.version)
 
     # -- construction ---------------------------------------------------------------------------
     def _factories(self) -> dict[str, dict[str, Any]]:
@@ -156,6 +167,7 @@ class Core:
         await self._post_unseal()
 
     async def _post_unseal(self) -> None:
+        self.reads.clear()
         await self.policies.setup()
         self.tokens = self._new_token_store()
         await self.tokens.setup()
@@ -204,6 +216,7 @@ class Core:
         await self.mounts.teardown()
         await self.audit.teardown()
         self.barrier.seal()
+        self.reads.clear()  # SECURITY: cached answers are plaintext; nothing survives a seal
         self.unseal_progress.reset()
 
     async def _mint_root(self) -> str:
@@ -253,6 +266,14 @@ class Core:
     # -- requests -------------------------------------------------------------------------------
     async def handle_request(self, req: Request) -> Response | None:
         return await pipeline.handle_request(self, req)
+
+    def cached_read(self, token: str, path: str, query: str) -> tuple[Hashable | None, CachedRead | None]:
+        """For a plain GET (see http/app.py): the key to keep its answer under (None: none may be
+        kept) and the answer kept for it, if one still holds (see core/readcache.py)."""
+        if not token or not self.reads.size or self.barrier.sealed:
+            return None, None
+        key = (self.tokens.hash(token), path, query)
+        return key, self.reads.get(key)
 
     def require_unsealed(self) -> None:
         if self.barrier.sealed:

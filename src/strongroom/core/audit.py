@@ -9,7 +9,9 @@ so with no timer, task or lock; the file device watches those writes itself and 
 deadline-bound worker thread after one that blocked (see :mod:`strongroom.audit.file`).
 
 Per request, the ``auth`` and ``request`` members are built once per device and serve both the
-request and the response entry, unless something they were built from changed in between.
+request and the response entry, unless something they were built from changed in between. A read
+answered from core/readcache.py writes its two entries from the members kept with it (a
+:class:`Replay`), both in one write where the device writes inline.
 
 The audit table (which devices exist, their options, salts and chain keys) is persisted through the
 barrier under ``core/audit``, like the mount tables. Devices declared in the server config are
@@ -25,7 +27,7 @@ import builtins
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,8 @@ from strongroom.audit.entry import (
     request_line,
     request_member,
     response_member,
+    splice_request,
+    strip_request,
 )
 from strongroom.audit.file import FileDevice
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
@@ -139,6 +143,8 @@ class _Active:
     prefix: bytes
     # The device's synchronous writer (True: recorded; False: use ``write``), if it has one.
     inline: Callable[[bytes], bool] | None
+    # The same for several entries at once (one write), if the device has it.
+    inline_lines: Callable[[Sequence[bytes]], bool] | None
     # Serialises ``write`` for devices that cannot take concurrent writes (sockets).
     lock: asyncio.Lock | None
 
@@ -157,6 +163,16 @@ class _Built:
 
 
 _MAX_BUILT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A cached read's audit entries minus what changes per request (see core/readcache.py):
+    per device, its auth member, its request member without id and peer, its response member.
+    SECURITY: HMAC'd output only, like _Built."""
+
+    actives: tuple[_Active, ...]
+    members: tuple[tuple[bytes, bytes, bytes], ...]
 
 
 def _fingerprint(req: Request, mount: Mount | None) -> tuple[Any, ...]:
@@ -179,6 +195,7 @@ class AuditBroker:
         self._actives: tuple[_Active, ...] = ()  # _devices' values, what each entry goes to
         self._built: dict[int, _Built] = {}  # id(request) -> its members, from log_request to log_response
         self._table_lock = asyncio.Lock()
+        self.version = 0  # moves whenever the set of devices changes (core/readcache.py)
 
     @property
     def enabled(self) -> bool:
@@ -210,6 +227,7 @@ class AuditBroker:
     def _changed(self) -> None:
         self._actives = tuple(self._devices.values())
         self._built.clear()
+        self.version += 1
 
     async def _load(self) -> dict[str, AuditEntry]:
         raw = await self._storage.get(AUDIT_TABLE_KEY) if self._storage is not None else None
@@ -236,8 +254,9 @@ class AuditBroker:
         device = open_device(entry.type, entry.options, entry.chain_key)
         hasher = Hasher(entry.salt, log_raw=common.log_raw, hmac_accessor=common.hmac_accessor)
         inline: Callable[[bytes], bool] | None = getattr(device, "write_inline", None)
+        inline_lines: Callable[[Sequence[bytes]], bool] | None = getattr(device, "write_inline_lines", None)
         lock = None if getattr(device, "concurrent_writes", False) else asyncio.Lock()
-        return _Active(entry, device, common, hasher, common.prefix.encode(), inline, lock)
+        return _Active(entry, device, common, hasher, common.prefix.encode(), inline, inline_lines, lock)
 
     async def enable(self, path: str, kind: str, description: str, options: dict[str, str],
                      local: bool) -> None:
@@ -378,17 +397,56 @@ class AuditBroker:
         return [(c, r if r is not None else request_member(req, a.hasher, mount))
                 for a, (c, r) in zip(actives, built.members, strict=True)]
 
-    async def log_response(self, req: Request, resp: Response | None, err: StrongroomError | None) -> None:
-        """Record the outcome (``resp`` or ``err``). Raises Internal if no enabled device could."""
+    async def log_response(self, req: Request, resp: Response | None, err: StrongroomError | None) -> Replay | None:
+        """Record the outcome (``resp`` or ``err``). Raises Internal if no enabled device could.
+        For a request the edge may cache (``req.cacheable``), what a :class:`Replay` of its entries
+        needs (None when its members are not of a shape one can be made of)."""
         actives = self._actives
         if not actives:
-            return
+            return Replay(actives, ()) if req.cacheable and err is None else None
         mount = self._mount_of(req.full_path or req.path)
         members = self._members(req, mount, actives)
-        lines = [line(b"response", c, r, response_member(resp, a.hasher, mount), err, a.prefix)
-                 for a, (c, r) in zip(actives, members, strict=True)]
+        responses = [response_member(resp, a.hasher, mount) for a in actives]
+        lines = [line(b"response", c, r, response, err, a.prefix)
+                 for a, (c, r), response in zip(actives, members, responses, strict=True)]
         if not await self._fan_out(actives, lines):
             raise Internal("audit: no enabled audit device could record the response")
+        if not req.cacheable or err is not None:
+            return None
+        conn = req.connection
+        kept = []
+        for (caller, request), response in zip(members, responses, strict=True):
+            middle = strip_request(request, req.id, conn.remote_addr, conn.remote_port)
+            if middle is None:
+                return None
+            kept.append((caller, middle, response))
+        return Replay(actives, tuple(kept))
+
+    async def log_replay(self, replay: Replay, request_id: str, addr: str, port: int) -> bool:
+        """Write a cached read's request and response entries (fresh time, id and peer). False, with
+        nothing written, when the devices changed since the replay was made; Internal when no
+        device recorded both entries (fail closed: the answer must not go out)."""
+        actives = self._actives
+        if actives is not replay.actives:
+            return False
+        recorded = False
+        for active, (caller, middle, response) in zip(actives, replay.members, strict=True):
+            request = splice_request(middle, request_id, addr, port)
+            entries = (line(b"request", caller, request, prefix=active.prefix),
+                       line(b"response", caller, request, response, None, active.prefix))
+            if active.inline_lines is not None:
+                try:
+                    if active.inline_lines(entries):
+                        recorded = True
+                        continue
+                except Exception as e:  # noqa: BLE001 - any device failure is "not recorded"
+                    self._failed(active, f"{type(e).__name__}: {e}")
+                    continue
+            if await self._deliver(active, entries[0]) is None and await self._deliver(active, entries[1]) is None:
+                recorded = True
+        if actives and not recorded:
+            raise Internal("audit: no enabled audit device could record the request")
+        return True
 
     async def log_event(self, kind: str, data: dict[str, Any]) -> None:
         """Record a security event of type ``kind`` (e.g. "wrapping-token-reuse") with its details.

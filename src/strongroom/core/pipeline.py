@@ -8,7 +8,8 @@
     6 register       leases for secrets; tokens (and their leases) for logins
     7 wrap           response wrapping into a single-use token's cubbyhole
     8 audit response the outcome, success or error (an error before step 4 is audited here too)
-    finally          a token whose last use this was is revoked
+    finally          a token whose last use this was is revoked; a read the edge may cache is
+                     marked so (``req.cached_as``, see core/readcache.py)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from strongroom.core.readcache import Cacheable
+from strongroom.core.tokens.entry import TOKEN_TYPE_SERVICE
 from strongroom.core.tokens.login import issue_login_token
 from strongroom.errors import (
     Internal,
@@ -29,6 +32,7 @@ from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:
     from strongroom.core import Core
+    from strongroom.core.audit import Replay
     from strongroom.core.mounts import MountEntry
     from strongroom.core.tokens import TokenEntry
 
@@ -43,12 +47,13 @@ async def handle_request(core: Core, req: Request) -> Response | None:
     exhausted = audited = False
     resp: Response | None = None
     err: StrongroomError | None = None
+    acl_until: float | None = None
     try:
         entry = await authenticate(core, req, optional=open_path)
         if not open_path:
             assert entry is not None
             exhausted = await core.tokens.use(entry)
-            await authorize(core, req, entry, hit)
+            acl_until = await authorize(core, req, entry, hit)
         await core.audit.log_request(req)
         audited = True
         mount, rel = route_target(req, hit)
@@ -64,9 +69,13 @@ async def handle_request(core: Core, req: Request) -> Response | None:
         err = Internal("internal error")
         raise err from e
     finally:
-        await audit_outcome(core, req, resp, err, request_logged=audited)
+        replay = await audit_outcome(core, req, resp, err, request_logged=audited)
         if exhausted and entry is not None:
             await core.tokens.revoke(entry)
+        elif replay is not None and hit is not None and entry is not None and resp is not None:
+            until = reusable_until(req, entry, hit[0], resp, acl_until)
+            if until > 0:
+                req.cached_as = Cacheable(until, replay)
 
 
 def guard(core: Core) -> None:
@@ -94,8 +103,9 @@ async def authenticate(core: Core, req: Request, *, optional: bool) -> TokenEntr
     return entry
 
 
-async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[MountEntry, str] | None) -> None:
-    """403 unless the token's policies allow this operation here (and sudo where the path demands it)."""
+async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[MountEntry, str] | None) -> float | None:
+    """403 unless the token's policies allow this operation here (and sudo where the path demands it).
+    Returns when the ACL that allowed it lapses (a stanza with an expiry), None if never."""
     backend = hit[0].backend if hit is not None else None
     if hit is not None and backend is not None and req.operation is Operation.UPDATE:
         mount, rel = hit
@@ -110,6 +120,7 @@ async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[Moun
     req.sudo = result.sudo
     if hit is not None and backend is not None and backend.is_root_path(hit[1]) and not result.sudo:
         raise PermissionDenied()
+    return acl.expires_at
 
 
 def route_target(req: Request, hit: tuple[MountEntry, str] | None) -> tuple[MountEntry, str]:
@@ -163,16 +174,36 @@ async def wrap(core: Core, req: Request, resp: Response | None) -> Response | No
 
 
 async def audit_outcome(core: Core, req: Request, resp: Response | None, err: StrongroomError | None,
-                        *, request_logged: bool) -> None:
+                        *, request_logged: bool) -> Replay | None:
     """Step 8. A request refused before step 4 (bad token, denied) is audited here, request and
-    error both. If step 4 itself failed, there is nothing more any device can take."""
-    if not core.audit.enabled:
-        return
-    if not request_logged:
+    error both. If step 4 itself failed, there is nothing more any device can take. For a read the
+    edge may cache, the makings of its entries' replay."""
+    if not request_logged and core.audit.enabled:
         if isinstance(err, Internal):
-            return
+            return None
         try:
             await core.audit.log_request(req, error=err)
         except StrongroomError:
-            return
-    await core.audit.log_response(req, resp, err)
+            return None
+    return await core.audit.log_response(req, resp, err)
+
+
+def reusable_until(req: Request, entry: TokenEntry, mount: MountEntry, resp: Response, acl_until: float | None) -> float:
+    """Until when (token-store clock) the edge may give this answer again to the same token for
+    the same read without asking anyone (core/readcache.py); 0: it may not. Only a plain read whose
+    backend vouches for its answer, by a token whose every use is alike: no use limit (each use is
+    a write), no CIDR binding (the answer would depend on the address). Nothing wrapped, leased or
+    logged in; no redirect, no raw body, no status but 200."""
+    if (not req.cacheable or req.operation is not Operation.READ or req.wrap_ttl or not resp.cache_until
+            or resp.wrap_info is not None or resp.auth is not None or resp.raw_body is not None or resp.redirect
+            or resp.status not in (0, 200) or resp.data is None
+            or (resp.secret is not None and (resp.secret.lease_id or mount.backend is None
+                                             or mount.backend.generates_leases))
+            or entry.num_uses != 0 or entry.bound_cidrs or entry.type != TOKEN_TYPE_SERVICE):
+        return 0.0
+    until = resp.cache_until
+    if entry.expire_time:
+        until = min(until, entry.expire_time)
+    if acl_until is not None:
+        until = min(until, acl_until)
+    return until

@@ -13,19 +13,23 @@ if TYPE_CHECKING:
 
 
 class Router:
-    __slots__ = ("_mounts",)
+    __slots__ = ("_mounts", "version")
 
     def __init__(self) -> None:
         self._mounts: dict[str, MountEntry] = {}
+        self.version = 0  # moves on every change (mount, unmount, remount, tune): see core/readcache.py
 
     def add(self, entry: MountEntry) -> None:
         self._mounts[entry.full_path] = entry
+        self.version += 1
 
     def remove(self, full_path: str) -> None:
         self._mounts.pop(full_path, None)
+        self.version += 1
 
     def clear(self) -> None:
         self._mounts.clear()
+        self.version += 1
 
     def get(self, full_path: str) -> MountEntry | None:
         return self._mounts.get(full_path)

@@ -8,6 +8,7 @@ revoking an unknown token is a silent success.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 
 from strongroom.core.tokens import create, roles
@@ -103,7 +104,12 @@ async def lookup(b: TokenBackend, req: Request, d: FieldData) -> Response | None
 
 async def lookup_self(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
     entry = caller_entry(req)
-    return Response(data=entry.to_lookup_data(b.store.clock(), req.client_token))
+    now = b.store.clock()
+    # The answer holds until the token changes (core/readcache.py watches it) or, for a token that
+    # expires, until its "ttl" (whole seconds left) ticks down.
+    left = entry.remaining(now)
+    until = math.inf if not entry.expire_time else entry.expire_time - left if left else 0.0
+    return Response(data=entry.to_lookup_data(now, req.client_token), cache_until=until)
 
 
 async def lookup_accessor(b: TokenBackend, req: Request, d: FieldData) -> Response | None:

@@ -88,6 +88,8 @@ class TokenStore:
         self._salt: bytes | None = None  # the HMAC key of token ids
         self._expiring: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Moves whenever a token changes (use, renew, revoke, orphaning) or goes: core/readcache.py.
+        self.generation = 0
 
     async def setup(self) -> None:
         """Load the salt, creating it on first use."""
@@ -392,6 +394,7 @@ class TokenStore:
             await hook(entry)  # a failing hook leaves the token marked dead, for a retry
         async with self._lock(token_id):
             self._cache.pop(token_id, None)
+            self.generation += 1
             # One commit; the record first, so a store that applies it write by write never
             # leaves a live token without its indexes.
             ops: list[WriteOp] = [(ID_PREFIX + token_id, None), (ACCESSOR_PREFIX + self.hash(entry.accessor), None)]
@@ -492,7 +495,12 @@ class TokenStore:
         return TokenEntry.from_json(orjson.loads(raw)) if raw is not None else None
 
     async def _write(self, entry: TokenEntry) -> None:
-        await self._view.put(ID_PREFIX + entry.id, orjson.dumps(entry.to_json()))
+        """Persist a changed entry (the canonical object was changed in memory just before)."""
+        self.generation += 1
+        try:
+            await self._view.put(ID_PREFIX + entry.id, orjson.dumps(entry.to_json()))
+        finally:
+            self.generation += 1
 
     async def _load(self, token_id: str) -> TokenEntry | None:
         async with self._lock(token_id):

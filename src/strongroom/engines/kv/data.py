@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from strongroom.engines._request import storage_of
@@ -121,8 +122,11 @@ async def key_exists(b: KVv2Backend, req: Request, d: FieldData) -> bool:
 async def read_data(b: KVv2Backend, req: Request, d: FieldData) -> Response | None:
     meta, version, data = await _readable_version(b, req, d)
     body = {"data": data, "metadata": meta.version_view(version)}
-    # A deleted or destroyed version: Vault answers 404 but still shows its metadata.
-    return Response(data=body, status=404 if data is None else 0)
+    if data is None:  # a deleted or destroyed version: Vault answers 404 but still shows its metadata
+        return Response(data=body, status=404)
+    # The same answer until the key changes (core/readcache.py watches storage), unless the version
+    # is due to be deleted at a set time (not worth tracking: such a read is not kept).
+    return Response(data=body, cache_until=0.0 if meta.versions[version].deletion_time else math.inf)
 
 
 async def read_subkeys(b: KVv2Backend, req: Request, d: FieldData) -> Response | None:

@@ -11,6 +11,8 @@ the response's advisory ``lease_duration``. No lease is created: the backend rep
 
 from __future__ import annotations
 
+import math
+
 import orjson
 
 from strongroom.durations import parse_duration
@@ -109,7 +111,8 @@ async def read_secret(b: KVv1Backend, req: Request, d: FieldData) -> Response | 
         raise NotFound()
     data = orjson.loads(raw)
     ttl = advisory_ttl(data, b.default_ttl())
-    return Response(data=data, secret=LeaseInfo(ttl=ttl, renewable=False))
+    # The same answer until the secret or the mount's tune changes (core/readcache.py watches both).
+    return Response(data=data, secret=LeaseInfo(ttl=ttl, renewable=False), cache_until=math.inf)
 
 
 async def write_secret(b: KVv1Backend, req: Request, d: FieldData) -> Response | None:
