@@ -61,7 +61,7 @@ class CachedRead:
 
 
 class ReadCache:
-    __slots__ = ("_clock", "_entries", "_stamp", "size")
+    __slots__ = ("_clock", "_entries", "_stamp", "hits", "size")
 
     def __init__(self, stamp: Callable[[], Hashable], clock: Callable[[], float], size: int = DEFAULT_SIZE) -> None:
         """``stamp``: the current change counters (see the module docstring); ``clock``: the token
@@ -70,6 +70,7 @@ class ReadCache:
         self._clock = clock
         self._entries: dict[Hashable, CachedRead] = {}
         self.size = size
+        self.hits = 0  # answers given from here (for tests and operators)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -85,6 +86,7 @@ class ReadCache:
         if entry.stamp != self._stamp() or self._clock() >= entry.until:
             del self._entries[key]
             return None
+        self.hits += 1
         return entry
 
     def put(self, key: Hashable, stamp: Hashable, cacheable: Cacheable, status: int, body: bytes,
