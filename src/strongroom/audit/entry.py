@@ -248,11 +248,16 @@ def _now() -> str:
     return rfc3339_nano(time.time_ns())
 
 
+def now() -> bytes:
+    """An entry's "time", as :func:`line` writes it."""
+    return _now().encode()
+
+
 def line(kind: bytes, caller: bytes, request: bytes, response: bytes | None = None,
-         error: StrongroomError | None = None, prefix: bytes = b"") -> bytes:
+         error: StrongroomError | None = None, prefix: bytes = b"", at: bytes = b"") -> bytes:
     """One request (``response`` None) or response entry from its members, as a device writes it:
-    ``prefix``, then the JSON object, no newline."""
-    parts = [prefix, b'{"time":"', _now().encode(), b'","type":"', kind, b'","auth":', caller,
+    ``prefix``, then the JSON object, no newline. ``at``: its time (:func:`now`), if not now."""
+    parts = [prefix, b'{"time":"', at or _now().encode(), b'","type":"', kind, b'","auth":', caller,
              b',"request":', request]
     if response is not None:
         parts += (b',"response":', response)

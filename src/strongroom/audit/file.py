@@ -116,6 +116,17 @@ class FileDevice:
         in the file, False if it must go through :meth:`write` instead. Raises if the write failed."""
         return self.write_inline_lines((entry,))
 
+    def ready_inline(self) -> bool:
+        """Whether :meth:`write_inline_lines` would write now rather than answer False (it checks
+        the path as that would, so a write right after cannot find it changed: same turn)."""
+        if self.discard:
+            return True
+        if not self.inline:
+            return False
+        if not self._checked:
+            self._turn_slept = _slept()
+        return self._current(inline=True) is not None
+
     def write_inline_lines(self, entries: Sequence[bytes]) -> bool:
         """:meth:`write_inline` for several entries, in order, with one write (all or none)."""
         if self.discard:

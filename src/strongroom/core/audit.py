@@ -41,6 +41,7 @@ from strongroom.audit.entry import (
     encode,
     event_entry,
     line,
+    now,
     request_line,
     request_member,
     response_member,
@@ -143,8 +144,10 @@ class _Active:
     prefix: bytes
     # The device's synchronous writer (True: recorded; False: use ``write``), if it has one.
     inline: Callable[[bytes], bool] | None
-    # The same for several entries at once (one write), if the device has it.
+    # The same for several entries at once (one write), if the device has it, and whether it
+    # would write them now (see FileDevice.ready_inline).
     inline_lines: Callable[[Sequence[bytes]], bool] | None
+    inline_ready: Callable[[], bool] | None
     # Serialises ``write`` for devices that cannot take concurrent writes (sockets).
     lock: asyncio.Lock | None
 
@@ -255,8 +258,10 @@ class AuditBroker:
         hasher = Hasher(entry.salt, log_raw=common.log_raw, hmac_accessor=common.hmac_accessor)
         inline: Callable[[bytes], bool] | None = getattr(device, "write_inline", None)
         inline_lines: Callable[[Sequence[bytes]], bool] | None = getattr(device, "write_inline_lines", None)
+        inline_ready: Callable[[], bool] | None = getattr(device, "ready_inline", None)
         lock = None if getattr(device, "concurrent_writes", False) else asyncio.Lock()
-        return _Active(entry, device, common, hasher, common.prefix.encode(), inline, inline_lines, lock)
+        return _Active(entry, device, common, hasher, common.prefix.encode(), inline, inline_lines,
+                       inline_ready, lock)
 
     async def enable(self, path: str, kind: str, description: str, options: dict[str, str],
                      local: bool) -> None:
@@ -419,8 +424,36 @@ class AuditBroker:
             middle = strip_request(request, req.id, conn.remote_addr, conn.remote_port)
             if middle is None:
                 return None
-            kept.append((caller, middle, response))
+            # Copies: orjson's output keeps a 4 KiB buffer whatever its length, which a kept entry
+            # should not (strip_request's slice is already a copy).
+            kept.append((bytes(memoryview(caller)), middle, bytes(memoryview(response))))
         return Replay(actives, tuple(kept))
+
+    def replay_now(self, replay: Replay, request_id: str, addr: str, port: int) -> bool:
+        """:meth:`log_replay` without waiting for anything, for an answer given synchronously:
+        False, with nothing written, unless every device is ready to write inline right now."""
+        actives = self._actives
+        if actives is not replay.actives:
+            return False
+        for active in actives:
+            if active.inline_ready is None or active.inline_lines is None or not active.inline_ready():
+                return False
+        recorded = False
+        for active, members in zip(actives, replay.members, strict=True):
+            write = active.inline_lines
+            assert write is not None  # checked above
+            try:
+                # Ready was checked just now, in this same turn: False here is a failure, and
+                # nothing is retried elsewhere (a retry could duplicate another device's entries).
+                if write(_replayed(active, members, request_id, addr, port)):
+                    recorded = True
+                else:
+                    self._failed(active, "the device stopped writing inline")
+            except Exception as e:  # noqa: BLE001 - any device failure is "not recorded"
+                self._failed(active, f"{type(e).__name__}: {e}")
+        if actives and not recorded:
+            raise Internal("audit: no enabled audit device could record the request")
+        return True
 
     async def log_replay(self, replay: Replay, request_id: str, addr: str, port: int) -> bool:
         """Write a cached read's request and response entries (fresh time, id and peer). False, with
@@ -430,10 +463,8 @@ class AuditBroker:
         if actives is not replay.actives:
             return False
         recorded = False
-        for active, (caller, middle, response) in zip(actives, replay.members, strict=True):
-            request = splice_request(middle, request_id, addr, port)
-            entries = (line(b"request", caller, request, prefix=active.prefix),
-                       line(b"response", caller, request, response, None, active.prefix))
+        for active, members in zip(actives, replay.members, strict=True):
+            entries = _replayed(active, members, request_id, addr, port)
             if active.inline_lines is not None:
                 try:
                     if active.inline_lines(entries):
@@ -468,6 +499,17 @@ class AuditBroker:
                 await asyncio.wait_for(a.device.close(), a.common.timeout)
             except Exception:  # sealing goes on
                 log.exception("closing audit device %s", a.entry.path)
+
+
+def _replayed(active: _Active, members: tuple[bytes, bytes, bytes], request_id: str, addr: str,
+              port: int) -> tuple[bytes, bytes]:
+    """A replay's request and response entries for one device (one time for both: they are
+    written together)."""
+    caller, middle, response = members
+    request = splice_request(middle, request_id, addr, port)
+    at = now()
+    return (line(b"request", caller, request, prefix=active.prefix, at=at),
+            line(b"response", caller, request, response, None, active.prefix, at))
 
 
 def _fresh_members(req: Request, mount: Mount | None,

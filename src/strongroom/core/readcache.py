@@ -35,7 +35,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_SIZE = 4096
+# Entries (about 2 KB each with one audit device): the hot set of reads, not every secret.
+DEFAULT_SIZE = 2048
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,27 @@ class App:
             log.exception("unexpected error handling %s %s", method, path)
             return envelope.render_error(Internal("internal error"))
 
+    def answer_now(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
+                   peer: Peer) -> tuple[int, bytes] | None:
+        """A kept answer to a repeated read (core/readcache.py), given without awaiting anything: the
+        server calls this first and :meth:`handle` when it returns None (nothing kept, or an audit
+        device that cannot write this instant). Never raises."""
+        if method != "GET" or body or not path.startswith("/v1/") or not headers.keys() <= _PLAIN:
+            return None
+        try:
+            _, cached = self.core.cached_read(token_of(headers), path[4:], query_string)
+            if cached is None:
+                return None
+            request_id = new_request_id()
+            if not self.core.audit.replay_now(cached.replay, request_id, peer.addr, peer.port):
+                return None
+            return cached.status, cached.body(request_id)
+        except StrongroomError as err:
+            return envelope.render_error(err)
+        except Exception:  # the edge must never leak a traceback to the client
+            log.exception("unexpected error answering %s %s", method, path)
+            return envelope.render_error(Internal("internal error"))
+
     async def _dispatch(self, method: str, raw_path: str, query_string: str, headers: dict[str, str],
                         body: bytes, peer: Peer) -> tuple[int, bytes]:
         if not raw_path.startswith("/v1/"):

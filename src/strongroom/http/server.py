@@ -328,6 +328,14 @@ class HttpConnection(asyncio.Protocol):
     # -- answering --------------------------------------------------------------------------------
 
     def _enqueue(self, request: _Request) -> None:
+        if self.worker is None and not self.queue and request.keep_alive and request.error is None:
+            # Nothing ahead of it: a kept answer to a repeated read goes out now, without a task.
+            answer = self.app.answer_now(request.method, request.path, request.query, request.headers,
+                                         request.body, self.peer)
+            if answer is not None:
+                self._write(wire.response(answer[0], answer[1], keep_alive=True, http10=request.http10))
+                self._idle()
+                return
         self.queue.append(request)
         if self.worker is None:
             self.worker = self.loop.create_task(self._answer())
