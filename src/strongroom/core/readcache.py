@@ -71,7 +71,7 @@ class ReadCache:
         self._clock = clock
         self._entries: dict[Hashable, CachedRead] = {}
         self.size = size
-        self.hits = 0  # answers given from here (for tests and operators)
+        self.hits = 0  # answers given from here (the HTTP edge counts them; for tests and operators)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -87,7 +87,6 @@ class ReadCache:
         if entry.stamp != self._stamp() or self._clock() >= entry.until:
             del self._entries[key]
             return None
-        self.hits += 1
         return entry
 
     def put(self, key: Hashable, stamp: Hashable, cacheable: Cacheable, status: int, body: bytes,
