@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,9 +27,13 @@ from strongroom.audit.file import FileDevice
 from strongroom.core import Core, CoreConfig
 from strongroom.core import acl as acl_module
 from strongroom.core.audit import AuditConfig
+from strongroom.core.mounts import MountEntry
+from strongroom.core.pipeline import reusable_until
+from strongroom.core.readcache import Cacheable, ReadCache
+from strongroom.core.tokens.entry import TokenEntry
 from strongroom.http.app import App
 from strongroom.http.logical import Peer
-from strongroom.logical import Connection, Operation, Request, Response
+from strongroom.logical import Auth, Connection, LeaseInfo, Operation, Request, Response, WrapInfo
 from strongroom.storage.inmem import InmemStorage
 from strongroom.testing import AppTransport, unsealed_core
 
@@ -484,6 +489,52 @@ async def test_audit_device_enabled_then_disabled(tmp_path: Path) -> None:
         _verify_chain(w.core, one, "one")
 
 
+async def test_a_replay_made_for_other_devices_is_not_written(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.log", tmp_path / "two.log"
+    async with _world(ALLOW) as w:
+        await _enable_file(w.root, one, "one")
+        await _cached(w.core, w.root, "/v1/kv/a")
+        _, cached = w.core.cached_read("root", "kv/a", "")
+        assert cached is not None
+        await _enable_file(w.root, two, "two")
+        sizes = len(one.read_bytes()), len(two.read_bytes())
+        assert await w.core.audit.log_replay(cached.replay, "66666666-6666-4666-8666-666666666666", "10.0.0.1", 1) is False
+        assert (len(one.read_bytes()), len(two.read_bytes())) == sizes
+
+
+def _bump_barrier(core: Core) -> None:
+    core.barrier.generation += 2
+
+
+def _bump_router(core: Core) -> None:
+    core.router.version += 1
+
+
+def _invalidate_policies(core: Core) -> None:
+    core.policies.invalidate()  # what a standby does on another node's write: no storage write here
+
+
+def _bump_tokens(core: Core) -> None:
+    core.tokens.generation += 2
+
+
+def _bump_audit(core: Core) -> None:
+    core.audit.version += 1
+
+
+@pytest.mark.parametrize("change", [_bump_barrier, _bump_router, _invalidate_policies, _bump_tokens, _bump_audit])
+async def test_every_change_counter_is_watched(change: Callable[[Core], None]) -> None:
+    """Each counter the stamp is made of, moved alone (most changes also write through the barrier,
+    which would hide a counter left out of the stamp)."""
+    async with _world() as w:
+        token = await _reader(w)
+        async with _client(w.core, token) as c:
+            await _cached(w.core, c, "/v1/kv/a")
+            change(w.core)
+            assert (await _fresh(w.core, c, "/v1/kv/a")).json()["data"] == {"v": V1_SECRET}
+            await _hit(w.core, c, "/v1/kv/a")
+
+
 async def test_seal_empties_the_cache_and_reads_answer_503() -> None:
     core = Core(InmemStorage())
     key, root = await core.dev_bootstrap("root")
@@ -801,6 +852,50 @@ async def test_a_write_during_a_read_keeps_its_stale_answer_out() -> None:
         assert (await _cached(w.core, w.root, "/v1/kv/a")).json()["data"] == {"v": "new"}
 
 
+class _SlowPuts:
+    """Physical storage whose next ``put`` waits to be released before it lands."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.armed = False
+        self.putting = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, key: str, value: bytes) -> None:
+        if self.armed:
+            self.armed = False
+            self.putting.set()
+            await self.release.wait()
+        await self.inner.put(key, value)
+
+
+async def test_a_read_that_began_during_a_write_is_not_kept() -> None:
+    """The read's stamp is taken while the write is under way (its value not yet stored), and the
+    read ends after the write has: what it read is stale, and must not be kept."""
+    async with _world() as w:
+        mount = w.core.mounts.find("mounts", "kv/")
+        assert mount is not None
+        gate = _Gate(mount.view)
+        mount.view = gate
+        slow = _SlowPuts(w.core.barrier._physical)
+        w.core.barrier._physical = slow
+        slow.armed = True
+        writing = asyncio.create_task(w.root.put("/v1/kv/a", json={"v": "new"}))
+        await slow.putting.wait()
+        gate.armed = True
+        reading = asyncio.create_task(w.root.get("/v1/kv/a"))
+        await gate.reading.wait()  # stamp taken, old value read
+        slow.release.set()
+        assert (await writing).status_code == 204
+        gate.release.set()
+        assert (await reading).json()["data"] == {"v": V1_SECRET}
+        assert len(w.core.reads) == 0
+        assert (await _fresh(w.core, w.root, "/v1/kv/a")).json()["data"] == {"v": "new"}
+
+
 @pytest.mark.parametrize("change", ["write", "policy", "revoke-other", "mount", "audit"])
 async def test_any_change_during_a_read_keeps_its_answer_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              change: str) -> None:
@@ -882,3 +977,90 @@ def test_strip_refuses_what_is_not_that_request() -> None:
     assert strip_request(member, "", "127.0.0.1", 123) is None  # no id: nothing to replace
     no_id = request_member(_request("", "127.0.0.1", 123), HASHER, MOUNT)
     assert strip_request(no_id, "", "127.0.0.1", 123) is None
+
+
+# -- the cache and core's consent, as units ------------------------------------------------------
+def test_read_cache_keeps_answers_while_their_stamp_and_time_hold() -> None:
+    stamp, now = [0], [0.0]
+    cache = ReadCache(lambda: stamp[0], lambda: now[0], size=2)
+    ok = Cacheable(10.0, "the replay")
+    body = b'{"request_id":"RID","data":{"v":1}}'
+    cache.put("a", 0, ok, 200, body, "RID")
+    entry = cache.get("a")
+    assert entry is not None and cache.hits == 1
+    assert entry.body("NEW") == b'{"request_id":"NEW","data":{"v":1}}' and entry.replay == "the replay"
+    assert entry.status == 200
+    # Not kept: the stamp moved while the request ran; the id named no times, or twice.
+    cache.put("b", -1, ok, 200, body, "RID")
+    cache.put("c", 0, ok, 200, b'{"data":{"v":1}}', "RID")
+    cache.put("d", 0, ok, 200, b'{"request_id":"RID","data":{"v":"RID"}}', "RID")
+    assert len(cache) == 1 and cache.get("b") is None and cache.get("c") is None and cache.get("d") is None
+    # Bounded: the oldest insertion goes first; keeping a key again drops nothing.
+    cache.put("b", 0, ok, 200, body, "RID")
+    cache.put("b", 0, ok, 200, body, "RID")
+    assert len(cache) == 2
+    cache.put("c", 0, ok, 200, body, "RID")
+    assert len(cache) == 2 and cache.get("a") is None and cache.get("b") is not None
+    # Time: gone at ``until`` (token-store clock).
+    now[0] = 9.999
+    assert cache.get("b") is not None
+    now[0] = 10.0
+    assert cache.get("b") is None and len(cache) == 1
+    now[0] = 0.0
+    # Any change: gone.
+    stamp[0] = 1
+    assert cache.get("c") is None and len(cache) == 0
+    cache.put("c", 1, ok, 200, body, "RID")
+    cache.clear()
+    assert len(cache) == 0 and cache.get("c") is None
+    hits = cache.hits
+    off = ReadCache(lambda: 0, lambda: 0.0, size=0)
+    off.put("a", 0, ok, 200, body, "RID")
+    assert len(off) == 0 and off.get("a") is None and off.hits == 0 and cache.hits == hits
+
+
+def _consent(*, req: dict[str, Any] | None = None, entry: dict[str, Any] | None = None,
+             resp: dict[str, Any] | None = None, leases: bool = False, backend: bool = True,
+             acl_until: float | None = None) -> float:
+    request = Request(Operation.READ, "kv/a", cacheable=True)
+    for k, v in (req or {}).items():
+        setattr(request, k, v)
+    token = TokenEntry(id="hashed", accessor="acc", **(entry or {}))
+    mount = MountEntry(table="mounts", path="kv/", type="kv",
+                       backend=SimpleNamespace(generates_leases=leases) if backend else None)  # type: ignore[arg-type]
+    response = Response(**{"data": {"v": 1}, "cache_until": math.inf, **(resp or {})})
+    return reusable_until(request, token, mount, response, acl_until)
+
+
+def test_core_consents_to_a_plain_read_until_the_earliest_bound() -> None:
+    assert _consent() == math.inf
+    assert _consent(resp={"secret": LeaseInfo(ttl=60, renewable=False)}) == math.inf  # kv-v1's advisory TTL
+    assert _consent(resp={"cache_until": T0 + 30}) == T0 + 30
+    assert _consent(entry={"expire_time": T0 + 20}) == T0 + 20
+    assert _consent(acl_until=T0 + 10) == T0 + 10
+    assert _consent(resp={"cache_until": T0 + 30}, entry={"expire_time": T0 + 20}, acl_until=T0 + 25) == T0 + 20
+
+
+@pytest.mark.parametrize("case", [
+    {"req": {"cacheable": False}},
+    {"req": {"operation": Operation.LIST}},
+    {"req": {"operation": Operation.UPDATE}},
+    {"req": {"wrap_ttl": 60}},
+    {"resp": {"cache_until": 0.0}},
+    {"resp": {"wrap_info": WrapInfo(token="w")}},
+    {"resp": {"auth": Auth(client_token="t")}},
+    {"resp": {"raw_body": b"{}"}},
+    {"resp": {"redirect": "https://elsewhere"}},
+    {"resp": {"status": 404}},
+    {"resp": {"status": 204}},
+    {"resp": {"data": None}},
+    {"resp": {"secret": LeaseInfo(ttl=60, lease_id="kv/a/lease")}},
+    {"resp": {"secret": LeaseInfo(ttl=60)}, "leases": True},
+    {"resp": {"secret": LeaseInfo(ttl=60)}, "backend": False},
+    {"entry": {"num_uses": 3}},
+    {"entry": {"num_uses": -1}},
+    {"entry": {"bound_cidrs": ["127.0.0.1"]}},
+    {"entry": {"type": "batch"}},
+], ids=lambda case: repr(case))
+def test_core_refuses_what_may_not_be_given_again(case: dict[str, Any]) -> None:
+    assert _consent(**case) == 0.0
