@@ -70,7 +70,9 @@ class ReadCache:
         self._clock = clock
         self._entries: dict[Hashable, CachedRead] = {}
         self.size = size
-        self.hits = 0  # answers given from here (for tests and operators)
+        # Answers given from here (for tests and operators): counted by the edge once an answer's
+        # entries are audited, not by get (a hit refused for want of audit is no answer given).
+        self.hits = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -86,7 +88,6 @@ class ReadCache:
         if entry.stamp != self._stamp() or self._clock() >= entry.until:
             del self._entries[key]
             return None
-        self.hits += 1
         return entry
 
     def put(self, key: Hashable, stamp: Hashable, cacheable: Cacheable, status: int, body: bytes,

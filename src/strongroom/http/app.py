@@ -83,6 +83,7 @@ class App:
             if cached is not None:
                 request_id = new_request_id()
                 if await self.core.audit.log_replay(cached.replay, request_id, peer.addr, peer.port):
+                    self.core.reads.hits += 1
                     return cached.status, cached.body(request_id)
         stamp = self.core.reads.stamp() if key is not None else None
         request_id = new_request_id()
