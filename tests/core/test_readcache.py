@@ -31,6 +31,8 @@ from strongroom.core.mounts import MountEntry
 from strongroom.core.pipeline import reusable_until
 from strongroom.core.readcache import Cacheable, ReadCache
 from strongroom.core.tokens.entry import TokenEntry
+from strongroom.engines.kv.v2 import KVv2Backend
+from strongroom.framework import Backend
 from strongroom.http.app import App
 from strongroom.http.logical import Peer
 from strongroom.logical import Auth, Connection, LeaseInfo, Operation, Request, Response, WrapInfo
@@ -155,6 +157,12 @@ def _entries(lines: list[bytes]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+def _backend(core: Core, path: str) -> Backend:
+    mount = core.mounts.find("mounts", path)
+    assert mount is not None and mount.backend is not None
+    return mount.backend
+
+
 def _file_device(core: Core, name: str = "file") -> FileDevice:
     device = core.audit._devices[f"{name}/"].device
     assert isinstance(device, FileDevice)
@@ -203,9 +211,9 @@ async def test_a_repeated_read_is_answered_from_the_cache(path: str) -> None:
 
 async def test_a_hit_never_reaches_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     async with _world() as w:
-        backend = w.core.mounts.find("mounts", "kv/").backend  # type: ignore[union-attr]
+        backend = _backend(w.core, "kv/")
         calls: list[Operation] = []
-        original = backend.handle  # type: ignore[union-attr]
+        original = backend.handle
 
         async def counting(req: Request) -> Response | None:
             calls.append(req.operation)
@@ -264,7 +272,7 @@ async def test_a_hit_is_audited_like_the_miss_it_repeats(tmp_path: Path, path: s
         for e in (hit_req, hit_resp):
             assert e["request"]["id"] == hit.json()["request_id"]
             assert (e["request"]["remote_address"], e["request"]["remote_port"]) == tuple(HIT_PEER[:2])
-            assert e["time"] > miss_resp["time"]
+            assert e["time"] not in (miss_req["time"], miss_resp["time"])  # its own, not the miss's
         # Field for field what the pipeline wrote, but for time, id and peer.
         assert _stable(hit_req) == _stable(miss_req)
         assert _stable(hit_resp) == _stable(miss_resp)
@@ -304,6 +312,29 @@ async def test_each_hit_writes_one_pair_per_device(tmp_path: Path) -> None:
             assert [e["type"] for e in reads] == ["request", "response"] * 5
             assert len({e["request"]["id"] for e in reads}) == 5
             _verify_chain(w.core, log, name)
+
+
+async def test_a_hit_through_a_threaded_device_with_a_prefix(tmp_path: Path) -> None:
+    """A device that does not write inline takes the hit's two entries one after the other, each
+    with the device's prefix, as the pipeline gives them."""
+    log = tmp_path / "threaded.log"
+    async with _world(ALLOW) as w:
+        r = await w.root.put("/v1/sys/audit/file", json={"type": "file", "options": {
+            "file_path": str(log), "inline": "false", "prefix": "SR> "}})
+        assert r.status_code == 204, r.text
+        assert not _file_device(w.core).inline
+        before = len(_lines(log))
+        async with _client(w.core, "root", HIT_PEER) as far:
+            miss = await w.root.get("/v1/kv/a")
+            hit = await _hit(w.core, far, "/v1/kv/a")
+        lines = _lines(log)[before:]
+        assert len(lines) == 4 and all(line.startswith(b"SR> {") for line in lines)
+        miss_req, miss_resp, hit_req, hit_resp = _entries([line[4:] for line in lines])
+        assert miss_req["request"]["id"] == miss.json()["request_id"]
+        assert hit_req["request"]["id"] == hit_resp["request"]["id"] == hit.json()["request_id"]
+        assert hit_req["request"]["remote_address"] == HIT_PEER.addr
+        assert _stable(hit_req) == _stable(miss_req) and _stable(hit_resp) == _stable(miss_resp)
+        _verify_chain(w.core, log)
 
 
 # -- 3. invalidation -----------------------------------------------------------------------------
@@ -679,9 +710,10 @@ async def test_not_found_and_denied_are_never_kept() -> None:
 
 async def test_kv_v2_versions_due_for_deletion_are_never_kept() -> None:
     async with _world() as w:
-        backend = w.core.mounts.find("mounts", "secret/").backend
+        backend = _backend(w.core, "secret/")
+        assert isinstance(backend, KVv2Backend)
         kv_now = [int(T0) * 10**9]
-        backend.clock = lambda: kv_now[0]  # type: ignore[union-attr]
+        backend.clock = lambda: kv_now[0]
         r = await w.root.post("/v1/secret/metadata/t", json={"delete_version_after": "1h"})
         assert r.status_code == 204, r.text
         assert (await w.root.post("/v1/secret/data/t", json={"data": {"a": "soon gone"}})).status_code == 200
@@ -858,7 +890,7 @@ class _Gate:
         return getattr(self.inner, name)
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.inner.get(key)
+        value: bytes | None = await self.inner.get(key)
         if self.armed:
             self.armed = False
             self.reading.set()
@@ -933,8 +965,8 @@ async def test_any_change_during_a_read_keeps_its_answer_out(tmp_path: Path, mon
                                                              change: str) -> None:
     async with _world(ALLOW) as w:
         bystander = await _token(w.root, policies=["default"])
-        backend = w.core.mounts.find("mounts", "secret/").backend
-        original = backend.handle  # type: ignore[union-attr]
+        backend = _backend(w.core, "secret/")
+        original = backend.handle
         changes: dict[str, Callable[[], Any]] = {
             "write": lambda: w.root.post("/v1/secret/data/x", json={"data": {"a": "new"}}),
             "policy": lambda: w.root.put("/v1/sys/policy/other", json={"policy": 'path "x" { capabilities = ["read"] }'}),
