@@ -17,6 +17,7 @@ member is simply not added when its value is empty, in Vault's key order.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,6 +156,11 @@ def _request_edges(request_id: str, addr: str, port: int) -> tuple[bytes, bytes]
     return head, tail + b"}"
 
 
+# A member request_member puts after ``data`` (a JSON string never holds ``,"`` unescaped, so the
+# last ``,"`` of a member starts its last member, or one nested in ``data``, which ends in "}").
+_LAST_MEMBER = re.compile(rb',"(?:remote_address|remote_port|wrap_ttl)":(?:-?\d+|"(?:[^"\\]|\\.)*")')
+
+
 def strip_request(member: bytes, request_id: str, addr: str, port: int) -> bytes | None:
     """The part of a request member that does not change from one request to the next (its id and
     peer removed), for a cached read's entries; None when ``member`` is not of that shape."""
@@ -162,7 +168,14 @@ def strip_request(member: bytes, request_id: str, addr: str, port: int) -> bytes
     if not request_id or len(member) <= len(head) + len(tail) or not member.startswith(head) \
             or not member.endswith(tail):
         return None
-    return member[len(head):-len(tail)]
+    middle = member[len(head):-len(tail)]
+    # The edges end with the peer given. Without one (or with only its address or port), they do
+    # not cover a wrap_ttl or another peer left at the end of the member: splicing a peer after
+    # those would not give request_member's bytes.
+    last = middle.rfind(b',"')
+    if last >= 0 and _LAST_MEMBER.fullmatch(middle, last):
+        return None
+    return middle
 
 
 def splice_request(middle: bytes, request_id: str, addr: str, port: int) -> bytes:

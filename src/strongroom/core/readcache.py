@@ -71,7 +71,9 @@ class ReadCache:
         self._clock = clock
         self._entries: dict[Hashable, CachedRead] = {}
         self.size = size
-        self.hits = 0  # answers given from here (the HTTP edge counts them; for tests and operators)
+        # Answers given from here (for tests and operators): counted by the edge once an answer's
+        # entries are audited, not by get (a hit refused for want of audit is no answer given).
+        self.hits = 0
 
     def __len__(self) -> int:
         return len(self._entries)
