@@ -7,7 +7,6 @@ every key that names a token or an accessor uses its salted hash, never the valu
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import logging
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from strongroom.audit.mac import KeyedSha256
 from strongroom.barrier.view import load_or_create_secret
 from strongroom.core.tokens.entry import (
     NUM_USES_EXHAUSTED,
@@ -85,7 +85,7 @@ class TokenStore:
         self._create_hooks: list[CreateHook] = []
         self._births: dict[str, _Births] = {}  # parent id -> its children being created now
         self._renew_hooks: list[TokenHook] = []
-        self._salt: bytes | None = None  # the HMAC key of token ids
+        self._mac: KeyedSha256 | None = None  # HMAC-SHA256 under the salt: token id = its hex
         self._expiring: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         # Moves whenever a token changes (use, renew, revoke, orphaning) or goes: core/readcache.py.
@@ -93,15 +93,15 @@ class TokenStore:
 
     async def setup(self) -> None:
         """Load the salt, creating it on first use."""
-        self._salt = await load_or_create_secret(self._view, SALT_KEY)
+        self._mac = KeyedSha256(await load_or_create_secret(self._view, SALT_KEY))
 
     def hash(self, token: str) -> str:
         """HMAC-SHA256(salt, token), hex. SECURITY: the only form of a token that is ever stored,
         cached or compared; the raw token never reaches storage, as key or as value."""
-        if self._salt is None:
+        if self._mac is None:
             raise RuntimeError("TokenStore.setup() has not run")
-        # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than an hmac object per call.
-        return hmac.digest(self._salt, token.encode(), "sha256").hex()
+        # The salt's key schedule is done once (audit/mac.py): a third of hmac.digest's cost.
+        return self._mac.hexdigest(token.encode())
 
     def add_revoke_hook(self, fn: RevokeHook) -> None:
         """``fn(entry)`` is awaited for every token revoked, before its records are deleted."""
