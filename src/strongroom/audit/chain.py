@@ -37,10 +37,10 @@ _TAIL = re.compile(rb',"chain":\{"seq":(\d{1,19}),"hmac":"([0-9a-f]{64})"\}\}\r?
 def chain_mac(key: bytes | KeyedSha256, prev: str, seq: int, body: bytes) -> str:
     """``key``: the chain key, or (the file device's, saving the key schedule per line) a
     KeyedSha256 of it."""
-    msg = b"%s\n%d\n%s" % (prev.encode(), seq, body)
+    head = b"%s\n%d\n" % (prev.encode(), seq)
     if isinstance(key, KeyedSha256):
-        return key.hexdigest(msg)
-    return hmac.digest(key, msg, "sha256").hex()
+        return key.hexdigest(head, body)  # in parts: the body (a whole entry) is not copied
+    return hmac.digest(key, head + body, "sha256").hex()
 
 
 def chained_line(key: bytes | KeyedSha256, prev: str, seq: int, body: bytes) -> tuple[bytes, str]:

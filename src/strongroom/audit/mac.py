@@ -30,16 +30,20 @@ class KeyedSha256:
         self._inner = hashlib.sha256(key.translate(_IPAD))
         self._outer = hashlib.sha256(key.translate(_OPAD))
 
-    def digest(self, msg: bytes) -> bytes:
+    def digest(self, *msg: bytes) -> bytes:
+        """The MAC of the concatenation of ``msg`` (given in parts, so callers need not join them)."""
         inner = self._inner.copy()
-        inner.update(msg)
+        for part in msg:
+            inner.update(part)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
 
-    def hexdigest(self, msg: bytes) -> str:
+    def hexdigest(self, *msg: bytes) -> str:
+        """:meth:`digest` in lower-case hex."""
         inner = self._inner.copy()
-        inner.update(msg)
+        for part in msg:
+            inner.update(part)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
