@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Entries (about 2 KB each with one audit device): the hot set of reads, not every secret.
-DEFAULT_SIZE = 2048
+DEFAULT_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)

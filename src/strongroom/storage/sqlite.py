@@ -46,6 +46,8 @@ _PAGE = {
 _ROWS_PER_STATEMENT = 64  # multi-row statements: bounded so the statement cache stays small
 _MAX_BATCH = 1000  # writes per transaction (soft: a write_batch is never split), bounds queued latency
 _BUSY_TIMEOUT_MS = 5000
+# KiB of page cache for the reader connection (sqlite defaults to 2000).
+_READER_CACHE_KIB = 512
 _CHECKPOINT_EVERY = 256  # commits between WAL checkpoints (a few MB of WAL for typical writes)
 _MAX_CODE_POINT = 0x10FFFF
 
@@ -201,6 +203,7 @@ class SqliteStorage:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA cache_size = -64")  # it copies WAL frames; it reads nothing back
             done = 0
             while True:
                 self._checkpoint_due.wait(timeout=1.0)
@@ -344,6 +347,9 @@ def _connect(path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         reader.execute("PRAGMA query_only = ON")
+        # Hot values sit in CachedStorage above (and decoded, in core's caches): the reader's page
+        # cache only needs the B-tree's inner pages, not sqlite's default 2 MiB.
+        reader.execute(f"PRAGMA cache_size = -{_READER_CACHE_KIB}")
     except BaseException:
         writer.close()
         raise
