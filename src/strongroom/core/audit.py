@@ -440,17 +440,12 @@ class AuditBroker:
                 return False
         recorded = False
         for active, members in zip(actives, replay.members, strict=True):
-            write = active.inline_lines
-            assert write is not None  # checked above
-            try:
-                # Ready was checked just now, in this same turn: False here is a failure, and
-                # nothing is retried elsewhere (a retry could duplicate another device's entries).
-                if write(_replayed(active, members, request_id, addr, port)):
-                    recorded = True
-                else:
-                    self._failed(active, "the device stopped writing inline")
-            except Exception as e:  # noqa: BLE001 - any device failure is "not recorded"
-                self._failed(active, f"{type(e).__name__}: {e}")
+            written = self._inline(active, _replayed(active, members, request_id, addr, port))
+            if written is None:
+                # Ready was checked just now, in this same turn: this is a failure, and nothing is
+                # retried elsewhere (a retry could duplicate another device's entries).
+                self._failed(active, "the device stopped writing inline")
+            recorded = recorded or bool(written)
         if actives and not recorded:
             raise Internal("audit: no enabled audit device could record the request")
         return True
@@ -465,19 +460,25 @@ class AuditBroker:
         recorded = False
         for active, members in zip(actives, replay.members, strict=True):
             entries = _replayed(active, members, request_id, addr, port)
-            if active.inline_lines is not None:
-                try:
-                    if active.inline_lines(entries):
-                        recorded = True
-                        continue
-                except Exception as e:  # noqa: BLE001 - any device failure is "not recorded"
-                    self._failed(active, f"{type(e).__name__}: {e}")
-                    continue
-            if await self._deliver(active, entries[0]) is None and await self._deliver(active, entries[1]) is None:
-                recorded = True
+            written = self._inline(active, entries)
+            if written is None:  # not inline (now): through the device's deadline-bound writer
+                written = (await self._deliver(active, entries[0]) is None
+                           and await self._deliver(active, entries[1]) is None)
+            recorded = recorded or written
         if actives and not recorded:
             raise Internal("audit: no enabled audit device could record the request")
         return True
+
+    def _inline(self, active: _Active, entries: Sequence[bytes]) -> bool | None:
+        """``entries`` written by ``active`` right now, in one write: True once they are in; False
+        if the device failed (logged); None when it does not write inline (at the moment)."""
+        if active.inline_lines is None:
+            return None
+        try:
+            return True if active.inline_lines(entries) else None
+        except Exception as e:  # noqa: BLE001 - any device failure is "not recorded"
+            self._failed(active, f"{type(e).__name__}: {e}")
+            return False
 
     async def log_event(self, kind: str, data: dict[str, Any]) -> None:
         """Record a security event of type ``kind`` (e.g. "wrapping-token-reuse") with its details.
