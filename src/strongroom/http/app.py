@@ -70,7 +70,7 @@ class App:
         """A kept answer to a repeated read (core/readcache.py), given without awaiting anything: the
         server calls this first and :meth:`handle` when it returns None (nothing kept, or an audit
         device that cannot write this instant). Never raises."""
-        if method != "GET" or body or not path.startswith("/v1/") or not headers.keys() <= _PLAIN:
+        if not path.startswith("/v1/") or not _plain_get(method, headers, body):
             return None
         try:
             _, cached = self.core.cached_read(token_of(headers), path[4:], query_string)
@@ -99,7 +99,7 @@ class App:
             status, data = await sys_handler(self.core, method, query_of(query_string), headers, body)
             return status, b"" if data is None else orjson.dumps(data)
         key = None
-        if method == "GET" and not body and headers.keys() <= _PLAIN:
+        if _plain_get(method, headers, body):
             # A repeated read may be answered from core/readcache.py, audited as always.
             key, cached = self.core.cached_read(token_of(headers), path, query_string)
             if cached is not None:
@@ -128,6 +128,11 @@ _PLAIN = frozenset({"host", "user-agent", "accept", "accept-encoding", "accept-l
 
 
 _ids = bytearray()
+
+
+def _plain_get(method: str, headers: dict[str, str], body: bytes) -> bool:
+    """A GET whose answer core/readcache.py may keep or give: no body, nothing but _PLAIN headers."""
+    return method == "GET" and not body and headers.keys() <= _PLAIN
 
 
 def new_request_id() -> str:
