@@ -24,8 +24,8 @@ Two ways to write:
   deadline applies again, after one write that blocked (the thread slept: a voluntary context
   switch since the turn's first write, counted once per turn as a syscall per write would cost
   more than the write) and took longer than ``min(50 ms, timeout)``, or that took longer than
-  ``timeout`` at all. A write that was merely descheduled on a busy host (an involuntary switch) is not the
-  file's fault, and moving to the thread would not help it.
+  ``timeout`` at all. A write that was merely descheduled on a busy host (an involuntary switch)
+  is not the file's fault, and moving to the thread would not help it.
 - threaded (:meth:`FileDevice.write`): anything else (a FIFO, a character device, stdout, or a
   file that was once slow) is written on one worker thread per device, in order, so a stalled
   target holds up this device only and the broker's deadline stops the server from waiting on
