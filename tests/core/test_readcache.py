@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.core.tokens.conftest import T0, Clock  # the fake token-store clock (seconds)
 
 from strongroom.audit.chain import verify
 from strongroom.audit.entry import Hasher, request_member, splice_request, strip_request
@@ -40,7 +41,6 @@ from strongroom.storage.inmem import InmemStorage
 from strongroom.testing import AppTransport, unsealed_core
 
 ALLOW = CoreConfig(audit=AuditConfig(allow_api_creation=True))
-T0 = 1_800_000_000.25  # the fake token-store clock's start (a binary fraction: exact arithmetic)
 MISS_PEER = Peer("127.0.0.1", 123)
 HIT_PEER = Peer("10.9.8.7", 40000)
 V1_SECRET = "kv1-s3cret-value"
@@ -51,17 +51,6 @@ path "secret/data/*" { capabilities = ["read"] }
 path "secret/metadata/*" { capabilities = ["list"] }
 """
 FAILED = "audit: no enabled audit device could record the request"
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @asynccontextmanager
