@@ -1,5 +1,6 @@
-"""Cached reads over a real socket: the server answers a repeated read synchronously (App.answer_now,
-no task), audited like any other request, in order with pipelined requests, and fails closed."""
+"""Cached reads over a real socket: the server answers a repeated read without a task
+(App.answer_cached), audited like any other request (hits of one loop turn share one audit write,
+and no answer leaves before it), in order with pipelined requests, and fails closed."""
 
 from __future__ import annotations
 
@@ -154,7 +155,113 @@ async def test_a_device_that_does_not_write_inline_still_gets_the_hit_through_th
         writer.close()
         # Not answerable synchronously: both went through App.handle, the second from the cache.
         assert s.handled == ["/v1/secret/data/db"] * 2
-        assert s.core.reads.hits == 1  # answer_now found it but could not write inline; handle gave it
+        assert s.core.reads.hits == 1  # answer_cached found it but could not write inline; handle gave it
         logged = entries(s.log)
         assert [e["type"] for e in logged[-4:]] == ["request", "response", "request", "response"]
         assert logged[-1]["request"]["id"] != logged[-3]["request"]["id"]
+
+
+def counting_writes(s: Served) -> list[bytes]:
+    """Every write(2) the file device makes from now on."""
+    device = s.core.audit._get("file").device
+    writes: list[bytes] = []
+    real = device.os_write  # type: ignore[attr-defined]
+
+    def write(fd: int, data: bytes) -> int:
+        writes.append(data)
+        return int(real(fd, data))
+
+    device.os_write = write  # type: ignore[attr-defined]
+    return writes
+
+
+async def test_hits_of_one_turn_share_one_audit_write_and_answer_in_order(tmp_path: Path) -> None:
+    async with serving(tmp_path) as s:
+        async with app_client(s.core, "root") as c:
+            await c.post("/v1/secret/data/other", json={"data": {"n": "2"}})
+            for path in ("/v1/secret/data/db", "/v1/secret/data/other"):
+                await c.get(path, headers={"X-Vault-Token": "root"})  # kept
+        writes = counting_writes(s)
+        readers = []
+        for _ in range(3):  # three connections, each with two hits in one packet
+            reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+            readers.append((reader, writer))
+        for _, writer in readers:
+            writer.write(get("/v1/secret/data/db") + get("/v1/secret/data/other"))
+        for reader, writer in readers:
+            first, second = await read_response(reader), await read_response(reader)
+            writer.close()
+            assert first[1]["data"]["data"] == {"password": SECRET}
+            assert second[1]["data"]["data"] == {"n": "2"}
+        assert s.handled == []  # all six were kept answers
+        assert s.core.reads.hits == 6
+        # 12 entries (6 pairs) in fewer writes than pairs: hits of one loop turn share one write.
+        assert sum(w.count(b"\n") for w in writes) == 12
+        assert len(writes) < 6
+        assert verify(s.core.audit._get("file").entry.chain_key, s.log.read_bytes().splitlines()).ok
+
+
+async def test_a_failed_shared_write_answers_500_to_each_and_the_chain_goes_on(tmp_path: Path) -> None:
+    async with serving(tmp_path) as s:
+        async with app_client(s.core, "root") as c:
+            await c.get("/v1/secret/data/db", headers={"X-Vault-Token": "root"})  # kept
+        device = s.core.audit._get("file").device
+        head = device.head
+        real = device.os_write  # type: ignore[attr-defined]
+
+        def full(fd: int, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        device.os_write = full  # type: ignore[attr-defined]
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(get("/v1/secret/data/db") + get("/v1/secret/data/db"))
+        got = [await read_response(reader) for _ in range(2)]
+        assert got == [(500, {"errors": ["audit: no enabled audit device could record the request"]})] * 2
+        assert device.head == head  # nothing reached the file: the chain did not move
+        device.os_write = real  # type: ignore[attr-defined]
+        writer.write(get("/v1/secret/data/db"))
+        status, body = await read_response(reader)
+        writer.close()
+        assert status == 200 and body["data"]["data"] == {"password": SECRET}
+        assert device.head[0] == head[0] + 2
+        assert verify(s.core.audit._get("file").entry.chain_key, s.log.read_bytes().splitlines()).ok
+
+
+async def test_staged_lines_come_first_when_the_pipeline_writes_in_the_same_turn(tmp_path: Path) -> None:
+    async with serving(tmp_path) as s:
+        async with app_client(s.core, "root") as c:
+            await c.get("/v1/secret/data/db", headers={"X-Vault-Token": "root"})  # kept
+        before = len(entries(s.log))
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        other_reader, other_writer = await asyncio.open_connection("127.0.0.1", s.port)
+        # A hit and, in the same turn as far as the server can tell, a request through the pipeline.
+        other_writer.write(get("/v1/secret/data/nope"))
+        writer.write(get("/v1/secret/data/db"))
+        assert (await read_response(reader))[0] == 200
+        assert (await read_response(other_reader))[0] == 404
+        writer.close()
+        other_writer.close()
+        lines = s.log.read_bytes().splitlines()
+        assert verify(s.core.audit._get("file").entry.chain_key, lines).ok
+        # Each request's entry precedes its response entry, whatever the interleaving.
+        seen: dict[str, str] = {}
+        logged = entries(s.log)[before:]
+        assert len(logged) == 4
+        for e in logged:
+            rid = e["request"].get("id", "")
+            if e["type"] == "response":
+                assert seen.get(rid) == "request", rid
+            seen[rid] = e["type"]
+
+
+async def test_a_half_closed_client_still_gets_its_kept_answer(tmp_path: Path) -> None:
+    async with serving(tmp_path) as s:
+        async with app_client(s.core, "root") as c:
+            await c.get("/v1/secret/data/db", headers={"X-Vault-Token": "root"})  # kept
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(get("/v1/secret/data/db"))
+        writer.write_eof()
+        status, body = await read_response(reader)
+        assert status == 200 and body["data"]["data"] == {"password": SECRET}
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # then the server closes
+        writer.close()

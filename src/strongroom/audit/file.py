@@ -26,6 +26,11 @@ Two ways to write:
   more than the write) and took longer than ``min(50 ms, timeout)``, or that took longer than
   ``timeout`` at all. A write that was merely descheduled on a busy host (an involuntary switch)
   is not the file's fault, and moving to the thread would not help it.
+- staged (:meth:`FileDevice.stage_lines`, for answers the HTTP server gives from its read cache):
+  the entries are chained at once and written, with everything else staged in the same event-loop
+  turn, by one write at the start of the next turn; each waiter learns the outcome and only then
+  may its answer leave (a failed write: nothing of the batch moves the chain, every waiter is
+  told). Any other write to the device first writes what is staged, so the chain stays in order.
 - threaded (:meth:`FileDevice.write`): anything else (a FIFO, a character device, stdout, or a
   file that was once slow) is written on one worker thread per device, in order, so a stalled
   target holds up this device only and the broker's deadline stops the server from waiting on
@@ -92,6 +97,11 @@ class FileDevice:
         self._fd: int | None = None
         self._checked = False  # inline: the path was checked in this event-loop turn
         self._turn_slept = 0  # inline: this thread's voluntary context switches when the turn began
+        # Staged (see stage_lines): chained lines waiting for the turn's one write, the chain head
+        # they end at, and who waits for the outcome.
+        self._staged: list[bytes] = []
+        self._staged_head: tuple[int, str] = (0, "")
+        self._staged_done: list[Callable[[bool], None]] = []
         self._ident: tuple[int, int] | None = None
         self._needs_newline = False
         # Chain head: the last line's sequence number and HMAC (what `sys/audit-chain` reports).
@@ -127,10 +137,56 @@ class FileDevice:
             self._turn_slept = _slept()
         return self._current(inline=True) is not None
 
+    def stage_lines(self, entries: Sequence[bytes], done: Callable[[bool], None]) -> bool:
+        """Queue ``entries`` for one write of everything staged in this event-loop turn, made at the
+        start of the next; ``done(recorded)`` is called after it. False (nothing staged) unless the
+        device would write inline right now. The caller must not act on the entries' behalf (send
+        an answer) before ``done(True)``: this is still a fail-closed write, only a shared one."""
+        if self.discard or not self.ready_inline():
+            return False
+        seq, prev = self._staged_head if self._staged else (self.seq, self.prev)
+        for entry in entries:
+            seq += 1
+            line, prev = chained_line(self._key, prev, seq, entry)
+            self._staged.append(line)
+        if not self._staged_done:
+            asyncio.get_running_loop().call_soon(self.flush_staged)
+        self._staged_head = (seq, prev)
+        self._staged_done.append(done)
+        return True
+
+    def flush_staged(self) -> None:
+        """Write what :meth:`stage_lines` queued, with one write, and tell each waiter. Runs before
+        any other write to the device (the chain continues from the staged lines)."""
+        if not self._staged_done:
+            return
+        lines, done, head = self._staged, self._staged_done, self._staged_head
+        self._staged, self._staged_done = [], []
+        recorded = False
+        start = time.monotonic()
+        try:
+            if self._fd is None:
+                raise OSError(errno.EBADF, "the audit file is closed")
+            self._write_all(self._fd, b"".join(lines))
+            self.seq, self.prev = head
+            recorded = True
+        except Exception as e:  # noqa: BLE001 - every waiter learns its entries were not recorded
+            log.error("audit file %s: a staged write failed: %s: %s", self.path, type(e).__name__, e)
+        finally:
+            took = time.monotonic() - start
+            if took > self.slow_write:
+                self._too_slow(took, blocked=_slept() != self._turn_slept)
+            for callback in done:
+                try:
+                    callback(recorded)
+                except Exception:  # one waiter's failure must not keep the others waiting
+                    log.exception("audit file %s: a staged write's waiter failed", self.path)
+
     def write_inline_lines(self, entries: Sequence[bytes]) -> bool:
         """:meth:`write_inline` for several entries, in order, with one write (all or none)."""
         if self.discard:
             return True
+        self.flush_staged()
         if not self.inline:
             return False
         start = time.monotonic()
@@ -158,6 +214,7 @@ class FileDevice:
     async def write(self, entry: bytes) -> None:
         if self.discard:
             return
+        self.flush_staged()  # staged lines come first in the chain
         self.inline = False  # from now on the thread owns the file: never both at once
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -188,6 +245,7 @@ class FileDevice:
             self._drainer = None
 
     async def close(self) -> None:
+        self.flush_staged()
         if self._drainer is not None:
             await asyncio.gather(self._drainer, return_exceptions=True)
         if self.inline:
@@ -220,12 +278,18 @@ class FileDevice:
     def _append(self, fd: int, entries: Sequence[bytes]) -> None:
         """Chain ``entries`` and append them with one write; all or nothing moves the chain on."""
         seq, prev = self.seq, self.prev
-        lines = [b"\n"] if self._needs_newline else []
+        lines = []
         for entry in entries:
             seq += 1
             line, prev = chained_line(self._key, prev, seq, entry)
             lines.append(line)
-        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        self._write_all(fd, lines[0] if len(lines) == 1 else b"".join(lines))
+        # Only lines that reached the file move the chain on: a failed write leaves no gap.
+        self.seq, self.prev = seq, prev
+
+    def _write_all(self, fd: int, data: bytes) -> None:
+        if self._needs_newline:
+            data = b"\n" + data
         done = 0
         try:
             while done < len(data):
@@ -235,8 +299,6 @@ class FileDevice:
                 self._needs_newline = True  # half a line is in the file: the next one starts afresh
             raise
         self._needs_newline = False
-        # Only lines that reached the file move the chain on: a failed write leaves no gap.
-        self.seq, self.prev = seq, prev
 
     def _current(self, *, inline: bool) -> int | None:
         """The open descriptor, reopened if ``path`` no longer names it (rotated, deleted, replaced).

@@ -11,7 +11,8 @@ deadline-bound worker thread after one that blocked (see :mod:`strongroom.audit.
 Per request, the ``auth`` and ``request`` members are built once per device and serve both the
 request and the response entry, unless something they were built from changed in between. A read
 answered from core/readcache.py writes its two entries from the members kept with it (a
-:class:`Replay`), both in one write where the device writes inline.
+:class:`Replay`): with one file device, staged for the device's one write per event-loop turn
+(the answer waits for it); otherwise both in one write where the device writes inline.
 
 The audit table (which devices exist, their options, salts and chain keys) is persisted through the
 barrier under ``core/audit``, like the mount tables. Devices declared in the server config are
@@ -148,6 +149,8 @@ class _Active:
     # would write them now (see FileDevice.ready_inline).
     inline_lines: Callable[[Sequence[bytes]], bool] | None
     inline_ready: Callable[[], bool] | None
+    # Queues entries for the device's one write per event-loop turn (FileDevice.stage_lines).
+    stage: Callable[[Sequence[bytes], Callable[[bool], None]], bool] | None
     # Serialises ``write`` for devices that cannot take concurrent writes (sockets).
     lock: asyncio.Lock | None
 
@@ -259,9 +262,10 @@ class AuditBroker:
         inline: Callable[[bytes], bool] | None = getattr(device, "write_inline", None)
         inline_lines: Callable[[Sequence[bytes]], bool] | None = getattr(device, "write_inline_lines", None)
         inline_ready: Callable[[], bool] | None = getattr(device, "ready_inline", None)
+        stage: Callable[[Sequence[bytes], Callable[[bool], None]], bool] | None = getattr(device, "stage_lines", None)
         lock = None if getattr(device, "concurrent_writes", False) else asyncio.Lock()
         return _Active(entry, device, common, hasher, common.prefix.encode(), inline, inline_lines,
-                       inline_ready, lock)
+                       inline_ready, stage, lock)
 
     async def enable(self, path: str, kind: str, description: str, options: dict[str, str],
                      local: bool) -> None:
@@ -428,6 +432,18 @@ class AuditBroker:
             # should not (strip_request's slice is already a copy).
             kept.append((bytes(memoryview(caller)), middle, bytes(memoryview(response))))
         return Replay(actives, tuple(kept))
+
+    def replay_staged(self, replay: Replay, request_id: str, addr: str, port: int,
+                      done: Callable[[bool], None]) -> bool:
+        """A cached read's entries queued for the one write its device makes per event-loop turn
+        (FileDevice.stage_lines): ``done(recorded)`` follows that write, and the answer must wait
+        for it (fail closed). False, with nothing queued, unless there is exactly one device and it
+        can take them so; then :meth:`replay_now` or :meth:`log_replay` apply."""
+        actives = self._actives
+        stage = actives[0].stage if len(actives) == 1 and actives is replay.actives else None
+        if stage is None:
+            return False
+        return stage(_replayed(actives[0], replay.members[0], request_id, addr, port), done)
 
     def replay_now(self, replay: Replay, request_id: str, addr: str, port: int) -> bool:
         """:meth:`log_replay` without waiting for anything, for an answer given synchronously:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import orjson
@@ -65,27 +66,41 @@ class App:
             log.exception("unexpected error handling %s %s", method, path)
             return envelope.render_error(Internal("internal error"))
 
-    def answer_now(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
-                   peer: Peer) -> tuple[int, bytes] | None:
-        """A kept answer to a repeated read (core/readcache.py), given without awaiting anything: the
-        server calls this first and :meth:`handle` when it returns None (nothing kept, or an audit
-        device that cannot write this instant). Never raises."""
+    def answer_cached(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
+                      peer: Peer, send: Callable[[int, bytes], None]) -> bool:
+        """A kept answer to a repeated read (core/readcache.py), without awaiting anything: False
+        when there is none to give this way (the server then calls :meth:`handle`); True when
+        ``send(status, body)`` was called, or will be at the start of the next event-loop turn,
+        once the audit device's one write for this turn is done (a 500 if it failed: fail closed).
+        Never raises."""
         if not path.startswith("/v1/") or not _plain_get(method, headers, body):
-            return None
+            return False
         try:
             _, cached = self.core.cached_read(token_of(headers), path[4:], query_string)
             if cached is None:
-                return None
+                return False
             request_id = new_request_id()
+            answer = cached.status, cached.body(request_id)
+
+            def audited(recorded: bool) -> None:
+                if recorded:
+                    self.core.reads.hits += 1
+                    send(*answer)
+                else:
+                    send(*envelope.render_error(Internal("audit: no enabled audit device could record the request")))
+
+            if self.core.audit.replay_staged(cached.replay, request_id, peer.addr, peer.port, audited):
+                return True
             if not self.core.audit.replay_now(cached.replay, request_id, peer.addr, peer.port):
-                return None
+                return False
             self.core.reads.hits += 1
-            return cached.status, cached.body(request_id)
         except StrongroomError as err:
-            return envelope.render_error(err)
+            answer = envelope.render_error(err)
         except Exception:  # the edge must never leak a traceback to the client
             log.exception("unexpected error answering %s %s", method, path)
-            return envelope.render_error(Internal("internal error"))
+            answer = envelope.render_error(Internal("internal error"))
+        send(*answer)
+        return True
 
     async def _dispatch(self, method: str, raw_path: str, query_string: str, headers: dict[str, str],
                         body: bytes, peer: Peer) -> tuple[int, bytes]:

@@ -22,6 +22,7 @@ import asyncio
 import collections
 import logging
 import ssl
+from functools import partial
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -87,6 +88,7 @@ class HttpConnection(asyncio.Protocol):
         self.peer = Peer()
         self.queue: collections.deque[_Request] = collections.deque()
         self.worker: asyncio.Task[None] | None = None
+        self.deferred = 0  # kept answers waiting for their audit write (see _enqueue)
         # Parse state of the message being read.
         self.in_message = False
         self.url = b""
@@ -203,7 +205,7 @@ class HttpConnection(asyncio.Protocol):
         # client still reads). Nothing more will be parsed.
         self.reading = False
         self.peer_eof = True
-        if self.worker is None and not self.queue:
+        if not self._busy():
             return None  # close now
         return True
 
@@ -308,7 +310,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _maybe_continue(self) -> None:
         """Send ``100 Continue`` for the message being read, once every earlier answer is out."""
-        if self.awaiting_continue and self.worker is None and not self.queue and self.transport is not None:
+        if self.awaiting_continue and not self._busy() and self.transport is not None:
             self.awaiting_continue = False
             self.transport.write(wire.CONTINUE)
 
@@ -329,18 +331,29 @@ class HttpConnection(asyncio.Protocol):
 
     def _enqueue(self, request: _Request) -> None:
         if self.worker is None and not self.queue and request.keep_alive and request.error is None:
-            # Nothing ahead of it: a kept answer to a repeated read goes out now, without a task.
-            answer = self.app.answer_now(request.method, request.path, request.query, request.headers,
-                                         request.body, self.peer)
-            if answer is not None:
-                self._write(wire.response(answer[0], answer[1], keep_alive=True, http10=request.http10))
-                self._idle()
+            # Nothing ahead of it but other kept answers: a kept answer to a repeated read goes out
+            # without a task, now or once its audit entries are written at the start of the next
+            # loop turn (before any task made in this turn runs, so answers stay in order).
+            self.deferred += 1
+            if self.app.answer_cached(request.method, request.path, request.query, request.headers,
+                                      request.body, self.peer, partial(self._send_cached, request.http10)):
                 return
+            self.deferred -= 1
         self.queue.append(request)
         if self.worker is None:
             self.worker = self.loop.create_task(self._answer())
         elif len(self.queue) >= MAX_QUEUED:
             self._update_reading()
+
+    def _send_cached(self, http10: bool, status: int, body: bytes) -> None:
+        self.deferred -= 1
+        self._write(wire.response(status, body, keep_alive=True, http10=http10))
+        if not self._busy():
+            self._idle()
+
+    def _busy(self) -> bool:
+        """Answering: a handler task, queued requests, or kept answers waiting for their audit write."""
+        return self.worker is not None or bool(self.queue) or bool(self.deferred)
 
     async def _answer(self) -> None:
         """Answer queued requests in order, one at a time, until the queue is empty."""
@@ -451,7 +464,7 @@ class HttpConnection(asyncio.Protocol):
         now = self.loop.time()
         if self.in_message:
             remaining = self.began + READ_TIMEOUT - now
-        elif self.worker is None and not self.queue:
+        elif not self._busy():
             remaining = self.idle_since + IDLE_TIMEOUT - now
         else:
             remaining = IDLE_TIMEOUT  # answering: the handler has its own deadlines
@@ -463,7 +476,7 @@ class HttpConnection(asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful stop: an idle connection closes now, a busy one after its current answer."""
         self.stopping = True
-        if self.worker is None and not self.queue and not self.in_message:
+        if not self._busy() and not self.in_message:
             self._close()
 
     def abort(self) -> None:
