@@ -63,7 +63,7 @@ _TAIL_BLOCK = 64 * 1024
 SLOW_WRITE = 0.05
 # Bytes between two hints to the kernel (from the device's thread) to write the log out and drop it
 # from the page cache.
-WRITE_OUT_EVERY = 8 * 1024 * 1024
+WRITE_OUT_EVERY = 2 * 1024 * 1024
 
 # Linux counts context switches per thread; elsewhere per process (other threads' sleeps then count
 # too: more cautious, never less).
@@ -75,13 +75,13 @@ def _slept() -> int:
     return resource.getrusage(_WHO).ru_nvcsw
 
 
-def _write_out(fd: int) -> None:
+def _write_out(fd: int, start: int, length: int) -> None:
     """On the device's thread: start writing the log's dirty pages out and let the kernel drop the
     clean ones. An audit log is written once and rarely read: left alone, a busy server's log piles
     up gigabytes of dirty page cache whose writeback later stalls every fsync on the disk (sqlite's
     commits). A hint only (it waits for nothing); an error (the file was closed meanwhile) is moot."""
     try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.posix_fadvise(fd, start, length, os.POSIX_FADV_DONTNEED)
     except OSError:
         pass
 
@@ -117,6 +117,7 @@ class FileDevice:
         self._staged_head: tuple[int, str] = (0, "")
         self._staged_done: list[Callable[[bool], None]] = []
         self._unflushed = 0  # bytes written since the last _write_out
+        self._size = 0  # of the open file, as far as our writes go (we are its only writer)
         self._ident: tuple[int, int] | None = None
         self._needs_newline = False
         # Chain head: the last line's sequence number and HMAC (what `sys/audit-chain` reports).
@@ -304,9 +305,15 @@ class FileDevice:
 
     def _write_all(self, fd: int, data: bytes) -> None:
         self._unflushed += len(data)
+        self._size += len(data)
         if self._unflushed >= WRITE_OUT_EVERY:
             self._unflushed = 0
-            self._pool.submit(_write_out, fd)
+            # The few chunks before the newest, short bursts of kernel work: the newest is still
+            # being written, and each chunk gets a few rounds to reach the disk and be dropped.
+            start = max(0, self._size - 4 * WRITE_OUT_EVERY)
+            length = self._size - WRITE_OUT_EVERY - start
+            if length > 0:  # (0 would mean "to the end")
+                self._pool.submit(_write_out, fd, start, length)
         if self._needs_newline:
             data = b"\n" + data
         done = 0
@@ -366,6 +373,7 @@ class FileDevice:
             if self._ident is None and st.st_size and stat.S_ISREG(st.st_mode):
                 self._resume(st.st_size)
             self._ident = (st.st_dev, st.st_ino)
+            self._size = st.st_size
         except BaseException:
             os.close(fd)
             raise
