@@ -313,7 +313,10 @@ class FileDevice:
             start = max(0, self._size - 4 * WRITE_OUT_EVERY)
             length = self._size - WRITE_OUT_EVERY - start
             if length > 0:  # (0 would mean "to the end")
-                self._pool.submit(_write_out, fd, start, length)
+                try:
+                    self._pool.submit(_write_out, fd, start, length)
+                except RuntimeError:  # the device's thread is gone (closing): a hint can be skipped
+                    pass
         if self._needs_newline:
             data = b"\n" + data
         done = 0
