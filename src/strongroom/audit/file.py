@@ -149,7 +149,7 @@ class FileDevice:
             return True
         if not self.inline:
             return False
-        if not self._checked:
+        if not self._checked:  # the turn's first write: one getrusage per turn, not per write
             self._turn_slept = _slept()
         return self._current(inline=True) is not None
 
@@ -189,9 +189,7 @@ class FileDevice:
         except Exception as e:  # noqa: BLE001 - every waiter learns its entries were not recorded
             log.error("audit file %s: a staged write failed: %s: %s", self.path, type(e).__name__, e)
         finally:
-            took = time.monotonic() - start
-            if took > self.slow_write:
-                self._too_slow(took, blocked=_slept() != self._turn_slept)
+            self._watch(start)
             for callback in done:
                 try:
                     callback(recorded)
@@ -203,21 +201,21 @@ class FileDevice:
         if self.discard:
             return True
         self.flush_staged()
-        if not self.inline:
-            return False
         start = time.monotonic()
-        if not self._checked:  # the turn's first write: one getrusage per turn, not per write
-            self._turn_slept = _slept()
         try:
-            fd = self._current(inline=True)
-            if fd is None:
-                return False  # not a regular file: the thread opens and writes it
-            self._append(fd, entries)
+            if not self.ready_inline():
+                return False  # on its thread, or not a regular file: the thread opens and writes it
+            assert self._fd is not None
+            self._append(self._fd, entries)
             return True
         finally:
-            took = time.monotonic() - start
-            if took > self.slow_write:
-                self._too_slow(took, blocked=_slept() != self._turn_slept)
+            self._watch(start)
+
+    def _watch(self, start: float) -> None:
+        """After an inline write begun at ``start``: if it was slow, see :meth:`_too_slow`."""
+        took = time.monotonic() - start
+        if took > self.slow_write:
+            self._too_slow(took, blocked=_slept() != self._turn_slept)
 
     def _too_slow(self, took: float, *, blocked: bool) -> None:
         """After a slow inline write: to the thread if the file blocked us, or the deadline broke."""

@@ -41,9 +41,4 @@ class KeyedSha256:
 
     def hexdigest(self, *msg: bytes) -> str:
         """:meth:`digest` in lower-case hex."""
-        inner = self._inner.copy()
-        for part in msg:
-            inner.update(part)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+        return self.digest(*msg).hex()
