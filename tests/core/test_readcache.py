@@ -30,7 +30,7 @@ from strongroom.core import acl as acl_module
 from strongroom.core.audit import AuditConfig, DeclaredDevice
 from strongroom.core.mounts import MountEntry
 from strongroom.core.pipeline import reusable_until
-from strongroom.core.readcache import DEFAULT_SIZE, Cacheable, ReadCache
+from strongroom.core.readcache import DEFAULT_SIZE, ENTRY_OVERHEAD, Cacheable, ReadCache
 from strongroom.core.tokens.entry import TokenEntry
 from strongroom.engines.kv.v2 import KVv2Backend
 from strongroom.framework import Backend
@@ -1068,6 +1068,66 @@ def test_read_cache_keeps_answers_while_their_stamp_and_time_hold() -> None:
     off = ReadCache(lambda: 0, lambda: 0.0, size=0)
     off.put("a", 0, ok, 200, body, "RID")
     assert len(off) == 0 and off.get("a") is None
+
+
+def test_read_cache_is_bounded_in_bytes() -> None:
+    body = b'{"request_id":"RID","data":"' + b"x" * 100 + b'"}'
+    ok = Cacheable(math.inf, "replay", 50)
+    one = len(body) - len(b"RID") + 50 + ENTRY_OVERHEAD
+    cache = ReadCache(lambda: 0, lambda: 0.0, max_bytes=8 * one)
+    for i in range(10):
+        cache.put(("h", f"p{i}", ""), 0, ok, 200, body, "RID")
+    # The two oldest went; what is left is counted exactly.
+    assert len(cache) == 8 and cache.used == 8 * one
+    assert cache.get(("h", "p0", "")) is None and cache.get(("h", "p2", "")) is not None
+    # Keeping a key again replaces it, counted once.
+    cache.put(("h", "p9", ""), 0, ok, 200, body, "RID")
+    assert len(cache) == 8 and cache.used == 8 * one
+    # An answer over a quarter of the budget is not kept (it would empty the cache).
+    big = b'{"request_id":"RID","data":"' + b"x" * (2 * one) + b'"}'
+    cache.put(("h", "big", ""), 0, ok, 200, big, "RID")
+    assert cache.get(("h", "big", "")) is None and len(cache) == 8
+    # Entries dropped as stale give their bytes back, and so does clear().
+    stale = ReadCache(lambda: 1, lambda: 0.0, max_bytes=8 * one)
+    stale.put(("h", "p", ""), 1, ok, 200, body, "RID")
+    assert stale.used == one
+    stale._stamp = lambda: 2  # type: ignore[method-assign]
+    assert stale.get(("h", "p", "")) is None and stale.used == 0
+    cache.clear()
+    assert cache.used == 0 and len(cache) == 0
+    assert ReadCache(lambda: 0, lambda: 0.0, max_bytes=0).size == 0  # no budget: off
+
+
+def test_read_cache_entries_share_what_they_have_in_common() -> None:
+    ok = Cacheable(math.inf, "replay")
+    cache = ReadCache(lambda: (1, 2), lambda: 0.0)
+    for i in range(2):
+        # Fresh objects, as each request builds them.
+        token_hash = "".join(["ab"] * 32)
+        body = b'{"request_id":"RID%d","data":{}}' % i
+        cache.put((token_hash, f"p{i}", ""), (1, 2), ok, 200, body, f"RID{i}")
+    (k0, e0), (k1, e1) = cache._entries.items()
+    assert k0[0] is k1[0] and e0.stamp is e1.stamp and e0.head is e1.head
+    assert e1.body("NEW") == b'{"request_id":"NEW","data":{}}'
+
+
+async def test_replays_of_one_token_share_its_audit_members(tmp_path: Path) -> None:
+    async with _world(ALLOW) as w:
+        await _enable_file(w.root, tmp_path / "audit.log")
+        token = await _reader(w)
+        async with _client(w.core, token) as c:
+            assert (await c.get("/v1/kv/a")).status_code == 200
+            assert (await w.root.put("/v1/kv/b", json={"v": "other"})).status_code == 204
+            assert (await c.get("/v1/kv/a")).status_code == 200
+            assert (await c.get("/v1/kv/b")).status_code == 200
+        (_, a), (_, b) = w.core.reads._entries.items()
+        (caller_a, start_a, rest_a, response_a), = a.replay.members
+        (caller_b, start_b, rest_b, response_b), = b.replay.members
+        assert caller_a is caller_b and start_a is start_b  # one copy for both
+        assert rest_a.startswith(b',"path":"kv/a"') and rest_b.startswith(b',"path":"kv/b"')
+        # Only what is its own counts against the budget.
+        assert a.replay.size == len(rest_a) + len(response_a)
+        assert a.cost == len(a.head) + len(a.tail) + a.replay.size + ENTRY_OVERHEAD
 
 
 def _consent(*, req: dict[str, Any] | None = None, entry: dict[str, Any] | None = None,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from strongroom.storage.cache import CachedStorage
+from strongroom.storage.cache import ENTRY_OVERHEAD, CachedStorage
 from strongroom.storage.inmem import InmemStorage
 
 
@@ -80,6 +80,38 @@ async def test_lru_eviction() -> None:
     assert inner.gets == gets  # still cached
     await cache.get("b")
     assert inner.gets == gets + 1  # was evicted
+
+
+async def test_byte_budget_bounds_the_cache() -> None:
+    inner = CountingStorage()
+    one = len("k0") + 100 + ENTRY_OVERHEAD
+    cache = CachedStorage(inner, max_bytes=8 * one)
+    for i in range(10):
+        await cache.put(f"k{i}", bytes(100))
+        await cache.get(f"k{i}")
+    assert len(cache) == 8 and cache.used == 8 * one  # the two least recently used went
+    gets = inner.gets
+    await cache.get("k9")
+    await cache.get("k2")
+    assert inner.gets == gets
+    await cache.get("k0")
+    assert inner.gets == gets + 1
+    # Writes and purge give their bytes back.
+    await cache.delete("k9")
+    assert len(cache) == 7 and cache.used == 7 * one
+    cache.purge()
+    assert cache.used == 0
+
+
+async def test_a_value_too_large_for_the_budget_is_not_cached() -> None:
+    inner = CountingStorage()
+    cache = CachedStorage(inner, max_bytes=8 * 1024)
+    await cache.put("small", b"s")
+    await cache.get("small")
+    await cache.put("big", bytes(2048))  # over an eighth of the budget
+    assert await cache.get("big") == bytes(2048)
+    assert await cache.get("big") == bytes(2048)
+    assert inner.gets == 3 and len(cache) == 1  # read through each time; "small" stays
 
 
 async def test_list_passes_through() -> None:

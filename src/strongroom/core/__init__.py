@@ -23,6 +23,7 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.policy import PolicyStore
+from strongroom.core.readcache import DEFAULT_BYTES as READ_CACHE_BYTES
 from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.readcache import CachedRead, ReadCache
 from strongroom.core.rotation import AutoRotation
@@ -56,8 +57,10 @@ class CoreConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     expiration: SchedulerConfig = field(default_factory=SchedulerConfig)
-    # Answers kept for repeated reads (core/readcache.py); 0 (the config's disable_cache) turns it off.
+    # Answers kept for repeated reads (core/readcache.py): at most this many, in at most this many
+    # bytes; 0 (the config's disable_cache) turns it off.
     read_cache_size: int = READ_CACHE_SIZE
+    read_cache_bytes: int = READ_CACHE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,8 @@ class Core:
         self.cluster_name = self.config.cluster_name
         self.cluster_id = ""
         self.active_since = ""
-        self.reads = ReadCache(self._read_stamp, lambda: self.tokens.clock(), self.config.read_cache_size)
+        self.reads = ReadCache(self._read_stamp, lambda: self.tokens.clock(), self.config.read_cache_size,
+                               self.config.read_cache_bytes)
 
     def _read_stamp(self) -> tuple[int, int, int, int, int]:
         """What a cached read depends on (core/readcache.py): every counter here moves on a change."""

@@ -174,11 +174,19 @@ _MAX_BUILT = 1024
 @dataclass(frozen=True, slots=True)
 class Replay:
     """A cached read's audit entries minus what changes per request (see core/readcache.py):
-    per device, its auth member, its request member without id and peer, its response member.
-    SECURITY: HMAC'd output only, like _Built."""
+    per device, its auth member, its request member without id and peer (in two parts: up to its
+    path, and from there), its response member. The auth member and the first request part are
+    the same for many replays and shared between them (AuditBroker._share); ``size`` counts only
+    the bytes this replay holds on its own. SECURITY: HMAC'd output only, like _Built."""
 
     actives: tuple[_Active, ...]
-    members: tuple[tuple[bytes, bytes, bytes], ...]
+    members: tuple[tuple[bytes, bytes, bytes, bytes], ...]
+    size: int = 0
+
+
+# Byte strings shared by kept replays (see Replay): at most this many, forgotten all at once when
+# full (sharing saves memory; it never decides what is written).
+_SHARED_MAX = 4096
 
 
 def _fingerprint(req: Request, mount: Mount | None) -> tuple[Any, ...]:
@@ -200,6 +208,7 @@ class AuditBroker:
         self._devices: dict[str, _Active] = {}
         self._actives: tuple[_Active, ...] = ()  # _devices' values, what each entry goes to
         self._built: dict[int, _Built] = {}  # id(request) -> its members, from log_request to log_response
+        self._shared: dict[bytes, bytes] = {}  # see Replay
         self._table_lock = asyncio.Lock()
         self.version = 0  # moves whenever the set of devices changes (core/readcache.py)
 
@@ -424,14 +433,30 @@ class AuditBroker:
             return None
         conn = req.connection
         kept = []
+        size = 0
         for (caller, request), response in zip(members, responses, strict=True):
             middle = strip_request(request, req.id, conn.remote_addr, conn.remote_port)
             if middle is None:
                 return None
+            cut = max(middle.rfind(b',"path":'), 0)
             # Copies: orjson's output keeps a 4 KiB buffer whatever its length, which a kept entry
             # should not (strip_request's slice is already a copy).
-            kept.append((bytes(memoryview(caller)), middle, bytes(memoryview(response))))
-        return Replay(actives, tuple(kept))
+            response = bytes(memoryview(response))
+            rest = middle[cut:]
+            kept.append((self._share(caller), self._share(middle[:cut]), rest, response))
+            size += len(rest) + len(response)
+        return Replay(actives, tuple(kept), size)
+
+    def _share(self, value: bytes) -> bytes:
+        """The one kept copy of ``value`` (see Replay)."""
+        shared = self._shared
+        kept = shared.get(value)
+        if kept is None:
+            if len(shared) >= _SHARED_MAX:
+                shared.clear()
+            kept = bytes(memoryview(value))  # a copy: ``value`` may hold an orjson buffer
+            shared[kept] = kept
+        return kept
 
     def replay_staged(self, replay: Replay, request_id: str, addr: str, port: int,
                       done: Callable[[bool], None]) -> bool:
@@ -518,12 +543,12 @@ class AuditBroker:
                 log.exception("closing audit device %s", a.entry.path)
 
 
-def _replayed(active: _Active, members: tuple[bytes, bytes, bytes], request_id: str, addr: str,
+def _replayed(active: _Active, members: tuple[bytes, bytes, bytes, bytes], request_id: str, addr: str,
               port: int) -> tuple[bytes, bytes]:
     """A replay's request and response entries for one device (one time for both: they are
     written together)."""
-    caller, middle, response = members
-    request = splice_request(middle, request_id, addr, port)
+    caller, start, rest, response = members
+    request = splice_request(start + rest, request_id, addr, port)
     at = now()
     return (line(b"request", caller, request, prefix=active.prefix, at=at),
             line(b"response", caller, request, response, None, active.prefix, at))

@@ -75,7 +75,7 @@ async def handle_request(core: Core, req: Request) -> Response | None:
         elif replay is not None and hit is not None and entry is not None and resp is not None:
             until = reusable_until(req, entry, hit[0], resp, acl_until)
             if until > 0:
-                req.cached_as = Cacheable(until, replay)
+                req.cached_as = Cacheable(until, replay, replay.size)
 
 
 def guard(core: Core) -> None:

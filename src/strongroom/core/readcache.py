@@ -24,28 +24,42 @@ backend's own limit (lookup-self's ``ttl`` second). Tokens with use limits or CI
 qualify (each use is a write, or the answer depends on the caller's address), nor do wrapped
 answers, leases, logins or anything with a body. Sealing empties the cache.
 
+Memory: the cache is bounded in bytes (``DEFAULT_BYTES``, counting what each entry holds on its
+own plus a fixed overhead) and in entries (``DEFAULT_SIZE``); the oldest insertion goes first. What
+entries have in common is kept once: the token's hash in the key, the stamp, the body's head, and
+(core/audit.py) a token's audit auth member and the start of its request member. A kv-v2 read of a
+small secret costs about 1.5 KB with one audit device, so the default holds a working set of some
+10k such reads; a large secret costs its size and displaces many small ones.
+
 SECURITY: entries hold answers in plaintext in memory (as the request did while it ran), keyed by
-the token's salted hash, never the token. The cache is bounded (``DEFAULT_SIZE`` entries, oldest
-dropped first), emptied on seal, and off when the config sets ``disable_cache``.
+the token's salted hash, never the token. The cache is bounded, emptied on seal, and off when the
+config sets ``disable_cache``.
 """
 
 from __future__ import annotations
 
+import sys
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-# Entries (about 2 KB each with one audit device): the hot set of reads, not every secret.
-DEFAULT_SIZE = 1024
+DEFAULT_BYTES = 16 * 1024 * 1024
+DEFAULT_SIZE = 65536  # entries: a cap for tiny answers; the byte budget binds first for most
+# What an entry costs beyond the bytes of its answer and replay: object headers, the key tuple and
+# its path, the OrderedDict node, the CachedRead, the Replay and its tuples (tracemalloc, kv-v2
+# reads of a small secret with one audit device: 1,530 bytes an entry, 775 of them counted).
+ENTRY_OVERHEAD = 750
 
 
 @dataclass(frozen=True, slots=True)
 class Cacheable:
-    """Core's consent to keep an answer: valid until ``until`` (token-store clock), and the audit
-    members to write again (a core.audit.Replay)."""
+    """Core's consent to keep an answer: valid until ``until`` (token-store clock), the audit
+    members to write again (a core.audit.Replay), and the bytes those hold on their own."""
 
     until: float
     replay: Any
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,21 +70,29 @@ class CachedRead:
     head: bytes  # the body up to the request id
     tail: bytes  # the body after it
     replay: Any
+    cost: int  # what it counts for against the byte budget
 
     def body(self, request_id: str) -> bytes:
         return self.head + request_id.encode() + self.tail
 
 
 class ReadCache:
-    __slots__ = ("_clock", "_entries", "_stamp", "hits", "size")
+    __slots__ = ("_clock", "_entries", "_head", "_last_stamp", "_stamp", "hits", "max_bytes", "size", "used")
 
-    def __init__(self, stamp: Callable[[], Hashable], clock: Callable[[], float], size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, stamp: Callable[[], Hashable], clock: Callable[[], float], size: int = DEFAULT_SIZE,
+                 max_bytes: int = DEFAULT_BYTES) -> None:
         """``stamp``: the current change counters (see the module docstring); ``clock``: the token
-        store's. ``size`` 0 turns the cache off."""
+        store's. ``size`` (entries) or ``max_bytes`` 0 turns the cache off."""
         self._stamp = stamp
         self._clock = clock
-        self._entries: dict[Hashable, CachedRead] = {}
-        self.size = size
+        # OrderedDict: dropping the oldest is O(1) (a dict's first live slot is found by a scan
+        # past every deleted one: ~7 us at 16k entries with FIFO churn).
+        self._entries: OrderedDict[Hashable, CachedRead] = OrderedDict()
+        self.size = size if max_bytes > 0 else 0
+        self.max_bytes = max_bytes
+        self.used = 0  # bytes counted against max_bytes
+        self._last_stamp: Hashable = None  # shared by the entries kept under it
+        self._head = b""  # likewise: every envelope starts the same
         # Answers given from here (for tests and operators): counted by the edge once an answer's
         # entries are audited, not by get (a hit refused for want of audit is no answer given).
         self.hits = 0
@@ -88,6 +110,7 @@ class ReadCache:
             return None
         if entry.stamp != self._stamp() or self._clock() >= entry.until:
             del self._entries[key]
+            self.used -= entry.cost
             return None
         return entry
 
@@ -101,10 +124,29 @@ class ReadCache:
         if body.count(rid) != 1:
             return
         head, tail = body.split(rid)
+        cost = len(head) + len(tail) + cacheable.size + ENTRY_OVERHEAD
+        if cost > self.max_bytes // 4:
+            return  # one answer must not empty the cache
+        # One copy of what entries share (see the module docstring).
+        if stamp == self._last_stamp:
+            stamp = self._last_stamp
+        else:
+            self._last_stamp = stamp
+        if head == self._head:
+            head = self._head
+        else:
+            self._head = head
+        if type(key) is tuple and key and type(key[0]) is str:
+            key = (sys.intern(key[0]), *key[1:])  # core's (token hash, path, query)
         entries = self._entries
-        if key not in entries and len(entries) >= self.size:
-            del entries[next(iter(entries))]  # the oldest insertion: O(1)
-        entries[key] = CachedRead(stamp, cacheable.until, status, head, tail, cacheable.replay)
+        old = entries.pop(key, None)
+        if old is not None:
+            self.used -= old.cost
+        while entries and (len(entries) >= self.size or self.used + cost > self.max_bytes):
+            self.used -= entries.popitem(last=False)[1].cost  # the oldest insertion
+        entries[key] = CachedRead(stamp, cacheable.until, status, head, tail, cacheable.replay, cost)
+        self.used += cost
 
     def clear(self) -> None:
         self._entries.clear()
+        self.used = 0
