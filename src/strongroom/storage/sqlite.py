@@ -12,6 +12,21 @@ select costs ~4 us, while a hop through a thread costs ~40 us. In WAL mode each 
 sees the latest committed transaction, and a writer's future is resolved only after its COMMIT,
 so a caller that awaited ``put`` always reads its own write.
 
+Keeping the WAL bounded. Frames are copied from the WAL into the database by a checkpointer
+thread (PASSIVE checkpoints: they never block the writer or readers), but copying alone never
+shrinks the WAL: SQLite starts writing at the WAL's beginning again only when a write transaction
+begins while *every* frame has been copied and no reader is using the WAL. Under sustained writes
+the checkpointer always lags a few commits behind, that instant never comes, and the WAL grew
+without bound (1.1 GB in a benchmark of ~100k commits). So once the checkpointer sees more than
+``_WAL_RESET_BYTES`` of WAL, it queues a request to the writer thread, which, between two batches
+(no transaction open), runs ``wal_checkpoint(RESTART)`` on its own connection: it copies only the
+short tail the checkpointer has not yet copied (0.5-3 ms measured), waits briefly for readers to leave the
+WAL, and the next commit starts the WAL from its beginning; ``journal_size_limit`` then truncates
+the file to ``_WAL_KEEP_BYTES``. If a reader holds the WAL (say an external backup tool), the
+restart gives up after ``_RESET_BUSY_MS`` and is retried after the next PASSIVE round: a caller's
+write is never failed for it. Durability is unchanged: commits still fsync the WAL, and SQLite
+lets the WAL restart only after the checkpoint has fsynced the database file.
+
 Schema: ``kv(key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID``.
 """
 
@@ -49,6 +64,16 @@ _BUSY_TIMEOUT_MS = 5000
 # KiB of page cache for the reader connection (sqlite defaults to 2000).
 _READER_CACHE_KIB = 512
 _CHECKPOINT_EVERY = 256  # commits between WAL checkpoints (a few MB of WAL for typical writes)
+# WAL bound (module docstring): past this many bytes of frames, the writer restarts the WAL ...
+_WAL_RESET_BYTES = 64 * 1024 * 1024
+# ... and the first commit after a restart truncates the file to this (journal_size_limit). Below
+# the reset size so a burst's WAL does not stay on disk, above zero so a restarted WAL is mostly
+# overwritten in place rather than grown again block by block.
+_WAL_KEEP_BYTES = 16 * 1024 * 1024
+# How long the writer's RESTART waits for readers to leave the WAL before retrying later. Our own
+# reads hold the WAL for microseconds; only an outside reader holds it longer.
+_RESET_BUSY_MS = 20
+_WAL_FRAME_HEADER = 24  # bytes before each page in a WAL frame
 _MAX_CODE_POINT = 0x10FFFF
 
 
@@ -61,18 +86,22 @@ class _Write:
 
 
 _STOP = object()  # queue sentinel: the writer finishes what is queued before it, then exits
+_RESET_WAL = object()  # queue sentinel from the checkpointer: restart the WAL after this batch
 
 
 class SqliteStorage:
     """Storage in one SQLite file. Create with :func:`open_sqlite`; always ``await close()``."""
 
-    __slots__ = ("_checkpoint_due", "_checkpointer", "_closed", "_loop", "_queue", "_reader", "_thread",
-                 "_writer", "checkpoints", "commits", "path")
+    __slots__ = ("_checkpoint_due", "_checkpointer", "_closed", "_loop", "_queue", "_reader", "_reset_queued",
+                 "_thread", "_writer", "checkpoints", "commits", "path", "wal_resets")
 
     def __init__(self, path: Path, reader: sqlite3.Connection, writer: sqlite3.Connection) -> None:
         self.path = path
         #: Number of transactions the writer committed; group commit keeps it far below the write count.
         self.commits = 0
+        #: Number of times the writer restarted the WAL from its beginning (see module docstring).
+        self.wal_resets = 0
+        self._reset_queued = threading.Event()  # a _RESET_WAL is in the queue: do not add another
         self._loop = asyncio.get_running_loop()
         self._reader = reader
         self._writer = writer
@@ -176,10 +205,14 @@ class SqliteStorage:
             while not stopping:
                 batch: list[_Write] = []
                 size = 0
+                reset = False
                 item = self._queue.get()  # block for the first write ...
                 while True:
                     if item is _STOP:
                         stopping = True
+                        break
+                    if item is _RESET_WAL:
+                        reset = True
                         break
                     assert isinstance(item, _Write)
                     batch.append(item)
@@ -194,16 +227,48 @@ class SqliteStorage:
                     self._commit_batch(batch)
                     if self.commits % _CHECKPOINT_EVERY == 0:
                         self._checkpoint_due.set()
+                if reset:
+                    self._reset_wal()
         finally:
             self._writer.close()
 
+    def _reset_wal(self) -> None:
+        """Between batches: copy the WAL's unchecked tail and make the next commit restart the WAL.
+
+        On the writer's connection because RESTART takes the write lock: another connection
+        would have to catch a gap between the writer's transactions (polling with sleeps), and
+        the writer's next BEGIN would then poll, sleeping, until it finished. Here no transaction
+        is open, so it only waits for readers, and for at most _RESET_BUSY_MS: busy means "try
+        again after the next PASSIVE round". RESTART rather than TRUNCATE: an emptied file would
+        be grown again, block by block, by the next commits; journal_size_limit trims only the
+        part past _WAL_KEEP_BYTES.
+        """
+        conn = self._writer
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_RESET_BUSY_MS}")
+            try:
+                row = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        except sqlite3.Error:  # e.g. locked by another process: the WAL stays valid, retry later
+            row = None
+        finally:
+            self._reset_queued.clear()  # the checkpointer may ask again
+        if row is not None and row[0] == 0:  # busy == 0: every frame copied, no reader in the WAL
+            self.wal_resets += 1
+
     def _checkpoint_loop(self) -> None:
         """PASSIVE checkpoints (never block the writer or readers) every _CHECKPOINT_EVERY commits,
-        and at least once a second while writes happen; a last one when the store closes."""
+        and at least once a second while writes happen; a last one when the store closes. When
+        the WAL has grown past _WAL_RESET_BYTES it asks the writer to restart it."""
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA cache_size = -64")  # it copies WAL frames; it reads nothing back
+            # The database must be fsynced before a checkpoint counts frames as copied: the WAL
+            # restart then overwrites them. FULL is the usual build default; do not rely on it.
+            conn.execute("PRAGMA synchronous = FULL")
+            frame_bytes = int(conn.execute("PRAGMA page_size").fetchone()[0]) + _WAL_FRAME_HEADER
             done = 0
             while True:
                 self._checkpoint_due.wait(timeout=1.0)
@@ -212,10 +277,14 @@ class SqliteStorage:
                 if self.commits != done or stopping:
                     done = self.commits
                     try:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        _busy, wal_frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                         self.checkpoints += 1
                     except sqlite3.Error:  # e.g. busy: the next round retries; the WAL stays valid
-                        pass
+                        wal_frames = -1
+                    # wal_frames is -1 when another checkpoint was running: then nothing is known.
+                    if wal_frames * frame_bytes > _WAL_RESET_BYTES and not self._reset_queued.is_set():
+                        self._reset_queued.set()
+                        self._queue.put(_RESET_WAL)
                 if stopping:
                     return
         finally:
@@ -343,6 +412,7 @@ def _connect(path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
             raise Internal(f"sqlite storage could not enable WAL mode at {path}")
         writer.execute("PRAGMA synchronous = FULL")  # fsync on every commit: see module docstring
         writer.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it instead
+        writer.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")  # applied when the WAL restarts
         writer.execute(_SCHEMA)
         reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
