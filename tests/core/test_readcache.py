@@ -557,8 +557,9 @@ async def test_every_change_counter_is_watched(change: Callable[[Core], None]) -
 
 async def test_an_answer_kept_before_audit_setup_is_not_replayed_after_it(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unsealing sets the config's audit devices up last: a read served in between (that window is
-    not the cache's) is kept with no device to replay to, and must not be given again once there is."""
+    """Unsealing sets the config's audit devices up last. A read sent in between is refused as
+    sealed (core/__init__.py, Core.sealed), so nothing is kept with no device to replay to; once
+    the devices are there, answers are kept and replayed with an entry in the log."""
     log = tmp_path / "declared.log"
     config = CoreConfig(audit=AuditConfig(devices=(DeclaredDevice("file", "file/", options=(("file_path", str(log)),)),)))
     core = Core(InmemStorage(), config)
@@ -577,7 +578,8 @@ async def test_an_answer_kept_before_audit_setup_is_not_replayed_after_it(tmp_pa
 
             monkeypatch.setattr(core.audit, "setup", late_setup)
             await core.unseal(key)
-            assert early and early[0].status_code == 200
+            assert early and early[0].status_code == 503 and early[0].json() == {"errors": ["Vault is sealed"]}
+            assert len(core.reads) == 0
             r = await _fresh(core, c, "/v1/kv/a")
             assert r.json()["request_id"].encode() in log.read_bytes()
             r = await _hit(core, c, "/v1/kv/a")

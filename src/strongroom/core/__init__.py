@@ -1,9 +1,16 @@
 """Core: a façade that builds the parts (barrier, seal, router, mounts, policies, tokens) and owns the
 seal lifecycle. Request handling itself is :mod:`strongroom.core.pipeline`.
+
+Unsealing is two stages: the barrier gets its keys, then post-unseal sets up every part behind it
+(policies, tokens, mounts, leases, rotation, audit) through the barrier directly. Only then does
+the core serve: until that last step has succeeded, :attr:`Core.sealed` stays True and every
+request gate answers 503 (see there). ``barrier.sealed`` only says whether storage can be read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
 import uuid
@@ -34,6 +41,8 @@ from strongroom.core.wrapping import Wrapping
 from strongroom.errors import InvalidRequest, Sealed
 from strongroom.framework import BackendConfig
 from strongroom.logical import Request, Response, Storage
+
+log = logging.getLogger(__name__)
 
 # Barrier prefixes of core's own state.
 POLICY_VIEW = "sys/"
@@ -87,7 +96,7 @@ class Core:
                                        self.config.security)
         self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,
                                  cubbyhole=self._cubbyhole_of, events=self.security)
-        self.ceremonies = Ceremonies(self.barrier, self._mint_root)
+        self.ceremonies = Ceremonies(self.barrier, self._mint_root, lambda: self.sealed)
         self.rotation = AutoRotation(self.barrier)
         self.wrapping.revoke_lease = self.expiration.revoke
         self.cluster_name = self.config.cluster_name
@@ -95,11 +104,31 @@ class Core:
         self.active_since = ""
         self.reads = ReadCache(self._read_stamp, lambda: self.tokens.clock(), self.config.read_cache_size,
                                self.config.read_cache_bytes)
+        # Requests are served only while this is set: from the end of a successful post-unseal to
+        # the first line of seal() (see ``sealed``).
+        self._serving = False
+        # Moves when serving starts and on every seal: an unseal whose setup saw it move was
+        # overtaken by a seal and must not start serving; cached reads die with it.
+        self._epoch = 0
+        # One unseal (with its post-unseal) or init at a time: a key share sent meanwhile waits
+        # for the outcome instead of meeting a barrier that is open while the core is not ready.
+        self._unsealing = asyncio.Lock()
 
-    def _read_stamp(self) -> tuple[int, int, int, int, int]:
+    @property
+    def sealed(self) -> bool:
+        """True unless the core may serve requests: the barrier is open AND post-unseal finished.
+
+        SECURITY: every request gate (pipeline guard, require_unsealed, the read cache, sys/health,
+        sys/seal-status, the key ceremonies) asks this, never ``barrier.sealed``. The barrier opens
+        first so that post-unseal can read through it; a request served in between would meet a
+        half-built core: no audit device yet (an unaudited request), the previous token store,
+        missing mounts. Vault too reports itself unsealed only once postUnseal has completed."""
+        return not self._serving or self.barrier.sealed
+
+    def _read_stamp(self) -> tuple[int, int, int, int, int, int]:
         """What a cached read depends on (core/readcache.py): every counter here moves on a change."""
         return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
-                self.audit.version)
+                self.audit.version, self._epoch)
 
     # -- construction ---------------------------------------------------------------------------
     def _factories(self) -> dict[str, dict[str, Any]]:
@@ -143,13 +172,13 @@ class Core:
         if await self.barrier.initialized():
             raise InvalidRequest("Vault is already initialized")
         seal_config = SealConfig(secret_shares=shares, secret_threshold=threshold)
-        unseal_key = await self.barrier.initialize(seal_config)
-        await self.barrier.unseal(unseal_key)
-        try:
-            await self._post_unseal()
-            root_token, _ = await self.tokens.create_root()
-        finally:
-            await self.seal()
+        async with self._unsealing:
+            unseal_key = await self.barrier.initialize(seal_config)
+            try:
+                await self._open(unseal_key)  # never serving: the root token is minted internally
+                root_token, _ = await self.tokens.create_root()
+            finally:
+                await self.seal()
         return InitResult(split_unseal_key(unseal_key, shares, threshold), root_token)
 
     async def unseal(self, key: bytes | None, reset: bool = False) -> None:
@@ -157,20 +186,52 @@ class Core:
         if reset:
             self.unseal_progress.reset()
             return
-        config = await self.barrier.seal_config()
-        if config is None:
-            raise InvalidRequest("Vault is not initialized")
-        if not self.barrier.sealed:
-            raise InvalidRequest("vault is unsealed")
-        if key is None:
-            raise InvalidRequest("'key' must be specified in request body as JSON, or 'reset' set to true")
-        combined = self.unseal_progress.submit(key, config.secret_threshold)
-        if combined is None:
-            return
-        await self.barrier.unseal(combined)  # raises on a wrong key; progress was already reset
-        await self._post_unseal()
+        async with self._unsealing:
+            config = await self.barrier.seal_config()
+            if config is None:
+                raise InvalidRequest("Vault is not initialized")
+            if not self.barrier.sealed:
+                raise InvalidRequest("vault is unsealed")
+            if key is None:
+                raise InvalidRequest("'key' must be specified in request body as JSON, or 'reset' set to true")
+            combined = self.unseal_progress.submit(key, config.secret_threshold)
+            if combined is None:
+                return
+            self._serve(await self._open(combined))  # raises on a wrong key; progress was already reset
+
+    async def _open(self, unseal_key: bytes) -> int:
+        """Open the barrier and run post-unseal; the core does not serve yet (see :meth:`_serve`).
+        Returns the epoch to hand to ``_serve``. Any failure, or a seal() that came in meanwhile,
+        leaves the core sealed with every part stopped again: no half-unsealed core."""
+        self._serving = False
+        epoch = self._epoch
+        try:
+            await self.barrier.unseal(unseal_key)
+        except BaseException:
+            if not self.barrier.sealed:  # the keyring was installed, then a later write failed
+                self.barrier.seal()
+            raise
+        try:
+            await self._post_unseal()
+            if epoch != self._epoch:
+                raise Sealed()  # sealed meanwhile: parts set up after its teardown must stop too
+        except BaseException:
+            await self._abandon()
+            raise
+        return epoch
+
+    def _serve(self, epoch: int) -> None:
+        """Start serving requests; the last step of every unseal. Refused if a seal came after
+        ``epoch`` was taken (the barrier may be sealed, or be sealing)."""
+        if epoch != self._epoch or self.barrier.sealed:
+            raise Sealed()
+        self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._epoch += 1
+        self._serving = True
 
     async def _post_unseal(self) -> None:
+        """Set up every part behind the barrier. Internal: it uses the parts and the barrier
+        directly, never the request pipeline, which refuses everything until :meth:`_serve`."""
         self.reads.clear()
         await self.policies.setup()
         self.tokens = self._new_token_store()
@@ -184,16 +245,16 @@ class Core:
         await self._load_cluster_info()
         await self.expiration.setup()
         await self.rotation.setup()
-        await self._setup_audit()
-        self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        # SECURITY: last, and a failure reseals (see _open): better sealed than serving unaudited.
+        await self.audit.setup()
 
-    async def _setup_audit(self) -> None:
+    async def _abandon(self) -> None:
+        """Undo a post-unseal that failed or was overtaken by a seal. The caller re-raises the
+        original error, so a failure to stop a part is logged rather than raised over it."""
         try:
-            await self.audit.setup()
+            await self._shut_down()
         except Exception:
-            # SECURITY: a server that cannot audit as configured stays sealed rather than serve unaudited.
-            await self.seal()
-            raise
+            log.exception("stopping what a failed unseal had set up")
 
     def _mount_info(self, path: str) -> tuple[str, str, str] | None:
         hit = self.router.match(path)
@@ -210,18 +271,28 @@ class Core:
         self.cluster_name, self.cluster_id = info["name"], info["id"]
 
     async def seal(self) -> None:
+        """Stop serving (first, before any await), stop every part, then drop the keys."""
+        self._serving = False
+        self._epoch += 1
         if self.barrier.sealed:
             return
-        await self.rotation.stop()
-        self.ceremonies.reset()
-        await self.expiration.stop()
-        await self.tokens.drain()
-        await self.security.stop()
-        await self.mounts.teardown()
-        await self.audit.teardown()
-        self.barrier.seal()
-        self.reads.clear()  # SECURITY: cached answers are plaintext; nothing survives a seal
-        self.unseal_progress.reset()
+        await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        """Stop every part; the barrier drops its keys even if one fails to stop. Safe to repeat
+        and on parts never set up (a failed or overtaken post-unseal, see _open)."""
+        try:
+            await self.rotation.stop()
+            self.ceremonies.reset()
+            await self.expiration.stop()
+            await self.tokens.drain()
+            await self.security.stop()
+            await self.mounts.teardown()
+            await self.audit.teardown()
+        finally:
+            self.barrier.seal()
+            self.reads.clear()  # SECURITY: cached answers are plaintext; nothing survives a seal
+            self.unseal_progress.reset()
 
     async def _mint_root(self) -> str:
         """A new root token, for sys/generate-root."""
@@ -244,13 +315,13 @@ class Core:
         config = await self.barrier.seal_config()
         progress = self.unseal_progress
         status: dict[str, Any] = {
-            "type": "shamir", "initialized": config is not None, "sealed": self.barrier.sealed,
+            "type": "shamir", "initialized": config is not None, "sealed": self.sealed,
             "t": config.secret_threshold if config else 0, "n": config.secret_shares if config else 0,
             "progress": progress.progress, "nonce": progress.nonce if progress.progress else "",
             "version": __version__, "build_date": "", "migration": False, "recovery_seal": False,
             "storage_type": self.config.storage_type,
         }
-        if not self.barrier.sealed:
+        if not self.sealed:
             status["cluster_name"] = self.cluster_name
             status["cluster_id"] = self.cluster_id
         return status
@@ -258,13 +329,18 @@ class Core:
     # -- dev mode -------------------------------------------------------------------------------
     async def dev_bootstrap(self, root_token_id: str | None) -> tuple[bytes, str]:
         """`server -dev`: initialise with one key, unseal, make the root token, mount kv-v2 at secret/."""
-        unseal_key = await self.barrier.initialize(SealConfig(secret_shares=1, secret_threshold=1))
-        await self.barrier.unseal(unseal_key)
-        await self._post_unseal()
-        root_token, _ = await self.tokens.create_root(root_token_id)
-        entry = self.mounts.new_entry("mounts", "secret/", "kv", description="key/value secret storage",
-                                      options={"version": "2"})
-        await self.mounts.mount(entry)
+        async with self._unsealing:
+            unseal_key = await self.barrier.initialize(SealConfig(secret_shares=1, secret_threshold=1))
+            epoch = await self._open(unseal_key)
+            try:
+                root_token, _ = await self.tokens.create_root(root_token_id)
+                entry = self.mounts.new_entry("mounts", "secret/", "kv", description="key/value secret storage",
+                                              options={"version": "2"})
+                await self.mounts.mount(entry)
+            except BaseException:
+                await self._abandon()
+                raise
+            self._serve(epoch)  # serving starts once the dev setup is complete too
         return unseal_key, root_token
 
     # -- requests -------------------------------------------------------------------------------
@@ -274,13 +350,14 @@ class Core:
     def cached_read(self, token: str, path: str, query: str) -> tuple[Hashable | None, CachedRead | None]:
         """For a plain GET (see http/app.py): the key to keep its answer under (None: none may be
         kept) and the answer kept for it, if one still holds (see core/readcache.py)."""
-        if not token or not self.reads.size or self.barrier.sealed:
+        if not token or not self.reads.size or self.sealed:  # nothing kept or given before serving
             return None, None
         key = (self.tokens.hash(token), path, query)
         return key, self.reads.get(key)
 
     def require_unsealed(self) -> None:
-        if self.barrier.sealed:
+        """The gate of the sys endpoints outside the pipeline (http/sys.py, http/ceremonies.py)."""
+        if self.sealed:
             raise Sealed()
 
     def backend_config(self, entry: MountEntry) -> BackendConfig:

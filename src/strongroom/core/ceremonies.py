@@ -142,9 +142,13 @@ def raw_b64decode(text: str) -> bytes:
 class Ceremonies:
     """The in-memory state of the rekey and root generation ceremonies of one core."""
 
-    def __init__(self, barrier: Barrier, mint_root: Callable[[], Awaitable[str]]) -> None:
+    def __init__(self, barrier: Barrier, mint_root: Callable[[], Awaitable[str]],
+                 sealed: Callable[[], bool]) -> None:
+        """``sealed``: the core's request gate (Core.sealed), not the barrier's: a ceremony must not
+        start or advance while post-unseal is still setting up."""
         self._barrier = barrier
         self._mint_root = mint_root
+        self._sealed = sealed
         self._lock = asyncio.Lock()  # one step of one ceremony at a time (each awaits the barrier)
         self.rekey: Rekey | None = None
         self.root: RootGeneration | None = None
@@ -155,7 +159,7 @@ class Ceremonies:
         self.root = None
 
     async def _current(self) -> SealConfig:
-        if self._barrier.sealed:
+        if self._sealed():
             raise Sealed()
         config = await self._barrier.seal_config()
         if config is None:

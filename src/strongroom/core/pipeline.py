@@ -1,6 +1,6 @@
 """The request flow, top to bottom. Each step is one short function; `handle_request` lists them in order.
 
-    1 guard          sealed -> 503
+    1 guard          sealed (barrier closed, or post-unseal not finished: Core.sealed) -> 503
     2 authenticate   token -> TokenEntry (skipped on a backend's unauthenticated paths)
     3 authorize      compiled ACL for the token's policies; existence check decides create vs update
     4 audit request  fail closed: no device could record it -> error, and the backend never runs
@@ -79,7 +79,9 @@ async def handle_request(core: Core, req: Request) -> Response | None:
 
 
 def guard(core: Core) -> None:
-    if core.barrier.sealed:
+    """SECURITY: ``core.sealed``, not ``core.barrier.sealed``: the barrier is open while post-unseal
+    is still setting up (audit last), and a request let in then would go unaudited."""
+    if core.sealed:
         raise Sealed()
 
 

@@ -17,7 +17,10 @@ everything a read depends on:
 - the barrier: every write, moved before it starts and after it ends (so a read that raced a write
   is never kept), and seal/unseal;
 - the router: mount, unmount, remount, tune;
-- the policy store; the token store (use, renew, revoke, orphaning); the audit device table.
+- the policy store; the token store (use, renew, revoke, orphaning); the audit device table;
+- the core's serving epoch, which moves when it starts serving and on seal: nothing kept before
+  an unseal's post-unseal has finished can be given after it (and the core keeps and gives
+  nothing while it is not serving, see ``Core.sealed``).
 
 Time-bound facts are checked on every use: the token's expiry, an ACL stanza that lapses, and the
 backend's own limit (lookup-self's ``ttl`` second). Tokens with use limits or CIDR bindings never

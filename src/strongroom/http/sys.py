@@ -104,7 +104,7 @@ def _code(query: dict[str, str], name: str, default: int) -> int:
 async def health(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
     """sys/health: the status code carries the state so load balancers need not parse the body."""
     initialized = await core.initialized()
-    sealed = core.barrier.sealed
+    sealed = core.sealed  # sealed until post-unseal has finished, as every request sees it
     standby = False  # no HA yet: an unsealed node is active
     if not initialized:
         status = _code(query, "uninitcode", 501)
