@@ -99,13 +99,13 @@ async def test_restore_is_complete_across_many_buckets(ledger: Ledger) -> None:
 
 
 async def _restart_over(n: int) -> tuple[int, int, int]:
-    """Restart a core over ``n`` token leases due within the hour, which restore loads into the
+    """Restart a core over ``n`` token leases due within two minutes, which restore loads into the
     scheduler's heap (the most it ever holds). Returns (leases scheduled, tasks, live timers)."""
     physical = InmemStorage()
     core = Core(physical)
     key, _ = await core.dev_bootstrap("root")
     for _ in range(n):
-        await core.tokens.create(policies=["default"], path="auth/token/create", ttl=3600)
+        await core.tokens.create(policies=["default"], path="auth/token/create", ttl=120)
     await core.seal()
 
     core = Core(physical)

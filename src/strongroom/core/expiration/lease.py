@@ -6,17 +6,29 @@ Storage layout inside the manager's barrier-encrypted view (``sys/expire/``)::
                                        Keyed by the lease id itself so LIST sys/leases/lookup/<prefix>
                                        is one storage list.
     due/<bucket>/<expire ms>-<digest>  expiry index, value the lease id. <bucket> is the expiry time
-                                       divided by the bucket width (an hour by default), so restore
-                                       after unseal lists keys and reads nothing for leases that are
-                                       not due soon; <expire ms> lets the scheduler order the leases of
-                                       a bucket without decrypting anything.
+                                       divided by the store's bucket width (see "Bucket width"), so
+                                       restore after unseal lists keys and reads nothing for leases
+                                       that are not due soon; <expire ms> lets the scheduler order the
+                                       leases of a bucket without decrypting anything.
     token/<token id>/<digest>          the leases a token holds (value the lease id), so revoking the
                                        token finds them without a scan. <token id> is the token
                                        store's salted hash, never the token.
     salt                               32 random bytes: the HMAC key for token lease ids.
+    layout                             {"bucket_seconds": N}: the bucket width of this store's due/ keys.
 
 <digest> is a SHA-256 of the lease id (not secret: lease ids are not credentials; the digest only
 flattens the slashes of a lease id into one key segment).
+
+Bucket width: the scheduler keeps in memory only the leases of loaded buckets, and loads a bucket
+one width before it starts, so the width is the memory horizon: with 300 s, the leases due within
+the next 5-10 minutes (~210-225 bytes each), not every lease due within the next two hours as with
+3600 s. But the width is also part of every due/ key, and renew and revoke find a lease's old
+index entry by recomputing its key, so a store must keep the width its keys were written with.
+It is recorded in ``layout`` the first time the manager sets up on a store, and read from there
+ever after (a changed SchedulerConfig.bucket_seconds then applies to new stores only). A store
+with no record but with due/ entries predates the record and was written with 3600 s, the only
+width used before (LEGACY_BUCKET_SECONDS): it records and keeps 3600. A store with neither has no
+key that depends on the width and records the configured default.
 
 Write order (crash safety): indexes first, the id/ record last; delete the id/ record first,
 indexes after. A crash in between leaves only index entries without a lease, which the scheduler
@@ -34,6 +46,10 @@ ID_PREFIX = "id/"
 DUE_PREFIX = "due/"
 TOKEN_PREFIX = "token/"
 SALT_KEY = "salt"
+LAYOUT_KEY = "layout"
+
+# The bucket width of every store written before the layout record existed (see "Bucket width").
+LEGACY_BUCKET_SECONDS = 3600
 
 KIND_SECRET = "secret"
 KIND_TOKEN = "token"

@@ -26,7 +26,7 @@ from strongroom.core.expiration.lease import (
     due_key,
 )
 from strongroom.core.expiration.scheduler import Scheduler, SchedulerConfig
-from strongroom.core.expiration.storage import LeaseStorage
+from strongroom.core.expiration.storage import LeaseStorage, recorded_bucket_seconds
 from strongroom.core.tokens.entry import TokenEntry, random_base62
 from strongroom.durations import format_duration, rfc3339
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
@@ -49,17 +49,21 @@ class ExpirationManager:
         self._tokens = tokens
         self._clock = clock
         self._config = config or SchedulerConfig()
+        # Until setup reads the store's own width (lease.py, "Bucket width"), the configured one.
         self._store = LeaseStorage(view, self._config.bucket_seconds * 1000)
         self._view = view
         self._mac: Any = None
-        self.scheduler = Scheduler(view, self._fire, self._give_up, self._config, clock)
+        self.scheduler = Scheduler(view, self._fire, self._give_up, self._config,
+                                   bucket_ms=self._store.bucket_ms, clock=clock)
         self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def setup(self) -> None:
         """After unseal: restore persisted leases and start the expiry timer."""
         self._mac = hmac.new(await load_or_create_secret(self._view, SALT_KEY), digestmod=hashlib.sha256)
-        self.scheduler = Scheduler(self._view, self._fire, self._give_up, self._config, self._clock)
+        self._store.bucket_ms = await recorded_bucket_seconds(self._view, self._config.bucket_seconds) * 1000
+        self.scheduler = Scheduler(self._view, self._fire, self._give_up, self._config,
+                                   bucket_ms=self._store.bucket_ms, clock=self._clock)
         self._store.on_index = self.scheduler.schedule
         self._store.on_forget = self.scheduler.unschedule
         await self.scheduler.start()

@@ -2,14 +2,19 @@
 
 Scale: nothing here is per lease but a heap entry. The heap holds (fire at ms, digest) for the
 leases of the *loaded* expiry buckets only: restore lists ``due/`` for the bucket numbers (a
-key list, nothing decrypted), loads the buckets that start within one bucket width of now, and
-loads each later bucket as the clock reaches it. A lease registered into a bucket not yet loaded
-is only noted by its bucket number; its key will be listed when that bucket loads.
+key list, nothing decrypted), loads the buckets that start within one bucket width of now (those
+in the past included), and loads each later bucket as the clock reaches it. A lease registered
+or renewed into a bucket not yet loaded is only noted by its bucket number; its key will be
+listed when that bucket loads. So the memory held is bounded by the leases due within two bucket
+widths (the width is the store's: lease.py, "Bucket width"), whatever the total.
 
 Stale heap entries (a lease renewed, revoked, or rescheduled for a retry) are skipped lazily:
-``_entries`` holds the one live (fire at, expire ms) per digest, and a popped entry that does not
-match it is dropped. The worker's ``fire`` re-reads the index and the lease from storage anyway,
-so a stale entry that slipped through costs one read and does nothing.
+``_entries`` holds the one live fire-at time per digest, and a popped entry that does not match
+it is dropped. The worker's ``fire`` re-reads the index and the lease from storage anyway, so a
+stale entry that slipped through costs one read and does nothing. A loaded lease costs its heap
+tuple, its digest, one int and one dict slot: the fire-at time is its expiry, except while a
+retry waits, and those few expiries are kept apart in ``_retrying`` rather than paying a pair
+per lease.
 
 Failures: a revocation that raises (or exceeds ``revoke_timeout``) is retried with exponential
 backoff, ``attempts`` times in all; then ``give_up`` marks the lease irrevocable. A failing lease
@@ -36,7 +41,8 @@ GiveUp = Callable[[int, str, str], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
-    bucket_seconds: int = 3600
+    # The expiry bucket width of a *new* store; an existing store keeps the width it recorded.
+    bucket_seconds: int = 300
     workers: int = 8
     attempts: int = 6  # Vault's maxRevokeAttempts
     retry_base: float = 1.0  # seconds before the first retry; doubles each time
@@ -45,16 +51,17 @@ class SchedulerConfig:
 
 
 class Scheduler:
-    def __init__(self, view: Storage, fire: Fire, give_up: GiveUp, config: SchedulerConfig,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, view: Storage, fire: Fire, give_up: GiveUp, config: SchedulerConfig, *,
+                 bucket_ms: int, clock: Callable[[], float] = time.time) -> None:
         self._view = view
         self._fire = fire
         self._give_up = give_up
         self.config = config
-        self.bucket_ms = config.bucket_seconds * 1000
+        self.bucket_ms = bucket_ms  # the store's, not necessarily config.bucket_seconds
         self._clock = clock
         self._heap: list[tuple[int, str]] = []
-        self._entries: dict[str, tuple[int, int]] = {}  # digest -> (fire at ms, expire ms)
+        self._entries: dict[str, int] = {}  # digest -> fire at ms (its expire ms unless retrying)
+        self._retrying: dict[str, int] = {}  # digest -> expire ms, while a retry waits
         self._attempts: dict[str, int] = {}
         self._pending: list[int] = []  # buckets not loaded yet (a heap)
         self._pending_set: set[int] = set()
@@ -100,17 +107,25 @@ class Scheduler:
         self._attempts.pop(lease_digest, None)
         bucket = expire_ms // self.bucket_ms
         if bucket > self._loaded_upto:
-            self._entries.pop(lease_digest, None)  # its old entry, if any, is stale now
+            self._drop(lease_digest)  # its old entry, if any, is stale now
             self._note_bucket(bucket)
             return
         self._push(expire_ms, expire_ms, lease_digest)
 
     def unschedule(self, lease_digest: str) -> None:
-        self._entries.pop(lease_digest, None)
+        self._drop(lease_digest)
         self._attempts.pop(lease_digest, None)
 
+    def _drop(self, lease_digest: str) -> None:
+        self._entries.pop(lease_digest, None)
+        self._retrying.pop(lease_digest, None)
+
     def _push(self, at_ms: int, expire_ms: int, lease_digest: str) -> None:
-        self._entries[lease_digest] = (at_ms, expire_ms)
+        self._entries[lease_digest] = at_ms
+        if at_ms == expire_ms:
+            self._retrying.pop(lease_digest, None)
+        else:
+            self._retrying[lease_digest] = expire_ms
         if not self._heap or at_ms < self._heap[0][0]:
             self._wake.set()
         heapq.heappush(self._heap, (at_ms, lease_digest))
@@ -126,10 +141,8 @@ class Scheduler:
         return (self._pending[0] - 1) * self.bucket_ms if self._pending else None
 
     async def _load_buckets(self, now_ms: int) -> None:
-        while self._pending:
-            at = self._next_load_ms()
-            if at is None or at > now_ms:
-                return
+        """Load every noted bucket that starts within one bucket width of ``now_ms``."""
+        while self._pending and self._pending[0] <= now_ms // self.bucket_ms + 1:
             bucket = heapq.heappop(self._pending)
             self._pending_set.discard(bucket)
             # Mark loaded before listing, so a lease registered during the list lands in the heap.
@@ -138,6 +151,9 @@ class Scheduler:
                 parsed = parse_due_name(name)
                 if parsed is not None and parsed[1] not in self._entries:
                     self._push(parsed[0], parsed[0], parsed[1])
+        # Every bucket up to the next one is in the heap now (loaded above, or never noted, so
+        # empty): a lease registered into one later goes straight to the heap, no list needed.
+        self._loaded_upto = max(self._loaded_upto, now_ms // self.bucket_ms + 1)
 
     async def _timer(self) -> None:
         while True:
@@ -149,11 +165,10 @@ class Scheduler:
             heap = self._heap
             while heap and heap[0][0] <= now_ms:
                 at_ms, lease_digest = heapq.heappop(heap)
-                entry = self._entries.get(lease_digest)
-                if entry is None or entry[0] != at_ms:
+                if self._entries.get(lease_digest) != at_ms:
                     continue  # stale: renewed, revoked or rescheduled since
                 del self._entries[lease_digest]
-                self._queue.put_nowait((entry[1], lease_digest))
+                self._queue.put_nowait((self._retrying.pop(lease_digest, at_ms), lease_digest))
             wake_at = [t for t in (heap[0][0] if heap else None, self._next_load_ms()) if t is not None]
             self._wake.clear()
             # The scheduler's one timer. (Not asyncio.wait_for: on Python 3.11 a cancel that lands
@@ -212,11 +227,12 @@ class Scheduler:
         while True:
             await self._queue.join()
             now_ms = self._now_ms()
-            due = any(at <= now_ms and self._entries.get(d, (None,))[0] == at for at, d in self._heap[:64])
+            due = any(at <= now_ms and self._entries.get(d) == at for at, d in self._heap[:64])
             if not due and not self._inflight:
                 return
             await asyncio.sleep(0.01)
 
     def stats(self) -> dict[str, int]:
-        return {"scheduled": len(self._entries), "pending_buckets": len(self._pending),
+        return {"scheduled": len(self._entries), "retrying": len(self._retrying),
+                "pending_buckets": len(self._pending),
                 "queued": self._queue.qsize(), "inflight": len(self._inflight)}

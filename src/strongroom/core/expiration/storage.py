@@ -20,12 +20,15 @@ from strongroom.core.expiration.lease import (
     DUE_PREFIX,
     ID_PREFIX,
     KIND_SECRET,
+    LAYOUT_KEY,
+    LEGACY_BUCKET_SECONDS,
     TOKEN_PREFIX,
     Lease,
     digest,
     due_key,
     parse_due_name,
 )
+from strongroom.errors import Internal
 from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
 
 _LOCK_STRIPES = 64
@@ -39,9 +42,28 @@ def _noop_forget(lease_digest: str) -> None:
     return None
 
 
+async def recorded_bucket_seconds(view: Storage, default: int) -> int:
+    """The bucket width of this store's due/ keys, recorded on first use (the rule: lease.py,
+    "Bucket width"). ``default`` is what a store without any due/ entry starts with."""
+    raw = await view.get(LAYOUT_KEY)
+    if raw is not None:
+        try:
+            width = orjson.loads(raw).get("bucket_seconds")
+        except (ValueError, AttributeError):
+            width = None
+        if not isinstance(width, int) or isinstance(width, bool) or width <= 0:
+            # Guessing would strand every lease whose key the guess cannot find.
+            raise Internal(f"lease layout record is invalid: {raw!r}")
+        return width
+    width = LEGACY_BUCKET_SECONDS if await view.list(DUE_PREFIX) else default
+    await view.put(LAYOUT_KEY, orjson.dumps({"bucket_seconds": width}))
+    return width
+
+
 class LeaseStorage:
     def __init__(self, view: Storage, bucket_ms: int) -> None:
         self._view = view
+        # The width of this store's due/ keys: the manager sets it at setup (recorded_bucket_seconds).
         self.bucket_ms = bucket_ms
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self.on_index: Callable[[int, str], None] = _noop_index
