@@ -20,9 +20,10 @@ the checkpointer always lags a few commits behind, that instant never comes, and
 without bound (1.1 GB in a benchmark of ~100k commits). So once the checkpointer sees more than
 ``_WAL_RESET_BYTES`` of WAL, it queues a request to the writer thread, which, between two batches
 (no transaction open), runs ``wal_checkpoint(RESTART)`` on its own connection: it copies only the
-short tail the checkpointer has not yet copied (0.5-3 ms measured), waits briefly for readers to leave the
-WAL, and the next commit starts the WAL from its beginning; ``journal_size_limit`` then truncates
-the file to ``_WAL_KEEP_BYTES``. If a reader holds the WAL (say an external backup tool), the
+tail the checkpointer has not yet copied (0.5-3 ms in tests; 1-20 ms in the benchmark), waits
+briefly for readers to leave the WAL, and the next commit starts the WAL from its beginning
+(``journal_size_limit`` keeps the file at ``_WAL_KEEP_BYTES``). Restarts stall writes, so they are
+rare: see ``_WAL_RESET_BYTES``. If a reader holds the WAL (say an external backup tool), the
 restart gives up after ``_RESET_BUSY_MS`` and is retried after the next PASSIVE round: a caller's
 write is never failed for it. Durability is unchanged: commits still fsync the WAL, and SQLite
 lets the WAL restart only after the checkpoint has fsynced the database file.
@@ -65,11 +66,16 @@ _BUSY_TIMEOUT_MS = 5000
 _READER_CACHE_KIB = 512
 _CHECKPOINT_EVERY = 256  # commits between WAL checkpoints (a few MB of WAL for typical writes)
 # WAL bound (module docstring): past this many bytes of frames, the writer restarts the WAL ...
-_WAL_RESET_BYTES = 64 * 1024 * 1024
-# ... and the first commit after a restart truncates the file to this (journal_size_limit). Below
-# the reset size so a burst's WAL does not stay on disk, above zero so a restarted WAL is mostly
-# overwritten in place rather than grown again block by block.
-_WAL_KEEP_BYTES = 16 * 1024 * 1024
+# A restart stalls writes: it copies what the checkpointer has not (up to _CHECKPOINT_EVERY
+# commits of frames) and fsyncs the database, and the first commit after it is slow too (20-45 ms
+# together in the benchmark's token creates, whose commits add ~64 MiB of WAL a second). At 64 MiB
+# that was once a second and doubled the p99 of writes; at 512 MiB it is once every ~8 s of the
+# heaviest sustained writes.
+_WAL_RESET_BYTES = 512 * 1024 * 1024
+# ... and the first commit after a restart truncates the file to this (journal_size_limit). Equal
+# to the reset size: a restarted WAL is overwritten in place, never shrunk and grown again block
+# by block (new blocks make every fsync journal the file's size and extents too).
+_WAL_KEEP_BYTES = 512 * 1024 * 1024
 # How long the writer's RESTART waits for readers to leave the WAL before retrying later. Our own
 # reads hold the WAL for microseconds; only an outside reader holds it longer.
 _RESET_BUSY_MS = 20
@@ -248,6 +254,7 @@ class SqliteStorage:
         part past _WAL_KEEP_BYTES.
         """
         conn = self._writer
+        import time as _t; _t0 = _t.perf_counter()
         try:
             conn.execute(f"PRAGMA busy_timeout = {_RESET_BUSY_MS}")
             try:
@@ -260,6 +267,7 @@ class SqliteStorage:
             self._reset_queued.clear()  # the checkpointer may ask again
         if row is not None and row[0] == 0:  # busy == 0: every frame copied, no reader in the WAL
             self.wal_resets += 1
+        open("/tmp/resets.log", "a").write(f"{_t.time():.3f} reset {row} {(_t.perf_counter()-_t0)*1000:.1f}ms\n")
 
     def _checkpoint_loop(self) -> None:
         """PASSIVE checkpoints (never block the writer or readers) every _CHECKPOINT_EVERY commits,
@@ -295,6 +303,14 @@ class SqliteStorage:
             conn.close()
 
     def _commit_batch(self, batch: Sequence[_Write]) -> None:
+        import time as _t; _t0 = _t.perf_counter()
+        try:
+            self._commit_batch2(batch)
+        finally:
+            d = (_t.perf_counter()-_t0)*1000
+            if d > 8: open("/tmp/resets.log", "a").write(f"{_t.time():.3f} slow commit {len(batch)} {d:.1f}ms\n")
+
+    def _commit_batch2(self, batch: Sequence[_Write]) -> None:
         outcomes: list[tuple[asyncio.Future[None], Exception | None]]
         # Exception, not just sqlite3.Error: if this thread died, every waiting caller would hang.
         try:
