@@ -30,7 +30,7 @@ from strongroom.core import acl as acl_module
 from strongroom.core.audit import AuditConfig, DeclaredDevice
 from strongroom.core.mounts import MountEntry
 from strongroom.core.pipeline import reusable_until
-from strongroom.core.readcache import DEFAULT_SIZE, ENTRY_OVERHEAD, Cacheable, ReadCache
+from strongroom.core.readcache import DEFAULT_SIZE, ENTRY_OVERHEAD, SEEN_MAX, Cacheable, ReadCache
 from strongroom.core.tokens.entry import TokenEntry
 from strongroom.engines.kv.v2 import KVv2Backend
 from strongroom.framework import Backend
@@ -1098,6 +1098,39 @@ def test_read_cache_is_bounded_in_bytes() -> None:
     cache.clear()
     assert cache.used == 0 and len(cache) == 0
     assert ReadCache(lambda: 0, lambda: 0.0, max_bytes=0).size == 0  # no budget: off
+
+
+def test_a_nearly_full_cache_keeps_a_key_only_on_its_second_miss() -> None:
+    body = b'{"request_id":"RID","data":{}}'
+    ok = Cacheable(math.inf, "replay")
+    cache = ReadCache(lambda: 0, lambda: 0.0, size=8)
+    for i in range(6):  # room: every key is admitted at once
+        assert cache.admit(("h", f"p{i}", ""))
+        cache.put(("h", f"p{i}", ""), 0, ok, 200, body, "RID")
+    assert cache.admit(("h", "p6", ""))  # 6 of 8: still room
+    cache.put(("h", "p6", ""), 0, ok, 200, body, "RID")
+    # Nearly full (7 of 8): a new key must be missed twice before it is kept ...
+    assert not cache.admit(("h", "new", ""))
+    assert cache.admit(("h", "new", ""))
+    # ... and its second sight is used up by admitting it.
+    assert not cache.admit(("h", "new", ""))
+    # A scan over more keys than the cache remembers seeing never gets one kept.
+    assert not any(cache.admit(("h", f"scan{i}", "")) for i in range(2 * SEEN_MAX + 10))
+    cache.clear()
+    assert cache.admit(("h", "scan0", ""))  # emptied: room again
+
+
+async def test_a_full_cache_reads_a_new_key_through_twice_before_keeping_it() -> None:
+    async with _world(CoreConfig(read_cache_size=2)) as w:
+        assert (await w.root.put("/v1/kv/b", json={"v": "b"})).status_code == 204
+        await _cached(w.core, w.root, "/v1/kv/a")  # first sight kept: there was room
+        await _cached(w.core, w.root, "/v1/secret/data/x")
+        assert len(w.core.reads) == 2  # full now
+        await _fresh(w.core, w.root, "/v1/kv/b")  # first miss: not kept
+        assert len(w.core.reads) == 2 and w.core.reads.hits == 2
+        await _fresh(w.core, w.root, "/v1/kv/b")  # second miss: kept, the oldest goes
+        await _hit(w.core, w.root, "/v1/kv/b")
+        await _fresh(w.core, w.root, "/v1/kv/a")
 
 
 def test_read_cache_entries_share_what_they_have_in_common() -> None:

@@ -353,7 +353,10 @@ class Core:
         if not token or not self.reads.size or self.sealed:  # nothing kept or given before serving
             return None, None
         key = (self.tokens.hash(token), path, query)
-        return key, self.reads.get(key)
+        entry = self.reads.get(key)
+        if entry is None and not self.reads.admit(key):
+            return None, None  # the cache is full and this key is not seen often enough
+        return key, entry
 
     def require_unsealed(self) -> None:
         """The gate of the sys endpoints outside the pipeline (http/sys.py, http/ceremonies.py)."""

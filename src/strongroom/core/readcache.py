@@ -34,6 +34,11 @@ entries have in common is kept once: the token's hash in the key, the stamp, the
 small secret costs about 1.5 KB with one audit device, so the default holds a working set of some
 10k such reads; a large secret costs its size and displaces many small ones.
 
+Admission: while the cache has room, every answer that qualifies is kept. Once it is nearly full,
+a key is kept only on its second miss within the last ``SEEN_MAX`` misses: reads spread over far
+more keys than fit (a scan, or random reads over a million secrets) would otherwise build and
+evict an entry on every request (~30 us each) for hits that never come.
+
 SECURITY: entries hold answers in plaintext in memory (as the request did while it ran), keyed by
 the token's salted hash, never the token. The cache is bounded, emptied on seal, and off when the
 config sets ``disable_cache``.
@@ -53,6 +58,7 @@ DEFAULT_SIZE = 65536  # entries: a cap for tiny answers; the byte budget binds f
 # its path, the OrderedDict node, the CachedRead, the Replay and its tuples (tracemalloc, kv-v2
 # reads of a small secret with one audit device: 1,530 bytes an entry, 775 of them counted).
 ENTRY_OVERHEAD = 750
+SEEN_MAX = 8192  # hashes of keys missed while the cache was nearly full (see Admission)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,8 @@ class CachedRead:
 
 
 class ReadCache:
-    __slots__ = ("_clock", "_entries", "_head", "_last_stamp", "_stamp", "hits", "max_bytes", "size", "used")
+    __slots__ = ("_clock", "_entries", "_head", "_last_stamp", "_seen", "_stamp", "hits", "max_bytes", "size",
+                 "used")
 
     def __init__(self, stamp: Callable[[], Hashable], clock: Callable[[], float], size: int = DEFAULT_SIZE,
                  max_bytes: int = DEFAULT_BYTES) -> None:
@@ -96,6 +103,7 @@ class ReadCache:
         self.used = 0  # bytes counted against max_bytes
         self._last_stamp: Hashable = None  # shared by the entries kept under it
         self._head = b""  # likewise: every envelope starts the same
+        self._seen: set[int] = set()  # see Admission in the module docstring
         # Answers given from here (for tests and operators): counted by the edge once an answer's
         # entries are audited, not by get (a hit refused for want of audit is no answer given).
         self.hits = 0
@@ -116,6 +124,20 @@ class ReadCache:
             self.used -= entry.cost
             return None
         return entry
+
+    def admit(self, key: Hashable) -> bool:
+        """May the answer to a read that missed under ``key`` be kept? (See Admission.)"""
+        if self.used < self.max_bytes - self.max_bytes // 8 and len(self._entries) < self.size - self.size // 8:
+            return True
+        h = hash(key)
+        seen = self._seen
+        if h in seen:
+            seen.discard(h)
+            return True
+        if len(seen) >= SEEN_MAX:
+            seen.clear()
+        seen.add(h)
+        return False
 
     def put(self, key: Hashable, stamp: Hashable, cacheable: Cacheable, status: int, body: bytes,
             request_id: str) -> None:
@@ -152,4 +174,5 @@ class ReadCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._seen.clear()
         self.used = 0
