@@ -254,7 +254,6 @@ class SqliteStorage:
         part past _WAL_KEEP_BYTES.
         """
         conn = self._writer
-        import time as _t; _t0 = _t.perf_counter()
         try:
             conn.execute(f"PRAGMA busy_timeout = {_RESET_BUSY_MS}")
             try:
@@ -267,7 +266,6 @@ class SqliteStorage:
             self._reset_queued.clear()  # the checkpointer may ask again
         if row is not None and row[0] == 0:  # busy == 0: every frame copied, no reader in the WAL
             self.wal_resets += 1
-        open("/tmp/resets.log", "a").write(f"{_t.time():.3f} reset {row} {(_t.perf_counter()-_t0)*1000:.1f}ms\n")
 
     def _checkpoint_loop(self) -> None:
         """PASSIVE checkpoints (never block the writer or readers) every _CHECKPOINT_EVERY commits,
@@ -303,14 +301,6 @@ class SqliteStorage:
             conn.close()
 
     def _commit_batch(self, batch: Sequence[_Write]) -> None:
-        import time as _t; _t0 = _t.perf_counter()
-        try:
-            self._commit_batch2(batch)
-        finally:
-            d = (_t.perf_counter()-_t0)*1000
-            if d > 8: open("/tmp/resets.log", "a").write(f"{_t.time():.3f} slow commit {len(batch)} {d:.1f}ms\n")
-
-    def _commit_batch2(self, batch: Sequence[_Write]) -> None:
         outcomes: list[tuple[asyncio.Future[None], Exception | None]]
         # Exception, not just sqlite3.Error: if this thread died, every waiting caller would hang.
         try:
