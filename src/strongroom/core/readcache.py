@@ -120,8 +120,7 @@ class ReadCache:
         if entry is None:
             return None
         if entry.stamp != self._stamp() or self._clock() >= entry.until:
-            del self._entries[key]
-            self.used -= entry.cost
+            self._forget(key)
             return None
         return entry
 
@@ -163,14 +162,18 @@ class ReadCache:
             self._head = head
         if type(key) is tuple and key and type(key[0]) is str:
             key = (sys.intern(key[0]), *key[1:])  # core's (token hash, path, query)
+        self._forget(key)
         entries = self._entries
-        old = entries.pop(key, None)
-        if old is not None:
-            self.used -= old.cost
         while entries and (len(entries) >= self.size or self.used + cost > self.max_bytes):
             self.used -= entries.popitem(last=False)[1].cost  # the oldest insertion
         entries[key] = CachedRead(stamp, cacheable.until, status, head, tail, cacheable.replay, cost)
         self.used += cost
+
+    def _forget(self, key: Hashable) -> None:
+        """Drop ``key``'s entry, if any, and the bytes it counted."""
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.used -= old.cost
 
     def clear(self) -> None:
         self._entries.clear()

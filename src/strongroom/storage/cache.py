@@ -77,10 +77,8 @@ class CachedStorage:
             cost = _cost(key, value)
             if cost > self._max_bytes // 8:
                 return value  # one large value must not empty the cache
+            self._forget(key)  # another get of the same key may have kept it meanwhile
             entries = self._entries
-            old = entries.pop(key, _MISSING)
-            if not isinstance(old, _Missing):
-                self.used -= _cost(key, old)
             entries[key] = value
             self.used += cost
             while len(entries) > self._size or self.used > self._max_bytes:
@@ -131,17 +129,18 @@ class CachedStorage:
 
     def _invalidate(self, key: str) -> None:
         self._epoch += 1
-        old = self._entries.pop(key, _MISSING)
-        if not isinstance(old, _Missing):
-            self.used -= _cost(key, old)
+        self._forget(key)
 
     def _invalidate_all(self, keys: Sequence[str]) -> None:
         self._epoch += 1
-        entries = self._entries
         for key in keys:
-            old = entries.pop(key, _MISSING)
-            if not isinstance(old, _Missing):
-                self.used -= _cost(key, old)
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        """Drop ``key``'s entry, if any, and the bytes it counted."""
+        old = self._entries.pop(key, _MISSING)
+        if not isinstance(old, _Missing):
+            self.used -= _cost(key, old)
 
 
 def _cost(key: str, value: bytes | None) -> int:
