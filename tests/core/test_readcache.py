@@ -531,7 +531,7 @@ def _bump_router(core: Core) -> None:
 
 
 def _invalidate_policies(core: Core) -> None:
-    core.policies.invalidate()  # what a standby does on another node's write: no storage write here
+    core.policies.forget()  # what a standby does on another node's write: no storage write here
 
 
 def _bump_tokens(core: Core) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from strongroom.engines import SECRETS_ENGINES
+from strongroom.framework.registry import resolve
+from strongroom.framework.system import StaticSystemView
 from strongroom.framework import Backend, BackendConfig, Op, Request, Response
 from strongroom.storage.inmem import InmemStorage
 
@@ -64,11 +66,11 @@ async def mount(
     """Build a backend through the registry and initialize it, as core does on mount and unseal."""
     storage = storage if storage is not None else InmemStorage()
     config = BackendConfig(mount_path=f"{mount_type}/", mount_type=mount_type, options=dict(options or {}),
-                           default_lease_ttl=default_lease_ttl)
-    backend = SECRETS_ENGINES[mount_type](config)
+                           default_lease_ttl=default_lease_ttl, system=StaticSystemView(storage))
+    backend = resolve(SECRETS_ENGINES[mount_type])(config)
     if clock is not None:
         backend.clock = clock  # type: ignore[attr-defined]
-    await backend.initialize(Request(Op.UPDATE, "", storage=storage))
+    await backend.setup()
     return Mount(backend, storage)
 
 

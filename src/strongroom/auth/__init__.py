@@ -1,17 +1,16 @@
 """Auth methods (userpass, approle, ...): backends that log clients in. Same import rules as engines/.
 
-``AUTH_METHODS`` is the mount-type registry core consults for sys/auth; the token method is core's own.
+``AUTH_METHODS`` is the mount-type registry core consults for sys/auth (``"module:factory"``, imported
+only when a mount of that type is created or restored); the token method is core's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from strongroom.framework.registry import FactorySpec
 
-from strongroom.auth.approle import AppRoleBackend
-from strongroom.auth.userpass import UserpassBackend
-from strongroom.framework import Backend, BackendConfig
-
-AUTH_METHODS: dict[str, Callable[[BackendConfig], Backend]] = {
-    "userpass": UserpassBackend,
-    "approle": AppRoleBackend,
+AUTH_METHODS: dict[str, FactorySpec] = {
+    "userpass": "strongroom.auth.userpass:UserpassBackend",
+    "approle": "strongroom.auth.approle:AppRoleBackend",
 }
+
+__all__ = ["AUTH_METHODS"]

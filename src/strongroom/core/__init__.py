@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
-import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from strongroom import __version__
 from strongroom.barrier import Barrier
@@ -27,8 +23,10 @@ from strongroom.barrier.view import StorageView
 from strongroom.core import pipeline
 from strongroom.core.audit import AuditBroker, AuditConfig
 from strongroom.core.ceremonies import Ceremonies
+from strongroom.core.cluster import ClusterInfo
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.mounts import MountEntry, MountTable
+from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
 from strongroom.core.policy import PolicyStore
 from strongroom.core.readcache import DEFAULT_BYTES as READ_CACHE_BYTES
 from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
@@ -39,7 +37,9 @@ from strongroom.core.security import SecurityConfig, SecurityEvents
 from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
 from strongroom.core.wrapping import Wrapping
 from strongroom.errors import InvalidRequest, Sealed
-from strongroom.framework import BackendConfig
+from strongroom.framework import Backend, BackendConfig
+from strongroom.framework.registry import FactorySpec
+from strongroom.lifecycle import Lifecycle, Part, Steps
 from strongroom.logical import Request, Response, Storage
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 # Barrier prefixes of core's own state.
 POLICY_VIEW = "sys/"
 TOKEN_VIEW = "sys/token/"
-# Barrier key of the cluster's name and id, made on first unseal.
-CLUSTER_KEY = "core/cluster-info"
 # Barrier prefixes of security events and of spent wrapping tokens' tombstones.
 SECURITY_VIEW = "core/security/"
 WRAPPING_VIEW = "core/wrapping/"
@@ -70,6 +68,8 @@ class CoreConfig:
     # bytes; 0 (the config's disable_cache) turns it off.
     read_cache_size: int = READ_CACHE_SIZE
     read_cache_bytes: int = READ_CACHE_BYTES
+    # Seconds between two rounds of every part's and mount's periodic function (core/periodic.py).
+    periodic_interval: float = DEFAULT_INTERVAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +85,11 @@ class Core:
         self.barrier = Barrier(physical)
         self.unseal_progress = UnsealProgress()
         self.router = Router()
-        self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls)
+        self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls,
+                                 defaults=self._default_mounts, active=lambda: not self.standby)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
-        self.tokens = self._new_token_store()
+        self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
+                                 max_ttl=lambda: self._token_ttls()[1])
         self.audit = AuditBroker(self.barrier, self.config.audit, mount_of=self._mount_info)
         self.expiration = ExpirationManager(StorageView(self.barrier, EXPIRATION_VIEW), router=self.router,
                                             mount_ttls=self.mounts.ttls, tokens=lambda: self.tokens,
@@ -98,12 +100,37 @@ class Core:
                                  cubbyhole=self._cubbyhole_of, events=self.security)
         self.ceremonies = Ceremonies(self.barrier, self._mint_root, lambda: self.sealed)
         self.rotation = AutoRotation(self.barrier)
-        self.wrapping.revoke_lease = self.expiration.revoke
-        self.cluster_name = self.config.cluster_name
-        self.cluster_id = ""
-        self.active_since = ""
+        self.cluster = ClusterInfo(self.barrier, self.config.cluster_name)
         self.reads = ReadCache(self._read_stamp, lambda: self.tokens.clock(), self.config.read_cache_size,
                                self.config.read_cache_bytes)
+        self.periodic = Periodic(lambda: [part for _, part in self.parts], self.config.periodic_interval)
+        self.wrapping.revoke_lease = self.expiration.revoke
+        self.tokens.add_create_hook(self.expiration.register_token)
+        self.tokens.add_renew_hook(self.expiration.token_renewed)
+        self.tokens.add_revoke_hook(self.expiration.revoke_by_token)  # queues the leases it holds
+        self.tokens.add_revoke_hook(self.wrapping.on_token_revoked)  # before the cubbyhole goes
+        self.tokens.add_revoke_hook(self._destroy_cubbyhole)
+        # Every part, with the barrier prefix of the keys its invalidate() takes (relative to it), in
+        # the order of setup and activate; deactivate runs in reverse (strongroom/lifecycle.py).
+        # SECURITY: audit is set up after everything it records and torn down before it; the read
+        # cache (plaintext answers) is emptied on every step.
+        self.parts: list[tuple[str, Lifecycle]] = [
+            ("", physical if isinstance(physical, Lifecycle) else Part()),  # the storage cache
+            ("", Steps(setup=lambda: self.reads.clear(), deactivate=lambda: self.reads.clear(), invalidate=lambda: self.reads.clear())),
+            (POLICY_VIEW, self.policies),
+            (TOKEN_VIEW, self.tokens),
+            ("", self.mounts),
+            ("", self.cluster),
+            ("", Steps(setup=lambda: self.audit.setup(), deactivate=lambda: self.audit.teardown())),
+            ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
+            ("", Steps(activate=lambda: self.rotation.setup(), deactivate=lambda: self.rotation.stop())),
+            ("", Steps(deactivate=lambda: self.security.stop())),
+            ("", Steps(deactivate=lambda: self.ceremonies.reset())),
+            ("", self.periodic),
+        ]
+        # A standby node sets its parts up without activating them (the HA issue sets this).
+        self.standby = False
+        self.active_since = ""
         # Requests are served only while this is set: from the end of a successful post-unseal to
         # the first line of seal() (see ``sealed``).
         self._serving = False
@@ -125,21 +152,44 @@ class Core:
         missing mounts. Vault too reports itself unsealed only once postUnseal has completed."""
         return not self._serving or self.barrier.sealed
 
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name
+
+    @property
+    def cluster_id(self) -> str:
+        return self.cluster.id
+
     def _read_stamp(self) -> tuple[int, int, int, int, int, int]:
         """What a cached read depends on (core/readcache.py): every counter here moves on a change."""
         return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
                 self.audit.version, self._epoch)
 
+    async def invalidate(self, key: str) -> None:
+        """Barrier key ``key`` was written behind this node's back (another node, a restore): every
+        part drops what it cached of it. The one path such a write takes to every cache."""
+        for prefix, part in self.parts:
+            if key.startswith(prefix):
+                await part.invalidate(key[len(prefix):])
+
     # -- construction ---------------------------------------------------------------------------
-    def _factories(self) -> dict[str, dict[str, Any]]:
+    def _factories(self) -> dict[str, dict[str, FactorySpec]]:
         from strongroom.auth import AUTH_METHODS
-        from strongroom.core.system import system_backend
         from strongroom.engines import SECRETS_ENGINES
 
-        return {
-            "mounts": {**SECRETS_ENGINES, "system": lambda cfg: system_backend(self, cfg)},
-            "auth": {**AUTH_METHODS, "token": lambda cfg: token_backend(self.tokens, cfg, policy_exists=self._policy_exists)},
-        }
+        def system(cfg: BackendConfig) -> Backend:
+            from strongroom.core.system import SystemBackend, SystemParts
+
+            return SystemBackend(SystemParts(
+                mounts=self.mounts, router=self.router, policies=self.policies, tokens=self.tokens,
+                expiration=self.expiration, audit=self.audit, wrapping=self.wrapping, ceremonies=self.ceremonies,
+                rotation=self.rotation, keys=self.barrier, security=self.security,
+                max_lease_ttl=self.config.max_lease_ttl), cfg)
+
+        def token(cfg: BackendConfig) -> Backend:
+            return token_backend(self.tokens, cfg, policy_exists=self._policy_exists)
+
+        return {"mounts": {**SECRETS_ENGINES, "system": system}, "auth": {**AUTH_METHODS, "token": token}}
 
     async def _policy_exists(self, name: str) -> bool:
         return name == "root" or await self.policies.get(name) is not None
@@ -150,10 +200,6 @@ class Core:
     def _token_ttls(self) -> tuple[int, int]:
         entry = self.mounts.find("auth", "token/")
         return self.mounts.ttls(entry) if entry else self._system_ttls()
-
-    def _new_token_store(self) -> TokenStore:
-        return TokenStore(StorageView(self.barrier, TOKEN_VIEW),
-                          default_ttl=lambda: self._token_ttls()[0], max_ttl=lambda: self._token_ttls()[1])
 
     def _default_mounts(self) -> list[MountEntry]:
         m = self.mounts
@@ -230,23 +276,14 @@ class Core:
         self._serving = True
 
     async def _post_unseal(self) -> None:
-        """Set up every part behind the barrier. Internal: it uses the parts and the barrier
-        directly, never the request pipeline, which refuses everything until :meth:`_serve`."""
-        self.reads.clear()
-        await self.policies.setup()
-        self.tokens = self._new_token_store()
-        await self.tokens.setup()
-        self.tokens.add_create_hook(self.expiration.register_token)
-        self.tokens.add_renew_hook(self.expiration.token_renewed)
-        self.tokens.add_revoke_hook(self.expiration.revoke_by_token)  # queues the leases it holds
-        self.tokens.add_revoke_hook(self.wrapping.on_token_revoked)  # before the cubbyhole goes
-        self.tokens.add_revoke_hook(self._destroy_cubbyhole)
-        await self.mounts.load(self._default_mounts())
-        await self._load_cluster_info()
-        await self.expiration.setup()
-        await self.rotation.setup()
-        # SECURITY: last, and a failure reseals (see _open): better sealed than serving unaudited.
-        await self.audit.setup()
+        """Set up every part behind the barrier, then (on the active node) activate them. Internal:
+        it uses the parts and the barrier directly, never the request pipeline, which refuses
+        everything until :meth:`_serve`. A failure anywhere reseals (see _open)."""
+        for _, part in self.parts:
+            await part.setup()
+        if not self.standby:
+            for _, part in self.parts:
+                await part.activate()
 
     async def _abandon(self) -> None:
         """Undo a post-unseal that failed or was overtaken by a seal. The caller re-raises the
@@ -260,16 +297,6 @@ class Core:
         hit = self.router.match(path)
         return (hit[0].full_path, hit[0].type, hit[0].accessor) if hit is not None else None
 
-    async def _load_cluster_info(self) -> None:
-        raw = await self.barrier.get(CLUSTER_KEY)
-        if raw is None:
-            info = {"name": self.config.cluster_name or f"strongroom-cluster-{secrets.token_hex(4)}",
-                    "id": str(uuid.uuid4())}
-            await self.barrier.put(CLUSTER_KEY, orjson.dumps(info))
-        else:
-            info = orjson.loads(raw)
-        self.cluster_name, self.cluster_id = info["name"], info["id"]
-
     async def seal(self) -> None:
         """Stop serving (first, before any await), stop every part, then drop the keys."""
         self._serving = False
@@ -279,20 +306,21 @@ class Core:
         await self._shut_down()
 
     async def _shut_down(self) -> None:
-        """Stop every part; the barrier drops its keys even if one fails to stop. Safe to repeat
-        and on parts never set up (a failed or overtaken post-unseal, see _open)."""
+        """Deactivate every part, in reverse order, each even if another fails; then the barrier
+        drops its keys. Safe to repeat and on parts never set up (a failed or overtaken post-unseal)."""
+        failed: BaseException | None = None
         try:
-            await self.rotation.stop()
-            self.ceremonies.reset()
-            await self.expiration.stop()
-            await self.tokens.drain()
-            await self.security.stop()
-            await self.mounts.teardown()
-            await self.audit.teardown()
+            for _, part in reversed(self.parts):
+                try:
+                    await part.deactivate()
+                except Exception as exc:
+                    failed = failed or exc
         finally:
             self.barrier.seal()
             self.reads.clear()  # SECURITY: cached answers are plaintext; nothing survives a seal
             self.unseal_progress.reset()
+        if failed is not None:
+            raise failed
 
     async def _mint_root(self) -> str:
         """A new root token, for sys/generate-root."""

@@ -7,7 +7,9 @@ its UUID, so a remount moves no data and an unmount deletes exactly one prefix.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +20,13 @@ import orjson
 from strongroom.barrier.view import StorageView
 from strongroom.core.router import Router
 from strongroom.errors import InvalidRequest
+from strongroom.core.sysview import MountSystemView
 from strongroom.framework import Backend, BackendConfig
-from strongroom.logical import Operation, Request, Storage
+from strongroom.framework.registry import FactorySpec, resolve
+from strongroom.lifecycle import Part
+from strongroom.logical import Storage
+
+log = logging.getLogger(__name__)
 
 # Barrier keys holding each table as JSON {"entries": [...]}.
 MOUNTS_TABLE_KEY = "core/mounts"
@@ -32,9 +39,6 @@ AUTH_PREFIX = "auth/"
 PROTECTED = ("sys/", "cubbyhole/", "auth/token/")
 # Path prefixes a user cannot mount a secrets engine under.
 RESERVED = ("sys/", "auth/", "cubbyhole/", "identity/")
-
-Factory = Callable[[BackendConfig], Backend]
-
 
 @dataclass(slots=True)
 class MountConfig:
@@ -128,16 +132,77 @@ def normalize_path(path: str) -> str:
     return path + "/"
 
 
-class MountTable:
-    """Owns both tables, their persistence and the router entries; creates backends through factories."""
+class MountTable(Part):
+    """Owns both tables, their persistence and the router entries; creates backends through the
+    mount-type registries and drives each backend's lifecycle (strongroom/lifecycle.py)."""
 
-    def __init__(self, barrier: Storage, router: Router, factories: dict[str, dict[str, Factory]],
-                 system_ttls: Callable[[], tuple[int, int]]) -> None:
+    def __init__(self, barrier: Storage, router: Router, factories: dict[str, dict[str, FactorySpec]],
+                 system_ttls: Callable[[], tuple[int, int]], *, defaults: Callable[[], list[MountEntry]] = list,
+                 clock: Callable[[], float] = time.time, active: Callable[[], bool] = lambda: True) -> None:
         self._barrier = barrier
         self._router = router
-        self._factories = factories  # {"mounts": {type: factory}, "auth": {type: factory}}
+        self._factories = factories  # {"mounts": {type: "module:factory"}, "auth": {type: ...}}
         self._system_ttls = system_ttls
+        self._defaults = defaults
+        self._clock = clock
+        self._active = active  # whether this node is active: a backend started now is activated too
+        self._activated = False
         self.tables: dict[str, dict[str, MountEntry]] = {"mounts": {}, "auth": {}}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def setup(self) -> None:
+        """Load both tables (creating the default mounts on first unseal) and set every backend up."""
+        await self.load(self._defaults())
+
+    async def activate(self) -> None:
+        self._activated = True
+        for e in self.entries():
+            if e.backend is not None:
+                await e.backend.activate()
+
+    async def deactivate(self) -> None:
+        """Stop every backend (each one even if another fails) and empty the router."""
+        self._activated = False
+        failed: BaseException | None = None
+        for e in self.entries():
+            if e.backend is not None:
+                try:
+                    await e.backend.deactivate()
+                except Exception as exc:  # the others must stop too; the first failure is raised
+                    failed = failed or exc
+        self._router.clear()
+        if failed is not None:
+            raise failed
+
+    async def invalidate(self, key: str) -> None:
+        """A mount table key restarts every mount from the stored tables; a key under a mount's
+        data goes to its backend, relative to the mount."""
+        if key in (MOUNTS_TABLE_KEY, AUTH_TABLE_KEY):
+            activated = self._activated
+            await self.deactivate()
+            await self.setup()
+            if activated:
+                await self.activate()
+            return
+        for prefix in (LOGICAL_PREFIX, AUTH_PREFIX):
+            if key.startswith(prefix):
+                uuid_, _, rest = key[len(prefix):].partition("/")
+                for e in self.entries():
+                    if e.uuid == uuid_ and e.backend is not None:
+                        await e.backend.invalidate(rest)
+                return
+
+    async def periodic(self, now: float) -> None:
+        """Each backend's periodic function, one after another; one failing does not stop the rest."""
+        for e in self.entries():
+            if e.backend is not None:
+                try:
+                    await e.backend.periodic(now)
+                except Exception:
+                    log.exception("periodic function of %s failed", e.full_path)
+
+    def entries(self) -> list[MountEntry]:
+        return [e for t in self.tables.values() for e in t.values()]
 
     # -- persistence ----------------------------------------------------------------------------
     async def load(self, defaults: list[MountEntry]) -> None:
@@ -166,8 +231,11 @@ class MountTable:
                           accessor=f"{prefix}{type_}_{secrets.token_hex(4)}", **kw)
 
     def backend_config(self, e: MountEntry) -> BackendConfig:
+        view = self._view(e)
+        system = MountSystemView(e, view, ttls=self.ttls, clock=self._clock, active=self._active)
+        default, mx = self.ttls(e)
         return BackendConfig(mount_path=e.full_path, mount_type=e.type, options=dict(e.options or {}),
-                             default_lease_ttl=self.ttls(e)[0], max_lease_ttl=self.ttls(e)[1])
+                             default_lease_ttl=default, max_lease_ttl=mx, system=system)
 
     def ttls(self, e: MountEntry) -> tuple[int, int]:
         """The effective (default, max) lease TTLs of a mount: its own tune, else the system's."""
@@ -181,12 +249,19 @@ class MountTable:
         return StorageView(self._barrier, f"{prefix}{e.uuid}/")
 
     async def _start(self, e: MountEntry) -> None:
-        factory = self._factories[e.table].get(e.type)
-        if factory is None:
+        """Build the mount's backend (importing its module the first time) and set it up; on an
+        active node that has been activated, activate it too."""
+        spec = self._factories[e.table].get(e.type)
+        if spec is None:
             raise InvalidRequest(f"plugin not found in the catalog: {e.type}")
-        e.view = self._view(e)
-        e.backend = factory(self.backend_config(e))
-        await e.backend.initialize(Request(Operation.UPDATE, "", storage=e.view, mount_point=e.full_path))
+        config = self.backend_config(e)
+        assert config.system is not None
+        e.view = config.system.storage
+        backend = resolve(spec)(config)
+        await backend.setup()
+        if self._activated:
+            await backend.activate()
+        e.backend = backend
         self.tables[e.table][e.path] = e
         self._router.add(e)
 
@@ -212,7 +287,7 @@ class MountTable:
         self._router.remove(e.full_path)
         await self._persist(table)
         if e.backend is not None:
-            await e.backend.cleanup()
+            await e.backend.deactivate()
         await self._view(e).clear()  # disabling a mount deletes its data
 
     async def remount(self, src: MountEntry, table: str, path: str) -> None:
@@ -226,6 +301,8 @@ class MountTable:
             raise InvalidRequest(f"path already in use at {clash}")
         del self.tables[src.table][src.path]
         self._router.remove(src.full_path)
+        if src.backend is not None:
+            await src.backend.deactivate()
         src.path = path
         src.backend = None
         await self._start(src)  # restart so the backend learns its new mount path
@@ -234,7 +311,7 @@ class MountTable:
     async def retune(self, e: MountEntry) -> None:
         """Persist changed config/options and restart the backend with them."""
         if e.backend is not None:
-            await e.backend.cleanup()
+            await e.backend.deactivate()
         await self._start(e)
         await self._persist(e.table)
 
@@ -247,10 +324,3 @@ class MountTable:
                 if e.accessor == accessor:
                     return e
         return None
-
-    async def teardown(self) -> None:
-        for t in self.tables.values():
-            for e in t.values():
-                if e.backend is not None:
-                    await e.backend.cleanup()
-        self._router.clear()

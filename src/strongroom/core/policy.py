@@ -22,6 +22,7 @@ from strongroom import hcl
 from strongroom.core.acl import ACL
 from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest
+from strongroom.lifecycle import Part
 from strongroom.logical import Storage
 
 __all__ = [
@@ -307,7 +308,7 @@ _BUILTIN = (_ROOT, _WRAPPING)
 _ACL_CACHE_SIZE = 1024  # distinct policy sets; tokens share a handful of them in practice
 
 
-class PolicyStore:
+class PolicyStore(Part):
     """ACL policies kept in ``view``, cached in memory, and compiled ACLs cached by policy set.
 
     ``root`` is never stored: it exists implicitly, cannot be written or deleted, and yields the
@@ -323,6 +324,7 @@ class PolicyStore:
         self.generation = 0  # bumped on every change; compiled ACLs from older generations are dropped
 
     async def setup(self) -> None:
+        self.forget()  # nothing read before a seal is trusted after it
         if await self.get(_DEFAULT) is None:
             await self.put(_DEFAULT, DEFAULT_POLICY, compiled=default_policy())
 
@@ -398,8 +400,16 @@ class PolicyStore:
             self._acls[key] = acl
         return acl
 
-    def invalidate(self, name: str | None = None) -> None:
-        """Forget cached state (all of it, or one policy): for a standby that sees another node's write."""
+    async def invalidate(self, key: str) -> None:
+        """A policy's record changed elsewhere (``key`` relative to this store's view)."""
+        if key.startswith(POLICY_PREFIX):
+            self.forget(key[len(POLICY_PREFIX):])
+
+    async def deactivate(self) -> None:
+        self.forget()
+
+    def forget(self, name: str | None = None) -> None:
+        """Forget cached state: all of it, or one policy's."""
         if name is None:
             self._policies.clear()
         else:

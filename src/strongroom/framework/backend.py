@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from strongroom.errors import InvalidRequest, UnsupportedOperation, UnsupportedPath
+from strongroom.errors import Internal, InvalidRequest, UnsupportedOperation, UnsupportedPath
 from strongroom.framework.fields import Field, FieldData
 from strongroom.framework.path import Path
+from strongroom.framework.system import SystemView
+from strongroom.lifecycle import Part
 from strongroom.logical import Operation as Op
 from strongroom.logical import Request, Response
 
@@ -40,10 +42,18 @@ class BackendConfig:
     options: dict[str, str] = field(default_factory=dict)
     default_lease_ttl: int = 0
     max_lease_ttl: int = 0
+    # The backend's one way to the rest of the server (framework/system.py); None only for a
+    # backend built outside a core that never asks for it.
+    system: SystemView | None = None
 
 
-class Backend:
-    """Base class for every secrets engine and auth method. Subclasses set ``paths`` and ``help``."""
+class Backend(Part):
+    """Base class for every secrets engine and auth method. Subclasses set ``paths`` and ``help``.
+
+    Lifecycle (strongroom/lifecycle.py; core drives it): ``setup`` after mount and on every unseal,
+    ``activate`` on the active node, ``deactivate`` before unmount, tune or seal, ``invalidate(key)``
+    with a key relative to the mount's storage, ``periodic(now)`` from core's one scheduler.
+    """
 
     help: str = ""
     # "logical" (secrets engine) or "credential" (auth method), as Vault reports it.
@@ -57,15 +67,12 @@ class Backend:
         self.secrets = {s.name: s for s in secrets}
         self._match_cache: dict[str, tuple[Path, dict[str, str]] | None] = {}
 
-    # -- lifecycle hooks ------------------------------------------------------------------------
-    async def initialize(self, req: Request) -> None:
-        """Called once after mount or unseal, with a request carrying the mount's storage."""
-
-    async def cleanup(self) -> None:
-        """Called before unmount or seal."""
-
-    async def invalidate(self, key: str) -> None:
-        """Storage under this mount changed behind the backend's back (HA standby)."""
+    @property
+    def system(self) -> SystemView:
+        """The mount's SystemView (storage, lease TTLs, clock, active, entities, logger)."""
+        if self.config.system is None:
+            raise Internal("backend used outside a core: no system view")
+        return self.config.system
 
     # -- routing --------------------------------------------------------------------------------
     def route(self, path: str) -> tuple[Path, dict[str, str]] | None:

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final
 
+from strongroom.lifecycle import Part
 from strongroom.logical import Storage, WriteOp, apply_writes
 
 DEFAULT_SIZE = 131072  # entries; Vault's physical cache defaults to 128k entries too
@@ -40,7 +41,7 @@ class _Missing:
 _MISSING: Final = _Missing()  # "not in the cache", distinct from a cached None ("not in storage")
 
 
-class CachedStorage:
+class CachedStorage(Part):
     """LRU of up to ``size`` ``get`` results, invalidated by writes made through it."""
 
     __slots__ = ("_entries", "_epoch", "_inner", "_max_bytes", "_size", "hits", "misses", "used")
@@ -126,6 +127,10 @@ class CachedStorage:
         close = getattr(self._inner, "close", None)
         if close is not None:
             await close()
+
+    async def invalidate(self, key: str) -> None:
+        """``key`` changed in the store behind this cache (another node's write): drop it."""
+        self._invalidate(key)
 
     def _invalidate(self, key: str) -> None:
         self._epoch += 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from strongroom.auth.approle import login, roles, secret_id
 from strongroom.auth.approle.store import SaltAndLocks
-from strongroom.framework import Backend, BackendConfig, Path, Request
+from strongroom.framework import Backend, BackendConfig, Path
 
 
 def paths() -> list[Path]:
@@ -37,10 +37,10 @@ class AppRoleBackend(Backend):
         super().__init__(config, paths())
         self.state = SaltAndLocks()
 
-    async def initialize(self, req: Request) -> None:
-        await self.state.store(req)  # make (or load) the mount's HMAC salt now
+    async def setup(self) -> None:
+        await self.state.load(self.system.storage)  # make (or load) the mount's HMAC salt now
 
-    async def cleanup(self) -> None:
+    async def deactivate(self) -> None:
         self.state.forget()
 
 

@@ -201,15 +201,18 @@ class SaltAndLocks:
     async def store(self, req: Request) -> AppRoleStore:
         if req.storage is None:
             raise Internal("no storage attached to the request")
+        return await self.load(req.storage)
+
+    async def load(self, storage: Storage) -> AppRoleStore:
         if self._salt is None:
             async with self._salt_lock:
                 if self._salt is None:
-                    raw = await req.storage.get(SALT_KEY)
+                    raw = await storage.get(SALT_KEY)
                     if raw is None:
                         raw = secrets.token_hex(32).encode()
-                        await req.storage.put(SALT_KEY, raw)
+                        await storage.put(SALT_KEY, raw)
                     self._salt = bytes.fromhex(raw.decode())
-        return AppRoleStore(req.storage, self._salt)
+        return AppRoleStore(storage, self._salt)
 
     def lock(self, key: str) -> asyncio.Lock:
         """The lock guarding the secret id entry stored at ``key`` (striped: bounded memory)."""

@@ -1,7 +1,11 @@
-"""The sys/ backend: declared with the framework like any other backend, from sibling path tables."""
+"""The sys/ backend: declared with the framework like any other backend, from sibling path tables.
+
+It works on core's parts, each named in :class:`SystemParts`; it never holds ``Core``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from strongroom.core.system import (
@@ -18,7 +22,35 @@ from strongroom.core.system import (
 from strongroom.framework import Backend, BackendConfig
 
 if TYPE_CHECKING:
-    from strongroom.core import Core
+    from strongroom.barrier import Barrier
+    from strongroom.core.audit import AuditBroker
+    from strongroom.core.ceremonies import Ceremonies
+    from strongroom.core.expiration import ExpirationManager
+    from strongroom.core.mounts import MountTable
+    from strongroom.core.policy import PolicyStore
+    from strongroom.core.rotation import AutoRotation
+    from strongroom.core.router import Router
+    from strongroom.core.security import SecurityEvents
+    from strongroom.core.tokens import TokenStore
+    from strongroom.core.wrapping import Wrapping
+
+
+@dataclass(frozen=True, slots=True)
+class SystemParts:
+    """The parts of core the sys/ endpoints act on, each for the endpoints named beside it."""
+
+    mounts: MountTable  # sys/mounts, sys/auth, sys/remount, tune, sys/internal/ui/mounts
+    router: Router  # sys/internal/ui/mounts/PATH
+    policies: PolicyStore  # sys/policy, sys/policies/acl, sys/capabilities*
+    tokens: TokenStore  # sys/capabilities*, sys/security/quarantine
+    expiration: ExpirationManager  # sys/leases/*, unmount's revoke-prefix
+    audit: AuditBroker  # sys/audit*, sys/audit-hash, sys/audit-chain
+    wrapping: Wrapping  # sys/wrapping/*
+    ceremonies: Ceremonies  # sys/generate-root*
+    rotation: AutoRotation  # sys/rotate/config
+    keys: Barrier  # sys/key-status, sys/rotate
+    security: SecurityEvents  # sys/security/*
+    max_lease_ttl: int  # the system maximum lease TTL (tune)
 
 
 class SystemBackend(Backend):
@@ -26,13 +58,13 @@ class SystemBackend(Backend):
     # The secret in a sys/leases/renew response is the renewed lease, not a new one to register.
     generates_leases = False
 
-    def __init__(self, core: Core, config: BackendConfig) -> None:
+    def __init__(self, parts: SystemParts, config: BackendConfig) -> None:
         super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
                          + wrapping.paths() + security.paths() + audit.paths() + generate_root.paths()
                          + leases.paths())
-        self.core = core
+        self.parts = parts
         self.migrations: dict[str, dict[str, Any]] = {}
 
 
-def system_backend(core: Core, config: BackendConfig) -> SystemBackend:
-    return SystemBackend(core, config)
+def system_backend(parts: SystemParts, config: BackendConfig) -> SystemBackend:
+    return SystemBackend(parts, config)

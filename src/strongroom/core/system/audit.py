@@ -40,26 +40,26 @@ def paths() -> list[Path]:
 
 
 async def list_devices(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return Response(data=b.core.audit.list())
+    return Response(data=b.parts.audit.list())
 
 
 async def enable(b: SystemBackend, req: Request, d: FieldData) -> None:
     kind: str = d.get("type")
     if not kind:
         raise InvalidRequest("type must be specified")
-    await b.core.audit.enable(d.get("path"), kind, d.get("description"), dict(d.get("options")), d.get("local"))
+    await b.parts.audit.enable(d.get("path"), kind, d.get("description"), dict(d.get("options")), d.get("local"))
 
 
 async def disable(b: SystemBackend, req: Request, d: FieldData) -> None:
-    await b.core.audit.disable(d.get("path"))
+    await b.parts.audit.disable(d.get("path"))
 
 
 async def audit_hash(b: SystemBackend, req: Request, d: FieldData) -> Response:
     value: str = d.get("input")
     if value == "":
         raise InvalidRequest('the "input" parameter is empty')
-    return Response(data={"hash": b.core.audit.hash(d.get("path"), value)})
+    return Response(data={"hash": b.parts.audit.hash(d.get("path"), value)})
 
 
 async def audit_chain(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return Response(data=b.core.audit.chain(d.get("path")))
+    return Response(data=b.parts.audit.chain(d.get("path")))

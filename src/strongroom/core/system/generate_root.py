@@ -53,7 +53,7 @@ def _status_body(full: dict[str, Any]) -> dict[str, Any]:
 
 
 async def status(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return Response(data=_status_body(await b.core.ceremonies.root_status()))
+    return Response(data=_status_body(await b.parts.ceremonies.root_status()))
 
 
 async def init(b: SystemBackend, req: Request, d: FieldData) -> Response:
@@ -62,12 +62,12 @@ async def init(b: SystemBackend, req: Request, d: FieldData) -> Response:
         if d.get("pgp_key"):
             raise InvalidRequest("PGP-encrypted root tokens are not supported yet")
         otp = generated = "".join(secrets.choice(_BASE62) for _ in range(ROOT_TOKEN_LENGTH))
-    await b.core.ceremonies.root_init(otp)
-    return Response(data=_status_body(await b.core.ceremonies.root_status(generated)))
+    await b.parts.ceremonies.root_init(otp)
+    return Response(data=_status_body(await b.parts.ceremonies.root_status(generated)))
 
 
 async def cancel(b: SystemBackend, req: Request, d: FieldData) -> None:
-    await b.core.ceremonies.root_cancel()
+    await b.parts.ceremonies.root_cancel()
 
 
 async def update(b: SystemBackend, req: Request, d: FieldData) -> Response:
@@ -76,7 +76,7 @@ async def update(b: SystemBackend, req: Request, d: FieldData) -> Response:
         raise InvalidRequest("nonce is required")
     if not key:
         raise InvalidRequest("key is required")
-    full = await b.core.ceremonies.root_update(parse_key_share(key), nonce)
+    full = await b.parts.ceremonies.root_update(parse_key_share(key), nonce)
     return Response(data={k: full[k] for k in _UPDATE_KEYS})
 
 

@@ -35,26 +35,26 @@ def paths() -> list[Path]:
 
 
 async def key_status(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    term, install_time, encryptions = b.core.barrier.key_status()
+    term, install_time, encryptions = b.parts.keys.key_status()
     return Response(data={"term": term, "install_time": install_time, "encryptions": encryptions})
 
 
 async def rotate(b: SystemBackend, req: Request, d: FieldData) -> None:
-    await b.core.barrier.rotate()
+    await b.parts.keys.rotate()
 
 
 async def read_rotate_config(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return Response(data=b.core.rotation.config.wire())
+    return Response(data=b.parts.rotation.config.wire())
 
 
 async def write_rotate_config(b: SystemBackend, req: Request, d: FieldData) -> None:
-    current = b.core.rotation.config
+    current = b.parts.rotation.config
     config = RotationConfig(
         max_operations=d.get("max_operations") if d.has("max_operations") else current.max_operations,
         interval=d.get("interval") if d.has("interval") else current.interval,
         enabled=d.get("enabled") if d.has("enabled") else current.enabled,
     ).validate()
-    await b.core.rotation.set_config(config)
+    await b.parts.rotation.set_config(config)
 
 
 async def read_rekey_backup(b: SystemBackend, req: Request, d: FieldData) -> Response:

@@ -68,40 +68,40 @@ def _lease_id(d: FieldData) -> str:
 
 
 async def list_leases(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
-    keys = await b.core.expiration.list_ids(d.get("prefix"))
+    keys = await b.parts.expiration.list_ids(d.get("prefix"))
     if not keys:
         raise NotFound()
     return Response(data={"keys": keys})
 
 
 async def lookup(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
-    return Response(data=await b.core.expiration.lookup(_lease_id(d)))
+    return Response(data=await b.parts.expiration.lookup(_lease_id(d)))
 
 
 async def renew(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
-    return await b.core.expiration.renew(_lease_id(d), max(0, int(d.get("increment"))))
+    return await b.parts.expiration.renew(_lease_id(d), max(0, int(d.get("increment"))))
 
 
 async def revoke(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
     lease_id = _lease_id(d)
     sync = bool(d.get("sync"))
-    await b.core.expiration.revoke(lease_id, sync=sync)
+    await b.parts.expiration.revoke(lease_id, sync=sync)
     return None if sync else _accepted()
 
 
 async def revoke_prefix(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
     sync = bool(d.get("sync"))
-    await b.core.expiration.revoke_prefix(d.get("prefix"), sync=sync)
+    await b.parts.expiration.revoke_prefix(d.get("prefix"), sync=sync)
     return None if sync else _accepted()
 
 
 async def revoke_force(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
-    await b.core.expiration.revoke_prefix(d.get("prefix"), force=True)
+    await b.parts.expiration.revoke_prefix(d.get("prefix"), force=True)
     return None
 
 
 async def tidy(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
-    b.core.expiration.tidy()
+    b.parts.expiration.tidy()
     return Response(warnings=[TIDY_STARTED], status=202)
 
 

@@ -87,7 +87,7 @@ def _table(req: Request) -> str:
 
 
 def _listing(b: SystemBackend, table: str) -> dict[str, Any]:
-    return {e.path: e.describe(__version__) for e in b.core.mounts.tables[table].values()}
+    return {e.path: e.describe(__version__) for e in b.parts.mounts.tables[table].values()}
 
 
 async def list_mounts(b: SystemBackend, req: Request, d: FieldData) -> Response:
@@ -100,7 +100,7 @@ async def list_auth(b: SystemBackend, req: Request, d: FieldData) -> Response:
 
 async def read_mount(b: SystemBackend, req: Request, d: FieldData) -> Response:
     table = _table(req)
-    entry = b.core.mounts.find(table, normalize_path(d.get("path")))
+    entry = b.parts.mounts.find(table, normalize_path(d.get("path")))
     if entry is None:
         raise InvalidRequest(f"no matching mount at \"{d.get('path')}\"")
     return Response(data=entry.describe(__version__))
@@ -128,30 +128,30 @@ async def enable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
     options = dict(d.get("options"))
     if kind == "kv-v2":
         kind, options["version"] = "kv", "2"
-    entry = b.core.mounts.new_entry(table, path, kind, description=d.get("description"),
+    entry = b.parts.mounts.new_entry(table, path, kind, description=d.get("description"),
                                     config=_mount_config(d.get("config")), options=options or None,
                                     local=d.get("local"), seal_wrap=d.get("seal_wrap"))
-    await b.core.mounts.mount(entry)
+    await b.parts.mounts.mount(entry)
 
 
 async def disable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
     table, path = _table(req), normalize_path(d.get("path"))
-    entry = b.core.mounts.find(table, path)
+    entry = b.parts.mounts.find(table, path)
     if entry is not None and entry.full_path not in PROTECTED:
         # As Vault: every lease issued under the mount is revoked first (for an auth method, the
         # tokens of its logins); a revocation that fails aborts the unmount, leaving it usable.
         try:
-            await b.core.expiration.revoke_prefix(entry.full_path)
+            await b.parts.expiration.revoke_prefix(entry.full_path)
         except StrongroomError as e:
             raise InvalidRequest(f'failed to revoke the leases of "{entry.full_path}", so it stays '
                                  f"mounted: {e.message}") from None
-    await b.core.mounts.unmount(table, path)
+    await b.parts.mounts.unmount(table, path)
 
 
 def _find(b: SystemBackend, req: Request, d: FieldData) -> MountEntry:
     table = _table(req)
     path = normalize_path(d.get("path"))
-    entry = b.core.mounts.find(table, path)
+    entry = b.parts.mounts.find(table, path)
     if entry is None:
         raise InvalidRequest(f"cannot fetch mount config for path \"{path}\": no mount entry found")
     return entry
@@ -159,7 +159,7 @@ def _find(b: SystemBackend, req: Request, d: FieldData) -> MountEntry:
 
 async def read_tune(b: SystemBackend, req: Request, d: FieldData) -> Response:
     entry = _find(b, req, d)
-    default, mx = b.core.mounts.ttls(entry)
+    default, mx = b.parts.mounts.ttls(entry)
     data: dict[str, Any] = {"default_lease_ttl": default, "max_lease_ttl": mx,
                             "force_no_cache": entry.config.force_no_cache, "description": entry.description}
     if entry.options:
@@ -178,12 +178,12 @@ async def write_tune(b: SystemBackend, req: Request, d: FieldData) -> None:
     for name in _CONFIG_KEYS:
         if d.has(name):
             setattr(cfg, name, d.get(name))
-    mx = cfg.max_lease_ttl or b.core.config.max_lease_ttl
+    mx = cfg.max_lease_ttl or b.parts.max_lease_ttl
     if cfg.default_lease_ttl > mx:
         raise InvalidRequest("default lease TTL cannot be greater than max lease TTL")
     if cfg.min_wrapping_ttl and cfg.max_wrapping_ttl and cfg.max_wrapping_ttl < cfg.min_wrapping_ttl:
         raise InvalidRequest("max_wrapping_ttl cannot be less than min_wrapping_ttl")
-    if cfg.max_lease_ttl > b.core.config.max_lease_ttl:
+    if cfg.max_lease_ttl > b.parts.max_lease_ttl:
         raise InvalidRequest("max lease TTL cannot be greater than the system max lease TTL")
     options = dict(entry.options or {})
     if d.has("options"):
@@ -195,7 +195,7 @@ async def write_tune(b: SystemBackend, req: Request, d: FieldData) -> None:
     entry.options = options or None
     if d.has("description"):
         entry.description = d.get("description")
-    await b.core.mounts.retune(entry)
+    await b.parts.mounts.retune(entry)
 
 
 async def remount(b: SystemBackend, req: Request, d: FieldData) -> Response:
@@ -205,10 +205,10 @@ async def remount(b: SystemBackend, req: Request, d: FieldData) -> Response:
     if src_table != dst_table:
         raise InvalidRequest("cannot move a mount between the secrets and auth tables")
     cut = len("auth/") if src_table == "auth" else 0
-    entry = b.core.mounts.find(src_table, src_full[cut:])
+    entry = b.parts.mounts.find(src_table, src_full[cut:])
     if entry is None:
         raise InvalidRequest(f'no matching mount at "{src_full}"')
-    await b.core.mounts.remount(entry, dst_table, dst_full[cut:])
+    await b.parts.mounts.remount(entry, dst_table, dst_full[cut:])
     # Moves are instantaneous here (data is keyed by mount UUID), so the migration is already done.
     migration_id = str(uuid.uuid4())
     b.migrations[migration_id] = {"source_mount": src_full, "target_mount": dst_full, "status": "success"}
@@ -228,14 +228,14 @@ async def _visible(b: SystemBackend, req: Request, entry: MountEntry) -> bool:
         return True
     if req.token_entry is None:
         return False
-    acl = await b.core.policies.acl(req.token_entry.policies)
+    acl = await b.parts.policies.acl(req.token_entry.policies)
     return acl.has_any_capability_under(entry.full_path)
 
 
 async def ui_mounts(b: SystemBackend, req: Request, d: FieldData) -> Response:
     out: dict[str, dict[str, Any]] = {"secret": {}, "auth": {}}
     for table, key in (("mounts", "secret"), ("auth", "auth")):
-        for e in b.core.mounts.tables[table].values():
+        for e in b.parts.mounts.tables[table].values():
             if await _visible(b, req, e):
                 out[key][e.path] = e.describe(__version__)
     return Response(data=out)
@@ -244,7 +244,7 @@ async def ui_mounts(b: SystemBackend, req: Request, d: FieldData) -> Response:
 async def ui_mount(b: SystemBackend, req: Request, d: FieldData) -> Response:
     if req.token_entry is None:
         raise PermissionDenied()
-    hit = b.core.router.match(d.get("path"))
+    hit = b.parts.router.match(d.get("path"))
     if hit is None or not await _visible(b, req, hit[0]):
         raise PermissionDenied()
     entry = hit[0]

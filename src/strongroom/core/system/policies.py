@@ -39,19 +39,19 @@ def _name(d: FieldData) -> str:
 
 
 async def list_legacy(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    names = await b.core.policies.list()
+    names = await b.parts.policies.list()
     return Response(data={"keys": names, "policies": names})
 
 
 async def list_acl(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return Response(data={"keys": await b.core.policies.list()})
+    return Response(data={"keys": await b.parts.policies.list()})
 
 
 async def _read(b: SystemBackend, d: FieldData) -> tuple[str, str]:
     name = _name(d)
     if name == "root":
         return name, ""
-    policy = await b.core.policies.get(name)
+    policy = await b.parts.policies.get(name)
     if policy is None:
         raise NotFound()
     return name, policy.text
@@ -71,8 +71,8 @@ async def write_policy(b: SystemBackend, req: Request, d: FieldData) -> None:
     text = d.get("policy") or d.get("rules")
     if not text:
         raise InvalidRequest("'policy' parameter not supplied or empty")
-    await b.core.policies.put(_name(d), text)
+    await b.parts.policies.put(_name(d), text)
 
 
 async def delete_policy(b: SystemBackend, req: Request, d: FieldData) -> None:
-    await b.core.policies.delete(_name(d))
+    await b.parts.policies.delete(_name(d))

@@ -32,7 +32,7 @@ def paths() -> list[Path]:
 
 
 async def read_events(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    events = b.core.security
+    events = b.parts.security
     return Response(data={"events": await events.list(), "counts": await events.counts()})
 
 
@@ -48,7 +48,7 @@ async def quarantine(b: SystemBackend, req: Request, d: FieldData) -> Response:
             network = ipaddress.ip_network(cidr.strip(), strict=False)
         except ValueError:
             raise InvalidRequest(f'invalid CIDR block "{cidr}"') from None
-    store = b.core.tokens
+    store = b.parts.tokens
     if accessor and await store.lookup_accessor(accessor) is None:
         raise InvalidRequest("invalid accessor")
     revoked = await store.quarantine(accessor=accessor, entity_id=entity, network=network,
@@ -56,5 +56,5 @@ async def quarantine(b: SystemBackend, req: Request, d: FieldData) -> Response:
     details = {"selector": {k: v for k, v in (("accessor", accessor), ("entity_id", entity), ("cidr", cidr)) if v},
                "revoked_accessors": revoked, "requested_by": req.client_token_accessor,
                "requested_from": req.connection.remote_addr}
-    await b.core.security.record(QUARANTINE, details)
+    await b.parts.security.record(QUARANTINE, details)
     return Response(data={"revoked": len(revoked), "revoked_accessors": revoked})

@@ -32,7 +32,7 @@ async def _answer(b: SystemBackend, policies: list[str], d: FieldData) -> Respon
     targets = d.get("paths") or d.get("path")
     if not targets:
         raise InvalidRequest("missing paths")
-    acl = await b.core.policies.acl(policies)
+    acl = await b.parts.policies.acl(policies)
     data: dict[str, Any] = {}
     for p in targets:
         data[p] = acl.capabilities(p.lstrip("/"))
@@ -45,7 +45,7 @@ async def capabilities(b: SystemBackend, req: Request, d: FieldData) -> Response
     token = d.get("token")
     if not token:
         raise InvalidRequest("missing token")
-    entry = await b.core.tokens.lookup(token)
+    entry = await b.parts.tokens.lookup(token)
     return await _answer(b, entry.policies if entry else [], d)
 
 
@@ -54,7 +54,7 @@ async def capabilities_self(b: SystemBackend, req: Request, d: FieldData) -> Res
 
 
 async def capabilities_accessor(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    entry = await b.core.tokens.lookup_accessor(d.get("accessor"))
+    entry = await b.parts.tokens.lookup_accessor(d.get("accessor"))
     if entry is None:
         raise InvalidRequest("invalid accessor")
     return await _answer(b, entry.policies, d)

@@ -50,12 +50,12 @@ async def wrap(b: SystemBackend, req: Request, d: FieldData) -> Response:
 
 
 async def lookup(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return Response(data=await b.core.wrapping.lookup(_token(req, d), req))
+    return Response(data=await b.parts.wrapping.lookup(_token(req, d), req))
 
 
 async def unwrap(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return await b.core.wrapping.unwrap(_token(req, d), req)
+    return await b.parts.wrapping.unwrap(_token(req, d), req)
 
 
 async def rewrap(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return await b.core.wrapping.rewrap(_token(req, d), req)
+    return await b.parts.wrapping.rewrap(_token(req, d), req)

@@ -29,6 +29,7 @@ from strongroom.core.tokens.entry import (
 from strongroom.core.tokens.roles import TokenRole
 from strongroom.core.tokens.ttl import renewal_ttl
 from strongroom.errors import InvalidRequest, PermissionDenied
+from strongroom.lifecycle import Part
 from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,8 @@ DEFAULT_CACHE_SIZE = 65536
 _LOCK_STRIPES = 64
 
 
-class TokenStore:
-    """All token state. One instance per unseal; core builds it with the token mount's TTLs.
+class TokenStore(Part):
+    """All token state; core builds it once, with the token mount's TTLs, and drives its lifecycle.
 
     Concurrency: everything runs on one event loop. The in-memory cache holds the one canonical
     TokenEntry per token; any read-modify-write of an entry (use, renew, revoke) and any cache
@@ -92,8 +93,24 @@ class TokenStore:
         self.generation = 0
 
     async def setup(self) -> None:
-        """Load the salt, creating it on first use."""
+        """Load the salt, creating it on first use; nothing cached before a seal survives it."""
+        self._cache.clear()
+        self.generation += 1
         self._mac = KeyedSha256(await load_or_create_secret(self._view, SALT_KEY))
+
+    async def deactivate(self) -> None:
+        """Wait for background revocations, then forget every cached token."""
+        await self.drain()
+        self._cache.clear()
+        self.generation += 1
+
+    async def invalidate(self, key: str) -> None:
+        """A token's record changed elsewhere (``key`` relative to this store's view)."""
+        if key.startswith(ID_PREFIX):
+            self._cache.pop(key[len(ID_PREFIX):], None)
+            self.generation += 1
+        elif key == SALT_KEY:
+            await self.setup()
 
     def hash(self, token: str) -> str:
         """HMAC-SHA256(salt, token), hex. SECURITY: the only form of a token that is ever stored,

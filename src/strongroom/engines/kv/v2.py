@@ -72,8 +72,8 @@ class KVv2Backend(Backend):
     def now(self) -> int:
         return self.clock()
 
-    async def initialize(self, req: Request) -> None:
-        await upgrade.upgrade_v1_to_v2(storage_of(req), self.now())
+    async def setup(self) -> None:
+        await upgrade.upgrade_v1_to_v2(self.system.storage, self.now())
 
     async def invalidate(self, key: str) -> None:
         if key == CONFIG_KEY:

@@ -1,0 +1,52 @@
+"""The SystemView core hands each mount (the protocol: strongroom/framework/system.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from strongroom.framework.system import Entity
+from strongroom.logical import Storage
+
+if TYPE_CHECKING:
+    from strongroom.core.mounts import MountEntry
+
+EntityLookup = Callable[[str], Awaitable[Entity | None]]
+
+
+async def no_entity(entity_id: str) -> Entity | None:
+    """Entity lookup until the identity store exists: no entity is known."""
+    return None
+
+
+class MountSystemView:
+    """One mount's view of the server. Holds the mount entry (for its tuned TTLs) and small callables
+    into core, never core itself."""
+
+    __slots__ = ("_active", "_clock", "_entities", "_entry", "_ttls", "logger", "storage")
+
+    def __init__(self, entry: MountEntry, storage: Storage, *, ttls: Callable[[MountEntry], tuple[int, int]],
+                 clock: Callable[[], float], active: Callable[[], bool], entities: EntityLookup = no_entity) -> None:
+        self._entry = entry
+        self.storage = storage
+        self._ttls = ttls
+        self._clock = clock
+        self._active = active
+        self._entities = entities
+        self.logger = logging.getLogger(f"strongroom.mount.{entry.type}")
+
+    def lease_ttls(self) -> tuple[int, int]:
+        return self._ttls(self._entry)
+
+    def now(self) -> float:
+        return self._clock()
+
+    def active(self) -> bool:
+        return self._active()
+
+    async def entity(self, entity_id: str) -> Entity | None:
+        return await self._entities(entity_id)
+
+
+__all__ = ["MountSystemView", "no_entity"]
