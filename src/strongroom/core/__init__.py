@@ -313,7 +313,7 @@ class Core:
             for _, part in reversed(self.parts):
                 try:
                     await part.deactivate()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - every part stops; the first failure is raised
                     failed = failed or exc
         finally:
             self.barrier.seal()

@@ -19,8 +19,8 @@ import orjson
 
 from strongroom.barrier.view import StorageView
 from strongroom.core.router import Router
-from strongroom.errors import InvalidRequest
 from strongroom.core.sysview import MountSystemView
+from strongroom.errors import InvalidRequest
 from strongroom.framework import Backend, BackendConfig
 from strongroom.framework.registry import FactorySpec, resolve
 from strongroom.lifecycle import Part
@@ -168,7 +168,7 @@ class MountTable(Part):
             if e.backend is not None:
                 try:
                     await e.backend.deactivate()
-                except Exception as exc:  # the others must stop too; the first failure is raised
+                except Exception as exc:  # noqa: BLE001 - the others must stop too; the first failure is raised
                     failed = failed or exc
         self._router.clear()
         if failed is not None:

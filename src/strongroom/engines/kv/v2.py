@@ -19,7 +19,7 @@ import time
 import zlib
 from collections.abc import Callable
 
-from strongroom.engines._request import storage_of, warn_ignored_params
+from strongroom.engines._request import warn_ignored_params
 from strongroom.engines.kv import config as mount_config
 from strongroom.engines.kv import data, metadata, upgrade, versions
 from strongroom.engines.kv.models import CONFIG_KEY, KVConfig
