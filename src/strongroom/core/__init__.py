@@ -390,6 +390,3 @@ class Core:
         """The gate of the sys endpoints outside the pipeline (http/sys.py, http/ceremonies.py)."""
         if self.sealed:
             raise Sealed()
-
-    def backend_config(self, entry: MountEntry) -> BackendConfig:
-        return self.mounts.backend_config(entry)
