@@ -1,24 +1,16 @@
-"""Core: a façade that builds the parts (barrier, seal, router, mounts, policies, tokens) and owns the
-seal lifecycle. Request handling itself is :mod:`strongroom.core.pipeline`.
-
-Unsealing is two stages: the barrier gets its keys, then post-unseal sets up every part behind it
-(policies, tokens, mounts, leases, rotation, audit) through the barrier directly. Only then does
-the core serve: until that last step has succeeded, :attr:`Core.sealed` stays True and every
-request gate answers 503 (see there). ``barrier.sealed`` only says whether storage can be read.
+"""Core: a façade that builds the parts (barrier, router, mounts, policies, tokens, audit, leases...)
+and lists them for the lifecycle (strongroom/lifecycle.py). The seal lifecycle that drives them is
+:mod:`strongroom.core.sealing`; request handling is :mod:`strongroom.core.pipeline`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
 
-from strongroom import __version__
 from strongroom.barrier import Barrier
-from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
+from strongroom.barrier.seal import SealConfig
 from strongroom.barrier.view import StorageView
 from strongroom.core import pipeline
 from strongroom.core.audit import AuditBroker, AuditConfig
@@ -33,10 +25,11 @@ from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.readcache import CachedRead, ReadCache
 from strongroom.core.rotation import AutoRotation
 from strongroom.core.router import Router
+from strongroom.core.sealing import InitResult, SealLifecycle
 from strongroom.core.security import SecurityConfig, SecurityEvents
 from strongroom.core.tokens import TokenEntry, TokenStore, token_backend
 from strongroom.core.wrapping import Wrapping
-from strongroom.errors import InvalidRequest, Sealed
+from strongroom.errors import Sealed
 from strongroom.framework import Backend, BackendConfig
 from strongroom.framework.registry import FactorySpec
 from strongroom.lifecycle import Lifecycle, Part, Steps
@@ -72,18 +65,11 @@ class CoreConfig:
     periodic_interval: float = DEFAULT_INTERVAL
 
 
-@dataclass(frozen=True, slots=True)
-class InitResult:
-    keys: list[bytes]
-    root_token: str
-
-
-class Core:
+class Core(SealLifecycle):
     def __init__(self, physical: Storage, config: CoreConfig | None = None) -> None:
         self.config = config or CoreConfig()
         self.physical = physical
-        self.barrier = Barrier(physical)
-        self.unseal_progress = UnsealProgress()
+        super().__init__(Barrier(physical), self.config.storage_type)
         self.router = Router()
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls,
                                  defaults=self._default_mounts, active=lambda: not self.standby)
@@ -128,29 +114,6 @@ class Core:
             ("", Steps(deactivate=lambda: self.ceremonies.reset())),
             ("", self.periodic),
         ]
-        # A standby node sets its parts up without activating them (the HA issue sets this).
-        self.standby = False
-        self.active_since = ""
-        # Requests are served only while this is set: from the end of a successful post-unseal to
-        # the first line of seal() (see ``sealed``).
-        self._serving = False
-        # Moves when serving starts and on every seal: an unseal whose setup saw it move was
-        # overtaken by a seal and must not start serving; cached reads die with it.
-        self._epoch = 0
-        # One unseal (with its post-unseal) or init at a time: a key share sent meanwhile waits
-        # for the outcome instead of meeting a barrier that is open while the core is not ready.
-        self._unsealing = asyncio.Lock()
-
-    @property
-    def sealed(self) -> bool:
-        """True unless the core may serve requests: the barrier is open AND post-unseal finished.
-
-        SECURITY: every request gate (pipeline guard, require_unsealed, the read cache, sys/health,
-        sys/seal-status, the key ceremonies) asks this, never ``barrier.sealed``. The barrier opens
-        first so that post-unseal can read through it; a request served in between would meet a
-        half-built core: no audit device yet (an unaudited request), the previous token store,
-        missing mounts. Vault too reports itself unsealed only once postUnseal has completed."""
-        return not self._serving or self.barrier.sealed
 
     @property
     def cluster_name(self) -> str:
@@ -209,122 +172,12 @@ class Core:
             m.new_entry("auth", "token/", "token", description="token based credentials"),
         ]
 
-    # -- seal lifecycle -------------------------------------------------------------------------
-    async def initialized(self) -> bool:
-        return await self.barrier.initialized()
-
-    async def initialize(self, shares: int, threshold: int) -> InitResult:
-        """sys/init: create the keyring and root token; the server stays sealed afterwards."""
-        if await self.barrier.initialized():
-            raise InvalidRequest("Vault is already initialized")
-        seal_config = SealConfig(secret_shares=shares, secret_threshold=threshold)
-        async with self._unsealing:
-            unseal_key = await self.barrier.initialize(seal_config)
-            try:
-                await self._open(unseal_key)  # never serving: the root token is minted internally
-                root_token, _ = await self.tokens.create_root()
-            finally:
-                await self.seal()
-        return InitResult(split_unseal_key(unseal_key, shares, threshold), root_token)
-
-    async def unseal(self, key: bytes | None, reset: bool = False) -> None:
-        """sys/unseal: add one key share; unseal when the threshold is reached."""
-        if reset:
-            self.unseal_progress.reset()
-            return
-        async with self._unsealing:
-            config = await self.barrier.seal_config()
-            if config is None:
-                raise InvalidRequest("Vault is not initialized")
-            if not self.barrier.sealed:
-                raise InvalidRequest("vault is unsealed")
-            if key is None:
-                raise InvalidRequest("'key' must be specified in request body as JSON, or 'reset' set to true")
-            combined = self.unseal_progress.submit(key, config.secret_threshold)
-            if combined is None:
-                return
-            self._serve(await self._open(combined))  # raises on a wrong key; progress was already reset
-
-    async def _open(self, unseal_key: bytes) -> int:
-        """Open the barrier and run post-unseal; the core does not serve yet (see :meth:`_serve`).
-        Returns the epoch to hand to ``_serve``. Any failure, or a seal() that came in meanwhile,
-        leaves the core sealed with every part stopped again: no half-unsealed core."""
-        self._serving = False
-        epoch = self._epoch
-        try:
-            await self.barrier.unseal(unseal_key)
-        except BaseException:
-            if not self.barrier.sealed:  # the keyring was installed, then a later write failed
-                self.barrier.seal()
-            raise
-        try:
-            await self._post_unseal()
-            if epoch != self._epoch:
-                raise Sealed()  # sealed meanwhile: parts set up after its teardown must stop too
-        except BaseException:
-            await self._abandon()
-            raise
-        return epoch
-
-    def _serve(self, epoch: int) -> None:
-        """Start serving requests; the last step of every unseal. Refused if a seal came after
-        ``epoch`` was taken (the barrier may be sealed, or be sealing)."""
-        if epoch != self._epoch or self.barrier.sealed:
-            raise Sealed()
-        self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._epoch += 1
-        self._serving = True
-
-    async def _post_unseal(self) -> None:
-        """Set up every part behind the barrier, then (on the active node) activate them. Internal:
-        it uses the parts and the barrier directly, never the request pipeline, which refuses
-        everything until :meth:`_serve`. A failure anywhere reseals (see _open)."""
-        for _, part in self.parts:
-            await part.setup()
-        if not self.standby:
-            for _, part in self.parts:
-                await part.activate()
-
-    async def _abandon(self) -> None:
-        """Undo a post-unseal that failed or was overtaken by a seal. The caller re-raises the
-        original error, so a failure to stop a part is logged rather than raised over it."""
-        try:
-            await self._shut_down()
-        except Exception:
-            log.exception("stopping what a failed unseal had set up")
-
     def _mount_info(self, path: str) -> tuple[str, str, str] | None:
         hit = self.router.match(path)
         return (hit[0].full_path, hit[0].type, hit[0].accessor) if hit is not None else None
 
-    async def seal(self) -> None:
-        """Stop serving (first, before any await), stop every part, then drop the keys."""
-        self._serving = False
-        self._epoch += 1
-        if self.barrier.sealed:
-            return
-        await self._shut_down()
-
-    async def _shut_down(self) -> None:
-        """Deactivate every part, in reverse order, each even if another fails; then the barrier
-        drops its keys. Safe to repeat and on parts never set up (a failed or overtaken post-unseal)."""
-        failed: BaseException | None = None
-        try:
-            for _, part in reversed(self.parts):
-                try:
-                    await part.deactivate()
-                except Exception as exc:  # noqa: BLE001 - every part stops; the first failure is raised
-                    failed = failed or exc
-        finally:
-            self.barrier.seal()
-            self.reads.clear()  # SECURITY: cached answers are plaintext; nothing survives a seal
-            self.unseal_progress.reset()
-        if failed is not None:
-            raise failed
-
-    async def _mint_root(self) -> str:
-        """A new root token, for sys/generate-root."""
-        token, _ = await self.tokens.create_root()
+    async def _mint_root(self, token_id: str | None = None) -> str:
+        token, _ = await self.tokens.create_root(token_id)
         return token
 
     def _cubbyhole_of(self, token_id: str) -> Storage:
@@ -339,21 +192,6 @@ class Core:
         if isinstance(mount and mount.view, StorageView):
             await mount.view.sub(entry.id + "/").clear()  # type: ignore[union-attr]
 
-    async def seal_status(self) -> dict[str, Any]:
-        config = await self.barrier.seal_config()
-        progress = self.unseal_progress
-        status: dict[str, Any] = {
-            "type": "shamir", "initialized": config is not None, "sealed": self.sealed,
-            "t": config.secret_threshold if config else 0, "n": config.secret_shares if config else 0,
-            "progress": progress.progress, "nonce": progress.nonce if progress.progress else "",
-            "version": __version__, "build_date": "", "migration": False, "recovery_seal": False,
-            "storage_type": self.config.storage_type,
-        }
-        if not self.sealed:
-            status["cluster_name"] = self.cluster_name
-            status["cluster_id"] = self.cluster_id
-        return status
-
     # -- dev mode -------------------------------------------------------------------------------
     async def dev_bootstrap(self, root_token_id: str | None) -> tuple[bytes, str]:
         """`server -dev`: initialise with one key, unseal, make the root token, mount kv-v2 at secret/."""
@@ -361,7 +199,7 @@ class Core:
             unseal_key = await self.barrier.initialize(SealConfig(secret_shares=1, secret_threshold=1))
             epoch = await self._open(unseal_key)
             try:
-                root_token, _ = await self.tokens.create_root(root_token_id)
+                root_token = await self._mint_root(root_token_id)
                 entry = self.mounts.new_entry("mounts", "secret/", "kv", description="key/value secret storage",
                                               options={"version": "2"})
                 await self.mounts.mount(entry)
@@ -386,7 +224,5 @@ class Core:
             return None, None  # the cache is full and this key is not seen often enough
         return key, entry
 
-    def require_unsealed(self) -> None:
-        """The gate of the sys endpoints outside the pipeline (http/sys.py, http/ceremonies.py)."""
-        if self.sealed:
-            raise Sealed()
+
+__all__ = ["Core", "CoreConfig", "InitResult"]

@@ -1,0 +1,208 @@
+"""The seal lifecycle of a core: initialise, unseal with key shares, set every part up (and, on the
+active node, activate it), serve, seal. :class:`strongroom.core.Core` builds the parts; this class
+drives them (strongroom/lifecycle.py) and decides when requests may be served.
+
+Unsealing is two stages: the barrier gets its keys, then post-unseal sets up every part behind it
+through the barrier directly. Only then does the core serve: until that last step has succeeded,
+:attr:`SealLifecycle.sealed` stays True and every request gate answers 503 (see there).
+``barrier.sealed`` only says whether storage can be read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from strongroom import __version__
+from strongroom.barrier import Barrier
+from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
+from strongroom.core.readcache import ReadCache
+from strongroom.errors import InvalidRequest, Sealed
+from strongroom.lifecycle import Lifecycle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    keys: list[bytes]
+    root_token: str
+
+
+class SealLifecycle:
+    """Seal state and the unseal/seal sequences over ``parts`` (filled in by the subclass)."""
+
+    parts: list[tuple[str, Lifecycle]]
+    reads: ReadCache  # SECURITY: plaintext answers, emptied on every seal whatever else fails
+
+    def __init__(self, barrier: Barrier, storage_type: str) -> None:
+        self.barrier = barrier
+        self.storage_type = storage_type
+        self.unseal_progress = UnsealProgress()
+        # A standby node sets its parts up without activating them (the HA issue sets this).
+        self.standby = False
+        self.active_since = ""
+        # Requests are served only while this is set: from the end of a successful post-unseal to
+        # the first line of seal() (see ``sealed``).
+        self._serving = False
+        # Moves when serving starts and on every seal: an unseal whose setup saw it move was
+        # overtaken by a seal and must not start serving; cached reads die with it.
+        self._epoch = 0
+        # One unseal (with its post-unseal) or init at a time: a key share sent meanwhile waits
+        # for the outcome instead of meeting a barrier that is open while the core is not ready.
+        self._unsealing = asyncio.Lock()
+
+    async def _mint_root(self, token_id: str | None = None) -> str:
+        """A new root token (init, dev mode, sys/generate-root): the token store's, in the subclass."""
+        raise NotImplementedError
+
+    @property
+    def cluster_name(self) -> str:
+        return ""
+
+    @property
+    def cluster_id(self) -> str:
+        return ""
+
+    @property
+    def sealed(self) -> bool:
+        """True unless the core may serve requests: the barrier is open AND post-unseal finished.
+
+        SECURITY: every request gate (pipeline guard, require_unsealed, the read cache, sys/health,
+        sys/seal-status, the key ceremonies) asks this, never ``barrier.sealed``. The barrier opens
+        first so that post-unseal can read through it; a request served in between would meet a
+        half-built core: no audit device yet (an unaudited request), the previous token store,
+        missing mounts. Vault too reports itself unsealed only once postUnseal has completed."""
+        return not self._serving or self.barrier.sealed
+
+    # -- seal lifecycle -------------------------------------------------------------------------
+    async def initialized(self) -> bool:
+        return await self.barrier.initialized()
+
+    async def initialize(self, shares: int, threshold: int) -> InitResult:
+        """sys/init: create the keyring and root token; the server stays sealed afterwards."""
+        if await self.barrier.initialized():
+            raise InvalidRequest("Vault is already initialized")
+        seal_config = SealConfig(secret_shares=shares, secret_threshold=threshold)
+        async with self._unsealing:
+            unseal_key = await self.barrier.initialize(seal_config)
+            try:
+                await self._open(unseal_key)  # never serving: the root token is minted internally
+                root_token = await self._mint_root()
+            finally:
+                await self.seal()
+        return InitResult(split_unseal_key(unseal_key, shares, threshold), root_token)
+
+    async def unseal(self, key: bytes | None, reset: bool = False) -> None:
+        """sys/unseal: add one key share; unseal when the threshold is reached."""
+        if reset:
+            self.unseal_progress.reset()
+            return
+        async with self._unsealing:
+            config = await self.barrier.seal_config()
+            if config is None:
+                raise InvalidRequest("Vault is not initialized")
+            if not self.barrier.sealed:
+                raise InvalidRequest("vault is unsealed")
+            if key is None:
+                raise InvalidRequest("'key' must be specified in request body as JSON, or 'reset' set to true")
+            combined = self.unseal_progress.submit(key, config.secret_threshold)
+            if combined is None:
+                return
+            self._serve(await self._open(combined))  # raises on a wrong key; progress was already reset
+
+    async def _open(self, unseal_key: bytes) -> int:
+        """Open the barrier and run post-unseal; the core does not serve yet (see :meth:`_serve`).
+        Returns the epoch to hand to ``_serve``. Any failure, or a seal() that came in meanwhile,
+        leaves the core sealed with every part stopped again: no half-unsealed core."""
+        self._serving = False
+        epoch = self._epoch
+        try:
+            await self.barrier.unseal(unseal_key)
+        except BaseException:
+            if not self.barrier.sealed:  # the keyring was installed, then a later write failed
+                self.barrier.seal()
+            raise
+        try:
+            await self._post_unseal()
+            if epoch != self._epoch:
+                raise Sealed()  # sealed meanwhile: parts set up after its teardown must stop too
+        except BaseException:
+            await self._abandon()
+            raise
+        return epoch
+
+    def _serve(self, epoch: int) -> None:
+        """Start serving requests; the last step of every unseal. Refused if a seal came after
+        ``epoch`` was taken (the barrier may be sealed, or be sealing)."""
+        if epoch != self._epoch or self.barrier.sealed:
+            raise Sealed()
+        self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._epoch += 1
+        self._serving = True
+
+    async def _post_unseal(self) -> None:
+        """Set up every part behind the barrier, then (on the active node) activate them. Internal:
+        it uses the parts and the barrier directly, never the request pipeline, which refuses
+        everything until :meth:`_serve`. A failure anywhere reseals (see _open)."""
+        for _, part in self.parts:
+            await part.setup()
+        if not self.standby:
+            for _, part in self.parts:
+                await part.activate()
+
+    async def _abandon(self) -> None:
+        """Undo a post-unseal that failed or was overtaken by a seal. The caller re-raises the
+        original error, so a failure to stop a part is logged rather than raised over it."""
+        try:
+            await self._shut_down()
+        except Exception:
+            log.exception("stopping what a failed unseal had set up")
+
+    async def seal(self) -> None:
+        """Stop serving (first, before any await), stop every part, then drop the keys."""
+        self._serving = False
+        self._epoch += 1
+        if self.barrier.sealed:
+            return
+        await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        """Deactivate every part, in reverse order, each even if another fails; then the barrier
+        drops its keys. Safe to repeat and on parts never set up (a failed or overtaken post-unseal)."""
+        failed: BaseException | None = None
+        try:
+            for _, part in reversed(self.parts):
+                try:
+                    await part.deactivate()
+                except Exception as exc:  # noqa: BLE001 - every part stops; the first failure is raised
+                    failed = failed or exc
+        finally:
+            self.barrier.seal()
+            self.reads.clear()  # SECURITY: cached answers are plaintext; nothing survives a seal
+            self.unseal_progress.reset()
+        if failed is not None:
+            raise failed
+
+    async def seal_status(self) -> dict[str, Any]:
+        config = await self.barrier.seal_config()
+        progress = self.unseal_progress
+        status: dict[str, Any] = {
+            "type": "shamir", "initialized": config is not None, "sealed": self.sealed,
+            "t": config.secret_threshold if config else 0, "n": config.secret_shares if config else 0,
+            "progress": progress.progress, "nonce": progress.nonce if progress.progress else "",
+            "version": __version__, "build_date": "", "migration": False, "recovery_seal": False,
+            "storage_type": self.storage_type,
+        }
+        if not self.sealed:
+            status["cluster_name"] = self.cluster_name
+            status["cluster_id"] = self.cluster_id
+        return status
+
+    def require_unsealed(self) -> None:
+        """The gate of the sys endpoints outside the pipeline (http/sys.py, http/ceremonies.py)."""
+        if self.sealed:
+            raise Sealed()
