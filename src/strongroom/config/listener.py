@@ -31,6 +31,12 @@ class ListenerConfig:
     """One ``listener "tcp"`` stanza. ``max_request_size`` < 0 means unlimited; durations are seconds.
 
     ``cluster_address`` empty means "one port above ``address``", which the server derives.
+
+    Client certificates, as Vault: by default a TLS listener asks for one and accepts whatever is
+    presented, unchecked (cert login checks it later); ``tls_require_and_verify_client_cert``
+    refuses the handshake unless one is presented that chains to ``tls_client_ca_file`` (the
+    system's CAs when that is unset, as Vault); ``tls_disable_client_certs`` does not ask for one.
+    ``tls_client_ca_file`` only matters with ``tls_require_and_verify_client_cert``.
     """
 
     type: str = "tcp"
@@ -41,6 +47,8 @@ class ListenerConfig:
     tls_key_file: str = ""
     tls_min_version: str = "tls12"
     tls_client_ca_file: str = ""
+    tls_require_and_verify_client_cert: bool = False
+    tls_disable_client_certs: bool = False
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     max_request_duration: int = DEFAULT_MAX_REQUEST_DURATION
     # OpenBao's switches for the token-less key ceremony endpoints (off by default, as in Vault).
@@ -53,15 +61,14 @@ _LISTENER_FIELDS = frozenset(f.name for f in dataclasses.fields(ListenerConfig))
 # Accepted and ignored: benign, or ignoring them only makes us stricter (e.g. metrics stay authenticated).
 _LISTENER_IGNORED: dict[str, Callable[[object, str], object]] = {
     "http_idle_timeout": _duration, "http_read_header_timeout": _duration, "http_read_timeout": _duration,
-    "http_write_timeout": _duration, "tls_max_version": _tls_version, "tls_disable_client_certs": _bool,
+    "http_write_timeout": _duration, "tls_max_version": _tls_version,
     "tls_prefer_server_cipher_suites": _bool,
     "max_request_json_memory": _int, "max_request_json_strings": _int,
     "profiling": lambda v, k: v, "inflight_requests_logging": lambda v, k: v,
 }
 
 # Refused when set: ignoring these would quietly serve with weaker checks than the operator wrote.
-_LISTENER_UNSUPPORTED = ("tls_require_and_verify_client_cert", "tls_cipher_suites",
-                         "tls_key_exchange_preferences", "tls_auto_reload", "tls_acme_", "proxy_protocol_",
+_LISTENER_UNSUPPORTED = ("tls_cipher_suites", "tls_key_exchange_preferences", "tls_auto_reload", "tls_acme_", "proxy_protocol_",
                          "x_forwarded_for_", "custom_response_headers", "chroot_namespace", "redact_")
 
 
@@ -99,6 +106,8 @@ def _tcp_listener(kind: str, body: dict[str, object]) -> ListenerConfig:
         tls_key_file=_get(body, "tls_key_file", _str, ""),
         tls_min_version=_get(body, "tls_min_version", _tls_version, "tls12"),
         tls_client_ca_file=_get(body, "tls_client_ca_file", _str, ""),
+        tls_require_and_verify_client_cert=_get(body, "tls_require_and_verify_client_cert", _bool, False),
+        tls_disable_client_certs=_get(body, "tls_disable_client_certs", _bool, False),
         # 0 means "the default" in Vault; _Builder fills in max_request_duration's, which may come
         # from default_max_request_duration in another file.
         max_request_size=_get(body, "max_request_size", _int, 0),
@@ -113,6 +122,10 @@ def _tcp_listener(kind: str, body: dict[str, object]) -> ListenerConfig:
     if not listener.tls_disable and not (listener.tls_cert_file and listener.tls_key_file):
         raise _Bad("tls_cert_file", "TLS is enabled but tls_cert_file and tls_key_file are not both set "
                                     "(set tls_disable = true to serve plain HTTP)")
+    if (not listener.tls_disable and listener.tls_require_and_verify_client_cert
+            and listener.tls_disable_client_certs):  # Vault checks this only when TLS is on, too
+        raise _Bad("tls_disable_client_certs", "tls_disable_client_certs and tls_require_and_verify_client_cert "
+                                               "are mutually exclusive")
     max_version = _get(body, "tls_max_version", _tls_version, "tls13")
     if listener.tls_min_version > max_version:
         raise _Bad("tls_min_version", f'tls_min_version "{listener.tls_min_version}" is above '
