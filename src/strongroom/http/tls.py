@@ -34,6 +34,7 @@ login sees no certificate, so it fails closed. The callback only ever relaxes th
 
 from __future__ import annotations
 
+import _ssl
 import ctypes
 import functools
 import logging
@@ -99,8 +100,6 @@ def _presented(ssl_object: ssl.SSLObject) -> list[bytes]:
         inner: Any = getattr(ssl_object, "_sslobj", None)
         if inner is None or not hasattr(inner, "get_unverified_chain"):
             return []
-        import _ssl
-
         # _ssl.Certificate objects; on the server side CPython puts the peer's certificate first
         # (None when there is none), which peer_chain() dedupes against the leaf.
         certs = inner.get_unverified_chain() or []
@@ -135,8 +134,6 @@ def _libssl() -> Any:
     if sys.implementation.name != "cpython":
         return None
     try:
-        import _ssl
-
         lib = ctypes.CDLL(getattr(_ssl, "__file__", None))  # None: _ssl is built in, so is libssl
         lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, _VerifyCallback]
         lib.SSL_CTX_set_verify.restype = None
@@ -145,6 +142,6 @@ def _libssl() -> Any:
         lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]
         # uint64_t from OpenSSL 3.0, unsigned long before.
         lib.SSL_CTX_get_options.restype = ctypes.c_uint64 if ssl.OPENSSL_VERSION_INFO >= (3,) else ctypes.c_ulong
-    except (ImportError, OSError, AttributeError):
+    except (OSError, AttributeError):
         return None
     return lib
