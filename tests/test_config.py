@@ -480,7 +480,6 @@ listener "tcp" {
   http_write_timeout = "0"
   tls_max_version = "tls13"
   tls_prefer_server_cipher_suites = false
-  tls_disable_client_certs = true
   max_request_json_memory = 1000
   max_request_json_strings = 1000
   tls_cipher_suites = ""
@@ -496,8 +495,36 @@ listener "tcp" {
     assert cfg.listeners == (ListenerConfig(tls_disable=True),)
 
 
+TLS_LISTENER = ('storage "inmem" {}\nlistener "tcp" {\n tls_cert_file = "/c.pem"\n tls_key_file = "/k.pem"\n'
+                '%s}\n')
+
+
+def test_client_certificate_keys_are_read(tmp_path: Path) -> None:
+    cfg = load_hcl(tmp_path, TLS_LISTENER % ' tls_client_ca_file = "/ca.pem"\n tls_require_and_verify_client_cert = true\n')
+    (listener,) = cfg.listeners
+    assert listener.tls_require_and_verify_client_cert and not listener.tls_disable_client_certs
+    assert listener.tls_client_ca_file == "/ca.pem"
+    cfg = load_hcl(tmp_path, TLS_LISTENER % ' tls_disable_client_certs = "true"\n')
+    assert cfg.listeners[0].tls_disable_client_certs and not cfg.listeners[0].tls_require_and_verify_client_cert
+    defaults = load_hcl(tmp_path, TLS_LISTENER % "").listeners[0]
+    assert not defaults.tls_disable_client_certs and not defaults.tls_require_and_verify_client_cert
+
+
+def test_client_certificate_modes_are_mutually_exclusive(tmp_path: Path) -> None:
+    both = " tls_require_and_verify_client_cert = true\n tls_disable_client_certs = true\n"
+    err = hcl_error(tmp_path, TLS_LISTENER % both)
+    assert "tls_disable_client_certs and tls_require_and_verify_client_cert are mutually exclusive" in str(err)
+    assert err.key == "tls_disable_client_certs"
+    # As in Vault, the check belongs to TLS: a plain-HTTP listener does not care.
+    assert load_hcl(tmp_path, tcp(*both.strip().split("\n"))).listeners[0].tls_disable
+
+
+def test_client_certificate_keys_must_be_booleans(tmp_path: Path) -> None:
+    err = hcl_error(tmp_path, TLS_LISTENER % ' tls_require_and_verify_client_cert = "always"\n')
+    assert "tls_require_and_verify_client_cert must be true or false" in str(err)
+
+
 @pytest.mark.parametrize("setting", [
-    "tls_require_and_verify_client_cert = true",
     'tls_cipher_suites = "TLS_AES_128_GCM_SHA256"',
     'x_forwarded_for_authorized_addrs = "10.0.0.0/8"',
     'proxy_protocol_behavior = "use_always"',

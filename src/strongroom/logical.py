@@ -148,6 +148,9 @@ class Connection:
     remote_port: int = 0
     # DER of the TLS client certificate the peer presented, if any (what cert auth will check).
     peer_certificate: bytes | None = None
+    # Every certificate the peer presented, DER, leaf first, as sent: not verified by the listener
+    # unless it has tls_require_and_verify_client_cert. () when none was presented.
+    peer_certificate_chain: tuple[bytes, ...] = ()
 
 
 @dataclass(slots=True)

@@ -22,26 +22,20 @@ from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
 from strongroom.http.server import HttpServer
+from strongroom.http.tls import ClientCerts, server_context
 from strongroom.logical import Storage
 from strongroom.storage import PhysicalStorage, open_storage
 from strongroom.storage.cache import CachedStorage
 
 log = logging.getLogger("strongroom.server")
 
-_TLS_VERSIONS = {"tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
-
-
 def tls_context(listener: ListenerConfig) -> ssl.SSLContext:
-    """TLS 1.2+ server context; a client certificate is requested but not required (for cert login)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = _TLS_VERSIONS.get(listener.tls_min_version, ssl.TLSVersion.TLSv1_2)
-    ctx.load_cert_chain(listener.tls_cert_file, listener.tls_key_file)
-    if listener.tls_client_ca_file:
-        ctx.load_verify_locations(listener.tls_client_ca_file)
-    else:
-        ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    return ctx
+    """The listener's TLS 1.2+ server context. Client certificates, as Vault: asked for and accepted
+    unchecked, or required and verified against ``tls_client_ca_file``, or not asked for."""
+    client_certs: ClientCerts = ("require" if listener.tls_require_and_verify_client_cert
+                                 else "none" if listener.tls_disable_client_certs else "request")
+    return server_context(listener.tls_cert_file, listener.tls_key_file, min_version=listener.tls_min_version,
+                          client_certs=client_certs, client_ca_file=listener.tls_client_ca_file)
 
 
 async def _listen(app: App, listener: ListenerConfig) -> HttpServer:

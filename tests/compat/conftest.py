@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ class RunningServer:
     proc: subprocess.Popen[bytes] | None = None
     root_token: str = ""
     keys: list[str] = field(default_factory=list)
+    verify: ssl.SSLContext | bool = True  # how start() checks an https server (and what it presents)
 
     def start(self, timeout: float = 20.0) -> None:
         self.log = open(self.workdir / "server.log", "ab")  # noqa: SIM115
@@ -45,7 +47,7 @@ class RunningServer:
             if self.proc.poll() is not None:
                 raise RuntimeError((self.workdir / "server.log").read_text())
             try:
-                httpx.get(f"{self.addr}/v1/sys/seal-status", timeout=1)
+                httpx.get(f"{self.addr}/v1/sys/seal-status", timeout=1, verify=self.verify)
                 return
             except httpx.TransportError:
                 time.sleep(0.05)

@@ -34,6 +34,8 @@ class Peer(NamedTuple):
     port: int = 0
     # DER of the TLS client certificate, when one was presented (for cert auth); None otherwise.
     cert: bytes | None = None
+    # The whole chain the client presented, DER, leaf first, unverified; () without a certificate.
+    chain: tuple[bytes, ...] = ()
 
 
 def query_of(query_string: str) -> dict[str, str]:
@@ -91,7 +93,8 @@ def to_request(method: str, path: str, query_string: str, body: bytes, headers: 
         wrap_ttl = parse_duration(headers["x-vault-wrap-ttl"], name="wrap TTL")
     return Request(
         operation=op, path=path, data=data, id=request_id, client_token=token_of(headers),
-        connection=Connection(remote_addr=peer.addr, remote_port=peer.port, peer_certificate=peer.cert),
+        connection=Connection(remote_addr=peer.addr, remote_port=peer.port, peer_certificate=peer.cert,
+                              peer_certificate_chain=peer.chain),
         headers=headers, wrap_ttl=wrap_ttl, wrap_format=headers.get("x-vault-wrap-format", ""),
         content_type=content_type, full_path=path,
     )

@@ -29,7 +29,7 @@ from urllib.parse import unquote
 import httptools
 
 from strongroom.errors import Internal, InvalidRequest
-from strongroom.http import envelope, wire
+from strongroom.http import envelope, tls, wire
 from strongroom.http.app import App, too_large
 from strongroom.http.logical import Peer
 
@@ -117,14 +117,13 @@ class HttpConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
         peername = transport.get_extra_info("peername")
-        cert = None
-        ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
-        if ssl_object is not None:
-            cert = ssl_object.getpeercert(binary_form=True)
+        # A TLS connection is made once the handshake is done: what the client presented is known.
+        chain = tls.peer_chain(transport.get_extra_info("ssl_object"))
+        cert = chain[0] if chain else None
         if isinstance(peername, tuple):
-            self.peer = Peer(str(peername[0]), int(peername[1]), cert)
+            self.peer = Peer(str(peername[0]), int(peername[1]), cert, chain)
         else:
-            self.peer = Peer("", 0, cert)
+            self.peer = Peer("", 0, cert, chain)
         self.server.connections.add(self)
         self.idle_since = self.loop.time()
         self._arm_timer(IDLE_TIMEOUT)
