@@ -132,3 +132,31 @@ async def test_key_status_and_rotate() -> None:
         await c.post("/v1/kv/b", json={"v": "new"}, headers=h)
         assert (await c.get("/v1/kv/a", headers=h)).json()["data"] == {"v": "old"}
         assert (await c.get("/v1/kv/b", headers=h)).json()["data"] == {"v": "new"}
+
+
+async def test_wrong_methods_on_the_sealed_safe_endpoints_are_405() -> None:
+    """As OpenBao: health answers GET and HEAD; init GET, PUT, POST; seal-status and leader GET;
+    unseal, seal and step-down PUT and POST. LIST (a GET with ?list=true here) is 405 on each."""
+    allowed = {"sys/health": {"GET", "HEAD"}, "sys/init": {"GET", "PUT", "POST"}, "sys/seal-status": {"GET"},
+               "sys/leader": {"GET"}, "sys/unseal": {"PUT", "POST"}, "sys/seal": {"PUT", "POST"},
+               "sys/step-down": {"PUT", "POST"}}
+    core = Core(InmemStorage())
+    await core.dev_bootstrap("root")
+    try:
+        async with asgi_client(core, "root") as c:
+            for path, methods in allowed.items():
+                for method in ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE", "LIST"):
+                    if method in methods:
+                        continue
+                    r = await c.request(method, f"/v1/{path}", headers={"Content-Type": "application/merge-patch+json"})
+                    assert r.status_code == 405, (method, path)
+                for method in ("GET", "HEAD"):
+                    r = await c.request(method, f"/v1/{path}", params={"list": "true"})
+                    assert r.status_code == 405, ("LIST", path)
+            assert (await c.get("/v1/sys/health")).status_code == 200
+            assert (await c.head("/v1/sys/health")).status_code == 200
+            assert (await c.get("/v1/sys/seal-status")).status_code == 200
+            assert (await c.get("/v1/sys/leader")).status_code == 200
+            assert (await c.get("/v1/sys/init")).status_code == 200
+    finally:
+        await core.seal()

@@ -29,6 +29,7 @@ from strongroom.http.logical import Peer, query_of, to_request, token_of
 from strongroom.http.sys import ACTIONS as SYS_ACTIONS
 from strongroom.http.sys import ROUTES as SYS_ROUTES
 from strongroom.http.sys import act as sys_act
+from strongroom.http.sys import check_method as check_sys_method
 
 if TYPE_CHECKING:
     from strongroom.core import Core
@@ -114,9 +115,12 @@ class App:
         if sys_handler is not None:
             if sys_path in self.refused:
                 raise UnsupportedOperation()
-            status, data = await sys_handler(self.core, method, query_of(query_string), headers, body)
+            query = query_of(query_string)
+            check_sys_method(sys_path, method, query)
+            status, data = await sys_handler(self.core, method, query, headers, body)
             return status, b"" if data is None else orjson.dumps(data)
         if sys_path in SYS_ACTIONS:
+            check_sys_method(sys_path, method, query_of(query_string))
             status, data = await sys_act(self.core, sys_path, method, query_string, headers, body,
                                          new_request_id(), peer)
             return status, b"" if data is None else orjson.dumps(data)

@@ -134,6 +134,31 @@ def _flag(query: dict[str, str], name: str) -> bool:
     return query.get(name, "").lower() in ("", "1", "true", "t") if name in query else False
 
 
+# The methods each sealed-safe endpoint answers (OpenBao's); any other is 405. A LIST reaches the
+# app as a GET with ?list=true (http/wire.py), so that GET is taken for the LIST it most likely
+# was; OpenBao, which tells the two apart, answers a GET with ?list=true as a GET.
+_READ, _WRITE = frozenset({"GET"}), frozenset({"PUT", "POST"})
+_TRUE = frozenset({"1", "true", "t", "yes", "y"})  # as http/logical.py reads ?list=
+METHODS: dict[str, frozenset[str]] = {
+    "sys/init": _READ | _WRITE,
+    "sys/seal-status": _READ,
+    "sys/unseal": _WRITE,
+    "sys/seal": _WRITE,
+    "sys/health": frozenset({"GET", "HEAD"}),
+    "sys/leader": _READ,
+    "sys/step-down": _WRITE,
+}
+
+
+def check_method(path: str, method: str, query: dict[str, str]) -> None:
+    allowed = METHODS.get(path)
+    if allowed is None:
+        return
+    listing = method == "LIST" or (method in ("GET", "HEAD") and query.get("list", "").lower() in _TRUE)
+    if listing or method not in allowed:
+        raise UnsupportedOperation()
+
+
 ROUTES: dict[str, Handler] = {
     "sys/init": init,
     "sys/seal-status": seal_status,
