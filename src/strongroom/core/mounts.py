@@ -170,9 +170,10 @@ class MountTable:
                              default_lease_ttl=self.ttls(e)[0], max_lease_ttl=self.ttls(e)[1])
 
     def ttls(self, e: MountEntry) -> tuple[int, int]:
-        """The effective (default, max) lease TTLs of a mount: its own tune, else the system's."""
+        """The effective (default, max) lease TTLs of a mount: its own tune, else the system's. A
+        tune may ask for more than the system max (OpenBao accepts it); the system max still caps."""
         sys_default, sys_max = self._system_ttls()
-        mx = e.config.max_lease_ttl or sys_max
+        mx = min(e.config.max_lease_ttl or sys_max, sys_max)
         default = e.config.default_lease_ttl or sys_default
         return min(default, mx), mx
 

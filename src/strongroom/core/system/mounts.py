@@ -159,7 +159,10 @@ def _find(b: SystemBackend, req: Request, d: FieldData) -> MountEntry:
 
 async def read_tune(b: SystemBackend, req: Request, d: FieldData) -> Response:
     entry = _find(b, req, d)
-    default, mx = b.core.mounts.ttls(entry)
+    # As OpenBao: the mount's own settings, else the system's, as set (not capped by one another:
+    # ttls() gives what leases get).
+    default = entry.config.default_lease_ttl or b.core.config.default_lease_ttl
+    mx = entry.config.max_lease_ttl or b.core.config.max_lease_ttl
     data: dict[str, Any] = {"default_lease_ttl": default, "max_lease_ttl": mx,
                             "force_no_cache": entry.config.force_no_cache, "description": entry.description}
     if entry.options:
@@ -178,13 +181,11 @@ async def write_tune(b: SystemBackend, req: Request, d: FieldData) -> None:
     for name in _CONFIG_KEYS:
         if d.has(name):
             setattr(cfg, name, d.get(name))
-    mx = cfg.max_lease_ttl or b.core.config.max_lease_ttl
-    if cfg.default_lease_ttl > mx:
+    # As OpenBao, either may exceed the system max (which still caps every lease: MountTable.ttls).
+    if cfg.max_lease_ttl and cfg.default_lease_ttl > cfg.max_lease_ttl:
         raise InvalidRequest("default lease TTL cannot be greater than max lease TTL")
     if cfg.min_wrapping_ttl and cfg.max_wrapping_ttl and cfg.max_wrapping_ttl < cfg.min_wrapping_ttl:
         raise InvalidRequest("max_wrapping_ttl cannot be less than min_wrapping_ttl")
-    if cfg.max_lease_ttl > b.core.config.max_lease_ttl:
-        raise InvalidRequest("max lease TTL cannot be greater than the system max lease TTL")
     options = dict(entry.options or {})
     if d.has("options"):
         new = d.get("options")
