@@ -167,11 +167,12 @@ async def read_tune(b: SystemBackend, req: Request, d: FieldData) -> Response:
                             "force_no_cache": entry.config.force_no_cache, "description": entry.description}
     if entry.options:
         data["options"] = dict(entry.options)
+    cfg = entry.shown_config()
     for name in ("listing_visibility", "token_type", "audit_non_hmac_request_keys",
                  "audit_non_hmac_response_keys", "passthrough_request_headers", "allowed_response_headers",
                  "min_wrapping_ttl", "max_wrapping_ttl"):
-        if getattr(entry.config, name):
-            data[name] = getattr(entry.config, name)
+        if getattr(cfg, name):
+            data[name] = getattr(cfg, name)
     return Response(data=data)
 
 
@@ -234,11 +235,16 @@ async def _visible(b: SystemBackend, req: Request, entry: MountEntry) -> bool:
 
 
 async def ui_mounts(b: SystemBackend, req: Request, d: FieldData) -> Response:
+    """Without a token, only the 'unauth' listed mounts and, as OpenBao, only their type,
+    description and options: accessors, UUIDs and config are for callers with a token."""
     out: dict[str, dict[str, Any]] = {"secret": {}, "auth": {}}
     for table, key in (("mounts", "secret"), ("auth", "auth")):
         for e in b.core.mounts.tables[table].values():
             if await _visible(b, req, e):
-                out[key][e.path] = e.describe(__version__)
+                info = e.describe(__version__)
+                if req.token_entry is None:
+                    info = {k: info[k] for k in ("type", "description", "options")}
+                out[key][e.path] = info
     return Response(data=out)
 
 
