@@ -23,7 +23,8 @@ from strongroom.core import Core, CoreConfig
 from strongroom.core import audit as audit_module
 from strongroom.core.audit import AuditBroker, AuditConfig, DeclaredDevice
 from strongroom.core.tokens.entry import TokenEntry
-from strongroom.logical import Operation, Request
+from strongroom.framework import Op
+from strongroom.logical import Operation, Request, Response
 from strongroom.storage.inmem import InmemStorage
 from strongroom.testing import asgi_client, unsealed_core
 
@@ -268,8 +269,17 @@ async def test_the_response_entry_repeats_the_request_entry_members(tmp_path: Pa
 
 
 async def test_what_the_backend_changes_shows_in_the_response_entry(tmp_path: Path) -> None:
-    async with _audited(tmp_path) as (_core, c, log):
-        # sys/wrapping/wrap without a wrap TTL sets the default one while it runs.
+    async with _audited(tmp_path) as (core, c, log):
+        # A handler that asks for wrapping while it runs (none ships: sys/wrapping/wrap once did).
+        sys_mount = core.mounts.find("mounts", "sys/")
+        assert sys_mount is not None and sys_mount.backend is not None
+        path = next(p for p in sys_mount.backend.paths if p.pattern.startswith("wrapping/wrap"))
+
+        async def wrap_by_default(_b: Any, req: Request, _d: Any) -> Response:
+            req.wrap_ttl = 300
+            return Response(data=dict(req.data))
+
+        path.operations[Op.UPDATE] = wrap_by_default  # type: ignore[index]
         assert (await c.post("/v1/sys/wrapping/wrap", json={"a": "b"})).status_code == 200
         entries = [e for e in _entries(log) if e["request"].get("path") == "sys/wrapping/wrap"]
         assert [e["type"] for e in entries] == ["request", "response"]

@@ -74,11 +74,17 @@ async def test_lookup_does_not_spend_the_token() -> None:
         assert (await c.post("/v1/sys/wrapping/unwrap", json={"token": info["token"]})).json()["data"] == {"a": "b"}
 
 
-async def test_sys_wrapping_wrap_defaults_to_five_minutes_and_refuses_empty_bodies() -> None:
+async def test_sys_wrapping_wrap_needs_a_wrap_ttl_and_wraps_an_empty_body() -> None:
+    """As OpenBao: without X-Vault-Wrap-TTL, 400 (body or none); with it, an empty body wraps {}."""
     async with unsealed_core() as (core, root), asgi_client(core, root) as c:
-        r = await c.post("/v1/sys/wrapping/wrap", json={"x": 1})
-        assert r.json()["wrap_info"]["ttl"] == 300
-        assert (await c.post("/v1/sys/wrapping/wrap", json={})).status_code == 400
+        for body in ({"x": 1}, {}, None):
+            r = await c.post("/v1/sys/wrapping/wrap", json=body)
+            assert (r.status_code, r.json()) == (400, {"errors": ["endpoint requires response wrapping to be used"]})
+        for body in ({}, None):
+            r = await c.post("/v1/sys/wrapping/wrap", json=body, headers=WRAP)
+            assert r.status_code == 200 and r.json()["wrap_info"]["ttl"] == 60
+            r = await c.post("/v1/sys/wrapping/unwrap", json={"token": r.json()["wrap_info"]["token"]})
+            assert r.status_code == 200 and r.json()["data"] == {}
 
 
 async def test_rewrap_moves_the_response_and_spends_the_old_token() -> None:

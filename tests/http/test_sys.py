@@ -70,7 +70,40 @@ async def test_wrong_unseal_keys() -> None:
             r = await c.put("/v1/sys/unseal", json={"key": k})
         assert r.json()["sealed"] is False
         r = await c.put("/v1/sys/unseal", json={"key": init["keys"][0]})
-        assert r.status_code == 400 and r.json()["errors"] == ["vault is unsealed"]
+        assert r.status_code == 200 and r.json()["sealed"] is False  # as OpenBao: the seal status
+
+
+async def test_unseal_answers_as_openbao() -> None:
+    """A share already given: 200, progress unchanged. A malformed share (too short or long, not
+    hex/base64): 400, progress unchanged. An unsealed server: 200 with the seal status, except for
+    a share it cannot decode, no share, or a reset (400)."""
+    core = Core(InmemStorage())
+    async with asgi_client(core) as c:
+        init = (await c.put("/v1/sys/init", json={"secret_shares": 3, "secret_threshold": 2})).json()
+        first = (await c.put("/v1/sys/unseal", json={"key": init["keys"][0]})).json()
+        assert first["progress"] == 1
+        for key in (init["keys"][0], init["keys_base64"][0]):
+            r = await c.put("/v1/sys/unseal", json={"key": key})
+            assert r.status_code == 200 and r.json() == first
+        for key, error in (("abcd", "invalid key: key is shorter than minimum 16 bytes"),
+                           ("ab" * 34, "invalid key: key is longer than maximum 33 bytes"),
+                           ("zz!!", "'key' must be a valid hex or base64 string"),
+                           ("abc", "'key' must be a valid hex or base64 string")):
+            r = await c.put("/v1/sys/unseal", json={"key": key})
+            assert (r.status_code, r.json()) == (400, {"errors": [error]}), key
+            assert (await c.get("/v1/sys/seal-status")).json() == first
+        done = (await c.put("/v1/sys/unseal", json={"key": init["keys"][1]})).json()
+        assert done["sealed"] is False
+
+        status = (await c.get("/v1/sys/seal-status")).json()
+        for key in (init["keys"][2], "abcd"):
+            r = await c.put("/v1/sys/unseal", json={"key": key})
+            assert (r.status_code, r.json()) == (200, status)
+        for body, error in (({"key": "zz!!"}, "'key' must be a valid hex or base64 string"),
+                            ({}, "'key' must be specified in request body as JSON, or 'reset' set to true"),
+                            ({"reset": True}, "vault is unsealed")):
+            r = await c.put("/v1/sys/unseal", json=body)
+            assert (r.status_code, r.json()) == (400, {"errors": [error]}), body
 
 
 async def test_init_validation_and_pgp_refused() -> None:
@@ -99,3 +132,31 @@ async def test_key_status_and_rotate() -> None:
         await c.post("/v1/kv/b", json={"v": "new"}, headers=h)
         assert (await c.get("/v1/kv/a", headers=h)).json()["data"] == {"v": "old"}
         assert (await c.get("/v1/kv/b", headers=h)).json()["data"] == {"v": "new"}
+
+
+async def test_wrong_methods_on_the_sealed_safe_endpoints_are_405() -> None:
+    """As OpenBao: health answers GET and HEAD; init GET, PUT, POST; seal-status and leader GET;
+    unseal, seal and step-down PUT and POST. LIST (a GET with ?list=true here) is 405 on each."""
+    allowed = {"sys/health": {"GET", "HEAD"}, "sys/init": {"GET", "PUT", "POST"}, "sys/seal-status": {"GET"},
+               "sys/leader": {"GET"}, "sys/unseal": {"PUT", "POST"}, "sys/seal": {"PUT", "POST"},
+               "sys/step-down": {"PUT", "POST"}}
+    core = Core(InmemStorage())
+    await core.dev_bootstrap("root")
+    try:
+        async with asgi_client(core, "root") as c:
+            for path, methods in allowed.items():
+                for method in ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE", "LIST"):
+                    if method in methods:
+                        continue
+                    r = await c.request(method, f"/v1/{path}", headers={"Content-Type": "application/merge-patch+json"})
+                    assert r.status_code == 405, (method, path)
+                for method in ("GET", "HEAD"):
+                    r = await c.request(method, f"/v1/{path}", params={"list": "true"})
+                    assert r.status_code == 405, ("LIST", path)
+            assert (await c.get("/v1/sys/health")).status_code == 200
+            assert (await c.head("/v1/sys/health")).status_code == 200
+            assert (await c.get("/v1/sys/seal-status")).status_code == 200
+            assert (await c.get("/v1/sys/leader")).status_code == 200
+            assert (await c.get("/v1/sys/init")).status_code == 200
+    finally:
+        await core.seal()

@@ -95,7 +95,7 @@ class UnsealProgress:
     def submit(self, key: bytes, threshold: int) -> bytes | None:
         """Add one share; at ``threshold`` shares return the combined unseal key and reset.
 
-        Raises InvalidRequest for a share already submitted in this attempt (the attempt goes on).
+        A share already submitted in this attempt changes nothing (None; OpenBao's answer too).
         The returned key may still be wrong: the barrier decides that.
         """
         if threshold < 1:
@@ -108,7 +108,7 @@ class UnsealProgress:
         for earlier in self._keys:
             duplicate |= hmac.compare_digest(earlier, key)
         if duplicate:
-            raise InvalidRequest("given key has already been provided during this unseal operation")
+            return None
         self._keys.append(key)
         if len(self._keys) < threshold:
             return None
@@ -121,6 +121,18 @@ class UnsealProgress:
     def reset(self) -> None:
         self._keys.clear()
         self.nonce = _new_nonce()
+
+
+# The size of a share OpenBao accepts: a key of 16 to 32 bytes, and one byte more for a share's
+# x coordinate. Checked before a share counts, so a malformed one leaves the attempt as it was.
+MIN_SHARE_BYTES, MAX_SHARE_BYTES = 16, 33
+
+
+def check_share_length(key: bytes) -> None:
+    if len(key) < MIN_SHARE_BYTES:
+        raise InvalidRequest(f"invalid key: key is shorter than minimum {MIN_SHARE_BYTES} bytes")
+    if len(key) > MAX_SHARE_BYTES:
+        raise InvalidRequest(f"invalid key: key is longer than maximum {MAX_SHARE_BYTES} bytes")
 
 
 def split_unseal_key(key: bytes, shares: int, threshold: int) -> list[bytes]:

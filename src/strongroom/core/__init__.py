@@ -147,7 +147,7 @@ class Core(SealLifecycle):
                 mounts=self.mounts, router=self.router, policies=self.policies, tokens=self.tokens,
                 expiration=self.expiration, audit=self.audit, wrapping=self.wrapping, ceremonies=self.ceremonies,
                 rotation=self.rotation, keys=self.barrier, security=self.security,
-                max_lease_ttl=self.config.max_lease_ttl), cfg)
+                default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists)

@@ -12,7 +12,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -37,6 +37,8 @@ AUTH_PREFIX = "auth/"
 
 # Mounts that exist on every server and cannot be disabled or moved.
 PROTECTED = ("sys/", "cubbyhole/", "auth/token/")
+# Mount types core creates itself rather than from the plugin catalog.
+CORE_TYPES = frozenset({"system", "cubbyhole", "token", "identity"})
 # Path prefixes a user cannot mount a secrets engine under.
 RESERVED = ("sys/", "auth/", "cubbyhole/", "identity/")
 
@@ -113,10 +115,28 @@ class MountEntry:
             external_entropy_access=d.get("external_entropy_access", False),
         )
 
+    def shown_config(self) -> MountConfig:
+        """The config as sys/mounts, sys/auth and tune show it, with OpenBao's implicit values."""
+        cfg = replace(self.config)
+        if self.type == "system" and not cfg.passthrough_request_headers:
+            cfg.passthrough_request_headers = ["Accept"]
+        if self.table == "auth" and not cfg.token_type:
+            cfg.token_type = "default-service"
+        return cfg
+
     def describe(self, version: str) -> dict[str, Any]:
-        """The entry as sys/mounts and sys/auth list it."""
+        """The entry as sys/mounts and sys/auth list it: OpenBao's fields and types. A builtin
+        plugin has a catalog status and options ({} when none); the mounts core makes itself
+        (CORE_TYPES) have neither, and the system mount is seal-wrapped."""
         out = self.to_json()
         del out["table"], out["path"]
+        out["config"] = self.shown_config().to_json()
+        if self.type not in CORE_TYPES:
+            out["deprecation_status"] = "supported"
+            if self.options is None:
+                out["options"] = {}
+        if self.type == "system":
+            out["seal_wrap"] = True
         out["plugin_version"] = ""
         out["running_plugin_version"] = f"v{version}+builtin.strongroom"
         out["running_sha256"] = ""
@@ -238,9 +258,10 @@ class MountTable(Part):
                              default_lease_ttl=default, max_lease_ttl=mx, system=system)
 
     def ttls(self, e: MountEntry) -> tuple[int, int]:
-        """The effective (default, max) lease TTLs of a mount: its own tune, else the system's."""
+        """The effective (default, max) lease TTLs of a mount: its own tune, else the system's. A
+        tune may ask for more than the system max (OpenBao accepts it); the system max still caps."""
         sys_default, sys_max = self._system_ttls()
-        mx = e.config.max_lease_ttl or sys_max
+        mx = min(e.config.max_lease_ttl or sys_max, sys_max)
         default = e.config.default_lease_ttl or sys_default
         return min(default, mx), mx
 

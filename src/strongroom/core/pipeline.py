@@ -10,11 +10,15 @@
     8 audit response the outcome, success or error (an error before step 4 is audited here too)
     finally          a token whose last use this was is revoked; a read the edge may cache is
                      marked so (``req.cached_as``, see core/readcache.py)
+
+``handle_action`` runs the same steps for sys/seal and sys/step-down, which http/sys.py answers
+itself: core acts in place of a backend (steps 5-7).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from strongroom.core.readcache import Cacheable
@@ -78,6 +82,39 @@ async def handle_request(core: Core, req: Request) -> Response | None:
                 req.cached_as = Cacheable(until, replay, replay.size)
 
 
+async def handle_action(core: Core, req: Request, act: Callable[[], Awaitable[None]]) -> None:
+    """sys/seal, sys/step-down: steps 1-4 with sudo required, then ``act`` (core's own, no backend),
+    then step 8. SECURITY: the audit request entry is written before acting and fails closed, so a
+    seal nobody could record does not happen. As Vault, a token's last use is spent (revoked)
+    before acting, and after a seal no response entry is written: the audit devices are gone."""
+    guard(core)
+    entry: TokenEntry | None = None
+    exhausted = audited = False
+    err: StrongroomError | None = None
+    try:
+        entry = await authenticate(core, req, optional=False)
+        assert entry is not None
+        exhausted = await core.tokens.use(entry)
+        await authorize(core, req, entry, None, sudo=True)
+        await core.audit.log_request(req)
+        audited = True
+        if exhausted:
+            exhausted = False
+            await core.tokens.revoke(entry)
+        await act()
+    except StrongroomError as e:
+        err = e
+        raise
+    except Exception as e:
+        err = Internal("internal error")
+        raise err from e
+    finally:
+        if not core.sealed:
+            await audit_outcome(core, req, None, err, request_logged=audited)
+            if exhausted and entry is not None:
+                await core.tokens.revoke(entry)
+
+
 def guard(core: Core) -> None:
     """SECURITY: ``core.sealed``, not ``core.barrier.sealed``: the barrier is open while post-unseal
     is still setting up (audit last), and a request let in then would go unaudited."""
@@ -105,8 +142,10 @@ async def authenticate(core: Core, req: Request, *, optional: bool) -> TokenEntr
     return entry
 
 
-async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[MountEntry, str] | None) -> float | None:
-    """403 unless the token's policies allow this operation here (and sudo where the path demands it).
+async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[MountEntry, str] | None,
+                    *, sudo: bool = False) -> float | None:
+    """403 unless the token's policies allow this operation here (and sudo where the path, or
+    ``sudo``, demands it).
     Returns when the ACL that allowed it lapses (a stanza with an expiry), None if never."""
     backend = hit[0].backend if hit is not None else None
     if hit is not None and backend is not None and req.operation is Operation.UPDATE:
@@ -120,7 +159,7 @@ async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[Moun
     if not result.allowed:
         raise PermissionDenied()
     req.sudo = result.sudo
-    if hit is not None and backend is not None and backend.is_root_path(hit[1]) and not result.sudo:
+    if not result.sudo and (sudo or (hit is not None and backend is not None and backend.is_root_path(hit[1]))):
         raise PermissionDenied()
     return acl.expires_at
 

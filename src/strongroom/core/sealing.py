@@ -18,7 +18,7 @@ from typing import Any
 
 from strongroom import __version__
 from strongroom.barrier import Barrier
-from strongroom.barrier.seal import SealConfig, UnsealProgress, split_unseal_key
+from strongroom.barrier.seal import SealConfig, UnsealProgress, check_share_length, split_unseal_key
 from strongroom.core.readcache import ReadCache
 from strongroom.errors import InvalidRequest, Sealed
 from strongroom.lifecycle import Lifecycle
@@ -97,18 +97,23 @@ class SealLifecycle:
         return InitResult(split_unseal_key(unseal_key, shares, threshold), root_token)
 
     async def unseal(self, key: bytes | None, reset: bool = False) -> None:
-        """sys/unseal: add one key share; unseal when the threshold is reached."""
+        """sys/unseal: add one key share; unseal when the threshold is reached. As OpenBao: a share
+        already given in this attempt changes nothing, and a share sent to an unsealed core is
+        ignored (the caller answers with the seal status); a share of the wrong size is refused."""
         if reset:
+            if not self.sealed:
+                raise InvalidRequest("vault is unsealed")
             self.unseal_progress.reset()
             return
         async with self._unsealing:
             config = await self.barrier.seal_config()
             if config is None:
                 raise InvalidRequest("Vault is not initialized")
-            if not self.barrier.sealed:
-                raise InvalidRequest("vault is unsealed")
             if key is None:
                 raise InvalidRequest("'key' must be specified in request body as JSON, or 'reset' set to true")
+            if not self.barrier.sealed:
+                return
+            check_share_length(key)
             combined = self.unseal_progress.submit(key, config.secret_threshold)
             if combined is None:
                 return

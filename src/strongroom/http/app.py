@@ -26,7 +26,10 @@ from strongroom.http import envelope
 from strongroom.http.ceremonies import GENERATE_ROOT_ROUTES, REKEY_ROUTES
 from strongroom.http.ceremonies import ROUTES as CEREMONY_ROUTES
 from strongroom.http.logical import Peer, query_of, to_request, token_of
+from strongroom.http.sys import ACTIONS as SYS_ACTIONS
 from strongroom.http.sys import ROUTES as SYS_ROUTES
+from strongroom.http.sys import act as sys_act
+from strongroom.http.sys import check_method as check_sys_method
 
 if TYPE_CHECKING:
     from strongroom.core import Core
@@ -107,11 +110,19 @@ class App:
         if not raw_path.startswith("/v1/"):
             raise UnsupportedPath()
         path = raw_path[4:]
-        sys_handler = ROUTES.get(path.rstrip("/"))
+        sys_path = path.rstrip("/")
+        sys_handler = ROUTES.get(sys_path)
         if sys_handler is not None:
-            if path.rstrip("/") in self.refused:
+            if sys_path in self.refused:
                 raise UnsupportedOperation()
-            status, data = await sys_handler(self.core, method, query_of(query_string), headers, body)
+            query = query_of(query_string)
+            check_sys_method(sys_path, method, query)
+            status, data = await sys_handler(self.core, method, query, headers, body)
+            return status, b"" if data is None else orjson.dumps(data)
+        if sys_path in SYS_ACTIONS:
+            check_sys_method(sys_path, method, query_of(query_string))
+            status, data = await sys_act(self.core, sys_path, method, query_string, headers, body,
+                                         new_request_id(), peer)
             return status, b"" if data is None else orjson.dumps(data)
         key = None
         if _plain_get(method, headers, body):

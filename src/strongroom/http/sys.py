@@ -1,5 +1,6 @@
 """The sys/ endpoints that must work while sealed or uninitialised: init, seal-status, unseal, seal,
-health, leader, step-down. Each handler returns (status, JSON body)."""
+health, leader, step-down. Each handler returns (status, JSON body). sys/seal and sys/step-down
+need a token with sudo and take the pipeline's steps (see ``act``)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import orjson
 
 from strongroom import __version__
 from strongroom.barrier.seal import parse_key_share
-from strongroom.errors import InvalidRequest, PermissionDenied, StrongroomError, UnsupportedOperation
+from strongroom.core.pipeline import handle_action
+from strongroom.errors import InvalidRequest, StrongroomError, UnsupportedOperation
 from strongroom.framework.fields import Field, FieldData, FieldType
-from strongroom.http.logical import parse_body, token_of
-from strongroom.logical import Operation
+from strongroom.http.logical import Peer, parse_body, to_request
 
 if TYPE_CHECKING:
     from strongroom.core import Core
@@ -61,30 +62,30 @@ async def unseal(core: Core, method: str, query: dict[str, str], headers: dict[s
     return 200, await core.seal_status()
 
 
-async def seal(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
-    if method not in ("PUT", "POST"):
-        raise UnsupportedOperation()
-    core.require_unsealed()
-    await require_sudo(core, headers, "sys/seal")
+async def _seal(core: Core) -> None:
     await core.seal()
-    return 204, None
 
 
-async def step_down(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+async def _step_down(core: Core) -> None:
+    pass  # a single node without HA storage is always active: nothing to step down from
+
+
+# Sealed-safe endpoints that act with a token's authority: the whole request goes through the
+# pipeline's steps (core/pipeline.py handle_action: token, CIDRs, uses, sudo, audit) before acting.
+ACTIONS: dict[str, Callable[[Core], Awaitable[None]]] = {
+    "sys/seal": _seal,
+    "sys/step-down": _step_down,
+}
+
+
+async def act(core: Core, path: str, method: str, query_string: str, headers: dict[str, str], body: bytes,
+              request_id: str, peer: Peer) -> tuple[int, Any]:
+    """sys/seal and sys/step-down (``path`` one of ACTIONS): 204 once done."""
     if method not in ("PUT", "POST"):
         raise UnsupportedOperation()
-    core.require_unsealed()
-    await require_sudo(core, headers, "sys/step-down")
-    return 204, None  # a single node without HA storage is always active: nothing to step down from
-
-
-async def require_sudo(core: Core, headers: dict[str, str], path: str) -> None:
-    entry = await core.tokens.lookup(token_of(headers))
-    if entry is None:
-        raise PermissionDenied()
-    result = (await core.policies.acl(entry.policies)).check(Operation.UPDATE, path, None)
-    if not (result.allowed and result.sudo):
-        raise PermissionDenied()
+    req = to_request(method, path, query_string, body, headers, request_id, peer)
+    await handle_action(core, req, lambda: ACTIONS[path](core))
+    return 204, None
 
 
 async def leader(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
@@ -133,14 +134,37 @@ def _flag(query: dict[str, str], name: str) -> bool:
     return query.get(name, "").lower() in ("", "1", "true", "t") if name in query else False
 
 
+# The methods each sealed-safe endpoint answers (OpenBao's); any other is 405. A LIST reaches the
+# app as a GET with ?list=true (http/wire.py), so that GET is taken for the LIST it most likely
+# was; OpenBao, which tells the two apart, answers a GET with ?list=true as a GET.
+_READ, _WRITE = frozenset({"GET"}), frozenset({"PUT", "POST"})
+_TRUE = frozenset({"1", "true", "t", "yes", "y"})  # as http/logical.py reads ?list=
+METHODS: dict[str, frozenset[str]] = {
+    "sys/init": _READ | _WRITE,
+    "sys/seal-status": _READ,
+    "sys/unseal": _WRITE,
+    "sys/seal": _WRITE,
+    "sys/health": frozenset({"GET", "HEAD"}),
+    "sys/leader": _READ,
+    "sys/step-down": _WRITE,
+}
+
+
+def check_method(path: str, method: str, query: dict[str, str]) -> None:
+    allowed = METHODS.get(path)
+    if allowed is None:
+        return
+    listing = method == "LIST" or (method in ("GET", "HEAD") and query.get("list", "").lower() in _TRUE)
+    if listing or method not in allowed:
+        raise UnsupportedOperation()
+
+
 ROUTES: dict[str, Handler] = {
     "sys/init": init,
     "sys/seal-status": seal_status,
     "sys/unseal": unseal,
-    "sys/seal": seal,
     "sys/health": health,
     "sys/leader": leader,
-    "sys/step-down": step_down,
 }
 
 

@@ -120,3 +120,29 @@ async def test_cubbyhole_is_private_and_dies_with_its_token() -> None:
         mount = core.mounts.find("mounts", "cubbyhole/")
         assert mount is not None and mount.view is not None
         assert await mount.view.list(entry.id + "/") == []
+
+
+async def test_tune_accepts_a_max_lease_ttl_above_the_system_max_which_still_caps_leases() -> None:
+    """As OpenBao: sys/mounts/PATH/tune and sys/auth/PATH/tune take it and read it back; every
+    lease (here tokens, from the token store and from a login) is still capped by the system max."""
+    system_max, big = 768 * 3600, 100000 * 3600
+    async with unsealed_core() as (core, root), asgi_client(core, root) as c:
+        assert (await c.post("/v1/sys/auth/userpass", json={"type": "userpass"})).status_code == 204
+        for path in ("sys/mounts/secret/tune", "sys/auth/token/tune", "sys/auth/userpass/tune"):
+            r = await c.post(f"/v1/{path}", json={"max_lease_ttl": f"{big}s", "default_lease_ttl": f"{big - 60}s"})
+            assert r.status_code == 204, (path, r.text)
+            tune = (await c.get(f"/v1/{path}")).json()["data"]
+            assert (tune["max_lease_ttl"], tune["default_lease_ttl"]) == (big, big - 60), path
+        assert (await c.get("/v1/sys/auth/token")).json()["data"]["config"]["max_lease_ttl"] == big
+        # Without a max of its own, a mount's default may exceed the system max too.
+        assert (await c.post("/v1/sys/mounts/cubbyhole/tune", json={"default_lease_ttl": f"{big}s"})).status_code == 204
+        # A default above the mount's own max is still refused.
+        r = await c.post("/v1/sys/auth/token/tune", json={"default_lease_ttl": f"{big + 60}s"})
+        assert r.status_code == 400
+
+        for body in ({"ttl": f"{big}s"}, {}):
+            created = (await c.post("/v1/auth/token/create", json={"policies": ["default"], **body})).json()
+            assert created["auth"]["lease_duration"] == system_max, body
+        await c.post("/v1/auth/userpass/users/u", json={"password": "pw"})
+        login = (await c.post("/v1/auth/userpass/login/u", json={"password": "pw"})).json()["auth"]
+        assert login["lease_duration"] == system_max

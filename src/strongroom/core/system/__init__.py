@@ -50,6 +50,7 @@ class SystemParts:
     rotation: AutoRotation  # sys/rotate/config
     keys: Barrier  # sys/key-status, sys/rotate
     security: SecurityEvents  # sys/security/*
+    default_lease_ttl: int  # the system default lease TTL (tune reads)
     max_lease_ttl: int  # the system maximum lease TTL (tune)
 
 

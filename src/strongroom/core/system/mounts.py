@@ -159,16 +159,20 @@ def _find(b: SystemBackend, req: Request, d: FieldData) -> MountEntry:
 
 async def read_tune(b: SystemBackend, req: Request, d: FieldData) -> Response:
     entry = _find(b, req, d)
-    default, mx = b.parts.mounts.ttls(entry)
+    # As OpenBao: the mount's own settings, else the system's, as set (not capped by one another:
+    # ttls() gives what leases get).
+    default = entry.config.default_lease_ttl or b.parts.default_lease_ttl
+    mx = entry.config.max_lease_ttl or b.parts.max_lease_ttl
     data: dict[str, Any] = {"default_lease_ttl": default, "max_lease_ttl": mx,
                             "force_no_cache": entry.config.force_no_cache, "description": entry.description}
     if entry.options:
         data["options"] = dict(entry.options)
+    cfg = entry.shown_config()
     for name in ("listing_visibility", "token_type", "audit_non_hmac_request_keys",
                  "audit_non_hmac_response_keys", "passthrough_request_headers", "allowed_response_headers",
                  "min_wrapping_ttl", "max_wrapping_ttl"):
-        if getattr(entry.config, name):
-            data[name] = getattr(entry.config, name)
+        if getattr(cfg, name):
+            data[name] = getattr(cfg, name)
     return Response(data=data)
 
 
@@ -178,13 +182,11 @@ async def write_tune(b: SystemBackend, req: Request, d: FieldData) -> None:
     for name in _CONFIG_KEYS:
         if d.has(name):
             setattr(cfg, name, d.get(name))
-    mx = cfg.max_lease_ttl or b.parts.max_lease_ttl
-    if cfg.default_lease_ttl > mx:
+    # As OpenBao, either may exceed the system max (which still caps every lease: MountTable.ttls).
+    if cfg.max_lease_ttl and cfg.default_lease_ttl > cfg.max_lease_ttl:
         raise InvalidRequest("default lease TTL cannot be greater than max lease TTL")
     if cfg.min_wrapping_ttl and cfg.max_wrapping_ttl and cfg.max_wrapping_ttl < cfg.min_wrapping_ttl:
         raise InvalidRequest("max_wrapping_ttl cannot be less than min_wrapping_ttl")
-    if cfg.max_lease_ttl > b.parts.max_lease_ttl:
-        raise InvalidRequest("max lease TTL cannot be greater than the system max lease TTL")
     options = dict(entry.options or {})
     if d.has("options"):
         new = d.get("options")
@@ -233,11 +235,16 @@ async def _visible(b: SystemBackend, req: Request, entry: MountEntry) -> bool:
 
 
 async def ui_mounts(b: SystemBackend, req: Request, d: FieldData) -> Response:
+    """Without a token, only the 'unauth' listed mounts and, as OpenBao, only their type,
+    description and options: accessors, UUIDs and config are for callers with a token."""
     out: dict[str, dict[str, Any]] = {"secret": {}, "auth": {}}
     for table, key in (("mounts", "secret"), ("auth", "auth")):
         for e in b.parts.mounts.tables[table].values():
             if await _visible(b, req, e):
-                out[key][e.path] = e.describe(__version__)
+                info = e.describe(__version__)
+                if req.token_entry is None:
+                    info = {k: info[k] for k in ("type", "description", "options")}
+                out[key][e.path] = info
     return Response(data=out)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING
 
 from strongroom.errors import InvalidRequest, NotFound
@@ -71,7 +73,16 @@ async def write_policy(b: SystemBackend, req: Request, d: FieldData) -> None:
     text = d.get("policy") or d.get("rules")
     if not text:
         raise InvalidRequest("'policy' parameter not supplied or empty")
-    await b.parts.policies.put(_name(d), text)
+    await b.parts.policies.put(_name(d), _decoded(text))
+
+
+def _decoded(text: str) -> str:
+    """As OpenBao: a policy that is valid standard base64 (padded; line breaks ignored) is taken to
+    be its decoding. HCL and JSON policies never are: they hold spaces, quotes or braces."""
+    try:
+        return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # not base64, or not text once decoded
+        return text
 
 
 async def delete_policy(b: SystemBackend, req: Request, d: FieldData) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from strongroom.core.wrapping import DEFAULT_WRAP_TTL
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path
 from strongroom.logical import Request, Response
@@ -24,7 +23,7 @@ _TOKEN = {"token": Field(FieldType.STRING, "The wrapping token; defaults to the 
 def paths() -> list[Path]:
     return [
         Path("wrapping/wrap", operations={Op.UPDATE: wrap},
-             synopsis="Wrap the request body into a single-use token (X-Vault-Wrap-TTL, default 5m)."),
+             synopsis="Wrap the request body into a single-use token (X-Vault-Wrap-TTL required)."),
         Path("wrapping/lookup", fields=_TOKEN, operations={Op.UPDATE: lookup, Op.READ: lookup},
              unauthenticated=True, synopsis="Creation facts of a wrapping token, without using it."),
         Path("wrapping/unwrap", fields=_TOKEN, operations={Op.UPDATE: unwrap}, unauthenticated=True,
@@ -42,10 +41,10 @@ def _token(req: Request, d: FieldData) -> str:
 
 
 async def wrap(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    if not req.data:
-        raise InvalidRequest("empty request body")
+    """The body, whatever it is ({} too), as the wrapped response. As OpenBao, the caller must ask
+    for wrapping (X-Vault-Wrap-TTL): nothing here would answer the body back in the clear."""
     if not req.wrap_ttl:
-        req.wrap_ttl = DEFAULT_WRAP_TTL
+        raise InvalidRequest("endpoint requires response wrapping to be used")
     return Response(data=dict(req.data))
 
 
