@@ -30,7 +30,7 @@ answers, leases, logins or anything with a body. Sealing empties the cache.
 Memory: the cache is bounded in bytes (``DEFAULT_BYTES``, counting what each entry holds on its
 own plus a fixed overhead) and in entries (``DEFAULT_SIZE``); the oldest insertion goes first. What
 entries have in common is kept once: the token's hash in the key, the stamp, the body's head, and
-(core/audit.py) a token's audit auth member and the start of its request member. A kv-v2 read of a
+(core/audit/) a token's audit auth member and the start of its request member. A kv-v2 read of a
 small secret costs about 1.5 KB with one audit device, so the default holds a working set of some
 10k such reads; a large secret costs its size and displaces many small ones.
 
