@@ -35,7 +35,8 @@ small secret costs about 1.5 KB with one audit device, so the default holds a wo
 10k such reads; a large secret costs its size and displaces many small ones.
 
 Admission: while the cache has room, every answer that qualifies is kept. Once it is nearly full,
-a key is kept only on its second miss within the last ``SEEN_MAX`` misses: reads spread over far
+a key is kept only on its second miss within the last ``SEEN_MAX`` misses (:meth:`ReadCache.admit`,
+which the HTTP edge asks exactly once per request that missed): reads spread over far
 more keys than fit (a scan, or random reads over a million secrets) would otherwise build and
 evict an entry on every request (~30 us each) for hits that never come.
 
