@@ -252,10 +252,15 @@ request = function()
 end
 """
 
+# The plain GET with a header that changes nothing (as some clients send on every request): to
+# compare with the plain one (Strongroom's cache of repeated reads must answer both alike).
+JSON_GET = 'wrk.headers["Content-Type"] = "application/json"\n'
+
 # name -> (path, wrk Lua script or "" for a plain GET, what the server needs, or "")
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     "sys/health": ("sys/health", "", ""),
     "kv-v2 read": ("secret/data/bench", "", ""),
+    "kv-v2 read (Content-Type: application/json)": ("secret/data/bench", JSON_GET, ""),
     "kv-v2 read (random of 10k)": ("secret/data/k0", RANDOM_READ, ""),
     "kv-v1 read": ("kv1/bench", "", ""),
     "kv-v2 write": ("secret/data/k0", RANDOM_WRITE, ""),

@@ -19,9 +19,33 @@ if [ ! -x .venv/bin/python ]; then
     rm -rf .venv && "$py" -m venv .venv
   fi
 fi
-spec="."
-[ -n "$extras" ] && spec=".[$extras]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
-# Byte-compile once, as a wheel install would: an editable install leaves that to the first import,
-# and with PYTHONDONTWRITEBYTECODE set every start would compile the whole package again (~0.2 s).
+# Install only when what the install is made from changed: the install is editable, so changes
+# under src/ need none. The stamp holds one line per installed extras set, "<hash> <extras>", where
+# the hash covers pyproject.toml, this script, the checkout's path and the venv's Python; a line
+# with another hash is stale. Any install includes the base package, so no extras ("") is satisfied
+# by a current line of any extras.
+stamp=.venv/.strongroom-installed
+hash="$({ cat pyproject.toml scripts/bootstrap.sh; pwd; .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)"
+installed=false
+if [ -f "$stamp" ]; then
+  while read -r h e; do
+    if [ "$h" = "$hash" ] && { [ -z "$extras" ] || [ "$e" = "$extras" ]; }; then installed=true; fi
+  done < "$stamp"
+fi
+# A stamp says what was installed, not what is still there: the entry points must be too.
+for exe in strongroom ${extras:+pytest mypy lint-imports}; do
+  [ -x ".venv/bin/$exe" ] || installed=false
+done
+if [ "$installed" = false ]; then
+  spec="."
+  [ -n "$extras" ] && spec=".[$extras]"
+  # Current lines only, and none for this extras set until its install has succeeded.
+  kept="$(grep -s "^$hash " "$stamp" | grep -v " ${extras:-base}\$" || true)"
+  rm -f "$stamp"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+  { [ -n "$kept" ] && echo "$kept"; echo "$hash ${extras:-base}"; } > "$stamp"
+fi
+# Byte-compile, as a wheel install would: an editable install leaves that to the first import, and
+# with PYTHONDONTWRITEBYTECODE set every start would compile the whole package again (~0.2 s).
+# compileall skips what is up to date (~0.1 s when nothing changed).
 .venv/bin/python -m compileall -q src >/dev/null

@@ -20,8 +20,8 @@ from strongroom.audit.chain import verify
 from strongroom.audit.entry import Hasher
 from strongroom.audit.file import FileDevice
 from strongroom.core import Core, CoreConfig
-from strongroom.core import audit as audit_module
 from strongroom.core.audit import AuditBroker, AuditConfig, DeclaredDevice
+from strongroom.core.audit import members as audit_module  # where the members are built
 from strongroom.core.tokens.entry import TokenEntry
 from strongroom.framework import Op
 from strongroom.logical import Operation, Request, Response

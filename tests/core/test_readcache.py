@@ -661,13 +661,50 @@ async def test_wrapped_reads_are_never_kept() -> None:
             assert r.json()["data"] == {"v": V1_SECRET}
 
 
-async def test_a_header_outside_the_allowlist_bypasses_the_cache() -> None:
+# Headers Strongroom does not act on: the request means what the plain one does.
+IGNORED_HEADERS = [{"Content-Type": "application/json"}, {"Accept-Encoding": "gzip, deflate"},
+                   {"X-Random": "1"}, {"X-Forwarded-For": "203.0.113.9"}, {"Traceparent": "00-ab-cd-01"},
+                   {"Content-Type": "application/json", "Accept-Encoding": "gzip", "X-Random": "2",
+                    "X-Vault-Request": "true"}]
+# Headers that change what a GET means or how it is processed (every X-Vault-* but the token and
+# X-Vault-Request, and an Authorization header that is not a bearer token).
+MEANINGFUL_HEADERS = [{"X-Vault-Wrap-TTL": "60s"}, {"X-Vault-Wrap-Format": "jwt"}, {"X-Vault-Namespace": "ns1"},
+                      {"X-Vault-MFA": "m:123456"}, {"X-Vault-Policy-Override": "true"}, {"X-Vault-Index": "x"},
+                      {"X-Vault-Forward": "active-node"}, {"X-Vault-Inconsistent": "forward-active-node"},
+                      {"X-Vault-No-Request-Forwarding": "true"}, {"X-Vault-Inline-Auth-Path": "auth/userpass/login/u"},
+                      {"X-Vault-Inline-Auth-Parameter-a": "eyJrZXkiOiJwYXNzd29yZCJ9"},
+                      {"X-Vault-Something-New": "1"}, {"Authorization": "Basic dTpw"},
+                      {"Content-Type": "application/json", "X-Vault-Index": "x"}]
+
+
+@pytest.mark.parametrize("headers", IGNORED_HEADERS, ids=lambda h: "+".join(h))
+async def test_headers_strongroom_ignores_do_not_bypass_the_cache(headers: dict[str, str]) -> None:
+    async with _world() as w:
+        # Kept from such a request, and given to it again ...
+        await _cached(w.core, w.root, "/v1/kv/a", headers=headers)
+        # ... and to the plain request, which means the same.
+        assert (await _hit(w.core, w.root, "/v1/kv/a")).json()["data"] == {"v": V1_SECRET}
+        # Kept from a plain request, given to one with such headers.
+        plain = await _cached(w.core, w.root, "/v1/secret/data/x")
+        assert _without_id(await _hit(w.core, w.root, "/v1/secret/data/x", headers=headers)) == _without_id(plain)
+
+
+@pytest.mark.parametrize("headers", MEANINGFUL_HEADERS, ids=lambda h: "+".join(h))
+async def test_headers_with_a_meaning_bypass_the_cache(headers: dict[str, str]) -> None:
     async with _world() as w:
         await _cached(w.core, w.root, "/v1/kv/a")
-        for r in await _not_kept(w.core, w.root, "/v1/kv/a", headers={"X-Something-Else": "1"}):
-            assert r.status_code == 200 and r.json()["data"] == {"v": V1_SECRET}
-        # Nor is an answer to such a request kept for plain ones.
-        await _not_kept(w.core, w.root, "/v1/secret/data/x", headers={"X-Vault-Index": "x"})
+        # Not given what a plain request kept ...
+        for r in await _not_kept(w.core, w.root, "/v1/kv/a", headers=headers):
+            assert r.status_code in (200, 400), r.text
+        # ... nor is an answer to such a request kept for plain ones.
+        await _not_kept(w.core, w.root, "/v1/secret/data/x", headers=headers)
+
+
+async def test_a_wrap_ttl_header_gets_a_wrapped_answer_not_the_kept_one() -> None:
+    async with _world() as w:
+        await _cached(w.core, w.root, "/v1/kv/a")
+        r = (await _not_kept(w.core, w.root, "/v1/kv/a", times=1, headers={"X-Vault-Wrap-TTL": "60s"}))[0]
+        assert r.status_code == 200 and r.json()["data"] is None and r.json()["wrap_info"]["ttl"] == 60
 
 
 async def test_lists_are_never_kept() -> None:

@@ -5,6 +5,7 @@ and no answer leaves before it), in order with pipelined requests, and fails clo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from strongroom.audit.chain import verify
 from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditConfig
+from strongroom.core.readcache import ReadCache
 from strongroom.http.app import App
 from strongroom.http.server import HttpServer
 from strongroom.testing import app_client, unsealed_core
@@ -33,8 +36,10 @@ class Served:
 
 
 @asynccontextmanager
-async def serving(tmp_path: Path, **audit_options: str) -> AsyncIterator[Served]:
+async def serving(tmp_path: Path, read_cache_size: int | None = None, **audit_options: str) -> AsyncIterator[Served]:
     config = CoreConfig(audit=AuditConfig(allow_api_creation=True))
+    if read_cache_size is not None:
+        config = dataclasses.replace(config, read_cache_size=read_cache_size)
     async with unsealed_core(config=config) as (core, root):
         log = tmp_path / "audit.log"
         async with app_client(core, root) as c:
@@ -59,8 +64,9 @@ async def serving(tmp_path: Path, **audit_options: str) -> AsyncIterator[Served]
             await server.stop(grace=1)
 
 
-def get(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: root\r\n\r\n".encode()
+def get(path: str, **headers: str) -> bytes:
+    extra = "".join(f"{name.replace('_', '-')}: {value}\r\n" for name, value in headers.items())
+    return f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: root\r\n{extra}\r\n".encode()
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
@@ -109,6 +115,53 @@ async def test_a_repeated_read_is_answered_without_the_pipeline_and_audited(tmp_
         assert hit["response"]["data"]["data"]["password"].startswith("hmac-sha256:")
         assert SECRET.encode() not in s.log.read_bytes()
         assert verify(s.core.audit._get("file").entry.chain_key, s.log.read_bytes().splitlines()).ok
+
+
+async def test_headers_strongroom_ignores_are_answered_without_the_pipeline(tmp_path: Path) -> None:
+    async with serving(tmp_path) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        asks = [get("/v1/secret/data/db", Content_Type="application/json"),  # kept from this one
+                get("/v1/secret/data/db", Content_Type="application/json", Accept_Encoding="gzip"),
+                get("/v1/secret/data/db", X_Random="1", X_Vault_Request="true"),
+                get("/v1/secret/data/db", X_Vault_Wrap_TTL="60s")]  # means something: the pipeline
+        answers = []
+        for ask in asks:
+            writer.write(ask)
+            answers.append(await read_response(reader))
+        writer.close()
+        assert [body["data"]["data"] for _, body in answers[:3]] == [{"password": SECRET}] * 3
+        assert answers[3][0] == 200 and answers[3][1]["wrap_info"]["ttl"] == 60
+        assert s.handled == ["/v1/secret/data/db"] * 2  # the first and the wrapped one
+        assert s.core.reads.hits == 2
+
+
+async def test_a_miss_asks_the_admission_filter_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with serving(tmp_path, read_cache_size=2) as s:
+        async with app_client(s.core, "root") as c:
+            for path in ("/v1/secret/data/other", "/v1/secret/data/third"):
+                assert (await c.post(path, json={"data": {"n": "2"}})).status_code == 200
+            for path in ("/v1/secret/data/db", "/v1/secret/data/other"):
+                await c.get(path, headers={"X-Vault-Token": "root"})  # kept: there was room
+        assert len(s.core.reads) == 2  # full now
+        asked: list[Any] = []
+        admit = ReadCache.admit
+
+        def counted(cache: ReadCache, key: Any) -> bool:
+            asked.append(key[1:])
+            return admit(cache, key)
+
+        monkeypatch.setattr(ReadCache, "admit", counted)
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        for n in range(3):
+            writer.write(get("/v1/secret/data/third"))
+            status, body = await read_response(reader)
+            assert status == 200 and body["data"]["data"] == {"n": "2"}
+            if n == 0:  # a first miss in a full cache: asked once, and not kept
+                assert asked == [("secret/data/third", "")] and s.core.reads.hits == 0
+        writer.close()
+        # The second miss is kept, the third read is a hit: a new key is read through twice.
+        assert asked == [("secret/data/third", "")] * 2
+        assert s.handled == ["/v1/secret/data/third"] * 2 and s.core.reads.hits == 1
 
 
 async def test_pipelined_reads_keep_their_order(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 A device gets each entry as finished bytes (the optional prefix, then one JSON object, no newline)
 and either stores it or raises. It never sees a Request or a secret: formatting and HMAC'ing are
-done before, in :mod:`strongroom.audit.entry`, by the broker (core/audit.py), which also enforces
+done before, in :mod:`strongroom.audit.entry`, by the broker (core/audit/), which also enforces
 each device's deadline and the fail-closed rule.
 
 Options are Vault's ``map[string]string``: the common ones are parsed here (:class:`CommonOptions`),

@@ -11,7 +11,7 @@ contract (see core/security.py) and are written as they are.
 Entries are built on every request, so this module works in bytes: each member (``auth``,
 ``request``, ``response``) is serialised once by orjson, and a line is those fragments joined. The
 broker builds a request's ``auth`` and ``request`` members once and puts them in both its request
-and its response entry (see core/audit.py). Vault omits empty members (Go's ``omitempty``); here a
+and its response entry (see core/audit/). Vault omits empty members (Go's ``omitempty``); here a
 member is simply not added when its value is empty, in Vault's key order.
 """
 

@@ -214,15 +214,13 @@ class Core(SealLifecycle):
         return await pipeline.handle_request(self, req)
 
     def cached_read(self, token: str, path: str, query: str) -> tuple[Hashable | None, CachedRead | None]:
-        """For a plain GET (see http/app.py): the key to keep its answer under (None: none may be
-        kept) and the answer kept for it, if one still holds (see core/readcache.py)."""
+        """For a plain GET (see http/app.py): the key its answer is kept under (None: none may be
+        kept) and the answer kept for it, if one still holds (see core/readcache.py). A lookup only:
+        whether a miss's answer may be kept is ``reads.admit(key)``, asked once per request."""
         if not token or not self.reads.size or self.sealed:  # nothing kept or given before serving
             return None, None
         key = (self.tokens.hash(token), path, query)
-        entry = self.reads.get(key)
-        if entry is None and not self.reads.admit(key):
-            return None, None  # the cache is full and this key is not seen often enough
-        return key, entry
+        return key, self.reads.get(key)
 
 
 __all__ = ["Core", "CoreConfig", "InitResult"]

@@ -30,12 +30,13 @@ answers, leases, logins or anything with a body. Sealing empties the cache.
 Memory: the cache is bounded in bytes (``DEFAULT_BYTES``, counting what each entry holds on its
 own plus a fixed overhead) and in entries (``DEFAULT_SIZE``); the oldest insertion goes first. What
 entries have in common is kept once: the token's hash in the key, the stamp, the body's head, and
-(core/audit.py) a token's audit auth member and the start of its request member. A kv-v2 read of a
+(core/audit/) a token's audit auth member and the start of its request member. A kv-v2 read of a
 small secret costs about 1.5 KB with one audit device, so the default holds a working set of some
 10k such reads; a large secret costs its size and displaces many small ones.
 
 Admission: while the cache has room, every answer that qualifies is kept. Once it is nearly full,
-a key is kept only on its second miss within the last ``SEEN_MAX`` misses: reads spread over far
+a key is kept only on its second miss within the last ``SEEN_MAX`` misses (:meth:`ReadCache.admit`,
+which the HTTP edge asks exactly once per request that missed): reads spread over far
 more keys than fit (a scan, or random reads over a million secrets) would otherwise build and
 evict an entry on every request (~30 us each) for hits that never come.
 

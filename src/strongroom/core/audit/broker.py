@@ -1,25 +1,5 @@
-"""AuditBroker: fans each request, response and security event out to the enabled audit devices.
-
-SECURITY: fail closed. When at least one device is enabled and none of them records an entry,
-``log_request`` raises, and the pipeline refuses the request before any backend runs. A device that
-does not take an entry within its deadline (option ``timeout``) counts as failed for that entry, so
-a stalled device delays a request by at most its deadline, never indefinitely. A device that can
-store an entry synchronously without blocking (``write_inline``: a regular file, a datagram) does
-so with no timer, task or lock; the file device watches those writes itself and goes back to its
-deadline-bound worker thread after one that blocked (see :mod:`strongroom.audit.file`).
-
-Per request, the ``auth`` and ``request`` members are built once per device and serve both the
-request and the response entry, unless something they were built from changed in between. A read
-answered from core/readcache.py writes its two entries from the members kept with it (a
-:class:`Replay`): with one file device, staged for the device's one write per event-loop turn
-(the answer waits for it); otherwise both in one write where the device writes inline.
-
-The audit table (which devices exist, their options, salts and chain keys) is persisted through the
-barrier under ``core/audit``, like the mount tables. Devices declared in the server config are
-(re)enabled at every unseal and cannot be disabled through the API; enabling through the API is
-refused unless the config sets ``unsafe_allow_api_audit_creation`` (as OpenBao does). Devices
-themselves live in :mod:`strongroom.audit`; entry formatting in :mod:`strongroom.audit.entry`.
-"""
+"""AuditBroker: the table of enabled devices, and the fan-out of every entry to them (see the
+package docstring for what it guarantees)."""
 
 from __future__ import annotations
 
@@ -28,175 +8,42 @@ import builtins
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
-from strongroom.audit import AuditDevice, CommonOptions, open_device
+from strongroom.audit import CommonOptions, open_device
 from strongroom.audit.entry import (
     Hasher,
     Mount,
-    caller_member,
     encode,
     event_entry,
     line,
-    now,
     request_line,
     request_member,
     response_member,
-    splice_request,
     strip_request,
 )
 from strongroom.audit.file import FileDevice
+from strongroom.core.audit.members import (
+    _MAX_BUILT,
+    _SHARED_MAX,
+    Replay,
+    _Active,
+    _Built,
+    _fingerprint,
+    _fresh_members,
+    _hash_accessors,
+    _replayed,
+)
+from strongroom.core.audit.table import AUDIT_TABLE_KEY, AuditConfig, AuditEntry, normalize_path
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
 from strongroom.logical import Operation, Request, Response, Storage
 
-log = logging.getLogger(__name__)
-
-# Barrier key of the audit table: {"entries": [AuditEntry.to_json(), ...]}.
-AUDIT_TABLE_KEY = "core/audit"
+log = logging.getLogger("strongroom.core.audit")
 
 MountInfo = Callable[[str], "tuple[str, str, str] | None"]  # path -> (mount_point, type, accessor)
-
-
-@dataclass(frozen=True, slots=True)
-class DeclaredDevice:
-    """An ``audit "TYPE" "PATH" { ... }`` stanza of the server config."""
-
-    type: str
-    path: str
-    description: str = ""
-    options: tuple[tuple[str, str], ...] = ()
-    local: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AuditConfig:
-    allow_api_creation: bool = False  # the config's unsafe_allow_api_audit_creation
-    devices: tuple[DeclaredDevice, ...] = ()
-
-    @classmethod
-    def from_raw(cls, allow_api_creation: bool, raw: tuple[Mapping[str, object], ...]) -> AuditConfig:
-        """From ServerConfig.raw_audit_devices; InvalidRequest on a malformed stanza."""
-        devices = []
-        for d in raw:
-            options = d.get("options") or {}
-            if not isinstance(options, Mapping):
-                raise InvalidRequest(f'audit "{d.get("path")}": options must be a map')
-            devices.append(DeclaredDevice(
-                type=str(d.get("type", "")), path=normalize_path(str(d.get("path", ""))),
-                description=str(d.get("description", "") or ""),
-                options=tuple((str(k), _option_text(v)) for k, v in options.items()),
-                local=bool(d.get("local", False))))
-        return cls(allow_api_creation, tuple(devices))
-
-
-def _option_text(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def normalize_path(path: str) -> str:
-    path = path.strip().strip("/")
-    if not path:
-        raise InvalidRequest("audit device path must be specified")
-    return path + "/"
-
-
-@dataclass(slots=True)
-class AuditEntry:
-    path: str
-    type: str
-    description: str = ""
-    options: dict[str, str] = field(default_factory=dict)
-    local: bool = False
-    uuid: str = ""
-    # SECURITY: both keys live only in the (barrier-encrypted) audit table. The salt keys the HMAC
-    # of logged values (and sys/audit-hash); the chain key keys the file device's line chain.
-    salt: bytes = b""
-    chain_key: bytes = b""
-    declared: bool = False  # from the server config
-
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "type": self.type, "description": self.description,
-                "options": dict(self.options), "local": self.local, "uuid": self.uuid,
-                "salt": self.salt.hex(), "chain_key": self.chain_key.hex(), "declared": self.declared}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> AuditEntry:
-        return cls(path=d["path"], type=d["type"], description=d.get("description", ""),
-                   options=dict(d.get("options") or {}), local=d.get("local", False), uuid=d.get("uuid", ""),
-                   salt=bytes.fromhex(d["salt"]), chain_key=bytes.fromhex(d["chain_key"]),
-                   declared=d.get("declared", False))
-
-    def describe(self) -> dict[str, Any]:
-        """The entry as sys/audit lists it (never the keys)."""
-        return {"type": self.type, "description": self.description, "options": dict(self.options),
-                "local": self.local, "path": self.path}
-
-
-@dataclass(slots=True)
-class _Active:
-    entry: AuditEntry
-    device: AuditDevice
-    common: CommonOptions
-    hasher: Hasher
-    prefix: bytes
-    # The device's synchronous writer (True: recorded; False: use ``write``), if it has one.
-    inline: Callable[[bytes], bool] | None
-    # The same for several entries at once (one write), if the device has it, and whether it
-    # would write them now (see FileDevice.ready_inline).
-    inline_lines: Callable[[Sequence[bytes]], bool] | None
-    inline_ready: Callable[[], bool] | None
-    # Queues entries for the device's one write per event-loop turn (FileDevice.stage_lines).
-    stage: Callable[[Sequence[bytes], Callable[[bool], None]], bool] | None
-    # Serialises ``write`` for devices that cannot take concurrent writes (sockets).
-    lock: asyncio.Lock | None
-
-
-@dataclass(slots=True)
-class _Built:
-    """The members log_request built for one request, for log_response to reuse: the same caller
-    and request appear in both entries. SECURITY: only HMAC'd output and identities are kept, never
-    a token or a plaintext value, and only until the request's response entry (bounded by
-    _MAX_BUILT when that never comes)."""
-
-    request_id: str
-    key: tuple[Any, ...]
-    actives: tuple[_Active, ...]
-    members: list[tuple[bytes, bytes | None]]  # per device: auth member, request member (None: rebuild)
-
-
-_MAX_BUILT = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """A cached read's audit entries minus what changes per request (see core/readcache.py):
-    per device, its auth member, its request member without id and peer (in two parts: up to its
-    path, and from there), its response member. The auth member and the first request part are
-    the same for many replays and shared between them (AuditBroker._share); ``size`` counts only
-    the bytes this replay holds on its own. SECURITY: HMAC'd output only, like _Built."""
-
-    actives: tuple[_Active, ...]
-    members: tuple[tuple[bytes, bytes, bytes, bytes], ...]
-    size: int = 0
-
-
-# Byte strings shared by kept replays (see Replay): at most this many, forgotten all at once when
-# full (sharing saves memory; it never decides what is written).
-_SHARED_MAX = 4096
-
-
-def _fingerprint(req: Request, mount: Mount | None) -> tuple[Any, ...]:
-    """Everything outside ``req.data`` that the auth and request members are built from: if any of
-    it changed while the backend ran (sys/wrapping/wrap sets wrap_ttl; routing sets mount_point),
-    the members are built again rather than reused."""
-    return (req.operation, req.full_path or req.path, req.wrap_ttl,
-            mount or (req.mount_point, req.mount_type, req.mount_accessor), id(req.token_entry),
-            id(req.client_token), id(req.client_token_accessor), req.connection.remote_addr,
-            req.connection.remote_port)
 
 
 class AuditBroker:
@@ -543,31 +390,3 @@ class AuditBroker:
                 log.exception("closing audit device %s", a.entry.path)
 
 
-def _replayed(active: _Active, members: tuple[bytes, bytes, bytes, bytes], request_id: str, addr: str,
-              port: int) -> tuple[bytes, bytes]:
-    """A replay's request and response entries for one device (one time for both: they are
-    written together)."""
-    caller, start, rest, response = members
-    request = splice_request(start + rest, request_id, addr, port)
-    at = now()
-    return (line(b"request", caller, request, prefix=active.prefix, at=at),
-            line(b"response", caller, request, response, None, active.prefix, at))
-
-
-def _fresh_members(req: Request, mount: Mount | None,
-                   actives: tuple[_Active, ...]) -> builtins.list[tuple[bytes, bytes]]:
-    """The auth and request members of ``req`` for each device, built now."""
-    return [(caller_member(req, a.hasher), request_member(req, a.hasher, mount)) for a in actives]
-
-
-def _hash_accessors(data: dict[str, Any], h: Hasher) -> dict[str, Any]:
-    """Accessors in an event are HMAC'd like everywhere else in the log (unless hmac_accessor=false)."""
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if "accessor" in k and isinstance(v, str):
-            out[k] = h.accessor(v)
-        elif "accessor" in k and isinstance(v, list):
-            out[k] = [h.accessor(x) if isinstance(x, str) else x for x in v]
-        else:
-            out[k] = v
-    return out
