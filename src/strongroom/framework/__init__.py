@@ -8,7 +8,9 @@ Builtin backends import only this package, :mod:`strongroom.logical` and :mod:`s
 
 from strongroom.framework.backend import Backend, BackendConfig, SecretType
 from strongroom.framework.fields import Field, FieldData, FieldType
+from strongroom.framework.locks import StripedLocks
 from strongroom.framework.path import Handler, Path, match_all, name_regex, optional_param
+from strongroom.framework.salt import Salt
 from strongroom.framework.tokenutil import TokenParams, addr_allowed, cidrs_subset, parse_cidrs, token_fields
 from strongroom.logical import Operation as Op
 from strongroom.logical import Request, Response
@@ -24,7 +26,9 @@ __all__ = [
     "Path",
     "Request",
     "Response",
+    "Salt",
     "SecretType",
+    "StripedLocks",
     "TokenParams",
     "addr_allowed",
     "cidrs_subset",

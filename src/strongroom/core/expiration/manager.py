@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from strongroom.barrier.view import load_or_create_secret
 from strongroom.core.expiration.lease import (
     ID_PREFIX,
     KIND_SECRET,
@@ -30,6 +29,7 @@ from strongroom.core.expiration.storage import LeaseStorage, recorded_bucket_sec
 from strongroom.core.tokens.entry import TokenEntry, random_base62
 from strongroom.durations import format_duration, rfc3339
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
+from strongroom.framework.salt import load_or_create_secret
 from strongroom.logical import LeaseInfo, Operation, Request, Response, Storage, WriteBatch
 
 if TYPE_CHECKING:
