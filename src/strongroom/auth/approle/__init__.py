@@ -25,7 +25,7 @@ from strongroom.errors import Internal
 from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, StripedLocks
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     return [*roles.paths(), *secret_id.paths(), *login.paths()]
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 INVALID_CREDENTIALS = "invalid role or secret ID"
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     return [
         Path("login", fields={
             "role_id": Field(FieldType.STRING, "Identifier of the role."),

@@ -56,7 +56,7 @@ _PROPERTIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 _ROLE_ATTRS = ("bind_secret_id", "secret_id_bound_cidrs", "secret_id_num_uses", "secret_id_ttl")
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     role = f"role/{name_regex('role_name')}"
     table = [
         Path("role/?", operations={Op.LIST: list_roles}, synopsis="List the roles."),

@@ -47,7 +47,7 @@ _ISSUE_FIELDS: dict[str, Field] = {
 }
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     role = f"role/{name_regex('role_name')}"
     return [
         Path(f"{role}/secret-id/?", fields=_ISSUE_FIELDS,

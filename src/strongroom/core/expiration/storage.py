@@ -87,12 +87,15 @@ class LeaseStorage:
             return None
         return f"{TOKEN_PREFIX}{lease.token_id}/{digest(lease.id)}"
 
-    async def create(self, lease: Lease) -> None:
+    async def create(self, lease: Lease, then: Callable[[WriteBatch], None] | None = None) -> None:
         """Persist a new lease in one commit, then schedule it. Under the lease's lock, so that
         where storage applies the batch write by write, a revocation that finds the owner index
-        early waits for the record."""
+        early waits for the record. ``then`` adds writes to the same commit, after the lease's
+        (the backend's write-ahead entries' deletes: framework/wal.py)."""
         batch = WriteBatch()
         self.stage_create(lease, batch)
+        if then is not None:
+            then(batch)
         async with self.lock(lease.id):
             await batch.commit()
 

@@ -34,7 +34,7 @@ _CLI_VERBS = {Op.READ: "get", Op.CREATE: "put", Op.UPDATE: "put", Op.PATCH: "pat
 _MUTATIONS = frozenset({Op.CREATE, Op.UPDATE, Op.PATCH, Op.DELETE})
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[KVv2Backend]]:
     return [
         *mount_config.paths(),
         *data.paths(),
