@@ -7,8 +7,7 @@ import pytest
 from tests.framework.external_backend import USER, ExternalBackend, World
 
 from strongroom.errors import Internal, InvalidRequest
-from strongroom.framework import Backend, BackendConfig, SecretType
-from strongroom.framework import wal
+from strongroom.framework import Backend, BackendConfig, SecretType, wal
 from strongroom.framework.system import StaticSystemView
 from strongroom.logical import LeaseInfo, Operation, Request, WriteBatch
 from strongroom.storage.inmem import InmemStorage
