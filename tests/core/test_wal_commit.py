@@ -115,3 +115,12 @@ async def test_unseal_rolls_back_what_a_dead_process_left(world: World) -> None:
         assert world.rolled_back == [name] and world.users == set()
     finally:
         await c.seal()
+
+
+async def test_unmount_rolls_back_everything_before_deleting_the_log(core: tuple[Core, Recording, str],
+                                                                      world: World) -> None:
+    c, _, _ = core
+    name, _ = await backend_of(c).create_user("pending")  # young, and owned by a running request
+    async with app_client(c, "root") as client:
+        assert (await client.delete("/v1/sys/mounts/db")).status_code == 204
+    assert world.rolled_back == [name] and world.users == set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeAlias
@@ -134,16 +135,19 @@ class Backend(Part):
     async def delete_wal(self, wal_id: str) -> None:
         await wal.delete_wal(self.system.storage, wal_id)
 
-    async def rollback_wal(self, *, now: float | None = None, orphans: bool = False) -> wal.RollbackRound:
+    async def rollback_wal(self, *, now: float | None = None, orphans: bool = False,
+                           final: bool = False) -> wal.RollbackRound:
         """One rollback round (one at a time per backend; a round asked for while one runs is
-        skipped, the running one covers it)."""
-        if not self.rolls_back or self._wal_lock.locked():
+        skipped, the running one covers it). ``final``: the mount is going away (unmount, as
+        Vault rolls back before it): wait for a running round, then roll back every entry,
+        whatever its age or owner (a request still running could not register its lease)."""
+        if not self.rolls_back or (self._wal_lock.locked() and not final):
             return wal.RollbackRound()
         async with self._wal_lock:
             return await wal.rollback_wal(self.system.storage, self.rollback,
                                           now=self.system.now() if now is None else now,
-                                          min_age=self.wal_rollback_min_age, orphans=orphans,
-                                          logger=self.system.logger)
+                                          min_age=-math.inf if final else self.wal_rollback_min_age,
+                                          orphans=orphans and not final, logger=self.system.logger)
 
     async def rollback_settled(self) -> None:
         """Wait for the rollback round ``activate`` started, if any (tests, orderly shutdown)."""
