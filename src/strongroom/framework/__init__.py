@@ -4,6 +4,11 @@
         return [Path(f"users/{name_regex('name')}", fields={...}, operations={Op.READ: read_user})]
 
 Builtin backends import only this package, :mod:`strongroom.logical` and :mod:`strongroom.errors`.
+
+Helpers a backend needs beyond the path table: ``SecretType.response`` (a leased secret whose
+internal data names its type), ``Backend.put_wal``/``rollback`` (framework/wal.py: external creates
+that a crash must not orphan), :class:`StripedLocks` (framework/locks.py) and :class:`Salt`
+(framework/salt.py). ``Path[MyBackend]``: handlers are type-checked against their backend.
 """
 
 from strongroom.framework.backend import Backend, BackendConfig, SecretType
