@@ -1,6 +1,6 @@
 """The public API for backend authors: declare a path table, write handlers, raise errors.
 
-    def paths() -> list[Path]:
+    def paths() -> list[Path[MyBackend]]:
         return [Path(f"users/{name_regex('name')}", fields={...}, operations={Op.READ: read_user})]
 
 Builtin backends import only this package, :mod:`strongroom.logical` and :mod:`strongroom.errors`.
