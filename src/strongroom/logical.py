@@ -260,6 +260,9 @@ class Response:
     # this time (its clock, seconds; math.inf: until something it was read from changes) unless
     # state changes: see core/readcache.py. 0: not reusable.
     cache_until: float = 0.0
+    # Write-ahead log entries (framework/wal.py) of the backend's own storage that core deletes in
+    # the commit that makes this response's lease durable. Never sent to the client.
+    wal_ids: list[str] = field(default_factory=list)
 
     @classmethod
     def with_data(cls, data: dict[str, Any]) -> Response:

@@ -36,11 +36,11 @@ class LeasingBackend(Backend):
     help = "Test engine: leased credentials."
 
     def __init__(self, config: BackendConfig, ledger: Ledger) -> None:
-        super().__init__(config, paths(), [SecretType(SECRET_TYPE, renew=renew_creds, revoke=revoke_creds)])
+        super().__init__(config, paths(), [CREDS])
         self.ledger = ledger
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[LeasingBackend]]:
     return [
         Path(r"creds/(?P<name>\w+)", fields={
             "name": Field(FieldType.STRING),
@@ -54,11 +54,8 @@ def paths() -> list[Path]:
 async def issue(b: LeasingBackend, req: Request, d: FieldData) -> Response:
     username = f"{d.get('name')}-{next(b.ledger._counter)}"
     b.ledger.issued.append(username)
-    return Response(
-        data={"username": username, "password": "pw-" + username},
-        secret=LeaseInfo(ttl=d.get("ttl"), max_ttl=d.get("max_ttl"), renewable=d.get("renewable"),
-                         internal_data={"secret_type": SECRET_TYPE, "username": username}),
-    )
+    return CREDS.response({"username": username, "password": "pw-" + username}, {"username": username},
+                          ttl=d.get("ttl"), max_ttl=d.get("max_ttl"), renewable=d.get("renewable"), system=b.system)
 
 
 async def renew_creds(b: LeasingBackend, req: Request, d: FieldData) -> Response:
@@ -78,3 +75,6 @@ async def revoke_creds(b: LeasingBackend, req: Request, d: FieldData) -> Respons
         raise Internal(f"cannot reach the database to drop {username}")
     b.ledger.revoked.append(username)
     return None
+
+
+CREDS: SecretType[LeasingBackend] = SecretType(SECRET_TYPE, renew=renew_creds, revoke=revoke_creds)

@@ -7,13 +7,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from tests.core.leasing_backend import SECRET_TYPE, Ledger
+from tests.core.leasing_backend import CREDS, Ledger
 from tests.core.test_expiration import eventually
 
 from strongroom.core import Core, CoreConfig
 from strongroom.core.expiration import SchedulerConfig
 from strongroom.engines import SECRETS_ENGINES
-from strongroom.logical import LeaseInfo, Operation, Request, Response
+from strongroom.logical import Operation, Request
 from strongroom.storage.inmem import InmemStorage
 from strongroom.storage.sqlite import open_sqlite
 from strongroom.testing import asgi_client
@@ -83,8 +83,7 @@ async def test_restore_is_complete_across_many_buckets(ledger: Ledger) -> None:
         req = Request(Operation.READ, "creds/ro", full_path="db/creds/ro", mount_point="db/",
                       token_id=token.id)
         # TTLs from 2s to ~5s: leases fall into four or five buckets.
-        secret = LeaseInfo(ttl=2 + i % 4, internal_data={"secret_type": SECRET_TYPE, "username": f"u{i}"})
-        await core.expiration.register_secret(req, Response(secret=secret))
+        await core.expiration.register_secret(req, CREDS.response(None, {"username": f"u{i}"}, ttl=2 + i % 4))
     await core.seal()
 
     core = Core(physical, config)

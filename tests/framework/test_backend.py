@@ -68,7 +68,7 @@ async def test_help() -> None:
 def test_public_surface_is_deliberate() -> None:
     assert sorted(framework.__all__) == sorted([
         "Backend", "BackendConfig", "Field", "FieldData", "FieldType", "Handler", "Op", "Path", "Request",
-        "Response", "SecretType", "TokenParams", "addr_allowed", "cidrs_subset", "match_all", "name_regex",
+        "Response", "Salt", "SecretType", "StripedLocks", "TokenParams", "addr_allowed", "cidrs_subset", "match_all", "name_regex",
         "optional_param", "parse_cidrs", "token_fields"])
     for name in framework.__all__:
         assert hasattr(framework, name)

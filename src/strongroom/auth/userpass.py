@@ -49,7 +49,7 @@ INVALID_CREDENTIALS = "invalid username or password"
 DUMMY_HASH = b"$2b$10$LdxO34Z.F7rddBNV5TwO9u4aVOlfZB3HtWiVBv3D76GS/YB8lQSva"
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[UserpassBackend]]:
     username = Field(FieldType.LOWERCASE_STRING, "Username for this user.")
     password_fields = {
         "password": Field(FieldType.STRING, "Password for this user.", sensitive=True),

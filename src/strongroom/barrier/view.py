@@ -9,7 +9,6 @@ check below is defence in depth for path-based physical stores such as the file 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Sequence
 
 from strongroom.errors import InvalidRequest
@@ -96,12 +95,3 @@ def _check_key(key: str) -> None:
 
 __all__ = ["StorageView"]
 
-
-async def load_or_create_secret(storage: Storage, key: str, size: int = 32) -> bytes:
-    """The random secret at ``key`` (e.g. a subsystem's HMAC salt), made from the OS CSPRNG and
-    stored on first use. ``storage`` must be barrier-encrypted: the secret is only as safe as it."""
-    value = await storage.get(key)
-    if value is None:
-        value = secrets.token_bytes(size)
-        await storage.put(key, value)
-    return value

@@ -309,6 +309,9 @@ class MountTable(Part):
         await self._persist(table)
         if e.backend is not None:
             await e.backend.deactivate()
+            # Undo unfinished external work before its log goes with the mount's data
+            # (framework/wal.py; a backend without a rollback does nothing).
+            await e.backend.rollback_wal(final=True)
         await self._view(e).clear()  # disabling a mount deletes its data
 
     async def remount(self, src: MountEntry, table: str, path: str) -> None:

@@ -5,7 +5,8 @@
     3 authorize      compiled ACL for the token's policies; existence check decides create vs update
     4 audit request  fail closed: no device could record it -> error, and the backend never runs
     5 route          mount's backend handles the mount-relative request
-    6 register       leases for secrets; tokens (and their leases) for logins
+    6 register       leases for secrets (deleting the backend's write-ahead entries in the same
+                     commit: framework/wal.py); tokens (and their leases) for logins
     7 wrap           response wrapping into a single-use token's cubbyhole
     8 audit response the outcome, success or error (an error before step 4 is audited here too)
     finally          a token whose last use this was is revoked; a read the edge may cache is
@@ -32,6 +33,7 @@ from strongroom.errors import (
     StrongroomError,
     UnsupportedPath,
 )
+from strongroom.framework.wal import commit_wal_deletes
 from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:
@@ -194,6 +196,11 @@ async def register(core: Core, req: Request, mount: MountEntry, resp: Response |
         _, _, warnings = await issue_login_token(core.tokens, resp.auth, req, default_ttl=default_ttl,
                                                  max_ttl=max_ttl)
         resp.warnings.extend(warnings)
+    if resp.wal_ids and mount.view is not None:
+        # Write-ahead entries no lease commit took (no lease was registered): the request is
+        # done with them (framework/wal.py).
+        ids, resp.wal_ids = resp.wal_ids, []
+        await commit_wal_deletes(mount.view, ids)
     return resp
 
 

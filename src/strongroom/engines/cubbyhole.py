@@ -32,7 +32,7 @@ from strongroom.framework import (
 )
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[CubbyholeBackend]]:
     return [
         Path(
             r"(?P<path>.*)",

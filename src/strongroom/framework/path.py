@@ -2,6 +2,14 @@
 
 Patterns are regular expressions matched against the whole mount-relative path; named groups
 become request fields (they override body values of the same name, as in Vault).
+
+A Path is generic over the backend class its handlers take first (``Path[KVv2Backend]``), so mypy
+checks every handler against the backend it is mounted in. Nothing is spelled out at the call:
+``Path(pattern, operations={Op.READ: read_secret})`` infers the backend type from the handlers, a
+module's ``paths() -> list[Path[KVv2Backend]]`` states it once, and :class:`Backend`'s constructor
+takes ``Sequence[Path[Self]]``: a handler written for another backend class is a type error where
+the path table is handed to the backend. A handler typed against a base class (``Backend``) fits any
+subclass (``B`` is contravariant: a Path[Backend] is a Path[KVv2Backend]).
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
 
 from strongroom.logical import Operation as Op
 
@@ -17,8 +25,12 @@ if TYPE_CHECKING:
     from strongroom.framework.fields import Field, FieldData
     from strongroom.logical import Request, Response
 
-Handler = Callable[[Any, "Request", "FieldData"], Awaitable["Response | None"]]
-ExistenceCheck = Callable[[Any, "Request", "FieldData"], Awaitable[bool]]
+#: The backend type a path's handlers take first. Contravariant: see the module docstring.
+B_contra = TypeVar("B_contra", contravariant=True)
+B = TypeVar("B")
+
+Handler: TypeAlias = Callable[[B, "Request", "FieldData"], Awaitable["Response | None"]]
+ExistenceCheck: TypeAlias = Callable[[B, "Request", "FieldData"], Awaitable[bool]]
 
 
 def name_regex(name: str) -> str:
@@ -37,11 +49,11 @@ def match_all(name: str) -> str:
 
 
 @dataclass(slots=True)
-class Path:
+class Path(Generic[B_contra]):
     pattern: str
-    operations: Mapping[Op, Handler] = field(default_factory=dict)
+    operations: Mapping[Op, Handler[B_contra]] = field(default_factory=dict)
     fields: Mapping[str, Field] = field(default_factory=dict)
-    exists: ExistenceCheck | None = None
+    exists: ExistenceCheck[B_contra] | None = None
     synopsis: str = ""
     description: str = ""
     # Reachable without a token (login paths). The router asks the backend for these.
@@ -59,7 +71,7 @@ class Path:
             return None
         return {k: v for k, v in m.groupdict().items() if v is not None}
 
-    def handler(self, op: Op) -> Handler | None:
+    def handler(self, op: Op) -> Handler[B_contra] | None:
         h = self.operations.get(op)
         # A path with no distinct create handler treats create as update (Vault does the same).
         if h is None and op is Op.CREATE:

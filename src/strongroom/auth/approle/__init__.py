@@ -20,11 +20,12 @@ core's generic response wrapping (X-Vault-Wrap-TTL on role/<name>/secret-id).
 from __future__ import annotations
 
 from strongroom.auth.approle import login, roles, secret_id
-from strongroom.auth.approle.store import SaltAndLocks
-from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.auth.approle.store import SALT_KEY, AppRoleStore
+from strongroom.errors import Internal
+from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, StripedLocks
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     return [*roles.paths(), *secret_id.paths(), *login.paths()]
 
 
@@ -35,13 +36,23 @@ class AppRoleBackend(Backend):
 
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config, paths())
-        self.state = SaltAndLocks()
+        # The mount's HMAC key (stored as hex, see store.py) and the locks that serialise every
+        # read-modify-write of a secret id entry (login consumption, destroy, tidy).
+        self.salt = Salt(SALT_KEY, encoding="hex")
+        self.locks = StripedLocks()
+
+    async def store(self, req: Request) -> AppRoleStore:
+        if req.storage is None:
+            raise Internal("no storage attached to the request")
+        await self.salt.load(req.storage)
+        return AppRoleStore(req.storage, self.salt)
 
     async def setup(self) -> None:
-        await self.state.load(self.system.storage)  # make (or load) the mount's HMAC salt now
+        await self.salt.load(self.system.storage)  # make (or load) the mount's HMAC salt now
 
     async def deactivate(self) -> None:
-        self.state.forget()
+        self.salt.forget()
+        await super().deactivate()
 
 
 __all__ = ["AppRoleBackend", "paths"]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 INVALID_CREDENTIALS = "invalid role or secret ID"
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     return [
         Path("login", fields={
             "role_id": Field(FieldType.STRING, "Identifier of the role."),
@@ -50,7 +50,7 @@ async def login(b: AppRoleBackend, req: Request, d: FieldData) -> Response | Non
     role_id: str = d.get("role_id")
     if not role_id:
         raise InvalidRequest("missing role_id")
-    store = await b.state.store(req)
+    store = await b.store(req)
     role = await store.role_for_id(role_id)
     if role is None:
         raise InvalidRequest(INVALID_CREDENTIALS)
@@ -66,7 +66,7 @@ async def login(b: AppRoleBackend, req: Request, d: FieldData) -> Response | Non
         key = store.secret_key(role.name, secret_id)
         # SECURITY: the whole check-and-spend runs under the entry's lock, so two concurrent
         # logins cannot both spend the last use of a secret id.
-        async with b.state.lock(key):
+        async with b.locks.lock_for(key):
             entry = await store.secret(key)
             if entry is None:
                 raise InvalidRequest(INVALID_CREDENTIALS)

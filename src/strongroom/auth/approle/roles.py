@@ -56,7 +56,7 @@ _PROPERTIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 _ROLE_ATTRS = ("bind_secret_id", "secret_id_bound_cidrs", "secret_id_num_uses", "secret_id_ttl")
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     role = f"role/{name_regex('role_name')}"
     table = [
         Path("role/?", operations={Op.LIST: list_roles}, synopsis="List the roles."),
@@ -101,7 +101,7 @@ def validate(role: Role) -> None:
 
 
 async def _role_or_404(b: AppRoleBackend, req: Request, d: FieldData) -> tuple[AppRoleStore, Role]:
-    store = await b.state.store(req)
+    store = await b.store(req)
     role = await store.role(d.get("role_name"))
     if role is None:
         raise NotFound()
@@ -122,14 +122,14 @@ async def _assign_role_id(store: AppRoleStore, role: Role, role_id: str) -> None
 
 # -- handlers -----------------------------------------------------------------------------------
 async def list_roles(b: AppRoleBackend, req: Request, d: FieldData) -> Response | None:
-    names = await (await b.state.store(req)).role_names()
+    names = await (await b.store(req)).role_names()
     if not names:
         raise NotFound()
     return Response(data={"keys": names})
 
 
 async def role_exists(b: AppRoleBackend, req: Request, d: FieldData) -> bool:
-    return await (await b.state.store(req)).role(d.get("role_name")) is not None
+    return await (await b.store(req)).role(d.get("role_name")) is not None
 
 
 async def read_role(b: AppRoleBackend, req: Request, d: FieldData) -> Response | None:
@@ -138,7 +138,7 @@ async def read_role(b: AppRoleBackend, req: Request, d: FieldData) -> Response |
 
 
 async def write_role(b: AppRoleBackend, req: Request, d: FieldData) -> Response | None:
-    store = await b.state.store(req)
+    store = await b.store(req)
     name: str = d.get("role_name")
     existing = await store.role(name)
     role = existing or Role(name=name)
@@ -150,12 +150,12 @@ async def write_role(b: AppRoleBackend, req: Request, d: FieldData) -> Response 
 
 
 async def delete_role(b: AppRoleBackend, req: Request, d: FieldData) -> Response | None:
-    store = await b.state.store(req)
+    store = await b.store(req)
     role = await store.role(d.get("role_name"))
     if role is None:
         return None
     for key in await store.secret_keys(role.name):
-        async with b.state.lock(key):
+        async with b.locks.lock_for(key):
             entry = await store.secret(key)
             if entry is not None:
                 await store.delete_secret(key, entry)
@@ -174,7 +174,7 @@ async def write_role_id(b: AppRoleBackend, req: Request, d: FieldData) -> Respon
     role_id: str = d.get("role_id")
     if not role_id:
         raise InvalidRequest("missing role_id")
-    store = await b.state.store(req)
+    store = await b.store(req)
     role = await store.role(d.get("role_name"))
     if role is None:
         raise InvalidRequest("role entry not found")
@@ -196,7 +196,7 @@ async def read_property(b: AppRoleBackend, req: Request, d: FieldData) -> Respon
 
 
 async def write_property(b: AppRoleBackend, req: Request, d: FieldData) -> Response | None:
-    store = await b.state.store(req)
+    store = await b.store(req)
     role = await store.role(d.get("role_name"))
     if role is None:
         raise UnsupportedPath(f'role "{d.get("role_name")}" does not exist')

@@ -47,7 +47,7 @@ _ISSUE_FIELDS: dict[str, Field] = {
 }
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[AppRoleBackend]]:
     role = f"role/{name_regex('role_name')}"
     return [
         Path(f"{role}/secret-id/?", fields=_ISSUE_FIELDS,
@@ -107,7 +107,7 @@ def _cidrs(d: FieldData, name: str, role_cidrs: list[str], what: str) -> list[st
 
 
 async def _role(b: AppRoleBackend, req: Request, d: FieldData) -> tuple[AppRoleStore, Role]:
-    store = await b.state.store(req)
+    store = await b.store(req)
     name: str = d.get("role_name")
     role = await store.role(name)
     if role is None:
@@ -132,7 +132,7 @@ async def issue_secret_id(b: AppRoleBackend, req: Request, d: FieldData) -> Resp
         cidr_list=_cidrs(d, "cidr_list", role.secret_id_bound_cidrs, "CIDR blocks"),
         token_bound_cidrs=_cidrs(d, "token_bound_cidrs", role.token.token_bound_cidrs, "token bound CIDR blocks"))
     key = store.secret_key(role.name, secret_id)
-    async with b.state.lock(key):
+    async with b.locks.lock_for(key):
         if await store.secret(key) is not None:
             raise InvalidRequest("SecretID is already registered")
         await store.put_secret(key, entry)
@@ -175,7 +175,7 @@ async def destroy_secret_id(b: AppRoleBackend, req: Request, d: FieldData) -> Re
 
 
 async def _destroy(b: AppRoleBackend, store: AppRoleStore, key: str) -> None:
-    async with b.state.lock(key):
+    async with b.locks.lock_for(key):
         entry = await store.secret(key)
         if entry is not None:
             await store.delete_secret(key, entry)
@@ -207,12 +207,12 @@ async def destroy_accessor(b: AppRoleBackend, req: Request, d: FieldData) -> Res
 async def tidy(b: AppRoleBackend, req: Request, d: FieldData) -> Response | None:
     """Delete expired secret ids and accessors whose secret id is gone. Runs to completion before
     answering (Vault answers 202 first and tidies in the background)."""
-    store = await b.state.store(req)
+    store = await b.store(req)
     ts = now()
     for role_dir in await store.storage.list(SECRET_ID_PREFIX):
         for name in await store.storage.list(SECRET_ID_PREFIX + role_dir):
             key = SECRET_ID_PREFIX + role_dir + name
-            async with b.state.lock(key):
+            async with b.locks.lock_for(key):
                 entry = await store.secret(key)
                 if entry is not None and entry.expired(ts):
                     await store.delete_secret(key, entry)

@@ -16,10 +16,7 @@ their HMACs as storage keys.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import hmac
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +24,8 @@ from typing import Any
 import orjson
 
 from strongroom.durations import rfc3339
-from strongroom.errors import Internal
-from strongroom.framework import TokenParams
-from strongroom.logical import Request, Storage
+from strongroom.framework import Salt, TokenParams
+from strongroom.logical import Storage
 
 SALT_KEY = "salt"
 ROLE_PREFIX = "role/"
@@ -38,7 +34,6 @@ SECRET_ID_PREFIX = "secret_id/"
 ACCESSOR_PREFIX = "accessor/"
 # Go's zero time, which Vault shows as the expiration of a secret id that never expires.
 ZERO_TIME = "0001-01-01T00:00:00Z"
-_LOCK_STRIPES = 64
 
 
 @dataclass(slots=True)
@@ -124,12 +119,12 @@ class SecretIdEntry:
 class AppRoleStore:
     """Typed access to one mount's AppRole storage. Built per request from its storage view."""
 
-    def __init__(self, storage: Storage, salt: bytes) -> None:
+    def __init__(self, storage: Storage, salt: Salt) -> None:
         self.storage = storage
         self._salt = salt
 
     def hmac(self, value: str) -> str:
-        return hmac.new(self._salt, value.encode(), hashlib.sha256).hexdigest()
+        return self._salt.hmac(value)
 
     # -- roles ----------------------------------------------------------------------------------
     async def role(self, name: str) -> Role | None:
@@ -187,39 +182,6 @@ class AppRoleStore:
     async def secret_keys(self, role_name: str) -> list[str]:
         prefix = f"{SECRET_ID_PREFIX}{self.hmac(role_name)}/"
         return [prefix + k for k in await self.storage.list(prefix) if not k.endswith("/")]
-
-
-class SaltAndLocks:
-    """Per-mount state of the backend: the HMAC salt (loaded or made once) and the locks that
-    serialise every read-modify-write of a secret id entry (login consumption, destroy, tidy)."""
-
-    def __init__(self) -> None:
-        self._salt: bytes | None = None
-        self._salt_lock = asyncio.Lock()
-        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
-
-    async def store(self, req: Request) -> AppRoleStore:
-        if req.storage is None:
-            raise Internal("no storage attached to the request")
-        return await self.load(req.storage)
-
-    async def load(self, storage: Storage) -> AppRoleStore:
-        if self._salt is None:
-            async with self._salt_lock:
-                if self._salt is None:
-                    raw = await storage.get(SALT_KEY)
-                    if raw is None:
-                        raw = secrets.token_hex(32).encode()
-                        await storage.put(SALT_KEY, raw)
-                    self._salt = bytes.fromhex(raw.decode())
-        return AppRoleStore(storage, self._salt)
-
-    def lock(self, key: str) -> asyncio.Lock:
-        """The lock guarding the secret id entry stored at ``key`` (striped: bounded memory)."""
-        return self._locks[int(key[-8:], 16) % _LOCK_STRIPES]
-
-    def forget(self) -> None:
-        self._salt = None
 
 
 def now() -> float:

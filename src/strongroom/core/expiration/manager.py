@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from strongroom.barrier.view import load_or_create_secret
 from strongroom.core.expiration.lease import (
     ID_PREFIX,
     KIND_SECRET,
@@ -30,6 +29,8 @@ from strongroom.core.expiration.storage import LeaseStorage, recorded_bucket_sec
 from strongroom.core.tokens.entry import TokenEntry, random_base62
 from strongroom.durations import format_duration, rfc3339
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
+from strongroom.framework.salt import load_or_create_secret
+from strongroom.framework.wal import stage_wal_deletes
 from strongroom.logical import LeaseInfo, Operation, Request, Response, Storage, WriteBatch
 
 if TYPE_CHECKING:
@@ -101,7 +102,16 @@ class ExpirationManager:
                       expire_time=now + ttl, renewable=secret.renewable, ttl=ttl, max_ttl=secret.max_ttl,
                       token_id=req.token_id, internal_data=dict(secret.internal_data),
                       mount_accessor=mount.accessor)
-        await self._store.create(lease)
+        # The backend's write-ahead entries for this secret go in the lease's own commit: the
+        # lease durable and the entries gone, or neither (framework/wal.py).
+        wal_ids, view = resp.wal_ids, mount.view
+        then = None
+        if wal_ids and view is not None:
+            def then(batch: WriteBatch) -> None:
+                stage_wal_deletes(batch, view, wal_ids)
+        await self._store.create(lease, then)
+        if then is not None:
+            resp.wal_ids = []
         secret.lease_id, secret.ttl = lease.id, ttl
 
     def token_lease_id(self, entry: TokenEntry) -> str:

@@ -29,9 +29,8 @@ from strongroom.core.expiration.lease import (
     parse_due_name,
 )
 from strongroom.errors import Internal
+from strongroom.framework.locks import StripedLocks
 from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
-
-_LOCK_STRIPES = 64
 
 
 def _noop_index(expire_ms: int, lease_digest: str) -> None:
@@ -65,7 +64,7 @@ class LeaseStorage:
         self._view = view
         # The width of this store's due/ keys: the manager sets it at setup (recorded_bucket_seconds).
         self.bucket_ms = bucket_ms
-        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        self._locks = StripedLocks()
         self.on_index: Callable[[int, str], None] = _noop_index
         self.on_forget: Callable[[str], None] = _noop_forget
         # Ids of leases whose creating batch has not settled: their indexes may be durable before
@@ -75,7 +74,7 @@ class LeaseStorage:
 
     def lock(self, lease_id: str) -> asyncio.Lock:
         """The lock for any read-modify-write of this lease (one of a fixed set of stripes)."""
-        return self._locks[hash(lease_id) % _LOCK_STRIPES]
+        return self._locks.lock_for(lease_id)
 
     async def load(self, lease_id: str) -> Lease | None:
         if not lease_id:
@@ -88,12 +87,15 @@ class LeaseStorage:
             return None
         return f"{TOKEN_PREFIX}{lease.token_id}/{digest(lease.id)}"
 
-    async def create(self, lease: Lease) -> None:
+    async def create(self, lease: Lease, then: Callable[[WriteBatch], None] | None = None) -> None:
         """Persist a new lease in one commit, then schedule it. Under the lease's lock, so that
         where storage applies the batch write by write, a revocation that finds the owner index
-        early waits for the record."""
+        early waits for the record. ``then`` adds writes to the same commit, after the lease's
+        (the backend's write-ahead entries' deletes: framework/wal.py)."""
         batch = WriteBatch()
         self.stage_create(lease, batch)
+        if then is not None:
+            then(batch)
         async with self.lock(lease.id):
             await batch.commit()
 

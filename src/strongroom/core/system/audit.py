@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 _PATH = {"path": Field(FieldType.STRING, "The path of the audit device.")}
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("audit/?", operations={Op.READ: list_devices}, root=True,
              synopsis="List the enabled audit devices."),

@@ -25,7 +25,7 @@ _STATUS_KEYS = ("complete", "otp", "otp_length", "progress", "required", "starte
 _UPDATE_KEYS = ("complete", "encoded_token", "nonce", "pgp_fingerprint", "progress", "required", "started")
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("generate-root-token/attempt",
              fields={"otp": Field(FieldType.STRING, "One-time password the new token is XORed with."),

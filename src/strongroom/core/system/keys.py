@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from strongroom.core.system import SystemBackend
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("key-status", operations={Op.READ: key_status}, synopsis="The active encryption key's term."),
         Path("rotate(?:/keyring)?", operations={Op.UPDATE: rotate}, root=True,

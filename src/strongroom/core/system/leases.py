@@ -28,7 +28,7 @@ TIDY_STARTED = ("Tidy operation successfully started. Any information from the o
 _URL_LEASE = r"(?:/(?P<url_lease_id>.+))?"
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     renew_fields = {"lease_id": _LEASE_ID, "url_lease_id": _URL_ID, "increment": _INCREMENT}
     revoke_fields = {"lease_id": _LEASE_ID, "url_lease_id": _URL_ID, "sync": _SYNC}
     prefix_fields = {"prefix": _PREFIX, "sync": _SYNC}

@@ -53,7 +53,7 @@ _CONFIG_KEYS = {"default_lease_ttl", "max_lease_ttl", "force_no_cache", "listing
                 "min_wrapping_ttl", "max_wrapping_ttl"}
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("mounts/?", operations={Op.READ: list_mounts}, synopsis="List the mounted secrets engines."),
         Path("mounts/(?P<path>.+?)/tune/?", fields=_TUNE_FIELDS,

@@ -20,7 +20,7 @@ _FIELDS = {
 }
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("policy/?", operations={Op.READ: list_legacy, Op.LIST: list_legacy}, synopsis="List ACL policies."),
         Path(f"policy/{match_all('name')}", fields=_FIELDS,

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strongroom.core.system import SystemBackend
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("security/events", operations={Op.READ: read_events}, root=True,
              synopsis="Security events (tampered wrapping tokens, quarantines) and their counts."),

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 _PATHS = Field(FieldType.COMMA_STRING_SLICE, "Paths to report capabilities for.")
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("capabilities", fields={"token": Field(FieldType.STRING, "The token."), "path": _PATHS,
                                      "paths": _PATHS},

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _TOKEN = {"token": Field(FieldType.STRING, "The wrapping token; defaults to the request's token.")}
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[SystemBackend]]:
     return [
         Path("wrapping/wrap", operations={Op.UPDATE: wrap},
              synopsis="Wrap the request body into a single-use token (X-Vault-Wrap-TTL required)."),

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from strongroom.core.tokens.paths import TokenBackend
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[TokenBackend]]:
     return [
         Path("create-orphan", fields=_CREATE_FIELDS, operations={Op.UPDATE: create_token},
              synopsis="Create a token with no parent (no sudo needed)."),

@@ -31,7 +31,7 @@ from strongroom.framework import (
 PolicyExists = Callable[[str], Awaitable[bool]]
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[TokenBackend]]:
     return [
         *create.paths(),
         Path("lookup", fields={"token": _TOKEN}, operations={Op.READ: lookup, Op.UPDATE: lookup},

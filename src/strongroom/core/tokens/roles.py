@@ -22,7 +22,7 @@ _SUFFIX = re.compile(r"\w[\w\-.]+\w")
 _ROLE_TOKEN_TYPES = ("service", "default-service")
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[TokenBackend]]:
     return [
         Path("roles/?", operations={Op.LIST: list_roles}, synopsis="List the token roles."),
         Path(

@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 
 from strongroom.audit.mac import KeyedSha256
-from strongroom.barrier.view import load_or_create_secret
 from strongroom.core.tokens.entry import (
     NUM_USES_EXHAUSTED,
     NUM_USES_REVOKING,
@@ -29,6 +28,8 @@ from strongroom.core.tokens.entry import (
 from strongroom.core.tokens.roles import TokenRole
 from strongroom.core.tokens.ttl import renewal_ttl
 from strongroom.errors import InvalidRequest, PermissionDenied
+from strongroom.framework.locks import StripedLocks
+from strongroom.framework.salt import load_or_create_secret
 from strongroom.lifecycle import Part
 from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
 
@@ -54,7 +55,6 @@ TokenHook = Callable[[TokenEntry], Awaitable[None]]
 CreateHook = Callable[[TokenEntry, WriteBatch], Awaitable[None]]
 
 DEFAULT_CACHE_SIZE = 65536
-_LOCK_STRIPES = 64
 
 
 class TokenStore(Part):
@@ -81,7 +81,7 @@ class TokenStore(Part):
         self.clock = clock
         self._cache_size = cache_size
         self._cache: dict[str, TokenEntry] = {}
-        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        self._locks = StripedLocks()
         self._hooks: list[RevokeHook] = []
         self._create_hooks: list[CreateHook] = []
         self._births: dict[str, _Births] = {}  # parent id -> its children being created now
@@ -505,7 +505,7 @@ class TokenStore(Part):
 
     # -- storage and cache primitives -----------------------------------------------------------
     def _lock(self, token_id: str) -> asyncio.Lock:
-        return self._locks[hash(token_id) % _LOCK_STRIPES]  # builtin hash(): any spread will do
+        return self._locks.lock_for(token_id)
 
     async def _read(self, token_id: str) -> TokenEntry | None:
         raw = await self._view.get(ID_PREFIX + token_id)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strongroom.engines.kv.v2 import KVv2Backend
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[KVv2Backend]]:
     return [
         Path(
             "config",

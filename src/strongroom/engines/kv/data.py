@@ -18,7 +18,7 @@ PATH = Field(FieldType.STRING, "Location of the secret.")
 VERSION = Field(FieldType.INT, "The version to return; the latest when unset or 0.", query=True)
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[KVv2Backend]]:
     return [
         Path(
             f"data/{match_all('path')}",

@@ -31,7 +31,7 @@ PAGINATION = {
 }
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[KVv2Backend]]:
     return [
         Path(
             f"metadata/{match_all('path')}",

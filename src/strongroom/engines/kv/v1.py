@@ -37,7 +37,7 @@ SYSTEM_DEFAULT_TTL = 768 * 3600
 PATH_FIELD = {"path": Field(FieldType.STRING, "Location of the secret.")}
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[KVv1Backend]]:
     return [
         Path(
             r"(?P<path>.*)",

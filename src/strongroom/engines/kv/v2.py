@@ -14,9 +14,7 @@ Storage layout: :mod:`strongroom.engines.kv.models`. On initialize, any v1 data 
 
 from __future__ import annotations
 
-import asyncio
 import time
-import zlib
 from collections.abc import Callable
 
 from strongroom.engines._request import warn_ignored_params
@@ -24,7 +22,7 @@ from strongroom.engines.kv import config as mount_config
 from strongroom.engines.kv import data, metadata, upgrade, versions
 from strongroom.engines.kv.models import CONFIG_KEY, KVConfig
 from strongroom.engines.kv.store import load_config
-from strongroom.framework import Backend, BackendConfig, FieldData, Op, Path, Request, Response
+from strongroom.framework import Backend, BackendConfig, FieldData, Op, Path, Request, Response, StripedLocks
 from strongroom.logical import Storage
 
 INVALID_PATH = (
@@ -34,10 +32,9 @@ INVALID_PATH = (
 _CLI_VERBS = {Op.READ: "get", Op.CREATE: "put", Op.UPDATE: "put", Op.PATCH: "patch",
               Op.DELETE: "delete", Op.LIST: "list"}
 _MUTATIONS = frozenset({Op.CREATE, Op.UPDATE, Op.PATCH, Op.DELETE})
-LOCK_STRIPES = 64
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[KVv2Backend]]:
     return [
         *mount_config.paths(),
         *data.paths(),
@@ -67,7 +64,7 @@ class KVv2Backend(Backend):
         # Writes read the key's metadata, then write it back: without a per-key lock two concurrent
         # writes could both become version N+1 and check-and-set would not be atomic. Striped so
         # memory stays bounded; two keys sharing a stripe merely serialize.
-        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
+        self._locks = StripedLocks()
 
     def now(self) -> int:
         return self.clock()
@@ -85,7 +82,7 @@ class KVv2Backend(Backend):
             return warn_ignored_params(self, req, await super().handle(req))
         # The secret's path, shared by data/, metadata/, delete/... ("config" locks itself).
         key = hit[1].get("path", req.path)
-        async with self._locks[zlib.crc32(key.encode()) % LOCK_STRIPES]:
+        async with self._locks.lock_for(key):
             return warn_ignored_params(self, req, await super().handle(req))
 
     async def config_of(self, storage: Storage) -> KVConfig:

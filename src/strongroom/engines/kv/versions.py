@@ -22,7 +22,7 @@ def _fields(verb: str) -> dict[str, Field]:
     }
 
 
-def paths() -> list[Path]:
+def paths() -> list[Path[KVv2Backend]]:
     return [
         Path(
             f"delete/{match_all('path')}",
