@@ -8,8 +8,10 @@
      │    └── NotFound (404, empty "errors": a missing secret)
      ├── UnsupportedOperation (405)
      ├── RequestTooLarge (413)
+     ├── URITooLong (414)
      ├── UnsupportedMediaType (415)
      ├── RateLimited (429)
+     ├── HeadersTooLarge (431)
      ├── Internal (500)
      ├── Sealed (503)
      └── Standby (503; the HTTP edge may redirect instead)
@@ -75,12 +77,20 @@ class RequestTooLarge(StrongroomError):
     status_code = 413
 
 
+class URITooLong(StrongroomError):
+    status_code = 414
+
+
 class UnsupportedMediaType(StrongroomError):
     status_code = 415
 
 
 class RateLimited(StrongroomError):
     status_code = 429
+
+
+class HeadersTooLarge(StrongroomError):
+    status_code = 431
 
 
 class Internal(StrongroomError):

@@ -47,3 +47,37 @@ def test_remove() -> None:
     r.remove("secret/")
     assert r.match("secret/x") is None
     assert r.match("kv/x") is not None
+
+
+class _CountingDict(dict[str, MountEntry]):
+    """Records how many characters of probe keys were hashed: the work a match does."""
+
+    hashed = 0
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        _CountingDict.hashed += len(key)
+        return super().get(key, default)
+
+
+def test_match_work_is_bounded_by_the_longest_mount_not_the_path() -> None:
+    # Every "/" prefix of the path used to be hashed: 160,000 segments cost ~10 s on the event loop.
+    r = _router("secret/", "secret/team/", "auth/token/")
+    r._mounts = _CountingDict(r._mounts)
+    for n in (10, 160_000):
+        _CountingDict.hashed = 0
+        hit = r.match("secret/team/" + "a/" * n)
+        assert hit is not None and hit[0].full_path == "secret/team/" and hit[1] == "a/" * n
+        assert r.match("x/" + "a/" * n) is None
+        assert _CountingDict.hashed < 200
+    hit = r.match("secret/" + "b" * 100_000)  # one long segment: no "/" within reach
+    assert hit is not None and hit[1] == "b" * 100_000
+
+
+def test_longest_mount_is_forgotten_on_remove_and_clear() -> None:
+    r = _router("secret/", "secret/a/b/c/d/e/")
+    assert r._longest == len("secret/a/b/c/d/e/")
+    r.remove("secret/a/b/c/d/e/")
+    assert r._longest == len("secret/")
+    assert r.match("secret/a/b/c/d/e/f") == (r.get("secret/"), "a/b/c/d/e/f")
+    r.clear()
+    assert r._longest == 0 and r.match("secret/x") is None

@@ -441,3 +441,57 @@ async def test_a_failure_outside_the_handler_is_500_and_closes(monkeypatch: pyte
         status, headers, body = await read_response(reader)
         assert (status, orjson.loads(body)) == (500, {"errors": ["internal error"]})
         assert headers["connection"] == "close" and await closed(reader)
+
+
+async def test_an_overlong_target_is_414_before_it_is_routed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A path of 160,000 segments once held the event loop for ~10 s (see tests/core/test_router.py).
+    async with serving() as srv:
+        seen: list[str] = []
+        inner = echo_path()
+
+        async def record(method: str, path: str, *args: Any) -> tuple[int, bytes]:
+            seen.append(path)
+            return await inner(method, path, *args)
+
+        monkeypatch.setattr(srv.app, "handle", record)
+        reader, writer = await srv.connect()
+        writer.write(b"GET /v1/x/" + b"a/" * 160_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = await read_response(reader)
+        assert (status, orjson.loads(body)) == (414, {"errors": ["request URI too long"]})
+        assert headers["connection"] == "close" and await closed(reader)
+        # Just under the bound is still served, LIST included.
+        reader, writer = await srv.connect()
+        path = "/v1/x/" + "a" * (http_server.MAX_TARGET - 30)
+        writer.write(get(path))
+        assert (await read_response(reader))[0] == 200
+        writer.close()
+        reader, writer = await srv.connect()
+        writer.write(f"LIST {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert (await read_response(reader))[0] == 200
+        writer.close()
+        assert seen == [path, path]
+
+
+async def test_an_overlong_head_is_431(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_server, "MAX_HEAD", 64 * 1024)
+    async with serving() as srv:
+        # One header that never ends: refused once past the bound, not held until the read timeout.
+        reader, writer = await srv.connect()
+        writer.write(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        for _ in range(10):
+            writer.write(b"v" * 16384)
+        await writer.drain()
+        status, headers, body = await read_response(reader)
+        assert (status, orjson.loads(body)) == (431, {"errors": ["request header fields too large"]})
+        assert headers["connection"] == "close" and await closed(reader)
+        # Many headers, each short.
+        reader, writer = await srv.connect()
+        writer.write(get("/v1/sys/health", "".join(f"X-H{i}: {'v' * 100}\r\n" for i in range(1000))))
+        assert (await read_response(reader))[0] == 431
+        # Under the bound, and a large body after a small head, are fine.
+        reader, writer = await srv.connect()
+        writer.write(get("/v1/sys/health", "".join(f"X-H{i}: v\r\n" for i in range(100))))
+        assert (await read_response(reader))[0] == 200
+        writer.write(post("/v1/secret/data/big", orjson.dumps({"data": {"k": "v" * 200_000}})))
+        assert (await read_response(reader))[0] == 200
+        writer.close()

@@ -12,8 +12,10 @@ default, HTTP/1.0 needs ``Connection: keep-alive``, ``Connection: close`` is hon
 ``Expect: 100-continue`` is answered before the body is read. A body over the listener's
 max_request_size is answered 413 as soon as it is known to be too large (from Content-Length, or
 while a chunked body streams in) and never buffered past the limit; like a malformed request it
-then closes the connection. Idle keep-alive connections close after ``IDLE_TIMEOUT`` seconds, and a
-request whose head and body take longer than ``READ_TIMEOUT`` is dropped (slow-loris clients).
+then closes the connection. A request target over ``MAX_TARGET`` bytes is answered 414 and a request
+head (request line and headers) over ``MAX_HEAD`` bytes 431, as soon as they are known to be too
+long and before anything is routed; both then close the connection. Idle keep-alive connections
+close after ``IDLE_TIMEOUT`` seconds, and a request whose head and body take longer than ``READ_TIMEOUT`` is dropped (slow-loris clients).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from strongroom.errors import Internal, InvalidRequest
+from strongroom.errors import HeadersTooLarge, Internal, InvalidRequest, URITooLong
 from strongroom.http import envelope, tls, wire
 from strongroom.http.app import App, too_large
 from strongroom.http.logical import Peer
@@ -42,6 +44,12 @@ MAX_QUEUED = 16  # pipelined requests parsed ahead of the one being answered bef
 # A larger read is parsed this much at a time, stopping while MAX_QUEUED requests wait: one read
 # of tiny pipelined requests must not turn into thousands of queued request objects.
 FEED_SLICE = 16384
+# Longest request target (path and query) we read. Go's server, under OpenBao, bounds only the
+# whole head (1 MiB, then 431); a path is nowhere near this long in practice (proxies in front of
+# Vault commonly refuse 8 KiB), while a path of 100,000s of segments is only an attack.
+MAX_TARGET = wire.MAX_LIST_LINE - 64
+# Longest request head (request line and headers): Go's http.DefaultMaxHeaderBytes, which OpenBao keeps.
+MAX_HEAD = 1 << 20
 
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
@@ -95,6 +103,8 @@ class HttpConnection(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.size = 0
+        self.head_size = 0  # bytes read of the head being parsed (overcounted by at most one read)
+        self.in_head = False
         self.awaiting_continue = False
         self.began = 0.0
         # Connection state.
@@ -163,6 +173,8 @@ class HttpConnection(asyncio.Protocol):
                 self.parser.feed_data(data)  # the common case, without _feed's extra call
             except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
                 self._parse_failed(e)
+            if self.in_head:
+                self._count_head(len(data))
         else:
             self._feed(data)
 
@@ -186,6 +198,16 @@ class HttpConnection(asyncio.Protocol):
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
             self._parse_failed(e)
+        if self.in_head:
+            self._count_head(len(data))
+
+    def _count_head(self, size: int) -> None:
+        """After a read that ended inside a request head: refuse a head past MAX_HEAD (the parser
+        would otherwise keep growing a header it has not finished). The read may have begun with
+        the end of the previous request, so this counts up to one read too many."""
+        self.head_size += size
+        if self.head_size > MAX_HEAD and self.reading:
+            self._fail(*envelope.render_error(HeadersTooLarge("request header fields too large")))
 
     def _parse_failed(self, e: Exception) -> None:
         if isinstance(e, httptools.HttpParserUpgrade):
@@ -216,15 +238,24 @@ class HttpConnection(asyncio.Protocol):
         self.headers = {}
         self.body = []
         self.size = 0
+        self.head_size = 0
+        self.in_head = True
         self.began = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
+        if len(self.url) + len(url) > MAX_TARGET:
+            # Refused before it is routed or even held whole: work on a path must not grow
+            # without bound (see core/router.py).
+            self.url = b""
+            self._fail(*envelope.render_error(URITooLong("request URI too long")))
+            raise _StopParsing
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         length = self.headers.get("content-length")
         if self.limit is not None and length is not None and length.isdigit() and int(length) > self.limit:
             self._too_large()
@@ -300,7 +331,7 @@ class HttpConnection(asyncio.Protocol):
     def _fail(self, status: int, body: bytes) -> None:
         """Stop reading; answer ``status`` after the requests already queued, then close."""
         self._stop_reading()
-        self.in_message = False
+        self.in_message = self.in_head = False
         self._enqueue(_failure((status, body)))
 
     def _stop_reading(self) -> None:
