@@ -272,3 +272,23 @@ async def test_missing_policies_are_warned_about(store: TokenStore, root: Any) -
                   token_entry=root[1], sudo=True)
     resp = await backend.handle(req)
     assert resp is not None and resp.warnings == ['Policy "stage" does not exist']
+
+
+async def test_a_limited_use_token_creates_no_tokens(as_root: Caller, store: TokenStore) -> None:
+    # A child (or orphan) of a limited token would escape its count (OpenBao: 400, same wording).
+    limited = await as_root.create({"policies": ["web"], "num_uses": 3})
+    before = sorted(await store.list_accessors())
+    for path in ("create", "create-orphan"):
+        entry = await store.lookup(limited.token)
+        assert entry is not None
+        assert not await store.use(entry)  # core spends the use before routing: uses remain
+        limited.entry = entry
+        err = await fails(limited, Op.UPDATE, path, {"num_uses": 0})
+        assert isinstance(err, InvalidRequest)
+        assert err.message == "restricted use token cannot generate child tokens"
+    entry = await store.lookup(limited.token)
+    assert entry is not None and await store.use(entry)  # its last use: OpenBao no longer finds it
+    limited.entry = entry
+    err = await fails(limited, Op.UPDATE, "create")
+    assert isinstance(err, InvalidRequest) and err.message == "parent token lookup failed: no parent found"
+    assert sorted(await store.list_accessors()) == before  # nothing was minted

@@ -6,6 +6,8 @@ The rules, each checked against OpenBao's answers:
   - A caller that is neither root nor sudo may only hand out a subset of its own policies, may not
     pick the token id, make a periodic token, or set no_parent. create-orphan needs no sudo.
   - Only a root token can create another root token.
+  - A token with a limited number of uses creates no tokens at all: a child (or orphan) would
+    escape the count.
   - A role's allow-lists replace the subset rule; its disallow-lists always apply; its orphan,
     period, explicit max, num_uses, bound CIDRs and renewable settings override the request.
 """
@@ -64,6 +66,13 @@ _CREATE_FIELDS: dict[str, Field] = {
 
 async def create_token(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
     parent = caller_entry(req)
+    # SECURITY: the caller's use was counted before this handler runs (tokens.use): a count still
+    # above zero means uses remain, below zero means this request is its last. Either way it is
+    # limited, and Vault refuses both (the last use as a parent that no longer exists).
+    if parent.num_uses > 0:
+        raise InvalidRequest("restricted use token cannot generate child tokens")
+    if parent.num_uses < 0:
+        raise InvalidRequest("parent token lookup failed: no parent found")
     is_root = "root" in parent.policies
     sudo = is_root or req.sudo
     role = await _role(b, d)
