@@ -10,29 +10,36 @@ from datetime import UTC, datetime
 
 from strongroom.errors import InvalidRequest
 
+# The longest duration accepted anywhere: Go's time.Duration is int64 nanoseconds, so OpenBao
+# refuses more whole seconds than this (about 292 years) as an overflow. A bound also keeps
+# everything computed from a TTL (expiry times, JSON integers) within range.
+MAX_DURATION = (2**63 - 1) // 10**9
+
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
 
 
 def parse_duration(value: object, *, name: str = "duration") -> int:
-    """Seconds in ``value``; a bare number is seconds. Raises InvalidRequest naming ``name``."""
+    """Seconds in ``value``; a bare number is seconds. Raises InvalidRequest naming ``name``, also
+    for more than MAX_DURATION seconds."""
     if isinstance(value, bool):
         raise InvalidRequest(f"invalid {name}: {value!r}")
     if isinstance(value, int):
         if value < 0:
             raise InvalidRequest(f"invalid {name}: must not be negative")
-        return value
+        return _bounded(value, value, name)
     if isinstance(value, float):
         if value < 0 or value != value:
             raise InvalidRequest(f"invalid {name}: {value!r}")
-        return int(value)
+        return _bounded(value, value, name)
     if not isinstance(value, str):
         raise InvalidRequest(f"invalid {name}: {value!r}")
     text = value.strip()
     if text == "":
         return 0
     if text.isdigit():
-        return int(text)
+        # Compared as text first: int() of thousands of digits is slow, then refused by Python.
+        return _bounded(int(text) if len(text) <= 20 else MAX_DURATION + 1, value, name)
     pos = 0
     total = 0.0
     for m in _PART.finditer(text):
@@ -42,7 +49,16 @@ def parse_duration(value: object, *, name: str = "duration") -> int:
         pos = m.end()
     if pos != len(text) or pos == 0:
         raise InvalidRequest(f'invalid {name}: "{value}" (use a number of seconds or a duration such as "1h30m")')
-    return int(total)
+    return _bounded(total, value, name)
+
+
+def _bounded(seconds: float, value: object, name: str) -> int:
+    """``seconds`` as an int, or InvalidRequest past MAX_DURATION (float infinity included)."""
+    if seconds > MAX_DURATION:
+        shown = value if isinstance(value, str) and len(value) <= 40 else "value"
+        raise InvalidRequest(f'invalid {name}: "{shown}" is too long (at most {MAX_DURATION} seconds, '
+                             f"about 292 years)")
+    return int(seconds)
 
 
 def format_duration(seconds: int) -> str:

@@ -2,6 +2,9 @@
 
 Pure functions: no I/O. Coercion follows Vault's framework, which is lenient the way clients expect
 ("true"/"1" for bools, "1h" or 3600 for durations, "a,b" or ["a","b"] for comma lists, "k=v" pairs).
+Numbers are bounded as Go's are: ints to int64, durations to MAX_DURATION seconds, JSON to
+MAX_JSON_DEPTH levels of nesting; anything past is a 400 naming the field, never a value that
+fails later, when it is stored or rendered.
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ import orjson
 
 from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# Deepest nesting of JSON arrays and objects accepted from a client (the HTTP edge checks bodies,
+# MAP fields check JSON given as a string). orjson writes at most 254 levels and what a client
+# sends is written again with a few levels around it (response envelope, audit entry, storage),
+# so deeper input could be accepted but never stored or answered.
+MAX_JSON_DEPTH = 200
 
 
 class FieldType(enum.Enum):
@@ -64,14 +75,26 @@ def _int(v: Any) -> int:
     if isinstance(v, bool):
         raise ValueError("bool is not an int")
     if isinstance(v, int):
-        return v
+        return _int64(v)
     if isinstance(v, float):
+        if not INT64_MIN <= v <= INT64_MAX:  # also infinity and NaN, which int() cannot take
+            raise ValueError("value out of range")
         if v != int(v):
             raise ValueError("not a whole number")
         return int(v)
     if isinstance(v, str):
-        return int(v.strip())
+        text = v.strip()
+        if len(text.lstrip("+-")) > 19:  # past int64 whatever the digits; int() of thousands is slow
+            raise ValueError("value out of range")
+        return _int64(int(text))
     raise ValueError("cannot parse as int")
+
+
+def _int64(v: int) -> int:
+    """Go's int (int64 on the platforms Vault runs on): larger values are refused, as OpenBao does."""
+    if not INT64_MIN <= v <= INT64_MAX:
+        raise ValueError("value out of range")
+    return v
 
 
 def _string(v: Any) -> str:
@@ -111,8 +134,21 @@ def _map(v: Any) -> dict[str, Any]:
     if isinstance(v, str) and v.strip().startswith("{"):
         parsed = orjson.loads(v)
         if isinstance(parsed, dict):
+            check_json_depth(parsed)
             return parsed
     raise ValueError("expected an object")
+
+
+def check_json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """InvalidRequest if arrays/objects in ``value`` nest more than ``limit`` levels. Iterative:
+    the input is the attacker's, the Python stack is ours."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise InvalidRequest(f"JSON input nested too deeply (at most {limit} levels)")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
 
 
 def _kv_pairs(v: Any) -> dict[str, str]:
@@ -172,7 +208,7 @@ def coerce(name: str, field: Field, value: Any) -> Any:
         out = _COERCE[field.type](value)
     except InvalidRequest as e:
         raise InvalidRequest(f'error converting input for field "{name}": {e.message}') from None
-    except (ValueError, TypeError, orjson.JSONDecodeError) as e:
+    except (ValueError, TypeError, OverflowError, orjson.JSONDecodeError) as e:
         raise InvalidRequest(f'error converting input for field "{name}": {e}') from None
     if field.allowed_values and out not in field.allowed_values:
         allowed = ", ".join(str(a) for a in field.allowed_values)

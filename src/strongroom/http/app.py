@@ -64,9 +64,13 @@ class App:
         try:
             return await self._dispatch(method, path, query_string, headers, body, peer)
         except StrongroomError as err:
+            if isinstance(err, Internal) and err.__cause__ is not None:
+                # core turned an unexpected exception into a bare 500 (and audited it): the
+                # operator needs the traceback the client must not see.
+                log.error("unexpected error handling %s %s", method, path[:200], exc_info=err.__cause__)
             return envelope.render_error(err)
         except Exception:  # the edge must never leak a traceback to the client
-            log.exception("unexpected error handling %s %s", method, path)
+            log.exception("unexpected error handling %s %s", method, path[:200])
             return envelope.render_error(Internal("internal error"))
 
     def answer_cached(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,

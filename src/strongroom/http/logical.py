@@ -12,6 +12,7 @@ import orjson
 
 from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest, UnsupportedMediaType, UnsupportedOperation
+from strongroom.framework.fields import MAX_JSON_DEPTH, check_json_depth
 from strongroom.logical import Connection, Operation, Request
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -63,6 +64,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise InvalidRequest("failed to parse JSON input: the body must be a JSON object")
+    # Refused here, before anything is stored: nesting orjson could read but not write again
+    # would fail later, as a 500, maybe after a change was made. Counting brackets first keeps the
+    # walk off the common case (strings may hold brackets; that only makes the walk run).
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        check_json_depth(data)
     return data
 
 
@@ -90,7 +96,10 @@ def to_request(method: str, path: str, query_string: str, body: bytes, headers: 
         path += "/"
     wrap_ttl = 0
     if headers.get("x-vault-wrap-ttl"):
-        wrap_ttl = parse_duration(headers["x-vault-wrap-ttl"], name="wrap TTL")
+        try:
+            wrap_ttl = parse_duration(headers["x-vault-wrap-ttl"], name="wrap TTL")
+        except InvalidRequest as e:
+            raise InvalidRequest(f"error parsing X-Vault-Wrap-TTL header: {e.message}") from None
     return Request(
         operation=op, path=path, data=data, id=request_id, client_token=token_of(headers),
         connection=Connection(remote_addr=peer.addr, remote_port=peer.port, peer_certificate=peer.cert,
