@@ -121,3 +121,36 @@ async def test_an_unexpected_500_is_logged(client: httpx.AsyncClient, monkeypatc
     assert "the detail the operator needs" not in r.text
     logged = [rec for rec in caplog.records if rec.exc_info]
     assert logged and "the detail the operator needs" in str(logged[0].exc_info[1])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\t", "\n", "\x7f", "\u200b"])
+async def test_non_printable_paths_are_400(client: httpx.AsyncClient, char: str) -> None:
+    # OpenBao answers 400 to any request path holding a character Go's unicode.IsPrint refuses.
+    quoted = "".join(f"%{b:02X}" for b in char.encode())
+    for method, path, body in [
+        ("POST", f"/v1/sys/mounts/nul{quoted}x", {"type": "kv"}),
+        ("POST", f"/v1/sys/policy/nul{quoted}p", {"policy": 'path "a" { capabilities = ["read"] }'}),
+        ("POST", f"/v1/sys/policies/acl/nul{quoted}p", {"policy": 'path "a" { capabilities = ["read"] }'}),
+        ("POST", f"/v1/secret/data/nul{quoted}s", {"data": {"a": 1}}),
+        ("POST", f"/v1/cubbyhole/nul{quoted}s", {"a": 1}),
+        ("GET", f"/v1/secret/data/nul{quoted}s", None),
+        ("GET", f"/v1/sys/health{quoted}", None),
+    ]:
+        msg = await refused(client, method, path, json=body)
+        assert msg == "path cannot contain non-printable characters"
+    # Printable non-ASCII is fine, as in OpenBao.
+    assert (await client.post("/v1/secret/data/caf%C3%A9", json={"data": {"a": 1}})).status_code == 200
+
+
+async def test_nul_in_a_mount_path_or_policy_name_from_anywhere_is_400(client: httpx.AsyncClient) -> None:
+    from strongroom.core.mounts import normalize_path
+    from strongroom.core.policy import normalize_name
+    from strongroom.errors import InvalidRequest
+
+    for bad in ("a\x00b", "a\nb"):
+        with pytest.raises(InvalidRequest, match="non-printable"):
+            normalize_path(bad)
+        with pytest.raises(InvalidRequest, match="non-printable"):
+            normalize_name(bad)
+    msg = await refused(client, "POST", "/v1/sys/remount", json={"from": "secret", "to": "a\x00b"})
+    assert "non-printable" in msg

@@ -147,6 +147,8 @@ def normalize_path(path: str) -> str:
     path = path.strip().strip("/")
     if not path:
         raise InvalidRequest("path cannot be empty")
+    if not path.isprintable():  # a NUL or control character in a mount path (OpenBao: 400)
+        raise InvalidRequest("path cannot contain non-printable characters")
     if ".." in path.split("/"):
         raise InvalidRequest(f'invalid path "{path}"')
     return path + "/"

@@ -145,6 +145,8 @@ def normalize_name(name: str) -> str:
     """Policy names are case-insensitive (stored lowercase). '/' is allowed, as in Vault, but not
     empty, "." or ".." segments: the name becomes part of a storage key."""
     name = name.strip().lower()
+    if not name.isprintable():  # NUL or control characters (OpenBao: 400)
+        raise InvalidRequest("policy name cannot contain non-printable characters")
     if not name or any(seg in ("", ".", "..") for seg in name.split("/")):
         raise InvalidRequest(f'invalid policy name "{name}"')
     return name

@@ -17,6 +17,7 @@ import orjson
 
 from strongroom.errors import (
     Internal,
+    InvalidRequest,
     RequestTooLarge,
     StrongroomError,
     UnsupportedOperation,
@@ -115,6 +116,11 @@ class App:
         if not raw_path.startswith("/v1/"):
             raise UnsupportedPath()
         path = raw_path[4:]
+        if not path.isprintable():
+            # NUL, control and format characters (percent-decoded) in a mount path, policy name or
+            # storage key: refused before routing, as OpenBao does (Go's unicode.IsPrint is the
+            # same set as str.isprintable).
+            raise InvalidRequest("path cannot contain non-printable characters")
         sys_path = path.rstrip("/")
         sys_handler = ROUTES.get(sys_path)
         if sys_handler is not None:
