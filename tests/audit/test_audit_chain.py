@@ -80,3 +80,46 @@ def test_a_prefix_is_covered_by_the_chain() -> None:
     assert verify(KEY, lines).ok
     lines[1] = lines[1].replace(b"AUDIT: ", b"AUDlT: ")
     assert verify(KEY, lines).bad_line == 2
+
+
+def test_a_torn_last_line_is_not_tampering() -> None:
+    # A crash or a full disk cuts the last write short: the chain holds up to it.
+    lines = _log(5)
+    _, _, head4 = split_line(lines[3]) or (b"", 0, "")
+    for cut in (1, 20, len(lines[4]) - 40, len(lines[4]) - 3):
+        torn = [*lines[:4], lines[4][:cut]]
+        v = verify(KEY, torn)
+        assert v.ok and v.torn == (5,) and v.lines == 4 and v.last_seq == 4
+        # The device never counted the torn write, so its head is line 4: still not tampering.
+        assert verify(KEY, torn, head_seq=4, head_hmac=head4).torn == (5,)
+        # But if the device did write line 5 whole, the file was cut afterwards: tampering.
+        assert not verify(KEY, torn, head_seq=5, head_hmac="0" * 64).ok
+    v = verify(KEY, [*lines[:4], lines[4][:30] + b"\x00" * 100])  # a crash may leave NULs
+    assert v.ok and v.torn == (5,)
+    assert verify(KEY, [*lines[:4], lines[4][:-1]]).torn == ()  # only the newline lost: the line is whole
+
+
+def test_a_torn_line_the_chain_runs_on_around() -> None:
+    # After a failed write (or a restart after a crash) the device writes the same sequence
+    # number again, on a line of its own.
+    lines = _log(5)
+    v = verify(KEY, [*lines[:2], lines[2][:50] + b"\n", *lines[2:]])
+    assert v.ok and v.torn == (3,) and v.lines == 5 and v.last_seq == 5
+
+
+def test_an_edited_or_truncated_complete_line_is_still_tampering() -> None:
+    lines = _log(5)
+    edited = lines[4].replace(b'"id": "5"', b'"id": "X"')  # the last line, edited, whole
+    v = verify(KEY, [*lines[:4], edited])
+    assert not v.ok and "HMAC" in v.reason and v.torn == ()
+    # A line cut short in the middle of the log, with nothing written again in its place: the
+    # chain does not run on around it, so it is a deletion.
+    v = verify(KEY, [*lines[:2], lines[2][:50] + b"\n", *lines[3:]])
+    assert not v.ok and v.bad_line == 4 and "expected 3" in v.reason
+    # A whole JSON object without a chain member was inserted, not torn.
+    v = verify(KEY, [*lines, b'{"type":"request","forged":true}'])
+    assert not v.ok and "inserted or edited" in v.reason
+    stripped = split_line(lines[4])
+    assert stripped is not None
+    v = verify(KEY, [*lines[:4], stripped[0]])  # the last line with its chain member removed
+    assert not v.ok and "inserted or edited" in v.reason

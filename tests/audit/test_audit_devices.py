@@ -294,3 +294,22 @@ async def test_inline_the_path_is_checked_once_per_event_loop_turn(tmp_path: Pat
     assert [json.loads(line)["request"]["id"] for line in old] == ["1", "2", "3"]
     assert [json.loads(line)["request"]["id"] for line in new] == ["4"]
     assert verify(KEY, old + new).ok
+
+
+async def test_file_device_continues_the_chain_past_a_torn_last_line(tmp_path: Path) -> None:
+    # A crash cut the last write short; after the restart the chain goes on around the torn line.
+    path = tmp_path / "audit.log"
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    for i in range(3):
+        await dev.write(_entry(i))
+    await dev.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - 40])
+    dev = FileDevice({"file_path": str(path)}, KEY)
+    await dev.write(_entry(9))
+    assert dev.head[0] == 3  # the torn line's number, written again whole
+    await dev.close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 4 and json.loads(lines[3])["request"]["id"] == "9"
+    v = verify(KEY, lines)
+    assert v.ok and v.torn == (3,) and v.last_seq == 3

@@ -77,6 +77,14 @@ def test_verify_finds_edited_deleted_and_reordered_lines(acli: CLI, tmp_path: Pa
         swapped = lines[:1] + [lines[2], lines[1]] + lines[3:]
         assert "swapped.log:2: sequence number 3, expected 2" in check("swapped.log", swapped)
         assert "deleted from the end" in check("cut.log", lines[:-2], "-path=chain")
+        # A last line cut short by a crash or a full disk is not tampering: its own message, exit 3.
+        torn_log = tmp_path / "torn.log"
+        torn_log.write_bytes(b"".join(lines[:-1]) + lines[-1][:40])
+        torn = acli("audit", "verify", f"-key={key}", str(torn_log))
+        assert torn.code == 3, torn
+        assert "line(s) are torn, cut short by a crash or a full disk" in torn.err
+        assert f"{torn_log}:{len(lines)}" in torn.err and "not tampering" in torn.err
+        assert "broken" not in torn.err
         assert acli.ok("audit", "verify", f"-key={key}", str(log)).startswith("Success!")
         usage = acli("audit", "verify", str(log))
         assert usage.code == 1 and "Exactly one of -key or -path" in usage.err

@@ -15,6 +15,12 @@ previous line's ``hmac`` in hex ("" before the first line, seq 1). So
   - lines cut from the end are invisible in the file alone: compare with the device's current
     head (``sys/audit-chain/<path>``), which ``strongroom audit verify -path`` does.
 
+A write cut short (a crash, a full disk) leaves part of a line: not a whole JSON object, no chain
+member. The device never counts such a write (the next line carries the same sequence number and
+starts on a line of its own), so the chain runs on unbroken around it. That is reported apart from
+tampering, as a torn line: nothing chained is missing or changed, one entry is incomplete. A line
+that is a whole JSON object without a chain member is an insertion (or an edit), never torn.
+
 SECURITY: the chain key is not the device's salt. ``sys/audit-hash`` hands out HMACs under the salt
 to any caller allowed to use it; with the salt as chain key, such a caller could forge lines.
 Whoever holds the chain key can forge lines too (HMAC is symmetric), so it is given to sudo callers
@@ -27,6 +33,8 @@ import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import orjson
 
 from strongroom.audit.mac import KeyedSha256
 
@@ -67,6 +75,22 @@ class Verdict:
     last_seq: int  # the sequence number of the last line that verified
     bad_line: int = 0  # 1-based number (across all inputs) of the first break; 0 when ok
     reason: str = ""
+    # 1-based numbers of torn lines (writes cut short) the chain ran on around; ok may still be True.
+    torn: tuple[int, ...] = ()
+
+
+def is_torn(line: bytes) -> bool:
+    """Part of a line, as a write cut short leaves it: not a whole JSON object (after the device's
+    prefix, if any). Trailing NULs, which a crash can leave in place of the lost bytes, are part of
+    the tear. A whole object without a chain member is not torn: it was inserted or edited."""
+    text = line.rstrip(b"\r\n").rstrip(b"\x00")
+    start = text.find(b"{")
+    if start < 0:
+        return True
+    try:
+        return not isinstance(orjson.loads(text[start:]), dict)
+    except orjson.JSONDecodeError:
+        return True
 
 
 def verify(key: bytes, lines: Iterable[bytes], *, head_seq: int = 0, head_hmac: str = "") -> Verdict:
@@ -77,25 +101,35 @@ def verify(key: bytes, lines: Iterable[bytes], *, head_seq: int = 0, head_hmac: 
     (or the file was replaced)."""
     prev, expected, n = "", 1, 0
     reached = not head_seq
+    torn: list[int] = []
     for n, line in enumerate(lines, 1):
         parts = split_line(line)
         if parts is None:
-            return Verdict(False, n - 1, expected - 1, n, "the line carries no chain member (inserted or edited)")
+            if is_torn(line):
+                # Passed over: if a line is really missing around it, the next one shows a gap.
+                torn.append(n)
+                continue
+            return Verdict(False, n - 1 - len(torn), expected - 1, n,
+                           "the line carries no chain member (inserted or edited)", tuple(torn))
         body, seq, mac = parts
+        verified = n - 1 - len(torn)
         if seq != expected:
             what = "lines deleted before it" if seq > expected else "out of order or repeated"
-            return Verdict(False, n - 1, expected - 1, n, f"sequence number {seq}, expected {expected} ({what})")
+            return Verdict(False, verified, expected - 1, n, f"sequence number {seq}, expected {expected} ({what})",
+                           tuple(torn))
         # SECURITY: constant-time comparison of the recorded and recomputed HMACs.
         if not hmac.compare_digest(chain_mac(key, prev, seq, body), mac):
-            return Verdict(False, n - 1, expected - 1, n, "HMAC mismatch: the line was edited, or the key is wrong")
+            return Verdict(False, verified, expected - 1, n, "HMAC mismatch: the line was edited, or the key is wrong",
+                           tuple(torn))
         if seq == head_seq:
             if head_hmac and not hmac.compare_digest(mac, head_hmac):
-                return Verdict(False, n - 1, expected - 1, n,
-                               "the device wrote a different line with this sequence number (file replaced)")
+                return Verdict(False, verified, expected - 1, n,
+                               "the device wrote a different line with this sequence number (file replaced)",
+                               tuple(torn))
             reached = True
         prev, expected = mac, expected + 1
     if not reached:
-        return Verdict(False, n, expected - 1, n + 1,
+        return Verdict(False, n - len(torn), expected - 1, n + 1,
                        f"the file ends at sequence {expected - 1}, but the device has written {head_seq} lines "
-                       "(lines deleted from the end)")
-    return Verdict(True, n, expected - 1)
+                       "(lines deleted from the end)", tuple(torn))
+    return Verdict(True, n - len(torn), expected - 1, torn=tuple(torn))

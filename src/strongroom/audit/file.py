@@ -51,7 +51,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from strongroom.audit import DEFAULT_TIMEOUT, parse_bool, parse_seconds
-from strongroom.audit.chain import chained_line, split_line
+from strongroom.audit.chain import chained_line, is_torn, split_line
 from strongroom.audit.mac import KeyedSha256
 from strongroom.errors import InvalidRequest
 
@@ -382,17 +382,23 @@ class FileDevice:
         return fd
 
     def _resume(self, size: int) -> None:
-        """First open of an existing file: continue the chain from its last line."""
+        """First open of an existing file: continue the chain from its last line, or from the one
+        before it when the last is torn (a write cut short by a crash): the next line then takes
+        the torn one's sequence number, on a line of its own, and the chain runs on unbroken."""
         with open(self.path, "rb") as r:
             r.seek(max(0, size - 1))
             self._needs_newline = r.read(1) != b"\n"
             start = size
             tail = b""
-            while start > 0 and b"\n" not in tail.rstrip(b"\n"):
+            # Two whole lines at most are looked at: the last, and the one before it.
+            while start > 0 and tail.rstrip(b"\n").count(b"\n") < 2:
                 start = max(0, start - _TAIL_BLOCK)
                 r.seek(start)
                 tail = r.read(size - start)
-        last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        lines = tail.rstrip(b"\n").split(b"\n")
+        last = lines[-1]
+        if len(lines) > 1 and split_line(last) is None and is_torn(last):
+            last = lines[-2]
         parts = split_line(last)
         if parts is not None:
             self.seq, self.prev = parts[1], parts[2]

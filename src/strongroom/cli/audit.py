@@ -43,8 +43,10 @@ Usage: strongroom audit verify [options] FILE...
   Checks the HMAC chain of a file audit device's log: every line carries a
   sequence number and an HMAC over itself and the line before it. Reports the
   first deleted, reordered, inserted or edited line and exits 2; exits 0 when
-  the whole chain holds. Several FILEs (a rotated log, oldest first) are
-  checked as one chain.
+  the whole chain holds. A line cut short by a crash or a full disk (part of a
+  line, the chain unbroken around it) is not tampering: the chain is checked
+  past it, and if nothing else is wrong the command reports the torn line and
+  exits 3. Several FILEs (a rotated log, oldest first) are checked as one chain.
 
   The chain key comes from the server (-path, needs sudo on sys/audit-chain),
   which also reports how many lines the device has written, so lines cut off
@@ -180,11 +182,24 @@ def _check(key: bytes, files: list[str], head_seq: int, head_hmac: str) -> tuple
     return verify_chain(key, lines(), head_seq=head_seq, head_hmac=head_hmac), starts
 
 
+# Exit status when the chain holds but a line is torn: neither success (an entry is incomplete)
+# nor tampering (2), so scripts can tell a crash's leftovers from an attack.
+TORN = 3
+
+
 def _report(result: tuple[Verdict, list[int]], files: list[str]) -> int:
     v, starts = result
+
+    def where(line: int) -> str:
+        index = max([i for i, s in enumerate(starts) if s < line] or [len(files) - 1])
+        return f"{files[index]}:{line - starts[index]}"
+
     if not v.ok:
-        index = max([i for i, s in enumerate(starts) if s < v.bad_line] or [len(files) - 1])
-        where = f"{files[index]}:{v.bad_line - starts[index]}"
-        raise CLIError(f"Audit chain broken at {where}: {v.reason} ({v.lines} lines verified before it)")
-    out(f"Success! Verified {v.lines} lines (sequence 1-{v.last_seq}) in {', '.join(files)}")
+        raise CLIError(f"Audit chain broken at {where(v.bad_line)}: {v.reason} ({v.lines} lines verified before it)")
+    verified = f"Verified {v.lines} lines (sequence 1-{v.last_seq}) in {', '.join(files)}"
+    if v.torn:
+        raise CLIError(f"{verified}, but {len(v.torn)} line(s) are torn, cut short by a crash or a full disk "
+                       f"(not tampering; the chain holds around them; their entries are incomplete): "
+                       f"{', '.join(where(n) for n in v.torn)}", TORN)
+    out(f"Success! {verified}")
     return 0
