@@ -292,3 +292,21 @@ async def test_a_limited_use_token_creates_no_tokens(as_root: Caller, store: Tok
     err = await fails(limited, Op.UPDATE, "create")
     assert isinstance(err, InvalidRequest) and err.message == "parent token lookup failed: no parent found"
     assert sorted(await store.list_accessors()) == before  # nothing was minted
+
+
+async def test_policy_names_are_lowercased_as_openbao_does(as_root: Caller, store: TokenStore) -> None:
+    a = (await auth_of(as_root, {"policies": ["Narrow", " Wide ", "DEFAULT"]})).auth
+    assert a.policies == a.token_policies == ["default", "narrow", "wide"]
+    # A plain caller asking for its own policy in another case is within the subset rule ...
+    narrow = await as_root.create({"policies": ["narrow"]})
+    child = (await auth_of(narrow, {"policies": ["NARROW"]})).auth
+    assert child.policies == ["default", "narrow"]
+    # ... and "ROOT" is root, which only a root caller may hand out.
+    err = await fails(narrow, Op.UPDATE, "create", {"policies": ["ROOT"]})
+    assert isinstance(err, InvalidRequest)
+    # Roles keep their lists lowercase too, so they match.
+    await as_root(Op.UPDATE, "roles/r1", {"allowed_policies": ["Narrow", "Other"], "disallowed_policies": ["BAD"]})
+    role = await as_root(Op.READ, "roles/r1")
+    assert role is not None and role.data is not None
+    assert (role.data["allowed_policies"], role.data["disallowed_policies"]) == (["narrow", "other"], ["bad"])
+    assert (await auth_of(as_root, {"policies": ["NARROW"]}, "create/r1")).auth.policies == ["default", "narrow"]

@@ -65,12 +65,15 @@ def display_name_for(requested: str) -> str:
 
 
 def sanitize_policies(policies: list[str], *, add_default: bool, no_default: bool = False) -> list[str]:
-    """Sorted, de-duplicated, blank-free; "default" added or removed as asked; root swallows the rest.
+    """Lowercased, sorted, de-duplicated, blank-free; "default" added or removed as asked; root
+    swallows the rest.
 
-    A token holding "root" is all-powerful, so any other policy next to it is meaningless and
-    dropped, and "default" is never added to it.
+    Policy names are case-insensitive (the policy store keeps them lowercase), so a token's are
+    lowercased as Vault's are: "Narrow" names the policy "narrow", and "ROOT" is "root" (for which
+    only a root caller may ask). A token holding "root" is all-powerful, so any other policy next
+    to it is meaningless and dropped, and "default" is never added to it.
     """
-    out = {p.strip() for p in policies if p and p.strip()}
+    out = {p.strip().lower() for p in policies if p and p.strip()}
     if "root" in out:
         return ["root"]
     if no_default:
