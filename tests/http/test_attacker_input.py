@@ -154,3 +154,14 @@ async def test_nul_in_a_mount_path_or_policy_name_from_anywhere_is_400(client: h
             normalize_name(bad)
     msg = await refused(client, "POST", "/v1/sys/remount", json={"from": "secret", "to": "a\x00b"})
     assert "non-printable" in msg
+
+
+async def test_wrong_methods_on_logical_paths_answer_as_openbao(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/v1/secret/data/m", json={"data": {"a": 1}})).status_code == 200
+    for path in ("/v1/secret/data/m", "/v1/auth/token/lookup-self", "/v1/cubbyhole/m", "/v1/sys/mounts"):
+        # OpenBao: HEAD is 405 on logical paths (only sealed-safe sys/ endpoints such as sys/health serve it).
+        assert (await client.head(path)).status_code == 405, path
+        for method in ("TRACE", "PROPFIND", "CONNECT"):
+            assert (await refused(client, method, path, 405)).startswith("unsupported method"), (method, path)
+        assert (await client.options(path)).status_code == 400, path  # OpenBao: 400 without CORS
+    assert (await client.head("/v1/sys/health")).status_code == 200

@@ -495,3 +495,18 @@ async def test_an_overlong_head_is_431(monkeypatch: pytest.MonkeyPatch) -> None:
         writer.write(post("/v1/secret/data/big", orjson.dumps({"data": {"k": "v" * 200_000}})))
         assert (await read_response(reader))[0] == 200
         writer.close()
+
+
+async def test_an_unknown_method_is_405_and_garbage_still_400() -> None:
+    # Go's server takes any token as a method, so OpenBao answers 405; llhttp refuses the line.
+    async with serving() as srv:
+        reader, writer = await srv.connect()
+        writer.write(b"FOO /v1/secret/data/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = await read_response(reader)
+        assert (status, orjson.loads(body)) == (405, {"errors": ["unsupported method FOO"]})
+        assert headers["connection"] == "close" and await closed(reader)
+        for garbage in (b"NOT HTTP AT ALL\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GET\r\n\r\n"):
+            reader, writer = await srv.connect()
+            writer.write(garbage)
+            assert (await read_response(reader))[0] == 400, garbage
+            assert await closed(reader)

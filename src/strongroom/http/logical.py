@@ -17,9 +17,10 @@ from strongroom.logical import Connection, Operation, Request
 
 MERGE_PATCH = "application/merge-patch+json"
 
+# HEAD is not among them: Vault serves it on its sealed-safe sys/ endpoints (http/sys.py) only and
+# answers 405 on logical paths; OPTIONS, a CORS preflight Vault refuses without CORS set up, is 400.
 _METHODS = {
     "GET": Operation.READ,
-    "HEAD": Operation.READ,
     "POST": Operation.UPDATE,
     "PUT": Operation.UPDATE,
     "DELETE": Operation.DELETE,
@@ -77,6 +78,8 @@ def to_request(method: str, path: str, query_string: str, body: bytes, headers: 
     """``path`` is relative to /v1/ and already percent-decoded; ``headers`` have lower-case names."""
     op = _METHODS.get(method)
     if op is None:
+        if method == "OPTIONS":
+            raise InvalidRequest("OPTIONS requests are not supported here (no CORS configuration)")
         raise UnsupportedOperation(f"unsupported method {method}")
     query = query_of(query_string)
     if op is Operation.READ and _truthy(query.pop("list", "")):

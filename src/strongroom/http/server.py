@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import ssl
 from functools import partial
 from typing import Any, cast
@@ -30,7 +31,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from strongroom.errors import HeadersTooLarge, Internal, InvalidRequest, URITooLong
+from strongroom.errors import HeadersTooLarge, Internal, InvalidRequest, UnsupportedOperation, URITooLong
 from strongroom.http import envelope, tls, wire
 from strongroom.http.app import App, too_large
 from strongroom.http.logical import Peer
@@ -77,6 +78,30 @@ def _failure(status_body: tuple[int, bytes]) -> _Request:
     req = _Request("", "", "", {}, b"", False, False)
     req.error = status_body
     return req
+
+
+# A whole request line: method token, target, version (what Go's server would take).
+_REQUEST_LINE = re.compile(rb"([A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}) [!-~]+ HTTP/\d\.\d\r?\n")
+
+
+class _NoCallbacks:
+    pass
+
+
+def _unknown_method(start: bytes) -> str:
+    """The method of the well-formed request line ``start`` begins with, when llhttp does not know
+    it; "" otherwise (the parser failed on something else: garbage, not a method)."""
+    m = _REQUEST_LINE.match(start)
+    if m is None:
+        return ""
+    probe = httptools.HttpRequestParser(_NoCallbacks())
+    try:
+        probe.feed_data(m.group(1) + b" / HTTP/1.1\r\n\r\n")
+    except httptools.HttpParserInvalidMethodError:
+        return m.group(1).decode("ascii")
+    except httptools.HttpParserError:
+        pass
+    return ""
 
 
 class _StopParsing(Exception):
@@ -169,10 +194,11 @@ class HttpConnection(asyncio.Protocol):
         if len(data) > FEED_SLICE:
             self._feed_slices(data)
         elif self.in_message or not (self.held or data[0] == 76):  # 76: "L", maybe LIST
+            at_start = not self.in_message
             try:
                 self.parser.feed_data(data)  # the common case, without _feed's extra call
             except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
-                self._parse_failed(e)
+                self._parse_failed(e, data if at_start else b"")
             if self.in_head:
                 self._count_head(len(data))
         else:
@@ -194,10 +220,11 @@ class HttpConnection(asyncio.Protocol):
             data = self._rewrite_list(data)
             if not data:
                 return
+        at_start = not self.in_message
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
-            self._parse_failed(e)
+            self._parse_failed(e, data if at_start else b"")
         if self.in_head:
             self._count_head(len(data))
 
@@ -209,8 +236,13 @@ class HttpConnection(asyncio.Protocol):
         if self.head_size > MAX_HEAD and self.reading:
             self._fail(*envelope.render_error(HeadersTooLarge("request header fields too large")))
 
-    def _parse_failed(self, e: Exception) -> None:
-        if isinstance(e, httptools.HttpParserUpgrade):
+    def _parse_failed(self, e: Exception, start: bytes) -> None:
+        """``start``: what was fed, when it began at a message boundary (else empty)."""
+        if isinstance(e, httptools.HttpParserInvalidMethodError) and (method := _unknown_method(start)):
+            # A well-formed request line with a method llhttp does not know: Vault answers 405
+            # (Go's server takes any token as a method). The rest of it was not parsed: close.
+            self._fail(*envelope.render_error(UnsupportedOperation(f"unsupported method {method}")))
+        elif isinstance(e, httptools.HttpParserUpgrade):
             # An Upgrade (h2c, websocket) we do not speak: the request is answered as plain
             # HTTP/1.1, then the connection closes instead of switching protocols.
             self._stop_reading()
