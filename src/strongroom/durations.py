@@ -4,6 +4,7 @@ prints (RFC 3339 timestamps, time.Duration strings). Pure functions."""
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ def parse_duration(value: object, *, name: str = "duration") -> int:
             raise InvalidRequest(f"invalid {name}: must not be negative")
         return _bounded(value, value, name)
     if isinstance(value, float):
-        if value < 0 or value != value:
+        if value < 0 or math.isnan(value):
             raise InvalidRequest(f"invalid {name}: {value!r}")
         return _bounded(value, value, name)
     if not isinstance(value, str):

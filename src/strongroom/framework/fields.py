@@ -73,7 +73,7 @@ def _bool(v: Any) -> bool:
 
 def _int(v: Any) -> int:
     if isinstance(v, bool):
-        raise ValueError("bool is not an int")
+        raise TypeError("bool is not an int")
     if isinstance(v, int):
         return _int64(v)
     if isinstance(v, float):
