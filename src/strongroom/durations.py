@@ -56,7 +56,9 @@ def parse_duration(value: object, *, name: str = "duration") -> int:
 def _bounded(seconds: float, value: object, name: str) -> int:
     """``seconds`` as an int, or InvalidRequest past MAX_DURATION (float infinity included)."""
     if seconds > MAX_DURATION:
-        shown = value if isinstance(value, str) and len(value) <= 40 else "value"
+        shown = value if isinstance(value, str) else repr(value)
+        if len(shown) > 40:
+            shown = shown[:20] + "..."
         raise InvalidRequest(f'invalid {name}: "{shown}" is too long (at most {MAX_DURATION} seconds, '
                              f"about 292 years)")
     return int(seconds)
