@@ -357,7 +357,8 @@ def main() -> int:
             if args.openbao:
                 ob = results.get(("openbao", name, c))
                 row += " " + (_cells(ob) if ob else "n/a | | | |")
-                row += f" {sr['rps'] / ob['rps']:.2f}x |" if sr and ob else " |"
+                # OpenBao at 0 req/s (every request past wrk's timeout) has no ratio to give.
+                row += f" {sr['rps'] / ob['rps']:.2f}x |" if sr and ob and ob["rps"] else " |"
             print(row)
     print("\nwrap+unwrap counts each request: one wrap and one unwrap are two.")
     if args.json:
