@@ -98,11 +98,12 @@ class Core(SealLifecycle):
         self.tokens.add_revoke_hook(self._destroy_cubbyhole)
         # Every part, with the barrier prefix of the keys its invalidate() takes (relative to it), in
         # the order of setup and activate; deactivate runs in reverse (strongroom/lifecycle.py).
-        # SECURITY: audit is set up after everything it records and torn down before it; the read
-        # cache (plaintext answers) is emptied on every step.
+        # SECURITY: audit is set up once every part it records from is, and stops before them; the
+        # read cache (plaintext answers) is emptied on every step.
+        forget_reads = self.reads.clear
         self.parts: list[tuple[str, Lifecycle]] = [
             ("", physical if isinstance(physical, Lifecycle) else Part()),  # the storage cache
-            ("", Steps(setup=lambda: self.reads.clear(), deactivate=lambda: self.reads.clear(), invalidate=lambda: self.reads.clear())),
+            ("", Steps(setup=forget_reads, deactivate=forget_reads, invalidate=forget_reads)),
             (POLICY_VIEW, self.policies),
             (TOKEN_VIEW, self.tokens),
             ("", self.mounts),
