@@ -68,11 +68,10 @@ async def handle_request(core: Core, req: Request) -> Response | None:
         resp = await register(core, req, mount, resp)
         resp = await wrap(core, req, resp)
         return resp
-    except StrongroomError as e:
-        err = e
-        raise
     except Exception as e:
-        err = Internal("internal error")
+        err = as_error(e)
+        if err is e:
+            raise  # as it was raised, its own cause kept
         raise err from e
     finally:
         replay = await audit_outcome(core, req, resp, err, request_logged=audited)
@@ -104,17 +103,22 @@ async def handle_action(core: Core, req: Request, act: Callable[[], Awaitable[No
             exhausted = False
             await core.tokens.revoke(entry)
         await act()
-    except StrongroomError as e:
-        err = e
-        raise
     except Exception as e:
-        err = Internal("internal error")
+        err = as_error(e)
+        if err is e:
+            raise  # as it was raised, its own cause kept
         raise err from e
     finally:
         if not core.sealed:
             await audit_outcome(core, req, None, err, request_logged=audited)
             if exhausted and entry is not None:
                 await core.tokens.revoke(entry)
+
+
+def as_error(e: Exception) -> StrongroomError:
+    """What a failure is audited and answered as: itself, or (a bug) a bare 500 whose cause the
+    edge logs and the client never sees."""
+    return e if isinstance(e, StrongroomError) else Internal("internal error")
 
 
 def guard(core: Core) -> None:
