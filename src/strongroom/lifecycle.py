@@ -18,7 +18,7 @@ under the barrier, e.g. ``sys/token/id/h...``); each part ignores keys outside i
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 
@@ -61,6 +61,19 @@ class Part:
         return None
 
 
+async def deactivate_all(parts: Iterable[Lifecycle]) -> None:
+    """Deactivate each part in the order given, every one even if another fails; then raise the
+    first failure, if any (a part that failed to stop must not keep the others running)."""
+    failed: Exception | None = None
+    for part in parts:
+        try:
+            await part.deactivate()
+        except Exception as exc:  # noqa: BLE001 - the others must stop too; the first failure is raised
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+
+
 Step = Callable[[], "Awaitable[None] | None"]
 
 
@@ -94,4 +107,4 @@ class Steps(Part):
         await self._run(self._invalidate)
 
 
-__all__ = ["Lifecycle", "Part", "Steps"]
+__all__ = ["Lifecycle", "Part", "Steps", "deactivate_all"]

@@ -142,7 +142,7 @@ async def _fail(*_args: Any, **_kwargs: Any) -> None:
     raise OSError(errno.EIO, "storage went away")
 
 
-@pytest.mark.parametrize("step", ["policies.setup", "TokenStore.setup", "mounts.load", "expiration.setup",
+@pytest.mark.parametrize("step", ["policies.setup", "TokenStore.setup", "mounts.setup", "expiration.setup",
                                   "rotation.setup"])
 async def test_a_failed_post_unseal_step_leaves_the_core_sealed(
         step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from strongroom.core.sysview import MountSystemView
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Backend, BackendConfig
 from strongroom.framework.registry import FactorySpec, resolve
-from strongroom.lifecycle import Part
+from strongroom.lifecycle import Part, deactivate_all
 from strongroom.logical import Storage
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,18 @@ class MountTable(Part):
     # -- lifecycle ------------------------------------------------------------------------------
     async def setup(self) -> None:
         """Load both tables (creating the default mounts on first unseal) and set every backend up."""
-        await self.load(self._defaults())
+        defaults = self._defaults()
+        self.tables = {"mounts": {}, "auth": {}}
+        self._router.clear()
+        for table, key in (("mounts", MOUNTS_TABLE_KEY), ("auth", AUTH_TABLE_KEY)):
+            raw = await self._barrier.get(key)
+            entries = [MountEntry.from_json(e) for e in orjson.loads(raw)["entries"]] if raw else []
+            present = {e.path for e in entries}
+            missing = [d for d in defaults if d.table == table and d.path not in present]
+            for e in entries + missing:
+                await self._start(e)
+            if missing or raw is None:
+                await self._persist(table)
 
     async def activate(self) -> None:
         self._activated = True
@@ -185,16 +196,10 @@ class MountTable(Part):
     async def deactivate(self) -> None:
         """Stop every backend (each one even if another fails) and empty the router."""
         self._activated = False
-        failed: BaseException | None = None
-        for e in self.entries():
-            if e.backend is not None:
-                try:
-                    await e.backend.deactivate()
-                except Exception as exc:  # noqa: BLE001 - the others must stop too; the first failure is raised
-                    failed = failed or exc
-        self._router.clear()
-        if failed is not None:
-            raise failed
+        try:
+            await deactivate_all(e.backend for e in self.entries() if e.backend is not None)
+        finally:
+            self._router.clear()
 
     async def invalidate(self, key: str) -> None:
         """A mount table key restarts every mount from the stored tables; a key under a mount's
@@ -227,26 +232,12 @@ class MountTable(Part):
         return [e for t in self.tables.values() for e in t.values()]
 
     # -- persistence ----------------------------------------------------------------------------
-    async def load(self, defaults: list[MountEntry]) -> None:
-        """Load both tables (creating the default mounts on first unseal) and start every backend."""
-        self.tables = {"mounts": {}, "auth": {}}
-        self._router.clear()
-        for table, key in (("mounts", MOUNTS_TABLE_KEY), ("auth", AUTH_TABLE_KEY)):
-            raw = await self._barrier.get(key)
-            entries = [MountEntry.from_json(e) for e in orjson.loads(raw)["entries"]] if raw else []
-            present = {e.path for e in entries}
-            missing = [d for d in defaults if d.table == table and d.path not in present]
-            for e in entries + missing:
-                await self._start(e)
-            if missing or raw is None:
-                await self._persist(table)
-
     async def _persist(self, table: str) -> None:
         entries = [e.to_json() for e in self.tables[table].values()]
         key = MOUNTS_TABLE_KEY if table == "mounts" else AUTH_TABLE_KEY
         await self._barrier.put(key, orjson.dumps({"entries": entries}))
 
-    # -- lifecycle ------------------------------------------------------------------------------
+    # -- mount operations -----------------------------------------------------------------------
     def new_entry(self, table: str, path: str, type_: str, **kw: Any) -> MountEntry:
         prefix = "auth_" if table == "auth" else ""
         return MountEntry(table=table, path=path, type=type_, uuid=str(uuid.uuid4()),

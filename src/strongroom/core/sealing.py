@@ -21,7 +21,7 @@ from strongroom.barrier import Barrier
 from strongroom.barrier.seal import SealConfig, UnsealProgress, check_share_length, split_unseal_key
 from strongroom.core.readcache import ReadCache
 from strongroom.errors import InvalidRequest, Sealed
-from strongroom.lifecycle import Lifecycle
+from strongroom.lifecycle import Lifecycle, deactivate_all
 
 log = logging.getLogger(__name__)
 
@@ -178,19 +178,12 @@ class SealLifecycle:
     async def _shut_down(self) -> None:
         """Deactivate every part, in reverse order, each even if another fails; then the barrier
         drops its keys. Safe to repeat and on parts never set up (a failed or overtaken post-unseal)."""
-        failed: BaseException | None = None
         try:
-            for _, part in reversed(self.parts):
-                try:
-                    await part.deactivate()
-                except Exception as exc:  # noqa: BLE001 - every part stops; the first failure is raised
-                    failed = failed or exc
+            await deactivate_all(part for _, part in reversed(self.parts))
         finally:
             self.barrier.seal()
             self.reads.clear()  # SECURITY: cached answers are plaintext; nothing survives a seal
             self.unseal_progress.reset()
-        if failed is not None:
-            raise failed
 
     async def seal_status(self) -> dict[str, Any]:
         config = await self.barrier.seal_config()
