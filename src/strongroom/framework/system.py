@@ -1,7 +1,7 @@
 """SystemView: everything a backend may know of the server it runs in (OpenBao's logical.SystemView).
 
 Core hands one to every mount through :class:`~strongroom.framework.BackendConfig`; a backend
-reaches the rest of the server through nothing else. Six members, each cheap to call on a hot path:
+reaches the rest of the server through nothing else. Seven members, each cheap to call on a hot path:
 
     storage        the mount's own storage view (chrooted to the mount, encrypted by the barrier)
     lease_ttls()   the mount's effective (default, max) lease TTLs in seconds, tune applied
@@ -9,6 +9,7 @@ reaches the rest of the server through nothing else. Six members, each cheap to 
     active()       whether this node is the active one (False on a standby: write nothing, expire nothing)
     entity(id)     the identity entity of that id, or None (identity is not built yet: always None)
     logger         a logger named for the mount
+    generate_password(policy)  a password from the named password policy ("" = the default policy)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from strongroom.errors import InvalidRequest
+from strongroom.framework.passwords import PasswordPolicy, generate_default
 from strongroom.logical import Storage
 
 
@@ -51,6 +54,8 @@ class SystemView(Protocol):
     @property
     def logger(self) -> logging.Logger: ...
 
+    async def generate_password(self, policy: str = "") -> str: ...
+
 
 @dataclass(slots=True)
 class StaticSystemView:
@@ -61,6 +66,7 @@ class StaticSystemView:
     clock: Callable[[], float] = time.time
     is_active: bool = True
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("strongroom.backend"))
+    password_policies: dict[str, PasswordPolicy] = field(default_factory=dict)
 
     def lease_ttls(self) -> tuple[int, int]:
         return self.ttls
@@ -73,6 +79,14 @@ class StaticSystemView:
 
     async def entity(self, entity_id: str) -> Entity | None:
         return None
+
+    async def generate_password(self, policy: str = "") -> str:
+        if not policy:
+            return generate_default()
+        found = self.password_policies.get(policy)
+        if found is None:
+            raise InvalidRequest(f'failed to generate password: policy "{policy}" not found')
+        return found.generate()
 
 
 __all__ = ["Entity", "StaticSystemView", "SystemView"]
