@@ -69,3 +69,24 @@ def test_errors_and_raw_bodies() -> None:
 def test_security_events_keep_their_kind() -> None:
     e = event_entry("wrapping-token-reuse", {"type": "wrapping-token-reuse", "time": "t", "accessor": "A"})
     assert e["type"] == "security" and e["event"] == "wrapping-token-reuse" and e["accessor"] == "A"
+
+
+def test_token_hmacs_are_kept_per_token_id_and_never_the_token() -> None:
+    """A token's HMACs are computed once per token-store id, equal the uncached ones, and only
+    HMAC output is kept (nothing with log_raw)."""
+    from types import SimpleNamespace
+
+    h = Hasher(SALT)
+    entry = SimpleNamespace(id="tok-id-1", accessor="ACC", display_name="app", policies=["default"])
+    req = _req()
+    req.token_entry = entry  # type: ignore[assignment]
+    first = request_entry(req, h)["request"]
+    assert first["client_token"] == _h("hvs.TOKEN") and first["client_token_accessor"] == _h("ACC")
+    assert h._tokens == {"tok-id-1": (_h("hvs.TOKEN"), _h("ACC"))}
+    h._tokens["tok-id-1"] = ("KEPT", "KEPT-ACC")  # the next entries are answered from the memo
+    again = response_entry(req, Response(data={}), None, h)
+    assert again["request"]["client_token"] == "KEPT" and again["auth"]["client_token"] == "KEPT"
+    assert again["request"]["client_token_accessor"] == "KEPT-ACC"
+    assert request_entry(_req(), h)["request"]["client_token"] == _h("hvs.TOKEN")  # no entry: no memo
+    raw = Hasher(SALT, log_raw=True)
+    assert request_entry(req, raw)["request"]["client_token"] == "hvs.TOKEN" and raw._tokens == {}

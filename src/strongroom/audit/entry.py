@@ -32,6 +32,7 @@ from strongroom.errors import StrongroomError
 from strongroom.logical import Auth, Request, Response, WrapInfo
 
 HASH_PREFIX = "hmac-sha256:"
+_MAX_TOKEN_MACS = 16384  # tokens whose HMACs a device keeps (~300 bytes each)
 
 Mount = tuple[str, str, str]  # (mount_point, mount_type, mount_accessor)
 
@@ -43,6 +44,9 @@ class Hasher:
     hmac_accessor: bool = True
     # HMAC-SHA256 keyed once with the salt (see strongroom.audit.mac).
     _hex: Callable[[bytes], str] = field(init=False, repr=False, compare=False)
+    # A token's two HMACs (its own, its accessor's), by the token store's id of it: they appear in
+    # both members of both entries of every request the token makes. See token_macs.
+    _tokens: dict[str, tuple[str, str]] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_hex", KeyedSha256(self.salt).hexdigest)
@@ -57,6 +61,20 @@ class Hasher:
 
     def accessor(self, value: str) -> str:
         return value if not self.hmac_accessor else self.secret(value)
+
+    def token_macs(self, token_id: str, token: str, accessor: str) -> tuple[str, str]:
+        """``(secret(token), accessor(accessor))`` for the token whose token-store id (its HMAC under
+        the token store's salt, never the token) is ``token_id``: computed once per token and kept.
+        SECURITY: only that id and HMAC output are kept; with log_raw nothing is."""
+        if self.log_raw or not token_id:
+            return self.secret(token), self.accessor(accessor)
+        kept = self._tokens.get(token_id)
+        if kept is None:
+            kept = self.secret(token), self.accessor(accessor)
+            if len(self._tokens) >= _MAX_TOKEN_MACS:
+                self._tokens.clear()  # a bound, not a policy: the next requests refill it
+            self._tokens[token_id] = kept
+        return kept
 
     def data(self, value: Any) -> Any:
         """Every string in a JSON-like value, recursively; keys, numbers and booleans unchanged."""
@@ -96,8 +114,9 @@ def caller_member(req: Request, h: Hasher) -> bytes:
     if entry is None:
         return _DEFAULT_CALLER
     out: dict[str, Any] = {}
-    _put(out, "client_token", h.secret(req.client_token))
-    _put(out, "accessor", h.accessor(getattr(entry, "accessor", "")))
+    token, accessor = h.token_macs(getattr(entry, "id", ""), req.client_token, getattr(entry, "accessor", ""))
+    _put(out, "client_token", token)
+    _put(out, "accessor", accessor)
     _put(out, "display_name", getattr(entry, "display_name", ""))
     policies = getattr(entry, "policies", [])
     if policies:
@@ -127,10 +146,18 @@ def request_member(req: Request, h: Hasher, mount: Mount | None) -> bytes:
         out["mount_type"] = mount_type
     if mount_accessor:
         out["mount_accessor"] = mount_accessor
-    if req.client_token:
-        out["client_token"] = h.secret(req.client_token)
-    if req.client_token_accessor:
-        out["client_token_accessor"] = h.accessor(req.client_token_accessor)
+    entry = req.token_entry
+    if entry is not None and req.client_token:
+        # authenticate() set both from the entry looked up by this very token (core/pipeline.py).
+        token, accessor = h.token_macs(getattr(entry, "id", ""), req.client_token, req.client_token_accessor)
+        out["client_token"] = token
+        if accessor:
+            out["client_token_accessor"] = accessor
+    else:
+        if req.client_token:
+            out["client_token"] = h.secret(req.client_token)
+        if req.client_token_accessor:
+            out["client_token_accessor"] = h.accessor(req.client_token_accessor)
     out["namespace"] = _ROOT_NAMESPACE
     path = req.full_path or req.path
     if path:
