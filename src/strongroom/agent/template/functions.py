@@ -239,10 +239,6 @@ def pems_cert(raw: str) -> tuple[PemEncoded, x509.Certificate | None]:
         if is_ca:
             if not enc.CA:
                 enc.CA = block
-            if enc.CAChain is None:
-                enc.CAChain = GoStrings()
-            if block not in enc.CAChain:
-                enc.CAChain.append(block)
         else:
             cert = c
             enc.Cert = block

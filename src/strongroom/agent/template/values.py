@@ -104,13 +104,13 @@ class Secret(GoStruct):
 
 @dataclass(slots=True)
 class PemEncoded(GoStruct):
-    """consul-template's dependency.PemEncoded: what ``pkiCert`` returns (a value in Go)."""
+    """consul-template's dependency.PemEncoded as OpenBao's agent has it: what ``pkiCert`` returns (a value
+    in Go; no CAChain field in that version)."""
 
     go_type: ClassVar[str] = "dependency.PemEncoded"
     Cert: str = ""
     Key: str = ""
     CA: str = ""
-    CAChain: GoStrings | None = None
 
 
 def go_type(v: Any) -> str:
