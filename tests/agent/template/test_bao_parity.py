@@ -106,7 +106,7 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     "writes": ('{{ with secret "auth/token/create" "policies=default" "ttl=1h" "no_default_policy=false" }}'
                "{{ .Auth.Policies }} {{ .Auth.LeaseDuration }} {{ .Auth.Renewable }} {{ len .Auth.ClientToken }} "
                "{{ .Data }} {{ .LeaseID }}{{ end }}\n"
-               '{{ with secret "kv1/written" "a=b" "c = d" }}got{{ else }}nothing back{{ end }}\n', {}),
+               '{{ with secret "kvw/written" "a=b" "c = d" }}got{{ else }}nothing back{{ end }}\n', {}),
     "env_file_time": ('{{ env "TMPL_PARITY_VAR" }}|{{ env "TMPL_PARITY_UNSET" }}|{{ file "@DIR@/plain.txt" }}|'
                       '{{ timestamp "2006" }}|{{ len timestamp }}\n', {}),
     "delims": ('[[ with secret "kv1/db" ]][[ .Data.user ]] {{ not an action }}[[- " trimmed" ]][[ end ]]\n'
@@ -174,6 +174,7 @@ def _populate(srv: DevServer) -> None:
     srv.api("POST", "sys/mounts/kv1", {"type": "kv", "options": {"version": "1"}})
     srv.api("POST", "kv1/db", {"user": "u1", "pw": "x<y>&z"})
     srv.api("POST", "kv1/cache", {"user": "u2"})
+    srv.api("POST", "sys/mounts/kvw", {"type": "kv", "options": {"version": "1"}})
     if srv.kind == "bao":
         srv.api("POST", "sys/mounts/pki", {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
         srv.api("POST", "pki/root/generate/internal", {"common_name": "Parity Root", "ttl": "87600h"})
