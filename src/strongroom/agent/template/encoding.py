@@ -221,6 +221,11 @@ def _yaml_printable(c: str) -> bool:
 
 class _Analysis:
     __slots__ = ("multiline", "flow_plain", "block_plain", "single", "block")
+    multiline: bool
+    flow_plain: bool
+    block_plain: bool
+    single: bool
+    block: bool
 
 
 def _analyze(s: str) -> _Analysis:

@@ -56,12 +56,12 @@ def _headers(token: str | None, namespace: str | None) -> dict[str, str]:
     return h
 
 
-def _query(params: Params | None) -> list[tuple[str, str]]:
+def _query(params: Params | None) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for k in sorted(params or {}):
         for v in (params or {})[k]:
             out.append((k, v))
-    return out
+    return tuple(out)
 
 
 def _handle(method: str, url: str, resp: httpx.Response, allow_404_data: bool) -> JSONDict | None:
@@ -121,7 +121,7 @@ class HTTPFetcher:
     def _url(self, path: str) -> str:
         return f"{self.address}/v1/{path.lstrip('/')}"
 
-    def _send(self, method: str, path: str, params: list[tuple[str, str]], body: Mapping[str, Any] | None,
+    def _send(self, method: str, path: str, params: tuple[tuple[str, str], ...], body: Mapping[str, Any] | None,
               allow_404_data: bool) -> JSONDict | None:
         url = self._url(path)
         try:
@@ -136,10 +136,10 @@ class HTTPFetcher:
         return self._send("GET", path, _query(params), None, True)
 
     def list(self, path: str) -> JSONDict | None:
-        return self._send("GET", path, [("list", "true")], None, False)
+        return self._send("GET", path, (("list", "true"),), None, False)
 
     def write(self, path: str, data: Mapping[str, Any]) -> JSONDict | None:
-        return self._send("PUT", path, [], data, True)
+        return self._send("PUT", path, (), data, True)
 
 
 class AsyncHTTPFetcher:
@@ -162,7 +162,7 @@ class AsyncHTTPFetcher:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _send(self, method: str, path: str, params: list[tuple[str, str]], body: Mapping[str, Any] | None,
+    async def _send(self, method: str, path: str, params: tuple[tuple[str, str], ...], body: Mapping[str, Any] | None,
                     allow_404_data: bool) -> JSONDict | None:
         url = f"{self.address}/v1/{path.lstrip('/')}"
         try:
@@ -177,7 +177,7 @@ class AsyncHTTPFetcher:
         return await self._send("GET", path, _query(params), None, True)
 
     async def list(self, path: str) -> JSONDict | None:
-        return await self._send("GET", path, [("list", "true")], None, False)
+        return await self._send("GET", path, (("list", "true"),), None, False)
 
     async def write(self, path: str, data: Mapping[str, Any]) -> JSONDict | None:
-        return await self._send("PUT", path, [], data, True)
+        return await self._send("PUT", path, (), data, True)
