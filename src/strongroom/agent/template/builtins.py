@@ -37,7 +37,7 @@ def _eq(arg1: Any, *arg2: Any) -> bool:
         result = False
         if k1 != k2:
             if k1 != "invalid" and k2 != "invalid":
-                raise FuncError(_BAD_CMP)
+                raise FuncError(f"{_BAD_CMP}: {go_type(arg1)} and {go_type(arg)}")
         elif k1 in ("bool", "int", "float", "string"):
             result = str(arg1) == str(arg) if k1 == "string" else arg1 == arg
         elif k1 == "invalid":
@@ -63,7 +63,7 @@ def _lt(a: Any, b: Any) -> bool:
     if k1 in ("invalid", "other") or k2 in ("invalid", "other"):
         raise FuncError(_BAD_CMP_TYPE)
     if k1 != k2:
-        raise FuncError(_BAD_CMP)
+        raise FuncError(f"{_BAD_CMP}: {go_type(a)} and {go_type(b)}")
     if k1 == "bool":
         raise FuncError(_BAD_CMP_TYPE)
     if k1 == "string":

@@ -86,8 +86,6 @@ class State:
         line = before.count("\n") + 1
         col = node.pos - (before.rfind("\n") + 1) if "\n" in before else node.pos
         context = str(node)
-        if len(context) > 20:
-            context = context[:20] + "..."
         return TemplateExecError(
             f'template: {self.name}:{line}:{col}: executing "{self.name}" at <{context}>: {msg}', line)
 

@@ -301,16 +301,18 @@ class Parser:
         if node is None:
             return None
         if self.peek().typ is T.FIELD:
+            # Go positions the whole chain at its first trailing field
+            first = self.peek()
             fields: list[str] = []
             while self.peek().typ is T.FIELD:
                 fields.append(self.next().val[1:])
             if isinstance(node, FieldNode):
-                return FieldNode(node.pos, node.line, node.idents + fields)
+                return FieldNode(first.pos, first.line, node.idents + fields)
             if isinstance(node, VariableNode):
-                return VariableNode(node.pos, node.line, node.idents + fields)
+                return VariableNode(first.pos, first.line, node.idents + fields)
             if isinstance(node, (BoolNode, StringNode, NumberNode, NilNode, DotNode)):
                 raise self._error(f"unexpected . after term {str(node)!r}".replace("'", '"'), node.line)
-            return ChainNode(node.pos, node.line, node, fields)
+            return ChainNode(first.pos, first.line, node, fields)
         return node
 
     def _term(self) -> Node | None:
