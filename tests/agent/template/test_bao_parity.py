@@ -115,6 +115,40 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
                '{{ template "item" }} {{ block "blk" "dflt" }}[{{ . }}]{{ end }}\n', {}),
     "missing_default": ('{{ with secret "secret/app" }}{{ .Data.data.nope }}|{{ index .Data.data "nope" }}|'
                         '{{ .Data.data.nope | printf "%v" }}{{ end }}|{{ . }}\n', {}),
+    "literals": ("{{ 1.0 }} {{ 1e100 }} {{ 0.1 }} {{ -0x10 }} {{ 1_000 }} {{ 0o17 }} {{ 017 }} {{ 0b101 }} "
+                 "{{ 1e6 }} {{ 123456.0 }} {{ 1234567.0 }} {{ 0.000012 }} {{ 'x' }} {{ '\\n' }}\n"
+                 '{{ "\\u00e9\\x41\\101\\t|" }} {{ `a\\b` }} {{ print nil }} {{ printf "%v|%s" nil nil }} '
+                 "{{ html nil }} {{ printf \"%T %T %T %T %T\" 1 1.5 \"s\" true (split \",\" \"a\") }}\n"
+                 '{{ printf "%+d|%x|%X|%o|%5.1f|%-6.2f|%08.3f|%+.1e|%g|%G" -5 -255 255 8 3.14159 2.5 3.14159 12345.678 '
+                 "0.00001234 1e21 }}\n"
+                 '{{ printf "%q|%x|% x|%#x|%10q|%-10s|%.2s|%c|%U" "héllo ☃\\t" "é" "ab" "ab" "x" "y" "abc" 9731 9731 }}\n',
+                 {}),
+    "scopes": ('{{ $x := 1 }}{{ if true }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }} '
+               "{{ if true }}{{ $x = 3 }}{{ end }}{{ $x }} "
+               "{{ with $x }}{{ $x := 4 }}{{ $x }}{{ end }}{{ $x }}\n"
+               '{{ with .nothing }}a{{ else with 5 }}[{{ . }}]{{ end }} '
+               '{{ with 0 }}a{{ else with "" }}b{{ else }}c{{ end }}\n'
+               '{{ $m := parseJSON `{"b":2,"a":1}` }}{{ range $v := $m }}{{ $v }}{{ end }} '
+               '{{ range $k, $v := $m }}{{ $k }}{{ end }} {{ range $m }}{{ . }}{{ end }} {{ len $m }}\n'
+               '{{ range $i, $e := split "," "a,b,c,d" }}{{ if eq $i 0 }}{{ continue }}{{ else if eq $i 3 }}'
+               "{{ break }}{{ end }}{{ $e }}{{ end }}\n"
+               '{{ or 0 "" }}|{{ and 0 (index (split "," "a") 5) }}|{{ or 1 (index (split "," "a") 5) }}|'
+               '{{ and 1 2 }}|{{ or 0 false }}|{{ not "" }}|{{ not 0 }}|{{ not (split "," "") }}\n'
+               '{{ slice "abcdef" 1 3 }} {{ slice (split "," "a,b,c") 1 }} {{ "a,b" | split "," | len }} '
+               '{{ eq "a" "b" "a" }} {{ ne 1 2 }} {{ le "a" "a" }} {{ gt 2.5 2.5 }} {{ ge 3 3 }}\n'
+               "{{- /* multi\nline\ncomment */ -}}\n"
+               "   {{- 5 }} {{ 6 -}}   \n   {{ 7 }}\n", {}),
+    "encodings": ('{{ with secret "secret/uni" }}{{ .Data.data | toJSON }}\n{{ .Data.data | toYAML }}\n'
+                  '{{ .Data.data.text | printf "%q" }} {{ .Data.data.text | len }} {{ .Data.data.text | html }} '
+                  "{{ .Data.data.text | js }} {{ .Data.data.text | urlquery }} {{ .Data.data.text | toUpper }} "
+                  "{{ .Data.data.text | toLower }} {{ .Data.data.big }} {{ .Data.data.neg }} "
+                  "{{ .Data.data.float }}{{ end }}\n"
+                  '{{ toYAML (split "," "a,b") }}\n{{ toJSONPretty (parseJSON `{}`) }} {{ toJSONPretty (split "," "") }}'
+                  ' {{ toJSON (split "," "x,y") }} {{ toYAML (parseJSON `{"e":{},"l":[],"n":{"m":{}}}`) }}\n'
+                  '{{ split "" "abc" }} {{ replaceAll "" "-" "ab" }} {{ contains "b" (split "," "a,b") }} '
+                  '{{ contains "z" (split "," "a,b") }} {{ trimSpace "\\u00a0\\u2003 x \\u3000" }}|\n'
+                  '{{ timestamp "2006 01 1 Jan January" }} {{ "aGVsbG8gd29ybGQ=" | base64Decode }} '
+                  '{{ base64Encode "" }}|{{ base64Decode "" }}|\n', {}),
     "errkey_ok": ('{{ with secret "secret/app" }}{{ .Data.data.user }}{{ end }}\n', {"error_on_missing_key": True}),
 }
 
@@ -171,6 +205,11 @@ def _populate(srv: DevServer) -> None:
     srv.api("POST", "secret/data/app", {"data": {**app, "password": "old"}})
     srv.api("POST", "secret/data/app", {"data": app})
     srv.api("POST", "secret/data/other", {"data": {"k": "v"}})
+    srv.api("POST", "secret/data/uni", {"data": {
+        "text": "héllo ☃ Straße İ\tTab <&> 'q' \"dq\" =", "big": 12345678901234567890, "neg": -42,
+        "float": 1.5e-7, "long": "word " * 30 + "end", "multi": "line one\nline two\n", "lead": "\n x",
+        "keys": {"Zeta": 1, "alpha": 2, "a10": 3, "a9": 4, "-dash": 5, "1num": 6, "true": 7, "": 8},
+        "list": [{"a": [1, {"b": []}]}, [], {}], "colon": "a:b", "hash": "a #b", "dash": "- x", "null": None}})
     srv.api("POST", "sys/mounts/kv1", {"type": "kv", "options": {"version": "1"}})
     srv.api("POST", "kv1/db", {"user": "u1", "pw": "x<y>&z"})
     srv.api("POST", "kv1/cache", {"user": "u2"})

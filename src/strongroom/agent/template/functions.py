@@ -503,11 +503,17 @@ def _contains(v: Any, lst: Any) -> bool:
 
 
 def _to_lower(s: str) -> str:
-    return s.lower()
+    """strings.ToLower: rune by rune (U+0130 becomes a plain 'i', as in Go)."""
+    if s.isascii():
+        return s.lower()
+    return "".join(c.lower()[0] for c in s)
 
 
 def _to_upper(s: str) -> str:
-    return s.upper()
+    """strings.ToUpper: rune by rune; a rune without a one-rune upper case ('ß') stays as it is."""
+    if s.isascii():
+        return s.upper()
+    return "".join(u if len(u := c.upper()) == 1 else c for c in s)
 
 
 def _go_float_json(text: str) -> float:

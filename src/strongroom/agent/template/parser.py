@@ -365,6 +365,9 @@ class Parser:
         if text.endswith("i"):
             raise self._error(f"complex numbers are not supported: {text}", tok.line)
         clean = text.replace("_", "")
+        digits = clean.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0" and digits.isdigit():  # Go's 017 is octal
+            clean = clean[:len(clean) - len(digits)] + "0o" + digits[1:]
         try:
             n.int_value = int(clean, 0)
             n.is_int = True
