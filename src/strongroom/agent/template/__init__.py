@@ -73,11 +73,14 @@ async def _acall(fetcher: AsyncFetcher, req: Request) -> Any:
     return await fetcher.write(path, arg)
 
 
-def fetch(dep: Dependency, fetcher: Fetcher) -> Any:
-    """A dependency's value through a blocking fetcher."""
+def fetch(dep: Dependency, fetcher: Fetcher | None) -> Any:
+    """A dependency's value through a blocking fetcher (a file needs none)."""
     gen = resolve(dep)
     try:
         req = next(gen)
+        if fetcher is None:
+            gen.close()
+            raise FetchError(f"no fetcher to get {dep}")
         while True:
             try:
                 resp = _call(fetcher, req)
@@ -141,16 +144,11 @@ class Template:
     def render(self, fetcher: Fetcher | None = None, *, brain: dict[Dependency, Any] | None = None,
                now: Callable[[], dt.datetime] | None = None) -> RenderResult:
         """Executes the template, fetching each dependency not in ``brain`` when it is first used."""
-        ctx = self._context(brain, None, now)
-        if fetcher is not None:
-            f = fetcher
-            ctx.resolve_now = lambda dep: fetch(dep, f)
+        ctx = self._context(brain, lambda dep: fetch(dep, fetcher), now)
         try:
             out = self._execute(ctx)
         except TemplateExecError as e:
             raise TemplateExecError(redact(e.message, ctx), e.line) from None
-        if ctx.missing:
-            raise FetchError("no fetcher to get " + ", ".join(str(d) for d in ctx.missing))
         return self._result(out, ctx)
 
     async def render_async(self, fetcher: AsyncFetcher, *, brain: dict[Dependency, Any] | None = None,

@@ -73,6 +73,9 @@ class State:
         self.vars: list[list[Any]] = []
         self.node: Node | None = None
         self.depth = 0
+        # Whether dot came out of a map or a []interface{} (Go's static type is then interface {}: it shows in
+        # "can't evaluate field X in type interface {}"). Variables carry the same flag as their third item.
+        self.dot_iface = False
 
     # -- errors -------------------------------------------------------------------------------------
     def at(self, node: Node) -> None:
@@ -91,22 +94,27 @@ class State:
 
     # -- variables ----------------------------------------------------------------------------------
     def push(self, name: str, value: Any) -> None:
-        self.vars.append([name, value])
+        self.vars.append([name, value, False])
 
     def pop(self, mark: int) -> None:
         del self.vars[mark:]
 
-    def set_var(self, name: str, value: Any) -> None:
+    def set_var(self, name: str, value: Any, iface: bool = False) -> None:
         for v in reversed(self.vars):
             if v[0] == name:
                 v[1] = value
+                v[2] = iface
                 return
         raise self.error(f"undefined variable: {name}")
 
     def var_value(self, name: str) -> Any:
-        for v in reversed(self.vars):
-            if v[0] == name:
-                return v[1]
+        return self.var_entry(name)[1]
+
+    def var_entry(self, name: str) -> list[Any]:
+        for entry in reversed(self.vars):
+            if entry[0] == name:
+                found: list[Any] = entry
+                return found
         raise self.error(f"undefined variable: {name}")
 
     # -- walking ------------------------------------------------------------------------------------
@@ -142,7 +150,14 @@ class State:
             assert node.pipe is not None and node.list is not None
             val = self.eval_pipeline(dot, node.pipe)
             if truth(val):
-                self.walk(val if node.kind == "with" else dot, node.list)
+                if node.kind == "with":
+                    saved, self.dot_iface = self.dot_iface, False
+                    try:
+                        self.walk(val, node.list)
+                    finally:
+                        self.dot_iface = saved
+                else:
+                    self.walk(dot, node.list)
             elif node.else_list is not None:
                 self.walk(dot, node.else_list)
         finally:
@@ -158,22 +173,30 @@ class State:
             val = self.eval_pipeline(dot, pipe)
             mark = len(self.vars)
 
+            iface = isinstance(val, dict) or (isinstance(val, list) and not isinstance(val, GoStrings))
+
             def one(index: Any, elem: Any) -> None:
                 if pipe.decl:
                     if pipe.is_assign:
-                        self.set_var(pipe.decl[0].idents[0], index if len(pipe.decl) > 1 else elem)
+                        if len(pipe.decl) > 1:
+                            self.set_var(pipe.decl[0].idents[0], index)
+                        else:
+                            self.set_var(pipe.decl[0].idents[0], elem, iface)
                     else:
-                        self.vars[-1][1] = elem
+                        self.vars[-1][1:] = [elem, iface]
                 if len(pipe.decl) > 1:
                     if pipe.is_assign:
-                        self.set_var(pipe.decl[1].idents[0], elem)
+                        self.set_var(pipe.decl[1].idents[0], elem, iface)
                     else:
-                        self.vars[-2][1] = index
+                        self.vars[-2][1:] = [index, False]
+                saved = self.dot_iface
+                self.dot_iface = iface
                 try:
                     self.walk(elem, body)
                 except _Continue:
                     pass
                 finally:
+                    self.dot_iface = saved
                     self.pop(mark)
 
             try:
@@ -213,14 +236,15 @@ class State:
         if self.depth >= MAX_DEPTH or self.depth >= 1000:
             raise self.error("exceeded maximum template depth (100000)")
         new_dot = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else MISSING
-        saved_vars = self.vars
-        self.vars = [["$", new_dot]]
+        saved_vars, saved_iface = self.vars, self.dot_iface
+        self.vars = [["$", new_dot, False]]
+        self.dot_iface = False
         self.depth += 1
         try:
             self.walk(new_dot, tmpl)
         finally:
             self.depth -= 1
-            self.vars = saved_vars
+            self.vars, self.dot_iface = saved_vars, saved_iface
 
     def print_value(self, node: Node, val: Any) -> None:
         self.at(node)
@@ -256,7 +280,7 @@ class State:
         first = cmd.args[0]
         if isinstance(first, FieldNode):
             self.at(first)
-            return self.eval_field_chain(dot, dot, first, first.idents, cmd.args, final)
+            return self.eval_field_chain(dot, dot, first, first.idents, cmd.args, final, self.dot_iface)
         if isinstance(first, ChainNode):
             return self.eval_chain(dot, first, cmd.args, final)
         if isinstance(first, IdentifierNode):
@@ -302,19 +326,21 @@ class State:
 
     def eval_variable(self, dot: Any, var: VariableNode, args: list[Node], final: Any) -> Any:
         self.at(var)
-        value = self.var_value(var.idents[0])
+        _, value, iface = self.var_entry(var.idents[0])
         if len(var.idents) == 1:
             self.not_a_function(args, final)
             return value
-        return self.eval_field_chain(dot, value, var, var.idents[1:], args, final)
+        return self.eval_field_chain(dot, value, var, var.idents[1:], args, final, iface)
 
     def eval_field_chain(self, dot: Any, receiver: Any, node: Node, idents: list[str], args: list[Node],
-                         final: Any) -> Any:
+                         final: Any, iface: bool = False) -> Any:
         for ident in idents[:-1]:
-            receiver = self.eval_field(ident, [], NO_FINAL, receiver)
-        return self.eval_field(idents[-1], args, final, receiver)
+            from_map = isinstance(receiver, dict)
+            receiver = self.eval_field(ident, [], NO_FINAL, receiver, iface)
+            iface = from_map
+        return self.eval_field(idents[-1], args, final, receiver, iface)
 
-    def eval_field(self, name: str, args: list[Node], final: Any, receiver: Any) -> Any:
+    def eval_field(self, name: str, args: list[Node], final: Any, receiver: Any, iface: bool = False) -> Any:
         if receiver is MISSING:
             if self.missingkey == "error":
                 raise self.error(f'nil data; no entry for key "{name}"')
@@ -352,7 +378,7 @@ class State:
             if len(args) > 1 or final is not NO_FINAL:
                 raise self.error(f"wrong number of args for {name}: want 0 got {len(args) - 1}")
             return self._json_number_method(receiver, name)
-        raise self.error(f"can't evaluate field {name} in type {go_type(receiver)}")
+        raise self.error(f"can't evaluate field {name} in type {'interface {}' if iface else go_type(receiver)}")
 
     def _json_number_method(self, n: JSONNumber, name: str) -> Any:
         if name == "String":
@@ -453,7 +479,8 @@ class State:
                 return None if typ != "[]string" else GoStrings()
             raise self.error(f"cannot assign nil to {_TYPE_NAMES.get(typ, typ)}")
         if isinstance(n, FieldNode):
-            return self.validate_type(self.eval_field_chain(dot, dot, n, n.idents, [n], NO_FINAL), typ)
+            return self.validate_type(self.eval_field_chain(dot, dot, n, n.idents, [n], NO_FINAL, self.dot_iface),
+                                      typ)
         if isinstance(n, VariableNode):
             return self.validate_type(self.eval_variable(dot, n, [], NO_FINAL), typ)
         if isinstance(n, PipeNode):
@@ -498,7 +525,7 @@ def execute(name: str, text: str, root: ListNode, templates: dict[str, ListNode]
     """Runs a parsed template; returns the output or raises TemplateExecError (or a function's error)."""
     out: list[str] = []
     state = State(name, text, funcs, templates, missingkey, out)
-    state.vars.append(["$", data])
+    state.vars.append(["$", data, False])
     try:
         state.walk(data, root)
     except RecursionError:

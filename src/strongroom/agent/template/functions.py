@@ -555,7 +555,8 @@ FUNCTION_NAMES = frozenset({"secret", "secrets", "pkiCert", "file", "env", "time
 
 
 def redact(message: str, ctx: RenderContext) -> str:
-    """consul-template's redactinator: the values of the secrets a template used never appear in its errors."""
+    """consul-template's redactinator: the printed top-level values of the secrets' Data never appear in an
+    error (for KV v2 that is the whole ``data`` map printed, as in consul-template, not each field)."""
     pairs: list[str] = []
     for dep in ctx.used:
         v = ctx.brain.get(dep)
@@ -564,6 +565,7 @@ def redact(message: str, ctx: RenderContext) -> str:
                 text = x if isinstance(x, str) else fmt_value(x)
                 if text:
                     pairs.append(text)
-    for text in sorted(set(pairs), key=len, reverse=True):
-        message = message.replace(text, "[redacted]")
-    return message
+    if not pairs:
+        return message
+    pattern = re.compile("|".join(re.escape(p) for p in sorted(set(pairs), key=len, reverse=True)))
+    return pattern.sub("[redacted]", message)

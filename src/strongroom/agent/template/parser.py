@@ -121,7 +121,7 @@ class Parser:
                 return lst, n
             if n is not None:
                 lst.nodes.append(n)
-        raise self._error("unexpected EOF")
+        raise self._error("unexpected EOF", self.peek_non_space().line)
 
     def _text_or_action(self) -> Node | None:
         it = self.next_non_space()
