@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from strongroom.agent.template.gofmt import format_float_g_shortest, format_float_json
-from strongroom.agent.template.values import MISSING, GoStruct, JSONNumber, TypedNil, go_type
+from strongroom.agent.template.values import MISSING, GoStrings, GoStruct, JSONNumber, TypedNil, go_type
 
 
 class EncodeError(ValueError):
@@ -414,8 +414,14 @@ def _yaml_float(f: float) -> str:
 def _as_map(v: Any) -> list[tuple[Any, Any]] | None:
     if isinstance(v, dict):
         return [(k, v[k]) for k in sorted(v, key=functools.cmp_to_key(_key_less))]
-    if isinstance(v, GoStruct):
-        return [(name.lower(), x) for name, x in v.go_fields()]
+    if isinstance(v, GoStruct):  # yaml.v2 lowercases field names and writes nil slices and maps empty
+        out: list[tuple[Any, Any]] = []
+        for name, x in v.go_fields():
+            if x is None:
+                t = str(type(v).__dataclass_fields__[name].type)
+                x = GoStrings() if "GoStrings" in t else ({} if "dict" in t else None)
+            out.append((name.lower(), x))
+        return out
     return None
 
 
