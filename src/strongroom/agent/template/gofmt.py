@@ -161,16 +161,23 @@ def _pad(s: str, spec: Spec, numeric: bool = False) -> str:
     n = spec.width - len(s)
     if spec.minus:
         return s + " " * n
-    if spec.zero and numeric:
-        sign = s[0] if s[:1] in ("+", "-", " ") else ""
+    if spec.zero:  # Go pads with zeros on the left whatever the verb (after the sign of a number)
+        sign = s[0] if numeric and s[:1] in ("+", "-", " ") else ""
         return sign + "0" * n + s[len(sign):]
     return " " * n + s
 
 
-def _bad(verb: str, v: Any) -> str:
+def _bad(verb: str, v: Any, spec: Spec | None = None) -> str:
+    """Go's %!verb(type=value); the value printed with %v and the verb's precision."""
     if v is None or v is MISSING:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({go_type(v)}={fmt_value(v)})"
+    shown = fmt_value(v)
+    if spec is not None and spec.prec is not None:
+        if isinstance(v, str):
+            shown = v[:spec.prec]
+        elif isinstance(v, float):
+            shown = _py_float(v, "g", spec.prec)
+    return f"%!{verb}({go_type(v)}={shown})"
 
 
 def _fmt_int(v: int, verb: str, spec: Spec) -> str:
@@ -245,6 +252,8 @@ def _py_float(v: float, verb: str, prec: int) -> str:
 def _fmt_str(s: str, verb: str, spec: Spec) -> str:
     if spec.prec is not None and verb in ("s", "v", "q", "x", "X"):
         s = s[:spec.prec]
+    elif verb not in ("s", "v", "q", "x", "X"):
+        return _bad(verb, s, spec)
     if verb in ("s", "v"):
         return _pad(s, spec)
     if verb == "q":
@@ -261,7 +270,7 @@ def _fmt_str(s: str, verb: str, spec: Spec) -> str:
         elif spec.sharp and h:
             h = ("0x" if verb == "x" else "0X") + h
         return _pad(h, spec)
-    return _bad(verb, s)
+    return _bad(verb, s, spec)
 
 
 def fmt_scalar(v: Any, verb: str, spec: Spec) -> str:
