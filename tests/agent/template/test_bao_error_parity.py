@@ -69,7 +69,7 @@ def bao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevSe
         srv.proc.wait(15)
 
 
-_ERROR = re.compile(r'template server error: error="[^"]*?\.tmpl: (?:parse|execute): (.*?)" backoff', re.S)
+_ERROR = re.compile(r'template server error: error="[^"]*?\.tmpl: (?:parse|execute): (.*?)" backoff', re.DOTALL)
 
 
 def _bao_errors(srv: DevServer, workdir: Path) -> list[str]:

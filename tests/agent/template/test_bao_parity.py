@@ -40,45 +40,45 @@ def _free_port() -> int:
 
 # name -> (template text, extra template stanza options). Every construct and function of the brief.
 TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "kv2": ('{{ with secret "secret/app" }}{{ .Data.data.password }} {{ .Data.data.port }} {{ .Data.data.ratio }}\n'
+    "kv2": (('{{ with secret "secret/app" }}{{ .Data.data.password }} {{ .Data.data.port }} {{ .Data.data.ratio }}\n'
             "{{ .Data.data }}\n{{ .Data.data.nested }} {{ .Data.data.nested.inner.deep }} {{ .Data.data.list }}\n"
             "{{ .Data.data.nothing }}|{{ .Data.data.absent }}|{{ .Data.metadata.version }}|"
             "{{ .Data.metadata.destroyed }}|{{ .Data.metadata.custom_metadata }}|{{ .LeaseID }}|{{ .Renewable }}|"
             "{{ .Auth }}|{{ .Warnings }}\n"
             "{{ .Data.data.flag }} {{ if .Data.data.flag }}flag-true{{ end }} {{ .Data.data.empty }}"
-            "{{ if .Data.data.empty }}nonempty{{ else }}empty{{ end }}{{ end }}\n", {}),
-    "kv2_version": ('{{ with secret "secret/app?version=1" }}{{ .Data.data.password }} v{{ .Data.metadata.version }}'
-                    '{{ end }}\n{{ with secret "secret/data/app" }}{{ .Data.data.user }}{{ end }}\n', {}),
-    "kv1": ('{{ with secret "kv1/db" }}{{ .Data.user }}|{{ .Data.pw }}|{{ .Data }}|{{ .LeaseDuration }}|'
+            "{{ if .Data.data.empty }}nonempty{{ else }}empty{{ end }}{{ end }}\n"), {}),
+    "kv2_version": (('{{ with secret "secret/app?version=1" }}{{ .Data.data.password }} v{{ .Data.metadata.version }}'
+                    '{{ end }}\n{{ with secret "secret/data/app" }}{{ .Data.data.user }}{{ end }}\n'), {}),
+    "kv1": (('{{ with secret "kv1/db" }}{{ .Data.user }}|{{ .Data.pw }}|{{ .Data }}|{{ .LeaseDuration }}|'
             "{{ .Renewable }}|{{ .Data.missing }}{{ end }}\n"
-            '{{ (secret "kv1/db").Data.user }} {{ $s := secret "kv1/db" }}{{ $s.Data.pw | html }}\n', {}),
-    "list": ('{{ range secrets "secret/" }}[{{ . }}]{{ end }}\n{{ range $i, $k := secrets "kv1/" }}{{ $i }}:{{ $k }} '
+            '{{ (secret "kv1/db").Data.user }} {{ $s := secret "kv1/db" }}{{ $s.Data.pw | html }}\n'), {}),
+    "list": (('{{ range secrets "secret/" }}[{{ . }}]{{ end }}\n{{ range $i, $k := secrets "kv1/" }}{{ $i }}:{{ $k }} '
              '{{ end }}\n{{ secrets "kv1" }} {{ len (secrets "secret") }}\n'
-             '{{ range secrets "kv1/" }}{{ with secret (printf "kv1/%s" .) }}{{ .Data.user }};{{ end }}{{ end }}\n',
+             '{{ range secrets "kv1/" }}{{ with secret (printf "kv1/%s" .) }}{{ .Data.user }};{{ end }}{{ end }}\n'),
              {}),
-    "range": ('{{ with secret "secret/app" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v }};{{ end }}\n'
+    "range": (('{{ with secret "secret/app" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v }};{{ end }}\n'
               "{{ range .Data.data.list }}<{{ . }}>{{ else }}none{{ end }}\n"
               "{{ range $i, $e := .Data.data.list }}{{ if eq $i 1 }}{{ continue }}{{ end }}{{ $i }}{{ $e }} {{ end }}\n"
               "{{ range $i, $e := .Data.data.list }}{{ if ge $i 2 }}{{ break }}{{ end }}{{ $e }},{{ end }}\n"
               "{{ range .Data.data.emptylist }}x{{ else }}empty list{{ end }}\n"
               "{{ range $k, $v := .Data.data.nested }}{{ $k }}:{{ $v }} {{ end }}{{ end }}\n"
-              "{{ range $i := 3 }}{{ $i }}{{ end }}\n", {}),
-    "control": ('{{ with secret "secret/app" }}{{ $d := .Data.data }}'
+              "{{ range $i := 3 }}{{ $i }}{{ end }}\n"), {}),
+    "control": (('{{ with secret "secret/app" }}{{ $d := .Data.data }}'
                 '{{ if eq $d.user "admin" }}admin{{ else if eq $d.user "root" }}root{{ else }}other{{ end }}\n'
                 '{{ if ne $d.user "admin" }}A{{ else if eq $d.user "admin" }}B{{ end }}\n'
                 "{{ with $d.absent }}has{{ else }}no absent{{ end }} {{ with $d.nested }}{{ .inner.deep }}{{ end }}\n"
                 '{{ and $d.user $d.password }} {{ or $d.empty $d.user }} {{ not $d.flag }} {{ and $d.empty "x" }}\n'
                 '{{ if and (eq $d.user "admin") (not $d.empty) }}both{{ end }}\n'
                 '{{ lt "a" "b" }} {{ le 2 2 }} {{ gt 3.5 1.5 }} {{ ge "b" "a" }} {{ eq $d.port "5432" }} '
-                '{{ eq 1 2 3 1 }} {{ ne "x" "y" }}{{ end }}\n', {}),
-    "variables": ('{{ $x := "one" }}{{ $x }} {{ $x = "two" }}{{ $x }}\n'
+                '{{ eq 1 2 3 1 }} {{ ne "x" "y" }}{{ end }}\n'), {}),
+    "variables": (('{{ $x := "one" }}{{ $x }} {{ $x = "two" }}{{ $x }}\n'
                   '{{ $n := 0 }}{{ range split "," "a,b,c" }}{{ $n = printf "%s%s" $n . }}{{ end }}{{ $n }}\n'
                   "{{ with $y := 5 }}{{ $y }} {{ . }}{{ end }} {{ if $z := 0 }}yes{{ else }}{{ $z }}{{ end }}\n"
-                  '{{ $ }} {{ $m := parseJSON `{"a":{"b":7}}` }}{{ $m.a.b }} {{ $m.a }}\n', {}),
-    "trim": ("a  {{- 1 -}}  b\n  {{- /* a comment */ -}}\n  c {{/* another */}} d\n"
+                  '{{ $ }} {{ $m := parseJSON `{"a":{"b":7}}` }}{{ $m.a.b }} {{ $m.a }}\n'), {}),
+    "trim": (("a  {{- 1 -}}  b\n  {{- /* a comment */ -}}\n  c {{/* another */}} d\n"
              "{{- range split \",\" \"x,y\" }}\n  - {{ . }}\n{{- end }}\n"
-             "{{ \"keep\" }}   \n  {{- \"tight\" }}\n", {}),
-    "printf": ('{{ printf "%s|%d|%v|%q|%x|%X|%t|%f|%.2f|%%|%5d|%-5s|%05d|%8.3f|%e" "str" 42 true "q\\"uote\\n" '
+             "{{ \"keep\" }}   \n  {{- \"tight\" }}\n"), {}),
+    "printf": (('{{ printf "%s|%d|%v|%q|%x|%X|%t|%f|%.2f|%%|%5d|%-5s|%05d|%8.3f|%e" "str" 42 true "q\\"uote\\n" '
                '"hex" 255 false 3.14159 2.5 7 "ab" 42 3.14159 123456.789 }}\n'
                '{{ printf "%v %v %v %v" 1000000.0 0.0001 0.00001 123456789.0 }}\n'
                '{{ printf "%d %s" 1 }} {{ printf "%d" "x" }} {{ printf "%s" 1 2 }}\n'
@@ -87,8 +87,8 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
                '{{ end }}\n'
                '{{ print 1 2 "a" "b" 3 true }}|{{ println "x" 1 }}|{{ print }}\n'
                '{{ html "<a href=\'x\'>&\\"" }} {{ js "it\'s <b> \\"q\\" = \\\\" }} {{ urlquery "a b&c=d/é~" }}\n'
-               "{{ 'a' }} {{ 0x1F }} {{ 1e3 }} {{ 1.5 }} {{ -7 }} {{ true }} {{ \"s\" }} {{ `raw\\n` }}\n", {}),
-    "functions": ('{{ with secret "secret/app" }}{{ .Data.data | toJSON }}\n{{ .Data.data | toJSONPretty }}\n'
+               "{{ 'a' }} {{ 0x1F }} {{ 1e3 }} {{ 1.5 }} {{ -7 }} {{ true }} {{ \"s\" }} {{ `raw\\n` }}\n"), {}),
+    "functions": (('{{ with secret "secret/app" }}{{ .Data.data | toJSON }}\n{{ .Data.data | toJSONPretty }}\n'
                   "{{ .Data.data | toYAML }}\n{{ .Data.data.password | base64Encode }} "
                   "{{ .Data.data.password | base64Encode | base64Decode }}\n"
                   '{{ .Data.data.csv | split "," | join "+" }} {{ .Data.data.padded | trimSpace }}|'
@@ -103,28 +103,29 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
                   '{{ split "," "" }} {{ len (split "," "  ") }} {{ join "-" (split "," "a,,b") }}\n'
                   '{{ toYAML (parseJSON `{"t":"true","n":"123","e":"","c":"a: b","h":"#x","q":"it\'s","s":" lead",'
                   '"d":"2024-01-02","y":"yes","f":"1.5","m":"two\\nlines","i":[{"k":"v","l":[1,2]},[3,4],{}],'
-                  '"x10":1,"x9":2,"_u":3,"B":4}`) }}\n', {}),
-    "writes": ('{{ with secret "auth/token/create" "policies=default" "ttl=1h" "no_default_policy=false" }}'
+                  '"x10":1,"x9":2,"_u":3,"B":4}`) }}\n'), {}),
+    "writes": (('{{ with secret "auth/token/create" "policies=default" "ttl=1h" "no_default_policy=false" }}'
                "{{ .Auth.Policies }} {{ .Auth.LeaseDuration }} {{ .Auth.Renewable }} {{ len .Auth.ClientToken }} "
                "{{ .Data }} {{ .LeaseID }}{{ end }}\n"
-               '{{ with secret "kvw/written" "a=b" "c = d" }}got{{ else }}nothing back{{ end }}\n', {}),
-    "env_file_time": ('{{ env "TMPL_PARITY_VAR" }}|{{ env "TMPL_PARITY_UNSET" }}|{{ file "@DIR@/plain.txt" }}|'
-                      '{{ timestamp "2006" }}|{{ len timestamp }}\n', {}),
-    "delims": ('[[ with secret "kv1/db" ]][[ .Data.user ]] {{ not an action }}[[- " trimmed" ]][[ end ]]\n'
-               "[[/* comment */]]", {"left_delimiter": "[[", "right_delimiter": "]]"}),
-    "define": ('{{ define "item" }}<{{ . }}>{{ end }}{{ range split "," "a,b" }}{{ template "item" . }}{{ end }}'
-               '{{ template "item" }} {{ block "blk" "dflt" }}[{{ . }}]{{ end }}\n', {}),
-    "missing_default": ('{{ with secret "secret/app" }}{{ .Data.data.nope }}|{{ index .Data.data "nope" }}|'
-                        '{{ .Data.data.nope | printf "%v" }}{{ end }}|{{ . }}\n', {}),
-    "literals": ("{{ 1.0 }} {{ 1e100 }} {{ 0.1 }} {{ -0x10 }} {{ 1_000 }} {{ 0o17 }} {{ 017 }} {{ 0b101 }} "
+               '{{ with secret "kvw/written" "a=b" "c = d" }}got{{ else }}nothing back{{ end }}\n'), {}),
+    "env_file_time": (('{{ env "TMPL_PARITY_VAR" }}|{{ env "TMPL_PARITY_UNSET" }}|{{ file "@DIR@/plain.txt" }}|'
+                      '{{ timestamp "2006" }}|{{ len timestamp }}\n'), {}),
+    "delims": (('[[ with secret "kv1/db" ]][[ .Data.user ]] {{ not an action }}[[- " trimmed" ]][[ end ]]\n'
+               "[[/* comment */]]"), {"left_delimiter": "[[", "right_delimiter": "]]"}),
+    "define": (('{{ define "item" }}<{{ . }}>{{ end }}{{ range split "," "a,b" }}{{ template "item" . }}{{ end }}'
+               '{{ template "item" }} {{ block "blk" "dflt" }}[{{ . }}]{{ end }}\n'), {}),
+    "missing_default": (('{{ with secret "secret/app" }}{{ .Data.data.nope }}|{{ index .Data.data "nope" }}|'
+                        '{{ .Data.data.nope | printf "%v" }}{{ end }}|{{ . }}\n'), {}),
+    "literals": (("{{ 1.0 }} {{ 1e100 }} {{ 0.1 }} {{ -0x10 }} {{ 1_000 }} {{ 0o17 }} {{ 017 }} {{ 0b101 }} "
                  "{{ 1e6 }} {{ 123456.0 }} {{ 1234567.0 }} {{ 0.000012 }} {{ 'x' }} {{ '\\n' }}\n"
                  '{{ "\\u00e9\\x41\\101\\t|" }} {{ `a\\b` }} {{ print nil }} {{ printf "%v|%s" nil nil }} '
                  "{{ html nil }} {{ printf \"%T %T %T %T %T\" 1 1.5 \"s\" true (split \",\" \"a\") }}\n"
                  '{{ printf "%+d|%x|%X|%o|%5.1f|%-6.2f|%08.3f|%+.1e|%g|%G" -5 -255 255 8 3.14159 2.5 3.14159 12345.678 '
                  "0.00001234 1e21 }}\n"
-                 '{{ printf "%q|%x|% x|%#x|%10q|%-10s|%.2s|%c|%U" "héllo ☃\\t" "é" "ab" "ab" "x" "y" "abc" 9731 9731 }}\n',
+                 '{{ printf "%q|%x|% x|%#x|%10q|%-10s|%.2s|%c|%U" "héllo ☃\\t" "é" "ab" "ab" "x" "y" "abc" '
+                 "9731 9731 }}\n"),
                  {}),
-    "scopes": ('{{ $x := 1 }}{{ if true }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }} '
+    "scopes": (('{{ $x := 1 }}{{ if true }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }} '
                "{{ if true }}{{ $x = 3 }}{{ end }}{{ $x }} "
                "{{ with $x }}{{ $x := 4 }}{{ $x }}{{ end }}{{ $x }}\n"
                '{{ with .nothing }}a{{ else with 5 }}[{{ . }}]{{ end }} '
@@ -138,24 +139,41 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
                '{{ slice "abcdef" 1 3 }} {{ slice (split "," "a,b,c") 1 }} {{ "a,b" | split "," | len }} '
                '{{ eq "a" "b" "a" }} {{ ne 1 2 }} {{ le "a" "a" }} {{ gt 2.5 2.5 }} {{ ge 3 3 }}\n'
                "{{- /* multi\nline\ncomment */ -}}\n"
-               "   {{- 5 }} {{ 6 -}}   \n   {{ 7 }}\n", {}),
-    "encodings": ('{{ with secret "secret/uni" }}{{ .Data.data | toJSON }}\n{{ .Data.data | toYAML }}\n'
+               "   {{- 5 }} {{ 6 -}}   \n   {{ 7 }}\n"), {}),
+    "encodings": (('{{ with secret "secret/uni" }}{{ .Data.data | toJSON }}\n{{ .Data.data | toYAML }}\n'
                   '{{ .Data.data.text | printf "%q" }} {{ .Data.data.text | len }} {{ .Data.data.text | html }} '
                   "{{ .Data.data.text | js }} {{ .Data.data.text | urlquery }} {{ .Data.data.text | toUpper }} "
                   "{{ .Data.data.text | toLower }} {{ .Data.data.big }} {{ .Data.data.neg }} "
                   "{{ .Data.data.float }}{{ end }}\n"
-                  '{{ toYAML (split "," "a,b") }}\n{{ toJSONPretty (parseJSON `{}`) }} {{ toJSONPretty (split "," "") }}'
+                  '{{ toYAML (split "," "a,b") }}\n{{ toJSONPretty (parseJSON `{}`) }} '
+                  '{{ toJSONPretty (split "," "") }}'
                   ' {{ toJSON (split "," "x,y") }} {{ toYAML (parseJSON `{"e":{},"l":[],"n":{"m":{}}}`) }}\n'
                   '{{ split "" "abc" }} {{ replaceAll "" "-" "ab" }} {{ contains "b" (split "," "a,b") }} '
                   '{{ contains "z" (split "," "a,b") }} {{ trimSpace "\\u00a0\\u2003 x \\u3000" }}|\n'
                   '{{ timestamp "2006 01 1 Jan January" }} {{ "aGVsbG8gd29ybGQ=" | base64Decode }} '
-                  '{{ base64Encode "" }}|{{ base64Decode "" }}|\n', {}),
+                  '{{ base64Encode "" }}|{{ base64Decode "" }}|\n'), {}),
     # printed whole: request IDs differ between two reads, so this one is compared with them masked
-    "structs": ('{{ with secret "kv1/db" }}{{ . }}\n{{ toJSON . }}\n{{ toYAML . }}\n{{ printf "%v|%+v" . .Data }}'
+    "structs": (('{{ with secret "kv1/db" }}{{ . }}\n{{ toJSON . }}\n{{ toYAML . }}\n{{ printf "%v|%+v" . .Data }}'
                 '{{ end }}\n{{ with secret "auth/token/create" "policies=default" "ttl=1h" }}{{ .Auth.Policies }} '
                 "{{ .Auth.Metadata }} {{ .Data }} {{ .Warnings }} {{ .WrapInfo }}{{ end }}\n"
-                '{{ secrets "nonexistent/" }} {{ toJSON (secrets "kv1/") }}\n', {}),
-    "misc": ('{{ with secret "secret/app" }}{{ .Data.data.port | printf "%05s|%-6v|%x" }} {{ .Data.data.port.Int64 }} {{ .Data.data.ratio.Float64 }} {{ .Data.data.port.String }}\n{{ index .Data.data.nested "inner" "deep" }} {{ len .Data.data.port }} {{ if gt (len .Data.data.list) 2 }}big{{ end }} {{ range .Data.data.nested }}[{{ . }}]{{ end }}\n{{ printf "%.1f|%d|%s" .Data.data.ratio .Data.data.flag .Data.data.flag }} {{ 3 | printf "%d-%d" 1 }} {{ parseJSON "5" }} {{ parseJSON "\\"s\\"" }} {{ parseJSON "" }}\n{{ printf "%x|%X|%d|%v|%s" .Data.data.list .Data.data.list .Data.data.list .Data.data.nested .Data.data.nested }}\n{{ printf "%5t|%-5t|%q" true false 65 }} {{ printf "%6.2v" 3.14159 }} {{ printf "%v" (split "," "") }} {{ printf "%#v" "x" }}\n{{ .Data.data.emptylist }} {{ .Data.data.nothing | toJSON }} {{ toJSON nil }} {{ toYAML nil }} {{ toYAML "plain" }} {{ toYAML 5 }}{{ end }}\n{{ with $x := secret "kv1/db" }}{{ $x.Data.user }}{{ end }} {{ $y := "" }}{{ with secret "kv1/db" }}{{ $y = .Data.user }}{{ end }}{{ $y }}\n{{ range $i, $c := "abc" | split "" }}{{ $i }}{{ $c }}{{ end }} {{ slice (split "," "a,b,c") 1 2 }} {{ printf "%s" (slice "héllo" 0 2) }}\n{{- "\\n" }}{{ "trailing" }}\n', {}),
+                '{{ secrets "nonexistent/" }} {{ toJSON (secrets "kv1/") }}\n'), {}),
+    "misc": (('{{ with secret "secret/app" }}{{ .Data.data.port | printf "%05s|%-6v|%x" }} {{ .Data.data.'
+             'port.Int64 }} {{ .Data.data.ratio.Float64 }} {{ .Data.data.port.String }}\n'
+             '{{ index .Data.data.nested "inner" "deep" }} {{ len .Data.data.port }} {{ if gt (len .Data'
+             '.data.list) 2 }}big{{ end }} {{ range .Data.data.nested }}[{{ . }}]{{ end }}\n'
+             '{{ printf "%.1f|%d|%s" .Data.data.ratio .Data.data.flag .Data.data.flag }} {{ 3 | printf "'
+             '%d-%d" 1 }} {{ parseJSON "5" }} {{ parseJSON "\\"s\\"" }} {{ parseJSON "" }}\n'
+             '{{ printf "%x|%X|%d|%v|%s" .Data.data.list .Data.data.list .Data.data.list .Data.data.nest'
+             'ed .Data.data.nested }}\n'
+             '{{ printf "%5t|%-5t|%q" true false 65 }} {{ printf "%6.2v" 3.14159 }} {{ printf "%v" (spli'
+             't "," "") }} {{ printf "%#v" "x" }}\n'
+             '{{ .Data.data.emptylist }} {{ .Data.data.nothing | toJSON }} {{ toJSON nil }} {{ toYAML ni'
+             'l }} {{ toYAML "plain" }} {{ toYAML 5 }}{{ end }}\n'
+             '{{ with $x := secret "kv1/db" }}{{ $x.Data.user }}{{ end }} {{ $y := "" }}{{ with secret "'
+             'kv1/db" }}{{ $y = .Data.user }}{{ end }}{{ $y }}\n'
+             '{{ range $i, $c := "abc" | split "" }}{{ $i }}{{ $c }}{{ end }} {{ slice (split "," "a,b,c'
+             '") 1 2 }} {{ printf "%s" (slice "héllo" 0 2) }}\n'
+             '{{- "\\n" }}{{ "trailing" }}\n'), {}),
     "errkey_ok": ('{{ with secret "secret/app" }}{{ .Data.data.user }}{{ end }}\n', {"error_on_missing_key": True}),
 }
 
@@ -266,7 +284,8 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         env.update(HOME=str(workdir), TMPL_PARITY_VAR="from-env", TZ="UTC")
         env.pop("TMPL_PARITY_UNSET", None)
-        proc = subprocess.run([bao, "agent", f"-config={cfg}"], capture_output=True, text=True, env=env, timeout=120)
+        proc = subprocess.run([bao, "agent", f"-config={cfg}"], capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         outputs = {name: (workdir / f"{name}.bao").read_bytes() for name in templates}
         yield Rendered(srv, workdir, templates, outputs)

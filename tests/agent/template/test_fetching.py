@@ -17,7 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from strongroom.agent.template import (
-    AsyncHTTPFetcher, Dependency, FetchError, HTTPFetcher, Template, TemplateExecError,
+    AsyncHTTPFetcher,
+    Dependency,
+    FetchError,
+    HTTPFetcher,
+    Template,
+    TemplateExecError,
 )
 from strongroom.agent.template.fetcher import JSONDict, Params
 from tests.agent.template.test_bao_parity import ROOT, DevServer, _start

@@ -17,13 +17,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from strongroom.agent.template.builtins import BUILTINS
 from strongroom.agent.template.errors import FetchError, TemplateError, TemplateExecError, TemplateSyntaxError
 from strongroom.agent.template.executor import execute
 from strongroom.agent.template.fetcher import AsyncFetcher, AsyncHTTPFetcher, Fetcher, HTTPFetcher
 from strongroom.agent.template.functions import (
-    FUNCTION_NAMES, Dependency, RenderContext, Request, build_functions, lease_of, redact, resolve,
+    FUNCTION_NAMES,
+    Dependency,
+    RenderContext,
+    Request,
+    build_functions,
+    lease_of,
+    redact,
+    resolve,
 )
-from strongroom.agent.template.builtins import BUILTINS
 from strongroom.agent.template.parser import Parser
 from strongroom.agent.template.values import MISSING
 

@@ -137,7 +137,7 @@ def _key_less(a: Any, b: Any) -> int:
 
 
 def _key_float(v: Any) -> float | None:
-    if isinstance(v, bool) or isinstance(v, str):
+    if isinstance(v, (bool, str)):
         return None
     if isinstance(v, (int, float)):
         return float(v)
@@ -198,12 +198,8 @@ def _resolves_to_non_string(s: str) -> bool:
 def _go_parse_int_ok(s: str) -> bool:
     t = s.lstrip("+-")
     try:
-        if t[:2] in ("0x", "0X"):
-            int(t[2:], 16)
-        elif t[:2] in ("0o", "0O"):
-            int(t[2:], 8)
-        elif t[:2] in ("0b", "0B"):
-            int(t[2:], 2)
+        if t[:2] in ("0x", "0X", "0o", "0O", "0b", "0B"):
+            int(t, 0)
         elif len(t) > 1 and t[0] == "0":
             int(t[1:], 8)
         else:
@@ -220,7 +216,7 @@ def _yaml_printable(c: str) -> bool:
 
 
 class _Analysis:
-    __slots__ = ("multiline", "flow_plain", "block_plain", "single", "block")
+    __slots__ = ("block", "block_plain", "flow_plain", "multiline", "single")
     multiline: bool
     flow_plain: bool
     block_plain: bool
@@ -481,9 +477,7 @@ def _yaml_item(x: Any, indent: int, lines: list[str], item_prefix: str) -> None:
     empty = _is_empty_collection(x)
     if empty is not None:
         lines.append(item_prefix + empty)
-    elif _as_map(x):
-        _yaml_node(x, indent + 2, lines, item_prefix)
-    elif isinstance(x, list):
+    elif _as_map(x) or isinstance(x, list):
         _yaml_node(x, indent + 2, lines, item_prefix)
     else:
         lines.append(item_prefix + _yaml_scalar(x, len(item_prefix), indent + 2))

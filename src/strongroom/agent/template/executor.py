@@ -15,12 +15,34 @@ from typing import Any
 from strongroom.agent.template.errors import TemplateError, TemplateExecError
 from strongroom.agent.template.gofmt import fmt_value
 from strongroom.agent.template.nodes import (
-    ActionNode, BoolNode, BranchNode, BreakNode, ChainNode, CommandNode, ContinueNode, DotNode, FieldNode,
-    IdentifierNode, ListNode, NilNode, Node, NumberNode, PipeNode, StringNode, TemplateNode, TextNode,
+    ActionNode,
+    BoolNode,
+    BranchNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    ContinueNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    ListNode,
+    NilNode,
+    Node,
+    NumberNode,
+    PipeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
     VariableNode,
 )
 from strongroom.agent.template.values import (
-    MISSING, GoStrings, GoStruct, JSONNumber, TypedNil, go_type, truth,
+    MISSING,
+    GoStrings,
+    GoStruct,
+    JSONNumber,
+    TypedNil,
+    go_type,
+    truth,
 )
 
 

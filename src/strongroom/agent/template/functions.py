@@ -29,7 +29,14 @@ from strongroom.agent.template.errors import FetchError
 from strongroom.agent.template.executor import FuncError, GoFunc
 from strongroom.agent.template.gofmt import fmt_value
 from strongroom.agent.template.values import (
-    MISSING, GoStrings, JSONNumber, PemEncoded, Secret, SecretAuth, SecretWrapInfo, TypedNil,
+    MISSING,
+    GoStrings,
+    JSONNumber,
+    PemEncoded,
+    Secret,
+    SecretAuth,
+    SecretWrapInfo,
+    TypedNil,
 )
 
 
@@ -109,7 +116,7 @@ def _deleted_kv2(resp: Mapping[str, Any]) -> bool:
     if not isinstance(when, str) or not when:
         return False
     try:
-        t = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        t = dt.datetime.fromisoformat(when)
     except ValueError:
         return False
     if t.tzinfo is None:
@@ -140,7 +147,7 @@ def _kv2_mount(path: str) -> Resolution:
 def shim_kv2_path(raw: str, mount: str) -> str:
     if raw == mount or raw == mount.rstrip("/"):
         return posixpath.join(mount, "data")
-    p = raw[len(mount):] if raw.startswith(mount) else raw
+    p = raw.removeprefix(mount)
     if p.startswith(("data/", "metadata/", "subkeys/")):
         return raw
     return posixpath.join(mount, "data", p)
@@ -204,7 +211,7 @@ def resolve(dep: Dependency) -> Resolution:
     raise FetchError(f"unknown dependency {dep}")
 
 
-_PEM = re.compile(r"-----BEGIN ([^-]*)-----(.*?)-----END [^-]*-----", re.S)
+_PEM = re.compile(r"-----BEGIN ([^-]*)-----(.*?)-----END [^-]*-----", re.DOTALL)
 
 
 def _pem_encode(typ: str, der: bytes) -> str:
@@ -487,15 +494,11 @@ def _contains(v: Any, lst: Any) -> bool:
         for x in lst:
             if isinstance(x, bool) or isinstance(v, bool):
                 continue
-            if isinstance(x, int) and isinstance(v, int):
+            if isinstance(x, int) and isinstance(v, int) or isinstance(x, float) and isinstance(v, float):
                 if x == v:
                     return True
-            elif isinstance(x, float) and isinstance(v, float):
-                if x == v:
-                    return True
-            elif isinstance(x, str) and isinstance(v, str):
-                if type(x) is type(v) and x == v:
-                    return True
+            elif isinstance(x, str) and isinstance(v, str) and type(x) is type(v) and x == v:
+                return True
         return False
     if isinstance(lst, str) and isinstance(v, str):
         return type(lst) is type(v) and v in lst

@@ -147,7 +147,7 @@ def fmt_value(v: Any, verb: str = "v", depth: int = 0, plus: bool = False) -> st
 
 
 class Spec:
-    __slots__ = ("minus", "plus", "sharp", "space", "zero", "width", "prec")
+    __slots__ = ("minus", "plus", "prec", "sharp", "space", "width", "zero")
 
     def __init__(self) -> None:
         self.minus = self.plus = self.sharp = self.space = self.zero = False
@@ -408,5 +408,13 @@ def sprintf(fmt: str, args: list[Any]) -> str:
     return "".join(out)
 
 
-__all__ = ["JSONNumber", "format_float_g_shortest", "format_float_json", "go_quote", "sprint", "sprintf",
-           "sprintln", "fmt_value"]
+__all__ = [
+    "JSONNumber",
+    "fmt_value",
+    "format_float_g_shortest",
+    "format_float_json",
+    "go_quote",
+    "sprint",
+    "sprintf",
+    "sprintln",
+]

@@ -12,8 +12,24 @@ from collections.abc import Container
 from strongroom.agent.template.errors import TemplateSyntaxError
 from strongroom.agent.template.lexer import Item, Lexer, T
 from strongroom.agent.template.nodes import (
-    ActionNode, BoolNode, BranchNode, BreakNode, ChainNode, CommandNode, ContinueNode, DotNode, FieldNode,
-    IdentifierNode, ListNode, NilNode, Node, NumberNode, PipeNode, StringNode, TemplateNode, TextNode,
+    ActionNode,
+    BoolNode,
+    BranchNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    ContinueNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    ListNode,
+    NilNode,
+    Node,
+    NumberNode,
+    PipeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
     VariableNode,
 )
 

@@ -162,5 +162,5 @@ def from_json(v: Any) -> Any:
     return v
 
 
-def _json_number_text(v: int | float) -> str:
+def _json_number_text(v: float) -> str:
     return str(v) if isinstance(v, int) else repr(v)
