@@ -130,7 +130,10 @@ class Template:
         self.env = env
         names = set(BUILTINS) | FUNCTION_NAMES
         parser = Parser(name, text, names, left_delimiter or "{{", right_delimiter or "}}")
-        self.root = parser.parse()
+        try:
+            self.root = parser.parse()
+        except RecursionError:
+            raise TemplateSyntaxError(f"template: {name}: max expression depth exceeded") from None
         self.templates = parser.templates
 
     def _execute(self, ctx: RenderContext) -> str:

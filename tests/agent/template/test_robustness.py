@@ -1,0 +1,38 @@
+"""Any text is either a template or a TemplateSyntaxError, and executing one fails only with a
+TemplateError: never another exception (random templates built from the language's pieces)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strongroom.agent.template import Template, TemplateError, TemplateSyntaxError
+
+PIECES = ["{{", "}}", "{{- ", " -}}", "/*", "*/", " ", "\n", "if", "else", "end", "range", "with", "define",
+          "template", "block", "break", "continue", "$x", "$", ":=", "=", ",", "|", "(", ")", ".", ".a", ".b.c",
+          '"s"', "`r`", "'c'", "1", "-2", "0x1f", "1.5", "true", "nil", "and", "or", "not", "eq", "lt", "len",
+          "index", "slice", "printf", '"%d %s %v"', "print", "html", "js", "urlquery", "split", "join",
+          "toJSON", "toYAML", "parseJSON", '"{\\"a\\":[1,{\\"b\\":null}]}"', "base64Decode", "replaceAll",
+          "contains", "timestamp", "env", "trimSpace", "toUpper", "x", "ü", "\t"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30), st.booleans())
+def test_random_templates_fail_cleanly(pieces: list[str], errkey: bool) -> None:
+    text = "".join(pieces)
+    try:
+        tmpl = Template(text, error_on_missing_key=errkey)
+    except TemplateSyntaxError:
+        return
+    try:
+        tmpl.render()
+    except TemplateError:
+        pass
+
+
+def test_deep_nesting_is_a_syntax_error_not_a_crash() -> None:
+    for text in ["{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", "{{ if 1 }}" * 3000 + "{{ end }}" * 3000]:
+        try:
+            Template(text)
+        except TemplateSyntaxError as e:
+            assert "depth" in str(e)
