@@ -49,6 +49,13 @@ FAILING: list[tuple[str, bool]] = [
     ('{{ range $e := parseJSON `{"k":"a"}` }}{{ $e.x }}{{ end }}', False),
     ('{{ with parseJSON `{"k":"a"}` }}{{ with .k }}{{ .x }}{{ end }}{{ end }}', False),
     ('{{ base64Decode "abc" }}', False),
+    ('{{ parseInt "4x" }}', False),
+    ('{{ parseBool "yes" }}', False),
+    ('{{ parseFloat "1__0" }}', False),
+    ('{{ base64URLDecode "a+b=" }}', False),
+    ('{{ mustEnv "TMPL_SURELY_UNSET_VAR" }}', False),
+    ('{{ containsAll (split "," "a") "a" }}', False),
+    ('{{ indent -1 "x" }}', False),
 ]
 
 

@@ -174,6 +174,21 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
              '{{ range $i, $c := "abc" | split "" }}{{ $i }}{{ $c }}{{ end }} {{ slice (split "," "a,b,c'
              '") 1 2 }} {{ printf "%s" (slice "héllo" 0 2) }}\n'
              '{{- "\\n" }}{{ "trailing" }}\n'), {}),
+    "more_functions": (('{{ with secret "secret/app" }}{{ .Data.data.csv | indent 4 }}|{{ "a\\nb\\n\\nc\\n" | inde'
+                        'nt 2 }}|{{ .Data.data.padded | trim " \\t\\n" }}|{{ "xxhixx" | trim "x" }}\n'
+                        '{{ .Data.data.password | trimPrefix "p@" }} {{ .Data.data.password | trimSuffix "rd" '
+                        '}} {{ .Data.data.password | sha256Hex }} {{ .Data.data.password | md5sum }}\n'
+                        '{{ "héllo?>" | base64URLEncode }} {{ "aMOpbGxvPz4=" | base64URLDecode }} {{ parseBool'
+                        ' "T" }} {{ parseBool "" }} {{ parseInt "-42" }} {{ parseUint "7" }} {{ parseFloat "1e'
+                        '6" }} {{ parseFloat "2.50" }}\n'
+                        '{{ in .Data.data.list "b" }} {{ in .Data.data.password "ss" }} {{ containsAll .Data.d'
+                        'ata.list .Data.data.list }} {{ containsAny (parseJSON `["z","a"]`) .Data.data.list }}'
+                        ' {{ containsNone (parseJSON `["z"]`) .Data.data.list }} {{ containsNotAll (parseJSON '
+                        '`["a","z"]`) .Data.data.list }}\n'
+                        '{{ .Data.data | toUnescapedJSON }}\n'
+                        '{{ .Data.data.nested | toUnescapedJSONPretty }}{{ end }}\n'
+                        '{{ envOrDefault "TMPL_PARITY_VAR" "dflt" }} {{ envOrDefault "TMPL_PARITY_UNSET" "dflt'
+                        '" }} {{ mustEnv "TMPL_PARITY_VAR" }}\n'), {}),
     "errkey_ok": ('{{ with secret "secret/app" }}{{ .Data.data.user }}{{ end }}\n', {"error_on_missing_key": True}),
 }
 

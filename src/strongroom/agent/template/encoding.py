@@ -22,9 +22,11 @@ _JSON_ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\
 _JSON_NEEDS = re.compile(r'["\\\x00-\x1f<>&\u2028\u2029\ud800-\udfff]')
 
 
-def _json_str(s: str) -> str:
+def _json_str(s: str, escape_html: bool = True) -> str:
     def rep(m: re.Match[str]) -> str:
         c = m.group(0)
+        if not escape_html and c in "<>&":
+            return c
         if c in _JSON_ESC:
             return _JSON_ESC[c]
         o = ord(c)
@@ -37,8 +39,9 @@ def _json_str(s: str) -> str:
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
-def to_json(v: Any, indent: str | None = None, level: int = 0) -> str:
-    """json.Marshal (or json.MarshalIndent(v, "", indent))."""
+def to_json(v: Any, indent: str | None = None, level: int = 0, escape_html: bool = True) -> str:
+    """json.Marshal (or json.MarshalIndent(v, "", indent)); without HTML escaping as an Encoder with
+    SetEscapeHTML(false)."""
     if v is None or v is MISSING or isinstance(v, TypedNil):
         return "null"
     if isinstance(v, bool):
@@ -56,7 +59,7 @@ def to_json(v: Any, indent: str | None = None, level: int = 0) -> str:
             raise EncodeError(f'json: invalid number literal "{v}"')
         return str(v)
     if isinstance(v, str):
-        return _json_str(v)
+        return _json_str(v, escape_html)
     if isinstance(v, bytes):
         return '"' + base64.b64encode(v).decode() + '"'
     items: list[tuple[str, Any]] | None = None
@@ -70,17 +73,20 @@ def to_json(v: Any, indent: str | None = None, level: int = 0) -> str:
         if not items:
             return "{}"
         if indent is None:
-            return "{" + ",".join(_json_str(k) + ":" + to_json(x) for k, x in items) + "}"
+            return "{" + ",".join(_json_str(k, escape_html) + ":" + to_json(x, None, 0, escape_html)
+                                  for k, x in items) + "}"
         pad = "\n" + indent * (level + 1)
-        return "{" + ",".join(pad + _json_str(k) + ": " + to_json(x, indent, level + 1) for k, x in items) + \
+        return "{" + ",".join(pad + _json_str(k, escape_html) + ": " + to_json(x, indent, level + 1, escape_html)
+                              for k, x in items) + \
             "\n" + indent * level + "}"
     if isinstance(v, list):
         if not v:
             return "[]"
         if indent is None:
-            return "[" + ",".join(to_json(x) for x in v) + "]"
+            return "[" + ",".join(to_json(x, None, 0, escape_html) for x in v) + "]"
         pad = "\n" + indent * (level + 1)
-        return "[" + ",".join(pad + to_json(x, indent, level + 1) for x in v) + "\n" + indent * level + "]"
+        return "[" + ",".join(pad + to_json(x, indent, level + 1, escape_html) for x in v) + "\n" + \
+            indent * level + "]"
     raise EncodeError(f"json: unsupported type: {go_type(v)}")
 
 

@@ -80,7 +80,8 @@ class _Continue(Exception):
     pass
 
 
-_TYPE_NAMES = {"string": "string", "int": "int", "bool": "bool", "[]string": "[]string", "any": "interface {}"}
+_TYPE_NAMES = {"string": "string", "int": "int", "bool": "bool", "[]string": "[]string", "any": "interface {}",
+               "[]any": "[]interface {}"}
 
 
 class State:
@@ -475,6 +476,8 @@ class State:
                 return None
             if typ == "[]string":
                 return GoStrings()
+            if typ == "[]any":
+                return []
             raise self.error(f"invalid value; expected {_TYPE_NAMES[typ]}")
         if typ == "any":
             return value
@@ -487,6 +490,8 @@ class State:
             ok = isinstance(value, bool)
         elif typ == "[]string":
             ok = isinstance(value, GoStrings)
+        elif typ == "[]any":
+            ok = isinstance(value, list) and not isinstance(value, GoStrings)
         if not ok:
             got = "interface {}" if value is None else go_type(value)
             raise self.error(f"wrong type for value; expected {_TYPE_NAMES[typ]}; got {got}")

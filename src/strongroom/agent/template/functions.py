@@ -393,6 +393,19 @@ def build_functions(ctx: RenderContext) -> dict[str, GoFunc]:
             return ctx.env[s]
         return os.environ.get(s, "")
 
+    def must_env(s: str) -> str:
+        val = ctx.env.get(s, "") if ctx.env is not None else ""
+        if val == "":
+            val = os.environ.get(s, "")
+        if val == "":
+            raise FuncError(f"required environment variable {s} is empty")
+        return val
+
+    def env_or_default(s: str, default: str) -> str:
+        if ctx.env is not None and s in ctx.env:
+            return ctx.env[s]
+        return os.environ.get(s, default)
+
     def timestamp(*s: str) -> str:
         now = ctx.now() if ctx.now is not None else dt.datetime.now().astimezone()
         if len(s) == 0:
@@ -409,6 +422,8 @@ def build_functions(ctx: RenderContext) -> dict[str, GoFunc]:
         "pkiCert": GoFunc(pki_cert, (), "string"),
         "file": GoFunc(file, ("string",)),
         "env": GoFunc(env, ("string",)),
+        "mustEnv": GoFunc(must_env, ("string",)),
+        "envOrDefault": GoFunc(env_or_default, ("string", "string")),
         "timestamp": GoFunc(timestamp, (), "string"),
         **PURE_FUNCTIONS,
     }
@@ -441,16 +456,16 @@ def _b64encode(s: str) -> str:
 
 
 def _b64decode(s: str) -> str:
-    try:
-        raw = base64.b64decode(s.encode("utf-8", "surrogateescape"), validate=True)
+    try:  # Go's decoder skips line breaks
+        raw = base64.b64decode(_bytes(s).replace(b"\r", b"").replace(b"\n", b""), validate=True)
     except (binascii.Error, ValueError):
         # Go names the first bad byte's offset: find it for the message
         raise FuncError(f"base64Decode: illegal base64 data at input byte {_bad_b64_offset(s)}") from None
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _bad_b64_offset(s: str) -> int:
-    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+def _bad_b64_offset(s: str, extra: str = "+/") -> int:
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + extra)
     b = s.encode("utf-8", "surrogateescape")
     for i, c in enumerate(b):
         if chr(c) == "=":
@@ -538,7 +553,156 @@ def _reject(name: str) -> Any:
     raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 
 
+def _indent(spaces: int, s: str) -> str:
+    if spaces < 0:
+        raise FuncError("indent value must be a positive integer")
+    prefix = " " * spaces
+    out: list[str] = []
+    at_line_start = True
+    for c in s:
+        if at_line_start and c != "\n":
+            out.append(prefix)
+        out.append(c)
+        at_line_start = c == "\n"
+    return "".join(out)
+
+
+def _trim(cutset: str, s: str) -> str:
+    return s.strip(cutset) if cutset else s
+
+
+def _trim_prefix(prefix: str, s: str) -> str:
+    return s.removeprefix(prefix)
+
+
+def _trim_suffix(suffix: str, s: str) -> str:
+    return s.removesuffix(suffix)
+
+
+def _bytes(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def _sha256_hex(s: str) -> str:
+    return hashlib.sha256(_bytes(s)).hexdigest()
+
+
+def _md5sum(s: str) -> str:
+    return hashlib.md5(_bytes(s), usedforsecurity=False).hexdigest()
+
+
+def _b64url_encode(s: str) -> str:
+    return base64.urlsafe_b64encode(_bytes(s)).decode()
+
+
+def _b64url_decode(s: str) -> str:
+    try:
+        b = _bytes(s).replace(b"\r", b"").replace(b"\n", b"")
+        if b"+" in b or b"/" in b:
+            raise ValueError("not in the URL alphabet")
+        raw = base64.b64decode(b, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise FuncError(f"base64URLDecode: illegal base64 data at input byte {_bad_b64_offset(s, '-_')}") from None
+    return raw.decode("utf-8", "surrogateescape")
+
+
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def _parse_bool(s: str) -> bool:
+    if s == "":
+        return False
+    if s not in _GO_BOOLS:
+        raise FuncError(f'parseBool: strconv.ParseBool: parsing "{s}": invalid syntax')
+    return _GO_BOOLS[s]
+
+
+def _parse_int(s: str) -> int:
+    if s == "":
+        return 0
+    if not re.fullmatch(r"[+-]?[0-9]+", s):
+        raise FuncError(f'parseInt: strconv.ParseInt: parsing "{s}": invalid syntax')
+    v = int(s)
+    if not -(2**63) <= v < 2**63:
+        raise FuncError(f'parseInt: strconv.ParseInt: parsing "{s}": value out of range')
+    return v
+
+
+def _parse_uint(s: str) -> int:
+    if s == "":
+        return 0
+    if not re.fullmatch(r"[+]?[0-9]+", s):
+        raise FuncError(f'parseUint: strconv.ParseUint: parsing "{s}": invalid syntax')
+    v = int(s)
+    if v >= 2**64:
+        raise FuncError(f'parseUint: strconv.ParseUint: parsing "{s}": value out of range')
+    return v
+
+
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_GO_FLOAT = re.compile(rf"[+-]?(({_DIGITS}\.?(?:{_DIGITS})?|\.{_DIGITS})([eE][+-]?{_DIGITS})?|inf|infinity|nan)",
+                       re.IGNORECASE)
+
+
+def _parse_float(s: str) -> float:
+    if s == "":
+        return 0.0
+    if not _GO_FLOAT.fullmatch(s):
+        raise FuncError(f'parseFloat: strconv.ParseFloat: parsing "{s}": invalid syntax')
+    v = float(s)
+    if v in (float("inf"), float("-inf")) and "inf" not in s.lower():
+        raise FuncError(f'parseFloat: strconv.ParseFloat: parsing "{s}": value out of range')
+    return v
+
+
+def _contains_some(ret_true: bool, invert: bool) -> Callable[[list[Any], Any], bool]:
+    def fn(values: list[Any], lst: Any) -> bool:
+        for v in values:
+            if _contains(v, lst) != invert:
+                return not ret_true
+        return ret_true
+    return fn
+
+
+def _in(lst: Any, v: Any) -> bool:
+    return _contains(v, lst)
+
+
+def _to_unescaped_json(v: Any) -> str:
+    try:
+        return to_json(v, escape_html=False).rstrip("\r\n")
+    except EncodeError as e:
+        raise FuncError(f"toUnescapedJSON: {e}") from None
+
+
+def _to_unescaped_json_pretty(v: Any) -> str:
+    try:
+        return to_json(v, "  ", escape_html=False).rstrip("\r\n")
+    except EncodeError as e:
+        raise FuncError(f"toUnescapedJSONPretty: {e}") from None
+
+
 PURE_FUNCTIONS: dict[str, GoFunc] = {
+    "indent": GoFunc(_indent, ("int", "string")),
+    "trim": GoFunc(_trim, ("string", "string")),
+    "trimPrefix": GoFunc(_trim_prefix, ("string", "string")),
+    "trimSuffix": GoFunc(_trim_suffix, ("string", "string")),
+    "sha256Hex": GoFunc(_sha256_hex, ("string",)),
+    "md5sum": GoFunc(_md5sum, ("string",)),
+    "base64URLEncode": GoFunc(_b64url_encode, ("string",)),
+    "base64URLDecode": GoFunc(_b64url_decode, ("string",)),
+    "parseBool": GoFunc(_parse_bool, ("string",)),
+    "parseInt": GoFunc(_parse_int, ("string",)),
+    "parseUint": GoFunc(_parse_uint, ("string",)),
+    "parseFloat": GoFunc(_parse_float, ("string",)),
+    "in": GoFunc(_in, ("any", "any")),
+    "containsAll": GoFunc(_contains_some(True, True), ("[]any", "any")),
+    "containsAny": GoFunc(_contains_some(False, False), ("[]any", "any")),
+    "containsNone": GoFunc(_contains_some(True, False), ("[]any", "any")),
+    "containsNotAll": GoFunc(_contains_some(False, True), ("[]any", "any")),
+    "toUnescapedJSON": GoFunc(_to_unescaped_json, ("any",)),
+    "toUnescapedJSONPretty": GoFunc(_to_unescaped_json_pretty, ("any",)),
     "toJSON": GoFunc(_to_json, ("any",)),
     "toJSONPretty": GoFunc(_to_json_pretty, ("any",)),
     "toYAML": GoFunc(_to_yaml, ("any",)),
@@ -554,7 +718,8 @@ PURE_FUNCTIONS: dict[str, GoFunc] = {
     "parseJSON": GoFunc(_parse_json, ("string",)),
 }
 
-FUNCTION_NAMES = frozenset({"secret", "secrets", "pkiCert", "file", "env", "timestamp", *PURE_FUNCTIONS})
+FUNCTION_NAMES = frozenset({"secret", "secrets", "pkiCert", "file", "env", "mustEnv", "envOrDefault", "timestamp",
+                            *PURE_FUNCTIONS})
 
 
 def redact(message: str, ctx: RenderContext) -> str:
