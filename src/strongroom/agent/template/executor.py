@@ -69,7 +69,7 @@ class _NoFinal:
 
 
 NO_FINAL: Any = _NoFinal()
-MAX_DEPTH = 100000
+MAX_DEPTH = 200  # nested {{template}} calls; Go allows 100000, Python's stack far fewer
 
 
 class _Break(Exception):
@@ -256,7 +256,7 @@ class State:
         tmpl = self.templates.get(node.name)
         if tmpl is None:
             raise self.error(f'template "{node.name}" not defined')
-        if self.depth >= MAX_DEPTH or self.depth >= 1000:
+        if self.depth >= MAX_DEPTH:
             raise self.error("exceeded maximum template depth (100000)")
         new_dot = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else MISSING
         saved_vars, saved_iface = self.vars, self.dot_iface

@@ -234,10 +234,12 @@ def _fmt_float(v: float, verb: str, spec: Spec) -> str:
         s = "+" + s
     elif spec.space and not s.startswith(("-", "+")):
         s = " " + s
-    if math.isinf(v) or math.isnan(v):
-        if s.startswith("+") and not spec.plus:
-            s = s[1:] if not math.isinf(v) or v < 0 else s
-        return _pad(s, spec)
+    if math.isinf(v) or math.isnan(v):  # padded with spaces, never zeros
+        zero, spec.zero = spec.zero, False
+        try:
+            return _pad(s, spec)
+        finally:
+            spec.zero = zero
     return _pad(s, spec, numeric=True)
 
 

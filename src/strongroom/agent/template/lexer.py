@@ -402,4 +402,4 @@ def _unicode_repr(c: str) -> str:
     if not c:
         return "EOF"
     code = f"U+{ord(c):04X}"
-    return f"{code} {c!r}".replace("'", "'") if c.isprintable() else code
+    return f"{code} {c!r}" if c.isprintable() else code
