@@ -189,6 +189,15 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
                         '{{ .Data.data.nested | toUnescapedJSONPretty }}{{ end }}\n'
                         '{{ envOrDefault "TMPL_PARITY_VAR" "dflt" }} {{ envOrDefault "TMPL_PARITY_UNSET" "dflt'
                         '" }} {{ mustEnv "TMPL_PARITY_VAR" }}\n'), {}),
+    "regex": (('{{ regexReplaceAll "^https?://" "" "https://x.y/z" }} {{ regexReplaceAll "(a)(b)" "[$'
+               '2$1|${1}x|$1x|$$|$9]" "abab" }} {{ regexReplaceAll "x*" "-" "abxd" }} {{ regexReplace'
+               'All "a|" "-" "baaac" }}\n'
+               '{{ regexMatch "^[a-z]+$" "abc" }} {{ regexMatch "\\\\d" "abc" }} {{ regexReplaceAll "(?'
+               'P<first>\\\\w+) (?P<last>\\\\w+)" "${last}, $first" "John Smith" }} {{ regexReplaceAll "('
+               '?i)SECRET" "***" "my secret Secret" }}\n'
+               '{{ with secret "secret/app" }}{{ .Data.data.password | regexReplaceAll "[^a-z]" "_" }'
+               '} {{ regexMatch "^p@" .Data.data.password }}{{ end }} {{ regexReplaceAll "\\\\s+" " " "'
+               'a  b\\t\\nc" }} {{ regexReplaceAll "b*" "X" "abc" }}\n'), {}),
     "errkey_ok": ('{{ with secret "secret/app" }}{{ .Data.data.user }}{{ end }}\n', {"error_on_missing_key": True}),
 }
 

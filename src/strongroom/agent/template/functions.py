@@ -683,7 +683,55 @@ def _to_unescaped_json_pretty(v: Any) -> str:
         raise FuncError(f"toUnescapedJSONPretty: {e}") from None
 
 
+def _go_regexp(pattern: str) -> re.Pattern[str]:
+    """A Go (RE2) pattern in Python's re: the common syntax is shared; \\z is \\Z here."""
+    try:
+        return re.compile(pattern.replace("\\z", "\\Z"))
+    except re.error as e:
+        raise FuncError(f"error parsing regexp: {e}: `{pattern}`") from None
+
+
+_TEMPLATE_REF = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+
+
+def _go_expand(template: str, m: re.Match[str]) -> str:
+    """regexp.Expand: $1, ${1}, $name, ${name}; $$ is a dollar; an unknown group is empty."""
+    def ref(r: re.Match[str]) -> str:
+        name = r.group(1) or r.group(2)
+        if name is None:
+            return "$"
+        try:
+            got = m.group(int(name)) if name.isdigit() else m.group(name)
+        except (IndexError, re.error):
+            return ""
+        return got or ""
+    return _TEMPLATE_REF.sub(ref, template)
+
+
+
+def _regex_replace_all(pattern: str, repl: str, s: str) -> str:
+    compiled = _go_regexp(pattern)
+    out: list[str] = []
+    pos = 0
+    last_end = -1
+    for m in compiled.finditer(s):
+        if m.start() == m.end() and m.start() == last_end:
+            continue  # Go ignores an empty match right after the previous match
+        out.append(s[pos:m.start()])
+        out.append(_go_expand(repl, m))
+        pos = m.end()
+        last_end = m.end()
+    out.append(s[pos:])
+    return "".join(out)
+
+
+def _regex_match(pattern: str, s: str) -> bool:
+    return _go_regexp(pattern).search(s) is not None
+
+
 PURE_FUNCTIONS: dict[str, GoFunc] = {
+    "regexReplaceAll": GoFunc(_regex_replace_all, ("string", "string", "string")),
+    "regexMatch": GoFunc(_regex_match, ("string", "string")),
     "indent": GoFunc(_indent, ("int", "string")),
     "trim": GoFunc(_trim, ("string", "string")),
     "trimPrefix": GoFunc(_trim_prefix, ("string", "string")),
