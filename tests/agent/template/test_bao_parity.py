@@ -198,6 +198,13 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
                '{{ with secret "secret/app" }}{{ .Data.data.password | regexReplaceAll "[^a-z]" "_" }'
                '} {{ regexMatch "^p@" .Data.data.password }}{{ end }} {{ regexReplaceAll "\\\\s+" " " "'
                'a  b\\t\\nc" }} {{ regexReplaceAll "b*" "X" "abc" }}\n'), {}),
+    "math": (('{{ add 1 2 }} {{ 10 | subtract 3 }} {{ multiply 4 2.5 }} {{ 7 | divide 2 }} {{ -7 | d'
+              'ivide 2 }} {{ 7.0 | divide 2 }} {{ 1 | divide 3.0 }} {{ -7 | modulo 3 }} {{ 7 | modul'
+              'o -3 }}\n'
+              '{{ minimum 3 5 }} {{ maximum 3 5 }} {{ minimum 2.5 3 }} {{ maximum 2.5 3 }} {{ minimu'
+              'm 3 3 }} {{ add 0.1 0.2 }} {{ multiply 1000000 1000000 }} {{ divide 2.0 1 }}\n'
+              '{{ with secret "secret/app" }}{{ .Data.data.port.Int64 | add 1 }}{{ end }} {{ parseJS'
+              'ON "[1.5]" | len | multiply 2 }}\n'), {}),
     "errkey_ok": ('{{ with secret "secret/app" }}{{ .Data.data.user }}{{ end }}\n', {"error_on_missing_key": True}),
 }
 

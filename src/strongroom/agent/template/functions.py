@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import math
 import os
 import posixpath
 import re
@@ -27,7 +28,7 @@ from strongroom.agent.template import gotime
 from strongroom.agent.template.encoding import EncodeError, to_json, to_yaml
 from strongroom.agent.template.errors import FetchError
 from strongroom.agent.template.executor import FuncError, GoFunc
-from strongroom.agent.template.gofmt import fmt_value
+from strongroom.agent.template.gofmt import fmt_value, go_quote, sprintf
 from strongroom.agent.template.values import (
     MISSING,
     GoStrings,
@@ -37,6 +38,7 @@ from strongroom.agent.template.values import (
     SecretAuth,
     SecretWrapInfo,
     TypedNil,
+    go_type,
 )
 
 
@@ -729,7 +731,73 @@ def _regex_match(pattern: str, s: str) -> bool:
     return _go_regexp(pattern).search(s) is not None
 
 
+def _num_kind(v: Any) -> str | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    return None
+
+
+def _unknown(name: str, v: Any) -> FuncError:
+    shown = go_quote(v) if isinstance(v, str) else sprintf("%q", [v])
+    return FuncError(f"{name}: unknown type for {shown} ({go_type(v)})")
+
+
+def _arith(name: str, op: Callable[[Any, Any], Any], ints_only: bool = False) -> Callable[[Any, Any], Any]:
+    """consul-template's add/subtract/multiply/divide/modulo(b, a): a OP b, ints stay ints."""
+    def fn(b: Any, a: Any) -> Any:
+        ka = _num_kind(a)
+        if ka is None or (ints_only and ka == "float"):
+            raise _unknown(name, a)
+        kb = _num_kind(b)
+        if kb is None or (ints_only and kb == "float"):
+            raise _unknown(name, b)
+        if ka == "int" and kb == "int":
+            return op(a, b)
+        return op(float(a), float(b))
+    return fn
+
+
+def _go_div(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int):
+        if b == 0:
+            raise FuncError("runtime error: integer divide by zero")
+        q = abs(a) // abs(b)
+        return q if (a >= 0) == (b >= 0) else -q
+    if b == 0:
+        return math.copysign(math.inf, a) * math.copysign(1, b) if a != 0 else math.nan
+    return a / b
+
+
+def _go_mod(a: int, b: int) -> int:
+    if b == 0:
+        raise FuncError("runtime error: integer divide by zero")
+    r = abs(a) % abs(b)
+    return r if a >= 0 else -r
+
+
+def _extremum(name: str, smaller: bool) -> Callable[[Any, Any], Any]:
+    def fn(b: Any, a: Any) -> Any:
+        if _num_kind(a) is None:
+            raise _unknown(name, a)
+        if _num_kind(b) is None:
+            raise _unknown(name, b)
+        a_wins = float(a) < float(b) if smaller else float(a) > float(b)
+        return a if a_wins else b
+    return fn
+
+
 PURE_FUNCTIONS: dict[str, GoFunc] = {
+    "add": GoFunc(_arith("add", lambda a, b: a + b), ("any", "any")),
+    "subtract": GoFunc(_arith("subtract", lambda a, b: a - b), ("any", "any")),
+    "multiply": GoFunc(_arith("multiply", lambda a, b: a * b), ("any", "any")),
+    "divide": GoFunc(_arith("divide", _go_div), ("any", "any")),
+    "modulo": GoFunc(_arith("modulo", _go_mod, ints_only=True), ("any", "any")),
+    "minimum": GoFunc(_extremum("minimum", True), ("any", "any")),
+    "maximum": GoFunc(_extremum("maximum", False), ("any", "any")),
     "regexReplaceAll": GoFunc(_regex_replace_all, ("string", "string", "string")),
     "regexMatch": GoFunc(_regex_match, ("string", "string")),
     "indent": GoFunc(_indent, ("int", "string")),
