@@ -13,7 +13,9 @@ PIECES = ["{{", "}}", "{{- ", " -}}", "/*", "*/", " ", "\n", "if", "else", "end"
           '"s"', "`r`", "'c'", "1", "-2", "0x1f", "1.5", "true", "nil", "and", "or", "not", "eq", "lt", "len",
           "index", "slice", "printf", '"%d %s %v"', "print", "html", "js", "urlquery", "split", "join",
           "toJSON", "toYAML", "parseJSON", '"{\\"a\\":[1,{\\"b\\":null}]}"', "base64Decode", "replaceAll",
-          "contains", "timestamp", "env", "trimSpace", "toUpper", "x", "ü", "\t"]
+          "contains", "timestamp", "env", "trimSpace", "toUpper", "x", "ü", "\t", "add", "divide", "modulo",
+          "minimum", "0", "0.0", "regexMatch", "regexReplaceAll", '"("', '"$1"', "indent", "parseInt",
+          "parseFloat", "in", "containsAll", "toUnescapedJSON", "sha256Hex", "mustEnv", "trimPrefix"]
 
 
 @settings(max_examples=400, deadline=None)

@@ -756,7 +756,7 @@ def _arith(name: str, op: Callable[[Any, Any], Any], ints_only: bool = False) ->
         if kb is None or (ints_only and kb == "float"):
             raise _unknown(name, b)
         if ka == "int" and kb == "int":
-            return op(a, b)
+            return ((op(a, b) + 2**63) % 2**64) - 2**63  # int64 arithmetic wraps around
         return op(float(a), float(b))
     return fn
 
