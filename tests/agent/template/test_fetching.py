@@ -124,6 +124,12 @@ async def test_async_render_fetches_nested_dependencies_in_passes(server: DevSer
     assert Template(text).render(brain=brain).output == "u1<no value>"
 
 
+async def test_async_render_failure_is_the_fetch_error(server: DevServer) -> None:
+    async with AsyncHTTPFetcher(server.addr, ROOT) as fetcher:
+        with pytest.raises(FetchError, match="no secret exists at kv1/nope"):
+            await Template('{{ secret "kv1/db" }}{{ secret "kv1/nope" }}{{ secrets "kv1" }}').render_async(fetcher)
+
+
 class DictFetcher:
     """Another Fetcher: answers from a dict and records writes (the protocol is all a template needs)."""
 

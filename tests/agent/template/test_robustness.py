@@ -6,7 +6,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strongroom.agent.template import Template, TemplateError, TemplateSyntaxError
+from strongroom.agent.template import Dependency, Template, TemplateError, TemplateSyntaxError
+from strongroom.agent.template.fetcher import parse_json
+from strongroom.agent.template.functions import secret_from_response
+
+BRAIN = {Dependency("vault.read", "kv/a"): secret_from_response(parse_json(
+    '{"lease_id":"","lease_duration":0,"renewable":false,"data":{"data":{"a":"x","n":5,"l":[1,"b",null],'
+    '"m":{"k":true}},"metadata":{"version":2}},"auth":null}'))}
 
 PIECES = ["{{", "}}", "{{- ", " -}}", "/*", "*/", " ", "\n", "if", "else", "end", "range", "with", "define",
           "template", "block", "break", "continue", "$x", "$", ":=", "=", ",", "|", "(", ")", ".", ".a", ".b.c",
@@ -15,7 +21,8 @@ PIECES = ["{{", "}}", "{{- ", " -}}", "/*", "*/", " ", "\n", "if", "else", "end"
           "toJSON", "toYAML", "parseJSON", '"{\\"a\\":[1,{\\"b\\":null}]}"', "base64Decode", "replaceAll",
           "contains", "timestamp", "env", "trimSpace", "toUpper", "x", "ü", "\t", "add", "divide", "modulo",
           "minimum", "0", "0.0", "regexMatch", "regexReplaceAll", '"("', '"$1"', "indent", "parseInt",
-          "parseFloat", "in", "containsAll", "toUnescapedJSON", "sha256Hex", "mustEnv", "trimPrefix"]
+          "parseFloat", "in", "containsAll", "toUnescapedJSON", "sha256Hex", "mustEnv", "trimPrefix",
+          '(secret "kv/a")', 'secret "kv/a"', ".Data", ".data", ".Auth", ".LeaseID", ".n", ".l", ".m", "$.x"]
 
 
 @settings(max_examples=400, deadline=None)
@@ -27,7 +34,7 @@ def test_random_templates_fail_cleanly(pieces: list[str], errkey: bool) -> None:
     except TemplateSyntaxError:
         return
     try:
-        tmpl.render()
+        tmpl.render(brain=dict(BRAIN))
     except TemplateError:
         pass
 

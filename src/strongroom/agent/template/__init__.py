@@ -12,6 +12,7 @@ fetched again, so the agent decides what to refresh.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -177,6 +178,14 @@ class Template:
                 if error is not None:
                     raise error
                 return self._result(out, ctx)
-            for dep in ctx.missing:
-                store[dep] = await fetch_async(dep, fetcher)
+            # what one pass found missing is fetched concurrently, as consul-template's watcher does
+            tasks = [asyncio.ensure_future(fetch_async(dep, fetcher)) for dep in ctx.missing]
+            try:
+                values = await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            store.update(zip(ctx.missing, values, strict=True))
         raise FetchError(f"template still had missing dependencies after {MAX_PASSES} passes")
