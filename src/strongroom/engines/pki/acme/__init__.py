@@ -1,0 +1,26 @@
+"""ACME (RFC 8555) server of the pki engine: Vault's ACME directories under a pki mount.
+
+    acme_paths()            the path table the pki backend appends to its own
+    AcmeCA, AcmeIssued      what pki implements for ACME (ca.py)
+    acme_deactivate(b)      stop background validations (pki's deactivate calls it)
+
+Layout: ca.py (the seam), config.py (``config/acme``), jws.py (JWS/JWK), problems.py (problem
+documents), state.py (nonces, background tasks), store.py (storage layout), validate.py (http-01),
+handlers.py (the endpoints). docs/acme.md describes it for users.
+"""
+
+from __future__ import annotations
+
+from strongroom.engines.pki.acme.ca import AcmeCA, AcmeIssued
+from strongroom.engines.pki.acme.config import config_paths
+from strongroom.engines.pki.acme.handlers import acme_endpoint_paths
+from strongroom.engines.pki.acme.state import acme_deactivate, state_of
+from strongroom.framework import Path
+
+
+def acme_paths() -> list[Path[AcmeCA]]:
+    """``config/acme`` and every ACME endpoint, in the four directory flavours."""
+    return [*config_paths(), *acme_endpoint_paths()]
+
+
+__all__ = ["AcmeCA", "AcmeIssued", "acme_deactivate", "acme_paths", "state_of"]

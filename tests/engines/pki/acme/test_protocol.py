@@ -1,0 +1,415 @@
+"""ACME protocol against the test CA, in process: directory, nonces, accounts, orders, challenges,
+finalize, download, revocation, and the errors clients must get (RFC 8555 problem documents)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from strongroom.engines.pki.acme import state_of
+from tests.engines.pki.acme import jose
+from tests.engines.pki.acme.ca_backend import REFUSED
+from tests.engines.pki.acme.conftest import BASE, Env
+from tests.engines.pki.acme.jose import AcmeClient
+
+PROBLEM = "application/problem+json"
+
+
+def problem(r: Any, kind: str, status: int) -> dict[str, Any]:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"] == PROBLEM
+    doc: dict[str, Any] = r.json()
+    assert doc["type"] == f"urn:ietf:params:acme:error:{kind}", doc
+    return doc
+
+
+class ChallengeServer:
+    """Serves http-01 key authorizations on 127.0.0.1 (what an ACME client's standalone server does)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, str] = {}
+        answers = self.answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                token = self.path.rsplit("/", 1)[-1]
+                body = answers.get(token)
+                self.send_response(200 if body is not None else 404)
+                self.end_headers()
+                self.wfile.write((body or "").encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def challenge_server() -> Iterator[ChallengeServer]:
+    s = ChallengeServer()
+    yield s
+    s.server.shutdown()
+    s.server.server_close()
+
+
+def csr_for(names: list[str], key: Any = None) -> tuple[bytes, Any]:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+           .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+           .sign(key, hashes.SHA256()))
+    return csr.public_bytes(serialization.Encoding.DER), key
+
+
+async def ready_order(env: Env, client: AcmeClient, cs: ChallengeServer, names: list[str]) -> dict[str, Any]:
+    """new-order for ``names``, every http-01 challenge answered and validated: the order, ready."""
+    await env.admin.post("/v1/pki/config/acme", json={"http_challenge_port": cs.port})
+    r = await client.post(client.dir["newOrder"], {"identifiers": [{"type": "dns", "value": n} for n in names]})
+    assert r.status_code == 201, r.text
+    order_url = r.headers["location"]
+    for authz_url in r.json()["authorizations"]:
+        authz = (await client.post(authz_url, None)).json()
+        chal = authz["challenges"][0]
+        cs.answers[chal["token"]] = f"{chal['token']}.{jose.thumbprint(client.key)}"
+        r2 = await client.post(chal["url"], {})
+        assert r2.status_code == 200 and r2.json()["status"] == "processing"
+        assert f'<{authz_url}>;rel="up"' in r2.headers["link"]
+    await state_of(env.backend).settled()
+    order = (await client.post(order_url, None)).json()
+    assert order["status"] == "ready", order
+    order["url"] = order_url
+    return order
+
+
+async def test_directory_and_nonces(env: Env) -> None:
+    r = await env.http.get("/v1/pki/acme/directory")
+    assert r.status_code == 200
+    d = r.json()
+    assert d["newNonce"] == f"{BASE}/acme/new-nonce" and d["newOrder"] == f"{BASE}/acme/new-order"
+    assert d["meta"] == {"externalAccountRequired": False}
+    r = await env.http.get("/v1/pki/roles/web/acme/directory")
+    assert r.json()["newAccount"] == f"{BASE}/roles/web/acme/new-account"
+    r = await env.http.get("/v1/pki/issuer/ca1/roles/web/acme/directory")
+    assert r.json()["newAccount"] == f"{BASE}/issuer/ca1/roles/web/acme/new-account"
+    head = await env.http.head("/v1/pki/acme/new-nonce")
+    get = await env.http.get("/v1/pki/acme/new-nonce")
+    assert head.status_code == 200 and get.status_code == 204
+    assert head.headers["replay-nonce"] != get.headers["replay-nonce"]
+    assert head.headers["link"] == f'<{BASE}/acme/directory>;rel="index"'
+
+
+async def test_disabled_by_default_and_config(env: Env) -> None:
+    r = await env.admin.get("/v1/pki/config/acme")
+    assert r.json()["data"]["enabled"] is True
+    await env.admin.post("/v1/pki/config/acme", json={"enabled": False})
+    r = await env.http.get("/v1/pki/acme/directory")
+    assert r.status_code == 404 and r.json() == {"errors": ["ACME feature is disabled"]}
+    assert (await env.http.head("/v1/pki/acme/new-nonce")).status_code == 404
+    r = await env.admin.post("/v1/pki/config/acme", json={"default_directory_policy": "nope"})
+    assert r.status_code == 400 and "invalid default directory policy" in r.json()["errors"][0]
+    r = await env.admin.post("/v1/pki/config/acme", json={"eab_policy": "always-required"})
+    assert r.status_code == 400
+    data = (await env.admin.get("/v1/pki/config/acme")).json()["data"]
+    assert data == {"enabled": False, "allowed_issuers": ["*"], "allowed_roles": ["*"], "allow_role_ext_key_usage": False,
+                    "default_directory_policy": "sign-verbatim", "dns_resolver": "", "eab_policy": "not-required",
+                    "http_challenge_port": 0}
+    # Unauthenticated callers cannot configure ACME.
+    assert (await env.http.post("/v1/pki/config/acme", json={"enabled": True})).status_code == 403
+
+
+async def test_enabling_needs_a_cluster_path(env: Env) -> None:
+    await env.admin.post("/v1/pki/config/cluster", json={"path": ""})
+    r = await env.admin.post("/v1/pki/config/acme", json={"enabled": True})
+    assert r.status_code == 400
+    assert r.json()["errors"] == ["ACME feature requires local cluster 'path' field configuration to be set"]
+
+
+@pytest.mark.parametrize("key", [ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP384R1()),
+                                 rsa.generate_private_key(65537, 2048), ed25519.Ed25519PrivateKey.generate()],
+                         ids=["ES256", "ES384", "RS256", "EdDSA"])
+async def test_account_with_each_algorithm(env: Env, key: Any) -> None:
+    c = AcmeClient(env.http, f"{BASE}/acme/directory", key)
+    await c.load()
+    r = await c.post(c.dir["newAccount"], {"contact": ["mailto:a@example.com"], "termsOfServiceAgreed": True},
+                     use_jwk=True)
+    assert r.status_code == 201, r.text
+    assert r.headers["location"].startswith(f"{BASE}/acme/account/")
+    assert r.json()["status"] == "valid" and r.json()["contact"] == ["mailto:a@example.com"]
+    assert r.headers["replay-nonce"]
+    again = await c.post(c.dir["newAccount"], {}, use_jwk=True)  # same key: the same account, 200
+    assert again.status_code == 200 and again.headers["location"] == r.headers["location"]
+    c.kid = r.headers["location"]
+    assert (await c.post(c.kid, None)).json()["status"] == "valid"
+
+
+async def test_only_return_existing_and_contacts(env: Env) -> None:
+    c = env.client()
+    await c.load()
+    problem(await c.post(c.dir["newAccount"], {"onlyReturnExisting": True}, use_jwk=True), "accountDoesNotExist", 400)
+    problem(await c.post(c.dir["newAccount"], {"contact": ["tel:+1555"]}, use_jwk=True), "unsupportedContact", 400)
+    problem(await c.post(c.dir["newAccount"], {"contact": ["mailto:not an email"]}, use_jwk=True),
+            "invalidContact", 400)
+
+
+async def test_bad_requests_get_acme_errors(env: Env) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    url = c.dir["newOrder"]
+    order = {"identifiers": [{"type": "dns", "value": "a.example.com"}]}
+    # A nonce used twice, a nonce never issued, no nonce.
+    nonce = await c.nonce()
+    assert (await c.post(url, order, nonce=nonce)).status_code == 201
+    doc = problem(await c.post(url, order, nonce=nonce), "badNonce", 400)
+    assert "nonce" in doc["detail"]
+    problem(await c.post(url, order, nonce="bm90LWlzc3VlZA"), "badNonce", 400)
+    # A tampered payload: the signature no longer verifies.
+    jws = jose.sign(c.key, {"alg": "ES256", "nonce": await c.nonce(), "url": url, "kid": c.kid}, order)
+    jws["payload"] = jose.b64(json.dumps({"identifiers": [{"type": "dns", "value": "evil.example"}]}).encode())
+    problem(await c.post(url, None, body=jws), "malformed", 400)
+    # Signed by another key than the account's.
+    problem(await c.post(url, order, key=ec.generate_private_key(ec.SECP256R1())), "malformed", 400)
+    # alg none / HS256, a url that is not this endpoint, both jwk and kid, an unknown account.
+    doc = problem(await c.post(url, order, extra={"alg": "none"}), "badSignatureAlgorithm", 400)
+    assert "ES256" in doc["algorithms"]
+    problem(await c.post(url, order, extra={"alg": "HS256"}), "badSignatureAlgorithm", 400)
+    problem(await c.post(url, order, extra={"url": f"{BASE}/acme/new-account"}), "unauthorized", 403)
+    problem(await c.post(url, order, extra={"jwk": jose.jwk(c.key)}), "malformed", 400)
+    problem(await c.post(url, order, kid=f"{BASE}/acme/account/00000000-0000-0000-0000-000000000000"),
+            "accountDoesNotExist", 400)
+    # new-account must carry a jwk; other requests a kid.
+    problem(await c.post(c.dir["newAccount"], {}), "malformed", 400)
+    problem(await c.post(url, order, use_jwk=True), "malformed", 400)
+    # Not JWS at all, wrong content type.
+    problem(await env.http.post(url, json={"hello": 1}, headers={"Content-Type": "application/jose+json"}),
+            "malformed", 400)
+    r = await env.http.post(url, json=jose.sign(c.key, {"alg": "ES256", "nonce": await c.nonce(), "url": url,
+                                                        "kid": c.kid}, order))
+    problem(r, "malformed", 415)
+    # Every error answer still hands out a fresh nonce.
+    assert r.headers["replay-nonce"]
+    # Unsupported identifiers.
+    problem(await c.post(url, {"identifiers": [{"type": "dns", "value": "*.example.com"}]}), "rejectedIdentifier", 400)
+    problem(await c.post(url, {"identifiers": [{"type": "email", "value": "a@b"}]}), "unsupportedIdentifier", 400)
+    problem(await c.post(url, {"identifiers": [{"type": "dns", "value": "bad_name..x"}]}), "rejectedIdentifier", 400)
+    problem(await c.post(url, {"identifiers": []}), "malformed", 400)
+    # A weak RSA account key.
+    weak = AcmeClient(env.http, c.directory_url, rsa.generate_private_key(65537, 1024))
+    weak.dir = c.dir
+    problem(await weak.post(c.dir["newAccount"], {}, use_jwk=True), "badPublicKey", 400)
+
+
+async def test_expired_nonce(env: Env) -> None:
+    c = env.client()
+    await c.load()
+    nonce = await c.nonce()
+    state = state_of(env.backend)
+    real = state.clock
+    state.clock = lambda: real() + 3600
+    try:
+        problem(await c.post(c.dir["newAccount"], {}, use_jwk=True, nonce=nonce), "badNonce", 400)
+    finally:
+        state.clock = real
+
+
+async def test_wrong_account_cannot_touch_another_accounts_objects(env: Env) -> None:
+    alice, mallory = env.client(), env.client()
+    for c in (alice, mallory):
+        await c.load()
+        await c.register()
+    r = await alice.post(alice.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "alice.example.com"}]})
+    order_url, authz_url = r.headers["location"], r.json()["authorizations"][0]
+    chal_url = (await alice.post(authz_url, None)).json()["challenges"][0]["url"]
+    problem(await mallory.post(order_url, None), "unauthorized", 403)
+    problem(await mallory.post(authz_url, None), "unauthorized", 403)
+    problem(await mallory.post(chal_url, {}), "unauthorized", 403)
+    problem(await mallory.post(order_url + "/finalize", {"csr": "AA"}), "unauthorized", 403)
+    problem(await mallory.post(alice.kid, None, kid=mallory.kid), "unauthorized", 403)
+    # An account of one directory is unknown to another.
+    role_dir = AcmeClient(env.http, f"{BASE}/roles/web/acme/directory", alice.key)
+    await role_dir.load()
+    problem(await role_dir.post(role_dir.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "x.example"}]},
+                                kid=alice.kid), "accountDoesNotExist", 400)
+    # A deactivated account can do nothing more.
+    assert (await mallory.post(mallory.kid, {"status": "deactivated"})).json()["status"] == "deactivated"
+    problem(await mallory.post(mallory.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "m.example"}]}),
+            "unauthorized", 403)
+
+
+async def test_full_order_http01(env: Env, challenge_server: ChallengeServer) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    names = ["www.example.localhost", "api.example.localhost"]
+    order = await ready_order(env, c, challenge_server, names)
+    # A CSR with other names than the order's, or with the account key, is refused.
+    bad, _ = csr_for(["www.example.localhost"])
+    problem(await c.post(order["finalize"], {"csr": jose.b64(bad)}), "badCSR", 400)
+    same_key, _ = csr_for(names, key=c.key)
+    problem(await c.post(order["finalize"], {"csr": jose.b64(same_key)}), "badCSR", 400)
+    problem(await c.post(order["finalize"], {"csr": jose.b64(b"garbage")}), "badCSR", 400)
+    csr, key = csr_for(names)
+    r = await c.post(order["finalize"], {"csr": jose.b64(csr)})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "valid"
+    cert_url = r.json()["certificate"]
+    problem(await c.post(order["finalize"], {"csr": jose.b64(csr)}), "orderNotReady", 403)
+    r = await c.post(cert_url, None)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pem-certificate-chain"
+    chain = x509.load_pem_x509_certificates(r.content)
+    assert len(chain) == 2
+    leaf, root = chain
+    leaf.verify_directly_issued_by(root)
+    assert sorted(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                  .get_values_for_type(x509.DNSName)) == sorted(names)
+    assert leaf.public_key() == key.public_key()
+    assert env.backend.issued[-1][1:] == ("default", "")
+    listed = (await c.post(f"{BASE}/acme/orders", None)).json()["orders"]
+    assert listed == [order["url"]]
+    # Revocation: by the account, once.
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    r = await c.post(f"{BASE}/acme/revoke-cert", {"certificate": jose.b64(der), "reason": 4})
+    assert r.status_code == 200, r.text
+    assert env.backend.revoked == [leaf.serial_number]
+    problem(await c.post(f"{BASE}/acme/revoke-cert", {"certificate": jose.b64(der)}), "alreadyRevoked", 400)
+
+
+async def test_revoke_with_certificate_key_and_bad_reason(env: Env, challenge_server: ChallengeServer) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    order = await ready_order(env, c, challenge_server, ["rev.localhost"])
+    csr, key = csr_for(["rev.localhost"])
+    cert_url = (await c.post(order["finalize"], {"csr": jose.b64(csr)})).json()["certificate"]
+    leaf = x509.load_pem_x509_certificates((await c.post(cert_url, None)).content)[0]
+    der = jose.b64(leaf.public_bytes(serialization.Encoding.DER))
+    url = f"{BASE}/acme/revoke-cert"
+    problem(await c.post(url, {"certificate": der, "reason": 7}), "badRevocationReason", 400)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    problem(await c.post(url, {"certificate": der}, use_jwk=True, key=stranger), "unauthorized", 403)
+    r = await c.post(url, {"certificate": der}, use_jwk=True, key=key)
+    assert r.status_code == 200, r.text
+
+
+async def test_failed_validation_makes_order_invalid(env: Env, challenge_server: ChallengeServer) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    await env.admin.post("/v1/pki/config/acme", json={"http_challenge_port": challenge_server.port})
+    state_of(env.backend).http01_retry_delay = 0.01
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "wrong.localhost"}]})
+    order_url, authz_url = r.headers["location"], r.json()["authorizations"][0]
+    chal = (await c.post(authz_url, None)).json()["challenges"][0]
+    challenge_server.answers[chal["token"]] = f"{chal['token']}.not-the-thumbprint"
+    await c.post(chal["url"], {})
+    await state_of(env.backend).settled()
+    authz = (await c.post(authz_url, None)).json()
+    assert authz["status"] == "invalid"
+    assert authz["challenges"][0]["error"]["type"] == "urn:ietf:params:acme:error:incorrectResponse"
+    assert (await c.post(order_url, None)).json()["status"] == "invalid"
+    csr, _ = csr_for(["wrong.localhost"])
+    problem(await c.post(order_url + "/finalize", {"csr": jose.b64(csr)}), "orderNotReady", 403)
+    # Nothing listening: a connection problem.
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "nobody.localhost"}]})
+    authz_url = r.json()["authorizations"][0]
+    await env.admin.post("/v1/pki/config/acme", json={"http_challenge_port": 1})
+    chal = (await c.post(authz_url, None)).json()["challenges"][0]
+    await c.post(chal["url"], {})
+    await state_of(env.backend).settled()
+    err = (await c.post(authz_url, None)).json()["challenges"][0]["error"]
+    assert err["type"] == "urn:ietf:params:acme:error:connection"
+
+
+async def test_validation_does_not_block_requests(env: Env) -> None:
+    """A challenge whose server never answers: the POST returns at once, validation runs behind."""
+    hang = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", 0)
+    port = hang.sockets[0].getsockname()[1]
+    c = env.client()
+    await c.load()
+    await c.register()
+    await env.admin.post("/v1/pki/config/acme", json={"http_challenge_port": port})
+    state = state_of(env.backend)
+    state.http01_timeout, state.http01_attempts = 0.5, 1
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "slow.localhost"}]})
+    authz_url = r.json()["authorizations"][0]
+    chal = (await c.post(authz_url, None)).json()["challenges"][0]
+    r = await asyncio.wait_for(c.post(chal["url"], {}), 0.4)
+    assert r.json()["status"] == "processing"
+    await state.settled()
+    assert (await c.post(authz_url, None)).json()["status"] == "invalid"
+    hang.close()
+
+
+async def test_role_and_issuer_directories_and_policies(env: Env, challenge_server: ChallengeServer) -> None:
+    c = AcmeClient(env.http, f"{BASE}/issuer/ca1/roles/web/acme/directory", ec.generate_private_key(ec.SECP256R1()))
+    await c.load()
+    await c.register()
+    order = await ready_order(env, c, challenge_server, ["r.localhost"])
+    csr, _ = csr_for(["r.localhost"])
+    assert (await c.post(order["finalize"], {"csr": jose.b64(csr)})).status_code == 200
+    assert env.backend.issued[-1][1:] == ("ca1", "web")
+    # The CA refusing (a role's allowed_domains): badCSR, order invalid.
+    order = await ready_order(env, c, challenge_server, [REFUSED])
+    csr, _ = csr_for([REFUSED])
+    doc = problem(await c.post(order["finalize"], {"csr": jose.b64(csr)}), "badCSR", 400)
+    assert "not an allowed domain" in doc["detail"]
+    assert (await c.post(order["url"], None)).json()["status"] == "invalid"
+    # allowed_roles / allowed_issuers / forbid.
+    await env.admin.post("/v1/pki/config/acme", json={"allowed_roles": ["other"], "allowed_issuers": ["ca2"],
+                                                      "default_directory_policy": "forbid"})
+    problem(await env.http.get("/v1/pki/roles/web/acme/directory"), "unauthorized", 403)
+    problem(await env.http.get("/v1/pki/issuer/ca1/acme/directory"), "unauthorized", 403)
+    problem(await env.http.get("/v1/pki/acme/directory"), "unauthorized", 403)
+    assert (await env.http.get("/v1/pki/issuer/ca2/roles/other/acme/directory")).status_code == 200
+    await env.admin.post("/v1/pki/config/acme", json={"allowed_roles": ["*"], "default_directory_policy": "role:web"})
+    c2 = env.client()
+    await c2.load()
+    await c2.register()
+    order = await ready_order(env, c2, challenge_server, ["d.localhost"])
+    csr, _ = csr_for(["d.localhost"])
+    assert (await c2.post(order["finalize"], {"csr": jose.b64(csr)})).status_code == 200
+    assert env.backend.issued[-1][1:] == ("default", "web")
+
+
+async def test_key_change(env: Env) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    new = ec.generate_private_key(ec.SECP256R1())
+    url = c.dir["keyChange"]
+    inner = jose.sign(new, {"alg": "ES256", "jwk": jose.jwk(new), "url": url},
+                      {"account": c.kid, "oldKey": jose.jwk(c.key)})
+    assert (await c.post(url, inner)).status_code == 200
+    problem(await c.post(c.kid, None), "malformed", 400)  # the old key no longer signs for it
+    r = await c.post(c.kid, None, key=new)
+    assert r.status_code == 200
+    r = await c.post(c.dir["newAccount"], {"onlyReturnExisting": True}, use_jwk=True, key=new)
+    assert r.status_code == 200 and r.headers["location"] == c.kid
+
+
+async def test_authorization_deactivation(env: Env) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}]})
+    order_url, authz_url = r.headers["location"], r.json()["authorizations"][0]
+    assert r.json()["identifiers"] == [{"type": "ip", "value": "127.0.0.1"}]
+    assert (await c.post(authz_url, {"status": "deactivated"})).json()["status"] == "deactivated"
+    assert (await c.post(order_url, None)).json()["status"] == "invalid"
+    problem(await c.post(authz_url, {"status": "valid"}), "malformed", 400)
+
+
+def _unused(*a: Any) -> None:
+    base64.b64encode(b"")
