@@ -4,11 +4,7 @@ finalize, download, revocation, and the errors clients must get (RFC 8555 proble
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from strongroom.engines.pki.acme import state_of
 from tests.engines.pki.acme import jose
 from tests.engines.pki.acme.ca_backend import REFUSED
+from tests.engines.pki.acme.challenge import ChallengeServer, challenge_server  # noqa: F401 (fixture)
 from tests.engines.pki.acme.conftest import BASE, Env
 from tests.engines.pki.acme.jose import AcmeClient
 
@@ -32,37 +29,6 @@ def problem(r: Any, kind: str, status: int) -> dict[str, Any]:
     doc: dict[str, Any] = r.json()
     assert doc["type"] == f"urn:ietf:params:acme:error:{kind}", doc
     return doc
-
-
-class ChallengeServer:
-    """Serves http-01 key authorizations on 127.0.0.1 (what an ACME client's standalone server does)."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, str] = {}
-        answers = self.answers
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                token = self.path.rsplit("/", 1)[-1]
-                body = answers.get(token)
-                self.send_response(200 if body is not None else 404)
-                self.end_headers()
-                self.wfile.write((body or "").encode())
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def challenge_server() -> Iterator[ChallengeServer]:
-    s = ChallengeServer()
-    yield s
-    s.server.shutdown()
-    s.server.server_close()
 
 
 def csr_for(names: list[str], key: Any = None) -> tuple[bytes, Any]:
@@ -411,5 +377,59 @@ async def test_authorization_deactivation(env: Env) -> None:
     problem(await c.post(authz_url, {"status": "valid"}), "malformed", 400)
 
 
-def _unused(*a: Any) -> None:
-    base64.b64encode(b"")
+async def test_ip_identifier_validated_over_http01(env: Env, challenge_server: ChallengeServer) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    await env.admin.post("/v1/pki/config/acme", json={"http_challenge_port": challenge_server.port})
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}]})
+    order_url, authz_url = r.headers["location"], r.json()["authorizations"][0]
+    chal = (await c.post(authz_url, None)).json()["challenges"][0]
+    challenge_server.answers[chal["token"]] = f"{chal['token']}.{jose.thumbprint(c.key)}\n"  # trailing space is fine
+    r = await c.post(chal["url"], {})
+    assert r.headers["retry-after"] == "1"
+    await state_of(env.backend).settled()
+    authz = (await c.post(authz_url, None)).json()
+    assert authz["status"] == "valid" and authz["challenges"][0]["validated"]
+    assert (await c.post(order_url, None)).json()["status"] == "ready"
+    # Answering again changes nothing (the challenge is no longer pending).
+    assert (await c.post(chal["url"], {})).json()["status"] == "valid"
+
+
+async def test_orders_and_authorizations_expire(env: Env) -> None:
+    c = env.client()
+    await c.load()
+    await c.register()
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "late.localhost"}]})
+    order_url, authz_url = r.headers["location"], r.json()["authorizations"][0]
+    chal_url = (await c.post(authz_url, None)).json()["challenges"][0]["url"]
+    state = state_of(env.backend)
+    real = state.clock
+    state.clock = lambda: real() + 25 * 3600
+    try:
+        c_nonce = await c.nonce()  # issued on the moved clock
+        assert (await c.post(authz_url, None, nonce=c_nonce)).json()["status"] == "expired"
+        assert (await c.post(order_url, None)).json()["status"] == "invalid"
+        problem(await c.post(chal_url, {}), "malformed", 400)
+    finally:
+        state.clock = real
+
+
+async def test_role_named_like_an_endpoint(env: Env) -> None:
+    c = AcmeClient(env.http, f"{BASE}/roles/order/acme/directory", ec.generate_private_key(ec.SECP256R1()))
+    await c.load()
+    r = await c.register()
+    assert r.headers["location"].startswith(f"{BASE}/roles/order/acme/account/")
+    assert (await c.post(c.kid, None)).status_code == 200
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "o.localhost"}]})
+    assert (await c.post(r.headers["location"], None)).json()["status"] == "pending"
+
+
+def test_nonces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.engines.pki.acme import state as state_mod
+    monkeypatch.setattr(state_mod, "MAX_NONCES", 5)
+    s = state_mod.AcmeState()
+    nonces = [s.new_nonce() for _ in range(20)]
+    assert len(s.nonces) == 5
+    assert not s.consume_nonce(nonces[0])  # the oldest went first
+    assert s.consume_nonce(nonces[-1]) and not s.consume_nonce(nonces[-1])

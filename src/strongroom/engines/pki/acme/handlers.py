@@ -40,10 +40,11 @@ JOSE = "application/jose+json"
 ORDER_TTL = 24 * 3600.0
 MAX_IDENTIFIERS = 100
 MAX_CONTACTS = 10
+#: Seconds a client is asked to wait before polling a validation in progress again.
+RETRY_AFTER = 1
 _ID = r"[A-Za-z0-9_-]{1,64}"
 _NAME = r"\w(?:[\w\-.@]*\w)?"
 _SCOPE = re.compile(rf"^(?:issuer/(?P<issuer>{_NAME})/)?(?:roles/(?P<role>{_NAME})/)?acme/")
-_OBJECT = re.compile(rf"/(?:account|order|authorization|challenge)/({_ID})(?:/|$)")
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _REVOCATION_REASONS = {0, 1, 2, 3, 4, 5, 6, 8, 9, 10}
 
@@ -268,9 +269,10 @@ async def new_account(b: AcmeCA, req: Request, scope: Scope, signed: Signed, sta
 
 
 def _object_id(req: Request) -> str:
-    m = _OBJECT.search(req.path)
+    """The ID in ``.../acme/KIND/ID[/...]`` (the path table guarantees its shape)."""
+    m = _SCOPE.match(req.path)
     assert m is not None
-    return m.group(1)
+    return req.path[m.end():].split("/")[1]
 
 
 @endpoint()
@@ -282,6 +284,7 @@ async def account(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state: 
     if signed.payload is not None:
         payload = _payload_object(signed)
         async with state.locks.lock_for(store.ACCOUNTS + acct["id"]):
+            acct = await store.get(req.storage, store.ACCOUNTS + acct["id"]) or acct
             if "status" in payload:
                 if payload["status"] != "deactivated":
                     raise malformed("an account's status can only be changed to deactivated")
@@ -482,7 +485,9 @@ async def authorization(b: AcmeCA, req: Request, scope: Scope, signed: Signed, s
                 raise malformed(f"the authorization is {_authz_status(authz, now)}")
             authz["status"] = "deactivated"
             await store.put(req.storage, key, authz)
-    return _json(state, scope, _authz_body(scope, authz, now))
+    body = _authz_body(scope, authz, now)
+    busy = body["status"] == "pending" and any(c["status"] == "processing" for c in body["challenges"])
+    return _json(state, scope, body, headers={"Retry-After": str(RETRY_AFTER)} if busy else None)
 
 
 @endpoint()
@@ -507,8 +512,10 @@ async def challenge(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state
     if start:
         state.spawn(run_http01(req.storage, state, authz_id, signed.account["thumbprint"],
                                scope.config.http_challenge_port), name=f"acme-http01-{authz_id}")
-    return _json(state, scope, _challenge_body(scope, authz, chal),
-                 headers={"Link": f'<{scope.link("authorization", authz_id)}>;rel="up"'})
+    headers = {"Link": f'<{scope.link("authorization", authz_id)}>;rel="up"'}
+    if chal["status"] == "processing":
+        headers["Retry-After"] = str(RETRY_AFTER)
+    return _json(state, scope, _challenge_body(scope, authz, chal), headers=headers)
 
 
 # -- finalize, certificate, revocation --------------------------------------------------------------

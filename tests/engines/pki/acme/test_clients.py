@@ -1,0 +1,142 @@
+"""Real ACME clients against Strongroom over a real socket: the `acme` library (certbot's) doing a
+full order, and the certbot command getting a certificate with http-01 in standalone mode."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from strongroom.engines import SECRETS_ENGINES
+from strongroom.http.app import App
+from strongroom.http.server import HttpServer
+from strongroom.testing import unsealed_core
+from tests.engines.pki.acme import ca_backend
+from tests.engines.pki.acme.challenge import ChallengeServer, challenge_server  # noqa: F401 (fixture)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str  # http://127.0.0.1:PORT
+    admin: httpx.AsyncClient
+    backend: ca_backend.TestCABackend
+
+    @property
+    def directory(self) -> str:
+        return f"{self.url}/v1/pki/acme/directory"
+
+
+@pytest.fixture
+async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+    """Strongroom listening on 127.0.0.1 (our HTTP server, in this event loop) with the test CA at pki/."""
+    monkeypatch.setitem(SECRETS_ENGINES, ca_backend.TYPE, "tests.engines.pki.acme.ca_backend:TestCABackend")
+    async with unsealed_core() as (core, token):
+        server = HttpServer(App(core), asyncio.get_running_loop())
+        port = free_port()
+        await server.start("127.0.0.1", port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=url, headers={"X-Vault-Token": token}) as admin:
+                assert (await admin.post("/v1/sys/mounts/pki", json={"type": ca_backend.TYPE})).status_code == 204
+                await admin.post("/v1/pki/config/cluster", json={"path": f"{url}/v1/pki"})
+                assert (await admin.post("/v1/pki/config/acme", json={"enabled": True})).status_code == 200
+                hit = core.router.match("pki/")
+                assert hit is not None and isinstance(hit[0].backend, ca_backend.TestCABackend)
+                yield Served(url, admin, hit[0].backend)
+        finally:
+            await server.stop(grace=1)
+
+
+async def test_wire_headers(served: Served) -> None:
+    async with httpx.AsyncClient() as c:
+        r = await c.head(f"{served.url}/v1/pki/acme/new-nonce")
+        assert r.status_code == 200 and r.headers["replay-nonce"] and r.headers["cache-control"] == "no-store"
+        r = await c.post(f"{served.url}/v1/pki/acme/new-account", content=b'{"protected":"e30","payload":"","signature":""}',
+                         headers={"Content-Type": "application/jose+json"})
+        assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"] == "urn:ietf:params:acme:error:badSignatureAlgorithm"
+        assert r.headers["replay-nonce"]
+
+
+async def test_acme_library_full_order(served: Served, challenge_server: ChallengeServer) -> None:
+    pytest.importorskip("acme")
+    import josepy
+    from acme import challenges, client, crypto_util, messages
+
+    await served.admin.post("/v1/pki/config/acme", json={"http_challenge_port": challenge_server.port})
+    domains = ["lib.localhost", "www.lib.localhost"]
+
+    def run() -> str:
+        account_key = josepy.JWKRSA(key=rsa.generate_private_key(65537, 2048))
+        net = client.ClientNetwork(account_key, user_agent="strongroom-test")
+        directory = client.ClientV2.get_directory(served.directory, net)
+        acme = client.ClientV2(directory, net=net)
+        regr = acme.new_account(messages.NewRegistration.from_data(email="ops@example.com",
+                                                                   terms_of_service_agreed=True))
+        assert regr.body.status == "valid"
+        # The same key again: the existing account (RFC 8555 §7.3.1), found by onlyReturnExisting.
+        existing = acme.query_registration(regr)
+        assert existing.uri == regr.uri
+        key = ec.generate_private_key(ec.SECP256R1())
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        order = acme.new_order(crypto_util.make_csr(key_pem, domains))
+        for authz in order.authorizations:
+            chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
+            response, validation = chall.response_and_validation(account_key)
+            challenge_server.answers[chall.chall.encode("token")] = validation
+            acme.answer_challenge(chall, response)
+        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+        order = acme.poll_and_finalize(order, deadline)
+        fullchain: str = order.fullchain_pem
+        acme.revoke(x509.load_pem_x509_certificates(fullchain.encode())[0], 1)
+        return fullchain
+
+    fullchain = await asyncio.to_thread(run)
+    leaf, root = x509.load_pem_x509_certificates(fullchain.encode())
+    leaf.verify_directly_issued_by(root)
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(sans.get_values_for_type(x509.DNSName)) == domains
+    assert served.backend.revoked == [leaf.serial_number]
+
+
+async def test_certbot_gets_a_certificate(served: Served, tmp_path: Path) -> None:
+    certbot = shutil.which("certbot")
+    if certbot is None:
+        pytest.skip("certbot is not installed (Debian package certbot; .ci/run installs it)")
+    port = free_port()
+    await served.admin.post("/v1/pki/config/acme", json={"http_challenge_port": port})
+    domain = "certbot-test.localhost"  # RFC 6761: the validator takes *.localhost as 127.0.0.1
+    proc = await asyncio.create_subprocess_exec(
+        certbot, "certonly", "--standalone", "--non-interactive", "--server", served.directory,
+        "--http-01-port", str(port), "--http-01-address", "127.0.0.1", "-d", domain,
+        "--register-unsafely-without-email", "--agree-tos", "--key-type", "ecdsa",
+        "--config-dir", str(tmp_path / "config"), "--work-dir", str(tmp_path / "work"),
+        "--logs-dir", str(tmp_path / "logs"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"})
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, out.decode()
+    live = tmp_path / "config" / "live" / domain
+    leaf = x509.load_pem_x509_certificate((live / "cert.pem").read_bytes())
+    chain = x509.load_pem_x509_certificates((live / "chain.pem").read_bytes())
+    leaf.verify_directly_issued_by(chain[0])
+    assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == [domain]
+    key = serialization.load_pem_private_key((live / "privkey.pem").read_bytes(), None)
+    assert key.public_key() == leaf.public_key()
