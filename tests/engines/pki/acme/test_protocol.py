@@ -244,6 +244,13 @@ async def test_full_order_http01(env: Env, challenge_server: ChallengeServer) ->
     assert env.backend.issued[-1][1:] == ("default", "")
     listed = (await c.post(f"{BASE}/acme/orders", None)).json()["orders"]
     assert listed == [order["url"]]
+    orders_url = (await c.post(c.kid, None)).json()["orders"]
+    assert orders_url == f"{c.kid}/orders"
+    assert (await c.post(orders_url, None)).json()["orders"] == [order["url"]]
+    other = env.client()
+    await other.load()
+    await other.register()
+    problem(await other.post(orders_url, None), "unauthorized", 403)
     # Revocation: by the account, once.
     der = leaf.public_bytes(serialization.Encoding.DER)
     r = await c.post(f"{BASE}/acme/revoke-cert", {"certificate": jose.b64(der), "reason": 4})

@@ -233,7 +233,8 @@ def _contacts(payload: dict[str, Any], default: list[str]) -> list[str]:
 
 
 def _account_body(scope: Scope, account: dict[str, Any]) -> dict[str, Any]:
-    return {"status": account["status"], "contact": account["contact"], "orders": scope.link("orders"),
+    return {"status": account["status"], "contact": account["contact"],
+            "orders": scope.link("account", account["id"]) + "/orders",
             "createdAt": store.rfc3339(account["created"])}
 
 
@@ -440,6 +441,8 @@ async def new_order(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state
 @endpoint()
 async def list_orders(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state: AcmeState) -> Response:
     assert req.storage is not None and signed.account is not None
+    if "/account/" in req.path and _object_id(req) != signed.account["id"]:
+        raise unauthorized("the request is signed by another account than the one in the URL")
     ids = await req.storage.list(f"{store.ACCOUNT_ORDERS}{signed.account['id']}/")
     return _json(state, scope, {"orders": [scope.link("order", i) for i in sorted(ids)]})
 
@@ -464,7 +467,7 @@ def _challenge_body(scope: Scope, authz: dict[str, Any], chal: dict[str, Any]) -
 
 
 def _authz_body(scope: Scope, authz: dict[str, Any], now: float) -> dict[str, Any]:
-    return {"identifier": authz["identifier"], "status": _authz_status(authz, now),
+    return {"identifier": authz["identifier"], "status": _authz_status(authz, now), "wildcard": False,
             "expires": store.rfc3339(authz["expires"]),
             "challenges": [_challenge_body(scope, authz, c) for c in authz["challenges"]]}
 
@@ -657,6 +660,7 @@ ENDPOINTS: list[tuple[str, dict[Op, Handler[AcmeCA]], str]] = [
     ("key-change", {Op.UPDATE: key_change}, "Roll over an account's key."),
     ("new-order", {Op.UPDATE: new_order}, "Create an order for a certificate."),
     ("orders", {Op.UPDATE: list_orders}, "The signing account's orders."),
+    (f"account/{_ID}/orders", {Op.UPDATE: list_orders}, "An account's orders (its orders URL)."),
     (f"order/{_ID}", {Op.UPDATE: get_order}, "An order."),
     (f"order/{_ID}/finalize", {Op.UPDATE: finalize}, "Finalize an order with a CSR."),
     (f"order/{_ID}/cert", {Op.UPDATE: certificate}, "Download an order's certificate chain."),
