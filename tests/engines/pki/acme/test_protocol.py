@@ -440,3 +440,24 @@ def test_nonces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(s.nonces) == 5
     assert not s.consume_nonce(nonces[0])  # the oldest went first
     assert s.consume_nonce(nonces[-1]) and not s.consume_nonce(nonces[-1])
+
+
+async def test_tidy_deletes_ended_orders(env: Env, challenge_server: ChallengeServer) -> None:
+    from strongroom.engines.pki.acme import acme_tidy
+    storage = env.backend.system.storage
+    c = env.client()
+    await c.load()
+    await c.register()
+    pending = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "old.localhost"}]})
+    done = await ready_order(env, c, challenge_server, ["kept.localhost"])
+    csr, _ = csr_for(["kept.localhost"])
+    assert (await c.post(done["finalize"], {"csr": jose.b64(csr)})).status_code == 200
+    now = state_of(env.backend).clock()
+    assert await acme_tidy(storage, now) == 0  # nothing has ended yet
+    # A day later plus the buffer: the pending order expired; the finalized one's certificate
+    # (2 hours) too, so both go, with their authorizations and index entries.
+    assert await acme_tidy(storage, now + 26 * 3600, safety_buffer=3600) == 2
+    assert await storage.list("acme/orders/") == [] and await storage.list("acme/authz/") == []
+    assert await storage.list("acme/serials/") == [] and await storage.list("acme/account-orders/") == []
+    problem(await c.post(pending.headers["location"], None), "malformed", 404)
+    assert await storage.list("acme/accounts/") != []  # accounts stay

@@ -3,9 +3,10 @@
     acme_paths()            the path table the pki backend appends to its own
     AcmeCA, AcmeIssued      what pki implements for ACME (ca.py)
     acme_deactivate(b)      stop background validations (pki's deactivate calls it)
+    acme_tidy(storage, now) delete ended orders (pki's tidy calls it, as Vault's tidy_acme)
 
 Layout: ca.py (the seam), config.py (``config/acme``), jws.py (JWS/JWK), problems.py (problem
-documents), state.py (nonces, background tasks), store.py (storage layout), validate.py (http-01),
+documents), state.py (nonces, background tasks), store.py (storage layout), validate.py (http-01), tidy.py,
 handlers.py (the endpoints). docs/acme.md describes it for users.
 """
 
@@ -15,6 +16,7 @@ from strongroom.engines.pki.acme.ca import AcmeCA, AcmeIssued
 from strongroom.engines.pki.acme.config import config_paths
 from strongroom.engines.pki.acme.handlers import acme_endpoint_paths
 from strongroom.engines.pki.acme.state import acme_deactivate, state_of
+from strongroom.engines.pki.acme.tidy import acme_tidy
 from strongroom.framework import Path
 
 
@@ -23,4 +25,4 @@ def acme_paths() -> list[Path[AcmeCA]]:
     return [*config_paths(), *acme_endpoint_paths()]
 
 
-__all__ = ["AcmeCA", "AcmeIssued", "acme_deactivate", "acme_paths", "state_of"]
+__all__ = ["AcmeCA", "AcmeIssued", "acme_deactivate", "acme_paths", "acme_tidy", "state_of"]
