@@ -461,3 +461,15 @@ async def test_tidy_deletes_ended_orders(env: Env, challenge_server: ChallengeSe
     assert await storage.list("acme/serials/") == [] and await storage.list("acme/account-orders/") == []
     problem(await c.post(pending.headers["location"], None), "malformed", 404)
     assert await storage.list("acme/accounts/") != []  # accounts stay
+
+
+async def test_background_validation_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    from strongroom.engines.pki.acme.state import AcmeState
+    from strongroom.engines.pki.acme.validate import run_http01
+
+    class Broken:
+        async def get(self, key: str) -> bytes | None:
+            raise RuntimeError("sealed")
+
+    await run_http01(Broken(), AcmeState(), "a1", "thumb", 80)  # type: ignore[arg-type]
+    assert "recording the http-01 validation of authorization a1 failed: sealed" in caplog.text

@@ -579,11 +579,15 @@ async def finalize(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state:
             order["error"] = {"type": "urn:ietf:params:acme:error:badCSR", "detail": e.message, "status": 400}
             await store.put(req.storage, key, order)
             raise AcmeProblem("badCSR", f"the CA refused the certificate: {e.message}") from None
+        try:  # the serial as the certificate says it, whatever notation the CA reports it in
+            serial = x509.load_pem_x509_certificate(issued.certificate_pem.encode()).serial_number
+        except ValueError:
+            raise AcmeProblem("serverInternal", "the CA returned an unreadable certificate") from None
         order["status"] = "valid"
         order["certificate"] = issued.certificate_pem
         order["chain"] = list(issued.chain_pem)
-        order["serial_number"] = issued.serial_number
-        await store.put(req.storage, store.serial_key(issued.serial_number),
+        order["serial_number"] = format(serial, "x")
+        await store.put(req.storage, store.serial_key(serial),
                         {"account": signed.account["id"], "order": order["id"], "revoked": False})
         await store.put(req.storage, key, order)
     return _json(state, scope, await _order_body(req.storage, scope, order, state.clock()),

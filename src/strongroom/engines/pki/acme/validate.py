@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import logging
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from strongroom.engines.pki.acme.state import AcmeState
 from strongroom.logical import Storage
 
 MAX_BODY = 8192
+log = logging.getLogger("strongroom.engines.pki.acme")
 
 
 def challenge_url(identifier: dict[str, str], token: str, port: int) -> tuple[str, str]:
@@ -77,7 +79,18 @@ async def check(identifier: dict[str, str], token: str, key_authorization: str, 
 
 
 async def run_http01(storage: Storage, state: AcmeState, authz_id: str, thumbprint: str, port: int) -> None:
-    """Validate an authorization's http-01 challenge and record the result (background task)."""
+    """Validate an authorization's http-01 challenge and record the result (background task). A
+    failure to record it (the mount sealed meanwhile) is logged; the challenge stays processing and
+    the authorization expires."""
+    try:
+        await _run_http01(storage, state, authz_id, thumbprint, port)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # a background task: nobody else would see it
+        log.warning("acme: recording the http-01 validation of authorization %s failed: %s", authz_id, e)
+
+
+async def _run_http01(storage: Storage, state: AcmeState, authz_id: str, thumbprint: str, port: int) -> None:
     key = store.AUTHZ + authz_id
     authz = await store.get(storage, key)
     if authz is None:
