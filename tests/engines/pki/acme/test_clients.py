@@ -116,22 +116,28 @@ async def test_acme_library_full_order(served: Served, challenge_server: Challen
     assert served.backend.revoked == [leaf.serial_number]
 
 
-async def test_certbot_gets_a_certificate(served: Served, tmp_path: Path) -> None:
+def certbot_or_skip() -> str:
     certbot = shutil.which("certbot")
     if certbot is None:
         pytest.skip("certbot is not installed (Debian package certbot; .ci/run installs it)")
+    return certbot
+
+
+async def run_certbot(served: Served, tmp_path: Path, domain: str, *extra: str) -> tuple[int, str]:
     port = free_port()
     await served.admin.post("/v1/pki/config/acme", json={"http_challenge_port": port})
-    domain = "certbot-test.localhost"  # RFC 6761: the validator takes *.localhost as 127.0.0.1
     proc = await asyncio.create_subprocess_exec(
-        certbot, "certonly", "--standalone", "--non-interactive", "--server", served.directory,
+        certbot_or_skip(), "certonly", "--standalone", "--non-interactive", "--server", served.directory,
         "--http-01-port", str(port), "--http-01-address", "127.0.0.1", "-d", domain,
         "--register-unsafely-without-email", "--agree-tos", "--key-type", "ecdsa",
         "--config-dir", str(tmp_path / "config"), "--work-dir", str(tmp_path / "work"),
-        "--logs-dir", str(tmp_path / "logs"),
+        "--logs-dir", str(tmp_path / "logs"), *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"})
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, out.decode()
+    return proc.returncode or 0, out.decode()
+
+
+def check_live(tmp_path: Path, domain: str) -> None:
     live = tmp_path / "config" / "live" / domain
     leaf = x509.load_pem_x509_certificate((live / "cert.pem").read_bytes())
     chain = x509.load_pem_x509_certificates((live / "chain.pem").read_bytes())
@@ -140,3 +146,22 @@ async def test_certbot_gets_a_certificate(served: Served, tmp_path: Path) -> Non
         x509.DNSName) == [domain]
     key = serialization.load_pem_private_key((live / "privkey.pem").read_bytes(), None)
     assert key.public_key() == leaf.public_key()
+
+
+async def test_certbot_gets_a_certificate(served: Served, tmp_path: Path) -> None:
+    domain = "certbot-test.localhost"  # RFC 6761: the validator takes *.localhost as 127.0.0.1
+    code, out = await run_certbot(served, tmp_path, domain)
+    assert code == 0, out
+    check_live(tmp_path, domain)
+
+
+async def test_certbot_with_external_account_binding(served: Served, tmp_path: Path) -> None:
+    certbot_or_skip()
+    await served.admin.post("/v1/pki/config/acme", json={"eab_policy": "new-account-required"})
+    domain = "eab.localhost"
+    code, out = await run_certbot(served, tmp_path / "without", domain)
+    assert code != 0 and "external account" in out.lower(), out
+    eab = (await served.admin.post("/v1/pki/acme/new-eab")).json()["data"]
+    code, out = await run_certbot(served, tmp_path, domain, "--eab-kid", eab["id"], "--eab-hmac-key", eab["key"])
+    assert code == 0, out
+    check_live(tmp_path, domain)

@@ -4,6 +4,7 @@ finalize, download, revocation, and the errors clients must get (RFC 8555 proble
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -85,8 +86,8 @@ async def test_disabled_by_default_and_config(env: Env) -> None:
     assert (await env.http.head("/v1/pki/acme/new-nonce")).status_code == 404
     r = await env.admin.post("/v1/pki/config/acme", json={"default_directory_policy": "nope"})
     assert r.status_code == 400 and "invalid default directory policy" in r.json()["errors"][0]
-    r = await env.admin.post("/v1/pki/config/acme", json={"eab_policy": "always-required"})
-    assert r.status_code == 400
+    r = await env.admin.post("/v1/pki/config/acme", json={"eab_policy": "sometimes"})
+    assert r.status_code == 400 and "invalid eab policy" in r.json()["errors"][0]
     data = (await env.admin.get("/v1/pki/config/acme")).json()["data"]
     assert data == {"enabled": False, "allowed_issuers": ["*"], "allowed_roles": ["*"], "allow_role_ext_key_usage": False,
                     "default_directory_policy": "sign-verbatim", "dns_resolver": "", "eab_policy": "not-required",
@@ -473,3 +474,65 @@ async def test_background_validation_failure_is_logged_not_raised(caplog: pytest
 
     await run_http01(Broken(), AcmeState(), "a1", "thumb", 80)  # type: ignore[arg-type]
     assert "recording the http-01 validation of authorization a1 failed: sealed" in caplog.text
+
+
+def eab_binding(kid: str, hmac_key: str, url: str, account_key: Any, alg: str = "HS256") -> dict[str, str]:
+    import hashlib
+    import hmac as hmac_mod
+    protected = jose.b64(json.dumps({"alg": alg, "kid": kid, "url": url}).encode())
+    payload = jose.b64(json.dumps(jose.jwk(account_key)).encode())
+    key = base64.urlsafe_b64decode(hmac_key + "=" * (-len(hmac_key) % 4))
+    digest = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}[alg]
+    sig = hmac_mod.new(key, f"{protected}.{payload}".encode(), digest).digest()
+    return {"protected": protected, "payload": payload, "signature": jose.b64(sig)}
+
+
+async def test_external_account_binding(env: Env) -> None:
+    early = env.client()
+    await early.load()
+    await early.register()  # before EAB is required
+    await env.admin.post("/v1/pki/config/acme", json={"eab_policy": "new-account-required"})
+    assert (await env.http.post("/v1/pki/acme/new-eab")).status_code == 403  # operators only
+    r = await env.admin.post("/v1/pki/acme/new-eab")
+    assert r.status_code == 200, r.text
+    eab = r.json()["data"]
+    assert eab["key_type"] == "hs" and eab["acme_directory"] == "acme/directory"
+    assert eab["key"].startswith("vault-eab-0-")
+    role_eab = (await env.admin.post("/v1/pki/roles/web/acme/new-eab")).json()["data"]
+    assert role_eab["acme_directory"] == "roles/web/acme/directory"
+    listed = (await env.admin.request("LIST", "/v1/pki/eab")).json()["data"]
+    assert sorted(listed["keys"]) == sorted([eab["id"], role_eab["id"]])
+    assert "key" not in listed["key_info"][eab["id"]]
+
+    c = env.client()
+    d = await c.load()
+    assert d["meta"]["externalAccountRequired"] is True
+    url = d["newAccount"]
+    problem(await c.post(url, {}, use_jwk=True), "externalAccountRequired", 400)
+    problem(await c.post(url, {"externalAccountBinding": eab_binding(eab["id"], "vault-eab-0-AAAA", url, c.key)},
+                         use_jwk=True), "unauthorized", 403)  # wrong HMAC key
+    other = ec.generate_private_key(ec.SECP256R1())
+    problem(await c.post(url, {"externalAccountBinding": eab_binding(eab["id"], eab["key"], url, other)},
+                         use_jwk=True), "unauthorized", 403)  # binds another key
+    problem(await c.post(url, {"externalAccountBinding": eab_binding(role_eab["id"], role_eab["key"], url, c.key)},
+                         use_jwk=True), "unauthorized", 403)  # another directory's binding
+    r = await c.post(url, {"externalAccountBinding": eab_binding(eab["id"], eab["key"], url, c.key, "HS512")},
+                     use_jwk=True)
+    assert r.status_code == 201, r.text
+    c.kid = r.headers["location"]
+    # Used once: gone from the list, refused for a second account.
+    assert (await env.admin.request("LIST", "/v1/pki/eab")).json()["data"]["keys"] == [role_eab["id"]]
+    c2 = env.client()
+    c2.dir = d
+    problem(await c2.post(url, {"externalAccountBinding": eab_binding(eab["id"], eab["key"], url, c2.key)},
+                          use_jwk=True), "unauthorized", 403)
+    # new-account-required lets older accounts work; always-required does not.
+    order = {"identifiers": [{"type": "dns", "value": "e.localhost"}]}
+    assert (await early.post(early.dir["newOrder"], order)).status_code == 201
+    await env.admin.post("/v1/pki/config/acme", json={"eab_policy": "always-required"})
+    problem(await early.post(early.dir["newOrder"], order), "unauthorized", 403)
+    assert (await c.post(d["newOrder"], order)).status_code == 201
+    # Unused bindings can be deleted.
+    assert (await env.admin.delete(f"/v1/pki/eab/{role_eab['id']}")).status_code == 204
+    assert (await env.admin.delete(f"/v1/pki/eab/{role_eab['id']}")).status_code == 404
+    assert (await env.admin.request("LIST", "/v1/pki/eab")).status_code == 404

@@ -6,7 +6,7 @@
     acme_tidy(storage, now) delete ended orders (pki's tidy calls it, as Vault's tidy_acme)
 
 Layout: ca.py (the seam), config.py (``config/acme``), jws.py (JWS/JWK), problems.py (problem
-documents), state.py (nonces, background tasks), store.py (storage layout), validate.py (http-01), tidy.py,
+documents), eab.py (external account binding), state.py (nonces, background tasks), store.py (storage layout), validate.py (http-01), tidy.py,
 handlers.py (the endpoints). docs/acme.md describes it for users.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from strongroom.engines.pki.acme.ca import AcmeCA, AcmeIssued
 from strongroom.engines.pki.acme.config import config_paths
+from strongroom.engines.pki.acme.eab import eab_paths
 from strongroom.engines.pki.acme.handlers import acme_endpoint_paths
 from strongroom.engines.pki.acme.state import acme_deactivate, state_of
 from strongroom.engines.pki.acme.tidy import acme_tidy
@@ -21,8 +22,8 @@ from strongroom.framework import Path
 
 
 def acme_paths() -> list[Path[AcmeCA]]:
-    """``config/acme`` and every ACME endpoint, in the four directory flavours."""
-    return [*config_paths(), *acme_endpoint_paths()]
+    """``config/acme``, the EAB paths and every ACME endpoint, in the four directory flavours."""
+    return [*config_paths(), *eab_paths(), *acme_endpoint_paths()]
 
 
 __all__ = ["AcmeCA", "AcmeIssued", "acme_deactivate", "acme_paths", "acme_tidy", "state_of"]

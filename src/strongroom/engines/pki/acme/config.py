@@ -2,8 +2,8 @@
 
 Fields as Vault/OpenBao: ``enabled``, ``allowed_issuers``, ``allowed_roles``,
 ``allow_role_ext_key_usage``, ``default_directory_policy`` (``sign-verbatim``, ``role:NAME`` or
-``forbid``), ``dns_resolver``, ``eab_policy``. Strongroom supports ``eab_policy=not-required`` and an
-empty ``dns_resolver`` only (the system resolver is used) and refuses the rest rather than ignore it.
+``forbid``), ``dns_resolver``, ``eab_policy`` (eab.py). Strongroom supports an empty ``dns_resolver``
+only (the system resolver is used) and refuses the rest rather than ignore it.
 One Strongroom extension, for tests: ``http_challenge_port`` (0 = 80, RFC 8555's port), the port
 http-01 validation connects to. Vault has no such knob.
 """
@@ -92,8 +92,6 @@ async def write_config(b: AcmeCA, req: Request, d: FieldData) -> Response:
         raise InvalidRequest(f"default directory policy role {role!r} is not among allowed_roles")
     if cfg.eab_policy not in EAB_POLICIES:
         raise InvalidRequest(f"invalid eab policy {cfg.eab_policy!r}: expected one of {', '.join(EAB_POLICIES)}")
-    if cfg.eab_policy != "not-required":
-        raise InvalidRequest(f"eab policy {cfg.eab_policy!r} is not supported by Strongroom (only not-required)")
     if cfg.dns_resolver:
         raise InvalidRequest("dns_resolver is not supported by Strongroom: the system resolver is used")
     if not 0 <= cfg.http_challenge_port <= 65535:

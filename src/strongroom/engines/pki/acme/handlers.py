@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from strongroom.engines.pki.acme import jws as jwslib
 from strongroom.engines.pki.acme import store
 from strongroom.engines.pki.acme.config import CLUSTER_PATH_REQUIRED, AcmeConfig, load_config
+from strongroom.engines.pki.acme.eab import EAB, check_binding
 from strongroom.engines.pki.acme.problems import AcmeProblem, malformed, unauthorized
 from strongroom.engines.pki.acme.state import AcmeState, state_of
 from strongroom.engines.pki.acme.validate import run_http01
@@ -164,6 +165,8 @@ async def _authenticate(req: Request, scope: Scope, state: AcmeState, *, jwk: bo
         raise AcmeProblem("badNonce", "the nonce is missing, already used, expired or not from this server")
     if account is not None and account["status"] != "valid":
         raise unauthorized(f"account is {account['status']}")
+    if account is not None and scope.config.eab_policy == "always-required" and not account.get("eab"):
+        raise unauthorized("eab_policy always-required: this account was created without external account binding")
     return Signed(jws, jws.payload(), account, key_jwk)
 
 
@@ -201,7 +204,8 @@ async def directory(b: AcmeCA, req: Request, d: FieldData) -> Response:
         return _problem(state, None, p)
     body = {"newNonce": scope.link("new-nonce"), "newAccount": scope.link("new-account"),
             "newOrder": scope.link("new-order"), "revokeCert": scope.link("revoke-cert"),
-            "keyChange": scope.link("key-change"), "meta": {"externalAccountRequired": False}}
+            "keyChange": scope.link("key-change"),
+            "meta": {"externalAccountRequired": scope.config.eab_policy != "not-required"}}
     return Response(raw_body=orjson.dumps(body), raw_status=200)
 
 
@@ -259,12 +263,21 @@ async def new_account(b: AcmeCA, req: Request, scope: Scope, signed: Signed, sta
         if payload.get("onlyReturnExisting") is True:
             raise AcmeProblem("accountDoesNotExist", "no account exists with this key")
         contact = _contacts(payload, [])
+        eab_id = ""
+        if "externalAccountBinding" in payload:
+            eab_id = await check_binding(req.storage, payload["externalAccountBinding"],
+                                         url=scope.link("new-account"), directory=f"{scope.prefix}acme/",
+                                         account_jwk=signed.jwk)
+        elif scope.config.eab_policy != "not-required":
+            raise AcmeProblem("externalAccountRequired", "this ACME directory requires external account binding")
         account_id = str(uuid.uuid4())
         account = {"id": account_id, "status": "valid", "contact": contact, "jwk": signed.jwk,
-                   "thumbprint": thumb, "directory": scope.prefix, "created": state.clock(),
+                   "thumbprint": thumb, "directory": scope.prefix, "created": state.clock(), "eab": eab_id,
                    "terms_of_service_agreed": payload.get("termsOfServiceAgreed") is True}
         await store.put(req.storage, store.ACCOUNTS + account_id, account)
         await store.put(req.storage, store.ACCOUNT_KEYS + thumb, {"kid": account_id})
+        if eab_id:  # a binding serves one account
+            await req.storage.delete(EAB + eab_id)
     return _json(state, scope, _account_body(scope, account), 201,
                  headers={"Location": scope.link("account", account_id)})
 

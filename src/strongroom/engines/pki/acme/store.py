@@ -7,6 +7,7 @@
     acme/account-orders/KID/ID           index of an account's orders (acme/orders lists it)
     acme/authz/ID                        authorization with its challenges
     acme/serials/SERIAL                  certificate issued through ACME -> account, order, revoked
+    acme/eab/ID                          an unused external account binding (eab.py), its HMAC key
 
 Times are Unix seconds; they are rendered as RFC 3339 on the wire.
 """
