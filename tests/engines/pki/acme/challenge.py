@@ -39,3 +39,51 @@ def challenge_server() -> Iterator[ChallengeServer]:
     yield s
     s.server.shutdown()
     s.server.server_close()
+
+
+class DnsServer:
+    """A UDP DNS server on 127.0.0.1 answering TXT questions from ``records`` (name -> values),
+    NXDOMAIN for other names: what an ACME client's DNS provider publishes for dns-01."""
+
+    def __init__(self) -> None:
+        import socket
+        import struct
+
+        self.records: dict[str, list[str]] = {}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        records = self.records
+
+        def serve() -> None:
+            while True:
+                try:
+                    msg, addr = self.sock.recvfrom(4096)
+                except OSError:
+                    return
+                qid = struct.unpack("!H", msg[:2])[0]
+                off, labels = 12, []
+                while msg[off]:
+                    labels.append(msg[off + 1:off + 1 + msg[off]].decode())
+                    off += 1 + msg[off]
+                question = msg[12:off + 5]
+                values = records.get(".".join(labels).lower())
+                flags = 0x8180 if values is not None else 0x8183
+                answers = b""
+                for v in values or []:
+                    rdata = bytes([len(v)]) + v.encode()
+                    answers += b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 60, len(rdata)) + rdata
+                header = struct.pack("!HHHHHH", qid, flags, 1, len(values or []), 0, 0)
+                self.sock.sendto(header + question + answers, addr)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    s = DnsServer()
+    yield s
+    s.close()

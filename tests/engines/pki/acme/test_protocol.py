@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from strongroom.engines.pki.acme import state_of
 from tests.engines.pki.acme import jose
 from tests.engines.pki.acme.ca_backend import REFUSED
-from tests.engines.pki.acme.challenge import ChallengeServer, challenge_server  # noqa: F401 (fixture)
+from tests.engines.pki.acme.challenge import ChallengeServer, DnsServer, challenge_server, dns_server  # noqa: F401
 from tests.engines.pki.acme.conftest import BASE, Env
 from tests.engines.pki.acme.jose import AcmeClient
 
@@ -168,7 +168,7 @@ async def test_bad_requests_get_acme_errors(env: Env) -> None:
     # Every error answer still hands out a fresh nonce.
     assert r.headers["replay-nonce"]
     # Unsupported identifiers.
-    problem(await c.post(url, {"identifiers": [{"type": "dns", "value": "*.example.com"}]}), "rejectedIdentifier", 400)
+    problem(await c.post(url, {"identifiers": [{"type": "dns", "value": "*.*.example.com"}]}), "rejectedIdentifier", 400)
     problem(await c.post(url, {"identifiers": [{"type": "email", "value": "a@b"}]}), "unsupportedIdentifier", 400)
     problem(await c.post(url, {"identifiers": [{"type": "dns", "value": "bad_name..x"}]}), "rejectedIdentifier", 400)
     problem(await c.post(url, {"identifiers": []}), "malformed", 400)
@@ -466,13 +466,14 @@ async def test_tidy_deletes_ended_orders(env: Env, challenge_server: ChallengeSe
 
 async def test_background_validation_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     from strongroom.engines.pki.acme.state import AcmeState
-    from strongroom.engines.pki.acme.validate import run_http01
+    from strongroom.engines.pki.acme.config import AcmeConfig
+    from strongroom.engines.pki.acme.validate import run_challenge
 
     class Broken:
         async def get(self, key: str) -> bytes | None:
             raise RuntimeError("sealed")
 
-    await run_http01(Broken(), AcmeState(), "a1", "thumb", 80)  # type: ignore[arg-type]
+    await run_challenge(Broken(), AcmeState(), "a1", "http-01", "thumb", AcmeConfig())  # type: ignore[arg-type]
     assert "recording the http-01 validation of authorization a1 failed: sealed" in caplog.text
 
 
@@ -536,3 +537,80 @@ async def test_external_account_binding(env: Env) -> None:
     assert (await env.admin.delete(f"/v1/pki/eab/{role_eab['id']}")).status_code == 204
     assert (await env.admin.delete(f"/v1/pki/eab/{role_eab['id']}")).status_code == 404
     assert (await env.admin.request("LIST", "/v1/pki/eab")).status_code == 404
+
+
+def dns01_value(key_authorization: str) -> str:
+    import hashlib
+    return jose.b64(hashlib.sha256(key_authorization.encode()).digest())
+
+
+async def test_dns01_and_wildcards(env: Env, dns_server: DnsServer) -> None:
+    r = await env.admin.post("/v1/pki/config/acme", json={"dns_resolver": "not an ip"})
+    assert r.status_code == 400 and "invalid dns_resolver" in r.json()["errors"][0]
+    r = await env.admin.post("/v1/pki/config/acme", json={"dns_resolver": f"127.0.0.1:{dns_server.port}"})
+    assert r.status_code == 200 and r.json()["data"]["dns_resolver"] == f"127.0.0.1:{dns_server.port}"
+    c = env.client()
+    await c.load()
+    await c.register()
+    names = ["*.example.org", "example.org", "api.example.net"]
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": n} for n in names]})
+    assert r.status_code == 201, r.text
+    order_url, authz_urls = r.headers["location"], r.json()["authorizations"]
+    authzs = [(await c.post(u, None)).json() for u in authz_urls]
+    wild = authzs[0]
+    assert wild["identifier"] == {"type": "dns", "value": "example.org"} and wild["wildcard"] is True
+    assert [ch["type"] for ch in wild["challenges"]] == ["dns-01"]  # wildcards: dns-01 only
+    assert [ch["type"] for ch in authzs[1]["challenges"]] == ["http-01", "dns-01"]
+    for authz in authzs:
+        chal = next(ch for ch in authz["challenges"] if ch["type"] == "dns-01")
+        name = "_acme-challenge." + authz["identifier"]["value"]
+        dns_server.records.setdefault(name, []).append(dns01_value(f"{chal['token']}.{jose.thumbprint(c.key)}"))
+        r = await c.post(chal["url"], {})
+        assert r.status_code == 200 and r.json()["status"] == "processing", r.text
+    await state_of(env.backend).settled()
+    assert [(await c.post(u, None)).json()["status"] for u in authz_urls] == ["valid"] * 3
+    assert (await c.post(order_url, None)).json()["status"] == "ready"
+    csr, _ = csr_for(names)
+    r = await c.post(order_url + "/finalize", {"csr": jose.b64(csr)})
+    assert r.status_code == 200, r.text
+    leaf = x509.load_pem_x509_certificates((await c.post(r.json()["certificate"], None)).content)[0]
+    assert sorted(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                  .get_values_for_type(x509.DNSName)) == sorted(names)
+    # A wrong TXT value, and a name with no record: invalid, with the reason.
+    state_of(env.backend).http01_retry_delay = 0.01
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "bad.example.org"},
+                                                         {"type": "dns", "value": "none.example.org"}]})
+    for url in r.json()["authorizations"]:
+        authz = (await c.post(url, None)).json()
+        chal = next(ch for ch in authz["challenges"] if ch["type"] == "dns-01")
+        if authz["identifier"]["value"] == "bad.example.org":
+            dns_server.records["_acme-challenge.bad.example.org"] = [dns01_value("someone else")]
+        await c.post(chal["url"], {})
+    await state_of(env.backend).settled()
+    for url in r.json()["authorizations"]:
+        authz = (await c.post(url, None)).json()
+        assert authz["status"] == "invalid"
+        err = next(ch for ch in authz["challenges"] if ch["type"] == "dns-01")["error"]
+        assert err["type"] == "urn:ietf:params:acme:error:incorrectResponse"
+    # An IP identifier has no dns-01 challenge.
+    r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}]})
+    authz_id = r.json()["authorizations"][0].rsplit("/", 1)[-1]
+    problem(await c.post(f"{BASE}/acme/challenge/{authz_id}/dns-01", {}), "malformed", 404)
+
+
+async def test_dns_resolver_unreachable(env: Env) -> None:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # bound, never answers
+        s.bind(("127.0.0.1", 0))
+        await env.admin.post("/v1/pki/config/acme", json={"dns_resolver": f"127.0.0.1:{s.getsockname()[1]}"})
+        state = state_of(env.backend)
+        state.http01_timeout, state.http01_attempts = 0.3, 1
+        c = env.client()
+        await c.load()
+        await c.register()
+        r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "*.quiet.example"}]})
+        url = r.json()["authorizations"][0]
+        await c.post((await c.post(url, None)).json()["challenges"][0]["url"], {})
+        await state.settled()
+        err = (await c.post(url, None)).json()["challenges"][0]["error"]
+        assert err["type"] == "urn:ietf:params:acme:error:dns"

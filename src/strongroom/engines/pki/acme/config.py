@@ -2,8 +2,8 @@
 
 Fields as Vault/OpenBao: ``enabled``, ``allowed_issuers``, ``allowed_roles``,
 ``allow_role_ext_key_usage``, ``default_directory_policy`` (``sign-verbatim``, ``role:NAME`` or
-``forbid``), ``dns_resolver``, ``eab_policy`` (eab.py). Strongroom supports an empty ``dns_resolver``
-only (the system resolver is used) and refuses the rest rather than ignore it.
+``forbid``), ``dns_resolver`` (``IP[:PORT]`` for dns-01 lookups; "" = the system's resolver),
+``eab_policy`` (eab.py). Values Strongroom cannot honour are refused, never ignored.
 One Strongroom extension, for tests: ``http_challenge_port`` (0 = 80, RFC 8555's port), the port
 http-01 validation connects to. Vault has no such knob.
 """
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from strongroom.engines.pki.acme import store
+from strongroom.engines.pki.acme.dns import parse_resolver
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 
@@ -64,7 +65,7 @@ FIELDS = {
     "allow_role_ext_key_usage": Field(FieldType.BOOL, "use the role's ext key usages", default=False),
     "default_directory_policy": Field(FieldType.STRING, "sign-verbatim, role:NAME or forbid",
                                       default="sign-verbatim"),
-    "dns_resolver": Field(FieldType.STRING, "DNS resolver for validations (only the system's)", default=""),
+    "dns_resolver": Field(FieldType.STRING, "IP[:port] of the DNS resolver dns-01 validation asks", default=""),
     "eab_policy": Field(FieldType.STRING, "external account binding policy", default="not-required"),
     "http_challenge_port": Field(FieldType.INT, "Strongroom extension for tests: the port http-01 "
                                  "validation connects to (0: 80)", default=0),
@@ -93,7 +94,11 @@ async def write_config(b: AcmeCA, req: Request, d: FieldData) -> Response:
     if cfg.eab_policy not in EAB_POLICIES:
         raise InvalidRequest(f"invalid eab policy {cfg.eab_policy!r}: expected one of {', '.join(EAB_POLICIES)}")
     if cfg.dns_resolver:
-        raise InvalidRequest("dns_resolver is not supported by Strongroom: the system resolver is used")
+        try:
+            parse_resolver(cfg.dns_resolver)
+        except ValueError:
+            raise InvalidRequest(f"invalid dns_resolver {cfg.dns_resolver!r}: expected an IP address "
+                                 "with an optional port") from None
     if not 0 <= cfg.http_challenge_port <= 65535:
         raise InvalidRequest("http_challenge_port must be 0 to 65535")
     if cfg.enabled and not await b.cluster_path(req):

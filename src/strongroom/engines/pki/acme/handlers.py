@@ -29,7 +29,7 @@ from strongroom.engines.pki.acme.config import CLUSTER_PATH_REQUIRED, AcmeConfig
 from strongroom.engines.pki.acme.eab import EAB, check_binding
 from strongroom.engines.pki.acme.problems import AcmeProblem, malformed, unauthorized
 from strongroom.engines.pki.acme.state import AcmeState, state_of
-from strongroom.engines.pki.acme.validate import run_http01
+from strongroom.engines.pki.acme.validate import run_challenge
 from strongroom.errors import StrongroomError
 from strongroom.framework import FieldData, Handler, Op, Path, Request, Response
 from strongroom.logical import Storage
@@ -356,12 +356,11 @@ def _identifier(raw: Any) -> dict[str, str]:
     if kind != "dns":
         raise AcmeProblem("unsupportedIdentifier", f"identifier type {kind[:32]!r} is not supported (dns, ip)")
     name = value.lower().rstrip(".") if value.endswith(".") and not value.endswith("..") else value.lower()
-    if name.startswith("*."):
-        raise AcmeProblem("rejectedIdentifier", "wildcard identifiers need dns-01, which is not supported")
-    if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in name.split(".")):
+    base = name.removeprefix("*.")  # a wildcard: validated on its base domain, with dns-01 only
+    if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in base.split(".")):
         raise AcmeProblem("rejectedIdentifier", f"{value[:64]!r} is not a valid DNS name")
     try:
-        ipaddress.ip_address(name)
+        ipaddress.ip_address(base)
     except ValueError:
         return {"type": "dns", "value": name}
     raise AcmeProblem("rejectedIdentifier", f"{name!r} is an IP address: use an ip identifier")
@@ -437,9 +436,10 @@ async def new_order(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state
     authz_ids = []
     for ident in identifiers:
         authz_id = str(uuid.uuid4())
+        kinds = _challenge_kinds(ident)
         authz = {"id": authz_id, "account": account_id, "order": order_id, "identifier": ident,
                  "status": "pending", "expires": expires, "directory": scope.prefix,
-                 "challenges": [{"type": "http-01", "token": secrets.token_urlsafe(32), "status": "pending"}]}
+                 "challenges": [{"type": k, "token": secrets.token_urlsafe(32), "status": "pending"} for k in kinds]}
         await store.put(req.storage, store.AUTHZ + authz_id, authz)
         authz_ids.append(authz_id)
     order = {"id": order_id, "account": account_id, "status": "pending", "expires": expires,
@@ -479,8 +479,21 @@ def _challenge_body(scope: Scope, authz: dict[str, Any], chal: dict[str, Any]) -
     return body
 
 
+def _challenge_kinds(ident: dict[str, str]) -> list[str]:
+    """http-01 for IP addresses, dns-01 for wildcards, both for other names."""
+    if ident["type"] == "ip":
+        return ["http-01"]
+    if ident["value"].startswith("*."):
+        return ["dns-01"]
+    return ["http-01", "dns-01"]
+
+
 def _authz_body(scope: Scope, authz: dict[str, Any], now: float) -> dict[str, Any]:
-    return {"identifier": authz["identifier"], "status": _authz_status(authz, now), "wildcard": False,
+    ident = authz["identifier"]
+    wildcard = ident["type"] == "dns" and ident["value"].startswith("*.")
+    if wildcard:  # RFC 8555 §7.1.4: the authorization names the base domain and says wildcard
+        ident = {"type": "dns", "value": ident["value"][2:]}
+    return {"identifier": ident, "status": _authz_status(authz, now), "wildcard": wildcard,
             "expires": store.rfc3339(authz["expires"]),
             "challenges": [_challenge_body(scope, authz, c) for c in authz["challenges"]]}
 
@@ -515,7 +528,10 @@ async def challenge(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state
     async with state.locks.lock_for(key):
         authz = _owned(await store.get(req.storage, key), signed, "authorization")
         _check_order_scope(authz, scope)
-        chal = next(c for c in authz["challenges"] if c["type"] == "http-01")
+        kind = req.path.rsplit("/", 1)[-1]
+        chal = next((c for c in authz["challenges"] if c["type"] == kind), None)
+        if chal is None:
+            raise AcmeProblem("malformed", f"this authorization has no {kind} challenge", 404)
         if signed.payload is not None:
             _payload_object(signed)
             status = _authz_status(authz, state.clock())
@@ -526,8 +542,8 @@ async def challenge(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state
                 await store.put(req.storage, key, authz)
                 start = True
     if start:
-        state.spawn(run_http01(req.storage, state, authz_id, signed.account["thumbprint"],
-                               scope.config.http_challenge_port), name=f"acme-http01-{authz_id}")
+        state.spawn(run_challenge(req.storage, state, authz_id, kind, signed.account["thumbprint"], scope.config),
+                    name=f"acme-{kind}-{authz_id}")
     headers = {"Link": f'<{scope.link("authorization", authz_id)}>;rel="up"'}
     if chal["status"] == "processing":
         headers["Retry-After"] = str(RETRY_AFTER)
@@ -682,7 +698,7 @@ ENDPOINTS: list[tuple[str, dict[Op, Handler[AcmeCA]], str]] = [
     (f"order/{_ID}/finalize", {Op.UPDATE: finalize}, "Finalize an order with a CSR."),
     (f"order/{_ID}/cert", {Op.UPDATE: certificate}, "Download an order's certificate chain."),
     (f"authorization/{_ID}", {Op.UPDATE: authorization}, "An authorization."),
-    (f"challenge/{_ID}/http-01", {Op.UPDATE: challenge}, "Answer an http-01 challenge."),
+    (f"challenge/{_ID}/(?:http-01|dns-01)", {Op.UPDATE: challenge}, "Answer an http-01 or dns-01 challenge."),
     ("revoke-cert", {Op.UPDATE: revoke_cert}, "Revoke a certificate issued through ACME."),
 ]
 
