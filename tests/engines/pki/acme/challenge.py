@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +51,8 @@ class DnsServer:
         import struct
 
         self.records: dict[str, list[str]] = {}
+        # Lines "NAME VALUE" read at each question too (what a certbot auth hook writes).
+        self.records_file: Path | None = None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -67,7 +70,13 @@ class DnsServer:
                     labels.append(msg[off + 1:off + 1 + msg[off]].decode())
                     off += 1 + msg[off]
                 question = msg[12:off + 5]
-                values = records.get(".".join(labels).lower())
+                name = ".".join(labels).lower()
+                if self.records_file is not None and self.records_file.exists():
+                    for line in self.records_file.read_text().splitlines():
+                        n, _, v = line.partition(" ")
+                        if n.lower() == name and v not in records.setdefault(name, []):
+                            records[name].append(v)
+                values = records.get(name)
                 flags = 0x8180 if values is not None else 0x8183
                 answers = b""
                 for v in values or []:

@@ -22,7 +22,7 @@ from strongroom.http.app import App
 from strongroom.http.server import HttpServer
 from strongroom.testing import unsealed_core
 from tests.engines.pki.acme import ca_backend
-from tests.engines.pki.acme.challenge import ChallengeServer, challenge_server  # noqa: F401 (fixture)
+from tests.engines.pki.acme.challenge import ChallengeServer, DnsServer, challenge_server, dns_server  # noqa: F401
 
 
 def free_port() -> int:
@@ -123,12 +123,14 @@ def certbot_or_skip() -> str:
     return certbot
 
 
-async def run_certbot(served: Served, tmp_path: Path, domain: str, *extra: str) -> tuple[int, str]:
-    port = free_port()
-    await served.admin.post("/v1/pki/config/acme", json={"http_challenge_port": port})
+async def run_certbot(served: Served, tmp_path: Path, domain: str, *extra: str,
+                      how: tuple[str, ...] = ()) -> tuple[int, str]:
+    if not how:
+        port = free_port()
+        await served.admin.post("/v1/pki/config/acme", json={"http_challenge_port": port})
+        how = ("--standalone", "--http-01-port", str(port), "--http-01-address", "127.0.0.1")
     proc = await asyncio.create_subprocess_exec(
-        certbot_or_skip(), "certonly", "--standalone", "--non-interactive", "--server", served.directory,
-        "--http-01-port", str(port), "--http-01-address", "127.0.0.1", "-d", domain,
+        certbot_or_skip(), "certonly", *how, "--non-interactive", "--server", served.directory, "-d", domain,
         "--register-unsafely-without-email", "--agree-tos", "--key-type", "ecdsa",
         "--config-dir", str(tmp_path / "config"), "--work-dir", str(tmp_path / "work"),
         "--logs-dir", str(tmp_path / "logs"), *extra,
@@ -137,8 +139,9 @@ async def run_certbot(served: Served, tmp_path: Path, domain: str, *extra: str) 
     return proc.returncode or 0, out.decode()
 
 
-def check_live(tmp_path: Path, domain: str) -> None:
-    live = tmp_path / "config" / "live" / domain
+def check_live(tmp_path: Path, lineage: str, domain: str = "") -> None:
+    domain = domain or lineage
+    live = tmp_path / "config" / "live" / lineage
     leaf = x509.load_pem_x509_certificate((live / "cert.pem").read_bytes())
     chain = x509.load_pem_x509_certificates((live / "chain.pem").read_bytes())
     leaf.verify_directly_issued_by(chain[0])
@@ -165,3 +168,18 @@ async def test_certbot_with_external_account_binding(served: Served, tmp_path: P
     code, out = await run_certbot(served, tmp_path, domain, "--eab-kid", eab["id"], "--eab-hmac-key", eab["key"])
     assert code == 0, out
     check_live(tmp_path, domain)
+
+
+async def test_certbot_wildcard_with_dns01(served: Served, tmp_path: Path, dns_server: DnsServer) -> None:
+    """certbot --manual with an auth hook publishing the TXT record (as a DNS provider plugin would)."""
+    certbot_or_skip()
+    dns_server.records_file = tmp_path / "records"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f'#!/bin/sh\necho "_acme-challenge.$CERTBOT_DOMAIN $CERTBOT_VALIDATION" >> {dns_server.records_file}\n')
+    hook.chmod(0o755)
+    await served.admin.post("/v1/pki/config/acme", json={"dns_resolver": f"127.0.0.1:{dns_server.port}"})
+    domain = "*.wild.example"
+    code, out = await run_certbot(served, tmp_path, domain, how=(
+        "--manual", "--preferred-challenges", "dns", "--manual-auth-hook", str(hook)))
+    assert code == 0, out
+    check_live(tmp_path, "wild.example", domain)
