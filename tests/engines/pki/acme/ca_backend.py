@@ -18,7 +18,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from strongroom.engines.pki.acme import AcmeIssued, acme_deactivate, acme_paths
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Backend, BackendConfig, Field, FieldData, FieldType, Op, Path, Request, Response
+from strongroom.framework import (
+    Backend,
+    BackendConfig,
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+)
 
 TYPE = "acme-test-ca"
 REFUSED = "refused.localhost"

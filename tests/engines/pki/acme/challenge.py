@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 
 class ChallengeServer:
@@ -19,7 +16,7 @@ class ChallengeServer:
         answers = self.answers
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 token = self.path.rsplit("/", 1)[-1]
                 body = answers.get(token)
                 self.send_response(200 if body is not None else 404)
@@ -32,14 +29,6 @@ class ChallengeServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def challenge_server() -> Iterator[ChallengeServer]:
-    s = ChallengeServer()
-    yield s
-    s.server.shutdown()
-    s.server.server_close()
 
 
 class DnsServer:
@@ -89,10 +78,3 @@ class DnsServer:
 
     def close(self) -> None:
         self.sock.close()
-
-
-@pytest.fixture
-def dns_server() -> Iterator[DnsServer]:
-    s = DnsServer()
-    yield s
-    s.close()

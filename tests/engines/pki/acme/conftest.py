@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from tests.engines.pki.acme import ca_backend
+from tests.engines.pki.acme.challenge import ChallengeServer, DnsServer
+from tests.engines.pki.acme.jose import AcmeClient
 
 from strongroom.core import Core
 from strongroom.engines import SECRETS_ENGINES
 from strongroom.testing import app_client, unsealed_core
-from tests.engines.pki.acme import ca_backend
-from tests.engines.pki.acme.jose import AcmeClient
 
 BASE = "http://strongroom/v1/pki"
 
@@ -43,3 +44,20 @@ async def env(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
         r = await admin.post("/v1/pki/config/acme", json={"enabled": True})
         assert r.status_code == 200, r.text
         yield Env(core, http, admin)
+
+
+@pytest.fixture
+def challenge_server() -> Iterator[ChallengeServer]:
+    """An http-01 responder on 127.0.0.1 (tests fill ``answers``)."""
+    s = ChallengeServer()
+    yield s
+    s.server.shutdown()
+    s.server.server_close()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """A TXT-answering DNS server on 127.0.0.1 (tests fill ``records``)."""
+    s = DnsServer()
+    yield s
+    s.close()

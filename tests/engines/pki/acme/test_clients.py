@@ -16,13 +16,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from tests.engines.pki.acme import ca_backend
+from tests.engines.pki.acme.challenge import ChallengeServer, DnsServer
 
 from strongroom.engines import SECRETS_ENGINES
 from strongroom.http.app import App
 from strongroom.http.server import HttpServer
 from strongroom.testing import unsealed_core
-from tests.engines.pki.acme import ca_backend
-from tests.engines.pki.acme.challenge import ChallengeServer, DnsServer, challenge_server, dns_server  # noqa: F401
 
 
 def free_port() -> int:

@@ -13,13 +13,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-
-from strongroom.engines.pki.acme import state_of
 from tests.engines.pki.acme import jose
 from tests.engines.pki.acme.ca_backend import REFUSED
-from tests.engines.pki.acme.challenge import ChallengeServer, DnsServer, challenge_server, dns_server  # noqa: F401
+from tests.engines.pki.acme.challenge import ChallengeServer, DnsServer
 from tests.engines.pki.acme.conftest import BASE, Env
 from tests.engines.pki.acme.jose import AcmeClient
+
+from strongroom.engines.pki.acme import state_of
 
 PROBLEM = "application/problem+json"
 
@@ -465,8 +465,8 @@ async def test_tidy_deletes_ended_orders(env: Env, challenge_server: ChallengeSe
 
 
 async def test_background_validation_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
-    from strongroom.engines.pki.acme.state import AcmeState
     from strongroom.engines.pki.acme.config import AcmeConfig
+    from strongroom.engines.pki.acme.state import AcmeState
     from strongroom.engines.pki.acme.validate import run_challenge
 
     class Broken:

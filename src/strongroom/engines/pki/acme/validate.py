@@ -50,14 +50,14 @@ def challenge_url(identifier: dict[str, str], token: str, port: int) -> tuple[st
 
 
 async def fetch_once(url: str, host: str, timeout: float) -> tuple[int, bytes]:
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-        async with client.stream("GET", url, headers={"Host": host, "Accept": "*/*"}) as resp:
-            body = b""
-            async for chunk in resp.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_BODY:
-                    break
-            return resp.status_code, body[:MAX_BODY + 1]
+    async with (httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+                client.stream("GET", url, headers={"Host": host, "Accept": "*/*"}) as resp):
+        body = b""
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_BODY:
+                break
+        return resp.status_code, body[:MAX_BODY + 1]
 
 
 async def check_dns01(identifier: dict[str, str], key_authorization: str, resolver: str,
@@ -72,7 +72,7 @@ async def check_dns01(identifier: dict[str, str], key_authorization: str, resolv
             await asyncio.sleep(state.http01_retry_delay)
         try:
             records = await dns.txt_records(name, server, state.http01_timeout)
-        except (dns.DnsError, OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, dns.DnsError, OSError) as e:
             problem = {"type": "urn:ietf:params:acme:error:dns",
                        "detail": f"looking up TXT {name}: {type(e).__name__}: {e}"[:500]}
             continue
@@ -99,7 +99,7 @@ async def check(identifier: dict[str, str], token: str, key_authorization: str, 
         try:
             status, body = await asyncio.wait_for(fetch_once(url, host, state.http01_timeout),
                                                   state.http01_timeout + 1)
-        except (httpx.HTTPError, OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, httpx.HTTPError, OSError) as e:
             problem = {"type": "urn:ietf:params:acme:error:connection",
                        "detail": f"fetching {url}: {type(e).__name__}: {e}"[:500]}
             continue
@@ -124,7 +124,7 @@ async def run_challenge(storage: Storage, state: AcmeState, authz_id: str, kind:
         await _run_challenge(storage, state, authz_id, kind, thumbprint, config)
     except asyncio.CancelledError:
         raise
-    except Exception as e:  # a background task: nobody else would see it
+    except Exception as e:  # noqa: BLE001 - a background task: nobody else would see it
         log.warning("acme: recording the %s validation of authorization %s failed: %s", kind, authz_id, e)
 
 
