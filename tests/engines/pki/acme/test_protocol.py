@@ -614,3 +614,54 @@ async def test_dns_resolver_unreachable(env: Env) -> None:
         await state.settled()
         err = (await c.post(url, None)).json()["challenges"][0]["error"]
         assert err["type"] == "urn:ietf:params:acme:error:dns"
+
+
+class YieldingStorage:
+    """Storage that gives the event loop away at every call, as durable storage does: concurrent
+    requests interleave between their reads and writes."""
+
+    def __init__(self) -> None:
+        from strongroom.storage.inmem import InmemStorage
+        self.inner = InmemStorage()
+
+    async def get(self, key: str) -> bytes | None:
+        await asyncio.sleep(0)
+        return await self.inner.get(key)
+
+    async def put(self, key: str, value: bytes) -> None:
+        await asyncio.sleep(0)
+        await self.inner.put(key, value)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.sleep(0)
+        await self.inner.delete(key)
+
+    async def list(self, prefix: str) -> list[str]:
+        await asyncio.sleep(0)
+        return await self.inner.list(prefix)
+
+
+async def test_a_binding_serves_one_account_even_when_raced() -> None:
+    from strongroom.framework import BackendConfig, Op, Request
+    from strongroom.framework.system import StaticSystemView
+    from tests.engines.pki.acme.ca_backend import TYPE, TestCABackend
+
+    storage = YieldingStorage()
+    backend = TestCABackend(BackendConfig(mount_path="pki/", mount_type=TYPE, system=StaticSystemView(storage)))
+    await backend.setup()
+    await storage.put("config/cluster", b"http://x/v1/pki")
+    await storage.put("config/acme", json.dumps({"enabled": True, "eab_policy": "new-account-required"}).encode())
+    resp = await backend.handle(Request(Op.UPDATE, "acme/new-eab", storage=storage))
+    assert resp is not None and resp.data is not None
+    eab = resp.data
+    url = "http://x/v1/pki/acme/new-account"
+    state = state_of(backend)
+    requests = []
+    for _ in range(4):
+        key = ec.generate_private_key(ec.SECP256R1())
+        body = jose.sign(key, {"alg": "ES256", "nonce": state.new_nonce(), "url": url, "jwk": jose.jwk(key)},
+                         {"externalAccountBinding": eab_binding(eab["id"], eab["key"], url, key)})
+        requests.append(Request(Op.UPDATE, "acme/new-account", data=body, storage=storage,
+                                content_type="application/jose+json"))
+    answers = await asyncio.gather(*(backend.handle(r) for r in requests))
+    assert sorted(a.raw_status for a in answers if a is not None) == [201, 403, 403, 403]

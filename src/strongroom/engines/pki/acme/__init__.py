@@ -8,7 +8,8 @@
 Layout: ca.py (the seam), config.py (``config/acme``), jws.py (JWS/JWK), problems.py (problem
 documents), eab.py (external account binding), state.py (nonces, background tasks), store.py
 (storage layout), validate.py and dns.py (http-01, dns-01), tidy.py, endpoint.py (what every
-endpoint shares, directory, new-nonce), accounts.py, orders.py, handlers.py (the path table). docs/acme.md describes it for users.
+endpoint shares, directory, new-nonce), accounts.py, orders.py, handlers.py (the path table).
+docs/acme.md describes it for users.
 """
 
 from __future__ import annotations

@@ -60,27 +60,30 @@ async def new_account(b: AcmeCA, req: Request, scope: Scope, signed: Signed, sta
             account = await store.get(req.storage, store.ACCOUNTS + existing["kid"])
             if account is not None:
                 return json_response(state, scope, _account_body(scope, account),
-                             headers={"Location": scope.link("account", account["id"])})
+                                     headers={"Location": scope.link("account", account["id"])})
         if payload.get("onlyReturnExisting") is True:
             raise AcmeProblem("accountDoesNotExist", "no account exists with this key")
         contact = _contacts(payload, [])
-        eab_id = ""
-        if "externalAccountBinding" in payload:
-            eab_id = await check_binding(req.storage, payload["externalAccountBinding"],
-                                         url=scope.link("new-account"), directory=f"{scope.prefix}acme/",
-                                         account_jwk=signed.jwk)
-        elif scope.config.eab_policy != "not-required":
+        if "externalAccountBinding" not in payload and scope.config.eab_policy != "not-required":
             raise AcmeProblem("externalAccountRequired", "this ACME directory requires external account binding")
-        account_id = str(uuid.uuid4())
-        account = {"id": account_id, "status": "valid", "contact": contact, "jwk": signed.jwk,
-                   "thumbprint": thumb, "directory": scope.prefix, "created": state.clock(), "eab": eab_id,
-                   "terms_of_service_agreed": payload.get("termsOfServiceAgreed") is True}
-        await store.put(req.storage, store.ACCOUNTS + account_id, account)
-        await store.put(req.storage, store.ACCOUNT_KEYS + thumb, {"kid": account_id})
-        if eab_id:  # a binding serves one account
-            await req.storage.delete(EAB + eab_id)
+        # Accounts are created one at a time per mount (rare), so a binding checked here is still
+        # unused when it is consumed: two keys racing for one binding cannot both get it.
+        async with state.create_lock:
+            eab_id = ""
+            if "externalAccountBinding" in payload:
+                eab_id = await check_binding(req.storage, payload["externalAccountBinding"],
+                                             url=scope.link("new-account"), directory=f"{scope.prefix}acme/",
+                                             account_jwk=signed.jwk)
+            account_id = str(uuid.uuid4())
+            account = {"id": account_id, "status": "valid", "contact": contact, "jwk": signed.jwk,
+                       "thumbprint": thumb, "directory": scope.prefix, "created": state.clock(), "eab": eab_id,
+                       "terms_of_service_agreed": payload.get("termsOfServiceAgreed") is True}
+            await store.put(req.storage, store.ACCOUNTS + account_id, account)
+            await store.put(req.storage, store.ACCOUNT_KEYS + thumb, {"kid": account_id})
+            if eab_id:  # a binding serves one account
+                await req.storage.delete(EAB + eab_id)
     return json_response(state, scope, _account_body(scope, account), 201,
-                 headers={"Location": scope.link("account", account_id)})
+                         headers={"Location": scope.link("account", account_id)})
 
 
 @endpoint()

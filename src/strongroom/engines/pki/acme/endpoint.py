@@ -91,7 +91,7 @@ def acme_headers(state: AcmeState, scope: Scope | None, extra: dict[str, str] | 
 
 
 def json_response(state: AcmeState, scope: Scope, body: dict[str, Any], status: int = 200,
-          headers: dict[str, str] | None = None) -> Response:
+                  headers: dict[str, str] | None = None) -> Response:
     return Response(raw_body=orjson.dumps(body), raw_content_type="application/json", raw_status=status,
                     headers=acme_headers(state, scope, headers))
 

@@ -141,7 +141,7 @@ async def new_order(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state
     await store.put(req.storage, store.ORDERS + order_id, order)
     await req.storage.put(f"{store.ACCOUNT_ORDERS}{account_id}/{order_id}", b"")
     return json_response(state, scope, await _order_body(req.storage, scope, order, now), 201,
-                 headers={"Location": scope.link("order", order_id)})
+                         headers={"Location": scope.link("order", order_id)})
 
 
 @endpoint()
@@ -159,7 +159,7 @@ async def get_order(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state
     order = owned(await store.get(req.storage, store.ORDERS + object_id(req)), signed, "order")
     _check_order_scope(order, scope)
     return json_response(state, scope, await _order_body(req.storage, scope, order, state.clock()),
-                 headers={"Location": scope.link("order", order["id"])})
+                         headers={"Location": scope.link("order", order["id"])})
 
 
 def _challenge_body(scope: Scope, authz: dict[str, Any], chal: dict[str, Any]) -> dict[str, Any]:
@@ -313,7 +313,7 @@ async def finalize(b: AcmeCA, req: Request, scope: Scope, signed: Signed, state:
                         {"account": signed.account["id"], "order": order["id"], "revoked": False})
         await store.put(req.storage, key, order)
     return json_response(state, scope, await _order_body(req.storage, scope, order, state.clock()),
-                 headers={"Location": scope.link("order", order["id"])})
+                         headers={"Location": scope.link("order", order["id"])})
 
 
 def _pem(text: str) -> str:

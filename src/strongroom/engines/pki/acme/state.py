@@ -32,6 +32,7 @@ class AcmeState:
         self.nonces: dict[str, float] = {}
         self.locks = StripedLocks()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.create_lock = asyncio.Lock()  # account creation (accounts.py)
         self.http01_timeout = HTTP01_TIMEOUT
         self.http01_attempts = HTTP01_ATTEMPTS
         self.http01_retry_delay = HTTP01_RETRY_DELAY
