@@ -642,9 +642,10 @@ class YieldingStorage:
 
 
 async def test_a_binding_serves_one_account_even_when_raced() -> None:
+    from tests.engines.pki.acme.ca_backend import TYPE, TestCABackend
+
     from strongroom.framework import BackendConfig, Op, Request
     from strongroom.framework.system import StaticSystemView
-    from tests.engines.pki.acme.ca_backend import TYPE, TestCABackend
 
     storage = YieldingStorage()
     backend = TestCABackend(BackendConfig(mount_path="pki/", mount_type=TYPE, system=StaticSystemView(storage)))
