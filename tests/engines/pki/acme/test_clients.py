@@ -156,6 +156,16 @@ async def test_certbot_gets_a_certificate(served: Served, tmp_path: Path) -> Non
     code, out = await run_certbot(served, tmp_path, domain)
     assert code == 0, out
     check_live(tmp_path, domain)
+    # certbot revoke: a revoke-cert signed by the account that ordered it.
+    proc = await asyncio.create_subprocess_exec(
+        certbot_or_skip(), "revoke", "--non-interactive", "--server", served.directory, "--cert-name", domain,
+        "--reason", "superseded", "--no-delete-after-revoke", "--config-dir", str(tmp_path / "config"),
+        "--work-dir", str(tmp_path / "work"), "--logs-dir", str(tmp_path / "logs"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"})
+    out_bytes, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, out_bytes.decode()
+    leaf = x509.load_pem_x509_certificate((tmp_path / "config" / "live" / domain / "cert.pem").read_bytes())
+    assert served.backend.revoked == [leaf.serial_number]
 
 
 async def test_certbot_with_external_account_binding(served: Served, tmp_path: Path) -> None:
