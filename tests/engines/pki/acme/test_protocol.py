@@ -156,6 +156,8 @@ async def test_bad_requests_get_acme_errors(env: Env) -> None:
     problem(await c.post(url, order, extra={"jwk": jose.jwk(c.key)}), "malformed", 400)
     problem(await c.post(url, order, kid=f"{BASE}/acme/account/00000000-0000-0000-0000-000000000000"),
             "accountDoesNotExist", 400)
+    problem(await c.post(url, order, kid=f"{BASE}/acme/account/x/{c.kid.rsplit('/', 1)[-1]}"),
+            "accountDoesNotExist", 400)
     # new-account must carry a jwk; other requests a kid.
     problem(await c.post(c.dir["newAccount"], {}), "malformed", 400)
     problem(await c.post(url, order, use_jwk=True), "malformed", 400)

@@ -137,7 +137,7 @@ async def _authenticate(req: Request, scope: Scope, state: AcmeState, *, jwk: bo
             raise malformed("this request must carry the account's key (jwk), not a kid")
         kid_url = header["kid"]
         account_id = kid_url.rsplit("/", 1)[-1]
-        if not kid_url.startswith(scope.base + "account/") or not re.fullmatch(ID, account_id):
+        if kid_url != scope.base + "account/" + account_id or not re.fullmatch(ID, account_id):
             raise AcmeProblem("accountDoesNotExist", "no account with this key id in this directory")
         account = await store.get(req.storage, store.ACCOUNTS + account_id)
         if account is None or account["directory"] != scope.prefix:
