@@ -668,3 +668,36 @@ async def test_a_binding_serves_one_account_even_when_raced() -> None:
                                 content_type="application/jose+json"))
     answers = await asyncio.gather(*(backend.handle(r) for r in requests))
     assert sorted(a.raw_status for a in answers if a is not None) == [201, 403, 403, 403]
+
+
+async def test_state_survives_seal_and_unseal_but_nonces_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounts and orders are in the mount's storage (through the barrier); nonces are in memory,
+    so one issued before a seal is refused after (the client retries with a fresh one)."""
+    from strongroom.core import Core
+    from strongroom.engines import SECRETS_ENGINES
+    from strongroom.storage.inmem import InmemStorage
+    from strongroom.testing import app_client
+    from tests.engines.pki.acme import ca_backend
+
+    monkeypatch.setitem(SECRETS_ENGINES, ca_backend.TYPE, "tests.engines.pki.acme.ca_backend:TestCABackend")
+    core = Core(InmemStorage())
+    key, token = await core.dev_bootstrap("root")
+    try:
+        async with app_client(core, token) as admin, app_client(core) as http:
+            await admin.post("/v1/sys/mounts/pki", json={"type": ca_backend.TYPE})
+            await admin.post("/v1/pki/config/cluster", json={"path": BASE})
+            await admin.post("/v1/pki/config/acme", json={"enabled": True})
+            c = AcmeClient(http, f"{BASE}/acme/directory", ec.generate_private_key(ec.SECP256R1()))
+            await c.load()
+            await c.register()
+            r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "s.localhost"}]})
+            order_url = r.headers["location"]
+            stale = await c.nonce()
+            await core.seal()
+            await core.unseal(key)
+            problem(await c.post(order_url, None, nonce=stale), "badNonce", 400)
+            r = await c.post(order_url, None)
+            assert r.status_code == 200 and r.json()["status"] == "pending"
+            assert (await c.post(c.kid, None)).json()["status"] == "valid"
+    finally:
+        await core.seal()
