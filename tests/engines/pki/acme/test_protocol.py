@@ -673,11 +673,12 @@ async def test_a_binding_serves_one_account_even_when_raced() -> None:
 async def test_state_survives_seal_and_unseal_but_nonces_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
     """Accounts and orders are in the mount's storage (through the barrier); nonces are in memory,
     so one issued before a seal is refused after (the client retries with a fresh one)."""
+    from tests.engines.pki.acme import ca_backend
+
     from strongroom.core import Core
     from strongroom.engines import SECRETS_ENGINES
     from strongroom.storage.inmem import InmemStorage
     from strongroom.testing import app_client
-    from tests.engines.pki.acme import ca_backend
 
     monkeypatch.setitem(SECRETS_ENGINES, ca_backend.TYPE, "tests.engines.pki.acme.ca_backend:TestCABackend")
     core = Core(InmemStorage())
