@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -78,3 +79,53 @@ class DnsServer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def tls_alpn_cert(identifier: str, key_authorization: str, *, digest_of: str = "", critical: bool = True,
+                  tmp: Path) -> tuple[Path, Path]:
+    """RFC 8737's challenge certificate (self-signed, SAN = identifier, critical acmeIdentifier
+    holding SHA-256 of the key authorization) as PEM files for an ssl context."""
+    import datetime as dt
+    import hashlib
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    try:
+        san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(identifier))
+    except ValueError:
+        san = x509.DNSName(identifier)
+    digest = hashlib.sha256((digest_of or key_authorization).encode()).digest()
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acme challenge")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+            .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31"),
+                                                      b"\x04\x20" + digest), critical=critical)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / f"{len(list(tmp.iterdir()))}-cert.pem", tmp / f"{len(list(tmp.iterdir()))}-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def tls_alpn_server(cert: tuple[Path, Path], *, alpn: bool = True) -> asyncio.Server:
+    """A TLS server on 127.0.0.1 presenting ``cert``, negotiating acme-tls/1 (unless ``alpn`` is off)."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*cert)
+    if alpn:
+        ctx.set_alpn_protocols(["acme-tls/1"])
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)

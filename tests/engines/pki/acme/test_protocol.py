@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,7 +92,7 @@ async def test_disabled_by_default_and_config(env: Env) -> None:
     data = (await env.admin.get("/v1/pki/config/acme")).json()["data"]
     assert data == {"enabled": False, "allowed_issuers": ["*"], "allowed_roles": ["*"], "allow_role_ext_key_usage": False,
                     "default_directory_policy": "sign-verbatim", "dns_resolver": "", "eab_policy": "not-required",
-                    "http_challenge_port": 0}
+                    "http_challenge_port": 0, "tls_challenge_port": 0}
     # Unauthenticated callers cannot configure ACME.
     assert (await env.http.post("/v1/pki/config/acme", json={"enabled": True})).status_code == 403
 
@@ -562,7 +563,7 @@ async def test_dns01_and_wildcards(env: Env, dns_server: DnsServer) -> None:
     wild = authzs[0]
     assert wild["identifier"] == {"type": "dns", "value": "example.org"} and wild["wildcard"] is True
     assert [ch["type"] for ch in wild["challenges"]] == ["dns-01"]  # wildcards: dns-01 only
-    assert [ch["type"] for ch in authzs[1]["challenges"]] == ["http-01", "dns-01"]
+    assert [ch["type"] for ch in authzs[1]["challenges"]] == ["http-01", "dns-01", "tls-alpn-01"]
     for authz in authzs:
         chal = next(ch for ch in authz["challenges"] if ch["type"] == "dns-01")
         name = "_acme-challenge." + authz["identifier"]["value"]
@@ -702,3 +703,35 @@ async def test_state_survives_seal_and_unseal_but_nonces_do_not(monkeypatch: pyt
             assert (await c.post(c.kid, None)).json()["status"] == "valid"
     finally:
         await core.seal()
+
+
+async def test_tls_alpn01(env: Env, tmp_path: Path) -> None:
+    from tests.engines.pki.acme.challenge import tls_alpn_cert, tls_alpn_server
+
+    c = env.client()
+    await c.load()
+    await c.register()
+    state = state_of(env.backend)
+    state.http01_retry_delay = 0.01
+    cases = [("good.localhost", {}, True, "valid"), ("127.0.0.1", {}, True, "valid"),
+             ("wrong.localhost", {"digest_of": "another key authorization"}, True, "invalid"),
+             ("lax.localhost", {"critical": False}, True, "invalid"), ("noalpn.localhost", {}, False, "invalid")]
+    for ident, cert_opts, alpn, expected in cases:
+        kind = "ip" if ident[0].isdigit() else "dns"
+        r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": kind, "value": ident}]})
+        authz_url = r.json()["authorizations"][0]
+        chal = next(ch for ch in (await c.post(authz_url, None)).json()["challenges"] if ch["type"] == "tls-alpn-01")
+        key_auth = f"{chal['token']}.{jose.thumbprint(c.key)}"
+        server = await tls_alpn_server(tls_alpn_cert(ident, key_auth, tmp=tmp_path, **cert_opts), alpn=alpn)
+        try:
+            await env.admin.post("/v1/pki/config/acme",
+                                 json={"tls_challenge_port": server.sockets[0].getsockname()[1]})
+            assert (await c.post(chal["url"], {})).json()["status"] == "processing"
+            await state.settled()
+        finally:
+            server.close()
+        authz = (await c.post(authz_url, None)).json()
+        assert authz["status"] == expected, (ident, authz)
+        if expected == "invalid":
+            err = next(ch for ch in authz["challenges"] if ch["type"] == "tls-alpn-01")["error"]
+            assert err["type"] == "urn:ietf:params:acme:error:incorrectResponse", err

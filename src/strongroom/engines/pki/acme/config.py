@@ -4,8 +4,9 @@ Fields as Vault/OpenBao: ``enabled``, ``allowed_issuers``, ``allowed_roles``,
 ``allow_role_ext_key_usage``, ``default_directory_policy`` (``sign-verbatim``, ``role:NAME`` or
 ``forbid``), ``dns_resolver`` (``IP[:PORT]`` for dns-01 lookups; "" = the system's resolver),
 ``eab_policy`` (eab.py). Values Strongroom cannot honour are refused, never ignored.
-One Strongroom extension, for tests: ``http_challenge_port`` (0 = 80, RFC 8555's port), the port
-http-01 validation connects to. Vault has no such knob.
+Two Strongroom extensions, for tests: ``http_challenge_port`` (0 = 80, RFC 8555's port) and
+``tls_challenge_port`` (0 = 443, RFC 8737's), the ports http-01 and tls-alpn-01 validation connect
+to. Vault has no such knobs.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class AcmeConfig:
     dns_resolver: str = ""
     eab_policy: str = "not-required"
     http_challenge_port: int = 0
+    tls_challenge_port: int = 0
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> AcmeConfig:
@@ -69,6 +71,8 @@ FIELDS = {
     "eab_policy": Field(FieldType.STRING, "external account binding policy", default="not-required"),
     "http_challenge_port": Field(FieldType.INT, "Strongroom extension for tests: the port http-01 "
                                  "validation connects to (0: 80)", default=0),
+    "tls_challenge_port": Field(FieldType.INT, "Strongroom extension for tests: the port tls-alpn-01 "
+                                "validation connects to (0: 443)", default=0),
 }
 
 
@@ -99,8 +103,9 @@ async def write_config(b: AcmeCA, req: Request, d: FieldData) -> Response:
         except ValueError:
             raise InvalidRequest(f"invalid dns_resolver {cfg.dns_resolver!r}: expected an IP address "
                                  "with an optional port") from None
-    if not 0 <= cfg.http_challenge_port <= 65535:
-        raise InvalidRequest("http_challenge_port must be 0 to 65535")
+    for name in ("http_challenge_port", "tls_challenge_port"):
+        if not 0 <= getattr(cfg, name) <= 65535:
+            raise InvalidRequest(f"{name} must be 0 to 65535")
     if cfg.enabled and not await b.cluster_path(req):
         raise InvalidRequest(CLUSTER_PATH_REQUIRED)
     await store.put(req.storage, store.CONFIG_KEY, cfg.to_dict())

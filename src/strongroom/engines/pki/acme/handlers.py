@@ -40,7 +40,7 @@ ENDPOINTS: list[tuple[str, dict[Op, Handler[AcmeCA]], str]] = [
     (f"order/{ID}/finalize", {Op.UPDATE: finalize}, "Finalize an order with a CSR."),
     (f"order/{ID}/cert", {Op.UPDATE: certificate}, "Download an order's certificate chain."),
     (f"authorization/{ID}", {Op.UPDATE: authorization}, "An authorization."),
-    (f"challenge/{ID}/(?:http-01|dns-01)", {Op.UPDATE: challenge}, "Answer an http-01 or dns-01 challenge."),
+    (f"challenge/{ID}/(?:http-01|dns-01|tls-alpn-01)", {Op.UPDATE: challenge}, "Answer a challenge."),
     ("revoke-cert", {Op.UPDATE: revoke_cert}, "Revoke a certificate issued through ACME."),
 ]
 

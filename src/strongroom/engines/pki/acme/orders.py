@@ -173,12 +173,12 @@ def _challenge_body(scope: Scope, authz: dict[str, Any], chal: dict[str, Any]) -
 
 
 def _challenge_kinds(ident: dict[str, str]) -> list[str]:
-    """http-01 for IP addresses, dns-01 for wildcards, both for other names."""
+    """http-01 and tls-alpn-01 for IP addresses, dns-01 only for wildcards, all three for other names."""
     if ident["type"] == "ip":
-        return ["http-01"]
+        return ["http-01", "tls-alpn-01"]
     if ident["value"].startswith("*."):
         return ["dns-01"]
-    return ["http-01", "dns-01"]
+    return ["http-01", "dns-01", "tls-alpn-01"]
 
 
 def _authz_body(scope: Scope, authz: dict[str, Any], now: float) -> dict[str, Any]:

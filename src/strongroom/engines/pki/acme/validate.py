@@ -11,6 +11,12 @@ under ``.localhost`` are the loopback address (RFC 6761 §6.3) whatever the syst
 base64url(SHA-256(key authorization)); looked up with dns.py through ``dns_resolver`` or the
 system's resolver, each attempt bounded by the same timeout.
 
+**tls-alpn-01** (RFC 8737): a TLS connection to IDENT:443 (``tls_challenge_port``, a test knob,
+overrides it) offering only ALPN ``acme-tls/1`` with the identifier as SNI (the reverse-DNS name
+for an IP address, RFC 8738) must negotiate ``acme-tls/1`` and present a certificate whose only
+SAN is the identifier and whose critical id-pe-acmeIdentifier extension holds SHA-256(key
+authorization). The certificate is not otherwise verified (it is self-signed by design).
+
 The outcome is written to the authorization under its lock.
 """
 
@@ -22,9 +28,11 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import ssl
 from typing import Any
 
 import httpx
+from cryptography import x509
 
 from strongroom.engines.pki.acme import dns, store
 from strongroom.engines.pki.acme.config import AcmeConfig
@@ -84,6 +92,76 @@ async def check_dns01(identifier: dict[str, str], key_authorization: str, resolv
     return problem
 
 
+ACME_IDENTIFIER_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
+ACME_TLS_ALPN = "acme-tls/1"
+
+
+async def _tls_certificate(host: str, port: int, sni: str, timeout: float) -> tuple[str | None, bytes | None]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the challenge certificate is self-signed by design
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols([ACME_TLS_ALPN])
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx, server_hostname=sni), timeout)
+    try:
+        sslobj = writer.get_extra_info("ssl_object")
+        return sslobj.selected_alpn_protocol(), sslobj.getpeercert(binary_form=True)
+    finally:
+        writer.close()
+
+
+def _tls_alpn_problem(identifier: dict[str, str], key_authorization: str, alpn: str | None,
+                      der: bytes | None) -> str:
+    """Why the presented certificate does not answer the challenge ("" when it does)."""
+    if alpn != ACME_TLS_ALPN:
+        return f"the server did not negotiate ALPN {ACME_TLS_ALPN}"
+    if der is None:
+        return "the server presented no certificate"
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        ext = cert.extensions.get_extension_for_oid(ACME_IDENTIFIER_OID)
+    except (ValueError, x509.ExtensionNotFound) as e:
+        return f"the challenge certificate is not usable: {e}"
+    names: list[str] = [*san.get_values_for_type(x509.DNSName),
+                        *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
+    if [n.lower() for n in names] != [identifier["value"]] or len(list(san)) != 1:
+        return "the challenge certificate's subjectAltName is not exactly the identifier"
+    value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
+    expected = b"\x04\x20" + hashlib.sha256(key_authorization.encode()).digest()
+    if not ext.critical or not hmac.compare_digest(value, expected):
+        return "the acmeIdentifier extension does not hold the key authorization's digest"
+    return ""
+
+
+async def check_tls_alpn01(identifier: dict[str, str], key_authorization: str, port: int,
+                           state: AcmeState) -> dict[str, Any] | None:
+    """None when the challenge certificate is right, else the problem document."""
+    value = identifier["value"]
+    if identifier["type"] == "ip":
+        ip = ipaddress.ip_address(value)
+        connect, sni = str(ip), ip.reverse_pointer
+    else:
+        connect = "127.0.0.1" if value == "localhost" or value.endswith(".localhost") else value
+        sni = value
+    problem: dict[str, Any] = {}
+    for attempt in range(state.http01_attempts):
+        if attempt:
+            await asyncio.sleep(state.http01_retry_delay)
+        try:
+            alpn, der = await _tls_certificate(connect, port, sni, state.http01_timeout)
+        except OSError as e:  # ssl.SSLError and TimeoutError are OSErrors
+            problem = {"type": "urn:ietf:params:acme:error:tls",
+                       "detail": f"TLS to {connect}:{port}: {type(e).__name__}: {e}"[:500]}
+            continue
+        reason = _tls_alpn_problem(identifier, key_authorization, alpn, der)
+        if not reason:
+            return None
+        problem = {"type": "urn:ietf:params:acme:error:incorrectResponse", "detail": reason}
+    problem["status"] = 400
+    return problem
+
+
 def base64url_sha256(text: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
 
@@ -138,6 +216,9 @@ async def _run_challenge(storage: Storage, state: AcmeState, authz_id: str, kind
     key_authorization = f"{chal['token']}.{thumbprint}"
     if kind == "dns-01":
         problem = await check_dns01(authz["identifier"], key_authorization, config.dns_resolver, state)
+    elif kind == "tls-alpn-01":
+        problem = await check_tls_alpn01(authz["identifier"], key_authorization, config.tls_challenge_port or 443,
+                                         state)
     else:
         problem = await check(authz["identifier"], chal["token"], key_authorization,
                               config.http_challenge_port or 80, state)
