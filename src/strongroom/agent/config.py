@@ -10,6 +10,7 @@ forms (``"5m"``, ``300``). Anything malformed raises :class:`ConfigError` naming
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,10 @@ def _exec(b: dict[str, Any]) -> Exec:
     restart = _str(b, "restart_on_secret_changes") or "always"
     if restart not in ("always", "never"):
         raise ConfigError('exec.restart_on_secret_changes must be "always" or "never"')
-    return Exec(command, restart, _str(b, "restart_stop_signal") or "SIGTERM")
+    sig = (_str(b, "restart_stop_signal") or "SIGTERM").upper()
+    if (sig if sig.startswith("SIG") else "SIG" + sig) not in signal.Signals.__members__:
+        raise ConfigError(f"exec.restart_stop_signal: unknown signal {sig!r}")
+    return Exec(command, restart, sig)
 
 
 # -- values ---------------------------------------------------------------------------------
