@@ -202,6 +202,12 @@ async def test_multiple_issuers(ssh: Any) -> None:
     assert resp.warnings == ["Deleted 1 issuers, including default issuer if configured."]
     with pytest.raises(NotFound):
         await ssh.call(Op.LIST, "issuers")
+    assert await ssh.call(Op.DELETE, "config/ca") is None  # nothing left: 204 as OpenBao
+    with pytest.raises(InvalidRequest, match="reserved keyword 'default' can not be used as issuer name"):
+        await ssh.call(Op.UPDATE, "issuers/import/default", {"key_type": "ssh-ed25519"})
+    with pytest.raises(InvalidRequest, match="issuer name contained invalid characters"):
+        await ssh.call(Op.UPDATE, "issuers/import", {"key_type": "ssh-ed25519", "issuer_name": "x y"})
+    assert await ssh.storage.list("issuer/") == []
 
 
 async def test_roles_crud_and_validation(ssh: Any) -> None:

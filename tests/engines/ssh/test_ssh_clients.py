@@ -117,3 +117,29 @@ def test_hvac(server: Server) -> None:
     with pytest.raises(hvac.exceptions.InvalidRequest, match="cert_type 'user' is not allowed by role"):
         client.write_data("sshhvac/sign/hosts", data={"public_key": pub})
     assert client.list("sshhvac/roles")["data"]["keys"] == ["hosts"]
+
+
+def test_strongroom_cli(server: Server, tmp_path: Path) -> None:
+    """Our own CLI's generic read/write/list (-field, -format=json, @file, - for stdin) on the engine."""
+    env = clean_env(tmp_path)
+    env.update(VAULT_ADDR=server.addr, VAULT_TOKEN=server.token)
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        r = subprocess.run([sys.executable, "-m", "strongroom", *args], capture_output=True, text=True, env=env,
+                           input=stdin, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    run("secrets", "enable", "-path=sshown", "ssh")
+    ca = json.loads(run("write", "-format=json", "sshown/config/ca", "key_type=ssh-ed25519"))["data"]
+    run("write", "sshown/roles/r", "-", stdin=json.dumps({"key_type": "ca", "allow_user_certificates": True,
+                                                           "allowed_users": "alice", "default_user": "alice"}))
+    assert json.loads(run("list", "-format=json", "sshown/roles")) == ["r"]
+    (tmp_path / "k.pub").write_bytes(ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH))
+    signed = run("write", "-field=signed_key", "sshown/sign/r", f"public_key=@{tmp_path / 'k.pub'}")
+    cert = serialization.load_ssh_public_identity(signed.strip().encode())
+    assert isinstance(cert, serialization.SSHCertificate)
+    cert.verify_cert_signature()
+    assert cert.signature_key().public_bytes(serialization.Encoding.OpenSSH,
+                                             serialization.PublicFormat.OpenSSH).decode() == ca["public_key"].strip()

@@ -36,6 +36,8 @@ async def test_creds_and_verify_once(ssh: Any) -> None:
         await ssh.call(Op.UPDATE, "verify", {"otp": data["key"]})
     with pytest.raises(InvalidRequest, match="OTP not found"):
         await ssh.call(Op.UPDATE, "verify", {"otp": "not-an-otp"})
+    with pytest.raises(InvalidRequest, match="OTP not found"):
+        await ssh.call(Op.UPDATE, "verify", {})
     assert ssh.backend.is_unauthenticated("verify")
 
 
@@ -81,3 +83,5 @@ async def test_lookup(ssh: Any) -> None:
     assert (await ssh.ok(Op.UPDATE, "lookup", {"ip": "::1"}))["roles"] is None
     with pytest.raises(InvalidRequest, match="Invalid IP"):
         await ssh.call(Op.UPDATE, "lookup", {"ip": "x"})
+    with pytest.raises(InvalidRequest, match="Missing ip"):
+        await ssh.call(Op.UPDATE, "lookup", {})

@@ -81,3 +81,24 @@ def test_hvac_import_and_validate(server: Server) -> None:
     assert client.write_data("totphvac/code/imp", data={"code": wrong})["data"]["valid"] is False
     with pytest.raises(hvac.exceptions.InvalidRequest, match="the digits value can only be 6 or 8"):
         client.write_data("totphvac/keys/bad", data={"key": secret, "digits": 7})
+
+
+def test_strongroom_cli(server: Server, tmp_path: Path) -> None:
+    """Our own CLI's generic read/write (-field, -format=json, - for stdin) on the engine."""
+    env = clean_env(tmp_path)
+    env.update(VAULT_ADDR=server.addr, VAULT_TOKEN=server.token)
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        r = subprocess.run([sys.executable, "-m", "strongroom", *args], capture_output=True, text=True, env=env,
+                           input=stdin, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    run("secrets", "enable", "-path=totpown", "totp")
+    secret = pyotp.random_base32()
+    run("write", "totpown/keys/k", "-", stdin=json.dumps({"key": secret}))
+    _settle()
+    assert run("read", "-field=code", "totpown/code/k").strip() == pyotp.TOTP(secret).now()
+    url = run("write", "-field=url", "totpown/keys/g", "generate=true", "issuer=Acme", "account_name=me",
+              "qr_size=0").strip()
+    assert pyotp.parse_uri(url).issuer == "Acme"

@@ -81,8 +81,10 @@ def _key_pair(d: FieldData) -> tuple[str, str]:
 
 
 def _check_name(name: str) -> None:
-    if name == DEFAULT_REF or not _NAME_RE.match(name):
-        raise InvalidRequest(f"issuer name {name!r} is reserved or contains invalid characters")
+    if name == DEFAULT_REF:
+        raise InvalidRequest("reserved keyword 'default' can not be used as issuer name")
+    if not _NAME_RE.match(name):
+        raise InvalidRequest("issuer name contained invalid characters")
 
 
 async def _new_issuer(b: SSHBackend, req: Request, d: FieldData, name: str, make_default: bool) -> Response:
@@ -120,6 +122,8 @@ async def delete_config_ca(b: SSHBackend, req: Request, d: FieldData) -> Respons
             issuer = await store.issuer(issuer_id)
             if issuer is not None:
                 await store.delete_issuer(issuer)
+    if not ids:
+        return None
     return Response(warnings=[f"Deleted {len(ids)} issuers, including default issuer if configured."])
 
 
@@ -189,7 +193,7 @@ async def read_issuers_config(b: SSHBackend, req: Request, d: FieldData) -> Resp
 async def write_issuers_config(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
     ref = d.get("default")
     if not ref or ref == DEFAULT_REF:
-        raise InvalidRequest("invalid issuer specification; must be non-empty and can't be 'default'")
+        raise InvalidRequest("invalid issuer specification; must be non-empty and can't be 'default'.")
     async with b.issuers_lock:
         store = b.store(req)
         try:

@@ -87,7 +87,7 @@ async def create_creds(b: SSHBackend, req: Request, d: FieldData) -> Response | 
 async def verify_otp(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
     otp = d.get("otp")
     if not otp:
-        raise InvalidRequest("Missing otp")
+        raise InvalidRequest("OTP not found")
     otp_id = await b.otp_id(req, otp)
     store = b.store(req)
     # Look up and delete under one lock: two concurrent verifies of one OTP cannot both succeed.
@@ -102,9 +102,9 @@ async def verify_otp(b: SSHBackend, req: Request, d: FieldData) -> Response | No
 
 async def lookup_roles(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
     ip_text = d.get("ip")
-    ip = _parse_ip(ip_text) if ip_text else None
-    if ip is None:
-        raise InvalidRequest('Invalid IP "<nil>"')
+    if not ip_text:
+        raise InvalidRequest("Missing ip")
+    ip = _parse_ip(ip_text)
     store = b.store(req)
     # Lists every role: lookup is an operator's query, as in OpenBao, never on a login path.
     found = []
