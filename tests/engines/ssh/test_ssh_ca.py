@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 import subprocess
@@ -177,6 +178,8 @@ async def test_multiple_issuers(ssh: Any) -> None:
     assert resp.data == {"default": second["issuer_id"]} and "Previous default" in resp.warnings[0]
     assert (await ssh.call(Op.READ, "public_key")).raw_body == second["public_key"].encode()
     assert (await ssh.call(Op.READ, "issuer/second/public_key")).raw_body == second["public_key"].encode()
+    assert ssh.backend.is_unauthenticated("issuer/second/public_key") and ssh.backend.is_unauthenticated("public_key")
+    assert not ssh.backend.is_unauthenticated("issuer/second") and not ssh.backend.is_unauthenticated("config/ca")
     assert (await ssh.ok(Op.READ, "issuer/default"))["issuer_id"] == second["issuer_id"]
     with pytest.raises(InvalidRequest, match="unable to find issuer for reference: nope"):
         await ssh.call(Op.READ, "issuer/nope")
@@ -250,7 +253,9 @@ async def test_ssh_keygen_reads_the_certificate(ssh: Any, tmp_path: Path) -> Non
         "extensions": {"permit-pty": "", "permit-port-forwarding": ""}})
     path = tmp_path / "key-cert.pub"
     path.write_text(signed["signed_key"])
-    out = subprocess.run(["ssh-keygen", "-L", "-f", str(path)], capture_output=True, text=True, check=True).stdout
+    done = await asyncio.to_thread(subprocess.run, ["ssh-keygen", "-L", "-f", str(path)],
+                                   capture_output=True, text=True, check=True)
+    out = done.stdout
     assert "Type: ssh-ed25519-cert-v01@openssh.com user certificate" in out
     assert f"Serial: {int(signed['serial_number'], 16)}" in out
     assert "Signing CA: ECDSA SHA256:" in out

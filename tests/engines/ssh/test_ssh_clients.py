@@ -18,7 +18,6 @@ import hvac.exceptions
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from tests.cli.conftest import Server, clean_env, start_dev_server
 
 BAO = Path(sys.executable).with_name("bao")
@@ -35,7 +34,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def bao(server: Server, home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = clean_env(home)
     env.update(BAO_ADDR=server.addr, BAO_TOKEN=server.token)
-    return subprocess.run([str(BAO), *args], capture_output=True, text=True, env=env, input=stdin, timeout=60)
+    return subprocess.run([str(BAO), *args], capture_output=True, text=True, env=env, input=stdin, timeout=60,
+                          check=False)
 
 
 def ok(r: subprocess.CompletedProcess[str]) -> str:
@@ -125,7 +125,7 @@ def test_strongroom_cli(server: Server, tmp_path: Path) -> None:
     env.update(VAULT_ADDR=server.addr, VAULT_TOKEN=server.token)
 
     def run(*args: str, stdin: str | None = None) -> str:
-        r = subprocess.run([sys.executable, "-m", "strongroom", *args], capture_output=True, text=True, env=env,
+        r = subprocess.run([sys.executable, "-m", "strongroom", *args], capture_output=True, text=True, env=env, check=False,
                            input=stdin, timeout=60)
         assert r.returncode == 0, r.stderr
         return r.stdout

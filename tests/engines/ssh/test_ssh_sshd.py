@@ -77,7 +77,7 @@ class SSHServer:
         if cert is not None:
             args += ["-o", f"CertificateFile={cert}"]
         return subprocess.run([*args, f"{user}@127.0.0.1", "echo", "logged-in-as-$(id -un)"],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30, check=False)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -135,7 +135,6 @@ def test_bao_ssh_logs_in_through_our_server(tmp_path: Path) -> None:
     """``bao ssh -mode=ca``: the CLI signs the user's key at our server, then runs ssh with the
     certificate against an sshd that trusts the CA public key fetched without a token."""
     import httpx
-
     from tests.cli.conftest import clean_env, start_dev_server
 
     user = getpass.getuser()
@@ -162,7 +161,7 @@ def test_bao_ssh_logs_in_through_our_server(tmp_path: Path) -> None:
                                 "-strict-host-key-checking=no", "-user-known-hosts-file=/dev/null",
                                 f"{user}@127.0.0.1", "-p", str(server.port), "-F", "none", "-o", "BatchMode=yes",
                                 "-o", "IdentitiesOnly=yes", "echo", "bao-ssh-as-$(id -un)"],
-                               capture_output=True, text=True, env=env, timeout=60)
+                               capture_output=True, text=True, env=env, timeout=60, check=False)
             assert r.returncode == 0, f"{r.stderr}\n--- sshd ---\n{(tmp_path / 'sshd.log').read_text()[-1500:]}"
             assert r.stdout.strip() == f"bao-ssh-as-{user}"
         finally:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 
-from strongroom.engines.ssh import ca, otp, roles, sign
-from strongroom.engines.ssh.store import SALT_KEY, SSHStore
+from strongroom.engines.ssh import ca, otp, roles, sign, wire
+from strongroom.engines.ssh.store import SALT_KEY, Issuer, SSHStore
 from strongroom.errors import Internal
 from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, StripedLocks
 
@@ -37,6 +37,9 @@ class SSHBackend(Backend):
         self.locks = StripedLocks()
         # Serialises changes of issuers (names unique, the default never dangling).
         self.issuers_lock = asyncio.Lock()
+        # Parsed CA keys by issuer id, with the PEM they were parsed from (a re-import under the
+        # same id would not match and is parsed again). As many entries as issuers.
+        self._ca_keys: dict[str, tuple[str, wire.CAKey]] = {}
 
     def store(self, req: Request) -> SSHStore:
         if req.storage is None:
@@ -50,11 +53,23 @@ class SSHBackend(Backend):
         await self.salt.load(req.storage)
         return self.salt.hmac(otp_value)
 
+    def ca_key(self, issuer: Issuer) -> wire.CAKey:
+        """The issuer's private key, parsed once."""
+        hit = self._ca_keys.get(issuer.id)
+        if hit is not None and hit[0] == issuer.private_key:
+            return hit[1]
+        key = wire.load_private_key(issuer.private_key)
+        if len(self._ca_keys) > 1024:
+            self._ca_keys.clear()
+        self._ca_keys[issuer.id] = (issuer.private_key, key)
+        return key
+
     async def setup(self) -> None:
         await self.salt.load(self.system.storage)
 
     async def deactivate(self) -> None:
         self.salt.forget()
+        self._ca_keys.clear()
         await super().deactivate()
 
 

@@ -180,9 +180,9 @@ async def delete_issuer(b: SSHBackend, req: Request, d: FieldData) -> Response |
         except InvalidRequest:
             return None  # as OpenBao: deleting what is not there succeeds
         if await store.delete_issuer(issuer):
-            return Response(warnings=[
+            return Response(warnings=[(
                 f"Deleted issuer {issuer.id} (via issuer_ref {ref}); this was configured as the default "
-                "issuer. Operations without an explicit issuer will not work until a new default is configured."])
+                "issuer. Operations without an explicit issuer will not work until a new default is configured.")])
     return None
 
 

@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING
 from strongroom.engines.ssh.roles import parse_cidr_list
 from strongroom.engines.ssh.store import Role
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, SecretType, name_regex
+from strongroom.framework import (
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+    SecretType,
+    name_regex,
+)
 
 if TYPE_CHECKING:
     from strongroom.engines.ssh import SSHBackend

@@ -221,7 +221,7 @@ async def sign_key(b: SSHBackend, req: Request, d: FieldData) -> Response | None
     extensions, skipped = await _extensions(b, req, d, role)
 
     issuer = await store.resolve(role.issuer_ref)
-    ca = wire.load_private_key(issuer.private_key)
+    ca = b.ca_key(issuer)
     signer = role.algorithm_signer if role.algorithm_signer not in ("", "default") else "rsa-sha2-256"
     now = int(b.system.now())
     cert = wire.CertRequest(key, wire.HOST_CERT if cert_type == "host" else wire.USER_CERT, key_id, principals,

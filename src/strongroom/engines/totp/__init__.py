@@ -28,7 +28,18 @@ import orjson
 from strongroom.durations import go_duration
 from strongroom.engines.totp import otp
 from strongroom.errors import Internal, InvalidRequest, NotFound
-from strongroom.framework import Backend, BackendConfig, Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
+from strongroom.framework import (
+    Backend,
+    BackendConfig,
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+    name_regex,
+)
 
 KEY_PREFIX = "key/"
 # At most this many remembered codes (per mount); past it the oldest are forgotten first. Keeps
