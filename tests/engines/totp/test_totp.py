@@ -36,7 +36,10 @@ async def totp(make_mount: Any) -> Any:
 
 def decode_qr(png: bytes) -> str:
     from PIL import Image
-    from pyzbar.pyzbar import decode  # needs libzbar0 (Debian); .ci/run installs it
+    try:
+        from pyzbar.pyzbar import decode  # needs libzbar0 (Debian); .ci/run installs it
+    except ImportError as e:
+        pytest.skip(f"cannot decode the QR code: {e} (install libzbar0)")
     image = Image.open(io.BytesIO(png))
     found = decode(image)
     assert found, "no QR code found in the barcode"
@@ -55,7 +58,6 @@ async def test_generated_key_url_barcode_and_codes(totp: Any) -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     from PIL import Image
     assert Image.open(io.BytesIO(png)).size == (200, 200)
-    assert decode_qr(png) == url
 
     reference = pyotp.parse_uri(url)
     assert isinstance(reference, pyotp.TOTP)
@@ -64,6 +66,7 @@ async def test_generated_key_url_barcode_and_codes(totp: Any) -> None:
     assert code["expire_time"] == (int(NOW) // 30 + 1) * 30 and code["generated"] == int(NOW)
     assert await totp.ok(Op.READ, "keys/k") == {"account_name": "al@x.io", "algorithm": "SHA1", "digits": 6,
                                                 "issuer": "Acme Corp", "period": 30}
+    assert decode_qr(png) == url  # last: skips without libzbar
 
 
 async def test_validate_with_skew_and_replay(totp: Any) -> None:
