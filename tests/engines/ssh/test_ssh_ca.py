@@ -158,7 +158,7 @@ async def test_imported_ca_key(ssh: Any) -> None:
     assert priv.encode() not in repr(await ssh.ok(Op.READ, "config/ca")).encode()
     with pytest.raises(InvalidRequest, match="unknown ssh key pair algorithm: foo"):
         await ssh.call(Op.UPDATE, "config/ca", {"key_type": "foo"})
-    with pytest.raises(InvalidRequest, match="weak RSA key"):
+    with pytest.raises(InvalidRequest, match="refusing to generate weak rsa key: 1024 bits < 2048 bits"):
         await ssh.call(Op.UPDATE, "config/ca", {"key_type": "rsa", "key_bits": 1024})
 
 
@@ -241,6 +241,42 @@ async def test_roles_crud_and_validation(ssh: Any) -> None:
     await ssh.call(Op.DELETE, "roles/dev")
     with pytest.raises(NotFound):
         await ssh.call(Op.READ, "roles/dev")
+
+
+@pytest.mark.parametrize("body,pem_type,key_class", [
+    ({"key_type": "ed25519"}, "OPENSSH PRIVATE KEY", ed25519.Ed25519PrivateKey),
+    ({"key_type": "ec", "key_bits": 384}, "EC PRIVATE KEY", ec.EllipticCurvePrivateKey),
+    ({"key_type": "rsa", "key_bits": 2048}, "RSA PRIVATE KEY", rsa.RSAPrivateKey),
+])
+async def test_issue_generates_a_key_pair_and_its_certificate(ssh: Any, body: dict[str, Any], pem_type: str,
+                                                              key_class: type) -> None:
+    await ssh.ok(Op.UPDATE, "config/ca", {"key_type": "ssh-ed25519"})
+    await ca_role(ssh)
+    issued = await ssh.ok(Op.UPDATE, "issue/dev", {**body, "valid_principals": "bob"})
+    assert issued["private_key"].startswith(f"-----BEGIN {pem_type}-----")
+    assert issued["private_key_type"] == body["key_type"]
+    pem = issued["private_key"].encode()
+    key = (serialization.load_ssh_private_key(pem, None) if b"OPENSSH" in pem
+           else serialization.load_pem_private_key(pem, None))
+    assert isinstance(key, key_class)
+    cert = load_cert(issued["signed_key"])
+    cert.verify_cert_signature()
+    assert cert.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) == \
+        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    assert cert.valid_principals == [b"bob"] and format(cert.serial, "x") == issued["serial_number"]
+
+
+async def test_issue_errors(ssh: Any) -> None:
+    await ssh.ok(Op.UPDATE, "config/ca", {"key_type": "ssh-ed25519"})
+    await ca_role(ssh, allowed_user_key_lengths={"ed25519": 0})
+    for body, message in (({"key_type": "foo"}, "unknown ssh key pair algorithm: foo"),
+                          ({"key_type": "rsa", "key_bits": 1024}, "refusing to generate weak rsa key"),
+                          ({"key_type": "ec"}, "key of type ecdsa is not allowed"),
+                          ({"key_type": "ed25519", "valid_principals": "eve"}, "eve is not a valid value")):
+        with pytest.raises(InvalidRequest, match=message):
+            await ssh.call(Op.UPDATE, "issue/dev", body)
+    with pytest.raises(InvalidRequest, match="unknown role: nope"):
+        await ssh.call(Op.UPDATE, "issue/nope", {})
 
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen (Debian openssh-client) is not installed")

@@ -15,6 +15,7 @@ unique and the default never points at an issuer being deleted.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import TYPE_CHECKING
@@ -62,7 +63,7 @@ def paths() -> list[Path[SSHBackend]]:
     ]
 
 
-def _key_pair(d: FieldData) -> tuple[str, str]:
+async def _key_pair(d: FieldData) -> tuple[str, str]:
     """(public_key line, private key PEM) from the request: imported or generated."""
     pub, priv = d.get("public_key").strip(), d.get("private_key").strip()
     if bool(pub) != bool(priv):
@@ -76,7 +77,8 @@ def _key_pair(d: FieldData) -> tuple[str, str]:
         return line, wire.private_key_pem(key)
     if not d.get("generate_signing_key"):
         raise InvalidRequest("missing public_key")
-    key = wire.generate_ca_key(d.get("key_type"), d.get("key_bits"))
+    # In a thread: an RSA key takes up to seconds of CPU, the event loop must not wait for it.
+    key = await asyncio.to_thread(wire.generate_ca_key, d.get("key_type"), d.get("key_bits"))
     return wire.public_key_line(key), wire.private_key_pem(key)
 
 
@@ -90,7 +92,7 @@ def _check_name(name: str) -> None:
 async def _new_issuer(b: SSHBackend, req: Request, d: FieldData, name: str, make_default: bool) -> Response:
     if name:
         _check_name(name)
-    public, private = _key_pair(d)  # outside the lock: RSA generation takes a while
+    public, private = await _key_pair(d)  # outside the lock: RSA generation takes a while
     async with b.issuers_lock:
         store = b.store(req)
         issuer = Issuer(str(uuid.uuid4()), name, public, private)

@@ -9,6 +9,7 @@ type and size must be in allowed_user_key_lengths when the role sets it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,18 @@ SIGN_FIELDS: dict[str, Field] = {
 }
 
 
+ISSUE_FIELDS: dict[str, Field] = {
+    **{k: v for k, v in SIGN_FIELDS.items() if k != "public_key"},
+    "key_type": Field(FieldType.STRING, "Type of the key pair to generate: rsa, ec or ed25519.", default="rsa"),
+    "key_bits": Field(FieldType.INT, "Size of the generated key (rsa: 4096, ec: 256 by default)."),
+}
+
+
 def paths() -> list[Path[SSHBackend]]:
     return [Path(f"sign/{name_regex('role')}", fields=SIGN_FIELDS, operations={Op.UPDATE: sign_key},
-                 synopsis="Sign a public key with the role's issuer.")]
+                 synopsis="Sign a public key with the role's issuer."),
+            Path(f"issue/{name_regex('role')}", fields=ISSUE_FIELDS, operations={Op.UPDATE: issue_key},
+                 synopsis="Generate a key pair and sign its public key with the role's issuer.")]
 
 
 def _split(text: str) -> list[str]:
@@ -188,8 +198,7 @@ def _critical_options(d: FieldData, role: Role) -> dict[str, str]:
 
 async def sign_key(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
     name = d.get("role")
-    store = b.store(req)
-    role = await store.role(name)
+    role = await b.store(req).role(name)
     if role is None:
         raise InvalidRequest(f"Unknown role: {name}")
     text = d.get("public_key")
@@ -197,7 +206,30 @@ async def sign_key(b: SSHBackend, req: Request, d: FieldData) -> Response | None
         raise InvalidRequest("missing public_key")
     key = wire.parse_public_key(text)
     _check_key_lengths(key, role)
+    return await certify(b, req, d, name, role, key)
 
+
+async def issue_key(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
+    """issue/<role>: a key pair generated here (key_type rsa, ec or ed25519) and its certificate."""
+    name = d.get("role")
+    role = await b.store(req).role(name)
+    if role is None:
+        raise InvalidRequest(f"unknown role: {name}")
+    # In a thread: an RSA key takes up to seconds of CPU.
+    private = await asyncio.to_thread(wire.generate_ca_key, d.get("key_type"), d.get("key_bits"))
+    subject = wire.parse_public_key(wire.public_key_line(private))
+    _check_key_lengths(subject, role)
+    resp = await certify(b, req, d, name, role, subject)
+    assert resp.data is not None
+    resp.data.update(private_key=wire.private_key_pem(private, traditional=True),
+                     private_key_type={"ecdsa": "ec"}.get(subject.family, subject.family))
+    return resp
+
+
+async def certify(b: SSHBackend, req: Request, d: FieldData, name: str, role: Role,
+                  key: wire.SubjectKey) -> Response:
+    """Sign ``key`` under ``role`` with what the request asks for, within what the role allows."""
+    store = b.store(req)
     key_id = d.get("key_id")
     if key_id and not role.allow_user_key_ids:
         raise InvalidRequest("setting key_id is not allowed by role")

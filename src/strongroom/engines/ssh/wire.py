@@ -176,7 +176,7 @@ def generate_ca_key(key_type: str, key_bits: int) -> CAKey:
     if kt in ("ssh-rsa", "rsa"):
         bits = key_bits or 4096
         if bits < 2048:
-            raise InvalidRequest(f"refusing to generate weak RSA key: {bits} bits (at least 2048)")
+            raise InvalidRequest(f"refusing to generate weak rsa key: {bits} bits < 2048 bits")
         if bits > 8192:
             raise InvalidRequest(f"invalid RSA key size: {bits} bits (at most 8192)")
         return rsa.generate_private_key(65537, bits)
@@ -194,9 +194,13 @@ def generate_ca_key(key_type: str, key_bits: int) -> CAKey:
     raise InvalidRequest(f"unknown ssh key pair algorithm: {key_type}")
 
 
-def private_key_pem(key: CAKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                             serialization.NoEncryption()).decode()
+def private_key_pem(key: CAKey, *, traditional: bool = False) -> str:
+    """PEM of ``key``: OpenSSH's format, or (``traditional``) what OpenBao's issue/ hands out:
+    PKCS#1 "RSA PRIVATE KEY", SEC 1 "EC PRIVATE KEY", and OpenSSH's format for ed25519."""
+    fmt = serialization.PrivateFormat.OpenSSH
+    if traditional and not isinstance(key, ed25519.Ed25519PrivateKey):
+        fmt = serialization.PrivateFormat.TraditionalOpenSSL
+    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
 
 
 def load_private_key(pem: str) -> CAKey:
