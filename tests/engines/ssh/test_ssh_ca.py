@@ -174,6 +174,9 @@ async def test_multiple_issuers(ssh: Any) -> None:
     assert listed["key_info"][first["issuer_id"]]["is_default"] is True
     assert listed["key_info"][second["issuer_id"]]["is_default"] is False
 
+    page = sorted([first["issuer_id"], second["issuer_id"]])
+    assert (await ssh.ok(Op.LIST, "issuers", {"limit": 1}))["keys"] == page[:1]
+    assert (await ssh.ok(Op.LIST, "issuers", {"after": page[0]}))["keys"] == page[1:]
     resp = await ssh.call(Op.UPDATE, "config/issuers", {"default": "second"})
     assert resp.data == {"default": second["issuer_id"]} and "Previous default" in resp.warnings[0]
     assert (await ssh.call(Op.READ, "public_key")).raw_body == second["public_key"].encode()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Op
 from strongroom.logical import LeaseInfo
 
@@ -85,3 +85,24 @@ async def test_lookup(ssh: Any) -> None:
         await ssh.call(Op.UPDATE, "lookup", {"ip": "x"})
     with pytest.raises(InvalidRequest, match="Missing ip"):
         await ssh.call(Op.UPDATE, "lookup", {})
+
+
+async def test_zero_address_roles(ssh: Any) -> None:
+    await ssh.call(Op.UPDATE, "roles/any", {"key_type": "otp", "default_user": "u", "exclude_cidr_list": "10.9.0.0/16"})
+    with pytest.raises(InvalidRequest, match="IP does not belong to role"):
+        await ssh.call(Op.UPDATE, "creds/any", {"ip": "1.2.3.4"})
+    with pytest.raises(NotFound):
+        await ssh.call(Op.READ, "config/zeroaddress")
+    with pytest.raises(InvalidRequest, match='Role "nope" does not exist'):
+        await ssh.call(Op.UPDATE, "config/zeroaddress", {"roles": "any,nope"})
+    with pytest.raises(InvalidRequest, match="Missing roles"):
+        await ssh.call(Op.UPDATE, "config/zeroaddress", {})
+    await ssh.call(Op.UPDATE, "config/zeroaddress", {"roles": "any"})
+    assert await ssh.ok(Op.READ, "config/zeroaddress") == {"roles": ["any"]}
+    assert (await ssh.ok(Op.UPDATE, "creds/any", {"ip": "1.2.3.4"}))["username"] == "u"
+    with pytest.raises(InvalidRequest, match="IP does not belong to role"):  # the exclusions still hold
+        await ssh.call(Op.UPDATE, "creds/any", {"ip": "10.9.0.1"})
+    assert (await ssh.ok(Op.UPDATE, "lookup", {"ip": "1.2.3.4"}))["roles"] == ["any"]
+    await ssh.call(Op.DELETE, "roles/any")  # leaves the list with its role
+    with pytest.raises(NotFound):
+        await ssh.call(Op.READ, "config/zeroaddress")

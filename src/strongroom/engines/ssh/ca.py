@@ -47,7 +47,9 @@ def paths() -> list[Path[SSHBackend]]:
              synopsis="Set up, read or delete the CA keys."),
         Path("public_key", operations={Op.READ: read_public_key}, unauthenticated=True,
              synopsis="The default issuer's public key."),
-        Path("issuers/?", operations={Op.LIST: list_issuers}, synopsis="List the issuers."),
+        Path("issuers/?", operations={Op.LIST: list_issuers}, synopsis="List the issuers.",
+             fields={"after": Field(FieldType.STRING, "List the issuers after this id.", query=True),
+                     "limit": Field(FieldType.INT, "At most this many issuers (0: all).", query=True)}),
         Path(rf"issuers/import(?:/{name_regex('issuer_name')})?",
              fields={**_KEY_FIELDS, "issuer_name": Field(FieldType.STRING, "Name of the new issuer."),
                      "set_default": Field(FieldType.BOOL, "Make the new issuer the default.")},
@@ -144,6 +146,11 @@ async def read_issuer_public_key(b: SSHBackend, req: Request, d: FieldData) -> R
 async def list_issuers(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
     store = b.store(req)
     ids = await store.issuer_ids()
+    after, limit = d.get("after"), d.get("limit")
+    if after:
+        ids = [i for i in ids if i > after]
+    if limit > 0:
+        ids = ids[:limit]
     if not ids:
         raise NotFound()
     default = await store.default_issuer_id()

@@ -59,8 +59,10 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise InvalidRequest(f'Invalid IP "{text}"') from None
 
 
-def role_covers(role: Role, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    included = any(ip in net for net in parse_cidr_list(role.cidr_list, "cidr_list"))
+def role_covers(role: Role, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, zero_address: bool = False) -> bool:
+    """Whether an OTP role hands out credentials for ``ip``: in its cidr_list (or any address for
+    a role on the zero-address list) and not in its exclude_cidr_list."""
+    included = zero_address or any(ip in net for net in parse_cidr_list(role.cidr_list, "cidr_list"))
     excluded = any(ip in net for net in parse_cidr_list(role.exclude_cidr_list, "exclude_cidr_list"))
     return included and not excluded
 
@@ -80,7 +82,8 @@ async def create_creds(b: SSHBackend, req: Request, d: FieldData) -> Response | 
     if not ip_text:
         raise InvalidRequest("Missing ip")
     ip = _parse_ip(ip_text)
-    if role.key_type != "otp" or not role_covers(role, ip):
+    zero = name in await b.store(req).zero_address_roles()
+    if role.key_type != "otp" or not role_covers(role, ip, zero):
         raise InvalidRequest("Error validating IP: IP does not belong to role")
     username = d.get("username") or role.default_user
     allowed = [u.strip() for u in role.allowed_users.split(",")]
@@ -116,11 +119,12 @@ async def lookup_roles(b: SSHBackend, req: Request, d: FieldData) -> Response | 
         raise InvalidRequest("Missing ip")
     ip = _parse_ip(ip_text)
     store = b.store(req)
+    zero = set(await store.zero_address_roles())
     # Lists every role: lookup is an operator's query, as in OpenBao, never on a login path.
     found = []
     for name in await store.role_names():
         role = await store.role(name)
-        if role is not None and role.key_type == "otp" and role_covers(role, ip):
+        if role is not None and role.key_type == "otp" and role_covers(role, ip, name in zero):
             found.append(name)
     return Response(data={"roles": found or None})
 

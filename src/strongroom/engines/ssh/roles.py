@@ -55,6 +55,10 @@ ROLE_FIELDS: dict[str, Field] = {
 def paths() -> list[Path[SSHBackend]]:
     return [
         Path("roles/?", operations={Op.LIST: list_roles}, synopsis="List the roles."),
+        Path("config/zeroaddress",
+             fields={"roles": Field(FieldType.COMMA_STRING_SLICE, "OTP roles whose credentials any IP may use.")},
+             operations={Op.READ: read_zero_address, Op.UPDATE: write_zero_address, Op.DELETE: delete_zero_address},
+             synopsis="The OTP roles valid for any IP address."),
         Path(f"roles/{name_regex('role')}", fields=ROLE_FIELDS, exists=role_exists,
              operations={Op.READ: read_role, Op.UPDATE: write_role, Op.DELETE: delete_role},
              synopsis="Manage the roles that issue OTPs or sign keys."),
@@ -178,5 +182,33 @@ async def write_role(b: SSHBackend, req: Request, d: FieldData) -> Response | No
 
 
 async def delete_role(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
-    await b.store(req).delete_role(d.get("role"))
+    store, name = b.store(req), d.get("role")
+    await store.delete_role(name)
+    zero = await store.zero_address_roles()
+    if name in zero:  # as OpenBao: a deleted role leaves the zero-address list
+        await store.set_zero_address_roles([r for r in zero if r != name])
+    return None
+
+
+async def read_zero_address(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
+    roles = await b.store(req).zero_address_roles()
+    if not roles:
+        raise NotFound()
+    return Response(data={"roles": roles})
+
+
+async def write_zero_address(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
+    names = [r.strip() for r in d.get("roles") if r.strip()]
+    if not names:
+        raise InvalidRequest("Missing roles")
+    store = b.store(req)
+    for name in names:
+        if await store.role(name) is None:
+            raise InvalidRequest(f'Role "{name}" does not exist')
+    await store.set_zero_address_roles(names)
+    return None
+
+
+async def delete_zero_address(b: SSHBackend, req: Request, d: FieldData) -> Response | None:
+    await b.store(req).set_zero_address_roles([])
     return None

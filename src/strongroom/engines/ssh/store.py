@@ -8,6 +8,7 @@ encrypted at rest like everything else)::
     issuer-name/<name>      {"id": "<issuer id>"}                    name → id, so resolving a
                                                                      reference never lists issuers
     role/<name>             the role's fields (Role.to_json)
+    config/zeroaddress      {"roles": [...]}                         OTP roles valid for any IP
     otp/<hmac>              {"username", "ip", "role_name"}          an unused OTP, keyed by its
                                                                      HMAC under the mount salt
     salt                    the mount's HMAC key (framework Salt)
@@ -31,6 +32,7 @@ ISSUER_PREFIX = "issuer/"
 ISSUER_NAME_PREFIX = "issuer-name/"
 ROLE_PREFIX = "role/"
 OTP_PREFIX = "otp/"
+ZERO_ADDRESS = "config/zeroaddress"
 SALT_KEY = "salt"
 DEFAULT_REF = "default"
 
@@ -215,6 +217,16 @@ class SSHStore:
 
     async def role_names(self) -> list[str]:
         return sorted(await self.s.list(ROLE_PREFIX))
+
+    async def zero_address_roles(self) -> list[str]:
+        raw = await self.s.get(ZERO_ADDRESS)
+        return list(orjson.loads(raw)["roles"]) if raw else []
+
+    async def set_zero_address_roles(self, roles: list[str]) -> None:
+        if roles:
+            await self.s.put(ZERO_ADDRESS, orjson.dumps({"roles": roles}))
+        else:
+            await self.s.delete(ZERO_ADDRESS)
 
     # -- one-time passwords ---------------------------------------------------------------------
     async def put_otp(self, otp_id: str, username: str, ip: str, role_name: str) -> None:
