@@ -143,3 +143,29 @@ def test_strongroom_cli(server: Server, tmp_path: Path) -> None:
     cert.verify_cert_signature()
     assert cert.signature_key().public_bytes(serialization.Encoding.OpenSSH,
                                              serialization.PublicFormat.OpenSSH).decode() == ca["public_key"].strip()
+
+
+def test_hvac_ssh_helpers(server: Server) -> None:
+    """hvac's own ssh class (it sends every parameter, blank ones as "" and None)."""
+    client = hvac.Client(url=server.addr, token=server.token)
+    client.sys.enable_secrets_engine("ssh", path="sshtyped")
+    ssh = client.secrets.ssh
+    ca = ssh.submit_ca_information(key_type="ssh-ed25519", mount_point="sshtyped")["data"]
+    assert ssh.read_public_key(mount_point="sshtyped")["data"]["public_key"] == ca["public_key"]
+    ssh.create_role("dev", key_type="ca", allow_user_certificates=True, allowed_users="alice",
+                    default_user="alice", ttl="10m", mount_point="sshtyped")
+    ssh.create_role("otp", key_type="otp", default_user="bob", cidr_list="192.0.2.0/24", mount_point="sshtyped")
+    assert ssh.list_roles(mount_point="sshtyped")["data"]["keys"] == ["dev", "otp"]
+    pub = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    signed = ssh.sign_ssh_key("dev", public_key=pub, valid_principals="alice", mount_point="sshtyped")["data"]
+    cert = serialization.load_ssh_public_identity(signed["signed_key"].encode())
+    assert isinstance(cert, serialization.SSHCertificate) and cert.valid_principals == [b"alice"]
+    creds = ssh.generate_ssh_credentials("otp", ip="192.0.2.7", mount_point="sshtyped")
+    assert creds["lease_id"] and creds["data"]["username"] == "bob"
+    assert ssh.verify_ssh_otp(creds["data"]["key"], mount_point="sshtyped")["data"]["username"] == "bob"
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="OTP not found"):
+        ssh.verify_ssh_otp(creds["data"]["key"], mount_point="sshtyped")
+    assert ssh.list_roles_by_ip("192.0.2.9", mount_point="sshtyped")["data"]["roles"] == ["otp"]
+    ssh.configure_zeroaddress_roles("otp", mount_point="sshtyped")
+    assert ssh.list_zeroaddress_roles(mount_point="sshtyped")["data"]["roles"] == ["otp"]
