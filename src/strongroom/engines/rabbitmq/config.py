@@ -9,7 +9,7 @@ import orjson
 
 from strongroom.engines.rabbitmq.client import BrokerError, ManagementClient
 from strongroom.engines.rabbitmq.template import compile_template
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path
 from strongroom.logical import Request, Response, Storage
 
@@ -110,10 +110,10 @@ async def write_connection(b: RabbitMQBackend, req: Request, d: FieldData) -> No
     await b.reset_client()
 
 
-async def read_lease(b: RabbitMQBackend, req: Request, d: FieldData) -> Response | None:
+async def read_lease(b: RabbitMQBackend, req: Request, d: FieldData) -> Response:
     assert req.storage is not None
     if await req.storage.get(LEASE_KEY) is None:
-        return None
+        raise NotFound()
     lease = await load_lease(req.storage)
     return Response(data={"ttl": lease.ttl, "max_ttl": lease.max_ttl})
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path
 from strongroom.framework.path import name_regex
 from strongroom.logical import Request, Response, Storage
@@ -101,10 +101,12 @@ async def write_role(b: RabbitMQBackend, req: Request, d: FieldData) -> None:
     await req.storage.put(ROLE_PREFIX + str(d.get("name")), orjson.dumps(role.to_json()))
 
 
-async def read_role(b: RabbitMQBackend, req: Request, d: FieldData) -> Response | None:
+async def read_role(b: RabbitMQBackend, req: Request, d: FieldData) -> Response:
     assert req.storage is not None
     role = await load_role(req.storage, str(d.get("name")))
-    return None if role is None else Response(data=role.to_json())
+    if role is None:
+        raise NotFound()
+    return Response(data=role.to_json())
 
 
 async def delete_role(b: RabbitMQBackend, req: Request, d: FieldData) -> None:
