@@ -56,8 +56,8 @@ def whoami(username: str, password: str) -> int:
 
 def amqp_login(username: str, password: str, vhost: str = "/") -> bool:
     """Whether an AMQP 0-9-1 connection with these credentials opens (pika, the broker's own protocol)."""
-    import pika
-    import pika.exceptions
+    import pika  # type: ignore[import-untyped]
+    import pika.exceptions  # type: ignore[import-untyped]
 
     params = pika.ConnectionParameters("127.0.0.1", AMQP_PORT, vhost, pika.PlainCredentials(username, password),
                                        connection_attempts=1, socket_timeout=5, blocked_connection_timeout=5)

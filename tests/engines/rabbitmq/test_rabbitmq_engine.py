@@ -5,6 +5,7 @@ working once their lease is revoked."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
@@ -15,7 +16,7 @@ from .conftest import ADMIN, MGMT, Engine, amqp_login, user_exists, whoami
 VHOSTS_ALL = json.dumps({"/": {"configure": ".*", "write": ".*", "read": ".*"}})
 
 
-async def _creds(e: Engine, role: str) -> dict[str, object]:
+async def _creds(e: Engine, role: str) -> dict[str, Any]:
     r = await e.client.get(f"/v1/rabbitmq/creds/{role}")
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -25,10 +26,10 @@ async def test_issue_login_revoke(engine: Engine) -> None:
     c = engine.client
     assert (await c.post("/v1/rabbitmq/roles/mgmt", json={"tags": "management", "vhosts": VHOSTS_ALL})).status_code == 204
     body = await _creds(engine, "mgmt")
-    user, pw = body["data"]["username"], body["data"]["password"]  # type: ignore[index]
+    user, pw = body["data"]["username"], body["data"]["password"]
     assert isinstance(user, str) and isinstance(pw, str)
     assert user.startswith(engine.prefix + "mgmt-") and len(pw) == 20
-    assert body["lease_id"].startswith("rabbitmq/creds/mgmt/") and body["renewable"] is True  # type: ignore[union-attr]
+    assert body["lease_id"].startswith("rabbitmq/creds/mgmt/") and body["renewable"] is True
     assert body["lease_duration"] == 2764800  # the mount default without config/lease
     # The user exists with the role's tag and permissions, and its credentials work on both protocols.
     info = httpx.get(f"{MGMT}/api/users/{user}", auth=ADMIN).json()
@@ -57,7 +58,7 @@ async def test_permissions_and_topic_permissions_are_exactly_the_roles(engine: E
     r = await c.post("/v1/rabbitmq/roles/limited", json={"vhosts": vhosts, "vhost_topics": topics})
     assert r.status_code == 204
     body = await _creds(engine, "limited")
-    user, pw = body["data"]["username"], body["data"]["password"]  # type: ignore[index]
+    user, pw = body["data"]["username"], body["data"]["password"]
     perms = httpx.get(f"{MGMT}/api/users/{user}/permissions", auth=ADMIN).json()
     assert [(p["vhost"], p["configure"], p["write"], p["read"]) for p in perms] == [(vhost, "^cfg-.*", "^w-.*", "^r-.*")]
     topic = httpx.get(f"{MGMT}/api/users/{user}/topic-permissions", auth=ADMIN).json()
@@ -126,11 +127,11 @@ async def test_config_lease_sets_ttls_and_renew_honours_it(engine: Engine) -> No
 async def test_revoke_prefix_and_unmount_delete_every_user(engine: Engine) -> None:
     c = engine.client
     await c.post("/v1/rabbitmq/roles/many", json={"tags": "management"})
-    users = [(await _creds(engine, "many"))["data"]["username"] for _ in range(3)]  # type: ignore[index]
+    users = [(await _creds(engine, "many"))["data"]["username"] for _ in range(3)]
     assert all(user_exists(str(u)) for u in users)
     assert (await c.put("/v1/sys/leases/revoke-prefix/rabbitmq/creds/many")).status_code == 204
     assert not any(user_exists(str(u)) for u in users)
-    last = (await _creds(engine, "many"))["data"]["username"]  # type: ignore[index]
+    last = (await _creds(engine, "many"))["data"]["username"]
     assert (await c.delete("/v1/sys/mounts/rabbitmq")).status_code == 204
     assert not user_exists(str(last))
 
@@ -145,7 +146,7 @@ async def test_password_policy_shapes_passwords(engine: Engine) -> None:
     assert r.status_code == 204, r.text
     await c.post("/v1/rabbitmq/roles/pp", json={"tags": "management"})
     body = await _creds(engine, "pp")
-    user, pw = body["data"]["username"], body["data"]["password"]  # type: ignore[index]
+    user, pw = body["data"]["username"], body["data"]["password"]
     assert isinstance(pw, str) and len(pw) == 32 and pw.isdigit()
     display = (await c.get("/v1/auth/token/lookup-self")).json()["data"]["display_name"]
     assert str(user).startswith(f"{engine.prefix}{display}-PP-") and len(str(user)) == len(engine.prefix + display) + 10
