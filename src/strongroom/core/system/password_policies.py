@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strongroom.core.password_policies import decode_policy_text
-from strongroom.errors import InvalidRequest, UnsupportedPath
+from strongroom.errors import InvalidRequest, NotFound, UnsupportedPath
 from strongroom.framework import Field, FieldData, FieldType, Op, Path
 from strongroom.framework.path import name_regex
 from strongroom.logical import Request, Response
@@ -37,7 +37,10 @@ def _name(d: FieldData) -> str:
 
 
 async def list_policies(b: SystemBackend, req: Request, d: FieldData) -> Response:
-    return Response(data={"keys": await b.parts.password_policies.list()})
+    keys = await b.parts.password_policies.list()
+    if not keys:
+        raise NotFound()  # Vault answers an empty list with 404
+    return Response(data={"keys": keys})
 
 
 async def read_policy(b: SystemBackend, req: Request, d: FieldData) -> Response:

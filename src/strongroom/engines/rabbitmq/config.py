@@ -93,7 +93,11 @@ async def write_connection(b: RabbitMQBackend, req: Request, d: FieldData) -> No
     template = str(d.get("username_template"))
     if template:
         try:
-            compile_template(template).render({"DisplayName": "", "RoleName": ""})
+            compiled = compile_template(template)
+        except ValueError as e:
+            raise InvalidRequest(f"unable to initialize username template: {e}") from None
+        try:
+            compiled.render({"DisplayName": "", "RoleName": ""})
         except ValueError as e:
             raise InvalidRequest(f"invalid username template: {e}") from None
     if d.get("verify_connection"):

@@ -34,7 +34,7 @@ class Role:
     vhost_topics: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"tags": self.tags, "vhosts": self.vhosts or None, "vhost_topics": self.vhost_topics or None}
+        return {"tags": self.tags, "vhosts": self.vhosts, "vhost_topics": self.vhost_topics}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Role:
@@ -116,4 +116,7 @@ async def delete_role(b: RabbitMQBackend, req: Request, d: FieldData) -> None:
 
 async def list_roles(b: RabbitMQBackend, req: Request, d: FieldData) -> Response:
     assert req.storage is not None
-    return Response(data={"keys": await req.storage.list(ROLE_PREFIX)})
+    keys = await req.storage.list(ROLE_PREFIX)
+    if not keys:
+        raise NotFound()  # Vault answers an empty list with 404
+    return Response(data={"keys": keys})
