@@ -22,10 +22,13 @@ async def test_write_read_generate_list_delete() -> None:
         assert (await c.put("/v1/sys/policies/password/p", json={"policy": POLICY})).status_code == 204
         r = await c.get("/v1/sys/policies/password/p")
         assert r.status_code == 200 and r.json()["data"] == {"policy": POLICY}
+        seen = set()
         for _ in range(20):
             pw = (await c.get("/v1/sys/policies/password/p/generate")).json()["data"]["password"]
             assert len(pw) == 20 and set(pw) <= set("abc789")
             assert sum(ch in "abc" for ch in pw) >= 1 and sum(ch in "789" for ch in pw) >= 3
+            seen.add(pw)
+        assert len(seen) == 20  # a fresh password each time: never a remembered answer
         assert (await c.request("LIST", "/v1/sys/policies/password")).json()["data"]["keys"] == ["p"]
         assert (await c.delete("/v1/sys/policies/password/p")).status_code == 204
         assert (await c.delete("/v1/sys/policies/password/p")).status_code == 204  # idempotent, as Vault

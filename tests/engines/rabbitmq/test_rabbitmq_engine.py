@@ -24,7 +24,8 @@ async def _creds(e: Engine, role: str) -> dict[str, Any]:
 
 async def test_issue_login_revoke(engine: Engine) -> None:
     c = engine.client
-    assert (await c.post("/v1/rabbitmq/roles/mgmt", json={"tags": "management", "vhosts": VHOSTS_ALL})).status_code == 204
+    r = await c.post("/v1/rabbitmq/roles/mgmt", json={"tags": "management,policymaker", "vhosts": VHOSTS_ALL})
+    assert r.status_code == 204
     body = await _creds(engine, "mgmt")
     user, pw = body["data"]["username"], body["data"]["password"]
     assert isinstance(user, str) and isinstance(pw, str)
@@ -33,12 +34,16 @@ async def test_issue_login_revoke(engine: Engine) -> None:
     assert body["lease_duration"] == 2764800  # the mount default without config/lease
     # The user exists with the role's tag and permissions, and its credentials work on both protocols.
     info = httpx.get(f"{MGMT}/api/users/{user}", auth=ADMIN).json()
-    assert info["tags"] == ["management"]
+    assert sorted(info["tags"]) == ["management", "policymaker"]
     perms = httpx.get(f"{MGMT}/api/users/{user}/permissions", auth=ADMIN).json()
     assert [(p["vhost"], p["configure"], p["write"], p["read"]) for p in perms] == [("/", ".*", ".*", ".*")]
     assert whoami(user, pw) == 200
     assert whoami(user, pw + "x") == 401
     assert amqp_login(user, pw)
+    # Each read makes a new user (never a remembered answer).
+    again = await _creds(engine, "mgmt")
+    assert again["data"]["username"] != user and whoami(again["data"]["username"], again["data"]["password"]) == 200
+    await c.put("/v1/sys/leases/revoke", json={"lease_id": again["lease_id"]})
     # No write-ahead entry is left once the lease is written.
     mount = engine.core.mounts.find("mounts", "rabbitmq/")
     assert mount is not None and mount.backend is not None
