@@ -119,3 +119,25 @@ def test_bao_rabbitmq(server: RunningServer) -> None:
     assert all(_whoami(u["username"], u["password"]) == 401 for u in users)
     bad = server.bao("read", "rmq/creds/nope")
     assert bad.returncode == 2 and "unknown role: nope" in bad.stderr
+
+
+def test_lease_survives_restart_and_revoke_deletes_the_user(server: RunningServer) -> None:
+    """After a restart and unseal the engine rebuilds its broker client from the stored config, and
+    the lease issued before still deletes its user (and a named password policy still applies)."""
+    _broker_or_skip()
+    client = hvac.Client(url=server.addr, token=server.root_token)
+    client.sys.enable_secrets_engine("rabbitmq", path="rmq-restart")
+    client.write_data("sys/policies/password/long", data={"policy": 'length = 40\nrule "charset" {\n charset = "xyz"\n}'})
+    client.write_data("rmq-restart/config/connection", data={
+        "connection_uri": MGMT, "username": "guest", "password": "guest", "password_policy": "long"})
+    client.write_data("rmq-restart/roles/r", data={"tags": "management"})
+    creds = client.read("rmq-restart/creds/r")
+    user, pw = creds["data"]["username"], creds["data"]["password"]
+    assert len(pw) == 40 and _whoami(user, pw) == 200
+    server.stop()
+    server.start()
+    client.sys.submit_unseal_keys(server.keys)
+    again = client.read("rmq-restart/creds/r")["data"]
+    assert set(again["password"]) <= set("xyz") and len(again["password"]) == 40
+    assert server.bao("lease", "revoke", "-prefix", "rmq-restart/creds/r").returncode == 0
+    assert _whoami(user, pw) == 401 and _whoami(again["username"], again["password"]) == 401
