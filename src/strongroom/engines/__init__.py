@@ -22,6 +22,7 @@ SECRETS_ENGINES: dict[str, FactorySpec] = {
     "cubbyhole": "strongroom.engines.cubbyhole:CubbyholeBackend",
     "ssh": "strongroom.engines.ssh:SSHBackend",
     "totp": "strongroom.engines.totp:TOTPBackend",
+    "rabbitmq": "strongroom.engines.rabbitmq:rabbitmq_backend",
 }
 
 __all__ = ["SECRETS_ENGINES"]
