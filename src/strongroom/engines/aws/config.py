@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from strongroom.durations import go_duration, parse_duration
 from strongroom.engines.aws import usernames
 from strongroom.engines.aws.store import LEASE_KEY, ROOT_KEY, LeaseConfig, RootConfig
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ async def write_root(b: AWSBackend, req: Request, d: FieldData) -> Response | No
 async def read_root(b: AWSBackend, req: Request, d: FieldData) -> Response | None:
     cfg = await b.root_config()
     if cfg is None:
-        return None
+        raise NotFound()
     return Response(data=cfg.public())
 
 
@@ -97,5 +97,5 @@ async def write_lease(b: AWSBackend, req: Request, d: FieldData) -> Response | N
 async def read_lease(b: AWSBackend, req: Request, d: FieldData) -> Response | None:
     cfg = await b.lease_config()
     if cfg is None:
-        return None
+        raise NotFound()
     return Response(data={"lease": go_duration(cfg.lease), "lease_max": go_duration(cfg.lease_max)})

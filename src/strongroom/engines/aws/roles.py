@@ -18,7 +18,7 @@ from strongroom.engines.aws.store import (
     ROLE_PREFIX,
     Role,
 )
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
 if TYPE_CHECKING:
@@ -77,7 +77,9 @@ async def list_roles(b: AWSBackend, req: Request, d: FieldData) -> Response:
 
 async def read_role(b: AWSBackend, req: Request, d: FieldData) -> Response | None:
     role = await load_role(b, str(d.get("name")))
-    return Response(data=role.response()) if role is not None else None
+    if role is None:
+        raise NotFound()
+    return Response(data=role.response())
 
 
 async def delete_role(b: AWSBackend, req: Request, d: FieldData) -> None:

@@ -71,7 +71,8 @@ def sign(*, method: str, host: str, path: str, query: str, body: bytes, content_
     signed_headers = ";".join(signed)
     canonical = "\n".join([
         method.upper(),
-        _uri_encode(path or "/", slash=False) if "%" not in path else (path or "/"),
+        # Every service but S3 encodes the (already encoded) path once more: "%20" -> "%2520".
+        _uri_encode(path or "/", slash=False),
         canonical_query(query),
         canonical_headers,
         signed_headers,
