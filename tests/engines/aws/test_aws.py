@@ -82,7 +82,7 @@ async def test_roles_crud_and_validation(c: httpx.AsyncClient) -> None:
            ({"credential_type": "iam_user", "policy_document": "{nope"}, "cannot parse policy document"),
            ({"credential_type": "iam_user", "default_sts_ttl": 60}, "default_sts_ttl parameter only valid"),
            ({"credential_type": "federation_token", "default_sts_ttl": 600, "max_sts_ttl": 60},
-            '"default_sts_ttl" value must be less than or equal to "max_sts_ttl" value'),
+            r'\"default_sts_ttl\" value must be less than or equal to \"max_sts_ttl\" value'),
            ({"credential_type": "iam_user", "user_path": "no-slash"}, "user_path is invalid"),
            ({"credential_type": "iam_user", "permissions_boundary_arn": "arn:aws:s3:::bucket"},
             "invalid permissions_boundary_arn parameter: expected a service of iam")]

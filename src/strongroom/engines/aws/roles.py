@@ -5,6 +5,7 @@ before anything is stored (Vault's awsRoleEntry.validate, its messages joined)."
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 
@@ -164,6 +165,9 @@ async def write_role(b: AWSBackend, req: Request, d: FieldData) -> Response | No
                 setattr(role, key, dict(d.get(key) or {}))
         errs = validate(role)
         if errs:
-            raise InvalidRequest(f"error(s) validating supplied role data: {'; '.join(errs)!r}")
+            # Vault's words exactly: a go-multierror list, quoted with Go's %q.
+            points = "\n\t".join(f"* {e}" for e in errs)
+            listed = f"{len(errs)} error{'s' if len(errs) > 1 else ''} occurred:\n\t{points}\n\n"
+            raise InvalidRequest(f"error(s) validating supplied role data: {json.dumps(listed)}")
         await b.system.storage.put(ROLE_PREFIX + name, role.to_json())
     return None
