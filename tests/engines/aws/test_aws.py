@@ -231,3 +231,19 @@ async def test_no_root_config_and_unreachable_endpoint(moto: str) -> None:
         r = await c.get("/v1/aws/creds/r")
         assert r.status_code == 500 and "Error creating IAM user" in r.text and "cannot reach" in r.text
         assert "b" not in r.json()["errors"][0].split()  # never the secret key
+
+
+async def test_existing_user_of_the_same_name_is_never_touched(c: httpx.AsyncClient, moto: str) -> None:
+    iam = boto("iam", moto)
+    iam.create_user(UserName="fixed-name")
+    key = iam.create_access_key(UserName="fixed-name")["AccessKey"]["AccessKeyId"]
+    r = await c.post("/v1/aws/config/root", json={"access_key": ROOT_KEY, "secret_key": ROOT_SECRET,
+                                                  "iam_endpoint": moto, "username_template": "fixed-name"})
+    assert r.status_code == 204, r.text
+    assert (await c.post("/v1/aws/roles/app", json={"credential_type": "iam_user",
+                                                    "policy_document": READ_S3})).status_code == 204
+    r = await c.get("/v1/aws/creds/app")
+    assert r.status_code == 400 and "Error creating IAM user: EntityAlreadyExists" in r.text
+    assert user_names(iam) == ["fixed-name"]
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="fixed-name")["AccessKeyMetadata"]] == [key]
+    assert iam.list_user_policies(UserName="fixed-name")["PolicyNames"] == []

@@ -33,6 +33,7 @@ TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 _RETRY_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
                           "RequestThrottled", "InternalFailure", "InternalError"})
+_THROTTLED = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled"})
 _FORM = "application/x-www-form-urlencoded; charset=utf-8"
 
 
@@ -106,18 +107,24 @@ class AWSClient:
         self.retries = DEFAULT_RETRIES if max_retries < 0 else max_retries
         self.clock = clock
 
-    async def call(self, endpoint: Endpoint, action: str, params: Mapping[str, str]) -> ET.Element:
-        """Call ``action``; returns its ``<ActionResult>`` element (namespaces removed)."""
+    async def call(self, endpoint: Endpoint, action: str, params: Mapping[str, str], *,
+                   idempotent: bool = True) -> ET.Element:
+        """Call ``action``; returns its ``<ActionResult>`` element (namespaces removed).
+
+        A call that is not ``idempotent`` (CreateUser) is retried only when AWS says it was
+        throttled, i.e. did nothing: after a timeout or a 5xx it may have been done, and a retry
+        would then fail with EntityAlreadyExists, telling apart nothing the caller can act on."""
         body = urlencode({"Action": action, "Version": endpoint.version, **params}).encode()
         attempt = 0
         while True:
             try:
                 return await self._once(endpoint, action, body)
             except AWSError as e:
-                if attempt >= self.retries or not (e.status >= 500 or e.code in _RETRY_CODES):
+                retry = e.code in _THROTTLED or (idempotent and (e.status >= 500 or e.code in _RETRY_CODES))
+                if attempt >= self.retries or not retry:
                     raise
             except AWSUnreachable:
-                if attempt >= self.retries:
+                if attempt >= self.retries or not idempotent:
                     raise
             await asyncio.sleep(min(0.05 * 2 ** attempt, 1.0) * (0.5 + random.random() / 2))  # noqa: S311
             attempt += 1
@@ -149,8 +156,9 @@ class AWSClient:
         result = root.find(f"{action}Result")
         return result if result is not None else root
 
-    async def iam_call(self, action: str, params: Mapping[str, str] | None = None) -> ET.Element:
-        return await self.call(self.iam, action, params or {})
+    async def iam_call(self, action: str, params: Mapping[str, str] | None = None, *,
+                       idempotent: bool = True) -> ET.Element:
+        return await self.call(self.iam, action, params or {}, idempotent=idempotent)
 
     async def sts_call(self, action: str, params: Mapping[str, str] | None = None) -> ET.Element:
         return await self.call(self.sts, action, params or {})

@@ -11,8 +11,9 @@ iam_user, in order (each step's failure is answered with Vault's "Error ...: <AW
 
 A failure in 3 or 4 deletes the user at once (delete_user) and then the entry; if the cleanup
 fails too, the entry stays and the framework's rollback deletes the user later. A CreateUser that
-AWS refused outright created nothing: its entry is deleted. A CreateUser whose answer never came
-(timeout) may have created the user: cleanup as in 3.
+AWS refused created nothing: its entry is deleted (and an existing user of that name, which is not
+ours, is left alone). A CreateUser whose answer never came (timeout) may have created the user:
+cleanup as in 3.
 
 AWS errors: a 4xx answer is the caller's or the configuration's fault (bad policy document,
 unknown policy ARN or group): 400. A 5xx answer or an unreachable endpoint: 500. Both name the
@@ -119,14 +120,14 @@ async def _iam_user(b: AWSBackend, client: AWSClient, req: Request, name: str, r
     if role.permissions_boundary_arn:
         create["PermissionsBoundary"] = role.permissions_boundary_arn
     try:
-        await client.iam_call("CreateUser", create)
+        await client.iam_call("CreateUser", create, idempotent=False)
     except AWSError as e:
-        if e.code != "EntityAlreadyExists":  # refused: nothing was created
-            await b.delete_wal(wal_id)
-            _fail("creating IAM user", e)
-        await _cleanup(b, client, username, wal_id)
+        # An answer refusing it: nothing was created, and a user of that name that already exists
+        # (EntityAlreadyExists: a template without randomness) is someone else's, never touched.
+        await b.delete_wal(wal_id)
         _fail("creating IAM user", e)
     except AWSUnreachable as e:
+        # No answer: the user may exist (CreateUser is not retried, see client.py).
         await _cleanup(b, client, username, wal_id)
         _fail("creating IAM user", e)
     step = ""
