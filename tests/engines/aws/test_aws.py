@@ -247,3 +247,24 @@ async def test_existing_user_of_the_same_name_is_never_touched(c: httpx.AsyncCli
     assert user_names(iam) == ["fixed-name"]
     assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="fixed-name")["AccessKeyMetadata"]] == [key]
     assert iam.list_user_policies(UserName="fixed-name")["PolicyNames"] == []
+
+
+async def test_rotate_root(c: httpx.AsyncClient, moto: str) -> None:
+    iam = boto("iam", moto)
+    iam.create_user(UserName="vault-root")
+    old = iam.create_access_key(UserName="vault-root")["AccessKey"]
+    r = await c.post("/v1/aws/config/root", json={"access_key": old["AccessKeyId"], "secret_key":
+                                                  old["SecretAccessKey"], "iam_endpoint": moto, "sts_endpoint": moto})
+    assert r.status_code == 204, r.text
+    new = (await _ok(c.post("/v1/aws/config/rotate-root", json={})))["data"]["access_key"]
+    assert new != old["AccessKeyId"]
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="vault-root")["AccessKeyMetadata"]] == [new]
+    assert (await _ok(c.get("/v1/aws/config/root")))["data"]["access_key"] == new
+    # The engine goes on working with the new key.
+    assert (await c.post("/v1/aws/roles/app", json={"credential_type": "iam_user",
+                                                    "policy_document": READ_S3})).status_code == 204
+    await _ok(c.get("/v1/aws/creds/app"))
+    assert len(user_names(iam)) == 2
+    r = await c.post("/v1/aws/config/root", json={"access_key": "", "secret_key": "", "iam_endpoint": moto})
+    r = await c.post("/v1/aws/config/rotate-root", json={})
+    assert r.status_code == 400 and "either access_key or secret_key is empty" in r.text

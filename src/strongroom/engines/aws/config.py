@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from strongroom.durations import go_duration, parse_duration
 from strongroom.engines.aws import usernames
 from strongroom.engines.aws.store import LEASE_KEY, ROOT_KEY, LeaseConfig, RootConfig
-from strongroom.errors import InvalidRequest, NotFound
+from strongroom.engines.aws.client import AWSError, AWSUnreachable, text
+from strongroom.errors import Internal, InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 
 if TYPE_CHECKING:
@@ -35,6 +37,10 @@ def paths() -> list[Path[AWSBackend]]:
         Path("config/root", fields=_ROOT_FIELDS, operations={Op.READ: read_root, Op.UPDATE: write_root},
              synopsis="Configure the root credentials that are used to manage IAM.",
              description="Credentials able to manage IAM users, policies and access keys, and to call STS."),
+        Path("config/rotate-root", operations={Op.UPDATE: rotate_root},
+             synopsis="Request to rotate the AWS credentials used by Vault",
+             description="Creates a new access key for the root credentials' IAM user, stores it, and "
+                         "deletes the old one."),
         Path("config/lease", fields=_LEASE_FIELDS, operations={Op.READ: read_lease, Op.UPDATE: write_lease},
              synopsis="Configure the default lease information for generated credentials."),
     ]
@@ -76,6 +82,37 @@ async def read_root(b: AWSBackend, req: Request, d: FieldData) -> Response | Non
     if cfg is None:
         raise NotFound()
     return Response(data=cfg.public())
+
+
+async def rotate_root(b: AWSBackend, req: Request, d: FieldData) -> Response:
+    """Vault's config/rotate-root: a new access key for the IAM user of the root credentials
+    (GetUser, CreateAccessKey), stored, then the old key deleted. The user may hold one other key
+    at most (IAM allows two)."""
+    async with b.roles_lock:
+        cfg = await b.root_config()
+        if cfg is None or not cfg.access_key or not cfg.secret_key:
+            raise InvalidRequest("Cannot call config/rotate-root when either access_key or secret_key is empty")
+        client = await b.client()
+        try:
+            user = text(await client.iam_call("GetUser"), "User/UserName")
+        except (AWSError, AWSUnreachable) as e:
+            raise InvalidRequest(f"error calling GetUser: {e}") from None
+        if not user:
+            raise InvalidRequest("user is nil")
+        try:
+            created = await client.iam_call("CreateAccessKey", {"UserName": user}, idempotent=False)
+        except (AWSError, AWSUnreachable) as e:
+            raise InvalidRequest(f"error calling CreateAccessKey: {e}") from None
+        new_key, new_secret = text(created, "AccessKey/AccessKeyId"), text(created, "AccessKey/SecretAccessKey")
+        if not new_key or not new_secret:
+            raise Internal("CreateAccessKey answered no access key")
+        await b.system.storage.put(ROOT_KEY, replace(cfg, access_key=new_key, secret_key=new_secret).to_json())
+        b.forget_root()
+        try:
+            await (await b.client()).iam_call("DeleteAccessKey", {"UserName": user, "AccessKeyId": cfg.access_key})
+        except (AWSError, AWSUnreachable) as e:
+            raise InvalidRequest(f"error deleting old access key: {e}") from None
+    return Response(data={"access_key": new_key})
 
 
 def _duration(d: FieldData, name: str) -> int:
