@@ -268,3 +268,24 @@ async def test_rotate_root(c: httpx.AsyncClient, moto: str) -> None:
     r = await c.post("/v1/aws/config/root", json={"access_key": "", "secret_key": "", "iam_endpoint": moto})
     r = await c.post("/v1/aws/config/rotate-root", json={})
     assert r.status_code == 400 and "either access_key or secret_key is empty" in r.text
+
+
+async def test_users_go_at_lease_expiry_and_on_unmount(c: httpx.AsyncClient, moto: str) -> None:
+    import asyncio
+    iam = boto("iam", moto)
+    assert (await c.post("/v1/aws/roles/app", json={"credential_type": "iam_user",
+                                                    "policy_document": READ_S3})).status_code == 204
+    assert (await c.post("/v1/aws/config/lease", json={"lease": "1s", "lease_max": "1s"})).status_code == 204
+    await _ok(c.get("/v1/aws/creds/app"))
+    assert len(user_names(iam)) == 1
+    for _ in range(100):  # the expiration manager revokes it about a second later
+        if not user_names(iam):
+            break
+        await asyncio.sleep(0.1)
+    assert user_names(iam) == []
+    assert (await c.post("/v1/aws/config/lease", json={"lease": "1h", "lease_max": "1h"})).status_code == 204
+    await _ok(c.get("/v1/aws/creds/app"))
+    await _ok(c.get("/v1/aws/creds/app"))
+    assert len(user_names(iam)) == 2
+    assert (await c.delete("/v1/sys/mounts/aws")).status_code == 204
+    assert user_names(iam) == []
