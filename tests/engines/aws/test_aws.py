@@ -194,8 +194,9 @@ async def test_federation_token(c: httpx.AsyncClient, moto: str) -> None:
     body = await _ok(c.get("/v1/aws/creds/fed"))
     assert body["data"]["security_token"] and body["renewable"] is False
     assert 1190 <= body["lease_duration"] <= 1200
-    body = await _ok(c.post("/v1/aws/sts/fed", json={"ttl": 900}))
+    body = await _ok(c.post("/v1/aws/sts/fed", json={"ttl": 900, "tll": 60}))
     assert 890 <= body["lease_duration"] <= 900
+    assert body["warnings"] == ["Endpoint ignored these unrecognized parameters: [tll]"]
     assert (await c.post("/v1/aws/roles/nopol", json={"credential_type": "federation_token"})).status_code == 204
     r = await c.get("/v1/aws/creds/nopol")
     assert r.status_code == 400 and "must specify at least one of policy_arns or policy_document" in r.text
@@ -289,3 +290,33 @@ async def test_users_go_at_lease_expiry_and_on_unmount(c: httpx.AsyncClient, mot
     assert len(user_names(iam)) == 2
     assert (await c.delete("/v1/sys/mounts/aws")).status_code == 204
     assert user_names(iam) == []
+
+
+async def test_legacy_policy_and_arn_parameters(c: httpx.AsyncClient, moto: str) -> None:
+    iam = boto("iam", moto)
+    r = await c.post("/v1/aws/roles/old", json={"policy": READ_S3})
+    assert r.status_code == 200 and r.json()["warnings"] == [
+        "Detected use of legacy role or policy parameter. Please upgrade to use the new parameters."]
+    data = (await _ok(c.get("/v1/aws/roles/old")))["data"]
+    assert data["credential_type"] == "iam_user,federation_token" and data["policy_document"] == READ_S3
+    assert (await _ok(c.get("/v1/aws/creds/old")))["data"]["security_token"] is None  # creds/: an IAM user
+    assert len(user_names(iam)) == 1
+    assert (await _ok(c.get("/v1/aws/sts/old")))["data"]["security_token"]  # sts/: a federation token
+    assert len(user_names(iam)) == 1
+    arn = iam.create_role(RoleName="deploy", AssumeRolePolicyDocument=assume_role_policy())["Role"]["Arn"]
+    assert (await c.post("/v1/aws/roles/oldrole", json={"arn": arn})).status_code == 200
+    assert (await _ok(c.get("/v1/aws/sts/oldrole")))["data"]["arn"].startswith(f"arn:aws:sts::{ACCOUNT}:")
+    r = await c.get("/v1/aws/creds/oldrole")
+    assert r.status_code == 400 and r.json()["errors"] == [
+        "attempted to retrieve assumed_role credentials through the creds path; this is not allowed for legacy roles"]
+    for body, words in [({"policy": READ_S3, "arn": arn}, "only one of policy or arn should be provided"),
+                        ({"policy": READ_S3, "credential_type": "iam_user"}, "with an explicit credential_type"),
+                        ({"arn": arn, "policy_arns": "x"}, "cannot supply deprecated role or policy parameters with "
+                                                          "policy_arns"),
+                        ({"arn": "arn:aws:iam::1:user/x"}, "unable to parse supplied data"),
+                        ({"policy": "{not json"}, "unable to parse supplied data")]:
+        r = await c.post("/v1/aws/roles/bad", json=body)
+        assert r.status_code == 400 and words in r.json()["errors"][0], (body, r.text)
+    # A write with the new parameters makes it an ordinary role again.
+    assert (await c.post("/v1/aws/roles/oldrole", json={"credential_type": "assumed_role"})).status_code == 204
+    assert (await _ok(c.get("/v1/aws/creds/oldrole")))["data"]["arn"]

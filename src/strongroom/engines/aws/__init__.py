@@ -28,7 +28,8 @@ from strongroom.engines.aws.client import AWSClient, iam_endpoint, sts_endpoint
 from strongroom.engines.aws.sigv4 import Credentials
 from strongroom.engines.aws.store import LEASE_KEY, ROOT_KEY, LeaseConfig, RootConfig
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.engines._request import warn_ignored_params
+from strongroom.framework import Backend, BackendConfig, Path, Request, Response
 
 _POOL = httpx.Limits(max_connections=32, max_keepalive_connections=16)
 
@@ -85,6 +86,9 @@ class AWSBackend(Backend):
                                      iam_endpoint(region, root.iam_endpoint), sts_endpoint(region, root.sts_endpoint),
                                      max_retries=root.max_retries)
         return self._client
+
+    async def handle(self, req: Request) -> Response | None:
+        return warn_ignored_params(self, req, await super().handle(req))
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def setup(self) -> None:

@@ -95,13 +95,22 @@ async def issue(b: AWSBackend, req: Request, d: FieldData) -> Response:
 
 def _credential_type(role: Role, endpoint: str) -> str:
     if len(role.credential_types) == 1:
-        return role.credential_types[0]
-    # Only legacy roles hold two types (iam_user and federation_token): the path decides.
-    wanted = IAM_USER if endpoint == "creds" else FEDERATION_TOKEN
-    if wanted not in role.credential_types:
-        raise InvalidRequest(f'requested credential type "{wanted}" not in allowed credential types '
-                             f"{role.credential_types}")
-    return wanted
+        kind = role.credential_types[0]
+    else:
+        # Only legacy roles hold two types (iam_user and federation_token): the path decides.
+        kind = IAM_USER if endpoint == "creds" else FEDERATION_TOKEN
+        if kind not in role.credential_types:
+            raise InvalidRequest(f'requested credential type "{kind}" not in allowed credential types '
+                                 f"{role.credential_types}")
+    # A legacy role's creds/ gives only IAM users, its sts/ only STS credentials (Vault #4229).
+    if role.prohibit_flexible_cred_path:
+        if kind == IAM_USER and endpoint == "sts":
+            raise InvalidRequest("attempted to retrieve iam_user credentials through the sts path; this is not "
+                                 "allowed for legacy roles")
+        if kind != IAM_USER and endpoint == "creds":
+            raise InvalidRequest(f"attempted to retrieve {kind} credentials through the creds path; this is not "
+                                 "allowed for legacy roles")
+    return kind
 
 
 def _username(template: str, kind: str, display_name: str = "", policy_name: str = "") -> str:

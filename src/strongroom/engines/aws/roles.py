@@ -49,7 +49,13 @@ ROLE_FIELDS = {
                        default="/"),
     "permissions_boundary_arn": Field(FieldType.STRING, "ARN of an IAM policy to attach as a permissions "
                                                         "boundary on IAM user credentials."),
+    "policy": Field(FieldType.STRING, "Use policy_document instead."),
+    "arn": Field(FieldType.STRING, "Use role_arns or policy_arns instead."),
 }
+# The parameters a legacy write (policy or arn) may not be mixed with, in Vault's order.
+_NEW_PARAMS = ("role_arns", "policy_arns", "policy_document", "default_sts_ttl", "max_sts_ttl", "user_path",
+               "permissions_boundary_arn")
+LEGACY_WARNING = "Detected use of legacy role or policy parameter. Please upgrade to use the new parameters."
 
 
 def paths() -> list[Path[AWSBackend]]:
@@ -144,10 +150,21 @@ async def write_role(b: AWSBackend, req: Request, d: FieldData) -> Response | No
     name = str(d.get("name") or "")
     if not name:
         raise InvalidRequest("missing role name")
+    legacy = _legacy_value(d)
+    if legacy:
+        if d.has("credential_type"):
+            raise InvalidRequest("cannot supply deprecated role or policy parameters with an explicit credential_type")
+        for key in _NEW_PARAMS:
+            if d.has(key):
+                raise InvalidRequest(f"cannot supply deprecated role or policy parameters with {key}")
     async with b.roles_lock:
         role = await load_role(b, name) or Role()
-        if d.has("credential_type"):
-            role.credential_types = [str(d.get("credential_type"))]
+        if legacy:
+            role = _legacy_role(legacy)  # replaces the stored role, as Vault does
+        else:
+            role.prohibit_flexible_cred_path = False
+            if d.has("credential_type"):
+                role.credential_types = [str(d.get("credential_type"))]
         for key in ("role_arns", "policy_arns", "iam_groups"):
             if d.has(key):
                 setattr(role, key, [s for s in d.get(key) if s])
@@ -170,4 +187,32 @@ async def write_role(b: AWSBackend, req: Request, d: FieldData) -> Response | No
             listed = f"{len(errs)} error{'s' if len(errs) > 1 else ''} occurred:\n\t{points}\n\n"
             raise InvalidRequest(f"error(s) validating supplied role data: {json.dumps(listed)}")
         await b.system.storage.put(ROLE_PREFIX + name, role.to_json())
-    return None
+    return Response(warnings=[LEGACY_WARNING]) if legacy else None
+
+
+def _legacy_value(d: FieldData) -> str:
+    policy, arn = str(d.get("policy") or ""), str(d.get("arn") or "")
+    if policy and arn:
+        raise InvalidRequest("only one of policy or arn should be provided")
+    return policy or arn
+
+
+def _legacy_role(value: str) -> Role:
+    """Vault's upgradeLegacyPolicyEntry: a role ARN -> assumed_role, a policy ARN -> iam_user, a JSON
+    document -> iam_user or federation_token (the path decides); anything else is refused."""
+    invalid = InvalidRequest(f"unable to parse supplied data: {json.dumps(value)}")
+    if value.startswith("arn:"):
+        parts = value.split(":", 5)
+        if len(parts) != 6:
+            raise invalid
+        kind = parts[5].split("/", 1)[0]
+        if kind == "role":
+            return Role(credential_types=[ASSUMED_ROLE], role_arns=[value], prohibit_flexible_cred_path=True)
+        if kind == "policy":
+            return Role(credential_types=[IAM_USER], policy_arns=[value], prohibit_flexible_cred_path=True)
+        raise invalid
+    try:
+        doc = orjson.dumps(orjson.loads(value)).decode()
+    except orjson.JSONDecodeError:
+        raise invalid from None
+    return Role(credential_types=[IAM_USER, FEDERATION_TOKEN], policy_document=doc, prohibit_flexible_cred_path=True)

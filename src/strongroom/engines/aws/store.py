@@ -5,7 +5,8 @@
     config/lease    {"lease", "lease_max"}: seconds (Vault keeps Go durations; ours are seconds)
     role/<name>     {"credential_types": [...], "policy_arns", "role_arns", "policy_document",
                      "iam_groups", "iam_tags", "session_tags", "external_id", "default_sts_ttl",
-                     "max_sts_ttl" (seconds), "user_path", "permissions_boundary_arn", "version"}
+                     "max_sts_ttl" (seconds), "user_path", "permissions_boundary_arn",
+                     "prohibit_flexible_cred_path", "version"}
     wal/<id>        write-ahead entries (framework/wal.py): {"type": "user", "data": {"username"}}
 
 The secret key lives only in ``config/root`` (encrypted by the barrier like every key of the mount)
@@ -98,6 +99,8 @@ class Role:
     max_sts_ttl: int = 0
     user_path: str = ""
     permissions_boundary_arn: str = ""
+    # Legacy roles (written with `policy` or `arn`): creds/ gives only iam_user, sts/ only STS.
+    prohibit_flexible_cred_path: bool = False
     version: int = 3
 
     def to_json(self) -> bytes:
@@ -109,7 +112,8 @@ class Role:
                 "iam_groups": self.iam_groups, "iam_tags": self.iam_tags, "session_tags": self.session_tags,
                 "external_id": self.external_id, "default_sts_ttl": self.default_sts_ttl,
                 "max_sts_ttl": self.max_sts_ttl, "user_path": self.user_path,
-                "permissions_boundary_arn": self.permissions_boundary_arn, "version": self.version}
+                "permissions_boundary_arn": self.permissions_boundary_arn,
+                "prohibit_flexible_cred_path": self.prohibit_flexible_cred_path, "version": self.version}
 
     @classmethod
     def from_json(cls, raw: bytes) -> Role:
@@ -127,6 +131,7 @@ class Role:
             max_sts_ttl=int(b.get("max_sts_ttl", 0)),
             user_path=str(b.get("user_path", "")),
             permissions_boundary_arn=str(b.get("permissions_boundary_arn", "")),
+            prohibit_flexible_cred_path=bool(b.get("prohibit_flexible_cred_path", False)),
             version=int(b.get("version", 3)),
         )
 
