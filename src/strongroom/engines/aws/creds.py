@@ -22,6 +22,7 @@ AWS error code and message, never a credential.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -197,17 +198,16 @@ async def delete_user(client: AWSClient, username: str, *, missing_ok: bool = Tr
         if e.code == "NoSuchEntity" and missing_ok:
             return
         raise
-    inline = await client.iam_list("ListUserPolicies", user, "PolicyNames/member")
-    attached = await client.iam_list("ListAttachedUserPolicies", user, "AttachedPolicies/member")
-    keys = await client.iam_list("ListAccessKeys", user, "AccessKeyMetadata/member")
-    for k in keys:
-        await client.iam_call("DeleteAccessKey", {**user, "AccessKeyId": text(k, "AccessKeyId")})
-    for p in attached:
-        await client.iam_call("DetachUserPolicy", {**user, "PolicyArn": text(p, "PolicyArn")})
-    for p in inline:
-        await client.iam_call("DeleteUserPolicy", {**user, "PolicyName": p.text or ""})
-    for g in groups:
-        await client.iam_call("RemoveUserFromGroup", {**user, "GroupName": text(g, "GroupName")})
+    # The reads, then the detaching calls, each at once (independent of one another); the user last.
+    inline, attached, keys = await asyncio.gather(
+        client.iam_list("ListUserPolicies", user, "PolicyNames/member"),
+        client.iam_list("ListAttachedUserPolicies", user, "AttachedPolicies/member"),
+        client.iam_list("ListAccessKeys", user, "AccessKeyMetadata/member"))
+    await asyncio.gather(
+        *(client.iam_call("DeleteAccessKey", {**user, "AccessKeyId": text(k, "AccessKeyId")}) for k in keys),
+        *(client.iam_call("DetachUserPolicy", {**user, "PolicyArn": text(p, "PolicyArn")}) for p in attached),
+        *(client.iam_call("DeleteUserPolicy", {**user, "PolicyName": p.text or ""}) for p in inline),
+        *(client.iam_call("RemoveUserFromGroup", {**user, "GroupName": text(g, "GroupName")}) for g in groups))
     await client.iam_call("DeleteUser", user)
 
 
