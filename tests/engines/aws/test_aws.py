@@ -54,6 +54,7 @@ async def test_config_root_and_lease(c: httpx.AsyncClient, moto: str) -> None:
 
 
 async def test_roles_crud_and_validation(c: httpx.AsyncClient) -> None:
+    assert (await c.request("LIST", "/v1/aws/roles")).status_code == 404
     r = await c.post("/v1/aws/roles/dev", json={"credential_type": "iam_user",
                                                 "policy_document": '{ "Version": "2012-10-17",\n "Statement": [] }',
                                                 "policy_arns": "arn:aws:iam::aws:policy/ReadOnlyAccess",

@@ -79,6 +79,8 @@ async def role_exists(b: AWSBackend, req: Request, d: FieldData) -> bool:
 
 async def list_roles(b: AWSBackend, req: Request, d: FieldData) -> Response:
     keys = [k for k in await b.system.storage.list(ROLE_PREFIX) if not k.endswith("/")]
+    if not keys:
+        raise NotFound()  # Vault answers an empty list with a 404
     return Response(data={"keys": sorted(keys)})
 
 
