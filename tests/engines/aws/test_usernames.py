@@ -44,6 +44,9 @@ def test_render(template: str, data: dict[str, str], out: str) -> None:
     ("{{ .A", "unclosed action"),
     ("{{ random 0 }}", "random length"),
     ("{{ .Missing }}", "can't evaluate field Missing"),
+    ("{{ " + "(" * 500 + "1" + ")" * 500 + " }}", "nested more than 32 levels deep"),
+    ("{{ if 1 }}" * 100 + "{{ end }}" * 100, "nested more than 32 levels deep"),
+    ("x" * 5000, "longer than 4096 characters"),
 ])
 def test_bad_templates(template: str, words: str) -> None:
     with pytest.raises(TemplateError, match=re.escape(words)):

@@ -29,6 +29,9 @@ DEFAULT_TEMPLATE = (
     '{{ else }}{{ printf "vault-%s-%s-%s" (printf "%s-%s" (.DisplayName) (.PolicyName) | truncate 42) '
     '(unix_time) (random 20) | truncate 64 }}{{ end }}'
 )
+#: Bounds on what is parsed (recursion, time): far past any username template.
+MAX_LENGTH = 4096
+MAX_DEPTH = 32
 IAM_MAX = 64
 STS_MAX = 32
 _ALPHANUM = string.ascii_letters + string.digits
@@ -97,7 +100,9 @@ def _go_string(tok: str) -> str:
         raise TemplateError(f"bad string {tok}") from None
 
 
-def _parse_pipeline(toks: list[tuple[int, str]], i: int, *, nested: bool) -> tuple[Pipeline, int]:
+def _parse_pipeline(toks: list[tuple[int, str]], i: int, *, nested: bool, depth: int = 0) -> tuple[Pipeline, int]:
+    if depth > MAX_DEPTH:
+        raise TemplateError(f"nested more than {MAX_DEPTH} levels deep")
     commands: list[tuple[Operand, ...]] = []
     current: list[Operand] = []
     while i < len(toks):
@@ -113,7 +118,7 @@ def _parse_pipeline(toks: list[tuple[int, str]], i: int, *, nested: bool) -> tup
             commands.append(tuple(current))
             current = []
         elif kind == 6 and tok == "(":
-            inner, i = _parse_pipeline(toks, i, nested=True)
+            inner, i = _parse_pipeline(toks, i, nested=True, depth=depth + 1)
             if i >= len(toks):
                 raise TemplateError("unclosed (")
             i += 1
@@ -149,6 +154,8 @@ _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
 
 def parse(template: str) -> tuple[Node, ...]:
     """The template's node tree; :class:`TemplateError` says what is wrong with it."""
+    if len(template) > MAX_LENGTH:
+        raise TemplateError(f"longer than {MAX_LENGTH} characters")
     pieces: list[tuple[str, str]] = []  # ("text", s) | ("action", s)
     pos = 0
     for m in _ACTION.finditer(template):
@@ -178,7 +185,9 @@ def parse(template: str) -> tuple[Node, ...]:
     return nodes
 
 
-def _parse_nodes(pieces: list[tuple[str, str]], i: int) -> tuple[tuple[Node, ...], int, str]:
+def _parse_nodes(pieces: list[tuple[str, str]], i: int, depth: int = 0) -> tuple[tuple[Node, ...], int, str]:
+    if depth > MAX_DEPTH:
+        raise TemplateError(f"nested more than {MAX_DEPTH} levels deep")
     nodes: list[Node] = []
     while i < len(pieces):
         kind, body = pieces[i]
@@ -189,10 +198,10 @@ def _parse_nodes(pieces: list[tuple[str, str]], i: int) -> tuple[tuple[Node, ...
             return tuple(nodes), i, body
         elif body.startswith("if ") or body == "if":
             cond = _pipeline(body[2:])
-            then, i, end = _parse_nodes(pieces, i)
+            then, i, end = _parse_nodes(pieces, i, depth + 1)
             otherwise: tuple[Node, ...] = ()
             if end == "else":
-                otherwise, i, end = _parse_nodes(pieces, i)
+                otherwise, i, end = _parse_nodes(pieces, i, depth + 1)
             if end != "end":
                 raise TemplateError("unexpected EOF: missing {{end}}")
             nodes.append(If(cond, then, otherwise))
