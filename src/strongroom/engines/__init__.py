@@ -23,6 +23,8 @@ SECRETS_ENGINES: dict[str, FactorySpec] = {
     "ssh": "strongroom.engines.ssh:SSHBackend",
     "totp": "strongroom.engines.totp:TOTPBackend",
     "rabbitmq": "strongroom.engines.rabbitmq:rabbitmq_backend",
+    # Dynamic IAM users and STS credentials (engines/aws/).
+    "aws": "strongroom.engines.aws:aws_backend",
 }
 
 __all__ = ["SECRETS_ENGINES"]
