@@ -79,6 +79,9 @@ class Exec:
     command: list[str]
     restart_on_secret_changes: str = "always"  # or "never"
     restart_stop_signal: str = "SIGTERM"
+    # Beyond Vault: restarts are delayed by a random part of this many seconds, so agents across a
+    # fleet that see the same change do not restart every copy of the application at once.
+    splay: float = 0.0
 
 
 @dataclass(slots=True)
@@ -234,7 +237,7 @@ def _exec(b: dict[str, Any]) -> Exec:
     sig = (_str(b, "restart_stop_signal") or "SIGTERM").upper()
     if (sig if sig.startswith("SIG") else "SIG" + sig) not in signal.Signals.__members__:
         raise ConfigError(f"exec.restart_stop_signal: unknown signal {sig!r}")
-    return Exec(command, restart, sig)
+    return Exec(command, restart, sig, _duration(b, "splay", 0))
 
 
 # -- values ---------------------------------------------------------------------------------
