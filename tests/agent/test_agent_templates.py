@@ -133,3 +133,47 @@ async def test_a_lease_is_renewed_then_refetched_alone_at_max_ttl(server: tuple[
         stop.set()
         await asyncio.wait_for(task, 10)
         await c.put("/v1/sys/leases/revoke-prefix/rabbitmq/creds")
+
+
+async def test_a_sealed_server_leaves_files_and_child_alone_and_is_recovered_from(tmp_path: Path) -> None:
+    import base64
+
+    from strongroom.core import Core
+    from strongroom.http.app import App
+    from strongroom.http.server import HttpServer
+    from strongroom.storage.inmem import InmemStorage
+
+    core = Core(InmemStorage())
+    key, root = await core.dev_bootstrap("root")
+    server = HttpServer(App(core), asyncio.get_running_loop())
+    await server.start("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"X-Vault-Token": root}) as c:
+            await c.post("/v1/secret/data/app", json={"data": {"pw": "one"}})
+            (tmp_path / "tok").write_text(root)
+            script = f'echo "$PW" >> {tmp_path}/env; trap "exit 0" TERM; while true; do sleep 0.05; done'
+            cfg = parse({"vault": {"address": f"http://127.0.0.1:{port}"},
+                         "auto_auth": {"method": {"type": "token_file",
+                                                  "config": {"token_file_path": str(tmp_path / "tok")}}},
+                         "template": {"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.pw }}{{ end }}',
+                                      "destination": str(tmp_path / "f")},
+                         "env_template": {"PW": {"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.pw }}{{ end }}'}},
+                         "template_config": {"static_secret_render_interval": "1s"},
+                         "exec": {"command": ["/bin/sh", "-c", script]}})
+            stop = asyncio.Event()
+            task = asyncio.create_task(run(cfg, stop=stop))
+            await _until(lambda: _read(tmp_path / "env") == "one\n")
+            assert (await c.put("/v1/sys/seal")).status_code == 204
+            await asyncio.sleep(2.5)  # several failed re-reads: nothing touched, the child still runs
+            assert _read(tmp_path / "f") == "one" and _read(tmp_path / "env") == "one\n" and not task.done()
+            r = await c.put("/v1/sys/unseal", json={"key": base64.b64encode(key).decode()})
+            assert r.json()["sealed"] is False
+            await c.post("/v1/secret/data/app", json={"data": {"pw": "two"}})
+            await _until(lambda: _read(tmp_path / "env") == "one\ntwo\n", timeout=90)
+            assert _read(tmp_path / "f") == "two"
+            stop.set()
+            assert await asyncio.wait_for(task, 10) == 0
+    finally:
+        await server.stop(grace=1)
+        await core.seal()
