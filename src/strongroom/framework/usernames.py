@@ -42,6 +42,7 @@ from typing import Any, TypeAlias
 MAX_LENGTH = 4096
 MAX_DEPTH = 32
 MAX_RANDOM = 4096
+_B64 = frozenset(string.ascii_letters + string.digits + "+/=")
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
@@ -67,11 +68,19 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class Apply:
+    """A value given arguments (``{{ .A .B }}``, ``{{ .A | .B }}``): Go refuses it when it runs."""
+
+    head: Lit | FieldRef | Pipeline
+    args: tuple[Operand, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Pipeline:
     commands: tuple[Operand, ...]  # the first command is any operand; the rest are calls
 
 
-Operand: TypeAlias = "Lit | FieldRef | Call | Pipeline"
+Operand: TypeAlias = "Lit | FieldRef | Call | Apply | Pipeline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +112,8 @@ def _go_str(v: Any) -> str:
         return "true" if v else "false"
     if v is None:
         return "<nil>"
-    if isinstance(v, Mapping):
-        return "map[" + " ".join(f"{k}:{_go_str(v[k])}" for k in sorted(v)) + "]"
+    if isinstance(v, Mapping):  # the data is a struct in Vault: its values, in order
+        return "{" + " ".join(_go_str(x) for x in v.values()) + "}"
     return str(v)
 
 
@@ -203,19 +212,28 @@ def _random(n: int) -> str:
 
 
 def _decode_base64(s: str) -> str:
+    # Go's StdEncoding: padded, no whitespace skipped; the result is bytes (kept when they are UTF-8)
+    bad = next((i for i, c in enumerate(s) if c not in _B64), None)
+    if bad is None and len(s) % 4:
+        bad = len(s) - len(s) % 4
     try:
+        if bad is not None:
+            raise binascii.Error
         return base64.b64decode(s, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError) as e:
-        raise UsernameTemplateError(f"illegal base64 data: {e}") from None
+    except (binascii.Error, UnicodeDecodeError):
+        raise UsernameTemplateError(f"illegal base64 data at input byte {bad or 0}") from None
 
 
 def _decode_hex(s: str) -> str:
+    bad = next((c for c in s if c not in string.hexdigits), None)
+    if bad is not None:
+        raise UsernameTemplateError(f"encoding/hex: invalid byte: U+{ord(bad):04X} {bad!r}")
+    if len(s) % 2:
+        raise UsernameTemplateError("encoding/hex: odd length hex string")
     try:
-        if any(c.isspace() for c in s):  # bytes.fromhex skips whitespace; Go's hex does not
-            raise ValueError("invalid byte: whitespace")
         return bytes.fromhex(s).decode()
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UsernameTemplateError(f"invalid hex data: {e}") from None
+    except UnicodeDecodeError:
+        raise UsernameTemplateError("decoded data is not UTF-8 text") from None
 
 
 def _glob(pattern: str, value: str) -> bool:
@@ -228,7 +246,7 @@ def _eq(a: Any, *bs: Any) -> bool:
         raise UsernameTemplateError("missing argument for comparison")
     for b in bs:
         if type(a) is not type(b):
-            raise UsernameTemplateError("incompatible types for comparison")
+            raise UsernameTemplateError(f"incompatible types for comparison: {_go_type(a)} and {_go_type(b)}")
         if a == b:
             return True
     return False
@@ -361,7 +379,8 @@ class _Parser:
     def whole(self) -> Pipeline:
         pipe = self.pipeline(0)
         if self.i != len(self.toks):
-            raise UsernameTemplateError(f"unexpected {self.toks[self.i][1]!r} in action")
+            tok = self.toks[self.i][1]
+            raise UsernameTemplateError("unexpected right paren" if tok == ")" else f"unexpected {tok!r} in action")
         return pipe
 
     def pipeline(self, depth: int) -> Pipeline:
@@ -371,7 +390,9 @@ class _Parser:
         while self.peek() == "|":
             self.i += 1
             cmd = self.command(depth)
-            if not isinstance(cmd, Call):
+            if isinstance(cmd, FieldRef):
+                cmd = Apply(cmd, ())  # the piped value is its argument
+            elif not (isinstance(cmd, Call) or (isinstance(cmd, Apply) and isinstance(cmd.head, FieldRef))):
                 raise UsernameTemplateError(f"non executable command in pipeline stage {len(commands) + 1}")
             commands.append(cmd)
         return Pipeline(tuple(commands))
@@ -386,7 +407,8 @@ class _Parser:
         if isinstance(head, Call):
             return Call(head.name, tuple(operands[1:]))
         if len(operands) > 1:
-            raise UsernameTemplateError("can't give argument to non-function")
+            assert not isinstance(head, Apply)
+            return Apply(head, tuple(operands[1:]))
         return head
 
     def operand(self, depth: int) -> Operand:
@@ -412,7 +434,7 @@ class _Parser:
                 raise UsernameTemplateError("unclosed left paren")
             self.i += 1
             return inner
-        raise UsernameTemplateError(f"unexpected {tok!r} in operand")
+        raise UsernameTemplateError("unexpected right paren" if tok == ")" else f"unexpected {tok!r} in operand")
 
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
@@ -487,7 +509,7 @@ def _parse_if(pieces: list[tuple[str, str]], i: int, cond_src: str, depth: int) 
         inner, i = _parse_if(pieces, i, end.split(None, 2)[2] if len(end.split()) > 2 else "", depth + 1)
         return If(cond, then, (inner,)), i
     if end.startswith("else"):
-        raise UsernameTemplateError("unexpected {{else}} after {{else}}")
+        raise UsernameTemplateError("expected end; found {{else}}")
     if end != "end":
         raise UsernameTemplateError("unexpected EOF: missing {{end}}")
     return If(cond, then, otherwise), i
@@ -504,8 +526,7 @@ def _check(name: str, f: Func, args: list[Any]) -> None:
         ok = (want_type == "any" or (want_type == "string" and isinstance(a, str))
               or (want_type == "int" and isinstance(a, int) and not isinstance(a, bool)))
         if not ok:
-            raise UsernameTemplateError(f"error calling {name}: wrong type for value; expected {want_type}; "
-                                f"got {_go_type(a)}")
+            raise UsernameTemplateError(f"wrong type for value; expected {want_type}; got {_go_type(a)}")
 
 
 def _call(name: str, args: list[Any]) -> Any:
@@ -522,6 +543,14 @@ def _operand(op: Operand, data: Mapping[str, Any], piped: list[Any]) -> Any:
         return _call(op.name, [_operand(a, data, []) for a in op.args] + piped)
     if isinstance(op, Lit):
         return op.value
+    if isinstance(op, Apply):
+        if isinstance(op.head, FieldRef) and op.head.name:
+            raise UsernameTemplateError(f"{op.head.name} has arguments but cannot be invoked as function")
+        shown = "(...)"
+        if isinstance(op.head, Lit):
+            v = op.head.value
+            shown = json.dumps(v) if isinstance(v, str) else _go_str(v)
+        raise UsernameTemplateError(f"can't give argument to non-function {shown}")
     if isinstance(op, FieldRef):
         if op.name == "":
             return data
