@@ -1,0 +1,283 @@
+"""The pki secrets engine: an internal certificate authority, wire-compatible with OpenBao's.
+
+Paths (the table of contents; handlers live in the sibling modules)::
+
+    root/generate/<type>, intermediate/generate/<type>      new CA keys and certificates   issuers.py
+    root/sign-intermediate, intermediate/set-signed, config/ca, issuers/import/*           issuers.py
+    issuers, issuer/<ref>[/pem|der|json], config/issuers, keys, key/<ref>, config/keys    issuers.py
+    ca[/pem], ca_chain, cert/ca_chain, root (DELETE)                                      issuers.py
+    roles, roles/<name>                                                                    roles.py
+    [issuer/<ref>/]issue/<role>, sign/<role>, sign-verbatim                                issue.py
+    revoke, certs, cert/<serial>, crl[/pem], issuer/<ref>/crl, config/crl|urls|cluster, tidy  revoke.py
+    ocsp, ocsp/<request>                                                                   ocsp.py
+
+Storage layout: store.py. Decoded issuers and keys are cached per mount (state.py) and dropped on
+every write under ``config/``. The ACME server (a separate subpackage) calls :meth:`PkiBackend.acme_issue`,
+:meth:`PkiBackend.acme_revoke` and :meth:`PkiBackend.cluster_path`; its paths are appended to
+:func:`paths` (a plain list built here, in one place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from strongroom.durations import parse_duration
+from strongroom.engines.pki import crypto, issue, issuers, ocsp, revoke, roles
+from strongroom.engines.pki.acme_hooks import AcmeIssued
+from strongroom.engines.pki.state import LoadedIssuer, PkiState, Snapshot
+from strongroom.engines.pki.store import CERT_PREFIX, CRL_PREFIX, REVOKED_PREFIX, get_json, list_all, serial_key
+from strongroom.errors import InvalidRequest
+from strongroom.framework import Backend, BackendConfig, Path, Request
+from strongroom.logical import Storage
+
+
+def paths() -> list[Path[PkiBackend]]:
+    return [*issuers.paths(), *roles.paths(), *issue.paths(), *revoke.paths(), *ocsp.paths()]
+
+
+class PkiBackend(Backend):
+    help = ("The PKI secrets engine generates X.509 certificates: create a root or intermediate CA at "
+            "root/generate or intermediate/generate, define roles at roles/<name>, then issue/<role>.")
+    generates_leases = False
+
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config, paths())
+        self.state = PkiState()
+        self.write_lock = asyncio.Lock()  # config/ writes (issuers, keys, defaults) one at a time
+        self.revoke_lock = asyncio.Lock()
+        self._crl_lock = asyncio.Lock()
+        # serial -> (revocation time, issuer id) of every revoked certificate; None until loaded.
+        self._revoked: dict[str, tuple[float, str]] | None = None
+        self.tidy_status: dict[str, Any] = {"state": "Inactive", "cert_store_deleted_count": 0,
+                                            "revoked_cert_deleted_count": 0, "error": None}
+
+    # -- cache ---------------------------------------------------------------------------------
+    def storage(self, req: Request | None) -> Storage:
+        if req is not None and req.storage is not None:
+            return req.storage
+        return self.system.storage
+
+    async def snapshot(self, req: Request | None) -> Snapshot:
+        return await self.state.get(self.storage(req))
+
+    def forget(self) -> None:
+        self.state.forget()
+
+    def revoked_forget(self) -> None:
+        self._revoked = None
+
+    async def setup(self) -> None:
+        self.forget()
+        self.revoked_forget()
+
+    async def invalidate(self, key: str) -> None:
+        if key.startswith("config/"):
+            self.forget()
+        elif key.startswith(REVOKED_PREFIX):
+            self.revoked_forget()
+
+    async def _revoked_index(self, storage: Storage) -> dict[str, tuple[float, str]]:
+        idx = self._revoked
+        if idx is None:
+            idx = {}
+            for name in await list_all(storage, REVOKED_PREFIX):
+                rec = await get_json(storage, REVOKED_PREFIX + name)
+                if rec is not None:
+                    idx[name.replace("-", ":")] = (float(rec["revocation_time"]), str(rec.get("issuer_id", "")))
+            self._revoked = idx
+        return idx
+
+    async def is_revoked(self, req: Request, serial: str) -> bool:
+        return serial in await self._revoked_index(self.storage(req))
+
+    # -- issuing helpers -----------------------------------------------------------------------
+    async def store_cert(self, req: Request, cert: x509.Certificate, issuer_id: str) -> None:
+        serial = crypto.format_serial(cert.serial_number)
+        await self.storage(req).put(CERT_PREFIX + serial_key(serial), orjson.dumps(
+            {"certificate": crypto.cert_pem(cert), "issuer_id": issuer_id}))
+
+    def bound_not_after(self, issuer: LoadedIssuer, not_after: dt.datetime) -> dt.datetime:
+        limit = issuer.cert.not_valid_after_utc
+        if not_after <= limit:
+            return not_after
+        behavior = issuer.entry.leaf_not_after_behavior
+        if behavior == "truncate":
+            return limit
+        if behavior == "permit":
+            return not_after
+        raise InvalidRequest(f"cannot satisfy request, as TTL would result in notAfter of "
+                             f"{not_after.strftime('%Y-%m-%dT%H:%M:%SZ')} that is beyond the expiration of the "
+                             f"CA certificate at {limit.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+
+    def apply_aia(self, snap: Snapshot, issuer: LoadedIssuer, spec: crypto.CertSpec) -> None:
+        e = issuer.entry
+        if e.issuing_certificates or e.crl_distribution_points or e.ocsp_servers:
+            urls, templ = (e.issuing_certificates, e.crl_distribution_points, e.ocsp_servers), \
+                e.enable_aia_url_templating
+        else:
+            u = snap.urls
+            urls, templ = (u.issuing_certificates, u.crl_distribution_points, u.ocsp_servers), u.enable_templating
+
+        def fill(values: list[str]) -> list[str]:
+            if not templ:
+                return list(values)
+            return [v.replace("{{issuer_id}}", issuer.id).replace("{{cluster_path}}", snap.cluster_path)
+                    .replace("{{cluster_aia_path}}", snap.cluster_aia_path or snap.cluster_path) for v in values]
+
+        spec.issuing_certificates, spec.crl_distribution_points, spec.ocsp_servers = (fill(v) for v in urls)
+
+    # -- CRLs ----------------------------------------------------------------------------------
+    async def rebuild_crl(self, req: Request | None, issuer_id: str) -> bytes:
+        storage = self.storage(req)
+        snap = await self.state.get(storage)
+        issuer = snap.issuers.get(issuer_id)
+        if issuer is None or issuer.key is None:
+            return b""
+        async with self._crl_lock:
+            old = await get_json(storage, CRL_PREFIX + issuer_id) or {}
+            number = int(old.get("number", 0)) + 1
+            now = self.system.now()
+            expiry = parse_duration(snap.crl.expiry) or 259200
+            builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
+                       .last_update(crypto.to_datetime(now - 1)).next_update(crypto.to_datetime(now + expiry))
+                       .add_extension(x509.CRLNumber(number), critical=False)
+                       .add_extension(x509.AuthorityKeyIdentifier(crypto.subject_key_id(
+                           crypto.public_key_of(issuer.cert)), None, None), critical=False))
+            if not snap.crl.disable:
+                for serial, (when, owner) in sorted((await self._revoked_index(storage)).items()):
+                    if owner == issuer_id:
+                        builder = builder.add_revoked_certificate(
+                            x509.RevokedCertificateBuilder().serial_number(int(serial.replace(":", ""), 16))
+                            .revocation_date(crypto.to_datetime(when)).build())
+            crl = builder.sign(issuer.key, crypto.hash_for(issuer.key))
+            der = crl.public_bytes(serialization.Encoding.DER)
+            await storage.put(CRL_PREFIX + issuer_id, orjson.dumps(
+                {"number": number, "der": base64.b64encode(der).decode(), "next_update": now + expiry}))
+            return der
+
+    async def crl_der(self, req: Request, issuer_id: str) -> bytes:
+        rec = await get_json(self.storage(req), CRL_PREFIX + issuer_id)
+        if rec is None:
+            return await self.rebuild_crl(req, issuer_id)
+        return base64.b64decode(rec["der"])
+
+    async def delete_crl(self, req: Request, issuer_id: str) -> None:
+        await self.storage(req).delete(CRL_PREFIX + issuer_id)
+
+    async def periodic(self, now: float) -> None:
+        """Rebuild every CRL that expires within the grace period (or has expired), so the CRL
+        served is always current even with no revocation to trigger a rebuild."""
+        await super().periodic(now)
+        if not self.system.active():
+            return
+        storage = self.system.storage
+        snap = await self.state.get(storage)
+        grace = parse_duration(snap.crl.auto_rebuild_grace_period) or 43200
+        for iid, iss in snap.issuers.items():
+            if iss.key is None:
+                continue
+            rec = await get_json(storage, CRL_PREFIX + iid)
+            if rec is None or float(rec.get("next_update", 0)) - grace <= now:
+                await self.rebuild_crl(None, iid)
+
+    # -- tidy ----------------------------------------------------------------------------------
+    async def tidy(self, req: Request, *, cert_store: bool, revoked: bool, safety_buffer: int) -> None:
+        storage = self.storage(req)
+        now = self.system.now()
+        self.tidy_status = {"state": "Running", "tidy_cert_store": cert_store, "tidy_revoked_certs": revoked,
+                            "safety_buffer": safety_buffer, "time_started": crypto.rfc3339(now),
+                            "cert_store_deleted_count": 0, "revoked_cert_deleted_count": 0, "error": None}
+        touched: set[str] = set()
+
+        def expired(pem: str) -> bool:
+            cert = crypto.load_cert(pem)
+            return cert.not_valid_after_utc.timestamp() + safety_buffer < now
+
+        if cert_store:
+            for name in await list_all(storage, CERT_PREFIX):
+                rec = await get_json(storage, CERT_PREFIX + name)
+                if rec is None or not expired(str(rec["certificate"])):
+                    continue
+                is_revoked = await storage.get(REVOKED_PREFIX + name) is not None
+                if is_revoked and not revoked:
+                    continue
+                await storage.delete(CERT_PREFIX + name)
+                self.tidy_status["cert_store_deleted_count"] += 1
+        if revoked:
+            for name in await list_all(storage, REVOKED_PREFIX):
+                rec = await get_json(storage, REVOKED_PREFIX + name)
+                if rec is None or not expired(str(rec["certificate"])):
+                    continue
+                await storage.delete(REVOKED_PREFIX + name)
+                touched.add(str(rec.get("issuer_id", "")))
+                self.tidy_status["revoked_cert_deleted_count"] += 1
+        if touched:
+            self.revoked_forget()
+            for iid in touched:
+                await self.rebuild_crl(req, iid)
+        self.tidy_status.update(state="Finished", time_finished=crypto.rfc3339(self.system.now()))
+
+    # -- ACME hooks (the acme subpackage's handlers receive this backend first) ----------------
+    async def acme_issue(self, req: Request, csr_der: bytes, identifiers: Sequence[str], *,
+                         issuer_ref: str = "default", role_name: str = "") -> AcmeIssued:
+        """Sign an ACME order's CSR for identifiers ACME already validated (DNS names / IP strings);
+        role_name "" = sign-verbatim semantics with the mount's TTLs; InvalidRequest if the CSR is
+        unacceptable or names differ."""
+        csr = crypto.load_csr_der(csr_der)
+        pub = crypto.public_key_of(csr)
+        names = issue.verbatim_names(csr)
+        wanted = {i.lower() for i in identifiers}
+        got = {n.lower() for n in [*names.dns, *names.ips]}
+        if names.common_name:
+            if names.common_name.lower() not in wanted:
+                raise InvalidRequest(f"CSR common name {names.common_name} is not among the order's identifiers")
+        if names.emails or names.uris:
+            raise InvalidRequest("CSR contains names other than DNS names and IP addresses")
+        if got != wanted:
+            raise InvalidRequest("CSR names do not match the order's identifiers")
+        if names.common_name and names.common_name.lower() not in got:
+            names.dns.insert(0, names.common_name)
+        ttl = max_ttl = 0
+        role: dict[str, Any] = {"key_type": "any"}
+        if role_name:
+            found = await roles.load_role(self, req, role_name)
+            if found is None:
+                raise InvalidRequest(f"unknown role: {role_name}")
+            role = found
+            issue.check_names(role, names)
+            ttl, max_ttl = role["ttl"], role["max_ttl"]
+        issue.check_csr_key(role, pub)
+        issued = await issue.sign_leaf(self, req, issuer_ref=issuer_ref or "default", pub=pub, names=names,
+                                       ttl=ttl, max_ttl=max_ttl,
+                                       key_usage=["DigitalSignature", "KeyAgreement", "KeyEncipherment"],
+                                       ext_key_usage=["serverauth", "clientauth"],
+                                       no_store=bool(role.get("no_store", False)))
+        return AcmeIssued(crypto.cert_pem(issued.cert), [c.strip() for c in issued.issuer.chain],
+                          crypto.format_serial(issued.cert.serial_number))
+
+    async def acme_revoke(self, req: Request, cert_der: bytes) -> None:
+        """Revoke a certificate this mount issued (unknown → InvalidRequest)."""
+        try:
+            cert = x509.load_der_x509_certificate(cert_der)
+        except ValueError:
+            raise InvalidRequest("unable to parse the certificate to revoke") from None
+        serial = crypto.format_serial(cert.serial_number)
+        entry = await get_json(self.storage(req), CERT_PREFIX + serial_key(serial))
+        if entry is None or crypto.load_cert(str(entry["certificate"])) != cert:
+            raise InvalidRequest(f"certificate with serial {serial} not found.")
+        await revoke.revoke_entry(self, req, serial, entry)
+
+    async def cluster_path(self, req: Request) -> str:
+        """config/cluster ``path`` (e.g. "https://host:8200/v1/pki"), "" when unset."""
+        return (await self.snapshot(req)).cluster_path
+
+
+__all__ = ["AcmeIssued", "PkiBackend", "paths"]
