@@ -114,7 +114,7 @@ class PkiBackend(Backend):
         if behavior == "permit":
             return not_after
         raise InvalidRequest(f"cannot satisfy request, as TTL would result in notAfter of "
-                             f"{not_after.strftime('%Y-%m-%dT%H:%M:%SZ')} that is beyond the expiration of the "
+                             f"{_go_time(not_after)} that is beyond the expiration of the "
                              f"CA certificate at {limit.strftime('%Y-%m-%dT%H:%M:%SZ')}")
 
     def apply_aia(self, snap: Snapshot, issuer: LoadedIssuer, spec: crypto.CertSpec) -> None:
@@ -278,6 +278,12 @@ class PkiBackend(Backend):
     async def cluster_path(self, req: Request) -> str:
         """config/cluster ``path`` (e.g. "https://host:8200/v1/pki"), "" when unset."""
         return (await self.snapshot(req)).cluster_path
+
+
+def _go_time(t: dt.datetime) -> str:
+    """Go's RFC 3339 with nanoseconds, trailing zeros dropped (how OpenBao prints a notAfter)."""
+    frac = f"{t.microsecond:06d}".rstrip("0")
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 
 
 __all__ = ["AcmeIssued", "PkiBackend", "paths"]

@@ -247,7 +247,7 @@ async def write_urls(b: PkiBackend, req: Request, d: FieldData) -> Response:
     for url in [*u.issuing_certificates, *u.crl_distribution_points, *u.ocsp_servers]:
         if "{{" in url and not u.enable_templating:
             raise InvalidRequest(f"invalid URL: {url}: templating is disabled (enable_templating=false)")
-        if "://" not in url:
+        if "://" not in url and "{{" not in url:
             raise InvalidRequest(f"invalid URL: {url}")
     await b.storage(req).put(URLS_CONFIG, u.to_json())
     b.forget()
