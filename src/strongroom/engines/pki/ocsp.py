@@ -17,7 +17,7 @@ from cryptography.x509 import ocsp
 from strongroom.durations import parse_duration
 from strongroom.engines.pki import crypto
 from strongroom.engines.pki.state import LoadedIssuer
-from strongroom.engines.pki.store import CERT_PREFIX, REVOKED_PREFIX, get_json, serial_key
+from strongroom.engines.pki.store import REVOKED_PREFIX, get_json, serial_key
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 
 if TYPE_CHECKING:
@@ -97,20 +97,24 @@ async def answer(b: PkiBackend, req: Request, der: bytes) -> Response:
     snap = await b.snapshot(req)
     if snap.crl.ocsp_disable:
         return _fail(ocsp.OCSPResponseStatus.UNAUTHORIZED, 401)
-    issuer = _find_issuer([i for i in snap.issuers.values() if i.key is not None], request)
-    if issuer is None or issuer.key is None or "ocsp-signing" not in issuer.entry.usage.split(","):
-        return _fail(ocsp.OCSPResponseStatus.UNAUTHORIZED, 401)
-    serial = crypto.format_serial(request.serial_number)
-    st = b.storage(req)
+    signers = [i for i in snap.issuers.values() if i.key is not None and "ocsp-signing" in i.entry.usage.split(",")]
+    issuer = _find_issuer(signers, request)
     status, rev_time = ocsp.OCSPCertStatus.UNKNOWN, None
-    entry = await get_json(st, CERT_PREFIX + serial_key(serial))
-    revoked = await get_json(st, REVOKED_PREFIX + serial_key(serial))
-    if revoked is not None and revoked.get("issuer_id", issuer.id) == issuer.id:
-        status, rev_time = ocsp.OCSPCertStatus.REVOKED, crypto.to_datetime(float(revoked["revocation_time"]))
-    elif entry is not None and entry.get("issuer_id", issuer.id) == issuer.id:
+    if issuer is None:
+        # Not one of ours: "unknown", signed by the default issuer (as OpenBao answers).
+        default = snap.issuers.get(snap.default_issuer)
+        if default is None or default not in signers:
+            return _fail(ocsp.OCSPResponseStatus.UNAUTHORIZED, 401)
+        issuer = default
+    else:
+        # OpenBao's rule: a serial under one of our issuers is good unless revoked (no_store
+        # certificates are never in the store, so the store cannot be asked whether it exists).
         status = ocsp.OCSPCertStatus.GOOD
-    elif serial == issuer.entry.serial_number:
-        status = ocsp.OCSPCertStatus.GOOD
+        serial = crypto.format_serial(request.serial_number)
+        revoked = await get_json(b.storage(req), REVOKED_PREFIX + serial_key(serial))
+        if revoked is not None and revoked.get("issuer_id", issuer.id) in (issuer.id, ""):
+            status, rev_time = ocsp.OCSPCertStatus.REVOKED, crypto.to_datetime(float(revoked["revocation_time"]))
+    assert issuer.key is not None
     now = crypto.to_datetime(b.system.now())
     this_update = now - dt.timedelta(seconds=60)
     next_update = now + dt.timedelta(seconds=parse_duration(snap.crl.ocsp_expiry) or 43200)
