@@ -250,22 +250,25 @@ async def sign_intermediate(b: PkiBackend, req: Request, d: FieldData) -> Respon
     await b.store_cert(req, cert, issuer.id)
     fmt = d.get("format")
     pem = subject.cert_output(cert, fmt)
-    chain = [c.strip() for c in issuer.chain]
+    chain = [crypto.cert_pem(cert), *(c.strip() for c in issuer.chain)]  # the new CA first, as OpenBao
     data = {"certificate": pem, "expiration": int(cert.not_valid_after_utc.timestamp()),
             "issuing_ca": issuer.pem.strip(), "ca_chain": chain,
             "serial_number": crypto.format_serial(cert.serial_number)}
     if fmt == "pem_bundle":
-        data["certificate"] = "\n".join([pem, *chain])
+        data["certificate"] = "\n".join(chain)
+    if not (spec.issuing_certificates or spec.crl_distribution_points or spec.ocsp_servers):
+        warnings.append(AIA_WARNING)
     return Response(data=data, warnings=warnings)
 
 
 async def import_bundle(b: PkiBackend, req: Request, d: FieldData) -> Response:
     text = d.get("certificate") or d.get("pem_bundle")
     if not text:
-        raise InvalidRequest("no data found in PEM bundle")
+        raise InvalidRequest("'pem_bundle' parameter was empty")
     blocks = crypto.split_pem(text)
     if not blocks:
-        raise InvalidRequest("no data found in PEM bundle")
+        raise InvalidRequest("provided data for import was too short; perhaps a path was passed to the API "
+                             "rather than the contents of a PEM file")
     certs: list[x509.Certificate] = []
     keys: list[crypto.PrivateKey] = []
     for block in blocks:
@@ -319,9 +322,11 @@ async def import_bundle(b: PkiBackend, req: Request, d: FieldData) -> Response:
     for iid in imported_issuers:
         if snap.issuers[iid].key is not None:
             await b.rebuild_crl(req, iid)
-    return Response(data={"imported_issuers": imported_issuers or None, "imported_keys": imported_keys or None,
-                          "mapping": mapping, "existing_issuers": existing_issuers or None,
-                          "existing_keys": existing_keys or None})
+    warnings = [] if (snap.urls.issuing_certificates or snap.urls.crl_distribution_points
+                      or snap.urls.ocsp_servers) else [AIA_WARNING]
+    return Response(data={"existing_issuers": existing_issuers or None, "existing_keys": existing_keys or None,
+                          "imported_issuers": imported_issuers or None, "imported_keys": imported_keys or None,
+                          "mapping": mapping}, warnings=warnings)
 
 
 # -- issuers ------------------------------------------------------------------------------------
@@ -385,7 +390,8 @@ async def update_issuer(b: PkiBackend, req: Request, d: FieldData) -> Response:
             e.enable_aia_url_templating = d.get("enable_aia_url_templating")
         await b.storage(req).put(ISSUER_PREFIX + e.id, e.to_json())
         b.forget()
-    return await read_issuer(b, req, d)
+    snap = await b.snapshot(req)
+    return Response(data=issuer_body(snap, snap.issuers[e.id], await b.is_revoked(req, e.serial_number)))
 
 
 async def delete_issuer(b: PkiBackend, req: Request, d: FieldData) -> Response | None:

@@ -1,0 +1,153 @@
+"""pki: intermediates (CSR, sign-intermediate, set-signed), several issuers, the default issuer,
+keys, issuer settings, chains verified by openssl, and the decoded-issuer cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+
+from strongroom.framework import Op
+from tests.engines.conftest import Mount
+from tests.engines.pki.conftest import cert, error_of, mount, openssl_verify
+
+
+async def test_intermediate_signed_by_root_and_imported(pki: Mount, tmp_path: Path) -> None:
+    inter = await mount()
+    gen = await inter.ok(Op.UPDATE, "intermediate/generate/internal", {"common_name": "Example Intermediate",
+                                                                        "key_type": "ec", "key_name": "int-key"})
+    csr = x509.load_pem_x509_csr(gen["csr"].encode())
+    assert csr.is_signature_valid and gen["key_name"] == "int-key" and "private_key" not in gen
+    assert (await inter.ok(Op.LIST, "keys/"))["keys"] == [gen["key_id"]]
+    assert await inter.ok(Op.LIST, "issuers/") == {}
+
+    resp = await pki.call(Op.UPDATE, "root/sign-intermediate", {"csr": gen["csr"], "common_name": "Example Intermediate",
+                                                                 "ttl": "8760h", "max_path_length": 0})
+    assert resp is not None and resp.data is not None
+    signed = resp.data
+    ic = cert(signed["certificate"])
+    root = cert(signed["issuing_ca"])
+    ic.verify_directly_issued_by(root)
+    bc = ic.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert bc.ca and bc.path_length == 0
+    assert signed["ca_chain"] == [signed["certificate"], signed["issuing_ca"]]
+    assert signed["serial_number"] in (await pki.ok(Op.LIST, "certs/"))["keys"]
+
+    imp = await inter.ok(Op.UPDATE, "intermediate/set-signed", {"certificate": signed["certificate"]})
+    (iid,) = imp["imported_issuers"]
+    assert imp["mapping"] == {iid: gen["key_id"]} and imp["existing_issuers"] is None
+    again = await inter.ok(Op.UPDATE, "intermediate/set-signed", {"certificate": signed["certificate"]})
+    assert again["existing_issuers"] == [iid] and again["imported_issuers"] is None
+    assert (await inter.ok(Op.READ, "config/issuers"))["default"] == iid
+
+    await inter.ok(Op.UPDATE, "roles/leaf", {"allowed_domains": "example.com", "allow_subdomains": True,
+                                             "key_type": "ec"})
+    leaf = await inter.ok(Op.UPDATE, "issue/leaf", {"common_name": "deep.example.com", "ttl": "1h"})
+    assert leaf["issuing_ca"] == signed["certificate"]
+    v = openssl_verify(tmp_path, leaf["certificate"], [signed["certificate"], signed["issuing_ca"]])
+    assert v.returncode == 0, v.stderr
+    # importing the root too completes the chain the intermediate reports
+    await inter.ok(Op.UPDATE, "issuers/import/bundle", {"pem_bundle": signed["issuing_ca"]})
+    chain = (await inter.ok(Op.READ, f"issuer/{iid}"))["ca_chain"]
+    assert [c.strip() for c in chain] == [signed["certificate"], signed["issuing_ca"]]
+    leaf = await inter.ok(Op.UPDATE, "issue/leaf", {"common_name": "deep.example.com", "ttl": "1h"})
+    assert leaf["ca_chain"] == [signed["certificate"], signed["issuing_ca"]]
+    assert (await inter.ok(Op.READ, "config/issuers"))["default"] == iid  # an issuer without a key is not default
+
+
+async def test_sign_intermediate_use_csr_values_and_errors(pki: Mount) -> None:
+    inter = await mount()
+    gen = await inter.ok(Op.UPDATE, "intermediate/generate/exported", {"common_name": "From CSR",
+                                                                        "key_type": "rsa", "organization": "Org"})
+    assert gen["private_key_type"] == "rsa"
+    d = await pki.ok(Op.UPDATE, "root/sign-intermediate", {"csr": gen["csr"], "use_csr_values": True, "ttl": "1h"})
+    subject = cert(d["certificate"]).subject
+    assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Org"
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "From CSR"
+    assert (await error_of(pki, Op.UPDATE, "root/sign-intermediate", {"csr": gen["csr"]}))[0] == 400
+    assert (await error_of(pki, Op.UPDATE, "root/sign-intermediate", {"csr": "nope", "common_name": "x"}))[0] == 400
+    status, msg = await error_of(inter, Op.UPDATE, "intermediate/set-signed", {"certificate": "junk"})
+    assert status == 400 and "too short" in msg
+    leaf = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})
+    assert (await error_of(inter, Op.UPDATE, "intermediate/set-signed", {"certificate": leaf["certificate"]}))[0] \
+        == 400
+
+
+async def test_several_issuers_default_names_and_refs(pki: Mount) -> None:
+    first = (await pki.ok(Op.READ, "issuer/root"))["issuer_id"]
+    second = await pki.ok(Op.UPDATE, "root/generate/internal", {"common_name": "Second", "key_type": "ed25519",
+                                                                 "issuer_name": "second", "ttl": "8760h"})
+    listed = await pki.ok(Op.LIST, "issuers/")
+    assert set(listed["keys"]) == {first, second["issuer_id"]}
+    assert listed["key_info"][first]["is_default"] and not listed["key_info"][second["issuer_id"]]["is_default"]
+    assert listed["key_info"][second["issuer_id"]]["issuer_name"] == "second"
+    assert await error_of(pki, Op.UPDATE, "root/generate/internal", {"common_name": "x", "issuer_name": "second"}) \
+        == (400, "issuer name already in use")
+    # issue from a named issuer, by path or by role
+    d = await pki.ok(Op.UPDATE, "issuer/second/issue/web", {"common_name": "a.example.com"})
+    assert d["issuing_ca"] == second["certificate"]
+    cert(d["certificate"]).verify_directly_issued_by(cert(second["certificate"]))
+    await pki.ok(Op.UPDATE, "roles/by2", {"allow_any_name": True, "key_type": "ec", "issuer_ref": "second"})
+    assert (await pki.ok(Op.UPDATE, "issue/by2", {"common_name": "x"}))["issuing_ca"] == second["certificate"]
+    assert (await error_of(pki, Op.UPDATE, "roles/bad", {"issuer_ref": "missing"}))[1] == \
+        "unable to find PKI issuer for reference: missing"
+    # default switch: the CA endpoints follow
+    assert await pki.ok(Op.UPDATE, "config/issuers", {"default": "second"}) == {
+        "default": second["issuer_id"], "default_follows_latest_issuer": False}
+    ca = await pki.call(Op.READ, "ca/pem")
+    assert ca is not None and ca.raw_body == second["certificate"].encode()
+    # settings
+    upd = await pki.ok(Op.UPDATE, "issuer/second", {"issuer_name": "renamed", "leaf_not_after_behavior": "truncate",
+                                                     "usage": "read-only,crl-signing"})
+    assert upd["issuer_name"] == "renamed" and upd["usage"] == "crl-signing,read-only"
+    status, msg = await error_of(pki, Op.UPDATE, "issue/by2", {"common_name": "x"})
+    assert status == 400  # the role names "second", which is gone; and renamed cannot issue
+    await pki.ok(Op.UPDATE, "roles/by2", {"allow_any_name": True, "key_type": "ec", "issuer_ref": "renamed"})
+    assert "not allowed to issue" in (await error_of(pki, Op.UPDATE, "issue/by2", {"common_name": "x"}))[1]
+    assert (await error_of(pki, Op.READ, "issuer/nope"))[1] == "unable to find PKI issuer for reference: nope"
+    # delete: the default goes with it
+    resp = await pki.call(Op.DELETE, "issuer/renamed")
+    assert resp is not None and resp.warnings
+    assert (await pki.ok(Op.READ, "config/issuers"))["default"] == ""
+    assert (await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "a.example.com"}))[1] == \
+        "no default issuer currently configured"
+    await pki.ok(Op.UPDATE, "config/issuers", {"default": first})
+    await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})
+
+
+async def test_keys_existing_key_and_delete_root() -> None:
+    m = await mount()
+    k = await m.ok(Op.UPDATE, "keys/generate/internal", {"key_type": "ec", "key_bits": 384, "key_name": "k1"})
+    assert k["key_type"] == "ec" and "private_key" not in k
+    info = await m.ok(Op.READ, "key/k1")
+    assert info["key_id"] == k["key_id"] and info["key_type"] == "ec" and info["subject_key_id"].count(":") == 19
+    root = await m.ok(Op.UPDATE, "root/generate/existing", {"common_name": "R", "key_ref": "k1", "ttl": "8760h"})
+    assert root["key_id"] == k["key_id"] and root["key_name"] == "k1"
+    pub = cert(root["certificate"]).public_key()
+    assert pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).count(b"\n") > 2
+    assert (await m.ok(Op.LIST, "keys/"))["key_info"][k["key_id"]] == {"is_default": True, "key_name": "k1"}
+    assert await error_of(m, Op.DELETE, "key/k1") == (
+        400, f"Failed to Delete Key.  Key in Use by Issuer: {root['issuer_id']}")
+    assert (await m.ok(Op.UPDATE, "key/k1", {"key_name": "k2"}))["key_name"] == "k2"
+    assert (await error_of(m, Op.READ, "key/k1"))[1] == "unable to find PKI key for reference: k1"
+    assert (await m.ok(Op.READ, "config/keys"))["default"] == k["key_id"]
+    exported = await m.ok(Op.UPDATE, "keys/generate/exported", {"key_type": "rsa"})
+    assert exported["private_key"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert (await m.call(Op.DELETE, "key/" + exported["key_id"])) is None
+    await m.call(Op.DELETE, "root")
+    assert await m.ok(Op.LIST, "issuers/") == {} and await m.ok(Op.LIST, "keys/") == {}
+    ca = await m.call(Op.READ, "ca")
+    assert ca is not None and ca.raw_status == 204
+
+
+async def test_issuer_cache_follows_writes_from_elsewhere(pki: Mount) -> None:
+    """The decoded issuers are cached; a write another node makes reaches us via invalidate()."""
+    d1 = await pki.ok(Op.READ, "issuer/root")
+    other = await mount(storage=pki.storage)  # a second backend over the same storage: "another node"
+    await other.ok(Op.UPDATE, "issuer/root", {"issuer_name": "renamed"})
+    assert (await pki.ok(Op.READ, "issuer/root"))["issuer_id"] == d1["issuer_id"]  # still cached here
+    await pki.backend.invalidate("config/issuer/" + d1["issuer_id"])
+    assert (await error_of(pki, Op.READ, "issuer/root"))[0] == 400
+    assert (await pki.ok(Op.READ, "issuer/renamed"))["issuer_id"] == d1["issuer_id"]
