@@ -262,3 +262,28 @@ async def test_mutual_tls_with_certificates_from_the_mount(pki: Mount, tmp_path:
     listener.close()
     peer = seen["peer"]
     assert isinstance(peer, dict) and ("commonName", "client.example.com") in [x[0] for x in peer["subject"]]
+
+
+async def test_bad_input_is_a_400_never_a_crash(pki: Mount) -> None:
+    await pki.ok(Op.UPDATE, "roles/loose", {"allow_any_name": True, "enforce_hostnames": False, "key_type": "ec"})
+    cases = [
+        ("issue/loose", {"common_name": "x" * 80}),
+        ("issue/loose", {"common_name": "bücher.example"}),
+        ("issue/loose", {"common_name": "ok", "ip_sans": "999.1.1.1"}),
+        ("issue/loose", {"common_name": "ok", "not_after": "tomorrow"}),
+        ("issue/loose", {"common_name": "ok", "ttl": "forever"}),
+        ("roles/x", {"allowed_ip_sans_cidr": "10.0.0.0/99"}),
+        ("roles/x", {"ext_key_usage_oids": "not-an-oid"}),
+        ("roles/x", {"key_usage": "Everything"}),
+        ("roles/x", {"ext_key_usage": "Telepathy"}),
+        ("sign-verbatim", {"csr": csr_pem("a")[0], "ext_key_usage": "Telepathy"}),
+        ("sign-verbatim", {"csr": csr_pem("a")[0], "ext_key_usage_oids": "1.x"}),
+        ("sign-verbatim", {"csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"}),
+        ("root/generate/internal", {"common_name": "y" * 80, "key_type": "ec"}),
+        ("intermediate/generate/internal", {"common_name": "y" * 80, "key_type": "ec"}),
+    ]
+    for path, data in cases:
+        status, msg = await error_of(pki, Op.UPDATE, path, data)
+        assert status == 400 and msg, (path, data)
+    assert (await pki.ok(Op.LIST, "roles/"))["keys"] == ["loose", "web"]
+    assert len((await pki.ok(Op.LIST, "issuers/"))["keys"]) == 1 and len((await pki.ok(Op.LIST, "keys/"))["keys"]) == 1

@@ -268,7 +268,16 @@ def _general_names(spec: CertSpec) -> list[x509.GeneralName]:
 
 def build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
                       issuer: x509.Certificate | None, serial: int, signature_bits: int = 0) -> x509.Certificate:
-    """Sign a certificate for ``public_key``; ``issuer`` None means self-signed."""
+    """Sign a certificate for ``public_key``; ``issuer`` None means self-signed. Input the X.509
+    encoders refuse (a CN over 64 characters, a non-ASCII DNS name, a bad OID) is a 400."""
+    try:
+        return _build_certificate(spec, public_key, signer, issuer, serial, signature_bits)
+    except (ValueError, TypeError) as e:
+        raise InvalidRequest(f"error creating certificate: {e}") from None
+
+
+def _build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
+                       issuer: x509.Certificate | None, serial: int, signature_bits: int) -> x509.Certificate:
     subject = subject_name(spec)
     ski = subject_key_id(public_key)
     b = (x509.CertificateBuilder().subject_name(subject)
@@ -300,8 +309,8 @@ def build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
     if access:
         b = b.add_extension(x509.AuthorityInformationAccess(access), critical=False)
     names = _general_names(spec)
-    if names:
-        b = b.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    if names:  # critical when the subject is empty (RFC 5280 4.2.1.6)
+        b = b.add_extension(x509.SubjectAlternativeName(names), critical=len(subject) == 0)
     if spec.crl_distribution_points:
         points = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
                   for u in spec.crl_distribution_points]
@@ -312,6 +321,13 @@ def build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
 
 
 def build_csr(spec: CertSpec, key: PrivateKey) -> x509.CertificateSigningRequest:
+    try:
+        return _build_csr(spec, key)
+    except (ValueError, TypeError) as e:
+        raise InvalidRequest(f"error creating certificate request: {e}") from None
+
+
+def _build_csr(spec: CertSpec, key: PrivateKey) -> x509.CertificateSigningRequest:
     b = x509.CertificateSigningRequestBuilder().subject_name(subject_name(spec))
     names = _general_names(spec)
     if names:
@@ -376,6 +392,23 @@ def check_ip(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise InvalidRequest(f"the value {value!r} is not a valid IP address") from None
+
+
+def check_oid(oid: str) -> str:
+    try:
+        x509.ObjectIdentifier(oid)
+    except ValueError:
+        raise InvalidRequest(f"invalid OID: {oid}") from None
+    return oid
+
+
+def check_usages(key_usage: Sequence[str], ext_key_usage: Sequence[str]) -> None:
+    for u in key_usage:
+        if u.lower() not in KEY_USAGES:
+            raise InvalidRequest(f"unknown key usage: {u}")
+    for u in ext_key_usage:
+        if u.lower().replace("extkeyusage", "") not in EXT_KEY_USAGES:
+            raise InvalidRequest(f"unknown ext key usage: {u}")
 
 
 def usage_list(values: Sequence[str]) -> list[str]:

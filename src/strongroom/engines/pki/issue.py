@@ -309,6 +309,9 @@ async def sign_verbatim_handler(b: PkiBackend, req: Request, d: FieldData) -> Re
     csr = crypto.load_csr(d.get("csr"))
     pub = crypto.public_key_of(csr)
     check_csr_key({"key_type": "any"}, pub)
+    crypto.check_usages(d.get("key_usage"), d.get("ext_key_usage"))
+    for oid in d.get("ext_key_usage_oids"):
+        crypto.check_oid(oid)
     role: dict[str, Any] = {"ttl": 0, "max_ttl": 0, "no_store": False, "issuer_ref": "default"}
     if d.get("role"):
         role = await _role(b, req, d.get("role"))

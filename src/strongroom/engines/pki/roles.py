@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -92,6 +93,13 @@ def _validate(role: dict[str, Any]) -> None:
             raise InvalidRequest(f"unknown ext key usage: {u}")
     if role["signature_bits"] not in (0, 256, 384, 512):
         raise InvalidRequest(f"unsupported signature_bits: {role['signature_bits']}")
+    for cidr in role["allowed_ip_sans_cidr"]:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise InvalidRequest(f"invalid CIDR in allowed_ip_sans_cidr: {cidr}") from None
+    for oid in role["ext_key_usage_oids"]:
+        crypto.check_oid(oid)
     if not role["issuer_ref"]:
         role["issuer_ref"] = "default"
 
