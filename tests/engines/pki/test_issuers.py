@@ -19,8 +19,8 @@ async def test_intermediate_signed_by_root_and_imported(pki: Mount, tmp_path: Pa
     gen = await inter.ok(Op.UPDATE, "intermediate/generate/internal", {"common_name": "Example Intermediate",
                                                                         "key_type": "ec", "key_name": "int-key"})
     csr = x509.load_pem_x509_csr(gen["csr"].encode())
-    assert csr.is_signature_valid and gen["key_name"] == "int-key" and "private_key" not in gen
-    assert (await inter.ok(Op.LIST, "keys/"))["keys"] == [gen["key_id"]]
+    assert csr.is_signature_valid and "private_key" not in gen
+    assert (await inter.ok(Op.LIST, "keys/"))["key_info"] == {gen["key_id"]: {"is_default": True, "key_name": "int-key"}}
     assert await inter.ok(Op.LIST, "issuers/") == {}
 
     resp = await pki.call(Op.UPDATE, "root/sign-intermediate", {"csr": gen["csr"], "common_name": "Example Intermediate",

@@ -391,7 +391,16 @@ def check_ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise InvalidRequest(f"the value {value!r} is not a valid IP address") from None
+        raise InvalidRequest(f'the value "{value}" is not a valid IP address') from None
+
+
+def go_duration(seconds: int) -> str:
+    """Go's time.Duration.String() of whole seconds ("72h0m0s", "30m0s", "45s")."""
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m{s}s"
+    return f"{m}m{s}s" if m else f"{s}s"
 
 
 def check_oid(oid: str) -> str:

@@ -190,7 +190,8 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
     cap = max_ttl or mount_max
     ttl = ttl or default
     if cap and ttl > cap:
-        warnings.append(f"TTL \"{ttl}s\" is longer than permitted maxTTL \"{cap}s\", so maxTTL is being used")
+        warnings.append(f"TTL \"{crypto.go_duration(ttl)}\" is longer than permitted maxTTL "
+                        f"\"{crypto.go_duration(cap)}\", so maxTTL is being used")
         ttl = cap
     now = b.system.now()
     spec = crypto.CertSpec(common_name=names.common_name, dns_names=names.dns, emails=names.emails, ips=names.ips,

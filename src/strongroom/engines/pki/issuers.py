@@ -110,7 +110,8 @@ def ttl_for(b: PkiBackend, d: FieldData, warnings: list[str]) -> int:
     default, maximum = b.system.lease_ttls()
     ttl = d.get("ttl") or default
     if maximum and ttl > maximum:
-        warnings.append(f"TTL {ttl}s is longer than permitted maxTTL {maximum}s, so maxTTL is being used")
+        warnings.append(f"TTL \"{crypto.go_duration(ttl)}\" is longer than permitted maxTTL "
+                        f"\"{crypto.go_duration(maximum)}\", so maxTTL is being used")
         ttl = maximum
     return int(ttl)
 
@@ -219,8 +220,7 @@ async def generate_intermediate(b: PkiBackend, req: Request, d: FieldData) -> Re
     fmt = d.get("format")
     csr_out = (base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode() if fmt == "der"
                else csr.public_bytes(serialization.Encoding.PEM).decode().strip())
-    data: dict[str, Any] = {"csr": csr_out, "key_id": key_id,
-                            "key_name": d.get("key_name") if is_new else snap.keys[key_id].entry.name}
+    data: dict[str, Any] = {"csr": csr_out, "key_id": key_id}
     if mode == "exported":
         data["private_key"] = subject.key_output(key, fmt, d.get("private_key_format"))
         data["private_key_type"] = crypto.key_type_of(key)
@@ -350,7 +350,7 @@ def issuer_body(snap: Snapshot, iss: LoadedIssuer, revoked: bool) -> dict[str, A
         "issuing_certificates": e.issuing_certificates, "key_id": e.key_id,
         "leaf_not_after_behavior": e.leaf_not_after_behavior, "manual_chain": e.manual_chain or None,
         "ocsp_servers": e.ocsp_servers, "revocation_signature_algorithm": e.revocation_signature_algorithm,
-        "revoked": revoked, "usage": e.usage, "enable_aia_url_templating": e.enable_aia_url_templating,
+        "revoked": revoked, "usage": e.usage,
     }
 
 
@@ -407,7 +407,9 @@ async def delete_issuer(b: PkiBackend, req: Request, d: FieldData) -> Response |
         if snap.default_issuer == iss.id:
             await put_json(st, ISSUERS_CONFIG, {"default": "", "default_follows_latest_issuer":
                                                 snap.default_follows_latest_issuer})
-            warnings.append("Deleted issuer was the default; set a new default issuer with config/issuers.")
+            warnings.append(f"Deleted issuer {iss.id} (via issuer_ref {d.get('issuer_ref')}); this was configured as "
+                            "the default issuer. Operations without an explicit issuer will not work until a new "
+                            "default is configured.")
         await b.delete_crl(req, iss.id)
         b.forget()
     return Response(warnings=warnings) if warnings else None
@@ -497,7 +499,7 @@ async def update_key(b: PkiBackend, req: Request, d: FieldData) -> Response:
         entry.name = name
         await b.storage(req).put(KEY_PREFIX + entry.id, entry.to_json())
         b.forget()
-    return Response(data=_key_body(await b.snapshot(req), entry.id))
+    return Response(data={"key_id": entry.id, "key_name": entry.name, "key_type": entry.private_key_type})
 
 
 async def delete_key(b: PkiBackend, req: Request, d: FieldData) -> Response | None:

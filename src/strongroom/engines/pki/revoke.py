@@ -35,6 +35,10 @@ _S = Field(FieldType.STRING)
 _REF = r"issuer/(?P<issuer_ref>\w(?:[\w\-.]*\w)?)/"
 TIDY_STARTED = ("Tidy operation successfully started. Any information from the operation will be printed to "
                 "OpenBao's server logs.")
+TIDY_NOTHING = ("Manual tidy requested but no tidy operations were set. Enable at least one tidy operation to be "
+                "run (tidy_cert_store / tidy_revoked_certs / tidy_invalid_certs / "
+                "tidy_revoked_cert_issuer_associations / tidy_expired_issuers / tidy_move_legacy_ca_bundle / "
+                "tidy_acme).")
 _CRL_FIELDS = {
     "expiry": Field(FieldType.STRING, "How long a CRL is valid."),
     "disable": Field(FieldType.BOOL, "Serve an empty CRL."),
@@ -86,8 +90,10 @@ def paths() -> list[Path[PkiBackend]]:
 
 async def revoke(b: PkiBackend, req: Request, d: FieldData) -> Response:
     serial_in, pem = d.get("serial_number"), d.get("certificate")
-    if bool(serial_in) == bool(pem):
-        raise InvalidRequest("The serial number or certificate to revoke must be provided, but not both.")
+    if serial_in and pem:
+        raise InvalidRequest("Must provide either the certificate or the serial to revoke; not both.")
+    if not serial_in and not pem:
+        raise InvalidRequest("The serial number or certificate to revoke must be provided.")
     snap = await b.snapshot(req)
     st = b.storage(req)
     if pem:
@@ -276,7 +282,7 @@ async def write_cluster(b: PkiBackend, req: Request, d: FieldData) -> Response:
 async def tidy(b: PkiBackend, req: Request, d: FieldData) -> Response:
     if not (d.get("tidy_cert_store") or d.get("tidy_revoked_certs")
             or d.get("tidy_revoked_cert_issuer_associations")):
-        raise InvalidRequest("at least one tidy operation must be enabled")
+        return Response(warnings=[TIDY_NOTHING], status=202)
     await b.tidy(req, cert_store=d.get("tidy_cert_store"), revoked=d.get("tidy_revoked_certs"),
                  safety_buffer=d.get("safety_buffer"))
     return Response(warnings=[TIDY_STARTED], status=202)
