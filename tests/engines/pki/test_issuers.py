@@ -151,3 +151,19 @@ async def test_issuer_cache_follows_writes_from_elsewhere(pki: Mount) -> None:
     await pki.backend.invalidate("config/issuer/" + d1["issuer_id"])
     assert (await error_of(pki, Op.READ, "issuer/root"))[0] == 400
     assert (await pki.ok(Op.READ, "issuer/renamed"))["issuer_id"] == d1["issuer_id"]
+
+
+async def test_role_cache_follows_writes(pki: Mount) -> None:
+    await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})  # role now cached
+    await pki.ok(Op.UPDATE, "roles/web", {"allowed_domains": "example.org", "allow_subdomains": True,
+                                          "key_type": "ec"})
+    assert (await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "a.example.com"}))[0] == 400
+    other = await mount(storage=pki.storage)
+    await other.ok(Op.UPDATE, "roles/web", {"allowed_domains": "example.com", "allow_subdomains": True,
+                                            "key_type": "ec"})
+    assert (await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "a.example.com"}))[0] == 400  # cached
+    await pki.backend.invalidate("role/web")
+    await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})
+    await other.call(Op.DELETE, "roles/web")
+    await pki.backend.invalidate("role/web")
+    assert await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "a.example.com"}) == (400, "unknown role: web")

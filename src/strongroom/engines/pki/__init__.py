@@ -33,7 +33,15 @@ from strongroom.durations import parse_duration
 from strongroom.engines.pki import crypto, issue, issuers, ocsp, revoke, roles
 from strongroom.engines.pki.acme_hooks import AcmeIssued
 from strongroom.engines.pki.state import LoadedIssuer, PkiState, Snapshot
-from strongroom.engines.pki.store import CERT_PREFIX, CRL_PREFIX, REVOKED_PREFIX, get_json, list_all, serial_key
+from strongroom.engines.pki.store import (
+    CERT_PREFIX,
+    CRL_PREFIX,
+    REVOKED_PREFIX,
+    ROLE_PREFIX,
+    get_json,
+    list_all,
+    serial_key,
+)
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Backend, BackendConfig, Path, Request
 from strongroom.logical import Storage
@@ -56,6 +64,7 @@ class PkiBackend(Backend):
         self._crl_lock = asyncio.Lock()
         # serial -> (revocation time, issuer id) of every revoked certificate; None until loaded.
         self._revoked: dict[str, tuple[float, str]] | None = None
+        self.roles: dict[str, dict[str, Any]] = {}  # decoded roles (roles.load_role)
         self.tidy_status: dict[str, Any] = {"state": "Inactive", "cert_store_deleted_count": 0,
                                             "revoked_cert_deleted_count": 0, "error": None}
 
@@ -77,12 +86,15 @@ class PkiBackend(Backend):
     async def setup(self) -> None:
         self.forget()
         self.revoked_forget()
+        self.roles.clear()
 
     async def invalidate(self, key: str) -> None:
         if key.startswith("config/"):
             self.forget()
         elif key.startswith(REVOKED_PREFIX):
             self.revoked_forget()
+        elif key.startswith(ROLE_PREFIX):
+            self.roles.pop(key[len(ROLE_PREFIX):], None)
 
     async def _revoked_index(self, storage: Storage) -> dict[str, tuple[float, str]]:
         idx = self._revoked

@@ -180,8 +180,7 @@ def new_serial() -> int:
 
 def format_serial(n: int) -> str:
     """Vault's "xx:xx:..." form of a serial (the minimal big-endian bytes)."""
-    raw = n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")
-    return ":".join(f"{b:02x}" for b in raw)
+    return n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big").hex(":")
 
 
 def parse_serial(s: str) -> str:
@@ -194,7 +193,7 @@ def parse_serial(s: str) -> str:
 
 
 def key_id_hex(data: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in data)
+    return data.hex(":")
 
 
 def subject_key_id(pub: PublicKey) -> bytes:
@@ -267,17 +266,19 @@ def _general_names(spec: CertSpec) -> list[x509.GeneralName]:
 
 
 def build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
-                      issuer: x509.Certificate | None, serial: int, signature_bits: int = 0) -> x509.Certificate:
+                      issuer: x509.Certificate | None, serial: int, signature_bits: int = 0,
+                      issuer_ski: bytes = b"") -> x509.Certificate:
     """Sign a certificate for ``public_key``; ``issuer`` None means self-signed. Input the X.509
     encoders refuse (a CN over 64 characters, a non-ASCII DNS name, a bad OID) is a 400."""
     try:
-        return _build_certificate(spec, public_key, signer, issuer, serial, signature_bits)
+        return _build_certificate(spec, public_key, signer, issuer, serial, signature_bits, issuer_ski)
     except (ValueError, TypeError) as e:
         raise InvalidRequest(f"error creating certificate: {e}") from None
 
 
 def _build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
-                       issuer: x509.Certificate | None, serial: int, signature_bits: int) -> x509.Certificate:
+                       issuer: x509.Certificate | None, serial: int, signature_bits: int,
+                       issuer_ski: bytes) -> x509.Certificate:
     subject = subject_name(spec)
     ski = subject_key_id(public_key)
     b = (x509.CertificateBuilder().subject_name(subject)
@@ -300,8 +301,9 @@ def _build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey
     if ekus and not spec.is_ca:
         b = b.add_extension(x509.ExtendedKeyUsage(list(dict.fromkeys(ekus))), critical=False)
     b = b.add_extension(x509.SubjectKeyIdentifier(ski), critical=False)
-    aki_source = public_key_of(issuer) if issuer is not None else public_key
-    b = b.add_extension(x509.AuthorityKeyIdentifier(subject_key_id(aki_source), None, None), critical=False)
+    if not issuer_ski:
+        issuer_ski = subject_key_id(public_key_of(issuer)) if issuer is not None else ski
+    b = b.add_extension(x509.AuthorityKeyIdentifier(issuer_ski, None, None), critical=False)
     access = [x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
                                      x509.UniformResourceIdentifier(u)) for u in spec.issuing_certificates]
     access += [x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP,

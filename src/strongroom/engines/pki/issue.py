@@ -206,14 +206,15 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
     spec.not_after = b.bound_not_after(issuer, spec.not_after)
     b.apply_aia(snap, issuer, spec)
     assert issuer.key is not None
-    cert = crypto.build_certificate(spec, pub, issuer.key, issuer.cert, crypto.new_serial(), signature_bits)
+    cert = crypto.build_certificate(spec, pub, issuer.key, issuer.cert, crypto.new_serial(), signature_bits,
+                                    issuer.ski)
     if not no_store:
         await b.store_cert(req, cert, issuer.id)
     return Issued(cert, issuer, warnings)
 
 
 def _chain(issued: Issued, remove_roots: bool) -> list[str]:
-    chain = [c.strip() for c in issued.issuer.chain]
+    chain = list(issued.issuer.chain_stripped)
     if remove_roots:
         chain = [c for c in chain if not _self_signed(c)]
     return chain
@@ -230,7 +231,7 @@ def leaf_body(issued: Issued, fmt: str, remove_roots: bool = False) -> dict[str,
     chain = _chain(issued, remove_roots)
     body: dict[str, Any] = {
         "ca_chain": chain, "certificate": pem, "expiration": int(cert.not_valid_after_utc.timestamp()),
-        "issuing_ca": subject.cert_output(issued.issuer.cert, fmt),
+        "issuing_ca": issued.issuer.pem_stripped if fmt != "der" else subject.cert_output(issued.issuer.cert, fmt),
         "not_before": int(cert.not_valid_before_utc.timestamp()),
         "serial_number": crypto.format_serial(cert.serial_number),
     }

@@ -54,12 +54,19 @@ def paths() -> list[Path[PkiBackend]]:
 
 
 async def load_role(b: PkiBackend, req: Request, name: str) -> dict[str, Any] | None:
-    raw = await b.storage(req).get(ROLE_PREFIX + name)
-    if raw is None:
-        return None
-    role: dict[str, Any] = {k: v for k, (_, v) in ROLE_DEFAULTS.items()}
-    role.update(orjson.loads(raw))
-    return role
+    """The role, defaults filled in (a copy: callers may change it). Decoded roles are cached per
+    mount (bounded), dropped on every write of the role here and by ``invalidate``."""
+    role = b.roles.get(name)
+    if role is None:
+        raw = await b.storage(req).get(ROLE_PREFIX + name)
+        if raw is None:
+            return None
+        role = {k: v for k, (_, v) in ROLE_DEFAULTS.items()}
+        role.update(orjson.loads(raw))
+        if len(b.roles) >= 1024:
+            b.roles.clear()
+        b.roles[name] = role
+    return dict(role)
 
 
 async def role_exists(b: PkiBackend, req: Request, d: FieldData) -> bool:
@@ -109,6 +116,7 @@ async def _save(b: PkiBackend, req: Request, name: str, role: dict[str, Any]) ->
     if role["issuer_ref"] != "default":
         (await b.snapshot(req)).issuer(role["issuer_ref"])  # must resolve now
     await b.storage(req).put(ROLE_PREFIX + name, orjson.dumps(role))
+    b.roles.pop(name, None)
     return Response(data=role)
 
 
@@ -129,4 +137,5 @@ async def patch_role(b: PkiBackend, req: Request, d: FieldData) -> Response:
 
 async def delete_role(b: PkiBackend, req: Request, d: FieldData) -> Response | None:
     await b.storage(req).delete(ROLE_PREFIX + d.get("name"))
+    b.roles.pop(d.get("name"), None)
     return None

@@ -45,6 +45,10 @@ class LoadedIssuer:
     cert: x509.Certificate
     key: crypto.PrivateKey | None
     chain: list[str] = field(default_factory=list)  # PEM, this issuer first
+    # Derived once per cache fill: what every issue would otherwise recompute.
+    ski: bytes = b""
+    pem_stripped: str = ""
+    chain_stripped: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -133,8 +137,10 @@ async def _load(storage: Storage) -> Snapshot:
         if raw is not None:
             ientry = IssuerEntry.from_json(raw)
             lk = keys.get(ientry.key_id)
-            issuers[ientry.id] = LoadedIssuer(ientry, crypto.load_cert(ientry.certificate),
-                                              lk.key if lk else None)
+            cert = crypto.load_cert(ientry.certificate)
+            issuers[ientry.id] = LoadedIssuer(ientry, cert, lk.key if lk else None,
+                                              ski=crypto.subject_key_id(crypto.public_key_of(cert)),
+                                              pem_stripped=ientry.certificate.strip())
     _build_chains(issuers)
     icfg = await get_json(storage, ISSUERS_CONFIG) or {}
     kcfg = await get_json(storage, KEYS_CONFIG) or {}
@@ -155,6 +161,7 @@ def _build_chains(issuers: dict[str, LoadedIssuer]) -> None:
     for iss in issuers.values():
         if iss.entry.manual_chain:
             iss.chain = [issuers[i].pem for i in iss.entry.manual_chain if i in issuers]
+            iss.chain_stripped = [c.strip() for c in iss.chain]
             continue
         chain, seen, cur = [iss.pem], {iss.id}, iss
         while True:
@@ -166,3 +173,4 @@ def _build_chains(issuers: dict[str, LoadedIssuer]) -> None:
             seen.add(parent.id)
             cur = parent
         iss.chain = chain
+        iss.chain_stripped = [c.strip() for c in chain]
