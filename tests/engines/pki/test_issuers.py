@@ -167,3 +167,46 @@ async def test_role_cache_follows_writes(pki: Mount) -> None:
     await other.call(Op.DELETE, "roles/web")
     await pki.backend.invalidate("role/web")
     assert await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "a.example.com"}) == (400, "unknown role: web")
+
+
+async def test_import_key_and_cert_bundle_then_issue(pki: Mount, tmp_path: Path) -> None:
+    exported = await pki.ok(Op.UPDATE, "root/generate/exported", {"common_name": "Portable", "key_type": "rsa",
+                                                                   "ttl": "8760h", "format": "pem",
+                                                                   "private_key_format": "pem"})
+    other = await mount()
+    bundle = exported["private_key"] + "\n" + exported["certificate"]
+    imp = await other.ok(Op.UPDATE, "config/ca", {"pem_bundle": bundle})
+    (iid,) = imp["imported_issuers"]
+    (kid,) = imp["imported_keys"]
+    assert imp["mapping"] == {iid: kid}
+    await other.ok(Op.UPDATE, "roles/r", {"allow_any_name": True, "key_type": "ec"})
+    leaf = await other.ok(Op.UPDATE, "issue/r", {"common_name": "imported", "ttl": "1h"})
+    assert openssl_verify(tmp_path, leaf["certificate"], [exported["certificate"]]).returncode == 0
+    again = await other.ok(Op.UPDATE, "config/ca", {"pem_bundle": bundle})
+    assert again["existing_keys"] == [kid] and again["existing_issuers"] == [iid]
+
+
+async def test_manual_chain_follow_latest_and_issuer_crls(pki: Mount) -> None:
+    root_id = (await pki.ok(Op.READ, "issuer/root"))["issuer_id"]
+    await pki.ok(Op.UPDATE, "config/issuers", {"default": "root", "default_follows_latest_issuer": True})
+    new = await pki.ok(Op.UPDATE, "root/generate/internal", {"common_name": "Newer", "key_type": "ec",
+                                                              "ttl": "8760h", "issuer_name": "newer"})
+    assert (await pki.ok(Op.READ, "config/issuers"))["default"] == new["issuer_id"]
+    upd = await pki.ok(Op.UPDATE, "issuer/newer", {"manual_chain": "self,root"})
+    assert upd["manual_chain"] == [new["issuer_id"], root_id] and len(upd["ca_chain"]) == 2
+    assert (await error_of(pki, Op.UPDATE, "issuer/newer", {"manual_chain": "root"}))[0] == 400
+    # per-issuer CRLs, PEM and DER, and crl/rotate bumps every CRL number
+    for ref, issuer_id in (("root", root_id), ("newer", new["issuer_id"])):
+        resp = await pki.call(Op.READ, f"issuer/{ref}/crl/der")
+        assert resp is not None and resp.raw_body is not None
+        crl = x509.load_der_x509_crl(resp.raw_body)
+        issuer = cert((await pki.ok(Op.READ, f"issuer/{issuer_id}"))["certificate"])
+        assert crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+        pem = await pki.call(Op.READ, f"issuer/{ref}/crl/pem")
+        assert pem is not None and pem.raw_body is not None and pem.raw_body.startswith(b"-----BEGIN X509 CRL")
+    before = x509.load_der_x509_crl((await pki.call(Op.READ, "issuer/root/crl")).raw_body)  # type: ignore[union-attr, arg-type]
+    assert (await pki.ok(Op.READ, "crl/rotate")) == {"success": True}
+    after = x509.load_der_x509_crl((await pki.call(Op.READ, "issuer/root/crl")).raw_body)  # type: ignore[union-attr, arg-type]
+    assert after.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number > \
+        before.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    assert (await pki.ok(Op.READ, "cert/crl"))["certificate"].startswith("-----BEGIN X509 CRL")
