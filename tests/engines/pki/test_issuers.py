@@ -3,13 +3,15 @@ keys, issuer settings, chains verified by openssl, and the decoded-issuer cache.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from strongroom.framework import Op
+from strongroom.framework import Op, Request
 from tests.engines.conftest import Mount
 from tests.engines.pki.conftest import cert, error_of, mount, openssl_verify
 
@@ -210,3 +212,55 @@ async def test_manual_chain_follow_latest_and_issuer_crls(pki: Mount) -> None:
     assert after.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number > \
         before.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     assert (await pki.ok(Op.READ, "cert/crl"))["certificate"].startswith("-----BEGIN X509 CRL")
+
+
+
+class GatedStorage:
+    """Storage whose reads of one key wait for a gate: to interleave a write with a cache fill."""
+
+    def __init__(self, inner: Any, key: str) -> None:
+        self.inner, self.key = inner, key
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.inner.get(key)
+        if key == self.key and not self.gate.is_set():
+            self.waiting.set()
+            await self.gate.wait()
+        return value
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self.inner.put(key, value)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    async def list(self, prefix: str) -> list[str]:
+        return list(await self.inner.list(prefix))
+
+
+async def test_a_cache_fill_racing_a_write_is_not_kept(pki: Mount) -> None:
+    """A role or issuer read that began before a write and ends after it must not stay cached."""
+    b = pki.backend
+    gated = GatedStorage(pki.storage, "role/web")
+    b.roles.clear()  # type: ignore[attr-defined]
+    slow = asyncio.create_task(b.handle(Request(Op.UPDATE, "issue/web", {"common_name": "a.example.com"},
+                                                storage=gated)))  # type: ignore[arg-type]
+    await gated.waiting.wait()  # the issue has read the old role and is paused
+    await pki.ok(Op.UPDATE, "roles/web", {"allowed_domains": "example.org", "allow_subdomains": True,
+                                          "key_type": "ec"})
+    gated.gate.set()
+    await slow  # issued under the role it read
+    status, _ = await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "a.example.com"})
+    assert status == 400  # the new role applies: the old one was not cached
+
+    root_id = (await pki.ok(Op.READ, "issuer/root"))["issuer_id"]
+    gated = GatedStorage(pki.storage, "config/issuer/" + root_id)
+    b.forget()  # type: ignore[attr-defined]
+    slow_read = asyncio.create_task(b.handle(Request(Op.READ, "issuer/root", storage=gated)))  # type: ignore[arg-type]
+    await gated.waiting.wait()
+    await pki.ok(Op.UPDATE, "issuer/root", {"issuer_name": "renamed"})
+    gated.gate.set()
+    await slow_read
+    assert (await pki.ok(Op.READ, "issuer/renamed"))["issuer_id"] == root_id

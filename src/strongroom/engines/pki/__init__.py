@@ -64,7 +64,9 @@ class PkiBackend(Backend):
         self._crl_lock = asyncio.Lock()
         # serial -> (revocation time, issuer id) of every revoked certificate; None until loaded.
         self._revoked: dict[str, tuple[float, str]] | None = None
+        self._revoked_generation = 0  # bumped on forget: a load racing a revocation is not kept
         self.roles: dict[str, dict[str, Any]] = {}  # decoded roles (roles.load_role)
+        self.roles_generation = 0
         self.tidy_status: dict[str, Any] = {"state": "Inactive", "cert_store_deleted_count": 0,
                                             "revoked_cert_deleted_count": 0, "error": None}
 
@@ -80,8 +82,13 @@ class PkiBackend(Backend):
     def forget(self) -> None:
         self.state.forget()
 
+    def forget_role(self, name: str) -> None:
+        self.roles.pop(name, None)
+        self.roles_generation += 1
+
     def revoked_forget(self) -> None:
         self._revoked = None
+        self._revoked_generation += 1
 
     async def setup(self) -> None:
         self.forget()
@@ -94,17 +101,19 @@ class PkiBackend(Backend):
         elif key.startswith(REVOKED_PREFIX):
             self.revoked_forget()
         elif key.startswith(ROLE_PREFIX):
-            self.roles.pop(key[len(ROLE_PREFIX):], None)
+            self.forget_role(key[len(ROLE_PREFIX):])
 
     async def _revoked_index(self, storage: Storage) -> dict[str, tuple[float, str]]:
         idx = self._revoked
         if idx is None:
+            generation = self._revoked_generation
             idx = {}
             for name in await list_all(storage, REVOKED_PREFIX):
                 rec = await get_json(storage, REVOKED_PREFIX + name)
                 if rec is not None:
                     idx[name.replace("-", ":")] = (float(rec["revocation_time"]), str(rec.get("issuer_id", "")))
-            self._revoked = idx
+            if generation == self._revoked_generation:
+                self._revoked = idx
         return idx
 
     async def is_revoked(self, req: Request, serial: str) -> bool:

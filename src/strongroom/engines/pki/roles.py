@@ -58,14 +58,16 @@ async def load_role(b: PkiBackend, req: Request, name: str) -> dict[str, Any] | 
     mount (bounded), dropped on every write of the role here and by ``invalidate``."""
     role = b.roles.get(name)
     if role is None:
+        generation = b.roles_generation
         raw = await b.storage(req).get(ROLE_PREFIX + name)
         if raw is None:
             return None
         role = {k: v for k, (_, v) in ROLE_DEFAULTS.items()}
         role.update(orjson.loads(raw))
-        if len(b.roles) >= 1024:
-            b.roles.clear()
-        b.roles[name] = role
+        if generation == b.roles_generation:  # no role written meanwhile
+            if len(b.roles) >= 1024:
+                b.roles.clear()
+            b.roles[name] = role
     return dict(role)
 
 
@@ -116,7 +118,7 @@ async def _save(b: PkiBackend, req: Request, name: str, role: dict[str, Any]) ->
     if role["issuer_ref"] != "default":
         (await b.snapshot(req)).issuer(role["issuer_ref"])  # must resolve now
     await b.storage(req).put(ROLE_PREFIX + name, orjson.dumps(role))
-    b.roles.pop(name, None)
+    b.forget_role(name)
     return Response(data=role)
 
 
@@ -137,5 +139,5 @@ async def patch_role(b: PkiBackend, req: Request, d: FieldData) -> Response:
 
 async def delete_role(b: PkiBackend, req: Request, d: FieldData) -> Response | None:
     await b.storage(req).delete(ROLE_PREFIX + d.get("name"))
-    b.roles.pop(d.get("name"), None)
+    b.forget_role(d.get("name"))
     return None

@@ -112,15 +112,20 @@ class PkiState:
 
     def __init__(self) -> None:
         self._snap: Snapshot | None = None
+        # Bumped by every forget(): a fill that started before a write must not be kept after it.
+        self._generation = 0
 
     def forget(self) -> None:
         self._snap = None
+        self._generation += 1
 
     async def get(self, storage: Storage) -> Snapshot:
         snap = self._snap
         if snap is None:
+            generation = self._generation
             snap = await _load(storage)
-            self._snap = snap
+            if generation == self._generation:
+                self._snap = snap
         return snap
 
 
