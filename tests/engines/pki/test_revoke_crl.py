@@ -3,12 +3,16 @@ tidy; and the raw HTTP answers (content types, no token needed) through the real
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from strongroom.framework import Op
 from strongroom.testing import app_client, unsealed_core
@@ -203,3 +207,13 @@ async def test_raw_endpoints_over_http_without_a_token(http: httpx.AsyncClient) 
     assert r.status_code == 200 and r.json()["data"]["state"] == "revoked"
     r = await http.get("/v1/pki/crl", headers=anon)
     assert len(x509.load_der_x509_crl(r.content)) == 1
+    # OCSP over HTTP: POST with the raw DER body, and GET with the URL-encoded base64 request
+    leaf = x509.load_pem_x509_certificate(d["certificate"].encode())
+    der = ocsp.OCSPRequestBuilder().add_certificate(leaf, root, hashes.SHA1()).build().public_bytes(
+        serialization.Encoding.DER)
+    r = await http.post("/v1/pki/ocsp", content=der, headers={**anon, "Content-Type": "application/ocsp-request"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/ocsp-response"
+    assert ocsp.load_der_ocsp_response(r.content).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    r = await http.get("/v1/pki/ocsp/" + quote(base64.b64encode(der).decode(), safe=""), headers=anon)
+    assert r.status_code == 200 and ocsp.load_der_ocsp_response(r.content).certificate_status is \
+        ocsp.OCSPCertStatus.REVOKED
