@@ -217,3 +217,19 @@ async def test_raw_endpoints_over_http_without_a_token(http: httpx.AsyncClient) 
     r = await http.get("/v1/pki/ocsp/" + quote(base64.b64encode(der).decode(), safe=""), headers=anon)
     assert r.status_code == 200 and ocsp.load_der_ocsp_response(r.content).certificate_status is \
         ocsp.OCSPCertStatus.REVOKED
+
+
+async def test_generate_lease_revoking_the_lease_revokes_the_cert(http: httpx.AsyncClient) -> None:
+    assert (await http.post("/v1/pki/roles/leased", json={"allow_any_name": True, "key_type": "ec",
+                                                          "generate_lease": True, "ttl": "1h"})).status_code == 200
+    body = (await http.post("/v1/pki/issue/leased", json={"common_name": "x"})).json()
+    assert body["lease_id"].startswith("pki/issue/leased/") and body["renewable"] is False
+    assert 3500 < body["lease_duration"] <= 3600
+    serial = body["data"]["serial_number"]
+    plain = (await http.post("/v1/pki/roles/plain", json={"allow_any_name": True, "key_type": "ec"})).json()
+    assert plain["data"]["generate_lease"] is False
+    assert (await http.post("/v1/pki/issue/plain", json={"common_name": "y", "ttl": "1h"})).json()["lease_id"] == ""
+    r = await http.put("/v1/sys/leases/revoke", json={"lease_id": body["lease_id"]})
+    assert r.status_code == 204, r.text
+    cert_read = (await http.get(f"/v1/pki/cert/{serial}")).json()["data"]
+    assert cert_read["revocation_time"] > 0

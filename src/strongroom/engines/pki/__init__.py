@@ -54,10 +54,10 @@ def paths() -> list[Path[PkiBackend]]:
 class PkiBackend(Backend):
     help = ("The PKI secrets engine generates X.509 certificates: create a root or intermediate CA at "
             "root/generate or intermediate/generate, define roles at roles/<name>, then issue/<role>.")
-    generates_leases = False
+    # Only certificates of roles with generate_lease carry a lease (issue.CERT_SECRET).
 
     def __init__(self, config: BackendConfig) -> None:
-        super().__init__(config, paths())
+        super().__init__(config, paths(), secrets=[issue.CERT_SECRET])
         self.state = PkiState()
         self.write_lock = asyncio.Lock()  # config/ writes (issuers, keys, defaults) one at a time
         self.revoke_lock = asyncio.Lock()

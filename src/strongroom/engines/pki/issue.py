@@ -20,7 +20,7 @@ from strongroom.engines.pki import crypto, subject
 from strongroom.engines.pki.roles import load_role
 from strongroom.engines.pki.state import LoadedIssuer
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, SecretType, name_regex
 
 if TYPE_CHECKING:
     from strongroom.engines.pki import PkiBackend
@@ -41,6 +41,32 @@ _ISSUE_FIELDS: dict[str, Field] = {
     "ext_key_usage_oids": Field(FieldType.COMMA_STRING_SLICE, "sign-verbatim: extended key usage OIDs."),
     "signature_bits": Field(FieldType.INT, "sign-verbatim: signature hash bits."),
 }
+
+
+async def revoke_leased(b: PkiBackend, req: Request, d: FieldData) -> Response | None:
+    """A generate_lease certificate's lease was revoked: revoke the certificate (OpenBao does)."""
+    from strongroom.engines.pki.revoke import revoke_entry
+    from strongroom.engines.pki.store import CERT_PREFIX, get_json, serial_key
+
+    serial = str(d.raw.get("serial_number", ""))
+    entry = await get_json(b.storage(req), CERT_PREFIX + serial_key(serial)) if serial else None
+    if entry is not None:
+        await revoke_entry(b, req, serial, entry)
+    return None
+
+
+#: The lease of a certificate issued under a role with generate_lease (ttl: until its notAfter).
+CERT_SECRET: SecretType[PkiBackend] = SecretType("pki", revoke=revoke_leased)
+
+
+def _respond(b: PkiBackend, role: dict[str, Any], issued: Issued, body: dict[str, Any]) -> Response:
+    if not role.get("generate_lease"):
+        return Response(data=body, warnings=issued.warnings)
+    ttl = max(1, int(issued.cert.not_valid_after_utc.timestamp() - b.system.now()))
+    resp = CERT_SECRET.response(body, {"serial_number": crypto.format_serial(issued.cert.serial_number)},
+                                ttl=ttl, renewable=False)
+    resp.warnings = issued.warnings
+    return resp
 
 
 def paths() -> list[Path[PkiBackend]]:
@@ -272,7 +298,7 @@ async def issue_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
     body["private_key_type"] = crypto.key_type_of(key)
     if fmt == "pem_bundle":
         body["certificate"] = body["private_key"] + "\n" + body["certificate"]
-    return Response(data=body, warnings=issued.warnings)
+    return _respond(b, role, issued, body)
 
 
 def _role_subject(role: dict[str, Any]) -> list[x509.NameAttribute[str]]:
@@ -296,8 +322,7 @@ async def sign_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
                              signature_bits=role["signature_bits"], no_store=role["no_store"],
                              extra=_role_subject(role), backdate=role["not_before_duration"],
                              not_after_text=d.get("not_after"))
-    return Response(data=leaf_body(issued, d.get("format"), d.get("remove_roots_from_chain")),
-                    warnings=issued.warnings)
+    return _respond(b, role, issued, leaf_body(issued, d.get("format"), d.get("remove_roots_from_chain")))
 
 
 def verbatim_names(csr: x509.CertificateSigningRequest) -> Names:
