@@ -66,7 +66,8 @@ async def test_root_generate_bad_input_stores_nothing() -> None:
                           {"common_name": "x", "key_type": "rsa", "key_bits": 1024}) == (
         400, "RSA keys < 2048 bits are unsafe and not supported: got 1024")
     assert (await error_of(m, Op.UPDATE, "root/generate/internal", {}))[0] == 400
-    assert await m.ok(Op.LIST, "issuers/") == {} and await m.ok(Op.LIST, "keys/") == {}
+    assert (await error_of(m, Op.LIST, "issuers/"))[0] == 404 and (await error_of(m, Op.LIST, "keys/"))[0] == 404
+    assert (await error_of(m, Op.LIST, "roles/"))[0] == 404 and (await error_of(m, Op.LIST, "certs/"))[0] == 404
     assert await m.storage.list("") == []
 
 

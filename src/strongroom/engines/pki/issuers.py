@@ -338,7 +338,7 @@ async def list_issuers(b: PkiBackend, req: Request, d: FieldData) -> Response:
                 "key_id": snap.issuers[i].entry.key_id, "serial_number": snap.issuers[i].entry.serial_number}
             for i in ids}
     if not ids:
-        return Response(data={})
+        raise NotFound()  # an empty LIST is a 404, as in OpenBao
     return Response(data={"keys": ids, "key_info": info})
 
 
@@ -456,7 +456,7 @@ async def list_keys(b: PkiBackend, req: Request, d: FieldData) -> Response:
     snap = await b.snapshot(req)
     ids = sorted(snap.keys)
     if not ids:
-        return Response(data={})
+        raise NotFound()  # an empty LIST is a 404, as in OpenBao
     return Response(data={"keys": ids, "key_info": {
         k: {"is_default": k == snap.default_key, "key_name": snap.keys[k].entry.name} for k in ids}})
 

@@ -147,12 +147,16 @@ async def revoke_entry(b: PkiBackend, req: Request, serial: str, entry: dict[str
 
 async def list_certs(b: PkiBackend, req: Request, d: FieldData) -> Response:
     keys = sorted(k.replace("-", ":") for k in await list_all(b.storage(req), CERT_PREFIX))
-    return Response(data={"keys": keys} if keys else {})
+    if not keys:
+        raise NotFound()  # an empty LIST is a 404, as in OpenBao
+    return Response(data={"keys": keys})
 
 
 async def list_revoked(b: PkiBackend, req: Request, d: FieldData) -> Response:
     keys = sorted(k.replace("-", ":") for k in await list_all(b.storage(req), REVOKED_PREFIX))
-    return Response(data={"keys": keys} if keys else {})
+    if not keys:
+        raise NotFound()  # an empty LIST is a 404, as in OpenBao
+    return Response(data={"keys": keys})
 
 
 async def read_cert(b: PkiBackend, req: Request, d: FieldData) -> Response:
@@ -186,6 +190,9 @@ async def read_crl(b: PkiBackend, req: Request, d: FieldData) -> Response:
         return Response(raw_body=b"", raw_content_type="application/pkix-crl", raw_status=204)
     iss = snap.issuer(d.get("issuer_ref") or "default")
     der = await b.crl_der(req, iss.id)
+    if d.get("issuer_ref") and not d.get("pem"):  # issuer/REF/crl is JSON, as in OpenBao
+        pem_text = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode()
+        return Response(data={"crl": pem_text})
     if d.get("pem") == "/pem":
         pem = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM)
         return Response(raw_body=pem.strip(), raw_content_type="application/x-pem-file", raw_status=200)

@@ -77,7 +77,9 @@ async def role_exists(b: PkiBackend, req: Request, d: FieldData) -> bool:
 
 async def list_roles(b: PkiBackend, req: Request, d: FieldData) -> Response:
     keys = sorted(await list_all(b.storage(req), ROLE_PREFIX))
-    return Response(data={"keys": keys} if keys else {})
+    if not keys:
+        raise NotFound()  # an empty LIST is a 404, as in OpenBao
+    return Response(data={"keys": keys})
 
 
 async def read_role(b: PkiBackend, req: Request, d: FieldData) -> Response:
