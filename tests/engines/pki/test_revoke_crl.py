@@ -233,3 +233,33 @@ async def test_generate_lease_revoking_the_lease_revokes_the_cert(http: httpx.As
     assert r.status_code == 204, r.text
     cert_read = (await http.get(f"/v1/pki/cert/{serial}")).json()["data"]
     assert cert_read["revocation_time"] > 0
+
+
+async def test_auto_tidy_runs_from_periodic() -> None:
+    clock = Clock()
+    m = await mount(clock=clock)
+    await m.ok(Op.UPDATE, "root/generate/internal", {"common_name": "R", "key_type": "ec", "ttl": "8760h"})
+    await m.ok(Op.UPDATE, "roles/r", {"allow_any_name": True, "key_type": "ec"})
+    short = await m.ok(Op.UPDATE, "issue/r", {"common_name": "short", "ttl": "1h"})
+    assert (await m.ok(Op.READ, "config/auto-tidy"))["enabled"] is False
+    assert (await error_of(m, Op.UPDATE, "config/auto-tidy", {"enabled": True}))[0] == 400
+    cfg = await m.ok(Op.UPDATE, "config/auto-tidy", {"enabled": True, "tidy_cert_store": True,
+                                                      "interval_duration": "1h", "safety_buffer": "1s"})
+    assert cfg["interval_duration"] == 3600 and cfg["page_size"] == 1000
+    clock.now += 3 * 3600
+    await m.backend.periodic(clock.now)
+    assert short["serial_number"] not in (await m.ok(Op.LIST, "certs/"))["keys"]
+    status = await m.ok(Op.READ, "tidy-status")
+    assert status["state"] == "Finished" and status["cert_store_deleted_count"] == 1
+    assert status["last_auto_tidy_finished"]
+    again = await m.ok(Op.UPDATE, "issue/r", {"common_name": "again", "ttl": "1h"})
+    clock.now += 3 * 3600
+    await m.backend.periodic(clock.now)  # the interval has passed again: tidies again
+    assert again["serial_number"] not in (await m.ok(Op.LIST, "certs/"))["keys"]
+    third = await m.ok(Op.UPDATE, "issue/r", {"common_name": "third", "ttl": "1m"})
+    clock.now += 1800
+    await m.backend.periodic(clock.now)  # expired, but within the interval: nothing yet
+    assert third["serial_number"] in (await m.ok(Op.LIST, "certs/"))["keys"]
+    clock.now += 1860
+    await m.backend.periodic(clock.now)
+    assert third["serial_number"] not in (await m.ok(Op.LIST, "certs/"))["keys"]

@@ -8,7 +8,8 @@ Paths (the table of contents; handlers live in the sibling modules)::
     ca[/pem], ca_chain, cert/ca_chain, root (DELETE)                                      issuers.py
     roles, roles/<name>                                                                    roles.py
     [issuer/<ref>/]issue/<role>, sign/<role>, sign-verbatim                                issue.py
-    revoke, certs, cert/<serial>, crl[/pem], issuer/<ref>/crl, config/crl|urls|cluster, tidy  revoke.py
+    revoke, certs, cert/<serial>, crl[/pem], issuer/<ref>/crl, config/crl|urls|cluster        revoke.py
+    tidy, tidy-status, config/auto-tidy                                                    tidy.py
     ocsp, ocsp/<request>                                                                   ocsp.py
 
 Storage layout: store.py. Decoded issuers and keys are cached per mount (state.py) and dropped on
@@ -30,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from strongroom.durations import parse_duration
-from strongroom.engines.pki import crypto, issue, issuers, ocsp, revoke, roles
+from strongroom.engines.pki import crypto, issue, issuers, ocsp, revoke, roles, tidy
 from strongroom.engines.pki.acme_hooks import AcmeIssued
 from strongroom.engines.pki.state import LoadedIssuer, PkiState, Snapshot
 from strongroom.engines.pki.store import (
@@ -48,7 +49,7 @@ from strongroom.logical import Storage
 
 
 def paths() -> list[Path[PkiBackend]]:
-    return [*issuers.paths(), *roles.paths(), *issue.paths(), *revoke.paths(), *ocsp.paths()]
+    return [*issuers.paths(), *roles.paths(), *issue.paths(), *revoke.paths(), *tidy.paths(), *ocsp.paths()]
 
 
 class PkiBackend(Backend):
@@ -67,8 +68,7 @@ class PkiBackend(Backend):
         self._revoked_generation = 0  # bumped on forget: a load racing a revocation is not kept
         self.roles: dict[str, dict[str, Any]] = {}  # decoded roles (roles.load_role)
         self.roles_generation = 0
-        self.tidy_status: dict[str, Any] = {"state": "Inactive", "cert_store_deleted_count": 0,
-                                            "revoked_cert_deleted_count": 0, "error": None}
+        self.tidy_status: dict[str, Any] = tidy.initial_status()
 
     # -- cache ---------------------------------------------------------------------------------
     def storage(self, req: Request | None) -> Storage:
@@ -208,43 +208,7 @@ class PkiBackend(Backend):
             rec = await get_json(storage, CRL_PREFIX + iid)
             if rec is None or float(rec.get("next_update", 0)) - grace <= now:
                 await self.rebuild_crl(None, iid)
-
-    # -- tidy ----------------------------------------------------------------------------------
-    async def tidy(self, req: Request, *, cert_store: bool, revoked: bool, safety_buffer: int) -> None:
-        storage = self.storage(req)
-        now = self.system.now()
-        self.tidy_status = {"state": "Running", "tidy_cert_store": cert_store, "tidy_revoked_certs": revoked,
-                            "safety_buffer": safety_buffer, "time_started": crypto.rfc3339(now),
-                            "cert_store_deleted_count": 0, "revoked_cert_deleted_count": 0, "error": None}
-        touched: set[str] = set()
-
-        def expired(pem: str) -> bool:
-            cert = crypto.load_cert(pem)
-            return cert.not_valid_after_utc.timestamp() + safety_buffer < now
-
-        if cert_store:
-            for name in await list_all(storage, CERT_PREFIX):
-                rec = await get_json(storage, CERT_PREFIX + name)
-                if rec is None or not expired(str(rec["certificate"])):
-                    continue
-                is_revoked = await storage.get(REVOKED_PREFIX + name) is not None
-                if is_revoked and not revoked:
-                    continue
-                await storage.delete(CERT_PREFIX + name)
-                self.tidy_status["cert_store_deleted_count"] += 1
-        if revoked:
-            for name in await list_all(storage, REVOKED_PREFIX):
-                rec = await get_json(storage, REVOKED_PREFIX + name)
-                if rec is None or not expired(str(rec["certificate"])):
-                    continue
-                await storage.delete(REVOKED_PREFIX + name)
-                touched.add(str(rec.get("issuer_id", "")))
-                self.tidy_status["revoked_cert_deleted_count"] += 1
-        if touched:
-            self.revoked_forget()
-            for iid in touched:
-                await self.rebuild_crl(req, iid)
-        self.tidy_status.update(state="Finished", time_finished=crypto.rfc3339(self.system.now()))
+        await tidy.auto_tidy(self, now)
 
     # -- ACME hooks (the acme subpackage's handlers receive this backend first) ----------------
     async def acme_issue(self, req: Request, csr_der: bytes, identifiers: Sequence[str], *,

@@ -1,6 +1,6 @@
 """Revocation and the certificate store: revoke, cert/<serial>, LIST certs, the CRLs (DER and
 PEM, per issuer, rebuilt on every revocation and by the periodic pass before they expire),
-config/crl, config/urls, config/cluster and tidy."""
+config/crl, config/urls and config/cluster."""
 
 from __future__ import annotations
 
@@ -33,12 +33,6 @@ if TYPE_CHECKING:
 
 _S = Field(FieldType.STRING)
 _REF = r"issuer/(?P<issuer_ref>\w(?:[\w\-.]*\w)?)/"
-TIDY_STARTED = ("Tidy operation successfully started. Any information from the operation will be printed to "
-                "OpenBao's server logs.")
-TIDY_NOTHING = ("Manual tidy requested but no tidy operations were set. Enable at least one tidy operation to be "
-                "run (tidy_cert_store / tidy_revoked_certs / tidy_invalid_certs / "
-                "tidy_revoked_cert_issuer_associations / tidy_expired_issuers / tidy_move_legacy_ca_bundle / "
-                "tidy_acme).")
 _CRL_FIELDS = {
     "expiry": Field(FieldType.STRING, "How long a CRL is valid."),
     "disable": Field(FieldType.BOOL, "Serve an empty CRL."),
@@ -76,13 +70,6 @@ def paths() -> list[Path[PkiBackend]]:
              synopsis="AIA URLs put into issued certificates."),
         Path("config/cluster", fields={"path": _S, "aia_path": _S},
              operations={Op.READ: read_cluster, Op.UPDATE: write_cluster}, synopsis="This mount's URL."),
-        Path("tidy", fields={
-            "tidy_cert_store": Field(FieldType.BOOL, "Remove expired certificates from the store."),
-            "tidy_revoked_certs": Field(FieldType.BOOL, "Remove expired certificates from the CRLs."),
-            "tidy_revoked_cert_issuer_associations": Field(FieldType.BOOL, "Associate revoked certs with issuers."),
-            "safety_buffer": Field(FieldType.DURATION, "How long past expiry before removal.", default=259200)},
-             operations={Op.UPDATE: tidy}, synopsis="Remove expired certificates."),
-        Path("tidy-status", operations={Op.READ: tidy_status}, synopsis="The last tidy's outcome."),
     ]
 
 
@@ -282,21 +269,6 @@ async def write_cluster(b: PkiBackend, req: Request, d: FieldData) -> Response:
     await put_json(b.storage(req), CLUSTER_CONFIG, {"path": path, "aia_path": aia})
     b.forget()
     return Response(data={"aia_path": aia, "path": path})
-
-
-# -- tidy ---------------------------------------------------------------------------------------
-
-async def tidy(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    if not (d.get("tidy_cert_store") or d.get("tidy_revoked_certs")
-            or d.get("tidy_revoked_cert_issuer_associations")):
-        return Response(warnings=[TIDY_NOTHING], status=202)
-    await b.tidy(req, cert_store=d.get("tidy_cert_store"), revoked=d.get("tidy_revoked_certs"),
-                 safety_buffer=d.get("safety_buffer"))
-    return Response(warnings=[TIDY_STARTED], status=202)
-
-
-async def tidy_status(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    return Response(data=dict(b.tidy_status))
 
 
 def b64(der: bytes) -> str:

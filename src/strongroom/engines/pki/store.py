@@ -11,6 +11,8 @@
     certs/<serial>           an issued certificate: {"certificate": PEM, "issuer_id"} (serial xx-xx)
     revoked/<serial>         a revocation: {"serial_number", "revocation_time", "issuer_id", "certificate"}
     crls/<issuer uuid>       the issuer's current CRL: {"number", "der" (base64), "next_update"}
+    config/auto-tidy         periodic tidy settings (tidy.py)
+    tidy/last-auto           {"finished": when auto-tidy last finished}
 
 Storage formats are compatibility contracts: the from_json functions accept what to_json wrote.
 """
