@@ -263,3 +263,26 @@ async def test_auto_tidy_runs_from_periodic() -> None:
     clock.now += 1860
     await m.backend.periodic(clock.now)
     assert third["serial_number"] not in (await m.ok(Op.LIST, "certs/"))["keys"]
+
+
+async def test_delta_crl_points_at_the_complete_one(pki: Mount) -> None:
+    d = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})
+    await pki.ok(Op.UPDATE, "revoke", {"serial_number": d["serial_number"]})
+    full = await crl(pki)
+    resp = await pki.call(Op.READ, "crl/delta")
+    assert resp is not None and resp.raw_body is not None and resp.raw_content_type == "application/pkix-crl"
+    delta = crl_of(resp.raw_body)
+    base_number = full.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    assert delta.extensions.get_extension_for_class(x509.DeltaCRLIndicator).value.crl_number == base_number
+    assert delta.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == base_number + 1
+    root = cert((await pki.ok(Op.READ, "issuer/default"))["certificate"])
+    assert delta.is_signature_valid(root.public_key()) and len(delta) == 0  # type: ignore[arg-type]
+    pem = await pki.call(Op.READ, "issuer/root/crl/delta/pem")
+    assert pem is not None and pem.raw_body is not None and pem.raw_body.startswith(b"-----BEGIN X509 CRL")
+    assert (await pki.ok(Op.READ, "issuer/root/crl/delta"))["crl"].startswith("-----BEGIN X509 CRL")
+    assert (await pki.ok(Op.READ, "cert/delta-crl"))["certificate"].startswith("-----BEGIN X509 CRL")
+    assert (await pki.ok(Op.READ, "cert/ca"))["certificate"] == root.public_bytes(
+        serialization.Encoding.PEM).decode().strip()
+    # the next complete CRL takes a number past the delta's
+    await pki.ok(Op.READ, "crl/rotate")
+    assert (await crl(pki)).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == base_number + 2

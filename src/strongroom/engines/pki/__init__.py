@@ -156,7 +156,8 @@ class PkiBackend(Backend):
         spec.issuing_certificates, spec.crl_distribution_points, spec.ocsp_servers = (fill(v) for v in urls)
 
     # -- CRLs ----------------------------------------------------------------------------------
-    async def rebuild_crl(self, req: Request | None, issuer_id: str) -> bytes:
+    async def rebuild_crl(self, req: Request | None, issuer_id: str, *, want_delta: bool = False) -> bytes:
+        """Rebuild the issuer's complete CRL (and its delta); the complete one's DER, or the delta's."""
         storage = self.storage(req)
         snap = await self.state.get(storage)
         issuer = snap.issuers.get(issuer_id)
@@ -167,28 +168,36 @@ class PkiBackend(Backend):
             number = int(old.get("number", 0)) + 1
             now = self.system.now()
             expiry = parse_duration(snap.crl.expiry) or 259200
-            builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
-                       .last_update(crypto.to_datetime(now - 1)).next_update(crypto.to_datetime(now + expiry))
-                       .add_extension(x509.CRLNumber(number), critical=False)
-                       .add_extension(x509.AuthorityKeyIdentifier(crypto.subject_key_id(
-                           crypto.public_key_of(issuer.cert)), None, None), critical=False))
+
+            def base(n: int) -> x509.CertificateRevocationListBuilder:
+                return (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
+                        .last_update(crypto.to_datetime(now - 1)).next_update(crypto.to_datetime(now + expiry))
+                        .add_extension(x509.CRLNumber(n), critical=False)
+                        .add_extension(x509.AuthorityKeyIdentifier(issuer.ski, None, None), critical=False))
+
+            builder = base(number)
             if not snap.crl.disable:
                 for serial, (when, owner) in sorted((await self._revoked_index(storage)).items()):
                     if owner == issuer_id:
                         builder = builder.add_revoked_certificate(
                             x509.RevokedCertificateBuilder().serial_number(int(serial.replace(":", ""), 16))
                             .revocation_date(crypto.to_datetime(when)).build())
-            crl = builder.sign(issuer.key, crypto.hash_for(issuer.key))
-            der = crl.public_bytes(serialization.Encoding.DER)
+            hash_alg = crypto.hash_for(issuer.key)
+            der = builder.sign(issuer.key, hash_alg).public_bytes(serialization.Encoding.DER)
+            # Every revocation rebuilds the complete CRL, so the delta against it is always empty;
+            # it shares the numbering (RFC 5280 5.2.3): number + 1, pointing at the base.
+            delta = (base(number + 1).add_extension(x509.DeltaCRLIndicator(number), critical=True)
+                     .sign(issuer.key, hash_alg).public_bytes(serialization.Encoding.DER))
             await storage.put(CRL_PREFIX + issuer_id, orjson.dumps(
-                {"number": number, "der": base64.b64encode(der).decode(), "next_update": now + expiry}))
-            return der
+                {"number": number + 1, "der": base64.b64encode(der).decode(),
+                 "delta": base64.b64encode(delta).decode(), "next_update": now + expiry}))
+            return delta if want_delta else der
 
-    async def crl_der(self, req: Request, issuer_id: str) -> bytes:
+    async def crl_der(self, req: Request, issuer_id: str, *, delta: bool = False) -> bytes:
         rec = await get_json(self.storage(req), CRL_PREFIX + issuer_id)
-        if rec is None:
-            return await self.rebuild_crl(req, issuer_id)
-        return base64.b64decode(rec["der"])
+        if rec is None or (delta and "delta" not in rec):
+            return await self.rebuild_crl(req, issuer_id, want_delta=delta)
+        return base64.b64decode(rec["delta" if delta else "der"])
 
     async def delete_crl(self, req: Request, issuer_id: str) -> None:
         await self.storage(req).delete(CRL_PREFIX + issuer_id)

@@ -58,10 +58,14 @@ def paths() -> list[Path[PkiBackend]]:
              synopsis="Revoke a certificate by serial number or PEM."),
         Path(r"certs/?", operations={Op.LIST: list_certs}, synopsis="List issued certificates by serial."),
         Path(r"certs/revoked/?", operations={Op.LIST: list_revoked}, synopsis="List revoked certificates."),
-        Path(r"cert/crl", operations={Op.READ: read_cert_crl}, unauthenticated=True, synopsis="The CRL (JSON)."),
+        Path(r"cert/(?P<which>crl|delta-crl)", fields={"which": _S}, operations={Op.READ: read_cert_crl},
+             unauthenticated=True, synopsis="The CRL or delta CRL (JSON)."),
+        Path(r"cert/ca", operations={Op.READ: read_cert_ca}, unauthenticated=True,
+             synopsis="The default issuer's certificate (JSON)."),
         Path(r"cert/(?P<serial>[0-9A-Fa-f:\-]+)(?P<raw>/raw(?:/pem)?)?", fields={"serial": _S, "raw": _S},
              operations={Op.READ: read_cert}, unauthenticated=True, synopsis="A certificate by serial."),
-        Path(r"(?:(?:" + _REF + r")?crl(?P<pem>/pem|/der)?)", fields={"pem": _S, "issuer_ref": _S},
+        Path(r"(?:(?:" + _REF + r")?crl(?P<delta>/delta)?(?P<pem>/pem|/der)?)",
+             fields={"pem": _S, "issuer_ref": _S, "delta": _S},
              operations={Op.READ: read_crl}, unauthenticated=True, synopsis="The CRL, DER or PEM."),
         Path(r"crl/rotate", operations={Op.READ: rotate_crl}, synopsis="Rebuild the CRLs now."),
         Path("config/crl", fields=_CRL_FIELDS, operations={Op.READ: read_crl_config, Op.UPDATE: write_crl_config},
@@ -176,7 +180,7 @@ async def read_crl(b: PkiBackend, req: Request, d: FieldData) -> Response:
     if not snap.issuers:
         return Response(raw_body=b"", raw_content_type="application/pkix-crl", raw_status=204)
     iss = snap.issuer(d.get("issuer_ref") or "default")
-    der = await b.crl_der(req, iss.id)
+    der = await b.crl_der(req, iss.id, delta=bool(d.get("delta")))
     if d.get("issuer_ref") and not d.get("pem"):  # issuer/REF/crl is JSON, as in OpenBao
         pem_text = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode()
         return Response(data={"crl": pem_text})
@@ -188,9 +192,14 @@ async def read_crl(b: PkiBackend, req: Request, d: FieldData) -> Response:
 
 async def read_cert_crl(b: PkiBackend, req: Request, d: FieldData) -> Response:
     snap = await b.snapshot(req)
-    der = await b.crl_der(req, snap.issuer("default").id)
+    der = await b.crl_der(req, snap.issuer("default").id, delta=d.get("which") == "delta-crl")
     pem = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode().strip()
     return Response(data={"certificate": pem, "revocation_time": 0, "revocation_time_rfc3339": ""})
+
+
+async def read_cert_ca(b: PkiBackend, req: Request, d: FieldData) -> Response:
+    iss = (await b.snapshot(req)).issuer("default")
+    return Response(data={"certificate": iss.pem_stripped, "revocation_time": 0, "revocation_time_rfc3339": ""})
 
 
 async def rotate_crl(b: PkiBackend, req: Request, d: FieldData) -> Response:
