@@ -289,3 +289,37 @@ async def test_bad_input_is_a_400_never_a_crash(pki: Mount) -> None:
         assert status == 400 and msg, (path, data)
     assert (await pki.ok(Op.LIST, "roles/"))["keys"] == ["loose", "web"]
     assert len((await pki.ok(Op.LIST, "issuers/"))["keys"]) == 1 and len((await pki.ok(Op.LIST, "keys/"))["keys"]) == 1
+
+
+async def test_mutual_tls_between_openssl_s_server_and_s_client(pki: Mount, tmp_path: Path) -> None:
+    import socket as socket_mod
+    import subprocess
+
+    srv = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "srv.example.com", "ip_sans": "127.0.0.1"})
+    cli = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "cli.example.com"})
+    for name, d in (("srv", srv), ("cli", cli)):
+        (tmp_path / f"{name}.crt").write_text(d["certificate"] + "\n")
+        (tmp_path / f"{name}.key").write_text(d["private_key"] + "\n")
+    (tmp_path / "ca.pem").write_text(srv["issuing_ca"] + "\n")
+    with socket_mod.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-naccept", "1", "-cert", str(tmp_path / "srv.crt"),
+         "-key", str(tmp_path / "srv.key"), "-CAfile", str(tmp_path / "ca.pem"), "-Verify", "2",
+         "-verify_return_error"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    while "ACCEPT" not in server.stdout.readline():  # s_server prints ACCEPT once it listens
+        assert server.poll() is None, "s_server exited"
+    try:
+        client = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-cert", str(tmp_path / "cli.crt"),
+             "-key", str(tmp_path / "cli.key"), "-CAfile", str(tmp_path / "ca.pem"), "-verify_return_error",
+             "-verify_ip", "127.0.0.1", "-brief"], input="hello\n", capture_output=True, text=True, timeout=20)
+        out = server.communicate(timeout=20)[0]
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert client.returncode == 0, client.stderr
+    assert "Verification: OK" in client.stderr
+    assert "CN = cli.example.com" in out or "CN=cli.example.com" in out, out
