@@ -323,3 +323,18 @@ async def test_mutual_tls_between_openssl_s_server_and_s_client(pki: Mount, tmp_
     assert client.returncode == 0, client.stderr
     assert "Verification: OK" in client.stderr
     assert "CN = cli.example.com" in out or "CN=cli.example.com" in out, out
+
+
+async def test_output_formats_as_openbao(pki: Mount) -> None:
+    import base64
+
+    d = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com", "format": "der"})
+    for v in (d["certificate"], d["issuing_ca"], *d["ca_chain"]):
+        x509.load_der_x509_certificate(base64.b64decode(v))
+    assert serialization.load_der_private_key(base64.b64decode(d["private_key"]), None)
+    d = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com", "format": "pem_bundle",
+                                              "private_key_format": "pkcs8"})
+    assert d["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert d["certificate"].startswith("-----BEGIN EC PRIVATE KEY-----") and d["certificate"].count("CERTIFICATE-----") == 4
+    d = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com", "private_key_format": "pkcs8"})
+    assert d["private_key"].startswith("-----BEGIN PRIVATE KEY-----")

@@ -109,10 +109,11 @@ def key_to_pem(key: PrivateKey, fmt: str = "pem") -> str:
     return key.private_bytes(serialization.Encoding.PEM, enc, serialization.NoEncryption()).decode().strip()
 
 
-def key_to_der_b64(key: PrivateKey) -> str:
+def key_to_der_b64(key: PrivateKey, *, pkcs8: bool = False) -> str:
     import base64
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    fmt = serialization.PrivateFormat.PKCS8 if pkcs8 or isinstance(key, ed25519.Ed25519PrivateKey) \
+        else serialization.PrivateFormat.TraditionalOpenSSL
+    der = key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
     return base64.b64encode(der).decode()
 
 

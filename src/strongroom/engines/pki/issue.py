@@ -256,7 +256,7 @@ def leaf_body(issued: Issued, fmt: str, remove_roots: bool = False) -> dict[str,
     pem = subject.cert_output(cert, fmt)
     chain = _chain(issued, remove_roots)
     body: dict[str, Any] = {
-        "ca_chain": chain, "certificate": pem, "expiration": int(cert.not_valid_after_utc.timestamp()),
+        "ca_chain": subject.chain_output(chain, fmt), "certificate": pem, "expiration": int(cert.not_valid_after_utc.timestamp()),
         "issuing_ca": issued.issuer.pem_stripped if fmt != "der" else subject.cert_output(issued.issuer.cert, fmt),
         "not_before": int(cert.not_valid_before_utc.timestamp()),
         "serial_number": crypto.format_serial(cert.serial_number),
@@ -296,8 +296,8 @@ async def issue_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
     body = leaf_body(issued, fmt, d.get("remove_roots_from_chain"))
     body["private_key"] = subject.key_output(key, fmt, d.get("private_key_format"))
     body["private_key_type"] = crypto.key_type_of(key)
-    if fmt == "pem_bundle":
-        body["certificate"] = body["private_key"] + "\n" + body["certificate"]
+    if fmt == "pem_bundle":  # the bundle carries the traditional PEM whatever private_key_format says
+        body["certificate"] = crypto.key_to_pem(key) + "\n" + body["certificate"]
     return _respond(b, role, issued, body)
 
 

@@ -252,7 +252,7 @@ async def sign_intermediate(b: PkiBackend, req: Request, d: FieldData) -> Respon
     pem = subject.cert_output(cert, fmt)
     chain = [crypto.cert_pem(cert), *(c.strip() for c in issuer.chain)]  # the new CA first, as OpenBao
     data = {"certificate": pem, "expiration": int(cert.not_valid_after_utc.timestamp()),
-            "issuing_ca": issuer.pem.strip(), "ca_chain": chain,
+            "issuing_ca": subject.cert_output(issuer.cert, fmt), "ca_chain": subject.chain_output(chain, fmt),
             "serial_number": crypto.format_serial(cert.serial_number)}
     if fmt == "pem_bundle":
         data["certificate"] = "\n".join(chain)

@@ -104,9 +104,16 @@ def cert_output(cert: x509.Certificate, fmt: str) -> str:
 
 
 def key_output(key: crypto.PrivateKey, fmt: str, key_format: str) -> str:
-    if fmt == "der" and key_format in ("", "der"):
-        return crypto.key_to_der_b64(key)
+    """The private key as OpenBao returns it: base64 DER when ``format`` is der (PKCS#8 if asked,
+    else PKCS#1/SEC1), PEM otherwise (PKCS#8 if asked)."""
+    if fmt == "der":
+        return crypto.key_to_der_b64(key, pkcs8=key_format == "pkcs8")
     return crypto.key_to_pem(key, "pkcs8" if key_format == "pkcs8" else "pem")
+
+
+def chain_output(chain: list[str], fmt: str) -> list[str]:
+    """PEM certificates as ``format`` wants them (base64 DER for der)."""
+    return [cert_output(crypto.load_cert(c), "der") for c in chain] if fmt == "der" else chain
 
 
 def drop_empty(data: dict[str, Any]) -> dict[str, Any]:
