@@ -4,8 +4,9 @@ Paths (the table of contents; handlers live in the sibling modules)::
 
     root/generate/<type>, intermediate/generate/<type>      new CA keys and certificates   issuers.py
     root/sign-intermediate, intermediate/set-signed, config/ca, issuers/import/*           issuers.py
-    issuers, issuer/<ref>[/pem|der|json], config/issuers, keys, key/<ref>, config/keys    issuers.py
-    ca[/pem], ca_chain, cert/ca_chain, root (DELETE)                                      issuers.py
+    issuers, issuer/<ref>[/pem|der|json], config/issuers                                  issuers.py
+    keys, keys/generate/*, key/<ref>, config/keys                                          keys.py
+    ca[/pem], ca_chain, cert/ca_chain, root (DELETE)                                      ca.py
     roles, roles/<name>                                                                    roles.py
     [issuer/<ref>/]issue/<role>, sign/<role>, sign-verbatim                                issue.py
     revoke, certs, cert/<serial>, crl[/pem], issuer/<ref>/crl, config/crl|urls|cluster        revoke.py
@@ -31,7 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from strongroom.durations import parse_duration
-from strongroom.engines.pki import crypto, issue, issuers, ocsp, revoke, roles, tidy
+from strongroom.engines.pki import ca, crypto, issue, issuers, keys, ocsp, revoke, roles, tidy
 from strongroom.engines.pki.acme_hooks import AcmeIssued
 from strongroom.engines.pki.state import LoadedIssuer, PkiState, Snapshot
 from strongroom.engines.pki.store import (
@@ -49,7 +50,8 @@ from strongroom.logical import Storage
 
 
 def paths() -> list[Path[PkiBackend]]:
-    return [*issuers.paths(), *roles.paths(), *issue.paths(), *revoke.paths(), *tidy.paths(), *ocsp.paths()]
+    return [*issuers.paths(), *keys.paths(), *ca.paths(), *roles.paths(), *issue.paths(), *revoke.paths(),
+            *tidy.paths(), *ocsp.paths()]
 
 
 class PkiBackend(Backend):

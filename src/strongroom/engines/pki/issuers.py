@@ -1,5 +1,5 @@
-"""Issuers and keys: root generation, intermediate CSRs and their signing, importing signed
-certificates, the issuer and key listings and settings, and the CA certificate endpoints.
+"""Issuers: root generation, intermediate CSRs and their signing, importing signed certificates,
+the issuer listing, settings and default (keys.py has the keys, ca.py the CA certificate endpoints).
 
 Every write here goes under ``config/`` and drops the mount's decoded cache (state.py).
 """
@@ -16,17 +16,14 @@ from cryptography.hazmat.primitives import serialization
 from strongroom.engines.pki import crypto, subject
 from strongroom.engines.pki.state import LoadedIssuer, Snapshot
 from strongroom.engines.pki.store import (
-    CERT_PREFIX,
     ISSUER_PREFIX,
     ISSUERS_CONFIG,
     KEY_PREFIX,
     KEYS_CONFIG,
     IssuerEntry,
     KeyEntry,
-    get_json,
     new_id,
     put_json,
-    serial_key,
 )
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
@@ -39,7 +36,6 @@ AIA_WARNING = ("This mount hasn't configured any authority information access (A
                "of certificates. Consider updating /config/urls or the newly generated issuer with this "
                "information.")
 _REF = r"(?P<issuer_ref>\w(?:[\w\-.]*\w)?)"
-_KREF = r"(?P<key_ref>\w(?:[\w\-.]*\w)?)"
 _ISSUER_UPDATE = {
     "issuer_ref": Field(FieldType.STRING, "Reference to an issuer: its id, its name or default."),
     "issuer_name": Field(FieldType.STRING, "The issuer's name."),
@@ -79,30 +75,14 @@ def paths() -> list[Path[PkiBackend]]:
                          Op.DELETE: delete_issuer}, synopsis="An issuer: read, update, delete."),
         Path(f"issuer/{_REF}/(?P<fmt>pem|der|json)", fields={"issuer_ref": _S, "fmt": _S},
              operations={Op.READ: read_issuer_cert}, unauthenticated=True, synopsis="An issuer's certificate."),
-        Path(r"keys/?", operations={Op.LIST: list_keys}, synopsis="List keys."),
-        Path(r"keys/generate/(?P<exported>internal|exported)",
-             fields={"exported": _S, "key_type": gen["key_type"], "key_bits": gen["key_bits"],
-                     "key_name": gen["key_name"]},
-             operations={Op.UPDATE: generate_key}, synopsis="Generate a key."),
-        Path(f"key/{_KREF}", fields={"key_ref": _S, "key_name": Field(FieldType.STRING, "The key's name.")},
-             operations={Op.READ: read_key, Op.UPDATE: update_key, Op.DELETE: delete_key}, synopsis="A key."),
         Path("config/issuers", fields={"default": Field(FieldType.STRING, "The default issuer."),
                                        "default_follows_latest_issuer": Field(FieldType.BOOL, "Follow new issuers.")},
              operations={Op.READ: read_issuers_config, Op.UPDATE: write_issuers_config},
              synopsis="The default issuer."),
-        Path("config/keys", fields={"default": Field(FieldType.STRING, "The default key.")},
-             operations={Op.READ: read_keys_config, Op.UPDATE: write_keys_config}, synopsis="The default key."),
-        Path(r"ca(?P<pem>/pem)?", fields={"pem": _S}, operations={Op.READ: read_ca}, unauthenticated=True,
-             synopsis="The default issuer's certificate (DER or PEM)."),
-        Path(r"ca_chain", operations={Op.READ: read_ca_chain}, unauthenticated=True, synopsis="The CA chain."),
-        Path(r"cert/ca_chain", operations={Op.READ: read_cert_ca_chain}, unauthenticated=True,
-             synopsis="The CA chain (JSON)."),
-        Path("root", operations={Op.DELETE: delete_root}, synopsis="Delete every issuer and key."),
     ]
 
 
 _S = Field(FieldType.STRING)
-
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -448,137 +428,3 @@ async def write_issuers_config(b: PkiBackend, req: Request, d: FieldData) -> Res
         await put_json(b.storage(req), ISSUERS_CONFIG, {"default": default, "default_follows_latest_issuer": follows})
         b.forget()
     return Response(data={"default": default, "default_follows_latest_issuer": follows})
-
-
-# -- keys ---------------------------------------------------------------------------------------
-
-async def list_keys(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    snap = await b.snapshot(req)
-    ids = sorted(snap.keys)
-    if not ids:
-        raise NotFound()  # an empty LIST is a 404, as in OpenBao
-    return Response(data={"keys": ids, "key_info": {
-        k: {"is_default": k == snap.default_key, "key_name": snap.keys[k].entry.name} for k in ids}})
-
-
-async def generate_key(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    async with b.write_lock:
-        snap = await b.snapshot(req)
-        _check_names(snap, "", d.get("key_name"))
-        key, key_id, _ = await _new_key(b, d, snap, "internal")
-        await _store_key(b, req, snap, key, key_id, d.get("key_name"))
-        b.forget()
-    data = {"key_id": key_id, "key_name": d.get("key_name"), "key_type": crypto.key_type_of(key)}
-    if d.get("exported") == "exported":
-        data["private_key"] = crypto.key_to_pem(key)
-    return Response(data=data)
-
-
-def _key_body(snap: Snapshot, key_id: str) -> dict[str, Any]:
-    lk = snap.keys[key_id]
-    ski = crypto.subject_key_id(crypto.public_key_of_key(lk.key))
-    return {"key_id": key_id, "key_name": lk.entry.name, "key_type": lk.entry.private_key_type,
-            "subject_key_id": crypto.key_id_hex(ski)}
-
-
-async def read_key(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    snap = await b.snapshot(req)
-    return Response(data=_key_body(snap, snap.key(d.get("key_ref")).entry.id))
-
-
-async def update_key(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    async with b.write_lock:
-        snap = await b.snapshot(req)
-        lk = snap.key(d.get("key_ref"))
-        name = d.get("key_name")
-        if not name:
-            raise InvalidRequest("missing required parameter 'key_name'")
-        if any(k.entry.name == name and k.entry.id != lk.entry.id for k in snap.keys.values()):
-            raise InvalidRequest("key name already in use")
-        entry = KeyEntry.from_json(lk.entry.to_json())
-        entry.name = name
-        await b.storage(req).put(KEY_PREFIX + entry.id, entry.to_json())
-        b.forget()
-    return Response(data={"key_id": entry.id, "key_name": entry.name, "key_type": entry.private_key_type})
-
-
-async def delete_key(b: PkiBackend, req: Request, d: FieldData) -> Response | None:
-    async with b.write_lock:
-        snap = await b.snapshot(req)
-        try:
-            lk = snap.key(d.get("key_ref"))
-        except InvalidRequest:
-            return None
-        users = [i.id for i in snap.issuers.values() if i.entry.key_id == lk.entry.id]
-        if users:
-            raise InvalidRequest(f"Failed to Delete Key.  Key in Use by Issuer: {users[0]}")
-        st = b.storage(req)
-        await st.delete(KEY_PREFIX + lk.entry.id)
-        if snap.default_key == lk.entry.id:
-            await put_json(st, KEYS_CONFIG, {"default": ""})
-        b.forget()
-    return None
-
-
-async def read_keys_config(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    return Response(data={"default": (await b.snapshot(req)).default_key})
-
-
-async def write_keys_config(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    async with b.write_lock:
-        snap = await b.snapshot(req)
-        default = snap.key(d.get("default")).entry.id if d.get("default") else snap.default_key
-        await put_json(b.storage(req), KEYS_CONFIG, {"default": default})
-        b.forget()
-    return Response(data={"default": default})
-
-
-# -- CA certificate endpoints ------------------------------------------------------------------
-
-async def read_ca(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    snap = await b.snapshot(req)
-    if not snap.default_issuer:
-        return Response(raw_body=b"", raw_content_type="application/pkix-cert", raw_status=204)
-    iss = snap.issuer("default")
-    if d.get("pem"):
-        return Response(raw_body=iss.pem.strip().encode(), raw_content_type="application/pem-certificate-chain",
-                        raw_status=200)
-    return Response(raw_body=iss.cert.public_bytes(serialization.Encoding.DER),
-                    raw_content_type="application/pkix-cert", raw_status=200)
-
-
-async def read_ca_chain(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    snap = await b.snapshot(req)
-    if not snap.default_issuer:
-        return Response(raw_body=b"", raw_content_type="application/pkix-cert", raw_status=204)
-    chain = "\n".join(c.strip() for c in snap.issuer("default").chain)
-    return Response(raw_body=chain.encode(), raw_content_type="application/pkix-cert", raw_status=200)
-
-
-async def read_cert_ca_chain(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    snap = await b.snapshot(req)
-    iss = snap.issuer("default")
-    return Response(data={"ca_chain": "\n".join(c.strip() for c in iss.chain), "certificate": iss.pem.strip(),
-                          "revocation_time": 0, "revocation_time_rfc3339": ""})
-
-
-async def delete_root(b: PkiBackend, req: Request, d: FieldData) -> Response | None:
-    async with b.write_lock:
-        snap = await b.snapshot(req)
-        st = b.storage(req)
-        for iid in snap.issuers:
-            await st.delete(ISSUER_PREFIX + iid)
-            await b.delete_crl(req, iid)
-        for kid in snap.keys:
-            await st.delete(KEY_PREFIX + kid)
-        await st.delete(ISSUERS_CONFIG)
-        await st.delete(KEYS_CONFIG)
-        b.forget()
-    return None
-
-
-async def cert_entry(b: PkiBackend, req: Request, serial: str) -> dict[str, Any]:
-    entry = await get_json(b.storage(req), CERT_PREFIX + serial_key(serial))
-    if entry is None:
-        raise NotFound()
-    return entry
