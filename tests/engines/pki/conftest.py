@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from tests.engines.conftest import Mount
 
-from strongroom.errors import StrongroomError
-from strongroom.framework import Op
 from strongroom.engines import SECRETS_ENGINES
-from strongroom.framework import BackendConfig
+from strongroom.errors import StrongroomError
+from strongroom.framework import BackendConfig, Op
 from strongroom.framework.registry import resolve
 from strongroom.framework.system import StaticSystemView
 from strongroom.storage.inmem import InmemStorage
-from tests.engines.conftest import Mount
 
 # The mount's (default, max) lease TTLs: 32 days and 10 years, as after `secrets tune -max-lease-ttl`.
 TTLS = (2764800, 315360000)
@@ -62,4 +61,5 @@ def openssl_verify(tmp: Path, leaf: str, chain: list[str], *extra: str) -> subpr
     args = ["openssl", "verify", "-CAfile", str(tmp / "root.pem")]
     if chain[:-1]:
         args += ["-untrusted", str(tmp / "untrusted.pem")]
-    return subprocess.run([*args, *extra, str(tmp / "leaf.pem")], capture_output=True, text=True, timeout=30)
+    return subprocess.run([*args, *extra, str(tmp / "leaf.pem")], capture_output=True, text=True, timeout=30,
+                          check=False)

@@ -10,12 +10,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tests.engines.conftest import Mount
+from tests.engines.pki.conftest import cert
 
 from strongroom.engines.pki import AcmeIssued, PkiBackend
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Op
-from tests.engines.conftest import Mount
-from tests.engines.pki.conftest import cert
 
 
 def csr_der(cn: str, dns: list[str], ips: list[str] = (), key: Any = None) -> bytes:  # type: ignore[assignment]

@@ -10,10 +10,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
-
-from strongroom.framework import Op, Request
 from tests.engines.conftest import Mount
 from tests.engines.pki.conftest import cert, error_of, mount, openssl_verify
+
+from strongroom.framework import Op, Request
 
 
 async def test_intermediate_signed_by_root_and_imported(pki: Mount, tmp_path: Path) -> None:
@@ -107,7 +107,8 @@ async def test_several_issuers_default_names_and_refs(pki: Mount) -> None:
     status, msg = await error_of(pki, Op.UPDATE, "issue/by2", {"common_name": "x"})
     assert status == 400  # the role names "second", which is gone; and renamed cannot issue
     await pki.ok(Op.UPDATE, "roles/by2", {"allow_any_name": True, "key_type": "ec", "issuer_ref": "renamed"})
-    assert "not allowed to issue" in (await error_of(pki, Op.UPDATE, "issue/by2", {"common_name": "x"}))[1]
+    status, msg = await error_of(pki, Op.UPDATE, "issue/by2", {"common_name": "x"})
+    assert status == 400 and "requested usage issuing-certificates" in msg
     assert (await error_of(pki, Op.READ, "issuer/nope"))[1] == "unable to find PKI issuer for reference: nope"
     # delete: the default goes with it
     resp = await pki.call(Op.DELETE, "issuer/renamed")
@@ -266,3 +267,27 @@ async def test_a_cache_fill_racing_a_write_is_not_kept(pki: Mount) -> None:
     gated.gate.set()
     await slow_read
     assert (await pki.ok(Op.READ, "issuer/renamed"))["issuer_id"] == root_id
+
+
+async def test_revoke_issuer(pki: Mount) -> None:
+    gen = await pki.ok(Op.UPDATE, "intermediate/generate/internal", {"common_name": "Int", "key_type": "ec"})
+    signed = await pki.ok(Op.UPDATE, "root/sign-intermediate", {"csr": gen["csr"], "common_name": "Int",
+                                                                 "ttl": "8760h"})
+    (iid,) = (await pki.ok(Op.UPDATE, "intermediate/set-signed", {"certificate": signed["certificate"]}))[
+        "imported_issuers"]
+    await pki.ok(Op.UPDATE, f"issuer/{iid}", {"issuer_name": "int"})
+    await pki.ok(Op.UPDATE, "issuer/int/issue/web", {"common_name": "a.example.com"})
+    resp = await pki.call(Op.UPDATE, "issuer/int/revoke")
+    assert resp is not None and resp.data is not None
+    assert resp.data["revoked"] is True and resp.data["revocation_time"] > 0
+    assert "issuing-certificates" not in resp.data["usage"] and not resp.warnings  # has a parent, not default
+    status, msg = await error_of(pki, Op.UPDATE, "issuer/int/issue/web", {"common_name": "a.example.com"})
+    assert status == 400 and "requested usage issuing-certificates" in msg
+    crl_resp = await pki.call(Op.READ, "issuer/root/crl/der")
+    assert crl_resp is not None and crl_resp.raw_body is not None
+    crl = x509.load_der_x509_crl(crl_resp.raw_body)
+    assert crl.get_revoked_certificate_by_serial_number(cert(signed["certificate"]).serial_number) is not None
+    assert (await pki.ok(Op.READ, "issuer/int"))["revoked"] is True
+    root = await pki.call(Op.UPDATE, "issuer/root/revoke")
+    assert root is not None and len(root.warnings) == 3  # self-signed, no parent, the default
+

@@ -9,15 +9,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
-
-from strongroom.framework import Op
 from tests.engines.conftest import Mount
 from tests.engines.pki.conftest import cert
 
+from strongroom.framework import Op
 
-def ocsp_request(leaf: x509.Certificate, issuer: x509.Certificate, algorithm: hashes.HashAlgorithm = hashes.SHA1(),
+
+def ocsp_request(leaf: x509.Certificate, issuer: x509.Certificate, algorithm: hashes.HashAlgorithm | None = None,
                  nonce: bytes | None = None) -> bytes:
-    b = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, algorithm)
+    b = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, algorithm or hashes.SHA1())
     if nonce is not None:
         b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
     return b.build().public_bytes(serialization.Encoding.DER)

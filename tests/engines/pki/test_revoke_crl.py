@@ -13,11 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
+from tests.engines.conftest import Mount
+from tests.engines.pki.conftest import cert, error_of, mount, openssl_verify
 
 from strongroom.framework import Op
 from strongroom.testing import app_client, unsealed_core
-from tests.engines.conftest import Mount
-from tests.engines.pki.conftest import cert, error_of, mount, openssl_verify
 
 
 class Clock:

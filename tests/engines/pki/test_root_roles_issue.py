@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import subprocess
 import threading
 from pathlib import Path
 
@@ -12,10 +13,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from strongroom.framework import Op
 from tests.engines.conftest import Mount
 from tests.engines.pki.conftest import cert, error_of, mount, openssl_verify
+
+from strongroom.framework import Op
 
 
 def csr_pem(cn: str, sans: list[str] = (), key: object = None) -> tuple[str, object]:  # type: ignore[assignment]
@@ -291,19 +292,8 @@ async def test_bad_input_is_a_400_never_a_crash(pki: Mount) -> None:
     assert len((await pki.ok(Op.LIST, "issuers/"))["keys"]) == 1 and len((await pki.ok(Op.LIST, "keys/"))["keys"]) == 1
 
 
-async def test_mutual_tls_between_openssl_s_server_and_s_client(pki: Mount, tmp_path: Path) -> None:
-    import socket as socket_mod
-    import subprocess
-
-    srv = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "srv.example.com", "ip_sans": "127.0.0.1"})
-    cli = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "cli.example.com"})
-    for name, d in (("srv", srv), ("cli", cli)):
-        (tmp_path / f"{name}.crt").write_text(d["certificate"] + "\n")
-        (tmp_path / f"{name}.key").write_text(d["private_key"] + "\n")
-    (tmp_path / "ca.pem").write_text(srv["issuing_ca"] + "\n")
-    with socket_mod.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def _openssl_mtls(tmp_path: Path, port: int) -> tuple[subprocess.CompletedProcess[str], str]:
+    """s_server requiring a client certificate from the CA, one s_client presenting one."""
     server = subprocess.Popen(
         ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-naccept", "1", "-cert", str(tmp_path / "srv.crt"),
          "-key", str(tmp_path / "srv.key"), "-CAfile", str(tmp_path / "ca.pem"), "-Verify", "2",
@@ -315,11 +305,25 @@ async def test_mutual_tls_between_openssl_s_server_and_s_client(pki: Mount, tmp_
         client = subprocess.run(
             ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-cert", str(tmp_path / "cli.crt"),
              "-key", str(tmp_path / "cli.key"), "-CAfile", str(tmp_path / "ca.pem"), "-verify_return_error",
-             "-verify_ip", "127.0.0.1", "-brief"], input="hello\n", capture_output=True, text=True, timeout=20)
-        out = server.communicate(timeout=20)[0]
+             "-verify_ip", "127.0.0.1", "-brief"], input="hello\n", capture_output=True, text=True, timeout=20,
+            check=False)
+        return client, server.communicate(timeout=20)[0]
     finally:
         if server.poll() is None:
             server.kill()
+
+
+async def test_mutual_tls_between_openssl_s_server_and_s_client(pki: Mount, tmp_path: Path) -> None:
+    srv = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "srv.example.com", "ip_sans": "127.0.0.1"})
+    cli = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "cli.example.com"})
+    for name, d in (("srv", srv), ("cli", cli)):
+        (tmp_path / f"{name}.crt").write_text(d["certificate"] + "\n")
+        (tmp_path / f"{name}.key").write_text(d["private_key"] + "\n")
+    (tmp_path / "ca.pem").write_text(srv["issuing_ca"] + "\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client, out = await asyncio.to_thread(_openssl_mtls, tmp_path, port)
     assert client.returncode == 0, client.stderr
     assert "Verification: OK" in client.stderr
     assert "CN = cli.example.com" in out or "CN=cli.example.com" in out, out

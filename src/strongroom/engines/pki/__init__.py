@@ -232,9 +232,8 @@ class PkiBackend(Backend):
         names = issue.verbatim_names(csr)
         wanted = {i.lower() for i in identifiers}
         got = {n.lower() for n in [*names.dns, *names.ips]}
-        if names.common_name:
-            if names.common_name.lower() not in wanted:
-                raise InvalidRequest(f"CSR common name {names.common_name} is not among the order's identifiers")
+        if names.common_name and names.common_name.lower() not in wanted:
+            raise InvalidRequest(f"CSR common name {names.common_name} is not among the order's identifiers")
         if names.emails or names.uris:
             raise InvalidRequest("CSR contains names other than DNS names and IP addresses")
         if got != wanted:

@@ -20,7 +20,17 @@ from strongroom.engines.pki import crypto, subject
 from strongroom.engines.pki.roles import load_role
 from strongroom.engines.pki.state import LoadedIssuer
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, SecretType, name_regex
+from strongroom.framework import (
+    Field,
+    FieldData,
+    FieldType,
+    Op,
+    Path,
+    Request,
+    Response,
+    SecretType,
+    name_regex,
+)
 
 if TYPE_CHECKING:
     from strongroom.engines.pki import PkiBackend
@@ -126,9 +136,8 @@ def name_allowed(role: dict[str, Any], name: str) -> bool:
 
 
 def check_names(role: dict[str, Any], n: Names) -> None:
-    if n.common_name:
-        if not name_allowed(role, n.common_name):
-            raise InvalidRequest(f"common name {n.common_name} not allowed by this role")
+    if n.common_name and not name_allowed(role, n.common_name):
+        raise InvalidRequest(f"common name {n.common_name} not allowed by this role")
     for name in [*n.dns, *n.emails]:
         if name != n.common_name and not name_allowed(role, name):
             raise InvalidRequest(f"subject alternate name {name} not allowed by this role")

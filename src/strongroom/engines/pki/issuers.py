@@ -20,10 +20,12 @@ from strongroom.engines.pki.store import (
     ISSUERS_CONFIG,
     KEY_PREFIX,
     KEYS_CONFIG,
+    REVOKED_PREFIX,
     IssuerEntry,
     KeyEntry,
     new_id,
     put_json,
+    serial_key,
 )
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
@@ -73,6 +75,8 @@ def paths() -> list[Path[PkiBackend]]:
         Path(f"issuer/{_REF}", fields=_ISSUER_UPDATE,
              operations={Op.READ: read_issuer, Op.UPDATE: update_issuer, Op.PATCH: update_issuer,
                          Op.DELETE: delete_issuer}, synopsis="An issuer: read, update, delete."),
+        Path(f"issuer/{_REF}/revoke", fields={"issuer_ref": _S}, operations={Op.UPDATE: revoke_issuer},
+             synopsis="Revoke an issuer: it stops issuing and goes on its parent's CRL."),
         Path(f"issuer/{_REF}/(?P<fmt>pem|der|json)", fields={"issuer_ref": _S, "fmt": _S},
              operations={Op.READ: read_issuer_cert}, unauthenticated=True, synopsis="An issuer's certificate."),
         Path("config/issuers", fields={"default": Field(FieldType.STRING, "The default issuer."),
@@ -324,7 +328,12 @@ async def list_issuers(b: PkiBackend, req: Request, d: FieldData) -> Response:
 
 def issuer_body(snap: Snapshot, iss: LoadedIssuer, revoked: bool) -> dict[str, Any]:
     e = iss.entry
-    return {
+    extra: dict[str, Any] = {}
+    if e.revoked:
+        revoked = True
+        extra = {"revocation_time": int(e.revocation_time),
+                 "revocation_time_rfc3339": crypto.rfc3339(e.revocation_time)}
+    return {**extra,
         "ca_chain": iss.chain, "certificate": iss.pem, "crl_distribution_points": e.crl_distribution_points,
         "delta_crl_distribution_points": [], "issuer_id": e.id, "issuer_name": e.name,
         "issuing_certificates": e.issuing_certificates, "key_id": e.key_id,
@@ -372,6 +381,41 @@ async def update_issuer(b: PkiBackend, req: Request, d: FieldData) -> Response:
         b.forget()
     snap = await b.snapshot(req)
     return Response(data=issuer_body(snap, snap.issuers[e.id], await b.is_revoked(req, e.serial_number)))
+
+
+async def revoke_issuer(b: PkiBackend, req: Request, d: FieldData) -> Response:
+    warnings: list[str] = []
+    async with b.write_lock:
+        snap = await b.snapshot(req)
+        iss = snap.issuer(d.get("issuer_ref"))
+        if iss.entry.revoked:
+            return Response(data=issuer_body(snap, iss, True))
+        e = IssuerEntry.from_json(iss.entry.to_json())
+        e.revoked, e.revocation_time = True, b.system.now()
+        e.usage = ",".join(u for u in e.usage.split(",") if u != "issuing-certificates")
+        await b.storage(req).put(ISSUER_PREFIX + e.id, e.to_json())
+        b.forget()
+        parent = next((p for p in snap.issuers.values()
+                       if p.id != iss.id and crypto.verify_signed_by(iss.cert, p.cert)), None)
+        if iss.cert.issuer == iss.cert.subject:
+            warnings.append("This issuer is a self-signed (potentially root) certificate. This means it may not be "
+                            "considered revoked if there is not an external, cross-signed variant of this "
+                            "certificate. This issuer's serial number will not appear on its own CRL.")
+        if parent is None:
+            warnings.append("This issuer lacks another parent issuer within the mount. This means it will not "
+                            "appear on any other CRLs and may not be considered revoked by clients. Consider "
+                            "adding this issuer to its issuer's CRL as well if it is not self-signed.")
+        if snap.default_issuer == iss.id:
+            warnings.append("This issuer is currently configured as the default issuer for this mount; operations "
+                            "such as certificate issuance may not work until a new default issuer is selected.")
+    if parent is not None:  # on the parent's CRL, like any certificate the parent signed
+        await put_json(b.storage(req), REVOKED_PREFIX + serial_key(e.serial_number), {
+            "serial_number": e.serial_number, "revocation_time": e.revocation_time, "issuer_id": parent.id,
+            "certificate": iss.pem_stripped})
+        b.revoked_forget()
+        await b.rebuild_crl(req, parent.id)
+    snap = await b.snapshot(req)
+    return Response(data=issuer_body(snap, snap.issuers[e.id], True), warnings=warnings)
 
 
 async def delete_issuer(b: PkiBackend, req: Request, d: FieldData) -> Response | None:

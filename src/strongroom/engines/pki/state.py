@@ -103,7 +103,9 @@ class Snapshot:
         if iss.key is None:
             raise InvalidRequest(f"issuer {iss.id} has no private key and cannot issue certificates")
         if "issuing-certificates" not in iss.entry.usage.split(","):
-            raise InvalidRequest(f"issuer {iss.id} is not allowed to issue certificates (usage)")
+            raise InvalidRequest(f"error while attempting to use issuer {iss.id}: requested usage "
+                                 f"issuing-certificates for issuer [id:{iss.id} / name:{iss.entry.name}] but only "
+                                 f"had usage {iss.entry.usage}")
         return iss
 
 

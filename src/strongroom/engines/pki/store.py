@@ -70,6 +70,8 @@ class IssuerEntry:
     ocsp_servers: list[str] = field(default_factory=list)
     enable_aia_url_templating: bool = False
     serial_number: str = ""
+    revoked: bool = False  # issuer/<ref>/revoke: it can no longer issue
+    revocation_time: float = 0.0
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
