@@ -126,3 +126,36 @@ def test_hvac_pki_methods(server: RunningServer) -> None:
     assert leaf["issuing_ca"] == int_cert and leaf["ca_chain"] == [int_cert]
     resp = client.secrets.pki.tidy(extra_params={"tidy_cert_store": True}, mount_point="hv")
     assert resp.status_code == 202
+
+
+def test_hvac_config_and_issuer_methods(server: RunningServer) -> None:
+    client = hvac.Client(url=server.addr, token=server.root_token)
+    client.sys.enable_secrets_engine("pki", path="hv2", config={"max_lease_ttl": "87600h"})
+    pki = client.secrets.pki
+    root = pki.generate_root("internal", "Second Root", extra_params={"ttl": "8760h", "key_type": "ec",
+                                                                      "issuer_name": "r2"}, mount_point="hv2")["data"]
+    pki.set_urls({"ocsp_servers": [f"{server.addr}/v1/hv2/ocsp"]}, mount_point="hv2")
+    assert pki.read_urls(mount_point="hv2")["data"]["ocsp_servers"] == [f"{server.addr}/v1/hv2/ocsp"]
+    pki.set_crl_configuration(expiry="48h", mount_point="hv2")
+    assert pki.read_crl_configuration(mount_point="hv2")["data"]["expiry"] == "48h"
+    assert pki.rotate_crl(mount_point="hv2")["data"]["success"] is True
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "verbatim.internal")]))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    signed = pki.sign_verbatim(csr, extra_params={"ttl": "1h"}, mount_point="hv2")["data"]
+    leaf = x509.load_pem_x509_certificate(signed["certificate"].encode())
+    aia = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert [a.access_location.value for a in aia] == [f"{server.addr}/v1/hv2/ocsp"]
+    assert pki.update_issuer("r2", extra_params={"issuer_name": "r3"}, mount_point="hv2")["data"][
+        "issuer_name"] == "r3"
+    pki.create_or_update_role("tmp", {"allow_any_name": True}, mount_point="hv2")
+    assert pki.list_roles(mount_point="hv2")["data"]["keys"] == ["tmp"]
+    pki.delete_role("tmp", mount_point="hv2")
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        pki.list_roles(mount_point="hv2")
+    revoked = pki.revoke_issuer("r3", mount_point="hv2")
+    assert revoked["data"]["revoked"] is True and revoked["warnings"]
+    pki.delete_issuer(root["issuer_id"], mount_point="hv2")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="unable to find PKI issuer"):
+        pki.read_issuer(root["issuer_id"], mount_point="hv2")
