@@ -291,3 +291,16 @@ async def test_revoke_issuer(pki: Mount) -> None:
     root = await pki.call(Op.UPDATE, "issuer/root/revoke")
     assert root is not None and len(root.warnings) == 3  # self-signed, no parent, the default
 
+
+
+async def test_deactivate_drops_decoded_keys(pki: Mount) -> None:
+    from strongroom.engines.pki import PkiBackend
+
+    b = pki.backend
+    assert isinstance(b, PkiBackend)
+    await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})
+    assert b.state._snap is not None and b.roles
+    await b.deactivate()
+    assert b.state._snap is None and not b.roles
+    await b.setup()
+    await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})  # and it comes back from storage

@@ -93,9 +93,18 @@ class PkiBackend(Backend):
         self._revoked_generation += 1
 
     async def setup(self) -> None:
+        self._drop_caches()
+
+    async def deactivate(self) -> None:
+        """Seal, unmount or tune: nothing decoded (private keys included) outlives the mount's life."""
+        self._drop_caches()
+        await super().deactivate()
+
+    def _drop_caches(self) -> None:
         self.forget()
         self.revoked_forget()
         self.roles.clear()
+        self.roles_generation += 1
 
     async def invalidate(self, key: str) -> None:
         if key.startswith("config/"):
