@@ -25,7 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     s = sqlite_server_process(tmp_path_factory.mktemp("pki-server"), top='max_lease_ttl = "87600h"\n')
     s.start()
     init = httpx.put(f"{s.addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}).json()
-    s.root_token = init["root_token"]
+    s.root_token, s.keys = init["root_token"], init["keys"]
     httpx.put(f"{s.addr}/v1/sys/unseal", json={"key": init["keys"][0]}).raise_for_status()
     out = s.bao("secrets", "enable", "pki")
     assert out.returncode == 0, out.stderr
@@ -159,3 +159,18 @@ def test_hvac_config_and_issuer_methods(server: RunningServer) -> None:
     pki.delete_issuer(root["issuer_id"], mount_point="hv2")
     with pytest.raises(hvac.exceptions.InvalidRequest, match="unable to find PKI issuer"):
         pki.read_issuer(root["issuer_id"], mount_point="hv2")
+
+
+def test_everything_survives_a_restart(server: RunningServer) -> None:
+    """Last in this module: the issuers, keys, roles, certificates and CRLs are in the barrier."""
+    client = hvac.Client(url=server.addr, token=server.root_token)
+    before = client.secrets.pki.list_certificates(mount_point="hv")["data"]["keys"]
+    crl_before = httpx.get(f"{server.addr}/v1/hv/crl").content
+    server.stop()
+    server.start()
+    httpx.put(f"{server.addr}/v1/sys/unseal", json={"key": server.keys[0]}).raise_for_status()
+    assert client.secrets.pki.list_certificates(mount_point="hv")["data"]["keys"] == before
+    assert httpx.get(f"{server.addr}/v1/hv/crl").content == crl_before
+    leaf = client.secrets.pki.generate_certificate("svc", "after.svc.internal", mount_point="hv")["data"]
+    root = x509.load_pem_x509_certificate(leaf["issuing_ca"].encode())
+    x509.load_pem_x509_certificate(leaf["certificate"].encode()).verify_directly_issued_by(root)
