@@ -161,6 +161,18 @@ def test_hvac_config_and_issuer_methods(server: RunningServer) -> None:
         pki.read_issuer(root["issuer_id"], mount_point="hv2")
 
 
+def test_bao_pki_health_check_reads_the_mount(server: RunningServer) -> None:
+    """`bao pki health-check` walks many endpoints (it crashed on an empty LIST answered 200)."""
+    out = server.bao("pki", "health-check", "-format=json", "pki")
+    assert "panic" not in out.stderr, out.stderr
+    report = json.loads(out.stdout)
+    statuses = {r["status"] for r in report["crl_validity_period"] if "/crl/delta" not in r["endpoint"]}
+    assert statuses == {"ok"}, report["crl_validity_period"]
+    # the web role allows localhost next to allowed_domains: flagged, as OpenBao flags it
+    assert [(r["status"], r["endpoint"]) for r in report["role_allows_localhost"]] == [
+        ("warning", "/pki/roles/web")]
+
+
 def test_everything_survives_a_restart(server: RunningServer) -> None:
     """Last in this module: the issuers, keys, roles, certificates and CRLs are in the barrier."""
     client = hvac.Client(url=server.addr, token=server.root_token)
