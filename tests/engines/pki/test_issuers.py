@@ -304,3 +304,17 @@ async def test_deactivate_drops_decoded_keys(pki: Mount) -> None:
     assert b.state._snap is None and not b.roles
     await b.setup()
     await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com"})  # and it comes back from storage
+
+
+async def test_root_rotate_replace_and_aliases(pki: Mount) -> None:
+    first = (await pki.ok(Op.READ, "config/issuers"))["default"]
+    nxt = await pki.ok(Op.UPDATE, "root/rotate/internal", {"common_name": "Next Root", "key_type": "ec",
+                                                            "issuer_name": "next", "ttl": "8760h"})
+    assert (await pki.ok(Op.READ, "config/issuers"))["default"] == first  # rotate does not move the default
+    assert (await pki.ok(Op.UPDATE, "root/replace", {}))["default"] == nxt["issuer_id"]  # "next" by default
+    assert (await pki.ok(Op.UPDATE, "root/replace", {"default": first}))["default"] == first
+    alias = await pki.ok(Op.UPDATE, "issuers/generate/root/internal", {"common_name": "Alias", "key_type": "ec"})
+    assert alias["issuer_id"] in (await pki.ok(Op.LIST, "issuers/"))["keys"]
+    csr = await pki.ok(Op.UPDATE, "issuers/generate/intermediate/internal", {"common_name": "I", "key_type": "ec"})
+    assert csr["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    assert (await pki.ok(Op.READ, "crl/rotate-delta")) == {"success": True}

@@ -57,9 +57,11 @@ _USAGES = ("read-only", "issuing-certificates", "crl-signing", "ocsp-signing")
 def paths() -> list[Path[PkiBackend]]:
     gen = subject.CA_FIELDS
     return [
-        Path(r"root/generate/(?P<exported>internal|exported|existing|kms)", fields={**gen, "exported": _S},
+        # root/rotate is root/generate (neither moves an existing default; root/replace does).
+        Path(r"(?:root/generate|root/rotate|issuers/generate/root)/(?P<exported>internal|exported|existing|kms)",
+             fields={**gen, "exported": _S},
              operations={Op.UPDATE: generate_root}, synopsis="Generate a new CA certificate and private key."),
-        Path(r"intermediate/generate/(?P<exported>internal|exported|existing|kms)",
+        Path(r"(?:intermediate/generate|issuers/generate/intermediate)/(?P<exported>internal|exported|existing|kms)",
              fields={**gen, "exported": _S, "add_basic_constraints": Field(FieldType.BOOL, "Add basic constraints.")},
              operations={Op.UPDATE: generate_intermediate}, synopsis="Generate an intermediate CSR and key."),
         Path(r"(?:root|issuer/" + _REF + r")/sign-intermediate",
@@ -79,6 +81,8 @@ def paths() -> list[Path[PkiBackend]]:
              synopsis="Revoke an issuer: it stops issuing and goes on its parent's CRL."),
         Path(f"issuer/{_REF}/(?P<fmt>pem|der|json)", fields={"issuer_ref": _S, "fmt": _S},
              operations={Op.READ: read_issuer_cert}, unauthenticated=True, synopsis="An issuer's certificate."),
+        Path("root/replace", fields={"default": Field(FieldType.STRING, "The new default issuer.", default="next")},
+             operations={Op.UPDATE: replace_root}, synopsis="Make another issuer the default."),
         Path("config/issuers", fields={"default": Field(FieldType.STRING, "The default issuer."),
                                        "default_follows_latest_issuer": Field(FieldType.BOOL, "Follow new issuers.")},
              operations={Op.READ: read_issuers_config, Op.UPDATE: write_issuers_config},
@@ -460,15 +464,23 @@ async def read_issuers_config(b: PkiBackend, req: Request, d: FieldData) -> Resp
 
 
 async def write_issuers_config(b: PkiBackend, req: Request, d: FieldData) -> Response:
+    follows = d.get("default_follows_latest_issuer") if d.has("default_follows_latest_issuer") else None
+    return await _set_default(b, req, d.get("default") if d.has("default") else None, follows)
+
+
+async def replace_root(b: PkiBackend, req: Request, d: FieldData) -> Response:
+    return await _set_default(b, req, d.get("default"), None)
+
+
+async def _set_default(b: PkiBackend, req: Request, ref: str | None, follows_in: bool | None) -> Response:
     async with b.write_lock:
         snap = await b.snapshot(req)
         default = snap.default_issuer
-        if d.has("default"):
-            if d.get("default") == "default":
+        if ref is not None:
+            if ref == "default":
                 raise InvalidRequest("invalid issuer specification; must be non-empty and can't be 'default'")
-            default = snap.issuer(d.get("default")).id
-        follows = d.get("default_follows_latest_issuer") if d.has("default_follows_latest_issuer") \
-            else snap.default_follows_latest_issuer
+            default = snap.issuer(ref).id
+        follows = snap.default_follows_latest_issuer if follows_in is None else follows_in
         await put_json(b.storage(req), ISSUERS_CONFIG, {"default": default, "default_follows_latest_issuer": follows})
         b.forget()
     return Response(data={"default": default, "default_follows_latest_issuer": follows})

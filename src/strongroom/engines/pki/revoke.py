@@ -67,7 +67,7 @@ def paths() -> list[Path[PkiBackend]]:
         Path(r"(?:(?:" + _REF + r")?crl(?P<delta>/delta)?(?P<pem>/pem|/der)?)",
              fields={"pem": _S, "issuer_ref": _S, "delta": _S},
              operations={Op.READ: read_crl}, unauthenticated=True, synopsis="The CRL, DER or PEM."),
-        Path(r"crl/rotate", operations={Op.READ: rotate_crl}, synopsis="Rebuild the CRLs now."),
+        Path(r"crl/rotate(?:-delta)?", operations={Op.READ: rotate_crl}, synopsis="Rebuild the CRLs now."),
         Path("config/crl", fields=_CRL_FIELDS, operations={Op.READ: read_crl_config, Op.UPDATE: write_crl_config},
              synopsis="CRL settings."),
         Path("config/urls", fields=_URL_FIELDS, operations={Op.READ: read_urls, Op.UPDATE: write_urls},
