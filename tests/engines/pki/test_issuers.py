@@ -318,3 +318,21 @@ async def test_root_rotate_replace_and_aliases(pki: Mount) -> None:
     csr = await pki.ok(Op.UPDATE, "issuers/generate/intermediate/internal", {"common_name": "I", "key_type": "ec"})
     assert csr["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
     assert (await pki.ok(Op.READ, "crl/rotate-delta")) == {"success": True}
+
+
+async def test_permitted_dns_domains_constrain_the_ca(pki: Mount, tmp_path: Path) -> None:
+    inter = await mount()
+    gen = await inter.ok(Op.UPDATE, "intermediate/generate/internal", {"common_name": "Constrained", "key_type": "ec"})
+    signed = await pki.ok(Op.UPDATE, "root/sign-intermediate", {
+        "csr": gen["csr"], "common_name": "Constrained", "ttl": "8760h", "permitted_dns_domains": "example.com"})
+    nc = cert(signed["certificate"]).extensions.get_extension_for_class(x509.NameConstraints)
+    assert nc.critical and [n.value for n in nc.value.permitted_subtrees or []] == ["example.com"]
+    await inter.ok(Op.UPDATE, "intermediate/set-signed", {"certificate": signed["certificate"]})
+    # the intermediate itself may sign anything; openssl refuses what falls outside its subtree
+    await inter.ok(Op.UPDATE, "roles/any", {"allow_any_name": True, "key_type": "ec"})
+    chain = [signed["certificate"], signed["issuing_ca"]]
+    inside = await inter.ok(Op.UPDATE, "issue/any", {"common_name": "a.example.com", "ttl": "1h"})
+    outside = await inter.ok(Op.UPDATE, "issue/any", {"common_name": "a.example.org", "ttl": "1h"})
+    assert openssl_verify(tmp_path, inside["certificate"], chain).returncode == 0
+    bad = openssl_verify(tmp_path, outside["certificate"], chain)
+    assert bad.returncode != 0 and "permitted subtree violation" in bad.stdout + bad.stderr

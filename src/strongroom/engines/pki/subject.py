@@ -80,6 +80,11 @@ def ca_spec(d: FieldData, now: float, ttl: int) -> crypto.CertSpec:
                            subject_extra=subject_attrs(d), is_ca=True, max_path_length=d.get("max_path_length"))
     spec.not_before = crypto.to_datetime(now - 30)
     spec.not_after = not_after(d, now, ttl)
+    permitted = d.get("permitted_dns_domains")
+    if permitted:  # a CA limited to these DNS subtrees (critical, as OpenBao marks it)
+        constraints = x509.NameConstraints(permitted_subtrees=[x509.DNSName(p) for p in permitted],
+                                           excluded_subtrees=None)
+        spec.extra_extensions.append(x509.Extension(x509.oid.ExtensionOID.NAME_CONSTRAINTS, True, constraints))
     return spec
 
 
