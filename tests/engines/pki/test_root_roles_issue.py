@@ -342,3 +342,33 @@ async def test_output_formats_as_openbao(pki: Mount) -> None:
     assert d["certificate"].startswith("-----BEGIN EC PRIVATE KEY-----") and d["certificate"].count("CERTIFICATE-----") == 4
     d = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "a.example.com", "private_key_format": "pkcs8"})
     assert d["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+
+
+async def test_role_certificate_options(pki: Mount) -> None:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    await pki.ok(Op.UPDATE, "root/generate/internal", {"common_name": "RSA Root", "key_type": "rsa",
+                                                        "issuer_name": "rsa", "ttl": "8760h"})
+    await pki.ok(Op.UPDATE, "roles/opts", {
+        "allow_any_name": True, "key_type": "ec", "issuer_ref": "rsa", "use_pss": True,
+        "basic_constraints_valid_for_non_ca": True, "policy_identifiers": "1.3.6.1.4.1.44947.1.1.1",
+        "not_after": "2027-06-01T00:00:00Z", "allowed_serial_numbers": "dev-*"})
+    d = await pki.ok(Op.UPDATE, "issue/opts", {"common_name": "svc", "serial_number": "dev-42"})
+    leaf, issuer = cert(d["certificate"]), cert(d["issuing_ca"])
+    pub = issuer.public_key()
+    assert isinstance(pub, rsa.RSAPublicKey) and leaf.signature_hash_algorithm is not None
+    pub.verify(leaf.signature, leaf.tbs_certificate_bytes,
+               padding.PSS(mgf=padding.MGF1(leaf.signature_hash_algorithm), salt_length=padding.PSS.AUTO),
+               leaf.signature_hash_algorithm)
+    bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical and bc.value.ca is False
+    policies = leaf.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    assert [p.policy_identifier.dotted_string for p in policies] == ["1.3.6.1.4.1.44947.1.1.1"]
+    assert leaf.not_valid_after_utc.isoformat() == "2027-06-01T00:00:00+00:00"
+    assert leaf.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "dev-42"
+    assert await error_of(pki, Op.UPDATE, "issue/opts", {"common_name": "svc", "serial_number": "prod-1"}) == (
+        400, "serial_number prod-1 not allowed by this role")
+    assert await error_of(pki, Op.UPDATE, "issue/opts", {"common_name": "svc", "other_sans": "1.2.3;UTF8:x"}) == (
+        400, "other_sans are not supported")
+    assert (await error_of(pki, Op.UPDATE, "roles/bad", {"not_after": "soon"}))[0] == 400
+    assert (await error_of(pki, Op.UPDATE, "roles/bad", {"policy_identifiers": "x.y"}))[0] == 400

@@ -246,6 +246,9 @@ class CertSpec:
     crl_distribution_points: list[str] = field(default_factory=list)
     ocsp_servers: list[str] = field(default_factory=list)
     subject: x509.Name | None = None  # used verbatim when set (sign-verbatim, sign-intermediate)
+    leaf_basic_constraints: bool = False  # a role's basic_constraints_valid_for_non_ca: CA:FALSE on leaves
+    policy_oids: list[str] = field(default_factory=list)  # a role's policy_identifiers
+    use_pss: bool = False  # an RSA issuer signs with RSASSA-PSS (a role's use_pss)
     extra_extensions: list[x509.Extension[x509.ExtensionType]] = field(default_factory=list)
 
 
@@ -292,6 +295,8 @@ def _build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey
         b = b.add_extension(x509.BasicConstraints(ca=True, path_length=path_len), critical=True)
     else:
         ku = {KEY_USAGES[u.lower()]: True for u in spec.key_usage if u.lower() in KEY_USAGES}
+        if spec.leaf_basic_constraints:
+            b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     if any(ku.values()):
         flags = {v: ku.get(v, False) for v in KEY_USAGES.values()}
         if not flags["key_agreement"]:
@@ -318,9 +323,16 @@ def _build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey
         points = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
                   for u in spec.crl_distribution_points]
         b = b.add_extension(x509.CRLDistributionPoints(points), critical=False)
+    if spec.policy_oids:
+        b = b.add_extension(x509.CertificatePolicies(
+            [x509.PolicyInformation(x509.ObjectIdentifier(o), None) for o in spec.policy_oids]), critical=False)
     for ext in spec.extra_extensions:
         b = b.add_extension(ext.value, critical=ext.critical)
-    return b.sign(signer, hash_for(signer, signature_bits))
+    algorithm = hash_for(signer, signature_bits)
+    if spec.use_pss and isinstance(signer, rsa.RSAPrivateKey) and algorithm is not None:
+        pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
+        return b.sign(signer, algorithm, rsa_padding=pss)
+    return b.sign(signer, algorithm)
 
 
 def build_csr(spec: CertSpec, key: PrivateKey) -> x509.CertificateSigningRequest:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from strongroom.engines.pki import crypto, subject
 from strongroom.engines.pki.roles import load_role
@@ -183,6 +184,8 @@ def ext_usages(role: dict[str, Any]) -> list[str]:
 
 
 def names_from_request(d: FieldData, role: dict[str, Any], csr: x509.CertificateSigningRequest | None) -> Names:
+    if d.get("other_sans"):
+        raise InvalidRequest("other_sans are not supported")
     cn = d.get("common_name")
     if csr is not None and role["use_csr_common_name"]:
         cn = crypto.common_name_of(csr.subject) or cn
@@ -216,8 +219,11 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
                     ttl: int, max_ttl: int, key_usage: list[str], ext_key_usage: list[str],
                     ext_key_usage_oids: Sequence[str] = (), signature_bits: int = 0, no_store: bool = False,
                     subject_override: x509.Name | None = None, extra: Sequence[x509.NameAttribute[str]] = (),
-                    backdate: int = 30, not_after_text: str = "") -> Issued:
-    """Sign one leaf for ``pub`` (TTL rules applied), store it unless ``no_store``."""
+                    backdate: int = 30, not_after_text: str = "", role: dict[str, Any] | None = None) -> Issued:
+    """Sign one leaf for ``pub`` (TTL rules applied), store it unless ``no_store``. ``role``: the
+    role's certificate options (not_after, basic_constraints_valid_for_non_ca, policy_identifiers,
+    use_pss)."""
+    role = role or {}
     snap = await b.snapshot(req)
     issuer = snap.signing_issuer(issuer_ref)
     warnings: list[str] = []
@@ -232,7 +238,10 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
     spec = crypto.CertSpec(common_name=names.common_name, dns_names=names.dns, emails=names.emails, ips=names.ips,
                            uris=names.uris, key_usage=key_usage, ext_key_usage=ext_key_usage,
                            ext_key_usage_oids=list(ext_key_usage_oids), subject=subject_override,
-                           subject_extra=list(extra))
+                           subject_extra=list(extra),
+                           leaf_basic_constraints=bool(role.get("basic_constraints_valid_for_non_ca")),
+                           policy_oids=list(role.get("policy_identifiers", [])), use_pss=bool(role.get("use_pss")))
+    not_after_text = not_after_text or str(role.get("not_after", ""))
     spec.not_before = crypto.to_datetime(now - backdate)
     spec.not_after = crypto.to_datetime(now + ttl)
     if not_after_text:
@@ -299,8 +308,8 @@ async def issue_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
                              ttl=d.get("ttl") or role["ttl"], max_ttl=role["max_ttl"], key_usage=role["key_usage"],
                              ext_key_usage=ext_usages(role), ext_key_usage_oids=role["ext_key_usage_oids"],
                              signature_bits=role["signature_bits"], no_store=role["no_store"],
-                             extra=_role_subject(role), backdate=role["not_before_duration"],
-                             not_after_text=d.get("not_after"))
+                             extra=_role_subject(role, d), backdate=role["not_before_duration"],
+                             not_after_text=d.get("not_after"), role=role)
     fmt = d.get("format")
     body = leaf_body(issued, fmt, d.get("remove_roots_from_chain"))
     body["private_key"] = subject.key_output(key, fmt, d.get("private_key_format"))
@@ -310,10 +319,18 @@ async def issue_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
     return _respond(b, role, issued, body)
 
 
-def _role_subject(role: dict[str, Any]) -> list[x509.NameAttribute[str]]:
+def _role_subject(role: dict[str, Any], d: FieldData) -> list[x509.NameAttribute[str]]:
+    """The role's subject attributes, and the subject serialNumber the client asked for if the
+    role's allowed_serial_numbers (globs) admit it."""
     from strongroom.engines.pki.subject import _SUBJECT_ATTRS
 
-    return [x509.NameAttribute(oid, v) for name, oid in _SUBJECT_ATTRS.items() for v in role.get(name, [])]
+    attrs = [x509.NameAttribute(oid, v) for name, oid in _SUBJECT_ATTRS.items() for v in role.get(name, [])]
+    serial = d.get("serial_number")
+    if serial:
+        if not any(_glob(p, serial) for p in role.get("allowed_serial_numbers", [])):
+            raise InvalidRequest(f"serial_number {serial} not allowed by this role")
+        attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
+    return attrs
 
 
 async def sign_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
@@ -329,8 +346,8 @@ async def sign_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
                              ttl=d.get("ttl") or role["ttl"], max_ttl=role["max_ttl"], key_usage=role["key_usage"],
                              ext_key_usage=ext_usages(role), ext_key_usage_oids=role["ext_key_usage_oids"],
                              signature_bits=role["signature_bits"], no_store=role["no_store"],
-                             extra=_role_subject(role), backdate=role["not_before_duration"],
-                             not_after_text=d.get("not_after"))
+                             extra=_role_subject(role, d), backdate=role["not_before_duration"],
+                             not_after_text=d.get("not_after"), role=role)
     return _respond(b, role, issued, leaf_body(issued, d.get("format"), d.get("remove_roots_from_chain")))
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
@@ -109,8 +110,14 @@ def _validate(role: dict[str, Any]) -> None:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise InvalidRequest(f"invalid CIDR in allowed_ip_sans_cidr: {cidr}") from None
-    for oid in role["ext_key_usage_oids"]:
+    for oid in [*role["ext_key_usage_oids"], *role["policy_identifiers"]]:
         crypto.check_oid(oid)
+    if role["not_after"]:
+        try:
+            dt.datetime.strptime(role["not_after"], "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise InvalidRequest(f'error parsing not_after "{role["not_after"]}": expected '
+                                 "YYYY-MM-ddTHH:MM:SSZ") from None
     if not role["issuer_ref"]:
         role["issuer_ref"] = "default"
 

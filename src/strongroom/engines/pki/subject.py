@@ -72,6 +72,8 @@ def split_alt_names(values: list[str]) -> tuple[list[str], list[str]]:
 def ca_spec(d: FieldData, now: float, ttl: int) -> crypto.CertSpec:
     """The spec of a CA certificate from the request (root or intermediate)."""
     cn = d.get("common_name")
+    if d.get("other_sans"):
+        raise InvalidRequest("other_sans are not supported")
     dns, emails = split_alt_names(d.get("alt_names"))
     if cn and not d.get("exclude_cn_from_sans") and "@" not in cn and cn not in dns:
         dns.insert(0, cn)
