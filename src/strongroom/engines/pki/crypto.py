@@ -433,7 +433,3 @@ def check_usages(key_usage: Sequence[str], ext_key_usage: Sequence[str]) -> None
     for u in ext_key_usage:
         if u.lower().replace("extkeyusage", "") not in EXT_KEY_USAGES:
             raise InvalidRequest(f"unknown ext key usage: {u}")
-
-
-def usage_list(values: Sequence[str]) -> list[str]:
-    return [v.strip() for v in values if v.strip()]

@@ -4,7 +4,6 @@ config/crl, config/urls and config/cluster."""
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -278,7 +277,3 @@ async def write_cluster(b: PkiBackend, req: Request, d: FieldData) -> Response:
     await put_json(b.storage(req), CLUSTER_CONFIG, {"path": path, "aia_path": aia})
     b.forget()
     return Response(data={"aia_path": aia, "path": path})
-
-
-def b64(der: bytes) -> str:
-    return base64.b64encode(der).decode()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -121,7 +120,3 @@ def key_output(key: crypto.PrivateKey, fmt: str, key_format: str) -> str:
 def chain_output(chain: list[str], fmt: str) -> list[str]:
     """PEM certificates as ``format`` wants them (base64 DER for der)."""
     return [cert_output(crypto.load_cert(c), "der") for c in chain] if fmt == "der" else chain
-
-
-def drop_empty(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v is not None}
