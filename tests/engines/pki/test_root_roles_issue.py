@@ -372,3 +372,10 @@ async def test_role_certificate_options(pki: Mount) -> None:
         400, "other_sans are not supported")
     assert (await error_of(pki, Op.UPDATE, "roles/bad", {"not_after": "soon"}))[0] == 400
     assert (await error_of(pki, Op.UPDATE, "roles/bad", {"policy_identifiers": "x.y"}))[0] == 400
+
+
+async def test_unknown_parameters_are_warned_about(pki: Mount) -> None:
+    resp = await pki.call(Op.UPDATE, "roles/w", {"allow_any_name": True, "bogus": 1})
+    assert resp is not None and resp.warnings == ["Endpoint ignored these unrecognized parameters: [bogus]"]
+    resp = await pki.call(Op.UPDATE, "issue/web", {"common_name": "a.example.com", "colour": "blue"})
+    assert resp is not None and "Endpoint ignored these unrecognized parameters: [colour]" in resp.warnings

@@ -32,6 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from strongroom.durations import parse_duration
+from strongroom.engines._request import warn_ignored_params
 from strongroom.engines.pki import ca, crypto, issue, issuers, keys, ocsp, revoke, roles, tidy
 from strongroom.engines.pki.acme_hooks import AcmeIssued
 from strongroom.engines.pki.state import LoadedIssuer, PkiState, Snapshot
@@ -45,7 +46,7 @@ from strongroom.engines.pki.store import (
     serial_key,
 )
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Backend, BackendConfig, Path, Request
+from strongroom.framework import Backend, BackendConfig, Op, Path, Request, Response
 from strongroom.logical import Storage
 
 
@@ -71,6 +72,12 @@ class PkiBackend(Backend):
         self.roles: dict[str, dict[str, Any]] = {}  # decoded roles (roles.load_role)
         self.roles_generation = 0
         self.tidy_status: dict[str, Any] = tidy.initial_status()
+
+    async def handle(self, req: Request) -> Response | None:
+        resp = await super().handle(req)
+        if req.operation in (Op.RENEW, Op.REVOKE):
+            return resp
+        return warn_ignored_params(self, req, resp)  # OpenBao's "Endpoint ignored ..." warning
 
     # -- cache ---------------------------------------------------------------------------------
     def storage(self, req: Request | None) -> Storage:
