@@ -112,7 +112,8 @@ async def test_several_issuers_default_names_and_refs(pki: Mount) -> None:
     assert (await error_of(pki, Op.READ, "issuer/nope"))[1] == "unable to find PKI issuer for reference: nope"
     # delete: the default goes with it
     resp = await pki.call(Op.DELETE, "issuer/renamed")
-    assert resp is not None and resp.warnings
+    assert resp is not None and resp.warnings[0].startswith(f"Deleted issuer {second['issuer_id']} (via issuer_ref")
+    assert resp.warnings[1:] == ["1 roles reference renamed", "1 roles reference default"]  # by2; web
     assert (await pki.ok(Op.READ, "config/issuers"))["default"] == ""
     assert (await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "a.example.com"}))[1] == \
         "no default issuer currently configured"

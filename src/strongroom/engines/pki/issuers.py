@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from strongroom.engines.pki import crypto, subject
+from strongroom.engines.pki.roles import load_role
 from strongroom.engines.pki.state import LoadedIssuer, Snapshot
 from strongroom.engines.pki.store import (
     ISSUER_PREFIX,
@@ -21,8 +22,10 @@ from strongroom.engines.pki.store import (
     KEY_PREFIX,
     KEYS_CONFIG,
     REVOKED_PREFIX,
+    ROLE_PREFIX,
     IssuerEntry,
     KeyEntry,
+    list_all,
     new_id,
     put_json,
     serial_key,
@@ -440,6 +443,15 @@ async def delete_issuer(b: PkiBackend, req: Request, d: FieldData) -> Response |
                             "default is configured.")
         await b.delete_crl(req, iss.id)
         b.forget()
+        # OpenBao's count of roles left pointing at what was deleted (an admin operation: listing
+        # the roles here is fine).
+        refs = [r for r in (iss.entry.name, iss.id) if r] + (["default"] if snap.default_issuer == iss.id else [])
+        counts = dict.fromkeys(refs, 0)
+        for name in await list_all(st, ROLE_PREFIX):
+            role = await load_role(b, req, name)
+            if role is not None and role["issuer_ref"] in counts:
+                counts[role["issuer_ref"]] += 1
+        warnings += [f"{n} roles reference {ref}" for ref, n in counts.items() if n]
     return Response(warnings=warnings) if warnings else None
 
 
