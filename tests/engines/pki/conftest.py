@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,20 @@ def cert(pem: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem.encode())
 
 
+def openssl() -> str:
+    """The openssl CLI, or a skip saying it is missing."""
+    path = shutil.which("openssl")
+    if path is None:
+        pytest.skip("the openssl CLI is not installed (Debian package openssl)")
+    return path
+
+
 def openssl_verify(tmp: Path, leaf: str, chain: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
     """`openssl verify` of ``leaf`` against the self-signed last of ``chain``, the rest untrusted."""
     (tmp / "root.pem").write_text(chain[-1] + "\n")
     (tmp / "untrusted.pem").write_text("\n".join(chain[:-1]) + "\n" if chain[:-1] else "")
     (tmp / "leaf.pem").write_text(leaf + "\n")
-    args = ["openssl", "verify", "-CAfile", str(tmp / "root.pem")]
+    args = [openssl(), "verify", "-CAfile", str(tmp / "root.pem")]
     if chain[:-1]:
         args += ["-untrusted", str(tmp / "untrusted.pem")]
     return subprocess.run([*args, *extra, str(tmp / "leaf.pem")], capture_output=True, text=True, timeout=30,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from tests.compat.conftest import RunningServer, sqlite_server_process
+from tests.engines.pki.conftest import openssl
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_bao_cli_root_role_issue(server: RunningServer, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "common name evil.org not allowed by this role" in bad.stderr
     (tmp_path / "root.pem").write_text(root["certificate"] + "\n")
     (tmp_path / "leaf.pem").write_text(leaf["certificate"] + "\n")
-    v = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), str(tmp_path / "leaf.pem")],
+    v = subprocess.run([openssl(), "verify", "-CAfile", str(tmp_path / "root.pem"), str(tmp_path / "leaf.pem")],
                        capture_output=True, text=True, timeout=30, check=False)
     assert v.returncode == 0, v.stderr
     # ocsp through openssl: good, then revoked after `bao write pki/revoke`
@@ -74,7 +75,7 @@ def test_bao_cli_root_role_issue(server: RunningServer, tmp_path: Path) -> None:
 
 
 def _openssl_ocsp(server: RunningServer, tmp: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", "ocsp", "-url", f"{server.addr}/v1/pki/ocsp", "-issuer", str(tmp / "root.pem"),
+    return subprocess.run([openssl(), "ocsp", "-url", f"{server.addr}/v1/pki/ocsp", "-issuer", str(tmp / "root.pem"),
                            "-CAfile", str(tmp / "root.pem"), "-cert", str(tmp / "leaf.pem")],
                           capture_output=True, text=True, timeout=30, check=False)
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.engines.conftest import Mount
-from tests.engines.pki.conftest import cert, error_of, mount, openssl_verify
+from tests.engines.pki.conftest import cert, error_of, mount, openssl, openssl_verify
 
 from strongroom.framework import Op
 
@@ -314,6 +314,7 @@ def _openssl_mtls(tmp_path: Path, port: int) -> tuple[subprocess.CompletedProces
 
 
 async def test_mutual_tls_between_openssl_s_server_and_s_client(pki: Mount, tmp_path: Path) -> None:
+    openssl()
     srv = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "srv.example.com", "ip_sans": "127.0.0.1"})
     cli = await pki.ok(Op.UPDATE, "issue/web", {"common_name": "cli.example.com"})
     for name, d in (("srv", srv), ("cli", cli)):
