@@ -380,3 +380,13 @@ async def test_unknown_parameters_are_warned_about(pki: Mount) -> None:
     assert resp is not None and resp.warnings == ["Endpoint ignored these unrecognized parameters: [bogus]"]
     resp = await pki.call(Op.UPDATE, "issue/web", {"common_name": "a.example.com", "colour": "blue"})
     assert resp is not None and "Endpoint ignored these unrecognized parameters: [colour]" in resp.warnings
+
+
+async def test_an_ip_common_name_follows_the_name_rules_as_openbao(pki: Mount) -> None:
+    """OpenBao checks a common name that is an IP address as a host name, and puts it in the DNS SANs."""
+    assert await error_of(pki, Op.UPDATE, "issue/web", {"common_name": "192.0.2.10"}) == (
+        400, "common name 192.0.2.10 not allowed by this role")
+    await pki.ok(Op.UPDATE, "roles/anyn", {"allow_any_name": True, "key_type": "ec"})
+    d = await pki.ok(Op.UPDATE, "issue/anyn", {"common_name": "192.0.2.10"})
+    san = cert(d["certificate"]).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["192.0.2.10"]

@@ -255,7 +255,7 @@ class PkiBackend(Backend):
         if got != wanted:
             raise InvalidRequest("CSR names do not match the order's identifiers")
         if names.common_name and names.common_name.lower() not in got:
-            names.dns.insert(0, names.common_name)
+            (names.ips if issue.is_ip(names.common_name) else names.dns).insert(0, names.common_name)
         ttl = max_ttl = 0
         role: dict[str, Any] = {"key_type": "any"}
         if role_name:

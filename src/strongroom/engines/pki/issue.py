@@ -200,10 +200,18 @@ def names_from_request(d: FieldData, role: dict[str, Any], csr: x509.Certificate
         raise InvalidRequest('the common_name field is required, or must be provided in a CSR with '
                              '"use_csr_common_name" set to true, unless "require_cn" is set to false')
     if cn and not d.get("exclude_cn_from_sans"):
-        target = n.emails if "@" in cn else n.dns
+        target = n.emails if "@" in cn else n.dns  # an IP common name too, as OpenBao does
         if cn not in target:
             target.insert(0, cn)
     return n
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 # -- issuing ----------------------------------------------------------------------------------
