@@ -108,3 +108,15 @@ async def test_acme_revoke_and_cluster_path(pki: Mount) -> None:
     assert await b.cluster_path(req) == ""
     await pki.ok(Op.UPDATE, "config/cluster", {"path": "https://vault.example:8200/v1/pki"})
     assert await b.cluster_path(req) == "https://vault.example:8200/v1/pki"
+
+
+async def test_acme_issue_truncates_at_the_issuer_expiry(pki: Mount) -> None:
+    """ACME clients cannot choose a TTL: "err" acts as "truncate" for them, as OpenBao does."""
+    short = await pki.ok(Op.UPDATE, "root/generate/internal", {"common_name": "Short", "key_type": "ec",
+                                                                "ttl": "1h", "issuer_name": "short"})
+    out = await backend(pki).acme_issue(pki.request(Op.UPDATE, "x"), csr_der("a.example.org", ["a.example.org"]),
+                                        ["a.example.org"], issuer_ref="short")
+    assert cert(out.certificate_pem).not_valid_after_utc == cert(short["certificate"]).not_valid_after_utc
+    with pytest.raises(InvalidRequest, match="beyond the expiration"):  # the API keeps "err"
+        await pki.call(Op.UPDATE, "issuer/short/sign-verbatim", {"csr": x509.load_der_x509_csr(
+            csr_der("a.example.org", ["a.example.org"])).public_bytes(serialization.Encoding.PEM).decode()})

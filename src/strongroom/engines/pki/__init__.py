@@ -12,11 +12,12 @@ Paths (the table of contents; handlers live in the sibling modules)::
     revoke, certs, cert/<serial>, crl[/pem], issuer/<ref>/crl, config/crl|urls|cluster        revoke.py
     tidy, tidy-status, config/auto-tidy                                                    tidy.py
     ocsp, ocsp/<request>                                                                   ocsp.py
+    config/acme, acme/..., the EAB paths (the ACME server)                                acme/
 
 Storage layout: store.py. Decoded issuers and keys are cached per mount (state.py) and dropped on
-every write under ``config/``. The ACME server (a separate subpackage) calls :meth:`PkiBackend.acme_issue`,
-:meth:`PkiBackend.acme_revoke` and :meth:`PkiBackend.cluster_path`; its paths are appended to
-:func:`paths` (a plain list built here, in one place).
+every write under ``config/``. The ACME server (the ``acme`` subpackage) calls
+:meth:`PkiBackend.acme_issue`, :meth:`PkiBackend.acme_revoke` and :meth:`PkiBackend.cluster_path`
+(its ``AcmeCA`` seam); its paths are appended to :func:`paths`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from strongroom.durations import parse_duration
 from strongroom.engines._request import warn_ignored_params
 from strongroom.engines.pki import ca, crypto, issue, issuers, keys, ocsp, revoke, roles, tidy
+from strongroom.engines.pki.acme import acme_deactivate, acme_paths
 from strongroom.engines.pki.acme_hooks import AcmeIssued
 from strongroom.engines.pki.state import LoadedIssuer, PkiState, Snapshot
 from strongroom.engines.pki.store import (
@@ -51,8 +53,10 @@ from strongroom.logical import Storage
 
 
 def paths() -> list[Path[PkiBackend]]:
+    """The whole path table, in one place: pki's own paths, then ACME's (config/acme, the EAB paths
+    and the ACME endpoints, whose handlers receive this backend as an ``AcmeCA``)."""
     return [*issuers.paths(), *keys.paths(), *ca.paths(), *roles.paths(), *issue.paths(), *revoke.paths(),
-            *tidy.paths(), *ocsp.paths()]
+            *tidy.paths(), *ocsp.paths(), *acme_paths()]
 
 
 class PkiBackend(Backend):
@@ -105,6 +109,7 @@ class PkiBackend(Backend):
     async def deactivate(self) -> None:
         """Seal, unmount or tune: nothing decoded (private keys included) outlives the mount's life."""
         self._drop_caches()
+        await acme_deactivate(self)  # ACME's background validations and nonces
         await super().deactivate()
 
     def _drop_caches(self) -> None:
@@ -143,11 +148,15 @@ class PkiBackend(Backend):
         await self.storage(req).put(CERT_PREFIX + serial_key(serial), orjson.dumps(
             {"certificate": crypto.cert_pem(cert), "issuer_id": issuer_id}))
 
-    def bound_not_after(self, issuer: LoadedIssuer, not_after: dt.datetime) -> dt.datetime:
+    def bound_not_after(self, issuer: LoadedIssuer, not_after: dt.datetime, *, acme: bool = False) -> dt.datetime:
+        """``not_after`` held to the issuer's own expiry by its leaf_not_after_behavior. ``acme``:
+        "err" acts as "truncate", as OpenBao does for ACME orders (a client cannot pick a TTL)."""
         limit = issuer.cert.not_valid_after_utc
         if not_after <= limit:
             return not_after
         behavior = issuer.entry.leaf_not_after_behavior
+        if acme and behavior == "err":
+            behavior = "truncate"
         if behavior == "truncate":
             return limit
         if behavior == "permit":
@@ -270,7 +279,7 @@ class PkiBackend(Backend):
                                        ttl=ttl, max_ttl=max_ttl,
                                        key_usage=["DigitalSignature", "KeyAgreement", "KeyEncipherment"],
                                        ext_key_usage=["serverauth", "clientauth"],
-                                       no_store=bool(role.get("no_store", False)))
+                                       no_store=bool(role.get("no_store", False)), acme=True)
         return AcmeIssued(crypto.cert_pem(issued.cert), [c.strip() for c in issued.issuer.chain],
                           crypto.format_serial(issued.cert.serial_number))
 

@@ -1,11 +1,8 @@
-"""What the pki backend hands the ACME server (strongroom.engines.pki.acme) when it signs an order."""
+"""What the pki backend hands the ACME server when it signs an order: ``AcmeIssued``, declared
+with the rest of the seam in :mod:`strongroom.engines.pki.acme.ca` and re-exported here."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from strongroom.engines.pki.acme.ca import AcmeIssued
 
-
-class AcmeIssued(NamedTuple):
-    certificate_pem: str  # the leaf
-    chain_pem: list[str]  # issuer first, up to the root
-    serial_number: str  # "xx:xx:..." as pki reports serials
+__all__ = ["AcmeIssued"]

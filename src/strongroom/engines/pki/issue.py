@@ -227,7 +227,8 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
                     ttl: int, max_ttl: int, key_usage: list[str], ext_key_usage: list[str],
                     ext_key_usage_oids: Sequence[str] = (), signature_bits: int = 0, no_store: bool = False,
                     subject_override: x509.Name | None = None, extra: Sequence[x509.NameAttribute[str]] = (),
-                    backdate: int = 30, not_after_text: str = "", role: dict[str, Any] | None = None) -> Issued:
+                    backdate: int = 30, not_after_text: str = "", role: dict[str, Any] | None = None,
+                    acme: bool = False) -> Issued:
     """Sign one leaf for ``pub`` (TTL rules applied), store it unless ``no_store``. ``role``: the
     role's certificate options (not_after, basic_constraints_valid_for_non_ca, policy_identifiers,
     use_pss)."""
@@ -255,7 +256,7 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
     if not_after_text:
         spec.not_after = subject.not_after(FieldData({"not_after": not_after_text},
                                                      {"not_after": subject.NAME_FIELDS["not_after"]}), now, ttl)
-    spec.not_after = b.bound_not_after(issuer, spec.not_after)
+    spec.not_after = b.bound_not_after(issuer, spec.not_after, acme=acme)
     b.apply_aia(snap, issuer, spec)
     assert issuer.key is not None
     cert = crypto.build_certificate(spec, pub, issuer.key, issuer.cert, crypto.new_serial(), signature_bits,

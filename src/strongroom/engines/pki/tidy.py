@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from strongroom.engines.pki import crypto
+from strongroom.engines.pki.acme import acme_tidy
 from strongroom.engines.pki.store import CERT_PREFIX, REVOKED_PREFIX, get_json, list_all, put_json
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
@@ -30,8 +31,11 @@ _TIDY_FIELDS: dict[str, Field] = {
     "tidy_revoked_certs": Field(_B, "Remove expired certificates from the CRLs."),
     "tidy_revoked_cert_issuer_associations": Field(_B, "Associate revoked certs with issuers (a no-op here)."),
     "safety_buffer": Field(_D, "How long past expiry before removal.", default=259200),
+    "tidy_acme": Field(_B, "Remove ACME orders that ended (acme/tidy.py)."),
+    "acme_account_safety_buffer": Field(_D, "How long past its end an ACME order is kept.", default=2592000),
 }
-# config/auto-tidy as OpenBao reads it back: name -> default. Only the first five act here.
+# config/auto-tidy as OpenBao reads it back: name -> default. What acts here: enabled, interval_duration,
+# tidy_cert_store, tidy_revoked_certs, safety_buffer, tidy_acme and acme_account_safety_buffer.
 AUTO_TIDY_DEFAULTS: dict[str, Any] = {
     "enabled": False, "interval_duration": 43200, "tidy_cert_store": False, "tidy_revoked_certs": False,
     "safety_buffer": 259200, "acme_account_safety_buffer": 2592000, "issuer_safety_buffer": 31536000,
@@ -62,15 +66,17 @@ def initial_status() -> dict[str, Any]:
     return {"state": "Inactive", "error": None, "message": None, "time_started": None, "time_finished": None,
             "tidy_cert_store": False, "tidy_revoked_certs": False, "safety_buffer": 259200,
             "cert_store_deleted_count": 0, "revoked_cert_deleted_count": 0, "last_auto_tidy_finished": None,
+            "tidy_acme": False, "acme_orders_deleted_count": 0,
             "current_cert_store_count": None, "current_revoked_cert_count": None}
 
 
 async def tidy_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
-    if not (d.get("tidy_cert_store") or d.get("tidy_revoked_certs")
+    if not (d.get("tidy_cert_store") or d.get("tidy_revoked_certs") or d.get("tidy_acme")
             or d.get("tidy_revoked_cert_issuer_associations")):
         return Response(warnings=[TIDY_NOTHING], status=202)
     await run(b, req, cert_store=d.get("tidy_cert_store"), revoked=d.get("tidy_revoked_certs"),
-              safety_buffer=d.get("safety_buffer"))
+              safety_buffer=d.get("safety_buffer"),
+              acme_buffer=d.get("acme_account_safety_buffer") if d.get("tidy_acme") else None)
     return Response(warnings=[TIDY_STARTED], status=202)
 
 
@@ -78,14 +84,17 @@ async def tidy_status(b: PkiBackend, req: Request, d: FieldData) -> Response:
     return Response(data=dict(b.tidy_status))
 
 
-async def run(b: PkiBackend, req: Request | None, *, cert_store: bool, revoked: bool, safety_buffer: int) -> None:
-    """One tidy pass (inline: OpenBao answers 202 and works in the background)."""
+async def run(b: PkiBackend, req: Request | None, *, cert_store: bool, revoked: bool, safety_buffer: int,
+              acme_buffer: int | None = None) -> None:
+    """One tidy pass (inline: OpenBao answers 202 and works in the background). ``acme_buffer``:
+    also delete ACME orders that ended that long ago (tidy_acme)."""
     storage: Storage = b.storage(req)
     now = b.system.now()
     status = b.tidy_status
     status.update(state="Running", tidy_cert_store=cert_store, tidy_revoked_certs=revoked,
                   safety_buffer=safety_buffer, time_started=crypto.rfc3339(now), time_finished=None,
-                  cert_store_deleted_count=0, revoked_cert_deleted_count=0, error=None)
+                  cert_store_deleted_count=0, revoked_cert_deleted_count=0, error=None,
+                  tidy_acme=acme_buffer is not None, acme_orders_deleted_count=0)
     touched: set[str] = set()
 
     def expired(pem: str) -> bool:
@@ -109,6 +118,8 @@ async def run(b: PkiBackend, req: Request | None, *, cert_store: bool, revoked: 
                 await storage.delete(REVOKED_PREFIX + name)
                 touched.add(str(rec.get("issuer_id", "")))
                 status["revoked_cert_deleted_count"] += 1
+        if acme_buffer is not None:
+            status["acme_orders_deleted_count"] = await acme_tidy(storage, now, acme_buffer)
     except Exception as e:
         status.update(state="Error", error=str(e), time_finished=crypto.rfc3339(b.system.now()))
         raise
@@ -133,7 +144,7 @@ async def write_auto_tidy(b: PkiBackend, req: Request, d: FieldData) -> Response
     for name in AUTO_TIDY_DEFAULTS:
         if d.has(name):
             cfg[name] = d.get(name)
-    if cfg["enabled"] and not (cfg["tidy_cert_store"] or cfg["tidy_revoked_certs"]):
+    if cfg["enabled"] and not (cfg["tidy_cert_store"] or cfg["tidy_revoked_certs"] or cfg["tidy_acme"]):
         raise InvalidRequest("Auto-tidy enabled but no tidy operations were requested. Enable at least one tidy "
                              "operation to be run (tidy_cert_store / tidy_revoked_certs).")
     if cfg["interval_duration"] <= 0:
@@ -155,7 +166,8 @@ async def auto_tidy(b: PkiBackend, now: float) -> None:
     if now - float(last.get("finished", 0)) < cfg["interval_duration"]:
         return
     await run(b, None, cert_store=cfg["tidy_cert_store"], revoked=cfg["tidy_revoked_certs"],
-              safety_buffer=cfg["safety_buffer"])
+              safety_buffer=cfg["safety_buffer"],
+              acme_buffer=cfg["acme_account_safety_buffer"] if cfg["tidy_acme"] else None)
     finished = b.system.now()
     await put_json(storage, AUTO_TIDY_LAST, {"finished": finished})
     b.tidy_status["last_auto_tidy_finished"] = crypto.rfc3339(finished)
