@@ -337,3 +337,11 @@ async def test_permitted_dns_domains_constrain_the_ca(pki: Mount, tmp_path: Path
     assert openssl_verify(tmp_path, inside["certificate"], chain).returncode == 0
     bad = openssl_verify(tmp_path, outside["certificate"], chain)
     assert bad.returncode != 0 and "permitted subtree violation" in bad.stdout + bad.stderr
+
+
+async def test_default_specifications_as_openbao(pki: Mount) -> None:
+    for body in ({}, {"default": "default"}, {"default": ""}):
+        assert await error_of(pki, Op.UPDATE, "config/issuers", body) == (
+            400, "Invalid issuer specification; must be non-empty and can't be 'default'.")
+        assert await error_of(pki, Op.UPDATE, "config/keys", body) == (
+            400, "Invalid key specification; must be non-empty and can't be 'default'.")

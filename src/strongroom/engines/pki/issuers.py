@@ -477,7 +477,7 @@ async def read_issuers_config(b: PkiBackend, req: Request, d: FieldData) -> Resp
 
 async def write_issuers_config(b: PkiBackend, req: Request, d: FieldData) -> Response:
     follows = d.get("default_follows_latest_issuer") if d.has("default_follows_latest_issuer") else None
-    return await _set_default(b, req, d.get("default") if d.has("default") else None, follows)
+    return await _set_default(b, req, d.get("default"), follows)
 
 
 async def replace_root(b: PkiBackend, req: Request, d: FieldData) -> Response:
@@ -489,8 +489,8 @@ async def _set_default(b: PkiBackend, req: Request, ref: str | None, follows_in:
         snap = await b.snapshot(req)
         default = snap.default_issuer
         if ref is not None:
-            if ref == "default":
-                raise InvalidRequest("invalid issuer specification; must be non-empty and can't be 'default'")
+            if ref in ("", "default"):
+                raise InvalidRequest("Invalid issuer specification; must be non-empty and can't be 'default'.")
             default = snap.issuer(ref).id
         follows = snap.default_follows_latest_issuer if follows_in is None else follows_in
         await put_json(b.storage(req), ISSUERS_CONFIG, {"default": default, "default_follows_latest_issuer": follows})

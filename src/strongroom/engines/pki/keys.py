@@ -111,7 +111,9 @@ async def read_keys_config(b: PkiBackend, req: Request, d: FieldData) -> Respons
 async def write_keys_config(b: PkiBackend, req: Request, d: FieldData) -> Response:
     async with b.write_lock:
         snap = await b.snapshot(req)
-        default = snap.key(d.get("default")).entry.id if d.get("default") else snap.default_key
+        if d.get("default") in ("", "default"):
+            raise InvalidRequest("Invalid key specification; must be non-empty and can't be 'default'.")
+        default = snap.key(d.get("default")).entry.id
         await put_json(b.storage(req), KEYS_CONFIG, {"default": default})
         b.forget()
     return Response(data={"default": default})
