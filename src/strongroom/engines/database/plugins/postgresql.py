@@ -1,0 +1,143 @@
+"""``postgresql-database-plugin``: PostgreSQL roles, through psycopg 3 (async).
+
+Creation statements run in one transaction: a statement the server refuses leaves nothing behind.
+Revocation (beyond Vault) first forbids new logins, then ends the role's open sessions
+(``pg_terminate_backend``), then drops it: a revoked credential stops working at once, not when
+its holder disconnects. Renewal moves ``VALID UNTIL`` (or runs ``renew_statements``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from strongroom.engines.database.plugins.base import DEFAULT_MAX_OPEN, Plugin, Pool, StatementError, Statements
+from strongroom.engines.database.templates import render_statement, split_statements
+from strongroom.errors import InvalidRequest
+
+DEFAULT_USERNAME_TEMPLATE = ('{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) '
+                             '(random 20) (unix_time) | truncate 63 }}')
+DEFAULT_ROOT_ROTATION = ['ALTER ROLE "{{username}}" WITH PASSWORD \'{{password}}\'']
+
+
+def expiration_text(when: float) -> str:
+    """Vault's format for ``{{expiration}}``: ``2006-01-02 15:04:05-0700``, in UTC."""
+    return time.strftime("%Y-%m-%d %H:%M:%S+0000", time.gmtime(when))
+
+
+def connection_string(details: dict[str, Any]) -> str:
+    url = str(details.get("connection_url") or "")
+    if not url:
+        raise InvalidRequest("connection_url cannot be empty")
+    user, password = str(details.get("username") or ""), str(details.get("password") or "")
+    if "://" in url:  # a URL: escape what is put into it
+        user, password = quote(user, safe=""), quote(password, safe="")
+    else:  # key=value: single-quote values
+        user = "'" + user.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        password = "'" + password.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return render_statement(url, {"username": user, "password": password})
+
+
+class PostgreSQL(Plugin):
+    default_username_template = DEFAULT_USERNAME_TEMPLATE
+    default_root_rotation = DEFAULT_ROOT_ROTATION
+
+    def __init__(self, db_name: str, details: dict[str, Any], deadline: float = 10.0) -> None:
+        super().__init__(db_name, details, deadline)
+        self.dsn = connection_string(details)
+        try:
+            psycopg.conninfo.conninfo_to_dict(self.dsn)
+        except psycopg.ProgrammingError as e:
+            raise InvalidRequest(f"invalid connection_url: {self.redact(str(e))}") from None
+        self.pool: Pool[psycopg.AsyncConnection[Any]] = Pool(
+            self._connect, self._close_conn, int(details.get("max_open_connections") or DEFAULT_MAX_OPEN))
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
+                                                     connect_timeout=max(1, int(self.deadline)))
+
+    @staticmethod
+    async def _close_conn(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.close()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def _execute(self, queries: list[str | sql.Composable], *, transaction: bool = True,
+                       params: tuple[Any, ...] | None = None) -> None:
+        async with self.pool.connection() as conn:
+            try:
+                if transaction and len(queries) > 1:
+                    async with conn.transaction():
+                        for q in queries:
+                            await conn.execute(q, params)  # type: ignore[arg-type]
+                else:
+                    for q in queries:
+                        await conn.execute(q, params)  # type: ignore[arg-type]
+            except (psycopg.errors.DatabaseError) as e:
+                if isinstance(e, psycopg.OperationalError) and conn.broken:
+                    raise
+                # The connection itself is fine: it goes back to the pool.
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    await conn.rollback()
+                raise StatementError(_message(e)) from None
+
+    async def verify(self) -> None:
+        await self._execute(["SELECT 1"])
+
+    async def _create_user(self, statements: Statements, username: str, password: str, expiration: float) -> None:
+        values = {"name": username, "username": username, "password": password,
+                  "expiration": expiration_text(expiration)}
+        queries: list[str | sql.Composable] = [render_statement(q, values)
+                                               for q in split_statements(statements.creation)]
+        await self._execute(queries)
+
+    async def _delete_user(self, statements: list[str], username: str) -> None:
+        async with self.pool.connection() as conn:
+            found = await (await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,))).fetchone()
+        if found is None:
+            return
+        ident = sql.Identifier(username)
+        # No new sessions, then none of the open ones.
+        await self._execute([sql.SQL("ALTER ROLE {} NOLOGIN").format(ident)])
+        await self._execute(["SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE usename = %s AND pid <> pg_backend_pid()"], params=(username,))
+        if statements:
+            values = {"name": username, "username": username}
+            await self._execute([render_statement(q, values) for q in split_statements(statements)])
+            return
+        await self._execute([sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident),
+                             sql.SQL("DROP OWNED BY {}").format(ident),
+                             sql.SQL("DROP ROLE IF EXISTS {}").format(ident)])
+
+    async def _renew_user(self, statements: list[str], username: str, expiration: float) -> None:
+        if statements:
+            values = {"name": username, "username": username, "expiration": expiration_text(expiration)}
+            await self._execute([render_statement(q, values) for q in split_statements(statements)])
+            return
+        async with self.pool.connection() as conn:
+            found = await (await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,))).fetchone()
+        if found is not None:
+            await self._execute([sql.SQL("ALTER ROLE {} VALID UNTIL {}").format(
+                sql.Identifier(username), sql.Literal(expiration_text(expiration)))])
+
+    async def _set_password(self, statements: list[str], username: str, password: str) -> None:
+        if statements:
+            values = {"name": username, "username": username, "password": password}
+            await self._execute([render_statement(q, values) for q in split_statements(statements)])
+            return
+        await self._execute([sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+            sql.Identifier(username), sql.Literal(password))])
+
+
+def _message(e: psycopg.Error) -> str:
+    diag = e.diag
+    text = diag.message_primary or str(e).strip().splitlines()[0]
+    return f"{diag.sqlstate}: {text}" if diag.sqlstate else text
+
+
+__all__ = ["PostgreSQL", "connection_string", "expiration_text"]
