@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -67,7 +69,8 @@ class Redis(Plugin):
             password=str(details.get("password") or "") or None,
             max_connections=int(details.get("max_open_connections") or DEFAULT_MAX_OPEN),
             timeout=deadline, socket_connect_timeout=deadline, socket_timeout=deadline, **kwargs)
-        self.client = aredis.Redis(connection_pool=self.pool)
+        # No retries: a failure is reported at once (the deadline bounds the whole operation anyway).
+        self.client = aredis.Redis(connection_pool=self.pool, retry=Retry(NoBackoff(), 0))
 
     async def close(self) -> None:
         await self.client.aclose()
