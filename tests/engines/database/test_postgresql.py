@@ -365,3 +365,39 @@ async def test_username_template(db: DB) -> None:
     await db.client.put("/v1/sys/leases/revoke", json={"lease_id": body["lease_id"]})
     resp = await db.client.post(f"/v1/database/config/{conn}", json={"username_template": "{{ nosuchfn 3 }}"})
     assert resp.status_code == 400 and "nosuchfn" in resp.text
+
+
+async def backends_named(app: str) -> int:
+    async with await admin() as conn:
+        cur = await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,))
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+async def test_one_bounded_pool_per_connection_closed_on_reset_and_unmount(db: DB) -> None:
+    app, role, conn = unique("srpool_"), unique("pool"), unique("pg")
+    await db.write(f"config/{conn}", plugin_name="postgresql-database-plugin", max_open_connections=2,
+                   connection_url=PG_URL + f"?application_name={app}", username="postgres", password="x",
+                   allowed_roles="*")
+    await db.write(f"roles/{role}", db_name=conn, creation_statements=CREATE)
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        async with await admin() as a:
+            while True:
+                cur = await a.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,))
+                peak = max(peak, int((await cur.fetchone() or (0,))[0]))
+                await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    bodies = await asyncio.gather(*(db.read(f"creds/{role}") for _ in range(12)))
+    watcher.cancel()
+    assert len({b["data"]["username"] for b in bodies}) == 12
+    assert 1 <= peak <= 2 and 1 <= await backends_named(app) <= 2  # bounded; idle ones kept for reuse
+    await db.write(f"reset/{conn}")
+    assert await backends_named(app) == 0  # the old pool is closed; the new one connects on use
+    await db.read(f"creds/{role}")
+    assert await backends_named(app) == 1
+    assert (await db.client.delete("/v1/sys/mounts/database")).status_code == 204  # revokes 13 leases
+    assert await backends_named(app) == 0

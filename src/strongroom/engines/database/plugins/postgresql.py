@@ -8,6 +8,7 @@ its holder disconnects. Renewal moves ``VALID UNTIL`` (or runs ``renew_statement
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,12 @@ from strongroom.errors import InvalidRequest
 DEFAULT_USERNAME_TEMPLATE = ('{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) '
                              '(random 20) (unix_time) | truncate 63 }}')
 DEFAULT_ROOT_ROTATION = ['ALTER ROLE "{{username}}" WITH PASSWORD \'{{password}}\'']
+
+
+#: SQLSTATEs of a transaction aborted by a concurrent one (serialization failure, deadlock); and
+#: "tuple concurrently updated" (XX000) is retried too.
+RETRYABLE = ("40001", "40P01")
+RETRIES = 5
 
 
 def expiration_text(when: float) -> str:
@@ -94,7 +101,18 @@ class PostgreSQL(Plugin):
                   "expiration": expiration_text(expiration)}
         queries: list[str | sql.Composable] = [render_statement(q, values)
                                                for q in split_statements(statements.creation)]
-        await self._execute(queries)
+        for attempt in range(RETRIES):
+            try:
+                await self._execute(queries)
+                return
+            except StatementError as e:
+                # Concurrent GRANTs on one object update the same catalog row: PostgreSQL aborts
+                # all but one ("tuple concurrently updated"). The transaction was rolled back whole,
+                # so running it again is safe.
+                text = str(e.args[0])
+                if not (text.startswith(RETRYABLE) or "concurrently updated" in text) or attempt == RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
 
     async def _delete_user(self, statements: list[str], username: str) -> None:
         async with self.pool.connection() as conn:
