@@ -280,7 +280,15 @@ async def test_config_read_list_and_the_password_is_never_returned(db: DB) -> No
     assert data["plugin_name"] == "postgresql-database-plugin" and data["allowed_roles"] == [role]
     assert data["connection_details"]["connection_url"] == PG_URL and data["connection_details"]["username"] == "postgres"
     assert "password" not in data["connection_details"] and "unused-with-trust" not in str(data)
-    assert data["verify_connection"] is True and data["root_credentials_rotate_statements"] == []
+    assert data["root_credentials_rotate_statements"] == [] and data["password_policy"] == ""
+    # As in OpenBao: a role may name a connection that does not exist yet, and need no statements
+    # until credentials are asked for.
+    await db.write("roles/early", db_name="not-yet")
+    await db.write(f"config/{conn}", allowed_roles=[role, "early"])
+    await db.write("roles/early", db_name=conn)
+    resp = await db.client.get("/v1/database/creds/early")
+    assert resp.status_code == 400 and resp.json()["errors"] == ["empty creation statements"]
+    await db.client.delete("/v1/database/roles/early")
     assert conn in (await db.client.request("LIST", "/v1/database/config")).json()["data"]["keys"]
     role_data = (await db.read(f"roles/{role}"))["data"]
     assert role_data == {"db_name": conn, "creation_statements": CREATE, "revocation_statements": [],

@@ -42,7 +42,7 @@ class ConnectionConfig:
         return {"plugin_name": self.plugin_name, "plugin_version": self.plugin_version,
                 "connection_details": details, "allowed_roles": self.allowed_roles,
                 "root_credentials_rotate_statements": self.root_rotation_statements,
-                "password_policy": self.password_policy, "verify_connection": self.verify_connection}
+                "password_policy": self.password_policy}
 
 
 @dataclass(slots=True)

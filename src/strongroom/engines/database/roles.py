@@ -124,9 +124,9 @@ async def write_role(b: DatabaseBackend, req: Request, d: FieldData) -> Response
         raise InvalidRequest("empty database name attribute")
     if role.max_ttl and role.default_ttl > role.max_ttl:
         raise InvalidRequest("ttl cannot be greater than max_ttl")
-    config = await b.connection(role.db_name)  # a role must name an existing connection
-    plugin = await b.plugin(role.db_name, config)
-    plugin.validate_creation(role.creation_statements)
+    if role.creation_statements and await b.storage.get(models.CONFIG_PREFIX + role.db_name) is not None:
+        # Statements the plugin could never run are refused now (Vault finds out at issue time).
+        (await b.plugin(role.db_name)).validate_creation(role.creation_statements)
     await models.save(b.storage, models.ROLE_PREFIX + name, role)
     return None
 
@@ -140,6 +140,7 @@ async def issue_creds(b: DatabaseBackend, req: Request, d: FieldData) -> Respons
     if not config.allows(name):
         raise InvalidRequest(f'"{name}" is not an allowed role')
     plugin = await b.plugin(role.db_name, config)
+    plugin.validate_creation(role.creation_statements)
     mount_default, mount_max = b.system.lease_ttls()
     ttl = role.default_ttl or mount_default
     limit = min(role.max_ttl or mount_max, mount_max) if mount_max else role.max_ttl

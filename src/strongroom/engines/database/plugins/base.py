@@ -132,7 +132,7 @@ class Plugin(abc.ABC):
     def validate_creation(self, statements: list[str]) -> None:
         """Refuse creation statements this plugin could never run (checked when a role is written)."""
         if not statements:
-            raise InvalidRequest("creation statements are required")
+            raise InvalidRequest("empty creation statements")
 
     # -- the operations, each under the deadline and with redacted errors ------------------------
     async def create_user(self, statements: Statements, username: str, password: str, expiration: float) -> None:
