@@ -1,9 +1,9 @@
 """``postgresql-database-plugin``: PostgreSQL roles, through psycopg 3 (async).
 
 Creation statements run in one transaction: a statement the server refuses leaves nothing behind.
-Revocation (beyond Vault) first forbids new logins, then ends the role's open sessions
-(``pg_terminate_backend``), then drops it: a revoked credential stops working at once, not when
-its holder disconnects. Renewal moves ``VALID UNTIL`` (or runs ``renew_statements``).
+Revocation drops the role, then (beyond Vault) ends the sessions it still has open
+(``pg_terminate_backend``): a revoked credential stops working at once, not when its holder
+disconnects. Renewal moves ``VALID UNTIL`` (or runs ``renew_statements``).
 """
 
 from __future__ import annotations
@@ -76,6 +76,21 @@ class PostgreSQL(Plugin):
 
     async def _execute(self, queries: list[str | sql.Composable], *, transaction: bool = True,
                        params: tuple[Any, ...] | None = None) -> None:
+        """Run ``queries`` (several: in one transaction). A transaction PostgreSQL aborted because of
+        a concurrent one is run again: concurrent GRANTs or DROP OWNEDs on one object update the same
+        catalog row and all but one fail with "tuple concurrently updated"; it was rolled back whole."""
+        for attempt in range(RETRIES):
+            try:
+                await self._execute_once(queries, transaction=transaction, params=params)
+                return
+            except StatementError as e:
+                text = str(e.args[0])
+                if not (text.startswith(RETRYABLE) or "concurrently updated" in text) or attempt == RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1))
+
+    async def _execute_once(self, queries: list[str | sql.Composable], *, transaction: bool,
+                            params: tuple[Any, ...] | None) -> None:
         async with self.pool.connection() as conn:
             try:
                 if transaction and len(queries) > 1:
@@ -101,36 +116,25 @@ class PostgreSQL(Plugin):
                   "expiration": expiration_text(expiration)}
         queries: list[str | sql.Composable] = [render_statement(q, values)
                                                for q in split_statements(statements.creation)]
-        for attempt in range(RETRIES):
-            try:
-                await self._execute(queries)
-                return
-            except StatementError as e:
-                # Concurrent GRANTs on one object update the same catalog row: PostgreSQL aborts
-                # all but one ("tuple concurrently updated"). The transaction was rolled back whole,
-                # so running it again is safe.
-                text = str(e.args[0])
-                if not (text.startswith(RETRYABLE) or "concurrently updated" in text) or attempt == RETRIES - 1:
-                    raise
-                await asyncio.sleep(0.01 * (attempt + 1))
+        await self._execute(queries)
 
     async def _delete_user(self, statements: list[str], username: str) -> None:
         async with self.pool.connection() as conn:
-            found = await (await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,))).fetchone()
+            found = await (await conn.execute("SELECT oid FROM pg_roles WHERE rolname = %s", (username,))).fetchone()
         if found is None:
             return
-        ident = sql.Identifier(username)
-        # No new sessions, then none of the open ones.
-        await self._execute([sql.SQL("ALTER ROLE {} NOLOGIN").format(ident)])
-        await self._execute(["SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE usename = %s AND pid <> pg_backend_pid()"], params=(username,))
         if statements:
             values = {"name": username, "username": username}
             await self._execute([render_statement(q, values) for q in split_statements(statements)])
-            return
-        await self._execute([sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident),
-                             sql.SQL("DROP OWNED BY {}").format(ident),
-                             sql.SQL("DROP ROLE IF EXISTS {}").format(ident)])
+        else:
+            ident = sql.Identifier(username)
+            await self._execute([sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident),
+                                 sql.SQL("DROP OWNED BY {}").format(ident),
+                                 sql.SQL("DROP ROLE IF EXISTS {}").format(ident)])
+        # Beyond Vault: the sessions it still has open end now (found by the role's oid, which they
+        # keep after the drop). No new one can start: the role is gone (or the statements ended it).
+        await self._execute(["SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE usesysid = %s AND pid <> pg_backend_pid()"], params=(found[0],))
 
     async def _renew_user(self, statements: list[str], username: str, expiration: float) -> None:
         if statements:
