@@ -9,6 +9,7 @@ disconnects. Renewal moves ``VALID UNTIL`` (or runs ``renew_statements``).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +29,7 @@ DEFAULT_ROOT_ROTATION = ['ALTER ROLE "{{username}}" WITH PASSWORD \'{{password}}
 #: SQLSTATEs of a transaction aborted by a concurrent one (serialization failure, deadlock); and
 #: "tuple concurrently updated" (XX000) is retried too.
 RETRYABLE = ("40001", "40P01")
-RETRIES = 5
+RETRIES = 20
 
 
 def expiration_text(when: float) -> str:
@@ -87,7 +88,7 @@ class PostgreSQL(Plugin):
                 text = str(e.args[0])
                 if not (text.startswith(RETRYABLE) or "concurrently updated" in text) or attempt == RETRIES - 1:
                     raise
-                await asyncio.sleep(0.005 * (attempt + 1))
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
 
     async def _execute_once(self, queries: list[str | sql.Composable], *, transaction: bool,
                             params: tuple[Any, ...] | None) -> None:
