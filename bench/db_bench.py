@@ -18,12 +18,15 @@ Cells:
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +35,26 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import Server, call, free_port, settle, wait_ready  # noqa: E402
+from bench import Server, free_port, settle, wait_ready  # noqa: E402
 
 PG_URL = "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres"
 CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
           "GRANT CONNECT ON DATABASE postgres TO \"{{name}}\";")
+
+
+def call(addr: str, method: str, path: str, token: str = "", body: Any = None) -> tuple[int, Any]:
+    """One request, waiting as long as a revocation of thousands of users takes."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{addr}/v1/{path}", data=data, method=method)
+    if token:
+        req.add_header("X-Vault-Token", token)
+    try:
+        with urllib.request.urlopen(req, timeout=900) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw else None
 
 
 @dataclass
@@ -105,6 +123,7 @@ def creds_cell(t: Target, connections: int, duration: int) -> dict[str, Any]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    settle(s)  # requests wrk left in flight finish (and get leases) before the cleanup
     made = pg_users(t.prefix)
     cleanup = revoke_all(t, "bench")
     left = pg_users(t.prefix)

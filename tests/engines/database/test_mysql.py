@@ -148,3 +148,19 @@ async def test_rotate_root_and_static_roles(db: DB, throwaway_root: tuple[str, s
     finally:
         with admin() as a, a.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS '{account}'@'%'")
+
+
+async def test_custom_revocation_statements_and_a_creation_refused_at_once(db: DB) -> None:
+    role, conn = unique("cu"), unique("my")
+    await setup_role(db, conn, role, revocation_statements=["DROP USER '{{name}}'@'%'"])
+    body = await db.read(f"creds/{role}")
+    user = body["data"]["username"]
+    assert hosts_of(user) == ["%"]
+    await db.client.put("/v1/sys/leases/revoke", json={"lease_id": body["lease_id"]})
+    assert hosts_of(user) == []
+    # CREATE USER itself refused: nothing to undo, and the undo (the role's DROP USER, which would
+    # fail on a user that does not exist) is not run, so no entry is left for later.
+    await db.write(f"roles/{role}", db_name=conn, creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY"])
+    resp = await db.client.get(f"/v1/database/creds/{role}")
+    assert resp.status_code == 400 and "Error 1064" in resp.text
+    assert await wal.list_wal(db.backend.system.storage) == []

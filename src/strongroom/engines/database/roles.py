@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from strongroom.engines.database import models
 from strongroom.engines.database.models import Role
 from strongroom.engines.database.plugins.base import NotConnected, Statements
-from strongroom.engines.database.templates import UsernameTemplate
 from strongroom.errors import InvalidRequest, NotFound, StrongroomError
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, SecretType, name_regex
 from strongroom.logical import LeaseInfo
@@ -147,7 +146,7 @@ async def issue_creds(b: DatabaseBackend, req: Request, d: FieldData) -> Respons
     if limit:
         ttl = min(ttl, limit)
     template = str(config.connection_details.get("username_template") or plugin.default_username_template)
-    username = UsernameTemplate(template).render(req.display_name or "token", name)
+    username = b.username_template(template).render(req.display_name or "token", name)
     password = await b.system.generate_password(config.password_policy)
     now = b.system.now()
     undo = role.rollback_statements or role.revocation_statements

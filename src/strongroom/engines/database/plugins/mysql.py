@@ -106,11 +106,14 @@ class MySQL(Plugin):
         await self._query([render_statement(q, values) for q in split_statements(statements.creation)])
 
     async def _delete_user(self, statements: list[str], username: str) -> None:
+        hosts = await self.hosts_of(username)
+        if not hosts:
+            return  # gone already (or never made: a rollback of a creation that failed first)
         if statements:
             values = {"name": username, "username": username}
             await self._query([render_statement(q, values) for q in split_statements(statements)])
         else:
-            for host in await self.hosts_of(username):
+            for host in hosts:
                 await self._query(["DROP USER IF EXISTS %s@%s"], (username, host))
         # Beyond Vault: the account is gone, its open connections go too.
         rows = await self._query(["SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s"], (username,))

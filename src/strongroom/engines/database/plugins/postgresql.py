@@ -94,7 +94,11 @@ class PostgreSQL(Plugin):
                             params: tuple[Any, ...] | None) -> None:
         async with self.pool.connection() as conn:
             try:
-                if transaction and len(queries) > 1:
+                if transaction and len(queries) > 1 and params is None:
+                    # One Query message: PostgreSQL runs its statements as one transaction, in one
+                    # round trip.
+                    await conn.execute("; ".join(q if isinstance(q, str) else q.as_string(conn) for q in queries))
+                elif transaction and len(queries) > 1:
                     async with conn.transaction():
                         for q in queries:
                             await conn.execute(q, params)  # type: ignore[arg-type]
