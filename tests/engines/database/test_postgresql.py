@@ -306,6 +306,11 @@ async def test_config_read_list_and_the_password_is_never_returned(db: DB) -> No
     resp = await db.client.post("/v1/database/config/x", json={"plugin_name": "postgresql-database-plugin",
                                                                "connection_url": "host='unterminated"})
     assert resp.status_code == 400 and "invalid connection_url" in resp.text
+    # A named password policy the server does not have: a 400 before anything is created.
+    await db.write(f"config/{conn}", password_policy="no-such-policy")
+    resp = await db.client.get(f"/v1/database/creds/{role}")
+    assert resp.status_code == 400 and "no-such-policy" in resp.text
+    assert await wal.list_wal(db.backend.system.storage) == []
     # Delete: the connection goes, its pool is closed.
     assert (await db.client.delete(f"/v1/database/config/{conn}")).status_code == 204
     assert (await db.client.get(f"/v1/database/config/{conn}")).status_code == 404
