@@ -44,7 +44,8 @@ class StatementError(Exception):
 
 
 class Pool(Generic[C]):
-    """At most ``size`` open connections; idle ones are reused, one that saw an error is closed.
+    """At most ``size`` open connections; idle ones are reused, one that saw an error other than a
+    refused statement (:class:`StatementError`) is closed.
 
     ``close()`` closes the idle ones now and each busy one when it is given back."""
 
@@ -69,6 +70,12 @@ class Pool(Generic[C]):
                     raise ConnectFailed(first_line(e)) from None
             try:
                 yield conn
+            except StatementError:  # the database answered: the connection is fine
+                if self.closed:
+                    await self._discard(conn)
+                else:
+                    self._give_back(conn)
+                raise
             except BaseException:
                 await self._discard(conn)
                 raise
@@ -76,6 +83,9 @@ class Pool(Generic[C]):
                 await self._discard(conn)
             else:
                 self._idle.append(conn)
+
+    def _give_back(self, conn: C) -> None:
+        self._idle.append(conn)
 
     async def _discard(self, conn: C) -> None:
         with contextlib.suppress(Exception):

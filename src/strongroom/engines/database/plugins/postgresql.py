@@ -61,6 +61,7 @@ class PostgreSQL(Plugin):
             psycopg.conninfo.conninfo_to_dict(self.dsn)
         except psycopg.ProgrammingError as e:
             raise InvalidRequest(f"invalid connection_url: {self.redact(str(e))}") from None
+        self._create_lock = asyncio.Lock()
         self.pool: Pool[psycopg.AsyncConnection[Any]] = Pool(
             self._connect, self._close_conn, int(details.get("max_open_connections") or DEFAULT_MAX_OPEN))
 
@@ -77,41 +78,43 @@ class PostgreSQL(Plugin):
 
     async def _execute(self, queries: list[str | sql.Composable], *, transaction: bool = True,
                        params: tuple[Any, ...] | None = None) -> None:
-        """Run ``queries`` (several: in one transaction). A transaction PostgreSQL aborted because of
-        a concurrent one is run again: concurrent GRANTs or DROP OWNEDs on one object update the same
-        catalog row and all but one fail with "tuple concurrently updated"; it was rolled back whole."""
-        for attempt in range(RETRIES):
-            try:
-                await self._execute_once(queries, transaction=transaction, params=params)
-                return
-            except StatementError as e:
-                text = str(e.args[0])
-                if not (text.startswith(RETRYABLE) or "concurrently updated" in text) or attempt == RETRIES - 1:
-                    raise
+        """Run ``queries`` (several: as one transaction) on one pooled connection. A transaction
+        PostgreSQL aborted because of a concurrent one is run again on the same connection (so it
+        does not queue for the pool again): concurrent GRANTs or DROP OWNEDs on one object update
+        the same catalog row and all but one fail with "tuple concurrently updated"; the aborted
+        transaction was rolled back whole."""
+        async with self.pool.connection() as conn:
+            for attempt in range(RETRIES):
+                try:
+                    await self._execute_on(conn, queries, transaction=transaction, params=params)
+                    return
+                except StatementError as e:
+                    text = str(e.args[0])
+                    if not (text.startswith(RETRYABLE) or "concurrently updated" in text) or attempt == RETRIES - 1:
+                        raise
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
 
-    async def _execute_once(self, queries: list[str | sql.Composable], *, transaction: bool,
-                            params: tuple[Any, ...] | None) -> None:
-        async with self.pool.connection() as conn:
-            try:
-                if transaction and len(queries) > 1 and params is None:
-                    # One Query message: PostgreSQL runs its statements as one transaction, in one
-                    # round trip.
-                    await conn.execute("; ".join(q if isinstance(q, str) else q.as_string(conn) for q in queries))
-                elif transaction and len(queries) > 1:
-                    async with conn.transaction():
-                        for q in queries:
-                            await conn.execute(q, params)  # type: ignore[arg-type]
-                else:
+    @staticmethod
+    async def _execute_on(conn: psycopg.AsyncConnection[Any], queries: list[str | sql.Composable], *,
+                          transaction: bool, params: tuple[Any, ...] | None) -> None:
+        try:
+            if transaction and len(queries) > 1 and params is None:
+                # One Query message: PostgreSQL runs its statements as one transaction, in one round trip.
+                await conn.execute("; ".join(q if isinstance(q, str) else q.as_string(conn) for q in queries))
+            elif transaction and len(queries) > 1:
+                async with conn.transaction():
                     for q in queries:
                         await conn.execute(q, params)  # type: ignore[arg-type]
-            except (psycopg.errors.DatabaseError) as e:
-                if isinstance(e, psycopg.OperationalError) and conn.broken:
-                    raise
-                # The connection itself is fine: it goes back to the pool.
-                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    await conn.rollback()
-                raise StatementError(_message(e)) from None
+            else:
+                for q in queries:
+                    await conn.execute(q, params)  # type: ignore[arg-type]
+        except psycopg.errors.DatabaseError as e:
+            if isinstance(e, psycopg.OperationalError) and conn.broken:
+                raise
+            # The connection itself is fine: it goes back to the pool.
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                await conn.rollback()
+            raise StatementError(_message(e)) from None
 
     async def verify(self) -> None:
         await self._execute(["SELECT 1"])
