@@ -61,7 +61,6 @@ class PostgreSQL(Plugin):
             psycopg.conninfo.conninfo_to_dict(self.dsn)
         except psycopg.ProgrammingError as e:
             raise InvalidRequest(f"invalid connection_url: {self.redact(str(e))}") from None
-        self._create_lock = asyncio.Lock()
         self.pool: Pool[psycopg.AsyncConnection[Any]] = Pool(
             self._connect, self._close_conn, int(details.get("max_open_connections") or DEFAULT_MAX_OPEN))
 
