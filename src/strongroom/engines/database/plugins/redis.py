@@ -8,7 +8,6 @@ rules...``. ``ACL DELUSER`` drops it and Redis disconnects its clients at once.
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import orjson
@@ -25,6 +24,10 @@ from strongroom.errors import InvalidRequest
 DEFAULT_USERNAME_TEMPLATE = ('{{ printf "V_%s_%s_%s_%s" (.DisplayName | uppercase | truncate 10) '
                              '(.RoleName | uppercase | truncate 10) (random 20 | uppercase) (unix_time) '
                              '| truncate 32 }}')
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")
 
 
 def acl_rules(statements: list[str]) -> list[str]:
@@ -58,12 +61,10 @@ class Redis(Plugin):
         except (TypeError, ValueError):
             raise InvalidRequest("port must be an integer") from None
         kwargs: dict[str, Any] = {}
-        if str(details.get("tls", "")).lower() in ("1", "true"):
-            ctx = ssl.create_default_context(cadata=str(details["ca_cert"]) if details.get("ca_cert") else None)
-            if str(details.get("insecure_tls", "")).lower() in ("1", "true"):
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            kwargs.update(connection_class=aredis.SSLConnection, ssl_context=ctx)  # pragma: no cover
+        if _flag(details.get("tls")):
+            insecure = _flag(details.get("insecure_tls"))
+            kwargs.update(connection_class=aredis.SSLConnection, ssl_ca_data=str(details.get("ca_cert") or "") or None,
+                          ssl_cert_reqs="none" if insecure else "required", ssl_check_hostname=not insecure)
         self.pool = aredis.BlockingConnectionPool(
             host=host, port=port, username=str(details.get("username") or "") or None,
             password=str(details.get("password") or "") or None,
