@@ -92,7 +92,9 @@ async def test_static_role_rotates_an_existing_acl_user(db: DB) -> None:
 
 
 async def test_tls_is_used_when_asked(db: DB) -> None:
-    """``tls=true`` speaks TLS: against this plain-text Redis the handshake fails, a clear 400."""
+    """``tls=true`` speaks TLS: against this plain-text Redis the handshake never completes, a clear
+    400 within the deadline."""
+    db.backend.deadline = 1.0
     resp = await db.client.post("/v1/database/config/tls", json={
         "plugin_name": "redis-database-plugin", "host": "127.0.0.1", "port": 6379, "tls": True,
         "insecure_tls": True})
