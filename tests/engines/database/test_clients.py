@@ -85,3 +85,13 @@ def test_hvac_and_the_bao_cli(sqlite_server: RunningServer) -> None:  # noqa: F8
     assert [u for u in users if role_exists(u)] == []
     out = s.bao("read", "database/creds/not-there")
     assert out.returncode == 2 and "unknown role: not-there" in out.stderr
+
+    # A lease outlives a restart, and its revocation after it still drops the user.
+    kept = db.generate_credentials(role)
+    assert s.stop() == 0
+    s.start()
+    client.sys.submit_unseal_keys(init["keys"])
+    assert role_exists(kept["data"]["username"])
+    client.sys.renew_lease(kept["lease_id"], increment=600)
+    client.sys.revoke_lease(kept["lease_id"])
+    assert not role_exists(kept["data"]["username"])
