@@ -358,6 +358,11 @@ async def test_rotate_root_and_static_roles(db: DB, throwaway_superuser: tuple[s
         resp = await db.client.post("/v1/database/static-roles/x", json={"db_name": conn, "username": account,
                                                                           "rotation_period": "1s"})
         assert resp.status_code == 400 and "5 seconds" in resp.text
+        # A static role for a user that does not exist: refused, and not stored.
+        resp = await db.client.post("/v1/database/static-roles/ghost", json={
+            "db_name": conn, "username": "no_such_user_here", "rotation_period": "1h"})
+        assert resp.status_code == 400 and "does not exist" in resp.text
+        assert (await db.client.get("/v1/database/static-roles/ghost")).status_code == 404
         # Due rotation from the periodic function.
         await db.backend.periodic(time.time() + 7200)
         third = (await db.read(f"static-creds/{static}"))["data"]
