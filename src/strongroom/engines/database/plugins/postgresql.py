@@ -76,7 +76,7 @@ class PostgreSQL(Plugin):
         await self.pool.close()
 
     async def _execute(self, queries: list[str | sql.Composable], *, transaction: bool = True,
-                       params: tuple[Any, ...] | None = None) -> None:
+                       params: tuple[Any, ...] | None = None) -> tuple[Any, ...] | None:
         """Run ``queries`` (several: as one transaction) on one pooled connection. A transaction
         PostgreSQL aborted because of a concurrent one is run again on the same connection (so it
         does not queue for the pool again): concurrent GRANTs or DROP OWNEDs on one object update
@@ -85,28 +85,36 @@ class PostgreSQL(Plugin):
         async with self.pool.connection() as conn:
             for attempt in range(RETRIES):
                 try:
-                    await self._execute_on(conn, queries, transaction=transaction, params=params)
-                    return
+                    return await self._execute_on(conn, queries, transaction=transaction, params=params)
                 except StatementError as e:
                     text = str(e.args[0])
                     if not (text.startswith(RETRYABLE) or "concurrently updated" in text) or attempt == RETRIES - 1:
                         raise
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
+        return None  # not reached: the last attempt returns or raises
 
     @staticmethod
     async def _execute_on(conn: psycopg.AsyncConnection[Any], queries: list[str | sql.Composable], *,
-                          transaction: bool, params: tuple[Any, ...] | None) -> None:
+                          transaction: bool, params: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
         try:
             if transaction and len(queries) > 1 and params is None:
-                # One Query message: PostgreSQL runs its statements as one transaction, in one round trip.
-                await conn.execute("; ".join(q if isinstance(q, str) else q.as_string(conn) for q in queries))
-            elif transaction and len(queries) > 1:
+                # One Query message: PostgreSQL runs its statements as one transaction, in one round
+                # trip; the cursor is left on the first statement's result.
+                cur = await conn.execute("; ".join(q if isinstance(q, str) else q.as_string(conn) for q in queries))
+                return await cur.fetchone() if cur.description else None
+            first: tuple[Any, ...] | None = None
+            if transaction and len(queries) > 1:
                 async with conn.transaction():
-                    for q in queries:
-                        await conn.execute(q, params)  # type: ignore[arg-type]
+                    for i, q in enumerate(queries):
+                        cur = await conn.execute(q, params)  # type: ignore[arg-type]
+                        if i == 0 and cur.description:
+                            first = await cur.fetchone()
             else:
-                for q in queries:
-                    await conn.execute(q, params)  # type: ignore[arg-type]
+                for i, q in enumerate(queries):
+                    cur = await conn.execute(q, params)  # type: ignore[arg-type]
+                    if i == 0 and cur.description:
+                        first = await cur.fetchone()
+            return first
         except psycopg.errors.DatabaseError as e:
             if isinstance(e, psycopg.OperationalError) and conn.broken:
                 raise
@@ -126,18 +134,26 @@ class PostgreSQL(Plugin):
         await self._execute(queries)
 
     async def _delete_user(self, statements: list[str], username: str) -> None:
-        async with self.pool.connection() as conn:
-            found = await (await conn.execute("SELECT oid FROM pg_roles WHERE rolname = %s", (username,))).fetchone()
-        if found is None:
-            return
+        ident, name = sql.Identifier(username), sql.Literal(username)
+        find = sql.SQL("SELECT oid FROM pg_roles WHERE rolname = {}").format(name)
         if statements:
+            found = await self._execute([find])
+            if found is None:
+                return
             values = {"name": username, "username": username}
             await self._execute([render_statement(q, values) for q in split_statements(statements)])
         else:
-            ident = sql.Identifier(username)
-            await self._execute([sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident),
-                                 sql.SQL("DROP OWNED BY {}").format(ident),
-                                 sql.SQL("DROP ROLE IF EXISTS {}").format(ident)])
+            # One round trip, one commit: the role's oid (for the sessions below), then the drop.
+            try:
+                found = await self._execute([find, sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident),
+                                             sql.SQL("DROP OWNED BY {}").format(ident),
+                                             sql.SQL("DROP ROLE IF EXISTS {}").format(ident)])
+            except StatementError as e:
+                if str(e.args[0]).startswith("42704:"):  # undefined_object: gone already
+                    return
+                raise
+            if found is None:
+                return
         # Beyond Vault: the sessions it still has open end now (found by the role's oid, which they
         # keep after the drop). No new one can start: the role is gone (or the statements ended it).
         await self._execute(["SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
