@@ -22,7 +22,6 @@ from strongroom.errors import InvalidRequest
 DEFAULT_USERNAME_TEMPLATE = ('{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 10) (.RoleName | truncate 10) '
                              '(random 20) (unix_time) | truncate 32 }}')
 LEGACY_USERNAME_TEMPLATE = '{{ printf "v-%s-%s" (.RoleName | truncate 4) (random 20) | truncate 16 }}'
-DEFAULT_ROOT_ROTATION = ["ALTER USER '{{username}}'@'%' IDENTIFIED BY '{{password}}'"]
 
 _DSN = re.compile(r"^(?:(?P<user>[^:@/]*)(?::(?P<password>.*))?@)?(?:(?P<net>[a-z0-9]+)(?:\((?P<addr>[^)]*)\))?)?"
                   r"/(?P<db>[^?]*)(?:\?(?P<params>.*))?$", re.S)
@@ -56,7 +55,6 @@ def parse_dsn(details: dict[str, Any]) -> dict[str, Any]:
 
 class MySQL(Plugin):
     default_username_template = DEFAULT_USERNAME_TEMPLATE
-    default_root_rotation = DEFAULT_ROOT_ROTATION
 
     def __init__(self, db_name: str, details: dict[str, Any], deadline: float = 10.0, *, legacy: bool = False) -> None:
         super().__init__(db_name, details, deadline)

@@ -23,7 +23,6 @@ from strongroom.errors import InvalidRequest
 
 DEFAULT_USERNAME_TEMPLATE = ('{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) '
                              '(random 20) (unix_time) | truncate 63 }}')
-DEFAULT_ROOT_ROTATION = ['ALTER ROLE "{{username}}" WITH PASSWORD \'{{password}}\'']
 
 
 #: SQLSTATEs of a transaction aborted by a concurrent one (serialization failure, deadlock); and
@@ -52,7 +51,6 @@ def connection_string(details: dict[str, Any]) -> str:
 
 class PostgreSQL(Plugin):
     default_username_template = DEFAULT_USERNAME_TEMPLATE
-    default_root_rotation = DEFAULT_ROOT_ROTATION
 
     def __init__(self, db_name: str, details: dict[str, Any], deadline: float = 10.0) -> None:
         super().__init__(db_name, details, deadline)

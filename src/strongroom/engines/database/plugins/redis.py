@@ -49,7 +49,6 @@ def acl_rules(statements: list[str]) -> list[str]:
 
 class Redis(Plugin):
     default_username_template = DEFAULT_USERNAME_TEMPLATE
-    default_root_rotation: list[str] = []
 
     def __init__(self, db_name: str, details: dict[str, Any], deadline: float = 10.0) -> None:
         super().__init__(db_name, details, deadline)
