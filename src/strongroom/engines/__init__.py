@@ -26,6 +26,7 @@ SECRETS_ENGINES: dict[str, FactorySpec] = {
     # Dynamic IAM users and STS credentials (engines/aws/).
     "aws": "strongroom.engines.aws:aws_backend",
     "pki": "strongroom.engines.pki:PkiBackend",
+    "database": "strongroom.engines.database:database_backend",
 }
 
 __all__ = ["SECRETS_ENGINES"]
