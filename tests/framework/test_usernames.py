@@ -88,6 +88,19 @@ def test_truncate_sha256(n: int, out: str) -> None:
     assert render(f'{{{{ truncate_sha256 12 "{s}" }}}}', {}) == "abcd" + hashlib.sha256(b"efghijklmnop").hexdigest()[:8]
 
 
+def test_pipelines_literals_and_long_names() -> None:
+    """The database engine's cases: a piped chain, printf with %d, and truncate_sha256 of a long name
+    (kept n-8 characters plus 8 hex digits of the hash of the rest, as Vault does)."""
+    t = compile_username_template('app-{{ .RoleName | replace "-" "_" | uppercase }}-{{ printf "%s.%d" "x" 7 }}-'
+                                  "{{ .DisplayName | truncate_sha256 70 }}")
+    long_name = "d" * 80
+    out = t.render({"RoleName": "my-role", "DisplayName": long_name})
+    assert out == "app-MY_ROLE-x.7-" + "d" * 62 + hashlib.sha256(b"d" * 18).hexdigest()[:8]
+    assert t.render({"RoleName": "r", "DisplayName": "short"}) == "app-R-x.7-short"
+    assert render("{{ uuid }}", {}).count("-") == 4
+    assert render("{{ base64 .RoleName }}", {"RoleName": "ab"}) == "YWI="
+
+
 def test_truncate_counts_bytes_like_go() -> None:
     assert render('{{ "\u00e9\u00e9\u00e9" | truncate 4 }}', {}) == "\u00e9\u00e9"
     assert render('{{ "\u00e9\u00e9\u00e9" | truncate 3 }}', {}) == "\u00e9"  # half a character is dropped
@@ -136,6 +149,8 @@ def test_render_errors(template: str, words: str) -> None:
     ("{{ with .A }}{{ end }}", "unsupported action"),
     ("{{ (random 3 }}", "unclosed"),
     ("{{ (uuid }}", "unclosed"),
+    ('{{ printf "%s" (random 3 }}', "unclosed left paren"),
+    ("{{ 'x' }}", "unexpected"),  # a Go character constant: not taken
     ("{{ uuid) }}", "unexpected right paren"),
     ("{{ (uuid)) }}", "unexpected right paren"),
     ("{{ .A", "unclosed action"),
