@@ -20,6 +20,7 @@ SECRETS_ENGINES: dict[str, FactorySpec] = {
     # Shorthand for kv with version 2.
     "kv-v2": "strongroom.engines.kv:kv_v2_backend",
     "cubbyhole": "strongroom.engines.cubbyhole:CubbyholeBackend",
+    "transit": "strongroom.engines.transit:transit_backend",
 }
 
 __all__ = ["SECRETS_ENGINES"]

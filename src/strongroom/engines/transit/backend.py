@@ -1,0 +1,132 @@
+"""The transit backend: the key store (storage + decoded-key cache + per-key locks) and its path table.
+
+Storage layout (the mount's view, encrypted by the barrier)::
+
+    policy/<name>     the key, Vault's keysutil Policy JSON (policy.py), every version kept
+
+The cache maps a name to its decoded :class:`Policy` (AEAD objects, parsed private keys). Every
+write of a key goes through :meth:`TransitBackend.store`, which replaces the cached object after
+the storage write; ``invalidate`` (a write from elsewhere) and ``deactivate`` drop entries.
+Writers take the key's lock (:class:`StripedLocks`), load, change a copy and store, so a failed
+write leaves the cached and the stored key unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable
+
+from strongroom.engines.transit.policy import Policy
+from strongroom.framework import Backend, BackendConfig, Request, StripedLocks
+from strongroom.logical import Storage
+
+POLICY_PREFIX = "policy/"
+
+
+class TransitBackend(Backend):
+    help = (
+        "The transit backend handles cryptographic functions on data in transit: encryption, "
+        "signing, HMAC and hashing with named keys that never leave the server."
+    )
+    generates_leases = False
+
+    def __init__(self, config: BackendConfig) -> None:
+        from strongroom.engines.transit.paths import paths
+
+        super().__init__(config, paths())
+        self.cache: dict[str, Policy] = {}
+        self.locks = StripedLocks()
+        # Nanosecond clock for key creation times (tests may replace it).
+        self.clock: Callable[[], int] = time.time_ns
+
+    async def setup(self) -> None:
+        self.cache.clear()
+
+    async def deactivate(self) -> None:
+        self.cache.clear()
+        await super().deactivate()
+
+    async def invalidate(self, key: str) -> None:
+        if key.startswith(POLICY_PREFIX):
+            self.cache.pop(key[len(POLICY_PREFIX):], None)
+
+    async def periodic(self, now: float) -> None:
+        """Rotate keys whose ``auto_rotate_period`` has passed since their latest version."""
+        await super().periodic(now)
+        if not self.system.active():
+            return
+        await self.auto_rotate(self.system.storage, int(now))
+
+    async def auto_rotate(self, storage: Storage, now: int) -> list[str]:
+        from strongroom.engines.transit.keys import rotate_policy
+
+        rotated = []
+        for name in await storage.list(POLICY_PREFIX):
+            p = await self.load(storage, name)
+            if p is None or not p.auto_rotate_period:
+                continue
+            latest = p.keys.get(p.latest_version)
+            if latest is not None and latest.creation_time + p.auto_rotate_period > now:
+                continue
+            async with self.lock(name):
+                p = await self.load_copy(storage, name)
+                if p is None:
+                    continue
+                await rotate_policy(self, p)
+                await self.store(storage, p)
+                rotated.append(name)
+        return rotated
+
+    # -- the key store --
+    async def load(self, storage: Storage, name: str) -> Policy | None:
+        """The key ``name`` (shared, cached object: never modify it; use :meth:`load_copy`)."""
+        p = self.cache.get(name)
+        if p is not None:
+            return p
+        raw = await storage.get(POLICY_PREFIX + name)
+        if raw is None:
+            return None
+        p = await asyncio.to_thread(Policy.deserialize, raw) if len(raw) > 65536 else Policy.deserialize(raw)
+        if len(self.cache) > 10000:
+            self.cache.clear()
+        self.cache[name] = p
+        return p
+
+    async def load_copy(self, storage: Storage, name: str) -> Policy | None:
+        """A private copy of the key to change and :meth:`store` (hold the key's lock)."""
+        p = await self.load(storage, name)
+        if p is None:
+            return None
+        clone = copy.copy(p)
+        clone.keys = dict(p.keys)
+        clone._aeads = dict(p._aeads)
+        return clone
+
+    async def store(self, storage: Storage, p: Policy) -> None:
+        """Persist ``p`` and make it the cached key (after the write succeeded)."""
+        self.cache.pop(p.name, None)
+        await storage.put(POLICY_PREFIX + p.name, p.serialize())
+        self.cache[p.name] = p
+
+    async def delete(self, storage: Storage, name: str) -> None:
+        self.cache.pop(name, None)
+        await storage.delete(POLICY_PREFIX + name)
+        self.cache.pop(name, None)
+
+    def lock(self, name: str) -> asyncio.Lock:
+        return self.locks.lock_for(name)
+
+    def now_ns(self) -> int:
+        return self.clock()
+
+
+def storage_of(req: Request) -> Storage:
+    from strongroom.engines._request import storage_of as _storage_of
+
+    return _storage_of(req)
+
+
+def transit_backend(config: BackendConfig) -> TransitBackend:
+    return TransitBackend(config)
