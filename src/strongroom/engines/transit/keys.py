@@ -169,7 +169,7 @@ async def new_policy(b: TransitBackend, name: str, key_type: str, *, derived: bo
     if key_type == "hmac" and not key_size:
         key_size = 32
     p = Policy(name=name, type=key_type, derived=derived, convergent_encryption=convergent,
-               convergent_version=3 if convergent else 0, exportable=exportable,
+               convergent_version=-1 if convergent else 0, exportable=exportable,
                allow_plaintext_backup=allow_plaintext_backup, auto_rotate_period=auto_rotate_period,
                key_size=key_size if key_type == "hmac" else 0)
     now = b.now_ns()

@@ -10,6 +10,6 @@ if TYPE_CHECKING:
 
 
 def paths() -> list[Path[TransitBackend]]:
-    from strongroom.engines.transit import keys
+    from strongroom.engines.transit import crypt, keys
 
-    return [*keys.paths()]
+    return [*keys.paths(), *crypt.paths()]
