@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
 
 import pytest
 
@@ -125,7 +126,7 @@ async def test_hmac_and_verify_errors(transit: Transit) -> None:
         "key version does not exist; latest key version is 1"
     assert await transit.fails("hmac/nokey", {"input": HELLO}) == "encryption key not found"
     assert await transit.fails("hmac/k/md5", {"input": HELLO}) == 'unsupported algorithm "md5"'
-    for body, msg in [({"input": HELLO}, "neither a 'signature' nor an 'hmac' were given to verify"),
+    cases: list[tuple[dict[str, Any], str]] = [({"input": HELLO}, "neither a 'signature' nor an 'hmac' were given to verify"),
                       ({"input": HELLO, "hmac": "x"}, "invalid HMAC to verify: no prefix"),
                       ({"input": HELLO, "hmac": "vault:v1:!"},
                        "unable to decode verification HMAC as base64: illegal base64 data at input byte 0"),
@@ -136,7 +137,8 @@ async def test_hmac_and_verify_errors(transit: Transit) -> None:
                       ({"batch_input": [{"input": HELLO, "hmac": "vault:v1:AAAA"}, {"input": HELLO, "signature": "x"}]},
                        "elements of batch_input must all provide 'signature' or all provide 'hmac'"),
                       ({"batch_input": [{"input": HELLO}]}, "no batch_input elements have 'signature' or 'hmac'"),
-                      ({"batch_input": []}, "missing batch input to process")]:
+                      ({"batch_input": []}, "missing batch input to process")]
+    for body, msg in cases:
         assert await transit.fails("verify/k", body) == msg, body
     assert await transit.fails("verify/k/md5", {"input": HELLO, "hmac": "vault:v1:AAAA"}) == \
         'invalid hash algorithm "md5"'
