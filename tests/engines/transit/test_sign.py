@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from strongroom.engines.transit.policy import rsa_to_go
 from .conftest import Bao, Transit
 
 HELLO = base64.b64encode(b"hello").decode()
-HASHES = {"sha2-256": hashes.SHA256, "sha2-384": hashes.SHA384, "sha2-512": hashes.SHA512,
+HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"sha2-256": hashes.SHA256, "sha2-384": hashes.SHA384, "sha2-512": hashes.SHA512,
           "sha3-256": hashes.SHA3_256, "sha1": hashes.SHA1, "sha2-224": hashes.SHA224}
 
 
