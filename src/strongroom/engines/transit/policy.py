@@ -427,6 +427,19 @@ class Policy:
         key = self.derive_key(context, version, length)
         return aead_for(self.type, key[:size]), key[size:]
 
+    def convergent(self, version: int) -> bool:
+        """Whether ``version`` encrypts convergently (keysutil's convergentVersion): only version 3
+        exists here; a restored key of an older scheme is refused, as OpenBao refuses it."""
+        if not self.convergent_encryption:
+            return False
+        cv = self.convergent_version or 1
+        entry = self.keys.get(version)
+        if entry is not None and entry.convergent_version:
+            cv = entry.convergent_version
+        if 0 < cv < CURRENT_CONVERGENT_VERSION:
+            raise UserError(f"refusing to support decryption with old convergent encryption key: version {cv}")
+        return True
+
     def _encryption_version(self, version: int) -> int:
         if version == 0:
             return self.latest_version
@@ -447,7 +460,7 @@ class Policy:
             pub = self.entry(version).rsa_private().public_key()
             ct = pub.encrypt(plaintext, _oaep())
             return f"{VERSION_PREFIX}{version}:{b64encode(ct)}", version
-        convergent = self.convergent_encryption and self.entry(version).convergent_version >= 3
+        convergent = self.convergent(version)
         size = enc_key_size(self.type)
         aead, hmac_key = self._aead(version, context, size + (32 if convergent else 0))
         if convergent:
@@ -466,7 +479,7 @@ class Policy:
                 return self.entry(version).rsa_private().decrypt(decoded, _oaep())
             except ValueError:
                 raise UserError("failed to RSA decrypt the ciphertext: crypto/rsa: decryption error") from None
-        convergent = self.convergent_encryption and self.entry(version).convergent_version >= 3
+        convergent = self.convergent(version)
         size = enc_key_size(self.type)
         aead, _ = self._aead(version, context, size + (32 if convergent else 0))
         n = nonce_size(self.type)
