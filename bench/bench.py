@@ -187,6 +187,10 @@ def prepare(server: Server) -> float:
                      {"password": "correct-horse", "token_policies": ["default"], "token_ttl": "1h"})
     assert status in (200, 204), status
     server.approle = prepare_approle(server)
+    call(server.addr, "POST", "sys/mounts/transit", server.token, {"type": "transit"})
+    for name, key_type in (("bench", "aes256-gcm96"), ("bench-ed", "ed25519")):
+        status, _ = call(server.addr, "POST", f"transit/keys/{name}", server.token, {"type": key_type})
+        assert status in (200, 204), status
     return ready
 
 
@@ -256,6 +260,9 @@ end
 # compare with the plain one (Strongroom's cache of repeated reads must answer both alike).
 JSON_GET = 'wrk.headers["Content-Type"] = "application/json"\n'
 
+# 1 KiB of plaintext, base64 (what transit/encrypt takes).
+TRANSIT_1K = "QUJD" * 341 + "QQ=="
+
 # name -> (path, wrk Lua script or "" for a plain GET, what the server needs, or "")
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     "sys/health": ("sys/health", "", ""),
@@ -269,6 +276,8 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     "approle login": ("auth/approle/login", "", "approle"),
     "userpass login": ("auth/userpass/login/bench", post_script({"password": "correct-horse"}), ""),
     "wrap+unwrap": ("sys/wrapping/wrap", WRAP_UNWRAP, ""),
+    "transit encrypt aes256-gcm96 (1 KiB)": ("transit/encrypt/bench", post_script({"plaintext": TRANSIT_1K}), ""),
+    "transit sign ed25519": ("transit/sign/bench-ed", post_script({"input": TRANSIT_1K}), ""),
 }
 
 

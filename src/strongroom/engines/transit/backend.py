@@ -18,8 +18,9 @@ import copy
 import time
 from collections.abc import Callable
 
+from strongroom.engines._request import storage_of
 from strongroom.engines.transit.policy import Policy
-from strongroom.framework import Backend, BackendConfig, Request, StripedLocks
+from strongroom.framework import Backend, BackendConfig, StripedLocks
 from strongroom.logical import Storage
 
 POLICY_PREFIX = "policy/"
@@ -122,10 +123,7 @@ class TransitBackend(Backend):
         return self.clock()
 
 
-def storage_of(req: Request) -> Storage:
-    from strongroom.engines._request import storage_of as _storage_of
-
-    return _storage_of(req)
+__all__ = ["POLICY_PREFIX", "TransitBackend", "storage_of", "transit_backend"]
 
 
 def transit_backend(config: BackendConfig) -> TransitBackend:
