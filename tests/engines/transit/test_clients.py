@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +152,37 @@ def test_bao_cli(server: RunningServer, tmp_path: Path) -> None:
     assert out.stdout.strip() == "true"
     out = s.bao("write", "-field=random_bytes", "transit/random/8", "format=hex")
     assert len(bytes.fromhex(out.stdout.strip())) == 8
+
+
+def strongroom(server: RunningServer, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "STRONGROOM_"))}
+    env.update(VAULT_ADDR=server.addr, VAULT_TOKEN=server.root_token, HOME=str(server.workdir))
+    return subprocess.run([sys.executable, "-m", "strongroom", *args], capture_output=True, text=True, env=env,
+                          input=input, timeout=60)
+
+
+def test_strongroom_cli(server: RunningServer, tmp_path: Path) -> None:
+    """Our generic read/write/list cover transit as the bao CLI does: -field, -format=json, @file, -."""
+    assert strongroom(server, "write", "-f", "transit/keys/src").returncode == 0
+    out = strongroom(server, "write", "-field=ciphertext", "transit/encrypt/src", f"plaintext={HELLO}")
+    assert out.returncode == 0, out.stderr
+    ct = out.stdout.strip()
+    assert ct.startswith("vault:v1:")
+    out = strongroom(server, "write", "-field=plaintext", "transit/decrypt/src", f"ciphertext={ct}")
+    assert out.stdout.strip() == HELLO
+    # The plaintext from stdin (-) and from a file (@file).
+    out = strongroom(server, "write", "-field=ciphertext", "transit/encrypt/src", "plaintext=-", input=HELLO)
+    assert out.returncode == 0, out.stderr
+    assert strongroom(server, "write", "-field=plaintext", "transit/decrypt/src",
+                      f"ciphertext={out.stdout.strip()}").stdout.strip() == HELLO
+    body = tmp_path / "batch.json"
+    body.write_text(json.dumps({"batch_input": [{"plaintext": HELLO, "reference": "x"}]}))
+    out = strongroom(server, "write", "-format=json", "transit/encrypt/src", f"@{body}")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["data"]["batch_results"][0]["reference"] == "x"
+    out = strongroom(server, "read", "-format=json", "transit/keys/src")
+    assert json.loads(out.stdout)["data"]["type"] == "aes256-gcm96"
+    out = strongroom(server, "list", "-format=json", "transit/keys")
+    assert "src" in json.loads(out.stdout)
+    out = strongroom(server, "write", "transit/decrypt/src", "ciphertext=garbage")
+    assert out.returncode != 0 and "invalid ciphertext: no prefix" in out.stderr
