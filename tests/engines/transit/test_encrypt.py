@@ -236,3 +236,11 @@ async def test_batches_with_per_item_errors(transit: Transit) -> None:
         "batch_input has 10001 items")
     assert await transit.fails("encrypt/k", {"batch_input": "nope"}) == \
         "failed to parse batch input: source data must be an array or slice, got string"
+
+
+async def test_unknown_fields_are_warned_about(transit: Transit) -> None:
+    await transit.write("keys/k")
+    resp = await transit.call(Op.UPDATE, "encrypt/k", {"plaintext": HELLO, "foo": 1})
+    assert resp is not None and resp.warnings == ["Endpoint ignored these unrecognized parameters: [foo]"]
+    resp = await transit.call(Op.UPDATE, "encrypt/k", {"plaintext": HELLO})
+    assert resp is not None and resp.warnings == []

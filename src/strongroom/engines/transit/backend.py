@@ -18,9 +18,9 @@ import copy
 import time
 from collections.abc import Callable
 
-from strongroom.engines._request import storage_of
+from strongroom.engines._request import storage_of, warn_ignored_params
 from strongroom.engines.transit.policy import Policy
-from strongroom.framework import Backend, BackendConfig, StripedLocks
+from strongroom.framework import Backend, BackendConfig, Request, Response, StripedLocks
 from strongroom.logical import Storage
 
 POLICY_PREFIX = "policy/"
@@ -79,6 +79,18 @@ class TransitBackend(Backend):
                 await self.store(storage, p)
                 rotated.append(name)
         return rotated
+
+    async def handle(self, req: Request) -> Response | None:
+        # OpenBao's framework warns about fields a path does not take; so do we.
+        return warn_ignored_params(self, req, await super().handle(req))
+
+    async def exists(self, req: Request) -> tuple[bool, bool]:
+        """The existence check (encrypt/NAME only: whether the key exists), answered from the path
+        alone: the framework's would coerce the whole body once more for a name in the URL."""
+        hit = self.route(req.path)
+        if hit is None or hit[0].exists is None:
+            return False, False
+        return True, await self.load(storage_of(req), hit[1].get("name", "")) is not None
 
     # -- the key store --
     async def load(self, storage: Storage, name: str) -> Policy | None:
