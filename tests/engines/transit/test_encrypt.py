@@ -244,3 +244,16 @@ async def test_unknown_fields_are_warned_about(transit: Transit) -> None:
     assert resp is not None and resp.warnings == ["Endpoint ignored these unrecognized parameters: [foo]"]
     resp = await transit.call(Op.UPDATE, "encrypt/k", {"plaintext": HELLO})
     assert resp is not None and resp.warnings == []
+
+
+async def test_config_keys_disable_upsert(transit: Transit) -> None:
+    assert await transit.read("config/keys") == {"disable_upsert": False}
+    assert await transit.write("config/keys", {"disable_upsert": True}) == {"disable_upsert": True}
+    assert (await transit.error(Op.CREATE, "encrypt/new", {"plaintext": HELLO})).message == "encryption key not found"
+    assert await transit.storage.get("policy/new") is None
+    # Another node turns it back on: the cached setting follows the invalidation.
+    await transit.storage.put("config/keys", b'{"disable_upsert": false}')
+    assert await transit.read("config/keys") == {"disable_upsert": True}
+    await transit.backend.invalidate("config/keys")
+    assert await transit.read("config/keys") == {"disable_upsert": False}
+    assert (await transit.ok(Op.CREATE, "encrypt/new", {"plaintext": HELLO}))["key_version"] == 1

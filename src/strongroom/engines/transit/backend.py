@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,7 @@ from strongroom.framework import Backend, BackendConfig, Request, Response, Stri
 from strongroom.logical import Storage
 
 POLICY_PREFIX = "policy/"
+CONFIG_KEYS = "config/keys"
 
 
 class TransitBackend(Backend):
@@ -38,20 +40,38 @@ class TransitBackend(Backend):
 
         super().__init__(config, paths())
         self.cache: dict[str, Policy] = {}
+        # config/keys's disable_upsert, read once (None: not read yet).
+        self._disable_upsert: bool | None = None
         self.locks = StripedLocks()
         # Nanosecond clock for key creation times (tests may replace it).
         self.clock: Callable[[], int] = time.time_ns
 
     async def setup(self) -> None:
         self.cache.clear()
+        self._disable_upsert = None
 
     async def deactivate(self) -> None:
         self.cache.clear()
+        self._disable_upsert = None
         await super().deactivate()
 
     async def invalidate(self, key: str) -> None:
         if key.startswith(POLICY_PREFIX):
             self.cache.pop(key[len(POLICY_PREFIX):], None)
+        elif key == CONFIG_KEYS:
+            self._disable_upsert = None
+
+    async def disable_upsert(self, storage: Storage) -> bool:
+        """config/keys's ``disable_upsert``: encrypt does not create missing keys."""
+        if self._disable_upsert is None:
+            raw = await storage.get(CONFIG_KEYS)
+            self._disable_upsert = bool(json.loads(raw).get("disable_upsert")) if raw else False
+        return self._disable_upsert
+
+    async def set_disable_upsert(self, storage: Storage, value: bool) -> None:
+        self._disable_upsert = None
+        await storage.put(CONFIG_KEYS, json.dumps({"disable_upsert": value}).encode())
+        self._disable_upsert = value
 
     async def periodic(self, now: float) -> None:
         """Rotate keys whose ``auto_rotate_period`` has passed since their latest version."""

@@ -216,7 +216,7 @@ async def encrypt(b: TransitBackend, req: Request, d: FieldData) -> Response | N
 
     storage = storage_of(req)
     p = await b.load(storage, name)
-    if p is None and req.operation is Operation.CREATE:
+    if p is None and req.operation is Operation.CREATE and not await b.disable_upsert(storage):
         convergent = d.get("convergent_encryption")
         if convergent and not context_set:
             raise InvalidRequest("convergent encryption requires derivation to be enabled, so context is required")

@@ -34,6 +34,9 @@ HOUR = 3600
 
 def paths() -> list[Path[TransitBackend]]:
     return [
+        Path(r"config/keys", operations={Op.READ: read_config_keys, Op.UPDATE: write_config_keys},
+             fields={"disable_upsert": Field(FieldType.BOOL, "Whether encrypt may not create missing keys.")},
+             synopsis="Configuration common across all keys"),
         Path(r"keys/?", operations={Op.LIST: list_keys},
              fields={"after": Field(FieldType.STRING, "Entry to list after."),
                      "limit": Field(FieldType.INT, "Number of entries to return.")},
@@ -74,6 +77,17 @@ def paths() -> list[Path[TransitBackend]]:
              fields={**NAME, "min_available_version": Field(FieldType.INT, "The minimum version to keep.")},
              operations={Op.UPDATE: trim_key}, synopsis="Trim key versions of a named key"),
     ]
+
+
+async def read_config_keys(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
+    return Response(data={"disable_upsert": await b.disable_upsert(storage_of(req))})
+
+
+async def write_config_keys(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
+    storage = storage_of(req)
+    if d.has("disable_upsert"):
+        await b.set_disable_upsert(storage, d.get("disable_upsert"))
+    return Response(data={"disable_upsert": await b.disable_upsert(storage)})
 
 
 def key_view(p: Policy, context: bytes = b"") -> dict[str, Any]:
