@@ -112,7 +112,7 @@ async def datakey(b: TransitBackend, req: Request, d: FieldData) -> Response | N
         try:
             aad = b64decode(d.get("associated_data"))
         except Base64Error as e:
-            raise Internal(f"unable to get associated_data/additional_data from factory[0]: {e}") from None
+            raise InvalidRequest(f"unable to get associated_data/additional_data from factory[0]: {e}") from None
     try:
         ciphertext, version = p.encrypt(d.get("key_version"), context, new_key, aad)
     except UserError as e:

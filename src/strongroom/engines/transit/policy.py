@@ -458,7 +458,11 @@ class Policy:
         version = self._encryption_version(version)
         if self.type in RSA:
             pub = self.entry(version).rsa_private().public_key()
-            ct = pub.encrypt(plaintext, _oaep())
+            try:
+                ct = pub.encrypt(plaintext, _oaep())
+            except ValueError:
+                raise UserError("failed to RSA encrypt the plaintext: crypto/rsa: message too long for RSA key size"
+                                ) from None
             return f"{VERSION_PREFIX}{version}:{b64encode(ct)}", version
         convergent = self.convergent(version)
         size = enc_key_size(self.type)
