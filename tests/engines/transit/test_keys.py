@@ -187,3 +187,36 @@ async def test_cache_follows_every_write_and_invalidation(transit: Transit) -> N
     assert (await transit.read("keys/k"))["latest_version"] == 1  # cached
     await transit.backend.invalidate("policy/k")
     assert (await transit.read("keys/k"))["latest_version"] == 2
+
+
+async def test_soft_delete(transit: Transit) -> None:
+    await transit.write("keys/k", {"exportable": True, "allow_plaintext_backup": True})
+    await transit.write("keys/e", {"type": "ed25519"})
+    ct = (await transit.write("encrypt/k", {"plaintext": "aGVsbG8="}))["ciphertext"]
+    sig = (await transit.write("sign/e", {"input": "aGVsbG8="}))["signature"]
+    resp = await transit.call(Op.DELETE, "keys/k/soft-delete")
+    assert resp is not None and resp.data is not None and resp.data["soft_deleted"] is True and not resp.warnings
+    resp = await transit.call(Op.DELETE, "keys/k/soft-delete")
+    assert resp is not None and resp.warnings == ["key was already marked as soft deleted"]
+    await transit.call(Op.DELETE, "keys/e/soft-delete")
+    assert (await transit.read("keys/k"))["soft_deleted"] is True
+    assert (await transit.stored("k"))["soft_deleted"] is True
+    msg = "refusing to use soft-deleted key"
+    for path, body in [("encrypt/k", {"plaintext": "aGVsbG8="}), ("decrypt/k", {"ciphertext": ct}),
+                       ("rewrap/k", {"ciphertext": ct}), ("datakey/plaintext/k", {}), ("hmac/k", {"input": "aGVsbG8="}),
+                       ("keys/k/rotate", {}), ("sign/e", {"input": "aGVsbG8="}),
+                       ("verify/e", {"input": "aGVsbG8=", "signature": sig})]:
+        assert await transit.fails(path, body) == msg, path
+    for path in ("backup/k", "export/encryption-key/k"):
+        assert (await transit.error(Op.READ, path)).message == msg
+    assert (await transit.write("keys/k/config", {"deletion_allowed": True}))["deletion_allowed"] is True
+    data = await transit.write("keys/k/soft-delete-restore")
+    assert data["soft_deleted"] is False
+    resp = await transit.call(Op.UPDATE, "keys/k/soft-delete-restore")
+    assert resp is not None and resp.warnings == ["key was already restored"]
+    assert (await transit.write("decrypt/k", {"ciphertext": ct}))["plaintext"] == "aGVsbG8="
+    assert await transit.call(Op.DELETE, "keys/nosuch/soft-delete") is None
+    # A soft-deleted key is not auto-rotated.
+    await transit.write("keys/auto", {"auto_rotate_period": "1h"})
+    await transit.call(Op.DELETE, "keys/auto/soft-delete")
+    assert await transit.backend.auto_rotate(transit.storage, 2**40) == []  # type: ignore[attr-defined]

@@ -86,7 +86,7 @@ class TransitBackend(Backend):
         rotated = []
         for name in await storage.list(POLICY_PREFIX):
             p = await self.load(storage, name)
-            if p is None or not p.auto_rotate_period:
+            if p is None or not p.auto_rotate_period or p.soft_deleted:
                 continue
             latest = p.keys.get(p.latest_version)
             if latest is not None and latest.creation_time + p.auto_rotate_period > now:

@@ -22,6 +22,7 @@ from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
 from strongroom.engines.transit.policy import (
     ECDSA,
     ENCRYPTION,
+    ERR_SOFT_DELETED,
     RSA,
     SIGNING,
     SYMMETRIC,
@@ -141,6 +142,8 @@ async def export_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
         raise NotFound()
     if not p.exportable and kind not in ("public-key", "certificate-chain"):
         raise InvalidRequest("private key material is not exportable")
+    if p.soft_deleted:
+        raise InvalidRequest(ERR_SOFT_DELETED)
     if kind == "encryption-key" and p.type not in ENCRYPTION:
         raise InvalidRequest("encryption not supported for the key")
     if kind == "signing-key" and p.type not in SIGNING:
@@ -190,6 +193,8 @@ async def backup_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
         p = await b.load_copy(storage, name)
         if p is None:
             raise InvalidRequest(f'key "{name}" not found')
+        if p.soft_deleted:
+            raise InvalidRequest(ERR_SOFT_DELETED)
         if not p.exportable:
             raise InvalidRequest("exporting is disallowed on the policy")
         if not p.allow_plaintext_backup:

@@ -71,6 +71,10 @@ def paths() -> list[Path[TransitBackend]]:
             operations={Op.UPDATE: config_key},
             synopsis="Configure a named encryption key",
         ),
+        Path("keys/" + name_regex("name") + "/soft-delete", fields=NAME, operations={Op.DELETE: soft_delete},
+             synopsis="Soft-delete a key: kept, but unusable until restored"),
+        Path("keys/" + name_regex("name") + "/soft-delete-restore", fields=NAME,
+             operations={Op.UPDATE: soft_delete_restore}, synopsis="Restore a soft-deleted key"),
         Path("keys/" + name_regex("name") + "/rotate", fields=NAME, operations={Op.UPDATE: rotate_key},
              synopsis="Rotate named encryption key"),
         Path("keys/" + name_regex("name") + "/trim",
@@ -109,7 +113,7 @@ def key_view(p: Policy, context: bytes = b"") -> dict[str, Any]:
         "supports_derivation": p.type in DERIVATION,
         "auto_rotate_period": p.auto_rotate_period,
         "imported_key": False,
-        "soft_deleted": False,
+        "soft_deleted": p.soft_deleted,
     }
     if p.key_size:
         data["key_size"] = p.key_size
@@ -321,7 +325,32 @@ async def rotate_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
     return Response(data=key_view(p))
 
 
+async def set_soft_deleted(b: TransitBackend, req: Request, name: str, value: bool, warning: str) -> Response | None:
+    storage = storage_of(req)
+    async with b.lock(name):
+        p = await b.load_copy(storage, name)
+        if p is None:
+            return None
+        changed = p.soft_deleted != value
+        if changed:
+            p.soft_deleted = value
+            await b.store(storage, p)
+    return Response(data=key_view(p), warnings=[] if changed else [warning])
+
+
+async def soft_delete(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
+    return await set_soft_deleted(b, req, d.get("name"), True, "key was already marked as soft deleted")
+
+
+async def soft_delete_restore(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
+    return await set_soft_deleted(b, req, d.get("name"), False, "key was already restored")
+
+
 async def rotate_policy(b: TransitBackend, p: Policy) -> None:
+    try:
+        p.check_usable()
+    except UserError as e:
+        raise InvalidRequest(str(e)) from None
     if p.type in RSA:
         await asyncio.to_thread(p.rotate, b.now_ns())
     else:

@@ -188,6 +188,7 @@ async def hash_input(b: TransitBackend, req: Request, d: FieldData) -> Response 
 # -- hmac ----------------------------------------------------------------------------------------
 def hmac_key(p: Policy, version: int) -> bytes:
     """keysutil's HMACKey: the version's HMAC key (an hmac key's own key)."""
+    p.check_usable()
     if version < 0:
         raise UserError("key version does not exist (cannot be negative)")
     if version > p.latest_version:

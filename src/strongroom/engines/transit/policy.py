@@ -73,6 +73,7 @@ HMAC_MIN_KEY_SIZE = 32
 HMAC_MAX_KEY_SIZE = 512
 
 ERR_TOO_OLD = "ciphertext or signature version is disallowed by policy (too old)"
+ERR_SOFT_DELETED = "refusing to use soft-deleted key"
 ERR_MISSING_CONTEXT = (
     "missing 'context' for key derivation; the key was created using a derived key, which means additional, "
     "per-request information must be included in order to perform operations with the key"
@@ -300,6 +301,7 @@ class Policy:
     min_available_version: int = 0
     auto_rotate_period: int = 0  # seconds (stored as Go nanoseconds)
     key_size: int = 0
+    soft_deleted: bool = False
     backup_info: dict[str, Any] | None = None
     restore_info: dict[str, Any] | None = None
     # Decoded AEADs of non-derived symmetric versions (not stored).
@@ -331,7 +333,7 @@ class Policy:
             "version_template": "",
             "storage_prefix": "",
             "auto_rotate_period": self.auto_rotate_period * 1_000_000_000,
-            "soft_deleted": False,
+            "soft_deleted": self.soft_deleted,
         }
 
     def serialize(self) -> bytes:
@@ -368,6 +370,7 @@ class Policy:
             min_available_version=min_avail,
             auto_rotate_period=int(raw.get("auto_rotate_period") or 0) // 1_000_000_000,
             key_size=int(raw.get("key_size") or 0),
+            soft_deleted=bool(raw.get("soft_deleted")),
             backup_info=raw.get("backup_info"),
             restore_info=raw.get("restore_info"),
         )
@@ -377,8 +380,14 @@ class Policy:
         return cls.from_json(json.loads(data))
 
     # -- lifecycle --
+    def check_usable(self) -> None:
+        """A soft-deleted key is kept but does nothing (OpenBao's soft-delete)."""
+        if self.soft_deleted:
+            raise UserError(ERR_SOFT_DELETED)
+
     def rotate(self, now_ns: int) -> None:
         """Add a version (keysutil's RotateInMemory). Expensive for RSA: call it off the loop."""
+        self.check_usable()
         entry = new_entry(self.type, self.key_size, self.convergent_encryption, now_ns)
         self.latest_version += 1
         self.keys[self.latest_version] = entry
@@ -399,6 +408,7 @@ class Policy:
 
     # -- symmetric key material --
     def derive_key(self, context: bytes, version: int, length: int) -> bytes:
+        self.check_usable()
         if self.type not in DERIVATION:
             raise UserError(f"derivation not supported for key type {self.type}")
         if version <= 0 or version > self.latest_version:
@@ -453,6 +463,7 @@ class Policy:
 
     def encrypt(self, version: int, context: bytes, plaintext: bytes, aad: bytes | None = None) -> tuple[str, int]:
         """(``vault:vN:...``, N) for ``plaintext`` (already base64-decoded)."""
+        self.check_usable()
         if self.type not in ENCRYPTION:
             raise UserError(f"message encryption not supported for key type {self.type}")
         version = self._encryption_version(version)
@@ -475,6 +486,7 @@ class Policy:
         return f"{VERSION_PREFIX}{version}:{b64encode(nonce + ct)}", version
 
     def decrypt(self, context: bytes, value: str, aad: bytes | None = None) -> bytes:
+        self.check_usable()
         if self.type not in ENCRYPTION:
             raise UserError(f"message decryption not supported for key type {self.type}")
         version, decoded = self.parse_ciphertext(value)

@@ -100,6 +100,7 @@ def _ed25519_key(p: Policy, version: int, context: bytes) -> ed25519.Ed25519Priv
 def sign(p: Policy, version: int, context: bytes, data: bytes, *, hash_algorithm: str, marshaling: str,
          salt_length: int, signature_algorithm: str) -> tuple[str, int, str]:
     """(signature, version used, derived public key base64 or "")."""
+    p.check_usable()
     if p.type not in SIGNING:
         raise UserError(f"message signing not supported for key type {p.type}")
     if version == 0:
@@ -152,6 +153,7 @@ def sign(p: Policy, version: int, context: bytes, data: bytes, *, hash_algorithm
 
 def verify(p: Policy, context: bytes, data: bytes, signature: str, *, hash_algorithm: str, marshaling: str,
            salt_length: int, signature_algorithm: str) -> bool:
+    p.check_usable()
     if p.type not in SIGNING:
         raise UserError(f"message verification not supported for key type {p.type}")
     if not signature.startswith("vault:v"):
