@@ -152,3 +152,16 @@ async def test_backups_cross_with_openbao(transit: Transit, bao: Bao) -> None:
     assert status == 204, out
     assert bao.write("transit/decrypt/ours", {"ciphertext": ct, "context": "YWJj"})["plaintext"] == HELLO
     assert bao.write("transit/encrypt/ours", {"plaintext": HELLO, "context": "YWJj"})["ciphertext"] == ct
+
+
+async def test_restore_validates_key_material(transit: Transit) -> None:
+    await transit.write("keys/r", {"type": "rsa-2048", "exportable": True, "allow_plaintext_backup": True})
+    doc = json.loads(base64.b64decode((await transit.read("backup/r"))["backup"]))
+    doc["policy"]["keys"]["1"]["rsa_key"]["D"] += 2  # no longer the private exponent of N
+    bad = base64.b64encode(json.dumps(doc).encode()).decode()
+    assert (await transit.fails("restore/r2", {"backup": bad})).startswith("invalid backup:")
+    doc["policy"]["keys"]["1"]["rsa_key"]["D"] -= 2
+    doc["policy"]["keys"]["1"]["ec_d"] = None
+    good = base64.b64encode(json.dumps(doc).encode()).decode()
+    assert await transit.call(Op.UPDATE, "restore/r2", {"backup": good}) is None
+    assert await transit.storage.get("policy/r2") is not None

@@ -26,6 +26,7 @@ from strongroom.logical import Storage
 
 POLICY_PREFIX = "policy/"
 CONFIG_KEYS = "config/keys"
+WRAPPING_KEY = "import/wrapping-key"
 
 
 class TransitBackend(Backend):
@@ -58,6 +59,8 @@ class TransitBackend(Backend):
     async def invalidate(self, key: str) -> None:
         if key.startswith(POLICY_PREFIX):
             self.cache.pop(key[len(POLICY_PREFIX):], None)
+        elif key == WRAPPING_KEY:
+            self.cache.pop(WRAPPING_KEY, None)  # key names have no "/": no clash with a key
         elif key == CONFIG_KEYS:
             self._disable_upsert = None
 
@@ -86,7 +89,8 @@ class TransitBackend(Backend):
         rotated = []
         for name in await storage.list(POLICY_PREFIX):
             p = await self.load(storage, name)
-            if p is None or not p.auto_rotate_period or p.soft_deleted:
+            if p is None or not p.auto_rotate_period or p.soft_deleted or (
+                    p.imported and not p.allow_imported_key_rotation):
                 continue
             latest = p.keys.get(p.latest_version)
             if latest is not None and latest.creation_time + p.auto_rotate_period > now:

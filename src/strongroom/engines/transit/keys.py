@@ -112,9 +112,11 @@ def key_view(p: Policy, context: bytes = b"") -> dict[str, Any]:
         "supports_signing": p.type in SIGNING,
         "supports_derivation": p.type in DERIVATION,
         "auto_rotate_period": p.auto_rotate_period,
-        "imported_key": False,
+        "imported_key": p.imported,
         "soft_deleted": p.soft_deleted,
     }
+    if p.imported:
+        data["imported_key_allow_rotation"] = p.allow_imported_key_rotation
     if p.key_size:
         data["key_size"] = p.key_size
     if p.backup_info is not None:
@@ -348,13 +350,12 @@ async def soft_delete_restore(b: TransitBackend, req: Request, d: FieldData) -> 
 
 async def rotate_policy(b: TransitBackend, p: Policy) -> None:
     try:
-        p.check_usable()
+        if p.type in RSA:
+            await asyncio.to_thread(p.rotate, b.now_ns())
+        else:
+            p.rotate(b.now_ns())
     except UserError as e:
         raise InvalidRequest(str(e)) from None
-    if p.type in RSA:
-        await asyncio.to_thread(p.rotate, b.now_ns())
-    else:
-        p.rotate(b.now_ns())
 
 
 async def trim_key(b: TransitBackend, req: Request, d: FieldData) -> Response | None:

@@ -10,6 +10,6 @@ if TYPE_CHECKING:
 
 
 def paths() -> list[Path[TransitBackend]]:
-    from strongroom.engines.transit import backup, crypt, keys, misc, sign
+    from strongroom.engines.transit import backup, byok, crypt, keys, misc, sign
 
-    return [*keys.paths(), *crypt.paths(), *misc.paths(), *sign.paths(), *backup.paths()]
+    return [*keys.paths(), *crypt.paths(), *misc.paths(), *sign.paths(), *backup.paths(), *byok.paths()]

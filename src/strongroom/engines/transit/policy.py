@@ -171,6 +171,9 @@ class KeyEntry:
     convergent_version: int = 0
     ec_xyd: tuple[int, int, int] | None = None  # (x, y, d)
     rsa_go: dict[str, Any] | None = None  # Go's rsa.PrivateKey JSON
+    # Read from our own storage (written by us, authenticated by the barrier): RSA keys are not
+    # validated again on load (that costs ~0.1 s for rsa-4096). Backups and imports are.
+    trusted: bool = field(default=False, repr=False, compare=False)
     _private: Any = field(default=None, repr=False, compare=False)
 
     # -- Vault's JSON --
@@ -192,7 +195,7 @@ class KeyEntry:
         }
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> KeyEntry:
+    def from_json(cls, raw: dict[str, Any], trusted: bool = False) -> KeyEntry:
         ec_xyd = None
         if raw.get("ec_d") is not None:
             ec_xyd = (int(raw["ec_x"]), int(raw["ec_y"]), int(raw["ec_d"]))
@@ -205,6 +208,7 @@ class KeyEntry:
             convergent_version=int(raw.get("convergent_version") or 0),
             ec_xyd=ec_xyd,
             rsa_go=raw.get("rsa_key"),
+            trusted=trusted,
         )
 
     # -- decoded private keys (cached on the entry) --
@@ -226,8 +230,9 @@ class KeyEntry:
             p, q = int(g["Primes"][0]), int(g["Primes"][1])
             d = int(g["D"])
             pub = rsa.RSAPublicNumbers(int(g["E"]), int(g["N"]))
-            self._private = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
-                                                  rsa.rsa_crt_iqmp(p, q), pub).private_key()
+            numbers = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
+                                            rsa.rsa_crt_iqmp(p, q), pub)
+            self._private = numbers.private_key(unsafe_skip_rsa_key_validation=self.trusted)
         key: rsa.RSAPrivateKey = self._private
         return key
 
@@ -302,6 +307,8 @@ class Policy:
     auto_rotate_period: int = 0  # seconds (stored as Go nanoseconds)
     key_size: int = 0
     soft_deleted: bool = False
+    imported: bool = False
+    allow_imported_key_rotation: bool = False
     backup_info: dict[str, Any] | None = None
     restore_info: dict[str, Any] | None = None
     # Decoded AEADs of non-derived symmetric versions (not stored).
@@ -334,25 +341,29 @@ class Policy:
             "storage_prefix": "",
             "auto_rotate_period": self.auto_rotate_period * 1_000_000_000,
             "soft_deleted": self.soft_deleted,
+            # keysutil declares these two without JSON tags: Go writes the field names.
+            "Imported": self.imported,
+            "AllowImportedKeyRotation": self.allow_imported_key_rotation,
         }
 
     def serialize(self) -> bytes:
         return json.dumps(self.to_json(), separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any], archived: list[dict[str, Any]] | None = None) -> Policy:
+    def from_json(cls, raw: dict[str, Any], archived: list[dict[str, Any]] | None = None,
+                  trusted: bool = False) -> Policy:
         """A policy from Vault's JSON; ``archived``: the archive's key list (index = version -
         min_available_version), whose entries fill versions the policy's ``keys`` lacks."""
         type_id = raw.get("type", 0)
         if type_id not in TYPE_NAMES:
             raise UserError(f"unsupported key type {type_id}")
-        keys = {int(v): KeyEntry.from_json(e) for v, e in (raw.get("keys") or {}).items()}
+        keys = {int(v): KeyEntry.from_json(e, trusted) for v, e in (raw.get("keys") or {}).items()}
         min_avail = int(raw.get("min_available_version") or 0)
         for i, e in enumerate(archived or []):
             version = i + min_avail
             if version >= 1 and version not in keys and e and (e.get("key") or e.get("ec_d") is not None
                                                                or e.get("rsa_key")):
-                keys[version] = KeyEntry.from_json(e)
+                keys[version] = KeyEntry.from_json(e, trusted)
         return cls(
             name=str(raw.get("name") or ""),
             type=TYPE_NAMES[type_id],
@@ -371,13 +382,16 @@ class Policy:
             auto_rotate_period=int(raw.get("auto_rotate_period") or 0) // 1_000_000_000,
             key_size=int(raw.get("key_size") or 0),
             soft_deleted=bool(raw.get("soft_deleted")),
+            imported=bool(raw.get("Imported")),
+            allow_imported_key_rotation=bool(raw.get("AllowImportedKeyRotation")),
             backup_info=raw.get("backup_info"),
             restore_info=raw.get("restore_info"),
         )
 
     @classmethod
     def deserialize(cls, data: bytes) -> Policy:
-        return cls.from_json(json.loads(data))
+        """A key as this backend stored it (trusted: see KeyEntry.trusted)."""
+        return cls.from_json(json.loads(data), trusted=True)
 
     # -- lifecycle --
     def check_usable(self) -> None:
@@ -386,13 +400,16 @@ class Policy:
             raise UserError(ERR_SOFT_DELETED)
 
     def rotate(self, now_ns: int) -> None:
-        """Add a version (keysutil's RotateInMemory). Expensive for RSA: call it off the loop."""
+        """Add a version (keysutil's Rotate). Expensive for RSA: call it off the loop."""
         self.check_usable()
+        if self.imported and not self.allow_imported_key_rotation:
+            raise UserError(f"imported key {self.name} does not allow rotation within Vault")
         entry = new_entry(self.type, self.key_size, self.convergent_encryption, now_ns)
         self.latest_version += 1
         self.keys[self.latest_version] = entry
         if self.min_decryption_version == 0:
             self.min_decryption_version = 1
+        self.imported = False  # as keysutil: the newest version is no longer an imported one
 
     def trim(self, min_available: int) -> None:
         self.min_available_version = min_available

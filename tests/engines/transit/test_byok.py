@@ -1,0 +1,175 @@
+"""BYOK: wrapping_key, keys/NAME/import and import_version, wrapped as OpenBao's clients wrap."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+from strongroom.framework import Op
+
+from .conftest import Transit
+
+HELLO = base64.b64encode(b"hello").decode()
+
+
+async def wrap(transit: Transit, material: bytes, hash_alg: Any = hashes.SHA256) -> str:
+    """What ``bao transit import`` sends: RSA-OAEP(ephemeral AES key) || AES-KWP(material)."""
+    pem = (await transit.read("wrapping_key"))["public_key"]
+    wrapping = serialization.load_pem_public_key(pem.encode())
+    assert isinstance(wrapping, rsa.RSAPublicKey) and wrapping.key_size == 4096
+    ephemeral = os.urandom(32)
+    wrapped = wrapping.encrypt(ephemeral, padding.OAEP(mgf=padding.MGF1(hash_alg()), algorithm=hash_alg(), label=None))
+    return base64.b64encode(wrapped + aes_key_wrap_with_padding(ephemeral, material)).decode()
+
+
+def pkcs8(key: Any) -> bytes:
+    der: bytes = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption())
+    return der
+
+
+async def test_import_symmetric_key(transit: Transit) -> None:
+    key = os.urandom(32)
+    assert await transit.call(Op.UPDATE, "keys/imp/import", {"ciphertext": await wrap(transit, key)}) is None
+    data = await transit.read("keys/imp")
+    assert data["imported_key"] is True and data["imported_key_allow_rotation"] is False
+    ct = (await transit.write("encrypt/imp", {"plaintext": HELLO}))["ciphertext"]
+    raw = base64.b64decode(ct.split(":")[2])
+    assert AESGCM(key).decrypt(raw[:12], raw[12:], None) == b"hello"  # our own key did it
+    assert await transit.fails("keys/imp/rotate") == "imported key imp does not allow rotation within Vault"
+    # import_version adds a version with new material.
+    key2 = os.urandom(32)
+    assert await transit.call(Op.UPDATE, "keys/imp/import_version",
+                              {"ciphertext": await wrap(transit, key2, hashes.SHA512),
+                               "hash_function": "SHA512"}) is None
+    ct2 = (await transit.write("encrypt/imp", {"plaintext": HELLO}))["ciphertext"]
+    raw = base64.b64decode(ct2.split(":")[2])
+    assert ct2.startswith("vault:v2:") and AESGCM(key2).decrypt(raw[:12], raw[12:], None) == b"hello"
+    # Rotation when allowed: a generated version, and the key is no longer marked imported.
+    await transit.call(Op.UPDATE, "keys/rot/import", {"ciphertext": await wrap(transit, os.urandom(32)),
+                                                      "allow_rotation": True})
+    data = await transit.write("keys/rot/rotate")
+    assert data["latest_version"] == 2 and data["imported_key"] is False
+
+
+async def test_import_asymmetric_keys(transit: Transit) -> None:
+    ec_key = ec.generate_private_key(ec.SECP384R1())
+    await transit.call(Op.UPDATE, "keys/ec/import", {"ciphertext": await wrap(transit, pkcs8(ec_key)),
+                                                     "type": "ecdsa-p384"})
+    sig = (await transit.write("sign/ec", {"input": HELLO}))["signature"]
+    ec_key.public_key().verify(base64.b64decode(sig.split(":")[2]), b"hello", ec.ECDSA(hashes.SHA256()))
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    await transit.call(Op.UPDATE, "keys/ed/import", {"ciphertext": await wrap(transit, pkcs8(ed_key)),
+                                                     "type": "ed25519"})
+    assert (await transit.read("keys/ed"))["keys"]["1"]["public_key"] == \
+        base64.b64encode(ed_key.public_key().public_bytes_raw()).decode()
+    sig = (await transit.write("sign/ed", {"input": HELLO}))["signature"]
+    ed_key.public_key().verify(base64.b64decode(sig.split(":")[2]), b"hello")
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    await transit.call(Op.UPDATE, "keys/rsa/import", {"ciphertext": await wrap(transit, pkcs8(rsa_key)),
+                                                      "type": "rsa-2048", "exportable": True})
+    ct = (await transit.write("encrypt/rsa", {"plaintext": HELLO}))["ciphertext"]
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    assert rsa_key.decrypt(base64.b64decode(ct.split(":")[2]), oaep) == b"hello"
+    hmac_key = os.urandom(48)
+    await transit.call(Op.UPDATE, "keys/mac/import", {"ciphertext": await wrap(transit, hmac_key), "type": "hmac"})
+    assert (await transit.read("keys/mac"))["key_size"] == 48
+
+
+async def test_import_errors(transit: Transit) -> None:
+    good = await wrap(transit, os.urandom(32))
+    await transit.call(Op.UPDATE, "keys/have/import", {"ciphertext": good})
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("keys/have/import", {"ciphertext": good},
+         "the import path cannot be used with an existing key; use import-version to rotate an existing imported key"),
+        ("keys/x/import", {"ciphertext": good, "convergent_encryption": True},
+         "import cannot be used on keys with convergent encryption enabled"),
+        ("keys/x/import", {"ciphertext": good, "auto_rotate_period": "2h"},
+         "allow_rotation must be set to true if auto-rotation is enabled"),
+        ("keys/x/import", {"ciphertext": good, "type": "bogus"}, "unknown key type: bogus"),
+        ("keys/x/import", {"ciphertext": "AAAA"}, "provided ciphertext is too short"),
+        ("keys/x/import", {"ciphertext": good, "hash_function": "MD5"}, "unknown hash function: MD5"),
+        ("keys/x/import", {"ciphertext": good, "hash_function": "SHA1"}, "crypto/rsa: decryption error"),
+        ("keys/x/import", {"ciphertext": good, "type": "aes128-gcm96"},
+         "invalid key size 32 bytes for key type aes128-gcm96"),
+        ("keys/x/import", {"ciphertext": await wrap(transit, pkcs8(ec_key)), "type": "rsa-2048"},
+         "invalid key type: expected rsa-2048, got *ecdsa.PrivateKey"),
+        ("keys/x/import", {"ciphertext": await wrap(transit, pkcs8(ec_key)), "type": "ecdsa-p384"},
+         "invalid curve: expected P-384, got secp256r1"),
+        ("keys/x/import", {"public_key": "x"}, "importing only a public key is not supported"),
+        ("keys/x/import_version", {"ciphertext": good},
+         "no key found with name x; to import a new key, use the import/ endpoint"),
+    ]
+    for path, body, msg in cases:
+        assert await transit.fails(path, body) == msg, (path, body)
+    await transit.write("keys/generated")
+    assert await transit.fails("keys/generated/import_version", {"ciphertext": good}) == \
+        "the import_version endpoint can only be used with an imported key"
+    assert sorted(await transit.storage.list("policy/")) == ["generated", "have"]
+    assert (await transit.ok(Op.LIST, "keys"))["keys"] == ["generated", "have"]  # the wrapping key is not listed
+
+
+def test_bao_transit_import_against_strongroom(tmp_path: Path) -> None:
+    """``bao transit import`` (client-side wrapping) into a real Strongroom server."""
+    from tests.compat.conftest import sqlite_server_process
+
+    import hvac
+
+    s = sqlite_server_process(tmp_path)
+    s.start()
+    try:
+        client = hvac.Client(url=s.addr)
+        init = client.sys.initialize(secret_shares=1, secret_threshold=1)
+        client.sys.submit_unseal_keys(init["keys"])
+        s.root_token = client.token = init["root_token"]
+        client.sys.enable_secrets_engine("transit")
+        key = ed25519.Ed25519PrivateKey.generate()
+        keyfile = tmp_path / "key.b64"
+        keyfile.write_text(base64.b64encode(pkcs8(key)).decode())
+        out = s.bao("transit", "import", "transit/keys/byo", f"@{keyfile}", "type=ed25519")
+        assert out.returncode == 0, out.stdout + out.stderr
+        sig = client.secrets.transit.sign_data("byo", hash_input=HELLO)["data"]["signature"]
+        key.public_key().verify(base64.b64decode(sig.split(":")[2]), b"hello")
+        aes = os.urandom(32)
+        keyfile.write_text(base64.b64encode(aes).decode())
+        assert s.bao("transit", "import", "transit/keys/aes", f"@{keyfile}", "allow_rotation=true").returncode == 0
+        aes2 = os.urandom(32)
+        keyfile.write_text(base64.b64encode(aes2).decode())
+        out = s.bao("transit", "import-version", "transit/keys/aes", f"@{keyfile}")
+        assert out.returncode == 0, out.stdout + out.stderr
+        ct = client.secrets.transit.encrypt_data("aes", plaintext=HELLO)["data"]["ciphertext"]
+        raw = base64.b64decode(ct.split(":")[2])
+        assert ct.startswith("vault:v2:") and AESGCM(aes2).decrypt(raw[:12], raw[12:], None) == b"hello"
+    finally:
+        s.stop()
+
+
+#: The first test's stored wrapping key, reused by the others (RSA-4096 generation costs seconds).
+_WRAPPING: list[bytes] = []
+
+
+@pytest.fixture(autouse=True)
+def _one_wrapping_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.engines.transit import byok
+    from strongroom.engines.transit.backend import WRAPPING_KEY
+
+    original = byok.wrapping_key
+
+    async def shared(b: Any, req: Any) -> Any:
+        if _WRAPPING and await req.storage.get(WRAPPING_KEY) is None:
+            await req.storage.put(WRAPPING_KEY, _WRAPPING[0])
+        key = await original(b, req)
+        if not _WRAPPING:
+            _WRAPPING.append(await req.storage.get(WRAPPING_KEY))
+        return key
+
+    monkeypatch.setattr(byok, "wrapping_key", shared)
