@@ -22,11 +22,13 @@ FIELDS = ["plaintext", "ciphertext", "context", "key_version", "batch_input", "i
           "min_encryption_version", "auto_rotate_period", "type", "key_size", "associated_data", "derived",
           "convergent_encryption", "partial_failure_response_code", "reference"]
 PATHS = ["encrypt/{k}", "decrypt/{k}", "rewrap/{k}", "datakey/plaintext/{k}", "hmac/{k}", "sign/{k}", "verify/{k}",
-         "keys/{k}/config", "keys/{k}/trim", "restore", "random", "hash", "keys/new-{k}"]
+         "keys/{k}/config", "keys/{k}/trim", "restore", "random", "hash", "keys/new-{k}", "keys/new-{k}/import",
+         "keys/{k}/import_version"]
 
 
 @pytest.mark.parametrize("key_type", ["aes256-gcm96", "ed25519", "ecdsa-p256", "rsa-2048", "hmac"])
-async def test_no_input_makes_anything_but_a_clean_error(transit: Transit, key_type: str) -> None:
+async def test_no_input_makes_anything_but_a_clean_error(transit: Transit, key_type: str,
+                                                         shared_wrapping_key: None) -> None:
     k = key_type.replace("-", "")
     await transit.write(f"keys/{k}", {"type": key_type, "exportable": True, "allow_plaintext_backup": True})
     good: dict[str, dict[str, Any]] = {"": {}}

@@ -153,23 +153,6 @@ def test_bao_transit_import_against_strongroom(tmp_path: Path) -> None:
         s.stop()
 
 
-#: The first test's stored wrapping key, reused by the others (RSA-4096 generation costs seconds).
-_WRAPPING: list[bytes] = []
-
-
 @pytest.fixture(autouse=True)
-def _one_wrapping_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from strongroom.engines.transit import byok
-    from strongroom.engines.transit.backend import WRAPPING_KEY
-
-    original = byok.wrapping_key
-
-    async def shared(b: Any, req: Any) -> Any:
-        if _WRAPPING and await req.storage.get(WRAPPING_KEY) is None:
-            await req.storage.put(WRAPPING_KEY, _WRAPPING[0])
-        key = await original(b, req)
-        if not _WRAPPING:
-            _WRAPPING.append(await req.storage.get(WRAPPING_KEY))
-        return key
-
-    monkeypatch.setattr(byok, "wrapping_key", shared)
+def _wrapping(shared_wrapping_key: None) -> None:
+    """Every test here shares one wrapping key (conftest)."""
