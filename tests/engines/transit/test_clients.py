@@ -163,6 +163,9 @@ def strongroom(server: RunningServer, *args: str, input: str | None = None) -> s
 
 def test_strongroom_cli(server: RunningServer, tmp_path: Path) -> None:
     """Our generic read/write/list cover transit as the bao CLI does: -field, -format=json, @file, -."""
+    out = strongroom(server, "secrets", "enable", "-path=transit-cli", "transit")
+    assert out.returncode == 0, out.stderr
+    assert strongroom(server, "write", "-f", "transit-cli/keys/x").returncode == 0
     assert strongroom(server, "write", "-f", "transit/keys/src").returncode == 0
     out = strongroom(server, "write", "-field=ciphertext", "transit/encrypt/src", f"plaintext={HELLO}")
     assert out.returncode == 0, out.stderr
