@@ -81,7 +81,6 @@ class Item:
     decoded_context: bytes = b""
     error: str = ""
     internal: bool = False
-    has_plaintext: bool = False
 
 
 def go_type(v: Any) -> str:
@@ -114,8 +113,6 @@ def parse_batch(raw: Any, *, need_plaintext: bool = False, need_ciphertext: bool
                 continue
             if isinstance(v, str):
                 setattr(item, key, v)
-                if key == "plaintext":
-                    item.has_plaintext = True
             else:
                 errs.append(f"'[{i}].{key}' expected type 'string', got unconvertible type '{go_type(v)}'")
         if need_ciphertext and "ciphertext" not in entry:
@@ -203,7 +200,7 @@ async def encrypt(b: TransitBackend, req: Request, d: FieldData) -> Response | N
         if not d.has("plaintext"):
             raise InvalidRequest("missing plaintext to encrypt")
         items = [Item(plaintext=d.get("plaintext"), context=d.get("context"), key_version=d.get("key_version"),
-                      associated_data=d.get("associated_data"), has_plaintext=True)]
+                      associated_data=d.get("associated_data"))]
     context_set = bool(items[0].context)
     plaintexts: list[bytes] = []
     for item in items:

@@ -153,10 +153,6 @@ def key_view(p: Policy, context: bytes = b"") -> dict[str, Any]:
     return data
 
 
-def user_error(e: UserError | InternalError) -> Exception:
-    return InvalidRequest(str(e)) if isinstance(e, UserError) else Internal(str(e))
-
-
 async def list_keys(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     keys = await storage_of(req).list("policy/")
     after, limit = d.get("after"), d.get("limit")
