@@ -1,4 +1,5 @@
-"""A transit mount over in-memory storage, driven through the backend's path table."""
+"""Transit test fixtures: a mount over in-memory storage driven through the backend's path table,
+a real OpenBao dev server to compare with (session), a real Strongroom server (session)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
+import hvac
 import pytest
 
 from strongroom.errors import StrongroomError
 from strongroom.framework import Op
+from tests.compat.conftest import RunningServer, sqlite_server_process
 
 from ..conftest import Mount, mount
 
@@ -72,7 +74,7 @@ class Bao:
         return data
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bao() -> Iterator[Bao]:
     binary = Path(sys.executable).with_name("bao")
     if not binary.exists():
@@ -124,3 +126,19 @@ def shared_wrapping_key(monkeypatch: pytest.MonkeyPatch) -> None:
         return key
 
     monkeypatch.setattr(byok, "wrapping_key", shared)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A real Strongroom server on sqlite, initialised, unsealed, transit mounted at transit/."""
+    s = sqlite_server_process(tmp_path_factory.mktemp("transit-server"))
+    s.start()
+    client = hvac.Client(url=s.addr)
+    init = client.sys.initialize(secret_shares=1, secret_threshold=1)
+    client.sys.submit_unseal_keys(init["keys"])
+    s.root_token = init["root_token"]
+    client.token = s.root_token
+    client.sys.enable_secrets_engine("transit")
+    yield s
+    if s.proc is not None and s.proc.poll() is None:
+        s.stop()

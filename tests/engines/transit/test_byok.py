@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import hvac
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from strongroom.framework import Op
+from tests.compat.conftest import RunningServer
 
 from .conftest import Transit
 
@@ -118,39 +120,27 @@ async def test_import_errors(transit: Transit) -> None:
     assert (await transit.ok(Op.LIST, "keys"))["keys"] == ["generated", "have"]  # the wrapping key is not listed
 
 
-def test_bao_transit_import_against_strongroom(tmp_path: Path) -> None:
+def test_bao_transit_import_against_strongroom(server: RunningServer, tmp_path: Path) -> None:
     """``bao transit import`` (client-side wrapping) into a real Strongroom server."""
-    from tests.compat.conftest import sqlite_server_process
-
-    import hvac
-
-    s = sqlite_server_process(tmp_path)
-    s.start()
-    try:
-        client = hvac.Client(url=s.addr)
-        init = client.sys.initialize(secret_shares=1, secret_threshold=1)
-        client.sys.submit_unseal_keys(init["keys"])
-        s.root_token = client.token = init["root_token"]
-        client.sys.enable_secrets_engine("transit")
-        key = ed25519.Ed25519PrivateKey.generate()
-        keyfile = tmp_path / "key.b64"
-        keyfile.write_text(base64.b64encode(pkcs8(key)).decode())
-        out = s.bao("transit", "import", "transit/keys/byo", f"@{keyfile}", "type=ed25519")
-        assert out.returncode == 0, out.stdout + out.stderr
-        sig = client.secrets.transit.sign_data("byo", hash_input=HELLO)["data"]["signature"]
-        key.public_key().verify(base64.b64decode(sig.split(":")[2]), b"hello")
-        aes = os.urandom(32)
-        keyfile.write_text(base64.b64encode(aes).decode())
-        assert s.bao("transit", "import", "transit/keys/aes", f"@{keyfile}", "allow_rotation=true").returncode == 0
-        aes2 = os.urandom(32)
-        keyfile.write_text(base64.b64encode(aes2).decode())
-        out = s.bao("transit", "import-version", "transit/keys/aes", f"@{keyfile}")
-        assert out.returncode == 0, out.stdout + out.stderr
-        ct = client.secrets.transit.encrypt_data("aes", plaintext=HELLO)["data"]["ciphertext"]
-        raw = base64.b64decode(ct.split(":")[2])
-        assert ct.startswith("vault:v2:") and AESGCM(aes2).decrypt(raw[:12], raw[12:], None) == b"hello"
-    finally:
-        s.stop()
+    s = server
+    client = hvac.Client(url=s.addr, token=s.root_token)
+    key = ed25519.Ed25519PrivateKey.generate()
+    keyfile = tmp_path / "key.b64"
+    keyfile.write_text(base64.b64encode(pkcs8(key)).decode())
+    out = s.bao("transit", "import", "transit/keys/byo", f"@{keyfile}", "type=ed25519")
+    assert out.returncode == 0, out.stdout + out.stderr
+    sig = client.secrets.transit.sign_data("byo", hash_input=HELLO)["data"]["signature"]
+    key.public_key().verify(base64.b64decode(sig.split(":")[2]), b"hello")
+    aes = os.urandom(32)
+    keyfile.write_text(base64.b64encode(aes).decode())
+    assert s.bao("transit", "import", "transit/keys/aes", f"@{keyfile}", "allow_rotation=true").returncode == 0
+    aes2 = os.urandom(32)
+    keyfile.write_text(base64.b64encode(aes2).decode())
+    out = s.bao("transit", "import-version", "transit/keys/aes", f"@{keyfile}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    ct = client.secrets.transit.encrypt_data("aes", plaintext=HELLO)["data"]["ciphertext"]
+    raw = base64.b64decode(ct.split(":")[2])
+    assert ct.startswith("vault:v2:") and AESGCM(aes2).decrypt(raw[:12], raw[12:], None) == b"hello"
 
 
 @pytest.fixture(autouse=True)

@@ -17,24 +17,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.compat.conftest import RunningServer, sqlite_server_process
+from tests.compat.conftest import RunningServer
 
 HELLO = base64.b64encode(b"hello").decode()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    s = sqlite_server_process(tmp_path_factory.mktemp("transit-server"))
-    s.start()
-    client = hvac.Client(url=s.addr)
-    init = client.sys.initialize(secret_shares=1, secret_threshold=1)
-    client.sys.submit_unseal_keys(init["keys"])
-    s.root_token = init["root_token"]
-    client.token = s.root_token
-    client.sys.enable_secrets_engine("transit")
-    yield s
-    if s.proc is not None and s.proc.poll() is None:
-        s.stop()
 
 
 @pytest.fixture
