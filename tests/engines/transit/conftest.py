@@ -74,7 +74,7 @@ class Bao:
         return data
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bao() -> Iterator[Bao]:
     binary = Path(sys.executable).with_name("bao")
     if not binary.exists():
@@ -128,7 +128,7 @@ def shared_wrapping_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(byok, "wrapping_key", shared)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real Strongroom server on sqlite, initialised, unsealed, transit mounted at transit/."""
     s = sqlite_server_process(tmp_path_factory.mktemp("transit-server"))
