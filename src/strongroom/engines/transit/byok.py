@@ -201,8 +201,8 @@ async def import_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
     p = Policy(name=name, type=key_type, derived=d.get("derived"), exportable=d.get("exportable"),
                allow_plaintext_backup=d.get("allow_plaintext_backup"), auto_rotate_period=period,
                imported=True, allow_imported_key_rotation=allow_rotation)
-    try:
-        entry = entry_from_material(p, material, b.now_ns())
+    try:  # off the event loop: parsing and checking an RSA key takes a fraction of a second
+        entry = await asyncio.to_thread(entry_from_material, p, material, b.now_ns())
     except UserError as e:
         raise InvalidRequest(str(e)) from None
     p.latest_version, p.min_decryption_version = 1, 1
@@ -234,7 +234,7 @@ async def import_version(b: TransitBackend, req: Request, d: FieldData) -> Respo
             raise InvalidRequest(f"no key found with name {name}; to import a new key, use the import/ endpoint")
         try:
             p.check_usable()
-            entry = entry_from_material(p, material, b.now_ns())
+            entry = await asyncio.to_thread(entry_from_material, p, material, b.now_ns())
         except UserError as e:
             raise InvalidRequest(str(e)) from None
         p.latest_version += 1
