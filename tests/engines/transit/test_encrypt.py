@@ -48,7 +48,8 @@ def test_xchacha20poly1305_matches_the_draft_aead_vector() -> None:
 def test_go_base64_errors() -> None:
     assert b64decode("aGVsbG8=") == b"hello"
     assert b64decode("aGVs\nbG8=") == b"hello"
-    for text, offset in [("aGVsbG8", 4), ("!!", 0), ("aGVsbG8=x", 8), ("aG=", 3), ("a===", 1), ("aGVs bG8=", 4)]:
+    for text, offset in [("aGVsbG8", 4), ("!!", 0), ("aGVsbG8=x", 8), ("aG=", 3), ("a===", 1), ("aGVs bG8=", 4),
+                         ("AAAA==", 4), ("AAA=A", 4), ("AAAAA", 4)]:
         with pytest.raises(Base64Error) as info:
             b64decode(text)
         assert str(info.value) == f"illegal base64 data at input byte {offset}", text
