@@ -18,7 +18,7 @@ from strongroom.framework import Op
 from .conftest import Bao, Transit
 
 HELLO = base64.b64encode(b"hello").decode()
-KEYS = {"d-aes": {}, "d-der": {"derived": True}, "d-ed": {"type": "ed25519"}, "d-ec": {"type": "ecdsa-p256"},
+KEYS: dict[str, dict[str, Any]] = {"d-aes": {}, "d-der": {"derived": True}, "d-ed": {"type": "ed25519"}, "d-ec": {"type": "ecdsa-p256"},
         "d-rsa": {"type": "rsa-2048"}, "d-mac": {"type": "hmac", "key_size": 32}}
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
