@@ -174,3 +174,16 @@ def test_strongroom_cli(server: RunningServer, tmp_path: Path) -> None:
     assert "src" in json.loads(out.stdout)
     out = strongroom(server, "write", "transit/decrypt/src", "ciphertext=garbage")
     assert out.returncode != 0 and "invalid ciphertext: no prefix" in out.stderr
+
+
+def test_query_parameters_over_http(server: RunningServer, client: hvac.Client) -> None:
+    client.secrets.transit.create_key("hq", key_type="ed25519", derived=True, exportable=True)
+    headers = {"X-Vault-Token": server.root_token}
+    one = httpx.get(f"{server.addr}/v1/transit/keys/hq", params={"context": "YWJj"}, headers=headers).json()
+    two = httpx.get(f"{server.addr}/v1/transit/keys/hq", params={"context": "YWJk"}, headers=headers).json()
+    assert one["data"]["keys"]["1"]["public_key"] and one["data"]["keys"]["1"]["public_key"] != \
+        two["data"]["keys"]["1"]["public_key"]
+    client.secrets.transit.create_key("hq-ec", key_type="ecdsa-p256", exportable=True)
+    out = httpx.get(f"{server.addr}/v1/transit/export/signing-key/hq-ec/1", params={"format": "pem"},
+                    headers=headers).json()
+    assert out["data"]["keys"]["1"].startswith("-----BEGIN PRIVATE KEY-----")
