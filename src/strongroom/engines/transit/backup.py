@@ -78,8 +78,7 @@ def _private_der(key: Any, pkcs8: bool) -> bytes:
 
 
 def _public_der(key: Any) -> bytes:
-    der: bytes = key.public_key().public_bytes(serialization.Encoding.DER,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    der: bytes = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return der
 
 
@@ -96,22 +95,24 @@ def export_value(p: Policy, entry: KeyEntry, kind: str, fmt: str) -> str:
     if p.type in RSA and kind in ("encryption-key", "signing-key", "public-key"):
         if fmt == "raw":
             raise InvalidRequest("unknown key format for rsa key; supported values are ``, `der`, or `pem`")
-        key = entry.rsa_private()
         if kind == "public-key":
-            der = _public_der(key)
+            der = _public_der(entry.rsa_public())
             return b64encode(der) if fmt == "der" else _pem(der, "PUBLIC KEY", strip=False)
-        der = _private_der(key, pkcs8=bool(fmt))
+        if not entry.has_private(p.type):
+            return ""
+        der = _private_der(entry.rsa_private(), pkcs8=bool(fmt))
         if fmt == "der":
             return b64encode(der)
         return _pem(der, "PRIVATE KEY" if fmt else "RSA PRIVATE KEY", strip=False)
     if p.type in ECDSA and kind in ("signing-key", "public-key"):
         if fmt == "raw":
             raise InvalidRequest("unknown key format for ec key; supported values are ``, `der`, or `pem`")
-        ec_key = entry.ec_private(p.type)
         if kind == "public-key":
-            der = _public_der(ec_key)
+            der = _public_der(entry.ec_public(p.type))
             return b64encode(der) if fmt == "der" else _pem(der, "PUBLIC KEY", strip=True)
-        der = _private_der(ec_key, pkcs8=bool(fmt))
+        if not entry.has_private(p.type):
+            return ""
+        der = _private_der(entry.ec_private(p.type), pkcs8=bool(fmt))
         if fmt == "der":
             return b64encode(der)
         return _pem(der, "PRIVATE KEY" if fmt else "EC PRIVATE KEY", strip=True)
@@ -119,8 +120,10 @@ def export_value(p: Policy, entry: KeyEntry, kind: str, fmt: str) -> str:
         if kind == "public-key":
             if fmt in ("", "raw"):
                 return entry.public_key.strip()
-            der = _public_der(entry.ed25519_private())
+            der = _public_der(entry.ed25519_public())
         else:
+            if not entry.key:
+                return ""
             if fmt in ("", "raw"):
                 return b64encode(entry.key)
             der = _private_der(entry.ed25519_private(), pkcs8=True)
@@ -235,6 +238,13 @@ def parse_backup(text: str, name: str) -> Policy:
             if p.type in SYMMETRIC or p.type == "hmac":
                 if not entry.key:
                     raise ValueError(f"version {version} has no key")
+            elif not entry.has_private(p.type):  # an imported public key
+                if p.type in ECDSA:
+                    entry.ec_public(p.type)
+                elif p.type in RSA:
+                    entry.rsa_public()
+                else:
+                    entry.ed25519_public()
             elif p.type in ECDSA:
                 entry.ec_private(p.type)
             elif p.type in RSA:

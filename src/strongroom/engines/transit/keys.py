@@ -145,7 +145,7 @@ def key_view(p: Policy, context: bytes = b"") -> dict[str, Any]:
                         public = b64encode(pub.public_bytes_raw())
             elif p.type in RSA:
                 name = p.type
-                public = pem_public(e.rsa_private())
+                public = pem_public(e.rsa_public())
             else:
                 name = CURVE_NAMES[p.type]
             out[str(v)] = {"certificate_chain": "", "creation_time": e.time, "name": name, "public_key": public}

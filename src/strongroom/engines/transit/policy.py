@@ -169,8 +169,9 @@ class KeyEntry:
     creation_time: int = 0
     public_key: str = ""
     convergent_version: int = 0
-    ec_xyd: tuple[int, int, int] | None = None  # (x, y, d)
+    ec_xyd: tuple[int, int, int | None] | None = None  # (x, y, d); d None: an imported public key
     rsa_go: dict[str, Any] | None = None  # Go's rsa.PrivateKey JSON
+    rsa_pub: dict[str, Any] | None = None  # Go's rsa.PublicKey JSON (an imported public key)
     # Read from our own storage (written by us, authenticated by the barrier): RSA keys are not
     # validated again on load (that costs ~0.1 s for rsa-4096). Backups and imports are.
     trusted: bool = field(default=False, repr=False, compare=False)
@@ -186,7 +187,7 @@ class KeyEntry:
             "ec_y": self.ec_xyd[1] if self.ec_xyd else None,
             "ec_d": self.ec_xyd[2] if self.ec_xyd else None,
             "rsa_key": self.rsa_go,
-            "rsa_public_key": None,
+            "rsa_public_key": self.rsa_pub,
             "public_key": self.public_key,
             "convergent_version": self.convergent_version,
             "creation_time": self.creation_time,
@@ -197,8 +198,9 @@ class KeyEntry:
     @classmethod
     def from_json(cls, raw: dict[str, Any], trusted: bool = False) -> KeyEntry:
         ec_xyd = None
-        if raw.get("ec_d") is not None:
-            ec_xyd = (int(raw["ec_x"]), int(raw["ec_y"]), int(raw["ec_d"]))
+        if raw.get("ec_x") is not None:
+            d = raw.get("ec_d")
+            ec_xyd = (int(raw["ec_x"]), int(raw["ec_y"]), None if d is None else int(d))
         return cls(
             key=b64decode(raw["key"]) if raw.get("key") else b"",
             hmac_key=b64decode(raw["hmac_key"]) if raw.get("hmac_key") else b"",
@@ -208,15 +210,39 @@ class KeyEntry:
             convergent_version=int(raw.get("convergent_version") or 0),
             ec_xyd=ec_xyd,
             rsa_go=raw.get("rsa_key"),
+            rsa_pub=raw.get("rsa_public_key"),
             trusted=trusted,
         )
 
-    # -- decoded private keys (cached on the entry) --
+    # -- decoded keys (the private one cached on the entry) --
+    def has_private(self, key_type: str) -> bool:
+        """Whether this version can sign/decrypt (not only an imported public key)."""
+        if key_type in ECDSA:
+            return self.ec_xyd is not None and self.ec_xyd[2] is not None
+        if key_type in RSA:
+            return bool(self.rsa_go)
+        return bool(self.key)
+
+    def ec_public(self, key_type: str) -> ec.EllipticCurvePublicKey:
+        if self.ec_xyd is None:
+            raise InternalError("key version has no EC key")
+        return ec.EllipticCurvePublicNumbers(self.ec_xyd[0], self.ec_xyd[1], CURVES[key_type]()).public_key()
+
+    def rsa_public(self) -> rsa.RSAPublicKey:
+        if self.rsa_go:
+            return self.rsa_private().public_key()
+        if not self.rsa_pub:
+            raise InternalError("key version has no RSA key")
+        return rsa.RSAPublicNumbers(int(self.rsa_pub["E"]), int(self.rsa_pub["N"])).public_key()
+
+    def ed25519_public(self) -> ed25519.Ed25519PublicKey:
+        return ed25519.Ed25519PublicKey.from_public_bytes(b64decode(self.public_key))
+
     def ec_private(self, key_type: str) -> ec.EllipticCurvePrivateKey:
         if self._private is None:
-            if self.ec_xyd is None:
+            x, y, d = self.ec_xyd or (0, 0, None)
+            if d is None:
                 raise InternalError("key version has no EC private key")
-            x, y, d = self.ec_xyd
             pub = ec.EllipticCurvePublicNumbers(x, y, CURVES[key_type]())
             self._private = ec.EllipticCurvePrivateNumbers(d, pub).private_key()
         key: ec.EllipticCurvePrivateKey = self._private
@@ -250,8 +276,10 @@ def rsa_to_go(key: rsa.RSAPrivateKey) -> dict[str, Any]:
 
 
 def pem_public(key: Any) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,  # type: ignore[no-any-return]
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    """PEM SubjectPublicKeyInfo of a private key's public half, or of a public key."""
+    public = key.public_key() if hasattr(key, "private_bytes") else key
+    return public.public_bytes(serialization.Encoding.PEM,  # type: ignore[no-any-return]
+                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def new_entry(key_type: str, key_size: int, convergent: bool, now_ns: int) -> KeyEntry:
@@ -485,7 +513,7 @@ class Policy:
             raise UserError(f"message encryption not supported for key type {self.type}")
         version = self._encryption_version(version)
         if self.type in RSA:
-            pub = self.entry(version).rsa_private().public_key()
+            pub = self.entry(version).rsa_public()
             try:
                 ct = pub.encrypt(plaintext, _oaep())
             except ValueError:
@@ -508,8 +536,11 @@ class Policy:
             raise UserError(f"message decryption not supported for key type {self.type}")
         version, decoded = self.parse_ciphertext(value)
         if self.type in RSA:
+            entry = self.entry(version)
+            if not entry.has_private(self.type):
+                raise UserError("cannot decrypt ciphertext, key version does not have a private counterpart")
             try:
-                return self.entry(version).rsa_private().decrypt(decoded, _oaep())
+                return entry.rsa_private().decrypt(decoded, _oaep())
             except ValueError:
                 raise UserError("failed to RSA decrypt the ciphertext: crypto/rsa: decryption error") from None
         convergent = self.convergent(version)

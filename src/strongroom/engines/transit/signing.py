@@ -114,6 +114,8 @@ def sign(p: Policy, version: int, context: bytes, data: bytes, *, hash_algorithm
     if version < p.min_decryption_version:
         raise UserError("no such key version")
     entry = p.entry(version)
+    if not (p.type == "ed25519" and p.derived) and not entry.has_private(p.type):
+        raise UserError("requested version for signing does not contain a private part")
     public = ""
     sig: bytes
     if p.type in ECDSA:
@@ -189,16 +191,16 @@ def verify(p: Policy, context: bytes, data: bytes, signature: str, *, hash_algor
                 except ValueError:
                     raise UserError("supplied signature is invalid") from None
                 der = sig
-            pub = p.entry(version).ec_private(p.type).public_key()
+            pub = p.entry(version).ec_public(p.type)
             pub.verify(der, data, ec.ECDSA(_ec_prehashed(data)))
         elif p.type == "ed25519":
             if p.derived:
                 ed_pub = _ed25519_key(p, version, context).public_key()
             else:
-                ed_pub = ed25519.Ed25519PublicKey.from_public_bytes(b64decode(p.entry(version).public_key))
+                ed_pub = p.entry(version).ed25519_public()
             ed_pub.verify(sig, data)
         else:
-            rsa_pub = p.entry(version).rsa_private().public_key()
+            rsa_pub = p.entry(version).rsa_public()
             algorithm = signature_algorithm or "pss"
             if algorithm == "pss":
                 pad: Any = _pss(salt_length, hash_algorithm, rsa_pub.key_size, verify=True)
