@@ -107,7 +107,7 @@ async def test_import_errors(transit: Transit) -> None:
          "invalid key type: expected rsa-2048, got *ecdsa.PrivateKey"),
         ("keys/x/import", {"ciphertext": await wrap(transit, pkcs8(ec_key)), "type": "ecdsa-p384"},
          "invalid curve: expected P-384, got secp256r1"),
-        ("keys/x/import", {"public_key": "x"}, "importing only a public key is not supported"),
+        ("keys/x/import", {"public_key": "x"}, "provided type does not support public_key import"),
         ("keys/x/import_version", {"ciphertext": good},
          "no key found with name x; to import a new key, use the import/ endpoint"),
     ]
@@ -146,3 +146,85 @@ def test_bao_transit_import_against_strongroom(server: RunningServer, tmp_path: 
 @pytest.fixture(autouse=True)
 def _wrapping(shared_wrapping_key: None) -> None:
     """Every test here shares one wrapping key (conftest)."""
+
+
+def public_pem(key: Any) -> str:
+    pem: bytes = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode()
+
+
+async def test_import_public_keys_then_their_private_halves(transit: Transit) -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    for name, key_type, key in (("pec", "ecdsa-p256", ec_key), ("prsa", "rsa-2048", rsa_key),
+                                ("ped", "ed25519", ed_key)):
+        assert await transit.call(Op.UPDATE, f"keys/{name}/import",
+                                  {"public_key": public_pem(key), "type": key_type, "exportable": True}) is None
+        data = await transit.read(f"keys/{name}")
+        assert data["imported_key"] is True and data["latest_version"] == 1
+        assert await transit.fails(f"sign/{name}", {"input": HELLO}) == \
+            "requested version for signing does not contain a private part"
+        assert (await transit.read(f"export/signing-key/{name}"))["keys"] == {"1": ""}
+    # Signatures made outside verify with the imported public keys.
+    sig = ec_key.sign(b"hello", ec.ECDSA(hashes.SHA256()))
+    assert (await transit.write("verify/pec", {"input": HELLO, "signature": "vault:v1:" + base64.b64encode(sig).decode()
+                                               }))["valid"] is True
+    sig = ed_key.sign(b"hello")
+    assert (await transit.write("verify/ped", {"input": HELLO, "signature": "vault:v1:" + base64.b64encode(sig).decode()
+                                               }))["valid"] is True
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
+    sig = rsa_key.sign(b"hello", pss, hashes.SHA256())
+    assert (await transit.write("verify/prsa", {"input": HELLO, "signature": "vault:v1:" + base64.b64encode(sig).decode()
+                                                }))["valid"] is True
+    # RSA encryption needs only the public key; decryption the private one.
+    ct = (await transit.write("encrypt/prsa", {"plaintext": HELLO}))["ciphertext"]
+    assert await transit.fails("decrypt/prsa", {"ciphertext": ct}) == \
+        "cannot decrypt ciphertext, key version does not have a private counterpart"
+    # The private half of another key is refused; the right one completes version 1.
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert await transit.fails("keys/prsa/import_version", {"ciphertext": await wrap(transit, pkcs8(other)),
+                                                            "version": 1}) == \
+        "cannot import key, key pair does not match"
+    assert await transit.call(Op.UPDATE, "keys/prsa/import_version",
+                              {"ciphertext": await wrap(transit, pkcs8(rsa_key))}) is None
+    data = await transit.read("keys/prsa")
+    assert data["latest_version"] == 1
+    assert (await transit.write("decrypt/prsa", {"ciphertext": ct}))["plaintext"] == HELLO
+    assert await transit.fails("keys/prsa/import_version", {"ciphertext": await wrap(transit, pkcs8(rsa_key)),
+                                                            "version": 1}) == \
+        "private key imported, key version cannot be updated"
+    assert await transit.call(Op.UPDATE, "keys/pec/import_version",
+                              {"ciphertext": await wrap(transit, pkcs8(ec_key)), "version": 1}) is None
+    sig2 = (await transit.write("sign/pec", {"input": HELLO}))["signature"]
+    ec_key.public_key().verify(base64.b64decode(sig2.split(":")[2]), b"hello", ec.ECDSA(hashes.SHA256()))
+    # A new public-only version of ped, then a public key for it again is refused.
+    other_ed = ed25519.Ed25519PrivateKey.generate()
+    assert await transit.call(Op.UPDATE, "keys/ped/import_version", {"public_key": public_pem(other_ed)}) is None
+    assert (await transit.read("keys/ped"))["latest_version"] == 2
+    assert await transit.fails("keys/ped/import_version", {"public_key": public_pem(other_ed), "version": 2}) == \
+        "cannot add a public key to a key version that already has a public key set"
+    # Backups carry public-only versions.
+    await transit.write("keys/ped/config", {"allow_plaintext_backup": True})
+    backup = (await transit.read("backup/ped"))["backup"]
+    assert await transit.call(Op.UPDATE, "restore/ped-copy", {"backup": backup}) is None
+    assert (await transit.read("keys/ped-copy"))["keys"]["2"]["public_key"] == \
+        base64.b64encode(other_ed.public_key().public_bytes_raw()).decode()
+
+
+async def test_public_key_import_errors(transit: Transit) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"public_key": public_pem(key)}, "provided type does not support public_key import"),
+        ({"public_key": "nope", "type": "ecdsa-p256"}, "error parsing public key: not in PEM format"),
+        ({"public_key": public_pem(key), "type": "ecdsa-p384"}, "invalid curve: expected P-384, got secp256r1"),
+        ({"public_key": public_pem(key), "type": "rsa-2048"},
+         "invalid key type: expected rsa-2048, got *ecdsa.PublicKey"),
+        ({"public_key": public_pem(ed25519.Ed25519PrivateKey.generate()), "type": "ed25519", "derived": True},
+         "unable to import only public key for derived Ed25519 key: imported key should not be an Ed25519 key pair "
+         "but is instead an HKDF key"),
+    ]
+    for body, msg in cases:
+        assert await transit.fails("keys/x/import", body) == msg, body
+    assert await transit.storage.list("policy/") == []

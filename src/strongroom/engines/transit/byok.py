@@ -12,6 +12,8 @@ so it never shows in LIST keys).
 from __future__ import annotations
 
 import asyncio
+import copy
+import os
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +24,7 @@ from strongroom.engines.transit.backend import WRAPPING_KEY, TransitBackend, sto
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
 from strongroom.engines.transit.keys import HOUR, check_create_options
 from strongroom.engines.transit.policy import (
+    ASYMMETRIC,
     CURVE_NAMES,
     CURVES,
     ECDSA,
@@ -75,7 +78,7 @@ def paths() -> list[Path[TransitBackend]]:
         ),
         Path(
             "keys/" + name_regex("name") + "/import_version",
-            fields={**IMPORT_FIELDS, "version": Field(FieldType.INT, "Key version to update (not supported).")},
+            fields={**IMPORT_FIELDS, "version": Field(FieldType.INT, "The public-only version to add the private key to.")},
             operations={Op.UPDATE: import_version},
             synopsis="Imports an externally-generated key into an existing imported key",
         ),
@@ -103,12 +106,24 @@ async def read_wrapping_key(b: TransitBackend, req: Request, d: FieldData) -> Re
     return Response(data={"public_key": pem_public(await wrapping_key(b, req))})
 
 
-async def unwrap(b: TransitBackend, req: Request, d: FieldData) -> bytes:
-    """The key material of ``ciphertext`` (OpenBao's extractKeyFromFields, private keys only)."""
+def is_private(d: FieldData) -> bool:
+    """Whether the request imports a private key (``ciphertext``) or a public one (``public_key``)."""
     if d.has("ciphertext") and d.has("public_key"):
         raise InvalidRequest("only one of the following fields, ciphertext and public_key, can be set")
-    if not d.has("ciphertext"):
-        raise InvalidRequest("importing only a public key is not supported")
+    return "ciphertext" in d.raw
+
+
+async def key_material(b: TransitBackend, req: Request, d: FieldData, key_type: str) -> bytes:
+    """OpenBao's extractKeyFromFields: the unwrapped private key material, or the PEM public key."""
+    if is_private(d):
+        return await unwrap(b, req, d)
+    if key_type not in ASYMMETRIC:
+        raise InvalidRequest("provided type does not support public_key import")
+    return str(d.get("public_key")).encode()
+
+
+async def unwrap(b: TransitBackend, req: Request, d: FieldData) -> bytes:
+    """The key material of ``ciphertext``."""
     name = d.get("hash_function").upper()
     alg = OAEP_HASHES.get(name)
     if alg is None:
@@ -133,10 +148,66 @@ async def unwrap(b: TransitBackend, req: Request, d: FieldData) -> bytes:
         raise InvalidRequest("kwp: failed to unwrap key") from None
 
 
+def entry_from_public(p: Policy, pem: bytes, now_ns: int) -> KeyEntry:
+    """A version holding only an imported public key (PEM SubjectPublicKeyInfo)."""
+    if p.type == "ed25519" and p.derived:
+        raise UserError("unable to import only public key for derived Ed25519 key: imported key should not be an "
+                        "Ed25519 key pair but is instead an HKDF key")
+    entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000, hmac_key=os.urandom(32))
+    if b"-----BEGIN" not in pem:
+        raise UserError("error parsing public key: not in PEM format")
+    try:
+        parsed: Any = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"error parsing public key: {e}") from None
+    if isinstance(parsed, ec.EllipticCurvePublicKey):
+        if p.type not in ECDSA:
+            raise UserError(f"invalid key type: expected {p.type}, got *ecdsa.PublicKey")
+        if not isinstance(parsed.curve, CURVES[p.type]):
+            raise UserError(f"invalid curve: expected {CURVE_NAMES[p.type]}, got {parsed.curve.name}")
+        nums = parsed.public_numbers()
+        entry.ec_xyd = (nums.x, nums.y, None)
+        entry.public_key = pem_public(parsed)
+    elif isinstance(parsed, ed25519.Ed25519PublicKey):
+        if p.type != "ed25519":
+            raise UserError(f"invalid key type: expected {p.type}, got ed25519.PublicKey")
+        entry.public_key = b64encode(parsed.public_bytes_raw())
+    elif isinstance(parsed, rsa.RSAPublicKey):
+        if p.type not in RSA:
+            raise UserError(f"invalid key type: expected {p.type}, got *rsa.PublicKey")
+        want, got = RSA_BITS[p.type] // 8, (parsed.key_size + 7) // 8
+        if got != want:
+            raise UserError(f"invalid key size: expected {want} bytes, got {got} bytes")
+        nums_rsa = parsed.public_numbers()
+        entry.rsa_pub = {"N": nums_rsa.n, "E": nums_rsa.e}
+    else:
+        raise UserError(f"invalid key type: expected {p.type}, got {type(parsed).__name__}")
+    return entry
+
+
+def new_entry_from(p: Policy, material: bytes, private: bool, now_ns: int) -> KeyEntry:
+    return (entry_from_material if private else entry_from_public)(p, material, now_ns)
+
+
+def add_private_to(p: Policy, version: int, material: bytes) -> None:
+    """OpenBao's ImportPrivateKeyForVersion: the private key of a public-only version (same pair)."""
+    entry = p.entry(version)
+    full = entry_from_material(p, material, 0)
+    if p.type in ECDSA:
+        same = full.ec_xyd is not None and entry.ec_xyd is not None and full.ec_xyd[:2] == entry.ec_xyd[:2]
+    elif p.type in RSA:
+        public = entry.rsa_public().public_numbers()
+        same = full.rsa_public().public_numbers() == public
+    else:
+        same = full.public_key == entry.public_key
+    if not same:
+        raise UserError("cannot import key, key pair does not match")
+    entry.key, entry.ec_xyd, entry.rsa_go = full.key, full.ec_xyd, full.rsa_go
+    entry._private = full._private
+
+
 def entry_from_material(p: Policy, material: bytes, now_ns: int) -> KeyEntry:
     """A version holding imported ``material`` (keysutil's ImportPublicOrPrivate, private keys)."""
-    import os
-
     entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000)
     if p.type != "hmac":
         entry.hmac_key = os.urandom(32)
@@ -197,12 +268,13 @@ async def import_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
     if await b.load(storage, name) is not None:
         raise InvalidRequest("the import path cannot be used with an existing key; "
                              "use import-version to rotate an existing imported key")
-    material = await unwrap(b, req, d)
+    private = is_private(d)
+    material = await key_material(b, req, d, key_type)
     p = Policy(name=name, type=key_type, derived=d.get("derived"), exportable=d.get("exportable"),
                allow_plaintext_backup=d.get("allow_plaintext_backup"), auto_rotate_period=period,
                imported=True, allow_imported_key_rotation=allow_rotation)
     try:  # off the event loop: parsing and checking an RSA key takes a fraction of a second
-        entry = await asyncio.to_thread(entry_from_material, p, material, b.now_ns())
+        entry = await asyncio.to_thread(new_entry_from, p, material, private, b.now_ns())
     except UserError as e:
         raise InvalidRequest(str(e)) from None
     p.latest_version, p.min_decryption_version = 1, 1
@@ -225,19 +297,39 @@ async def import_version(b: TransitBackend, req: Request, d: FieldData) -> Respo
         raise InvalidRequest("the import_version endpoint can only be used with an imported key")
     if existing.convergent_encryption:
         raise InvalidRequest("import_version cannot be used on keys with convergent encryption enabled")
-    if d.has("version"):
-        raise InvalidRequest("updating the key material of an existing version is not supported")
-    material = await unwrap(b, req, d)
+    private = is_private(d)
+    material = await key_material(b, req, d, existing.type)
     async with b.lock(name):
         p = await b.load_copy(storage, name)
         if p is None:
             raise InvalidRequest(f"no key found with name {name}; to import a new key, use the import/ endpoint")
+        p.keys = {v: copy.copy(e) for v, e in p.keys.items()}  # entries may change: not the cached ones
         try:
             p.check_usable()
-            entry = await asyncio.to_thread(entry_from_material, p, material, b.now_ns())
+            if d.has("version"):
+                version = d.get("version")
+                entry = p.entry(version)
+                if p.type not in ASYMMETRIC:
+                    raise UserError("provided type does not support importing key versions")
+                if not entry.has_private(p.type) and not private:
+                    raise UserError("cannot add a public key to a key version that already has a public key set")
+                if entry.has_private(p.type):
+                    raise UserError("private key imported, key version cannot be updated")
+                await asyncio.to_thread(add_private_to, p, version, material)
+            else:
+                latest = p.keys.get(p.latest_version)
+                filled = False
+                if private and latest is not None and not latest.has_private(p.type):
+                    try:  # the private half of the latest, public-only version, as OpenBao does
+                        await asyncio.to_thread(add_private_to, p, p.latest_version, material)
+                        filled = True
+                    except UserError:
+                        pass
+                if not filled:
+                    entry = await asyncio.to_thread(new_entry_from, p, material, private, b.now_ns())
+                    p.latest_version += 1
+                    p.keys[p.latest_version] = entry
         except UserError as e:
             raise InvalidRequest(str(e)) from None
-        p.latest_version += 1
-        p.keys[p.latest_version] = entry
         await b.store(storage, p)
     return None
