@@ -14,7 +14,7 @@ from typing import Any
 from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit.crypt import go_type
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import InternalError, Policy, UserError, _go_atoi
+from strongroom.engines.transit.policy import InternalError, Policy, UserError, go_atoi
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
@@ -132,7 +132,7 @@ def go_atoi_error(text: str) -> str:
 
 
 def parse_count(text: str) -> int:
-    n = _go_atoi(text)
+    n = go_atoi(text)
     if n is None:
         raise InvalidRequest(f"error parsing url-set byte count: {go_atoi_error(text)}")
     return n
@@ -279,7 +279,7 @@ def verify_hmac_item(p: Policy, fn: Callable[..., Any], item: dict[str, Any]) ->
     ver_text, sep, body = mac[len("vault:v"):].partition(":")
     if not sep:
         return {"error": "invalid HMAC: wrong number of fields"}
-    version = _go_atoi(ver_text)
+    version = go_atoi(ver_text)
     if version is None:
         return {"error": "invalid HMAC: version number could not be decoded"}
     try:

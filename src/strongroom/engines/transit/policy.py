@@ -18,6 +18,8 @@ Errors a caller caused raise :class:`UserError` (400), others :class:`InternalEr
 
 from __future__ import annotations
 
+import hashlib
+import hmac as _hmac
 import json
 import os
 import struct
@@ -25,15 +27,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.exceptions import InvalidTag
-
-import hmac as _hmac
-import hashlib
 
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
 
@@ -561,7 +560,7 @@ class Policy:
         ver_text, sep, body = value[len(VERSION_PREFIX):].partition(":")
         if not sep:
             raise UserError("invalid ciphertext: wrong number of fields")
-        version = _go_atoi(ver_text)
+        version = go_atoi(ver_text)
         if version is None:
             raise UserError("invalid ciphertext: version number could not be decoded")
         if version == 0:
@@ -589,13 +588,11 @@ class Policy:
         return key
 
 
-def _oaep() -> Any:
-    from cryptography.hazmat.primitives.asymmetric import padding
-
+def _oaep() -> padding.OAEP:
     return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
-def _go_atoi(text: str) -> int | None:
+def go_atoi(text: str) -> int | None:
     """Go's strconv.Atoi: optional sign, ASCII digits, int64 range."""
     body = text[1:] if text[:1] in ("+", "-") else text
     if not body or not body.isascii() or not body.isdigit():

@@ -13,7 +13,7 @@ from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit import signing
 from strongroom.engines.transit.gob64 import Base64Error, b64decode
 from strongroom.engines.transit.misc import hmac_items, verify_hmac
-from strongroom.engines.transit.policy import SIGNING, InternalError, Policy, UserError, _go_atoi
+from strongroom.engines.transit.policy import SIGNING, InternalError, Policy, UserError, go_atoi
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
@@ -148,7 +148,7 @@ def signing_options(d: FieldData) -> SigningOptions:
     elif raw_salt == "hash":
         salt = signing.SALT_HASH
     else:
-        value = _go_atoi(raw_salt)
+        value = go_atoi(raw_salt)
         if value is None:
             raise InvalidRequest(f"salt length neither 'auto', 'hash', nor an int: {d.get('salt_length')}")
         if value < signing.SALT_HASH:

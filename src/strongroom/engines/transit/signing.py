@@ -25,7 +25,7 @@ from strongroom.engines.transit.policy import (
     InternalError,
     Policy,
     UserError,
-    _go_atoi,
+    go_atoi,
 )
 
 HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm] | None] = {
@@ -163,7 +163,7 @@ def verify(p: Policy, context: bytes, data: bytes, signature: str, *, hash_algor
     ver_text, sep, body = signature[len("vault:v"):].partition(":")
     if not sep:
         raise UserError("invalid signature: wrong number of fields")
-    version = _go_atoi(ver_text)
+    version = go_atoi(ver_text)
     if version is None:
         raise UserError("invalid signature: version number could not be decoded")
     if version > p.latest_version:
