@@ -220,3 +220,22 @@ async def test_soft_delete(transit: Transit) -> None:
     await transit.write("keys/auto", {"auto_rotate_period": "1h"})
     await transit.call(Op.DELETE, "keys/auto/soft-delete")
     assert await transit.backend.auto_rotate(transit.storage, 2**40) == []  # type: ignore[attr-defined]
+
+
+async def test_cache_config_bounds_the_decoded_keys(transit: Transit) -> None:
+    assert await transit.read("cache-config") == {"size": 0}
+    assert await transit.fails("cache-config", {"size": 5}) == "size must be 0 or a value greater or equal to 10"
+    assert await transit.write("cache-config", {"size": 10}) == {"size": 10}
+    for i in range(25):
+        await transit.write(f"keys/c{i}")
+    assert len(transit.backend.cache) == 10  # type: ignore[attr-defined]
+    await transit.backend.setup()  # as after an unseal: nothing cached, the setting read again
+    for i in range(25):
+        assert (await transit.read(f"keys/c{i}"))["name"] == f"c{i}"
+    cache = transit.backend.cache  # type: ignore[attr-defined]
+    assert len(cache) == 10 and "c24" in cache and "c0" not in cache
+    await transit.storage.put("config/cache", b'{"size": 0}')
+    await transit.backend.invalidate("config/cache")
+    for i in range(25):
+        await transit.read(f"keys/c{i}")
+    assert len(cache) == 25

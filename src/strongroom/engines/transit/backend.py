@@ -26,6 +26,8 @@ from strongroom.logical import Storage
 
 POLICY_PREFIX = "policy/"
 CONFIG_KEYS = "config/keys"
+CONFIG_CACHE = "config/cache"
+MIN_CACHE_SIZE = 10
 WRAPPING_KEY = "import/wrapping-key"
 
 
@@ -43,17 +45,19 @@ class TransitBackend(Backend):
         self.cache: dict[str, Policy] = {}
         # config/keys's disable_upsert, read once (None: not read yet).
         self._disable_upsert: bool | None = None
+        # cache-config's size: most keys kept decoded (0: no limit; None: not read yet).
+        self._cache_size: int | None = None
         self.locks = StripedLocks()
         # Nanosecond clock for key creation times (tests may replace it).
         self.clock: Callable[[], int] = time.time_ns
 
     async def setup(self) -> None:
         self.cache.clear()
-        self._disable_upsert = None
+        self._disable_upsert = self._cache_size = None
 
     async def deactivate(self) -> None:
         self.cache.clear()
-        self._disable_upsert = None
+        self._disable_upsert = self._cache_size = None
         await super().deactivate()
 
     async def invalidate(self, key: str) -> None:
@@ -63,6 +67,8 @@ class TransitBackend(Backend):
             self.cache.pop(WRAPPING_KEY, None)  # key names have no "/": no clash with a key
         elif key == CONFIG_KEYS:
             self._disable_upsert = None
+        elif key == CONFIG_CACHE:
+            self._cache_size = None
 
     async def disable_upsert(self, storage: Storage) -> bool:
         """config/keys's ``disable_upsert``: encrypt does not create missing keys."""
@@ -126,10 +132,28 @@ class TransitBackend(Backend):
         if raw is None:
             return None
         p = await asyncio.to_thread(Policy.deserialize, raw) if len(raw) > 65536 else Policy.deserialize(raw)
-        if len(self.cache) > 10000:
-            self.cache.clear()
-        self.cache[name] = p
+        await self._remember(storage, p)
         return p
+
+    async def _remember(self, storage: Storage, p: Policy) -> None:
+        """Cache ``p``, within cache-config's size (the longest cached goes first)."""
+        limit = await self.cache_size(storage)
+        self.cache.pop(p.name, None)
+        while limit and len(self.cache) >= limit:
+            del self.cache[next(iter(self.cache))]
+        self.cache[p.name] = p
+
+    async def cache_size(self, storage: Storage) -> int:
+        """cache-config's ``size`` (0: every key used stays decoded, as OpenBao's default)."""
+        if self._cache_size is None:
+            raw = await storage.get(CONFIG_CACHE)
+            self._cache_size = int(json.loads(raw).get("size") or 0) if raw else 0
+        return self._cache_size
+
+    async def set_cache_size(self, storage: Storage, size: int) -> None:
+        self._cache_size = None
+        await storage.put(CONFIG_CACHE, json.dumps({"size": size}).encode())
+        self._cache_size = size
 
     async def load_copy(self, storage: Storage, name: str) -> Policy | None:
         """A private copy of the key to change and :meth:`store` (hold the key's lock)."""
@@ -145,7 +169,7 @@ class TransitBackend(Backend):
         """Persist ``p`` and make it the cached key (after the write succeeded)."""
         self.cache.pop(p.name, None)
         await storage.put(POLICY_PREFIX + p.name, p.serialize())
-        self.cache[p.name] = p
+        await self._remember(storage, p)
 
     async def delete(self, storage: Storage, name: str) -> None:
         self.cache.pop(name, None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from strongroom.engines.transit.backend import TransitBackend, storage_of
+from strongroom.engines.transit.backend import MIN_CACHE_SIZE, TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
 from strongroom.engines.transit.policy import (
     ASYMMETRIC,
@@ -34,6 +34,9 @@ HOUR = 3600
 
 def paths() -> list[Path[TransitBackend]]:
     return [
+        Path(r"cache-config", operations={Op.READ: read_cache_config, Op.UPDATE: write_cache_config},
+             fields={"size": Field(FieldType.INT, "Most keys kept decoded in memory; 0: no limit.")},
+             synopsis="Configure caching strategy"),
         Path(r"config/keys", operations={Op.READ: read_config_keys, Op.UPDATE: write_config_keys},
              fields={"disable_upsert": Field(FieldType.BOOL, "Whether encrypt may not create missing keys.")},
              synopsis="Configuration common across all keys"),
@@ -81,6 +84,18 @@ def paths() -> list[Path[TransitBackend]]:
              fields={**NAME, "min_available_version": Field(FieldType.INT, "The minimum version to keep.")},
              operations={Op.UPDATE: trim_key}, synopsis="Trim key versions of a named key"),
     ]
+
+
+async def read_cache_config(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
+    return Response(data={"size": await b.cache_size(storage_of(req))})
+
+
+async def write_cache_config(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
+    size = d.get("size")
+    if size != 0 and size < MIN_CACHE_SIZE:
+        raise InvalidRequest(f"size must be 0 or a value greater or equal to {MIN_CACHE_SIZE}")
+    await b.set_cache_size(storage_of(req), size)
+    return Response(data={"size": size})
 
 
 async def read_config_keys(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
