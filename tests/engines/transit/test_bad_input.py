@@ -44,7 +44,7 @@ async def test_no_input_makes_anything_but_a_clean_error(transit: Transit, key_t
         for base in good.values():
             for field in FIELDS:
                 for value in JUNK:
-                    for op in (Op.UPDATE, Op.CREATE):
+                    for op in (Op.UPDATE, Op.CREATE) if path.startswith("encrypt") else (Op.UPDATE,):
                         try:
                             await transit.call(op, path.format(k=k), {**base, field: value})
                         except StrongroomError as e:
