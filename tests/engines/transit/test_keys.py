@@ -239,3 +239,22 @@ async def test_cache_config_bounds_the_decoded_keys(transit: Transit) -> None:
     for i in range(25):
         await transit.read(f"keys/c{i}")
     assert len(cache) == 25
+
+
+async def test_concurrent_rotations_and_use(transit: Transit) -> None:
+    """Writers of one key are serialised (no lost rotation); readers never see a half-made key."""
+    import asyncio
+
+    await transit.write("keys/busy", {"type": "chacha20-poly1305"})
+
+    async def rotate() -> None:
+        await transit.write("keys/busy/rotate")
+
+    async def encrypt() -> str:
+        return str((await transit.write("encrypt/busy", {"plaintext": "aGVsbG8="}))["ciphertext"])
+
+    results = await asyncio.gather(*[rotate() if i % 2 else encrypt() for i in range(60)])
+    assert (await transit.read("keys/busy"))["latest_version"] == 31
+    assert (await transit.stored("busy"))["latest_version"] == 31
+    for ct in [r for r in results if r]:
+        assert (await transit.write("decrypt/busy", {"ciphertext": ct}))["plaintext"] == "aGVsbG8="
