@@ -29,6 +29,7 @@ from strongroom.engines.transit.policy import (
     KeyEntry,
     Policy,
     UserError,
+    chain_pem,
     rfc3339_nano,
 )
 from strongroom.errors import InvalidRequest, NotFound
@@ -130,7 +131,9 @@ def export_value(p: Policy, entry: KeyEntry, kind: str, fmt: str) -> str:
         return b64encode(der) if fmt == "der" else _pem(der, kind == "public-key" and "PUBLIC KEY" or "PRIVATE KEY",
                                                          strip=True)
     if kind == "certificate-chain":
-        raise InvalidRequest("selected key version does not have a certificate chain imported")
+        if not entry.certificate_chain:
+            raise InvalidRequest("selected key version does not have a certificate chain imported")
+        return chain_pem(entry)
     raise InvalidRequest(f"unknown key type {p.type} for export type {kind}")
 
 

@@ -23,6 +23,7 @@ from strongroom.engines.transit.policy import (
     InternalError,
     Policy,
     UserError,
+    chain_pem,
     pem_public,
 )
 from strongroom.errors import Internal, InvalidRequest, NotFound
@@ -163,7 +164,8 @@ def key_view(p: Policy, context: bytes = b"") -> dict[str, Any]:
                 public = pem_public(e.rsa_public())
             else:
                 name = CURVE_NAMES[p.type]
-            out[str(v)] = {"certificate_chain": "", "creation_time": e.time, "name": name, "public_key": public}
+            out[str(v)] = {"certificate_chain": chain_pem(e) if e.certificate_chain else "",
+                           "creation_time": e.time, "name": name, "public_key": public}
         data["keys"] = out
     return data
 

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 
 def paths() -> list[Path[TransitBackend]]:
-    from strongroom.engines.transit import backup, byok, crypt, keys, misc, sign
+    from strongroom.engines.transit import backup, byok, certs, crypt, keys, misc, sign
 
-    return [*keys.paths(), *crypt.paths(), *misc.paths(), *sign.paths(), *backup.paths(), *byok.paths()]
+    return [*keys.paths(), *crypt.paths(), *misc.paths(), *sign.paths(), *backup.paths(), *byok.paths(),
+            *certs.paths()]

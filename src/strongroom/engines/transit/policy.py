@@ -171,6 +171,7 @@ class KeyEntry:
     ec_xyd: tuple[int, int, int | None] | None = None  # (x, y, d); d None: an imported public key
     rsa_go: dict[str, Any] | None = None  # Go's rsa.PrivateKey JSON
     rsa_pub: dict[str, Any] | None = None  # Go's rsa.PublicKey JSON (an imported public key)
+    certificate_chain: list[bytes] = field(default_factory=list)  # DER, leaf first
     # Read from our own storage (written by us, authenticated by the barrier): RSA keys are not
     # validated again on load (that costs ~0.1 s for rsa-4096). Backups and imports are.
     trusted: bool = field(default=False, repr=False, compare=False)
@@ -190,7 +191,7 @@ class KeyEntry:
             "public_key": self.public_key,
             "convergent_version": self.convergent_version,
             "creation_time": self.creation_time,
-            "certificate_chain": None,
+            "certificate_chain": [b64encode(c) for c in self.certificate_chain] or None,
             "external_key_ref": "",
         }
 
@@ -210,6 +211,7 @@ class KeyEntry:
             ec_xyd=ec_xyd,
             rsa_go=raw.get("rsa_key"),
             rsa_pub=raw.get("rsa_public_key"),
+            certificate_chain=[b64decode(c) for c in raw.get("certificate_chain") or []],
             trusted=trusted,
         )
 
@@ -266,6 +268,14 @@ class KeyEntry:
             self._private = ed25519.Ed25519PrivateKey.from_private_bytes(self.key[:32])
         key: ed25519.Ed25519PrivateKey = self._private
         return key
+
+
+def chain_pem(entry: KeyEntry) -> str:
+    """A version's certificate chain as OpenBao shows it: PEM blocks joined by newlines."""
+    from cryptography import x509
+
+    return "\n".join(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode().strip()
+                     for der in entry.certificate_chain)
 
 
 def rsa_to_go(key: rsa.RSAPrivateKey) -> dict[str, Any]:
