@@ -20,10 +20,11 @@ FIELDS = ["plaintext", "ciphertext", "context", "key_version", "batch_input", "i
           "hash_algorithm", "algorithm", "marshaling_algorithm", "salt_length", "signature_algorithm", "prehashed",
           "bits", "bytes", "format", "backup", "name", "force", "min_available_version", "min_decryption_version",
           "min_encryption_version", "auto_rotate_period", "type", "key_size", "associated_data", "derived",
-          "convergent_encryption", "partial_failure_response_code", "reference"]
+          "convergent_encryption", "partial_failure_response_code", "reference", "csr", "certificate_chain",
+          "version", "public_key"]
 PATHS = ["encrypt/{k}", "decrypt/{k}", "rewrap/{k}", "datakey/plaintext/{k}", "hmac/{k}", "sign/{k}", "verify/{k}",
          "keys/{k}/config", "keys/{k}/trim", "restore", "random", "hash", "keys/new-{k}", "keys/new-{k}/import",
-         "keys/{k}/import_version"]
+         "keys/{k}/import_version", "keys/{k}/csr", "keys/{k}/set-certificate"]
 
 
 @pytest.mark.parametrize("key_type", ["aes256-gcm96", "ed25519", "ecdsa-p256", "rsa-2048", "hmac"])
