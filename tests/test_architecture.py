@@ -56,6 +56,8 @@ NEVER = {
                                      "barrier", "storage", "audit"),
     "strongroom.api": _strongroom("core", "http", "engines", "auth", "barrier", "storage", "config"),
     "strongroom.cli": _strongroom("core", "http", "engines", "auth", "barrier", "storage", "config"),
+    "strongroom.agent": _strongroom("core", "http", "engines", "auth", "barrier", "storage", "config", "audit",
+                                    "framework"),
 }
 
 

@@ -296,3 +296,8 @@ def test_a_repeated_list_attribute_appends_as_in_hcl1() -> None:
     # OpenBao (HCL1) reads `capabilities` given twice in one path block as both lists together.
     assert loads('path "a" {\n capabilities = ["read"]\n capabilities = ["list"]\n}') == {
         "path": [{"a": {"capabilities": ["read", "list"]}}]}
+
+
+def test_numbers_with_a_leading_zero_are_octal_as_in_hcl1() -> None:
+    # Go's HCL1 parses numbers in base 0: file modes such as `mode = 0640` are octal.
+    assert loads("a = 0640\nb = 0\nc = 640\nd = 0x1F") == {"a": 0o640, "b": 0, "c": 640, "d": 31}

@@ -180,6 +180,8 @@ class _Parser:
             value = float(digits)
             if not math.isfinite(value):
                 raise self.error(offset, f"number out of range: {raw[:20]!r}")
+        elif len(digits) > 1 and digits[0] == "0" and digits.isdigit() and "8" not in digits and "9" not in digits:
+            value = int(digits, 8)  # HCL1 reads numbers as Go's base 0 does: 0640 is octal (file modes)
         else:
             value = int(digits)
         return -value if raw.startswith("-") else value

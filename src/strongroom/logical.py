@@ -23,6 +23,9 @@ class Operation(str, enum.Enum):
     DELETE = "delete"
     LIST = "list"
     HELP = "help"
+    # HTTP HEAD on a logical path: answered like a read, without a body (ACME's new-nonce). A path
+    # that declares no handler for it answers 405, as Vault does.
+    HEADER = "header"
     # Issued by core, never by a client: lease renewal and revocation of a backend's secrets.
     RENEW = "renew"
     REVOKE = "revoke"
@@ -225,6 +228,9 @@ class Request:
     wrap_format: str = ""
     # Set when the client asked for a JSON merge patch (Content-Type application/merge-patch+json).
     content_type: str = ""
+    # The unparsed body of a request whose Content-Type is one Vault passes through (an OCSP
+    # request, DER): http/logical.py RAW_BODY_TYPES. None otherwise, and data holds the parsed body.
+    raw_body: bytes | None = None
     # For RENEW/REVOKE issued by core: the lease being acted on.
     secret: LeaseInfo | None = None
     auth: Auth | None = None
@@ -253,6 +259,9 @@ class Response:
     raw_status: int = 0
     raw_body: bytes | None = None
     raw_content_type: str = "application/json"
+    # Extra response headers (ACME's Replay-Nonce, Location, Link), on raw and envelope answers alike.
+    # Names and values must not hold CR or LF (http/wire.py refuses to send them).
+    headers: dict[str, str] = field(default_factory=dict)
     # Status override for envelope responses (e.g. 204 is derived automatically; this forces others).
     status: int = 0
     redirect: str = ""

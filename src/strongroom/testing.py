@@ -14,6 +14,7 @@ from urllib.parse import unquote
 import httpx
 
 from strongroom.core import Core, CoreConfig
+from strongroom.http import wire
 from strongroom.http.app import App, too_large
 from strongroom.http.logical import Peer
 from strongroom.storage.inmem import InmemStorage
@@ -50,9 +51,12 @@ class AppTransport(httpx.AsyncBaseTransport):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers.raw}
             status, out = await self.app.handle(request.method, unquote(path) if "%" in path else path,
                                                 query.decode("latin-1"), headers, body, self.peer)
+        headers = {"content-type": "application/json"}
+        if isinstance(out, wire.Body):
+            headers = {"content-type": out.content_type, **out.headers}
         if request.method == "HEAD":
             out = b""
-        return httpx.Response(status, headers={"content-type": "application/json"}, content=out)
+        return httpx.Response(status, headers=headers, content=bytes(out))
 
 
 @asynccontextmanager

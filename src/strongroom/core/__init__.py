@@ -18,6 +18,7 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.cluster import ClusterInfo
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.mounts import MountEntry, MountTable
+from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
 from strongroom.core.policy import PolicyStore
 from strongroom.core.readcache import DEFAULT_BYTES as READ_CACHE_BYTES
@@ -71,8 +72,10 @@ class Core(SealLifecycle):
         self.physical = physical
         super().__init__(Barrier(physical), self.config.storage_type)
         self.router = Router()
+        self.password_policies = PasswordPolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls,
-                                 defaults=self._default_mounts, active=lambda: not self.standby)
+                                 defaults=self._default_mounts, active=lambda: not self.standby,
+                                 passwords=self.password_policies.generate)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
@@ -105,6 +108,7 @@ class Core(SealLifecycle):
             ("", physical if isinstance(physical, Lifecycle) else Part()),  # the storage cache
             ("", Steps(setup=forget_reads, deactivate=forget_reads, invalidate=forget_reads)),
             (POLICY_VIEW, self.policies),
+            (POLICY_VIEW, self.password_policies),
             (TOKEN_VIEW, self.tokens),
             ("", self.mounts),
             ("", self.cluster),
@@ -148,6 +152,7 @@ class Core(SealLifecycle):
                 mounts=self.mounts, router=self.router, policies=self.policies, tokens=self.tokens,
                 expiration=self.expiration, audit=self.audit, wrapping=self.wrapping, ceremonies=self.ceremonies,
                 rotation=self.rotation, keys=self.barrier, security=self.security,
+                password_policies=self.password_policies,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl), cfg)
 
         def token(cfg: BackendConfig) -> Backend:

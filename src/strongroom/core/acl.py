@@ -33,6 +33,7 @@ _CACHE_SIZE = 4096  # distinct (path, list?) lookups remembered per ACL
 _OPERATION_CAPABILITY = {
     Operation.CREATE: "create",
     Operation.READ: "read",
+    Operation.HEADER: "read",  # as Vault: a HEAD is a read without the body
     Operation.UPDATE: "update",
     Operation.PATCH: "patch",
     Operation.DELETE: "delete",

@@ -19,7 +19,7 @@ import orjson
 
 from strongroom.barrier.view import StorageView
 from strongroom.core.router import Router
-from strongroom.core.sysview import MountSystemView
+from strongroom.core.sysview import MountSystemView, PasswordSource, default_password
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Backend, BackendConfig
 from strongroom.framework.registry import FactorySpec, resolve
@@ -160,7 +160,8 @@ class MountTable(Part):
 
     def __init__(self, barrier: Storage, router: Router, factories: dict[str, dict[str, FactorySpec]],
                  system_ttls: Callable[[], tuple[int, int]], *, defaults: Callable[[], list[MountEntry]] = list,
-                 clock: Callable[[], float] = time.time, active: Callable[[], bool] = lambda: True) -> None:
+                 clock: Callable[[], float] = time.time, active: Callable[[], bool] = lambda: True,
+                 passwords: PasswordSource = default_password) -> None:
         self._barrier = barrier
         self._router = router
         self._factories = factories  # {"mounts": {type: "module:factory"}, "auth": {type: ...}}
@@ -168,6 +169,7 @@ class MountTable(Part):
         self._defaults = defaults
         self._clock = clock
         self._active = active  # whether this node is active: a backend started now is activated too
+        self._passwords = passwords  # SystemView.generate_password: core's named password policies
         self._activated = False
         self.tables: dict[str, dict[str, MountEntry]] = {"mounts": {}, "auth": {}}
 
@@ -245,16 +247,18 @@ class MountTable(Part):
 
     def backend_config(self, e: MountEntry) -> BackendConfig:
         view = self._view(e)
-        system = MountSystemView(e, view, ttls=self.ttls, clock=self._clock, active=self._active)
+        system = MountSystemView(e, view, ttls=self.ttls, clock=self._clock, active=self._active,
+                                 passwords=self._passwords)
         default, mx = self.ttls(e)
         return BackendConfig(mount_path=e.full_path, mount_type=e.type, options=dict(e.options or {}),
                              default_lease_ttl=default, max_lease_ttl=mx, system=system)
 
     def ttls(self, e: MountEntry) -> tuple[int, int]:
         """The effective (default, max) lease TTLs of a mount: its own tune, else the system's. A
-        tune may ask for more than the system max (OpenBao accepts it); the system max still caps."""
+        tune may ask for more than the system max and then replaces it, as in OpenBao (a root CA
+        mount tuned to 10 years issues a 1-year root)."""
         sys_default, sys_max = self._system_ttls()
-        mx = min(e.config.max_lease_ttl or sys_max, sys_max)
+        mx = e.config.max_lease_ttl or sys_max
         default = e.config.default_lease_ttl or sys_default
         return min(default, mx), mx
 

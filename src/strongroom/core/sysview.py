@@ -64,4 +64,4 @@ class MountSystemView:
         return await self._passwords(policy)
 
 
-__all__ = ["MountSystemView", "default_password", "no_entity"]
+__all__ = ["MountSystemView", "PasswordSource", "default_password", "no_entity"]

@@ -20,6 +20,12 @@ SECRETS_ENGINES: dict[str, FactorySpec] = {
     # Shorthand for kv with version 2.
     "kv-v2": "strongroom.engines.kv:kv_v2_backend",
     "cubbyhole": "strongroom.engines.cubbyhole:CubbyholeBackend",
+    "ssh": "strongroom.engines.ssh:SSHBackend",
+    "totp": "strongroom.engines.totp:TOTPBackend",
+    "rabbitmq": "strongroom.engines.rabbitmq:rabbitmq_backend",
+    # Dynamic IAM users and STS credentials (engines/aws/).
+    "aws": "strongroom.engines.aws:aws_backend",
+    "pki": "strongroom.engines.pki:PkiBackend",
     "transit": "strongroom.engines.transit:transit_backend",
 }
 

@@ -1,7 +1,7 @@
 """The application behind the HTTP edge: no web framework, no ASGI, one dispatch.
 
 http/server.py parses the wire and calls ``App.handle`` with plain values; the answer is a
-(status, body) pair. Sealed-safe sys endpoints (http/sys.py) are answered directly; every other
+(status, body) pair, the body a :class:`wire.Body` when it has a Content-Type or headers of its own. Sealed-safe sys endpoints (http/sys.py) are answered directly; every other
 /v1/ path becomes a logical.Request for core's pipeline. Errors become Vault's {"errors": [...]}
 envelope; an unexpected exception is logged and answered 500 without details, never a traceback.
 """
@@ -23,7 +23,7 @@ from strongroom.errors import (
     UnsupportedOperation,
     UnsupportedPath,
 )
-from strongroom.http import envelope
+from strongroom.http import envelope, wire
 from strongroom.http.ceremonies import GENERATE_ROOT_ROUTES, REKEY_ROUTES
 from strongroom.http.ceremonies import ROUTES as CEREMONY_ROUTES
 from strongroom.http.logical import Peer, query_of, to_request, token_of
@@ -152,8 +152,12 @@ class App:
         req.cacheable = key is not None
         resp = await self.core.handle_request(req)
         if resp is not None and resp.raw_body is not None:
+            if resp.headers or resp.raw_content_type != "application/json":
+                return resp.raw_status or 200, wire.Body(resp.raw_body, resp.raw_content_type, resp.headers)
             return resp.raw_status or 200, resp.raw_body
         status, out = envelope.render(resp, request_id, inline_data=_legacy_sys(path))
+        if resp is not None and resp.headers:
+            return status, wire.Body(out, headers=resp.headers)
         if req.cached_as is not None and key is not None and status == 200:
             self.core.reads.put(key, stamp, req.cached_as, status, out, request_id)
         return status, out

@@ -16,11 +16,14 @@ from strongroom.framework.fields import MAX_JSON_DEPTH, check_json_depth
 from strongroom.logical import Connection, Operation, Request
 
 MERGE_PATCH = "application/merge-patch+json"
+# Request bodies Vault hands to the backend unparsed (Request.raw_body), by Content-Type.
+RAW_BODY_TYPES = frozenset({"application/ocsp-request"})
 
-# HEAD is not among them: Vault serves it on its sealed-safe sys/ endpoints (http/sys.py) only and
-# answers 405 on logical paths; OPTIONS, a CORS preflight Vault refuses without CORS set up, is 400.
+# HEAD reaches a backend as HEADER; paths that declare no handler for it (all but ACME's) answer
+# 405, as in Vault. OPTIONS, a CORS preflight Vault refuses without CORS set up, is 400.
 _METHODS = {
     "GET": Operation.READ,
+    "HEAD": Operation.HEADER,
     "POST": Operation.UPDATE,
     "PUT": Operation.UPDATE,
     "DELETE": Operation.DELETE,
@@ -86,13 +89,16 @@ def to_request(method: str, path: str, query_string: str, body: bytes, headers: 
         op = Operation.LIST
     if _truthy(query.pop("help", "")):
         op = Operation.HELP
-    if op in (Operation.READ, Operation.LIST, Operation.DELETE, Operation.HELP):
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    raw_body = None
+    if op in (Operation.READ, Operation.LIST, Operation.DELETE, Operation.HELP, Operation.HEADER):
         data: dict[str, Any] = dict(query)
         if op is Operation.DELETE and body.strip():
             data.update(parse_body(body))
+    elif content_type in RAW_BODY_TYPES:
+        data, raw_body = dict(query), body
     else:
         data = parse_body(body)
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if op is Operation.PATCH and content_type != MERGE_PATCH:
         raise UnsupportedMediaType(f'PATCH requires Content-Type "{MERGE_PATCH}", got "{content_type}"')
     if op is Operation.LIST and not path.endswith("/") and path:
@@ -108,7 +114,7 @@ def to_request(method: str, path: str, query_string: str, body: bytes, headers: 
         connection=Connection(remote_addr=peer.addr, remote_port=peer.port, peer_certificate=peer.cert,
                               peer_certificate_chain=peer.chain),
         headers=headers, wrap_ttl=wrap_ttl, wrap_format=headers.get("x-vault-wrap-format", ""),
-        content_type=content_type, full_path=path,
+        content_type=content_type, full_path=path, raw_body=raw_body,
     )
 
 

@@ -14,6 +14,7 @@ from strongroom.core.system import (
     keys,
     leases,
     mounts,
+    password_policies,
     policies,
     security,
     tools,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from strongroom.core.ceremonies import Ceremonies
     from strongroom.core.expiration import ExpirationManager
     from strongroom.core.mounts import MountTable
+    from strongroom.core.password_policies import PasswordPolicyStore
     from strongroom.core.policy import PolicyStore
     from strongroom.core.rotation import AutoRotation
     from strongroom.core.router import Router
@@ -50,6 +52,7 @@ class SystemParts:
     rotation: AutoRotation  # sys/rotate/config
     keys: Barrier  # sys/key-status, sys/rotate
     security: SecurityEvents  # sys/security/*
+    password_policies: PasswordPolicyStore  # sys/policies/password/*
     default_lease_ttl: int  # the system default lease TTL (tune reads)
     max_lease_ttl: int  # the system maximum lease TTL (tune)
 
@@ -62,7 +65,7 @@ class SystemBackend(Backend):
     def __init__(self, parts: SystemParts, config: BackendConfig) -> None:
         super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
                          + wrapping.paths() + security.paths() + audit.paths() + generate_root.paths()
-                         + leases.paths())
+                         + leases.paths() + password_policies.paths())
         self.parts = parts
         self.migrations: dict[str, dict[str, Any]] = {}
 

@@ -1,0 +1,161 @@
+"""Auto-auth methods: how the agent gets a token, by Vault Agent's method names and config keys.
+
+Each method is one ``login(client)`` returning Vault's ``auth`` object (client_token,
+lease_duration, renewable, ...). Credentials read from files stay in memory only.
+
+* ``token_file``: ``token_file_path``; the token is used as it is (looked up for its TTL).
+* ``approle``: ``role_id_file_path``, ``secret_id_file_path`` (optional: bind_secret_id=false
+  roles), ``remove_secret_id_file_after_reading`` (default true, as Vault), and
+  ``secret_id_response_wrapping_path``: the secret-id file then holds a wrapping token, which is
+  looked up first and refused unless it was created at that path (a token wrapped anywhere else
+  was swapped in transit), then unwrapped. A spent token fails the unwrap, and the server raises
+  its tamper alarm. The last secret id read is kept (in memory) for re-authentication once the
+  file is gone, as Vault Agent does.
+* ``userpass``: ``username`` and ``password`` (or ``password_file_path``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from strongroom.agent.config import ConfigError, Method
+from strongroom.api import Client
+from strongroom.api.errors import APIError
+
+__all__ = ["AuthError", "LoginMethod", "method_for"]
+
+
+class AuthError(Exception):
+    """Logging in failed in a way retrying will not fix without a change (config, credentials)."""
+
+
+class LoginMethod(Protocol):
+    async def login(self, client: Client) -> dict[str, Any]: ...
+
+
+def method_for(m: Method) -> LoginMethod:
+    kinds: dict[str, type[AppRole] | type[TokenFile] | type[UserPass]] = {
+        "approle": AppRole, "token_file": TokenFile, "userpass": UserPass}
+    kind = kinds.get(m.type)
+    if kind is None:
+        raise ConfigError(f'auto_auth method "{m.type}" is not supported (supported: {", ".join(sorted(kinds))})')
+    return kind(m)
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as e:
+        raise AuthError(f"error reading {what} file {path}: {e.strerror or e}") from None
+
+
+def _auth_of(body: Any, where: str) -> dict[str, Any]:
+    auth = body.get("auth") if isinstance(body, dict) else None
+    if not isinstance(auth, dict) or not auth.get("client_token"):
+        raise AuthError(f"no token in the answer from {where}")
+    return auth
+
+
+class TokenFile:
+    def __init__(self, m: Method) -> None:
+        self.path = str(m.config.get("token_file_path") or "")
+        if not self.path:
+            raise ConfigError("token_file: token_file_path is required")
+
+    async def login(self, client: Client) -> dict[str, Any]:
+        token = _read(self.path, "token")
+        body = await client.request("GET", "auth/token/lookup-self", headers={"X-Vault-Token": token})
+        data = body.get("data", {}) if isinstance(body, dict) else {}
+        return {"client_token": token, "lease_duration": int(data.get("ttl") or 0),
+                "renewable": bool(data.get("renewable")), "accessor": data.get("accessor", ""),
+                "policies": data.get("policies") or []}
+
+
+class AppRole:
+    def __init__(self, m: Method) -> None:
+        c = m.config
+        self.mount = m.mount_path
+        self.role_id_file = str(c.get("role_id_file_path") or "")
+        if not self.role_id_file:
+            raise ConfigError("approle: role_id_file_path is required")
+        self.secret_id_file = str(c.get("secret_id_file_path") or "")
+        remove = c.get("remove_secret_id_file_after_reading", True)
+        self.remove = remove if isinstance(remove, bool) else str(remove).lower() in ("true", "1")
+        self.wrapping_path = str(c.get("secret_id_response_wrapping_path") or "").strip("/")
+        self._secret_id = ""  # the last one read: the file may be gone by the next login
+
+    async def login(self, client: Client) -> dict[str, Any]:
+        role_id = _read(self.role_id_file, "role ID")
+        data = {"role_id": role_id}
+        if self.secret_id_file:
+            secret_id = await self._secret_id_now(client)
+            if secret_id:
+                data["secret_id"] = secret_id
+        try:
+            body = await client.request("POST", f"{self.mount}/login", json=data, headers={"X-Vault-Token": ""})
+        except APIError as e:
+            if e.status in (400, 403):
+                raise AuthError(f"approle login failed: {'; '.join(e.errors) or e.status}") from None
+            raise
+        return _auth_of(body, f"{self.mount}/login")
+
+    async def _secret_id_now(self, client: Client) -> str:
+        if not os.path.exists(self.secret_id_file):
+            if self._secret_id:
+                return self._secret_id
+            raise AuthError(f"secret ID file {self.secret_id_file} does not exist")
+        raw = _read(self.secret_id_file, "secret ID")
+        if not raw:
+            return self._secret_id
+        secret_id = await self._unwrap(client, raw) if self.wrapping_path else raw
+        self._secret_id = secret_id
+        if self.remove:
+            try:
+                os.remove(self.secret_id_file)
+            except OSError as e:
+                raise AuthError(f"error removing secret ID file {self.secret_id_file}: {e.strerror or e}") from None
+        return secret_id
+
+    async def _unwrap(self, client: Client, wrapping_token: str) -> str:
+        try:
+            info = await client.request("POST", "sys/wrapping/lookup", json={"token": wrapping_token},
+                                        headers={"X-Vault-Token": ""})
+        except APIError as e:
+            raise AuthError(f"error looking up the wrapped secret ID: {'; '.join(e.errors) or e.status}") from None
+        created = str((info or {}).get("data", {}).get("creation_path", "")).strip("/") if isinstance(info, dict) else ""
+        if created != self.wrapping_path:
+            raise AuthError(f"unexpected creation path of the wrapped secret ID: {created!r}"
+                            f" (expected {self.wrapping_path!r}); refusing to unwrap it")
+        try:
+            body = await client.request("POST", "sys/wrapping/unwrap", json={},
+                                        headers={"X-Vault-Token": wrapping_token})
+        except APIError as e:
+            raise AuthError(f"error unwrapping the secret ID: {'; '.join(e.errors) or e.status}") from None
+        secret_id = body.get("data", {}).get("secret_id") if isinstance(body, dict) else None
+        if not secret_id:
+            raise AuthError("the unwrapped response holds no secret_id")
+        return str(secret_id)
+
+
+class UserPass:
+    def __init__(self, m: Method) -> None:
+        c = m.config
+        self.mount = m.mount_path
+        self.username = str(c.get("username") or "")
+        self.password = str(c.get("password") or "")
+        self.password_file = str(c.get("password_file_path") or "")
+        if not self.username or not (self.password or self.password_file):
+            raise ConfigError("userpass: username and password (or password_file_path) are required")
+
+    async def login(self, client: Client) -> dict[str, Any]:
+        password = self.password or _read(self.password_file, "password")
+        try:
+            body = await client.request("POST", f"{self.mount}/login/{self.username}", json={"password": password},
+                                        headers={"X-Vault-Token": ""})
+        except APIError as e:
+            if e.status in (400, 403):
+                raise AuthError(f"userpass login failed: {'; '.join(e.errors) or e.status}") from None
+            raise
+        return _auth_of(body, f"{self.mount}/login")

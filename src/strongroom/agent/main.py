@@ -1,0 +1,111 @@
+"""``strongroom agent``: run the agent until SIGINT/SIGTERM (or once, with exit_after_auth)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import ssl
+from pathlib import Path
+
+from strongroom.agent.config import AgentConfig, VaultConfig
+from strongroom.agent.proxy import Listener, ProxyServer
+from strongroom.agent.runner import Agent
+from strongroom.agent.supervise import Child
+from strongroom.agent.template import AsyncHTTPFetcher, FetchError
+from strongroom.agent.templates import TemplateRunner
+
+__all__ = ["run"]
+
+FIRST_RENDER_RETRIES = 12  # as Vault Agent's default template retry attempts
+
+log = logging.getLogger("strongroom.agent")
+
+
+async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
+    """0 on a clean stop (or after the first login with exit_after_auth)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    if cfg.pid_file:
+        Path(cfg.pid_file).write_text(f"{os.getpid()}\n")
+    agent = Agent(cfg)
+    runner: TemplateRunner | None = None
+    proxy: ProxyServer | None = None
+    child = Child(cfg.exec, splay=cfg.exec.splay) if cfg.exec is not None else None
+    try:
+        await agent.authenticate()
+        if cfg.templates or cfg.env_templates:
+            runner = TemplateRunner(cfg, AsyncHTTPFetcher(agent.client.address, agent.token, verify=_verify(cfg.vault)),
+                                    on_env_change=child.changed if child is not None else None,
+                                    on_rejected=agent.token_rejected)
+            agent.listeners.append(runner.new_token)
+            await _first_render(runner, cfg)
+        if cfg.exit_after_auth:
+            return 0
+        if cfg.listeners:
+            proxy = ProxyServer(agent.client.address, lambda: agent.token, mode=cfg.use_auto_auth_token,
+                                verify=_verify(cfg.vault))
+            for kind, address in cfg.listeners:
+                await proxy.start(Listener(kind, address))
+        tasks: list[asyncio.Task[object]] = [asyncio.create_task(agent.keep_alive(), name="agent-keep-alive")]
+        if child is not None:
+            await child.start(runner.env if runner is not None else {})
+            tasks.append(asyncio.create_task(child.wait(), name="agent-exec"))
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        for t in tasks:
+            if t not in done:
+                t.cancel()
+        code = 0
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                result = await t  # a task that failed raises its error here
+                if t.get_name() == "agent-exec":
+                    code = int(result)  # type: ignore[call-overload]
+                    log.info("exec: the child exited with %d; the agent exits too", code)
+        return code
+    finally:
+        if proxy is not None:
+            await proxy.aclose()
+        if runner is not None:
+            runner.stop_watchers()
+            await runner.aclose()
+        if child is not None:
+            await child.stop()
+        await agent.aclose()
+        if cfg.pid_file:
+            with contextlib.suppress(OSError):
+                os.remove(cfg.pid_file)
+
+
+async def _first_render(runner: TemplateRunner, cfg: AgentConfig) -> None:
+    """Render everything once before the child starts; a server that is away is retried."""
+    delay = 0.25
+    for attempt in range(FIRST_RENDER_RETRIES):
+        try:
+            await runner.render_all()
+            return
+        except FetchError as e:
+            if cfg.exit_on_retry_failure and attempt == FIRST_RENDER_RETRIES - 1:
+                raise
+            log.warning("template: first render failed (%s); retrying in %.2fs", e, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 60.0)
+    await runner.render_all()
+
+
+def _verify(v: VaultConfig) -> ssl.SSLContext | bool:
+    if v.tls_skip_verify:
+        return False
+    if v.ca_cert or v.client_cert:
+        ctx = ssl.create_default_context(cafile=v.ca_cert or None)
+        if v.client_cert:
+            ctx.load_cert_chain(v.client_cert, v.client_key or None)
+        return ctx
+    return True

@@ -1,0 +1,196 @@
+"""Rendering the agent's templates and keeping what they used fresh, one secret at a time.
+
+Every template and env_template is parsed once. They share one ``brain`` (dependency → value, see
+strongroom.agent.template): a secret two templates use is fetched once. After a render each
+dependency it used gets one watcher:
+
+* a renewable lease is renewed (``sys/leases/renew``) when two thirds of it have passed; once a
+  renewal no longer extends it (max TTL near), the secret is fetched again when
+  ``lease_renewal_threshold`` of what is left has passed;
+* a lease that cannot be renewed is fetched again at ``lease_renewal_threshold`` of its duration;
+* a secret without a lease (KV) is read again every ``static_secret_render_interval``.
+
+Only the dependency whose watcher fired is fetched again; the templates that used it are rendered
+again from the brain, so a database credential in the same file as a KV secret is reused until its
+own lease needs a new one. A file is written (atomically, with its perms) and its ``command`` run
+only when its content changed; an env_template change restarts the exec child.
+
+When the server cannot be reached or is sealed, nothing is touched: the last files and the running
+child stay, and the watcher retries with backoff and jitter. A 403 tells the agent to log in again;
+a new token empties the brain (the old token's leases go with it) and renders everything again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from strongroom.agent.config import AgentConfig
+from strongroom.agent.config import Template as TemplateConfig
+from strongroom.agent.files import write_if_changed
+from strongroom.agent.template import AsyncHTTPFetcher, Dependency, FetchError, Template, TemplateError, UsedSecret
+from strongroom.agent.template.fetcher import AsyncFetcher
+from strongroom.agent.template import fetch_async
+from strongroom.agent.template.functions import lease_of
+
+__all__ = ["TemplateRunner"]
+
+log = logging.getLogger("strongroom.agent")
+
+MIN_RETRY = 0.25
+MAX_RETRY = 60.0
+COMMAND_TIMEOUT = 30.0
+
+
+class _Rendered:
+    """One template or env_template: its parsed form and what it last produced."""
+
+    def __init__(self, cfg: TemplateConfig) -> None:
+        self.cfg = cfg
+        text = cfg.contents or Path(cfg.source).read_text()
+        self.template = Template(text, name=cfg.source or cfg.destination or cfg.env_name,
+                                 left_delimiter=cfg.left_delimiter, right_delimiter=cfg.right_delimiter,
+                                 error_on_missing_key=cfg.error_on_missing_key, destination=cfg.destination)
+        self.output: str | None = None
+        self.used: tuple[UsedSecret, ...] = ()
+
+
+class TemplateRunner:
+    def __init__(self, cfg: AgentConfig, fetcher: AsyncFetcher, *,
+                 on_env_change: Callable[[dict[str, str]], Awaitable[None]] | None = None,
+                 on_rejected: Callable[[], None] | None = None) -> None:
+        self.cfg = cfg
+        self.fetcher = fetcher
+        self.files = [_Rendered(t) for t in cfg.templates]
+        self.envs = [_Rendered(t) for t in cfg.env_templates]
+        self.brain: dict[Dependency, Any] = {}
+        self.watchers: dict[Dependency, asyncio.Task[None]] = {}
+        self.on_env_change = on_env_change
+        self.on_rejected = on_rejected
+        self.fetches = 0  # dependencies fetched again by watchers (tests read it)
+        self._lock = asyncio.Lock()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {r.cfg.env_name: r.output for r in self.envs if r.output is not None}
+
+    async def render_all(self) -> None:
+        """Render every template (fetching what the brain lacks); raise if one cannot render."""
+        async with self._lock:
+            env_before = self.env
+            for r in [*self.files, *self.envs]:
+                await self._render(r)
+            if self.envs and self.env != env_before and env_before and self.on_env_change:
+                await self.on_env_change(self.env)
+
+    async def new_token(self, token: str) -> None:
+        """A new login: the old token's leases die with it, so every secret is fetched again."""
+        if isinstance(self.fetcher, AsyncHTTPFetcher):
+            self.fetcher.token = token
+        self.stop_watchers()
+        self.brain.clear()
+        if any(r.output is not None for r in [*self.files, *self.envs]):
+            await self.render_all()
+
+    async def aclose(self) -> None:
+        if isinstance(self.fetcher, AsyncHTTPFetcher):
+            await self.fetcher.aclose()
+
+    def stop_watchers(self) -> None:
+        for task in self.watchers.values():
+            task.cancel()
+        self.watchers.clear()
+
+    async def _render(self, r: _Rendered) -> None:
+        result = await r.template.render_async(self.fetcher, brain=self.brain)
+        r.used = result.used
+        for used in result.used:
+            if used.dependency not in self.watchers:
+                self.watchers[used.dependency] = asyncio.create_task(self._watch(used))
+        changed = result.output != r.output
+        r.output = result.output
+        if r.cfg.env_name or not changed:
+            return
+        if write_if_changed(r.cfg.destination, result.output_bytes, r.cfg.perms):
+            log.info("template: rendered %s", r.cfg.destination)
+            if r.cfg.command:
+                await self._run(r.cfg.command)
+
+    async def _run(self, command: list[str]) -> None:
+        proc = await asyncio.create_subprocess_exec(*command)
+        try:
+            code = await asyncio.wait_for(proc.wait(), COMMAND_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            code = await proc.wait()
+        if code:
+            log.warning("template: command %s exited with %d", command[0], code)
+
+    # -- watching one dependency --------------------------------------------------------------
+
+    def _next_wait(self, leased: bool, duration: float) -> float:
+        if not leased:
+            return self.cfg.static_secret_render_interval
+        return max(duration * self.cfg.lease_renewal_threshold, MIN_RETRY)
+
+    async def _watch(self, used: UsedSecret) -> None:
+        dep = used.dependency
+        lease_id, duration, renewable = used.lease_id, float(used.lease_duration), used.renewable
+        if dep.kind == "file":
+            return  # files are not watched (consul-template polls them; the agent's templates rarely use them)
+        while True:
+            if lease_id and renewable:
+                await asyncio.sleep(max(duration * 2 / 3, MIN_RETRY))
+                extended = await self._renew(lease_id, duration)
+                if extended is not None and extended >= duration * 2 / 3:
+                    duration = extended
+                    continue
+                await asyncio.sleep(self._next_wait(True, extended) if extended else 0)
+            else:
+                await asyncio.sleep(self._next_wait(bool(lease_id) and duration > 0, duration))
+            value = await self._fetch(dep)
+            self.fetches += 1
+            async with self._lock:
+                self.brain[dep] = value
+                env_before = self.env
+                for r in [*self.files, *self.envs]:
+                    if any(u.dependency == dep for u in r.used):
+                        try:
+                            await self._render(r)
+                        except TemplateError as e:
+                            log.error("template: rendering %s failed: %s", r.cfg.destination or r.cfg.env_name, e)
+                if self.env != env_before and self.on_env_change:
+                    await self.on_env_change(self.env)
+            lease_id, duration, renewable = _lease(self.brain.get(dep), used)
+
+    async def _fetch(self, dep: Dependency) -> Any:
+        """The dependency's value, retrying with backoff and jitter while the server is away."""
+        delay = MIN_RETRY
+        while True:
+            try:
+                return await fetch_async(dep, self.fetcher)
+            except FetchError as e:
+                if "\nCode: 403." in str(e) and self.on_rejected is not None:
+                    self.on_rejected()
+                log.warning("template: fetching %s failed (%s); retrying in %.1fs", dep, e, delay)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not secrecy)
+            delay = min(delay * 2, MAX_RETRY)
+
+    async def _renew(self, lease_id: str, duration: float) -> float | None:
+        try:
+            resp = await self.fetcher.write("sys/leases/renew", {"lease_id": lease_id, "increment": int(duration)})
+        except FetchError as e:
+            log.warning("template: renewing %s failed: %s", lease_id, e)
+            return None
+        return float(resp.get("lease_duration") or 0) if isinstance(resp, Mapping) else None
+
+
+def _lease(value: Any, used: UsedSecret) -> tuple[str, float, bool]:
+    from strongroom.agent.template.functions import lease_of
+
+    lease_id, duration, renewable = lease_of(value)
+    return lease_id, float(duration), renewable

@@ -1,0 +1,179 @@
+"""strongroom agent rendering templates against a real server on a socket: files (perms, atomic,
+only on change, command), env_template + exec (child restarted with the new environment), KV
+re-read at static_secret_render_interval, a leased secret renewed then fetched again at its max
+TTL without fetching the KV secret beside it again, -exit-after-auth rendering once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from strongroom.agent.config import parse
+from strongroom.agent.main import run
+from tests.engines.rabbitmq.conftest import management_reachable
+from tests.http.test_http_server import Running, serving
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[Running, httpx.AsyncClient]]:
+    async with serving() as running:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}", headers={"X-Vault-Token": "root"}) as c:
+            child = (await c.post("/v1/auth/token/create", json={"ttl": "1h"})).json()["auth"]["client_token"]
+            running.token = child  # type: ignore[attr-defined]
+            yield running, c
+
+
+def _cfg(running: Running, tmp: Path, **extra: Any) -> dict[str, Any]:
+    (tmp / "tok").write_text(running.token)  # type: ignore[attr-defined]
+    return {"vault": {"address": f"http://127.0.0.1:{running.port}"},
+            "auto_auth": {"method": {"type": "token_file", "config": {"token_file_path": str(tmp / "tok")}}},
+            **extra}
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def _read(p: Path) -> str:
+    return p.read_text() if p.exists() else ""
+
+
+async def test_files_env_and_exec_follow_a_kv_change(server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"password": "one", "user": "web"}})
+    (tmp_path / "app.tpl").write_text('{{ with secret "secret/data/app" }}{{ .Data.data.user }}:{{ .Data.data.password }}{{ end }}\n')
+    child_script = f'echo "$DB_PASSWORD" >> {tmp_path}/child-env; trap "exit 0" TERM; while true; do sleep 0.05; done'
+    cfg = parse(_cfg(running, tmp_path,
+                     template=[{"source": str(tmp_path / "app.tpl"), "destination": str(tmp_path / "out" / "app.conf"),
+                                "perms": "0600", "command": f"echo ran >> {tmp_path}/commands"}],
+                     env_template={"DB_PASSWORD": {"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.password }}{{ end }}'}},
+                     template_config={"static_secret_render_interval": "1s"},
+                     exec={"command": ["/bin/sh", "-c", child_script], "restart_stop_signal": "SIGTERM"}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    out = tmp_path / "out" / "app.conf"
+    await _until(lambda: _read(tmp_path / "child-env") == "one\n")
+    assert out.read_text() == "web:one\n" and (out.stat().st_mode & 0o777) == 0o600
+    assert _read(tmp_path / "commands") == "ran\n"
+    inode = out.stat().st_ino
+    await asyncio.sleep(1.3)  # a re-read that finds nothing changed writes nothing and runs nothing
+    assert out.stat().st_ino == inode and _read(tmp_path / "commands") == "ran\n"
+    await c.post("/v1/secret/data/app", json={"data": {"password": "two", "user": "web"}})
+    await _until(lambda: _read(tmp_path / "child-env") == "one\ntwo\n")
+    assert out.read_text() == "web:two\n" and out.stat().st_ino != inode  # replaced, not rewritten in place
+    assert _read(tmp_path / "commands") == "ran\nran\n"
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_the_childs_exit_ends_the_agent_with_its_status(server: tuple[Running, httpx.AsyncClient],
+                                                              tmp_path: Path) -> None:
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"password": "p"}})
+    cfg = parse(_cfg(running, tmp_path,
+                     env_template={"PW": {"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.password }}{{ end }}'}},
+                     exec={"command": ["/bin/sh", "-c", 'test "$PW" = p && exit 3']}))
+    assert await asyncio.wait_for(run(cfg), 10) == 3
+
+
+async def test_exit_after_auth_renders_once(server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"password": "p"}})
+    cfg = parse(_cfg(running, tmp_path, exit_after_auth=True,
+                     template={"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.password }}{{ end }}',
+                               "destination": str(tmp_path / "once")}))
+    assert await asyncio.wait_for(run(cfg), 10) == 0
+    assert (tmp_path / "once").read_text() == "p" and ((tmp_path / "once").stat().st_mode & 0o777) == 0o644
+
+
+async def test_a_lease_is_renewed_then_refetched_alone_at_max_ttl(server: tuple[Running, httpx.AsyncClient],
+                                                                  tmp_path: Path) -> None:
+    reason = management_reachable()
+    if reason:
+        pytest.skip(reason)
+    running, c = server
+    await c.post("/v1/sys/mounts/rabbitmq", json={"type": "rabbitmq"})
+    r = await c.post("/v1/rabbitmq/config/connection", json={
+        "connection_uri": "http://127.0.0.1:15672", "username": "guest", "password": "guest"})
+    assert r.status_code in (200, 204), r.text
+    await c.post("/v1/rabbitmq/config/lease", json={"ttl": 3, "max_ttl": 5})
+    await c.post("/v1/rabbitmq/roles/app", json={"vhosts": '{"/": {"configure": "", "write": "", "read": ".*"}}'})
+    await c.post("/v1/secret/data/static", json={"data": {"host": "db1"}})
+    text = ('{{ with secret "secret/data/static" }}{{ .Data.data.host }}{{ end }} '
+            '{{ with secret "rabbitmq/creds/app" }}{{ .Data.username }}{{ end }}')
+    cfg = parse(_cfg(running, tmp_path, template={"contents": text, "destination": str(tmp_path / "creds")}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    try:
+        await _until(lambda: _read(tmp_path / "creds").startswith("db1 "))
+        first = _read(tmp_path / "creds")
+        leases = (await c.request("LIST", "/v1/sys/leases/lookup/rabbitmq/creds/app/")).json()["data"]["keys"]
+        assert len(leases) == 1
+        lease = f"rabbitmq/creds/app/{leases[0]}"
+        # Changed on the server, but not due for a re-read (300 s): a render caused by the other
+        # secret must reuse the value the agent has, not fetch it again.
+        await c.post("/v1/secret/data/static", json={"data": {"host": "db2"}})
+        await asyncio.sleep(2.6)  # renewed at 2/3 of 3 s: same user, lease extended
+        assert _read(tmp_path / "creds") == first
+        info = (await c.put("/v1/sys/leases/lookup", json={"lease_id": lease})).json()["data"]
+        assert info["last_renewal"] is not None
+        # At 5 s (max TTL) it cannot be renewed further: a new user is fetched, the KV secret is not.
+        await _until(lambda: _read(tmp_path / "creds") not in ("", first), timeout=10)
+        assert _read(tmp_path / "creds").startswith("db1 ")  # still db1: not fetched again
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await c.put("/v1/sys/leases/revoke-prefix/rabbitmq/creds")
+
+
+async def test_a_sealed_server_leaves_files_and_child_alone_and_is_recovered_from(tmp_path: Path) -> None:
+    import base64
+
+    from strongroom.core import Core
+    from strongroom.http.app import App
+    from strongroom.http.server import HttpServer
+    from strongroom.storage.inmem import InmemStorage
+
+    core = Core(InmemStorage())
+    key, root = await core.dev_bootstrap("root")
+    server = HttpServer(App(core), asyncio.get_running_loop())
+    await server.start("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"X-Vault-Token": root}) as c:
+            await c.post("/v1/secret/data/app", json={"data": {"pw": "one"}})
+            (tmp_path / "tok").write_text(root)
+            script = f'echo "$PW" >> {tmp_path}/env; trap "exit 0" TERM; while true; do sleep 0.05; done'
+            cfg = parse({"vault": {"address": f"http://127.0.0.1:{port}"},
+                         "auto_auth": {"method": {"type": "token_file",
+                                                  "config": {"token_file_path": str(tmp_path / "tok")}}},
+                         "template": {"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.pw }}{{ end }}',
+                                      "destination": str(tmp_path / "f")},
+                         "env_template": {"PW": {"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.pw }}{{ end }}'}},
+                         "template_config": {"static_secret_render_interval": "1s"},
+                         "exec": {"command": ["/bin/sh", "-c", script]}})
+            stop = asyncio.Event()
+            task = asyncio.create_task(run(cfg, stop=stop))
+            await _until(lambda: _read(tmp_path / "env") == "one\n")
+            assert (await c.put("/v1/sys/seal")).status_code == 204
+            await asyncio.sleep(2.5)  # several failed re-reads: nothing touched, the child still runs
+            assert _read(tmp_path / "f") == "one" and _read(tmp_path / "env") == "one\n" and not task.done()
+            r = await c.put("/v1/sys/unseal", json={"key": base64.b64encode(key).decode()})
+            assert r.json()["sealed"] is False
+            await c.post("/v1/secret/data/app", json={"data": {"pw": "two"}})
+            await _until(lambda: _read(tmp_path / "env") == "one\ntwo\n", timeout=90)
+            assert _read(tmp_path / "f") == "two"
+            stop.set()
+            assert await asyncio.wait_for(task, 10) == 0
+    finally:
+        await server.stop(grace=1)
+        await core.seal()
