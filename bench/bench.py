@@ -189,6 +189,10 @@ def prepare(server: Server) -> float:
     assert status in (200, 204), status
     server.approle = prepare_approle(server)
     server.pki = prepare_pki(server)
+    call(server.addr, "POST", "sys/mounts/transit", server.token, {"type": "transit"})
+    for name, key_type in (("bench", "aes256-gcm96"), ("bench-ed", "ed25519")):
+        status, _ = call(server.addr, "POST", f"transit/keys/{name}", server.token, {"type": key_type})
+        assert status in (200, 204), status
     return ready
 
 
@@ -271,6 +275,9 @@ end
 # compare with the plain one (Strongroom's cache of repeated reads must answer both alike).
 JSON_GET = 'wrk.headers["Content-Type"] = "application/json"\n'
 
+# 1 KiB of plaintext, base64 (what transit/encrypt takes).
+TRANSIT_1K = "QUJD" * 341 + "QQ=="
+
 # name -> (path, wrk Lua script or "" for a plain GET, what the server needs, or "")
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     "sys/health": ("sys/health", "", ""),
@@ -285,6 +292,8 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     "userpass login": ("auth/userpass/login/bench", post_script({"password": "correct-horse"}), ""),
     "wrap+unwrap": ("sys/wrapping/wrap", WRAP_UNWRAP, ""),
     "pki issue (EC P-256 leaf)": ("pki/issue/bench", post_script({"common_name": "a.example.com"}), "pki"),
+    "transit encrypt aes256-gcm96 (1 KiB)": ("transit/encrypt/bench", post_script({"plaintext": TRANSIT_1K}), ""),
+    "transit sign ed25519": ("transit/sign/bench-ed", post_script({"input": TRANSIT_1K}), ""),
 }
 
 

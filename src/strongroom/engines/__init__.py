@@ -27,6 +27,7 @@ SECRETS_ENGINES: dict[str, FactorySpec] = {
     "aws": "strongroom.engines.aws:aws_backend",
     "pki": "strongroom.engines.pki:PkiBackend",
     "database": "strongroom.engines.database:database_backend",
+    "transit": "strongroom.engines.transit:transit_backend",
 }
 
 __all__ = ["SECRETS_ENGINES"]
