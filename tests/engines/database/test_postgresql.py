@@ -384,7 +384,11 @@ async def test_username_template(db: DB) -> None:
     assert user.startswith(f"sr_{role[:6]}_") and len(user) == len(f"sr_{role[:6]}_") + 8 and user == user.lower()
     await db.client.put("/v1/sys/leases/revoke", json={"lease_id": body["lease_id"]})
     resp = await db.client.post(f"/v1/database/config/{conn}", json={"username_template": "{{ nosuchfn 3 }}"})
-    assert resp.status_code == 400 and "nosuchfn" in resp.text
+    assert resp.status_code == 400 and resp.json()["errors"] == [
+        'error creating database object: unable to initialize username template: function "nosuchfn" not defined']
+    resp = await db.client.post(f"/v1/database/config/{conn}", json={"username_template": "{{ .Bogus }}"})
+    assert resp.status_code == 400 and resp.json()["errors"] == [
+        "error creating database object: invalid username template: can't evaluate field Bogus"]
 
 
 async def backends_named(app: str) -> int:

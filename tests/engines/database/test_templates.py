@@ -1,4 +1,5 @@
-"""Username templates (the Go template subset Vault documents) and statement placeholders."""
+"""Vault's default username templates of each plugin (the template language itself is the framework's:
+tests/framework/test_usernames.py), statement placeholders and connection strings."""
 
 from __future__ import annotations
 
@@ -11,43 +12,24 @@ from strongroom.engines.database.plugins.mysql import DEFAULT_USERNAME_TEMPLATE 
 from strongroom.engines.database.plugins.postgresql import DEFAULT_USERNAME_TEMPLATE as PG_TEMPLATE
 from strongroom.engines.database.plugins.postgresql import connection_string
 from strongroom.engines.database.plugins.redis import DEFAULT_USERNAME_TEMPLATE as REDIS_TEMPLATE
-from strongroom.engines.database.templates import UsernameTemplate, render_statement, split_statements
+from strongroom.engines.database.templates import render_statement, split_statements
 from strongroom.errors import InvalidRequest
+from strongroom.framework import compile_username_template
+
+
+def _render(template: str, display_name: str, role_name: str) -> str:
+    return compile_username_template(template).render({"DisplayName": display_name, "RoleName": role_name})
 
 
 def test_vaults_default_templates() -> None:
-    pg = UsernameTemplate(PG_TEMPLATE).render("token-displayname", "readonly-role")
+    pg = _render(PG_TEMPLATE, "token-displayname", "readonly-role")
     assert re.fullmatch(r"v-token-di-readonly-[A-Za-z0-9]{20}-\d{10}", pg), pg
-    my = UsernameTemplate(MYSQL_TEMPLATE).render("token", "readonly-role")
+    my = _render(MYSQL_TEMPLATE, "token", "readonly-role")
     assert len(my) == 32 and my.startswith("v-token-readonly-r")
-    legacy = UsernameTemplate(LEGACY_USERNAME_TEMPLATE).render("token", "readonly")
+    legacy = _render(LEGACY_USERNAME_TEMPLATE, "token", "readonly")
     assert len(legacy) == 16 and legacy.startswith("v-read-")
-    rd = UsernameTemplate(REDIS_TEMPLATE).render("token", "ro")
+    rd = _render(REDIS_TEMPLATE, "token", "ro")
     assert rd.startswith("V_TOKEN_RO_") and rd == rd.upper() and len(rd) <= 32
-
-
-def test_functions_pipelines_and_literals() -> None:
-    t = UsernameTemplate('app-{{ .RoleName | replace "-" "_" | uppercase }}-{{ printf "%s.%d" "x" 7 }}-'
-                         '{{ .DisplayName | truncate_sha256 70 }}')
-    long_name = "d" * 80
-    assert t.render(long_name, "my-role") == "app-MY_ROLE-x.7-" + _sha_trunc(long_name, 70)
-    assert t.render("short", "r") == "app-R-x.7-short"
-    assert UsernameTemplate("{{ uuid }}").render("", "").count("-") == 4
-    assert UsernameTemplate("{{ base64 .RoleName }}").render("", "ab") == "YWI="
-    assert UsernameTemplate("plain").render("", "") == "plain"
-
-
-def _sha_trunc(s: str, n: int) -> str:
-    import hashlib
-
-    return s if len(s) <= n else s[:max(n - 64, 0)] + hashlib.sha256(s[max(n - 64, 0):].encode()).hexdigest()
-
-
-@pytest.mark.parametrize("bad", ["{{ nosuch }}", "{{ .Unknown }}", '{{ printf "%s" (random 3 }}', "{{ truncate }}",
-                                 "{{ 'x' }}"])
-def test_bad_templates_are_refused_when_configured(bad: str) -> None:
-    with pytest.raises(InvalidRequest):
-        UsernameTemplate(bad)
 
 
 def test_statements() -> None:

@@ -9,7 +9,6 @@ from strongroom.engines.database import models
 from strongroom.engines.database.models import ConnectionConfig, Role, StaticRole
 from strongroom.engines.database.plugins import Plugin, make_plugin
 from strongroom.engines.database.plugins.base import DEFAULT_DEADLINE
-from strongroom.engines.database.templates import UsernameTemplate
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Backend, BackendConfig, StripedLocks
 from strongroom.logical import Storage
@@ -41,16 +40,6 @@ class DatabaseBackend(Backend):
         # Static roles: name -> when the next rotation is due (loaded on setup, kept current).
         self.static_due: dict[str, float] = {}
         self._static_loaded = False
-        self._templates: dict[str, UsernameTemplate] = {}
-
-    def username_template(self, text: str) -> UsernameTemplate:
-        """The parsed template (parsed once: one per connection config, a few at most)."""
-        found = self._templates.get(text)
-        if found is None:
-            if len(self._templates) > 256:
-                self._templates.clear()
-            found = self._templates[text] = UsernameTemplate(text)
-        return found
 
     @property
     def storage(self) -> Storage:

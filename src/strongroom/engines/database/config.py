@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 from strongroom.engines.database import models
 from strongroom.engines.database.models import ConnectionConfig
 from strongroom.engines.database.plugins import make_plugin
-from strongroom.engines.database.templates import UsernameTemplate
 from strongroom.errors import InvalidRequest, NotFound, StrongroomError
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
+from strongroom.framework import (
+    Field, FieldData, FieldType, Op, Path, Request, Response, UsernameTemplateError, compile_username_template,
+    name_regex,
+)
 
 if TYPE_CHECKING:
     from strongroom.engines.database.backend import DatabaseBackend
@@ -101,8 +103,16 @@ async def write_config(b: DatabaseBackend, req: Request, d: FieldData) -> Respon
             details[key] = d.get(key) if key in CONFIG_FIELDS else value
     config.connection_details = details
     template = str(details.get("username_template") or "")
-    if template:
-        UsernameTemplate(template)
+    if template:  # as Vault's plugins do on Initialize: parse, then render with empty metadata
+        try:
+            parsed = compile_username_template(template)
+        except UsernameTemplateError as e:
+            raise InvalidRequest(f"error creating database object: unable to initialize username template: {e}") \
+                from None
+        try:
+            parsed.render({"DisplayName": "", "RoleName": ""})
+        except UsernameTemplateError as e:
+            raise InvalidRequest(f"error creating database object: invalid username template: {e}") from None
     plugin = make_plugin(plugin_name, name, details, b.deadline)
     if config.verify_connection:
         try:

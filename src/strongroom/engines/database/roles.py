@@ -20,7 +20,10 @@ from strongroom.engines.database import models
 from strongroom.engines.database.models import Role
 from strongroom.engines.database.plugins.base import NotConnected, Statements
 from strongroom.errors import InvalidRequest, NotFound, StrongroomError
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, SecretType, name_regex
+from strongroom.framework import (
+    Field, FieldData, FieldType, Op, Path, Request, Response, SecretType, UsernameTemplateError,
+    compile_username_template, name_regex,
+)
 from strongroom.logical import LeaseInfo
 
 if TYPE_CHECKING:
@@ -146,7 +149,11 @@ async def issue_creds(b: DatabaseBackend, req: Request, d: FieldData) -> Respons
     if limit:
         ttl = min(ttl, limit)
     template = str(config.connection_details.get("username_template") or plugin.default_username_template)
-    username = b.username_template(template).render(req.display_name or "token", name)
+    try:
+        username = compile_username_template(template).render({"DisplayName": req.display_name or "token",
+                                                                "RoleName": name})
+    except UsernameTemplateError as e:
+        raise InvalidRequest(f"unable to generate username: {e}") from None
     password = await b.system.generate_password(config.password_policy)
     now = b.system.now()
     undo = role.rollback_statements or role.revocation_statements
