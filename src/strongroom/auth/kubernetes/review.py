@@ -52,6 +52,7 @@ class ClientPool:
         # Clients of an older config: a login may still be using one, so they are closed later
         # (on deactivate, or once more than ``limit`` have retired).
         self._retired: list[httpx.AsyncClient] = []
+        self._closing: set[asyncio.Task[None]] = set()
         self._limit = limit
 
     def client(self, host: str, ca_pem: str) -> httpx.AsyncClient:
@@ -73,7 +74,9 @@ class ClientPool:
         while len(self._retired) > self._limit:
             old = self._retired.pop(0)
             with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(old.aclose())
+                task = asyncio.get_running_loop().create_task(old.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     def forget(self) -> None:
         for client in self._clients.values():
