@@ -111,6 +111,7 @@ class FakeKubeAPI:
         self.tokens: dict[str, tuple[Account, list[str]]] = {}  # jwt -> (account, its audiences)
         self.reviewers: set[str] = set()  # bearer tokens allowed to create TokenReviews
         self.requests: list[dict[str, Any]] = []
+        self.namespaces: dict[str, dict[str, str]] = {}  # namespace -> its labels
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tmp / "srv.crt", tmp / "srv.key")
         api = self
@@ -136,6 +137,21 @@ class FakeKubeAPI:
                         f'"system:serviceaccount:{acct.namespace}:{acct.name}" cannot create resource '
                         '"tokenreviews" in API group "authentication.k8s.io" at the cluster scope'))
                 self._send(201, api.review(body.get("spec") or {}))
+
+            def do_GET(self) -> None:  # noqa: N802
+                bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                api.requests.append({"path": self.path, "bearer": bearer, "method": "GET"})
+                prefix = "/api/v1/namespaces/"
+                if bearer not in api.reviewers:
+                    return self._send(401, api.status(401, "Unauthorized", "Unauthorized"))
+                name = self.path.removeprefix(prefix)
+                if not self.path.startswith(prefix) or name not in api.namespaces:
+                    return self._send(404, api.status(404, "NotFound", f'namespaces "{name}" not found'))
+                self._send(200, {"kind": "Namespace", "apiVersion": "v1",
+                                 "metadata": {"name": name, "uid": str(uuid.uuid4()),
+                                              "labels": {"kubernetes.io/metadata.name": name,
+                                                         **api.namespaces[name]}},
+                                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 
             def _send(self, code: int, doc: dict[str, Any]) -> None:
                 raw = json.dumps(doc).encode()

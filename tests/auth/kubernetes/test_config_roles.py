@@ -62,6 +62,13 @@ async def test_role_crud_and_read_shape(kv: Vault) -> None:
     assert (await kv.ok("LIST", "auth/kubernetes/role"))["data"]["keys"] == ["demo"]
     await kv.done("DELETE", "auth/kubernetes/role/demo")
     await kv.fails(404, "GET", "auth/kubernetes/role/demo")
+    # A namespace selector alone is enough to bind namespaces.
+    selector = '{"matchLabels": {"stage": "prod"}}'
+    await kv.done("POST", "auth/kubernetes/role/sel", {"bound_service_account_names": "app",
+                                                        "bound_service_account_namespace_selector": selector})
+    data = (await kv.ok("GET", "auth/kubernetes/role/sel"))["data"]
+    assert data["bound_service_account_namespace_selector"] == selector
+    assert data["bound_service_account_namespaces"] == []
 
 
 async def test_role_validation(kv: Vault) -> None:
@@ -81,9 +88,11 @@ async def test_role_validation(kv: Vault) -> None:
                                               "bound_service_account_namespaces": "x",
                                               "alias_name_source": "nope"})
     assert errs[0].startswith('invalid alias_name_source "nope"')
-    errs = await kv.fails(400, "POST", path, {"bound_service_account_names": "a",
-                                              "bound_service_account_namespace_selector": '{"matchLabels":{}}'})
-    assert "not supported" in errs[0]
+    for bad in ("stage=prod", '{"matchLabels": 3}', '{"matchExpressions": [{"key": "a", "operator": "Bogus"}]}',
+                '{"matchExpressions": [{"key": "a", "operator": "In"}]}', '{"other": {}}'):
+        assert await kv.fails(400, "POST", path, {"bound_service_account_names": "a",
+                                                  "bound_service_account_namespace_selector": bad}) == [
+            'invalid "bound_service_account_namespace_selector" configured']
     await kv.fails(400, "POST", path, {"bound_service_account_names": "a", "bound_service_account_namespaces": "x",
                                        "token_ttl": "2h", "token_max_ttl": "1h"})
     await kv.fails(404, "GET", path)  # nothing half-written

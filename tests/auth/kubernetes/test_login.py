@@ -4,13 +4,14 @@ metadata; every other case is refused, and nothing is granted without the TokenR
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from tests.auth.conftest import Vault
-from tests.auth.kubernetes.conftest import Account, FakeKubeAPI, Signer, make_ca
+from tests.auth.kubernetes.conftest import REVIEW_PATH, Account, FakeKubeAPI, Signer, make_ca
 
 from cryptography.hazmat.primitives import serialization
 from strongroom.auth.kubernetes import KubernetesBackend
@@ -242,3 +243,33 @@ async def test_config_change_takes_effect_on_next_login(kv: Vault, kube_api: Fak
     await kv.fails(502, "POST", LOGIN, {"role": "app", "jwt": jwt}, token=None)
     await _setup(kv, kube_api)
     assert (await kv.ok("POST", LOGIN, {"role": "app", "jwt": jwt}, token=None))["auth"]["client_token"]
+
+
+async def test_login_namespace_selector(kv: Vault, kube_api: FakeKubeAPI, signer: Signer) -> None:
+    """A namespace not listed may be selected by its labels, read from the Kubernetes API."""
+    await _setup(kv, kube_api)
+    await kv.done("POST", "auth/kubernetes/role/app", {"bound_service_account_namespace_selector": json.dumps(
+        {"matchLabels": {"stage": "prod"},
+         "matchExpressions": [{"key": "team", "operator": "In", "values": ["red", "blue"]},
+                              {"key": "frozen", "operator": "DoesNotExist"}]})})
+    kube_api.namespaces.update({"shop": {"stage": "prod", "team": "red"}, "lab": {"stage": "dev", "team": "red"},
+                                "old": {"stage": "prod", "team": "blue", "frozen": "yes"}})
+    ok = kube_api.add(signer, Account("shop", "app"))
+    assert (await kv.ok("POST", LOGIN, {"role": "app", "jwt": ok}, token=None))["auth"]["client_token"]
+    lookup = kube_api.requests[0]
+    assert lookup["path"] == "/api/v1/namespaces/shop" and lookup["bearer"] == "reviewer-jwt"
+    for ns in ("lab", "old"):
+        jwt = kube_api.add(signer, Account(ns, "app"))
+        assert await kv.fails(403, "POST", LOGIN, {"role": "app", "jwt": jwt}, token=None) == [
+            "namespace not authorized"]
+    missing = kube_api.add(signer, Account("gone", "app"))
+    errs = await kv.fails(403, "POST", LOGIN, {"role": "app", "jwt": missing}, token=None)
+    assert errs[0].startswith("namespace not authorized err=")
+    # A listed namespace needs no lookup; a claimed namespace that is not a DNS label is never looked up.
+    before = len(kube_api.requests)
+    listed = kube_api.add(signer, Account("prod", "app"))
+    assert (await kv.ok("POST", LOGIN, {"role": "app", "jwt": listed}, token=None))["auth"]["client_token"]
+    assert [r["path"] for r in kube_api.requests[before:]] == [REVIEW_PATH]
+    sneaky = kube_api.add(signer, Account("shop/../x", "app"))
+    await kv.fails(403, "POST", LOGIN, {"role": "app", "jwt": sneaky}, token=None)
+    assert len(kube_api.requests) == before + 1

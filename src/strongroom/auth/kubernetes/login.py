@@ -4,7 +4,8 @@ Order (Vault's): ``role`` and ``jwt`` present; the role exists; the caller's add
 role's token_bound_cidrs; the JWT parses (RS*/ES* only) and, when ``pem_keys`` are configured, its
 signature verifies with one of them; its issuer (unless ``disable_iss_validation``), audience (when
 the role sets one) and exp/nbf are acceptable; the service account name and namespace it claims
-are bound by the role. Only then is the JWT sent to the TokenReview API, and the account the API
+are bound by the role (a namespace not listed may still be selected by the role's label selector,
+checked against the namespace's labels in the Kubernetes API). Only then is the JWT sent to the TokenReview API, and the account the API
 names must be the one the JWT claims (name, namespace, uid).
 
 SECURITY: the JWT's own claims are only a pre-check. Nothing is granted unless the TokenReview
@@ -21,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -28,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from strongroom.auth.kubernetes.config import LOCAL_CA_PATH, LOCAL_JWT_PATH, parse_public_keys
-from strongroom.auth.kubernetes.review import ReviewRejected, ReviewUnavailable, review
+from strongroom.auth.kubernetes.review import ReviewRejected, ReviewUnavailable, namespace_labels, review
 from strongroom.auth.kubernetes.roles import allowed
+from strongroom.auth.kubernetes.selector import NAMESPACE_RE, matches, parse_selector
 from strongroom.auth.kubernetes.store import ALIAS_SOURCE_NAME, Config, Role, get_config, get_role, storage
 from strongroom.errors import Internal, InvalidRequest, PermissionDenied, StrongroomError
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
@@ -152,11 +155,32 @@ def check_claims(claims: dict[str, Any], role: Role, config: Config, now: float)
         raise _forbidden("invalid not before (nbf) claim: token not yet valid")
 
 
-def check_bindings(sa: ServiceAccount, role: Role) -> None:
-    names, spaces = role.bound_service_account_names, role.bound_service_account_namespaces
+def names_allowed(sa: ServiceAccount, role: Role) -> None:
+    names = role.bound_service_account_names
     if names != ["*"] and not allowed(names, sa.name):
         raise _forbidden("service account name not authorized")
-    if spaces != ["*"] and not allowed(spaces, sa.namespace):
+
+
+def namespace_listed(sa: ServiceAccount, role: Role) -> bool:
+    spaces = role.bound_service_account_namespaces
+    return bool(spaces) and (spaces == ["*"] or allowed(spaces, sa.namespace))
+
+
+async def namespace_selected(b: KubernetesBackend, client: httpx.AsyncClient, config: Config, bearer: str,
+                             sa: ServiceAccount, role: Role) -> None:
+    """The role's namespace selector matches the labels of the namespace the JWT claims (asked of
+    the Kubernetes API); 403 "namespace not authorized" otherwise."""
+    if not role.bound_service_account_namespace_selector or not NAMESPACE_RE.match(sa.namespace):
+        raise _forbidden("namespace not authorized")
+    selector = parse_selector(role.bound_service_account_namespace_selector)
+    try:
+        labels = await namespace_labels(client, config.kubernetes_host, sa.namespace, bearer, b.review_timeout)
+    except ReviewUnavailable as e:
+        b.system.logger.warning("kubernetes login: namespace lookup failed: %s", e)
+        raise ReviewGatewayError(f"lookup failed: {e}") from None
+    except ReviewRejected as e:
+        raise _forbidden(f"namespace not authorized err={e}") from None
+    if not matches(selector, labels):
         raise _forbidden("namespace not authorized")
 
 
@@ -191,11 +215,7 @@ async def login(b: KubernetesBackend, req: Request, d: FieldData) -> Response | 
         raise _forbidden()
     check_claims(claims, role, config, time.time())
     sa = service_account(claims)
-    check_bindings(sa, role)
-    if not sa.uid:
-        raise InvalidRequest("could not parse UID from claims")
-    if role.alias_name_source == ALIAS_SOURCE_NAME and not (sa.namespace and sa.name):
-        raise InvalidRequest("service account namespace and name must be set")
+    names_allowed(sa, role)
 
     ca_pem, bearer = config.kubernetes_ca_cert, config.token_reviewer_jwt
     if not config.disable_local_ca_jwt:
@@ -203,6 +223,12 @@ async def login(b: KubernetesBackend, req: Request, d: FieldData) -> Response | 
         bearer = bearer or await _local_file(LOCAL_JWT_PATH)
     bearer = bearer or jwt
     client = b.clients.client(config.kubernetes_host, ca_pem)
+    if not namespace_listed(sa, role):
+        await namespace_selected(b, client, config, bearer, sa, role)
+    if not sa.uid:
+        raise InvalidRequest("could not parse UID from claims")
+    if role.alias_name_source == ALIAS_SOURCE_NAME and not (sa.namespace and sa.name):
+        raise InvalidRequest("service account namespace and name must be set")
     want = [role.audience] if role.audience else sa.audiences
     try:
         result = await review(client, config.kubernetes_host, jwt, bearer, want, b.review_timeout)

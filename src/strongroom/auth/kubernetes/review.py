@@ -113,6 +113,36 @@ async def review(client: httpx.AsyncClient, host: str, jwt: str, bearer: str, au
     return parse(resp.status_code, resp.content[:_MAX_BODY])
 
 
+async def namespace_labels(client: httpx.AsyncClient, host: str, namespace: str, bearer: str,
+                           timeout: float) -> dict[str, str]:
+    """The labels of ``namespace`` (``GET /api/v1/namespaces/NAME``). ``namespace`` must already be
+    a valid DNS label. ReviewRejected when the API refuses, ReviewUnavailable when it cannot answer."""
+    headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
+    try:
+        async with asyncio.timeout(timeout):
+            resp = await client.get(f"{host.rstrip('/')}/api/v1/namespaces/{namespace}", headers=headers,
+                                    timeout=timeout)
+    except TimeoutError:
+        raise ReviewUnavailable(f"the Kubernetes API did not answer within {timeout:g}s") from None
+    except httpx.ConnectError as e:
+        raise ReviewUnavailable(f"could not connect to the Kubernetes API: {_reason(e)}") from None
+    except httpx.TimeoutException:
+        raise ReviewUnavailable(f"the Kubernetes API did not answer within {timeout:g}s") from None
+    except httpx.HTTPError as e:
+        raise ReviewUnavailable(f"error calling the Kubernetes API: {_reason(e)}") from None
+    if resp.status_code != 200:
+        raise ReviewRejected(f"the Kubernetes API answered {resp.status_code} for namespace {namespace!r}")
+    try:
+        doc = orjson.loads(resp.content[:_MAX_BODY])
+    except orjson.JSONDecodeError:
+        raise ReviewUnavailable("the Kubernetes API answered with something that is not JSON") from None
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(labels, dict):
+        return {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
 def _reason(e: Exception) -> str:
     text = str(e) or type(e).__name__
     if "CERTIFICATE_VERIFY_FAILED" in text:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from strongroom.auth.kubernetes.selector import parse_selector
 from strongroom.auth.kubernetes.store import ALIAS_SOURCES, ROLE_PREFIX, Role, get_role, put_role, storage
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex, token_fields
@@ -26,8 +27,8 @@ _FIELDS: dict[str, Field] = {
         FieldType.COMMA_STRING_SLICE, 'List of namespaces allowed to access this role. If set to "*" all '
         'namespaces are allowed.'),
     "bound_service_account_namespace_selector": Field(
-        FieldType.STRING, "A label selector for Kubernetes namespaces which are allowed to access this role "
-        "(not supported by Strongroom yet; must be empty)."),
+        FieldType.STRING, "A label selector for Kubernetes namespaces which are allowed to access this role, "
+        "in JSON (matchLabels, matchExpressions)."),
     "audience": Field(FieldType.STRING, "Optional Audience claim to verify in the jwt."),
     "alias_name_source": Field(FieldType.STRING, 'Source to use when deriving the Alias name. valid choices: '
                                '"serviceaccount_uid" : <token.uid> e.g. 474b11b5-0f20-4f9d-8ca5-65715ab325e0 '
@@ -80,11 +81,12 @@ def _apply(role: Role, d: FieldData) -> None:
     if d.has("bound_service_account_namespaces"):
         role.bound_service_account_namespaces = [
             n.strip() for n in d.get("bound_service_account_namespaces") if n.strip()]
-    if d.get("bound_service_account_namespace_selector"):
-        raise InvalidRequest('"bound_service_account_namespace_selector" is not supported yet; '
-                             'bind namespaces with "bound_service_account_namespaces"')
+    if d.has("bound_service_account_namespace_selector"):
+        role.bound_service_account_namespace_selector = d.get("bound_service_account_namespace_selector").strip()
+    if role.bound_service_account_namespace_selector:
+        parse_selector(role.bound_service_account_namespace_selector)
     spaces = role.bound_service_account_namespaces
-    if not spaces:
+    if not spaces and not role.bound_service_account_namespace_selector:
         raise InvalidRequest('"bound_service_account_namespaces" can not be empty if '
                              '"bound_service_account_namespace_selector" is not set')
     if len(spaces) > 1 and "*" in spaces:

@@ -64,6 +64,7 @@ class Role:
     name: str
     bound_service_account_names: list[str] = field(default_factory=list)
     bound_service_account_namespaces: list[str] = field(default_factory=list)
+    bound_service_account_namespace_selector: str = ""
     audience: str = ""
     alias_name_source: str = ALIAS_SOURCE_UID
     token: TokenParams = field(default_factory=TokenParams)
@@ -71,6 +72,7 @@ class Role:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "bound_service_account_names": self.bound_service_account_names,
                 "bound_service_account_namespaces": self.bound_service_account_namespaces,
+                "bound_service_account_namespace_selector": self.bound_service_account_namespace_selector,
                 "audience": self.audience, "alias_name_source": self.alias_name_source,
                 "token": self.token.to_json()}
 
@@ -79,6 +81,8 @@ class Role:
         return cls(name=str(d["name"]),
                    bound_service_account_names=[str(n) for n in d.get("bound_service_account_names") or []],
                    bound_service_account_namespaces=[str(n) for n in d.get("bound_service_account_namespaces") or []],
+                   bound_service_account_namespace_selector=str(
+                       d.get("bound_service_account_namespace_selector", "")),
                    audience=str(d.get("audience", "")),
                    alias_name_source=str(d.get("alias_name_source", ALIAS_SOURCE_UID)),
                    token=TokenParams.from_json(d.get("token") or {}))
@@ -87,7 +91,7 @@ class Role:
         data = self.token.to_response()
         data.update(alias_name_source=self.alias_name_source,
                     bound_service_account_names=list(self.bound_service_account_names),
-                    bound_service_account_namespace_selector="",
+                    bound_service_account_namespace_selector=self.bound_service_account_namespace_selector,
                     bound_service_account_namespaces=list(self.bound_service_account_namespaces))
         if self.audience:
             data["audience"] = self.audience
