@@ -87,12 +87,14 @@ async def test_role_validation(kv: Vault) -> None:
     errs = await kv.fails(400, "POST", path, {"bound_service_account_names": "a",
                                               "bound_service_account_namespaces": "x",
                                               "alias_name_source": "nope"})
-    assert errs[0].startswith('invalid alias_name_source "nope"')
+    assert errs == ["invalid alias_name_source, must be one of: serviceaccount_uid, serviceaccount_name"]
     for bad in ("stage=prod", '{"matchLabels": 3}', '{"matchExpressions": [{"key": "a", "operator": "Bogus"}]}',
                 '{"matchExpressions": [{"key": "a", "operator": "In"}]}', '{"other": {}}'):
         assert await kv.fails(400, "POST", path, {"bound_service_account_names": "a",
                                                   "bound_service_account_namespace_selector": bad}) == [
             'invalid "bound_service_account_namespace_selector" configured']
-    await kv.fails(400, "POST", path, {"bound_service_account_names": "a", "bound_service_account_namespaces": "x",
-                                       "token_ttl": "2h", "token_max_ttl": "1h"})
+    assert await kv.fails(400, "POST", path, {"bound_service_account_names": "a",
+                                              "bound_service_account_namespaces": "x",
+                                              "token_ttl": "2h", "token_max_ttl": "1h"}) == [
+        "'token_ttl' cannot be greater than 'token_max_ttl'"]
     await kv.fails(404, "GET", path)  # nothing half-written

@@ -225,8 +225,8 @@ async def login(b: KubernetesBackend, req: Request, d: FieldData) -> Response | 
     client = b.clients.client(config.kubernetes_host, ca_pem)
     if not namespace_listed(sa, role):
         await namespace_selected(b, client, config, bearer, sa, role)
-    if not sa.uid:
-        raise InvalidRequest("could not parse UID from claims")
+    if not sa.uid:  # OpenBao answers this one with a bare 403 too
+        raise _forbidden()
     if role.alias_name_source == ALIAS_SOURCE_NAME and not (sa.namespace and sa.name):
         raise InvalidRequest("service account namespace and name must be set")
     want = [role.audience] if role.audience else sa.audiences
