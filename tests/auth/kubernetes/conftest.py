@@ -117,6 +117,8 @@ class FakeKubeAPI:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the API server does
+
             def log_message(self, *args: Any) -> None:
                 return None
 
@@ -125,7 +127,8 @@ class FakeKubeAPI:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 api.requests.append({"path": self.path, "bearer": bearer, "body": body,
-                                     "content_type": self.headers.get("Content-Type")})
+                                     "content_type": self.headers.get("Content-Type"),
+                                     "peer": self.client_address})
                 if self.path != REVIEW_PATH:
                     return self._send(404, api.status(404, "NotFound", "the server could not find the requested resource"))
                 if bearer not in api.reviewers and bearer not in api.tokens:

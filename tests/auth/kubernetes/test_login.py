@@ -15,6 +15,7 @@ from tests.auth.kubernetes.conftest import REVIEW_PATH, Account, FakeKubeAPI, Si
 
 from cryptography.hazmat.primitives import serialization
 from strongroom.auth.kubernetes import KubernetesBackend
+from strongroom.auth.kubernetes.review import ClientPool
 
 LOGIN = "auth/kubernetes/login"
 
@@ -271,3 +272,22 @@ async def test_login_namespace_selector(kv: Vault, kube_api: FakeKubeAPI, signer
     sneaky = kube_api.add(signer, Account("shop/../x", "app"))
     await kv.fails(403, "POST", LOGIN, {"role": "app", "jwt": sneaky}, token=None)
     assert len(kube_api.requests) == before + 1
+
+
+async def test_logins_reuse_one_pooled_connection(kv: Vault, kube_api: FakeKubeAPI, signer: Signer) -> None:
+    await _setup(kv, kube_api)
+    for _ in range(3):
+        jwt = kube_api.add(signer, Account("prod", "app"))
+        assert (await kv.ok("POST", LOGIN, {"role": "app", "jwt": jwt}, token=None))["auth"]["client_token"]
+    assert len({r["peer"] for r in kube_api.requests}) == 1
+
+
+async def test_client_pool() -> None:
+    pool = ClientPool(limit=2)
+    a = pool.client("https://h:1", "")
+    assert pool.client("https://h:1", "") is a and pool.client("https://h:2", "") is not a
+    pool.forget()
+    b = pool.client("https://h:1", "")
+    assert b is not a and not a.is_closed  # a login may still be using a retired client
+    await pool.aclose()
+    assert a.is_closed and b.is_closed
