@@ -4,17 +4,21 @@ metadata; every other case is refused, and nothing is granted without the TokenR
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from tests.auth.conftest import Vault
 from tests.auth.kubernetes.conftest import REVIEW_PATH, Account, FakeKubeAPI, Signer, make_ca
 
-from cryptography.hazmat.primitives import serialization
 from strongroom.auth.kubernetes import KubernetesBackend
+from strongroom.auth.kubernetes.login import verify_signature
 from strongroom.auth.kubernetes.review import ClientPool
 
 LOGIN = "auth/kubernetes/login"
@@ -291,3 +295,20 @@ async def test_client_pool() -> None:
     assert b is not a and not a.is_closed  # a login may still be using a retired client
     await pool.aclose()
     assert a.is_closed and b.is_closed
+
+
+def test_verify_signature_es256_and_rs256() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    r, s = decode_dss_signature(key.sign(b"head.body", ec.ECDSA(hashes.SHA256())))
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    assert verify_signature("ES256", b"head.body", raw, [pem])
+    assert not verify_signature("ES256", b"head.bodX", raw, [pem])
+    assert not verify_signature("ES256", b"head.body", raw[:-1], [pem])
+    rsa_signer = Signer()
+    assert not verify_signature("RS256", b"head.body", raw, [pem])  # wrong key type
+    head, body, sig = rsa_signer.jwt({"a": 1}).split(".")
+    sig_bytes = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    assert verify_signature("RS256", f"{head}.{body}".encode(), sig_bytes, [pem, rsa_signer.public_pem])
+    assert not verify_signature("ES256", f"{head}.{body}".encode(), sig_bytes, [rsa_signer.public_pem])
