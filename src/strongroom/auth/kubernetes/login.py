@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from strongroom.auth.kubernetes.config import LOCAL_CA_PATH, LOCAL_JWT_PATH, parse_public_keys
+from strongroom.auth.kubernetes.config import LOCAL_CA_PATH, LOCAL_JWT_PATH, PublicKey, parse_public_keys
 from strongroom.auth.kubernetes.review import ReviewRejected, ReviewUnavailable, namespace_labels, review
 from strongroom.auth.kubernetes.roles import allowed
 from strongroom.auth.kubernetes.selector import NAMESPACE_RE, matches, parse_selector
@@ -98,9 +99,15 @@ def parse_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]
     return header, claims, f"{parts[0]}.{parts[1]}".encode(), sig
 
 
+@functools.lru_cache(maxsize=16)
+def _public_keys(pems: tuple[str, ...]) -> tuple[PublicKey, ...]:
+    """Parsed once per distinct config, not on every login."""
+    return tuple(parse_public_keys(list(pems)))
+
+
 def verify_signature(alg: str, signing_input: bytes, sig: bytes, pem_keys: list[str]) -> bool:
     digest = _HASHES[alg[2:]]()
-    for key in parse_public_keys(pem_keys):
+    for key in _public_keys(tuple(pem_keys)):
         try:
             if alg.startswith("RS") and isinstance(key, rsa.RSAPublicKey):
                 key.verify(sig, signing_input, padding.PKCS1v15(), digest)
