@@ -118,6 +118,8 @@ class FakeKubeAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the API server does
+            disable_nagle_algorithm = True  # answers in one segment: no delayed-ACK stalls
+            wbufsize = 1 << 16
 
             def log_message(self, *args: Any) -> None:
                 return None
