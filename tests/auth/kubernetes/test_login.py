@@ -122,7 +122,7 @@ async def test_login_bad_input(kv: Vault, kube_api: FakeKubeAPI, signer: Signer)
     assert await kv.fails(400, "POST", LOGIN, {"jwt": jwt}, token=None) == ["missing role"]
     assert await kv.fails(400, "POST", LOGIN, {"role": "app"}, token=None) == ["missing jwt"]
     assert await kv.fails(400, "POST", LOGIN, {"role": "nope", "jwt": jwt}, token=None) == ['invalid role name "nope"']
-    for junk in ("notajwt", "a.b.c", "e30.e30.", jwt.split(".")[0] + ".W10." + jwt.split(".")[2]):
+    for junk in ("notajwt", "a.b.c", "e30.e30.", jwt + "\r\nX-Injected: 1", jwt.replace(".", " .", 1), jwt.split(".")[0] + ".W10." + jwt.split(".")[2]):
         await kv.fails(403, "POST", LOGIN, {"role": "app", "jwt": junk}, token=None)
     none_alg = signer.jwt({"kubernetes.io": {"namespace": "prod", "serviceaccount": {"name": "app", "uid": "u"}}},
                           alg="none")

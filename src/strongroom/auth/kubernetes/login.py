@@ -19,6 +19,7 @@ import base64
 import binascii
 import functools
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 DEFAULT_ISSUER = "kubernetes/serviceaccount"
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _SUPPORTED_ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _LEEWAY = 150  # seconds of clock skew allowed on exp/nbf (Vault's default)
 
 
@@ -85,9 +87,9 @@ def _forbidden(message: str = "permission denied") -> PermissionDenied:
 
 def parse_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     """(header, claims, signing input, signature); 403 for anything that is not a compact JWS."""
-    parts = token.strip().split(".")
-    if len(parts) != 3:
+    if not _COMPACT_JWS.fullmatch(token):  # only base64url and dots: nothing odd reaches a header
         raise _forbidden()
+    parts = token.split(".")
     try:
         header, claims, sig = orjson.loads(_b64(parts[0])), orjson.loads(_b64(parts[1])), _b64(parts[2])
     except (binascii.Error, ValueError):
@@ -192,6 +194,7 @@ async def namespace_selected(b: KubernetesBackend, client: httpx.AsyncClient, co
 
 
 async def _local_file(path: str) -> str:
+    # A few hundred bytes from a local tmpfs (only inside a pod): not worth a thread.
     try:
         with open(path, encoding="utf-8") as f:
             return f.read().strip()
