@@ -31,6 +31,8 @@ async def test_config_validation(kv: Vault, kube_api: FakeKubeAPI) -> None:
     assert "must be an http(s) URL" in errs[0]
     assert await kv.fails(400, "POST", "auth/kubernetes/config", {**base, "pem_keys": "garbage"}) == [
         "data does not contain any valid public keys"]
+    assert await kv.fails(400, "POST", "auth/kubernetes/config", {**base, "token_reviewer_jwt": "a\r\nX: y"}) == [
+        "token_reviewer_jwt must be a single token without whitespace"]
     errs = await kv.fails(400, "POST", "auth/kubernetes/config", {**base, "kubernetes_ca_cert": "garbage"})
     assert "kubernetes_ca_cert" in errs[0]
     # Outside a pod, no CA given and the local one not disabled: refused, as OpenBao does.

@@ -110,6 +110,8 @@ async def write_config(b: KubernetesBackend, req: Request, d: FieldData) -> Resp
                     pem_keys=[k for k in d.get("pem_keys") if k.strip()], issuer=d.get("issuer"),
                     disable_iss_validation=d.get("disable_iss_validation"),
                     disable_local_ca_jwt=d.get("disable_local_ca_jwt"))
+    if any(c.isspace() or not c.isprintable() for c in config.token_reviewer_jwt):
+        raise InvalidRequest("token_reviewer_jwt must be a single token without whitespace")
     parse_public_keys(config.pem_keys)
     if config.kubernetes_ca_cert:
         check_ca_bundle(config.kubernetes_ca_cert)
