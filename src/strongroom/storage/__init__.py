@@ -30,7 +30,15 @@ def _factories() -> dict[str, Factory]:
     # Imported lazily so `import strongroom.storage` stays cheap and optional drivers stay optional.
     from strongroom.storage import file, inmem, sqlite
 
-    return {"inmem": inmem.open_inmem, "sqlite": sqlite.open_sqlite, "file": file.open_file}
+    factories: dict[str, Factory] = {"inmem": inmem.open_inmem, "sqlite": sqlite.open_sqlite, "file": file.open_file}
+    factories["postgresql"] = _open_postgresql
+    return factories
+
+
+async def _open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
+    from strongroom.storage import postgresql  # psycopg is imported only when configured
+
+    return await postgresql.open_postgresql(options)
 
 
 async def open_storage(kind: str, options: dict[str, Any]) -> PhysicalStorage:
