@@ -1,0 +1,88 @@
+"""A real `strongroom server` on `storage "postgresql"`: init, unseal, write KV, restart, read back."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.compat.conftest import RunningServer, free_port
+from tests.storage.services import PG_URL, drop_pg_table, pg_url_or_skip
+
+
+@pytest.fixture
+def table() -> Iterator[str]:
+    pg_url_or_skip()
+    name = f"sr_srv_{uuid.uuid4().hex[:12]}"
+    yield name
+    asyncio.run(drop_pg_table(name))
+
+
+def _config(tmp_path: Path, url: str, table: str) -> tuple[Path, int]:
+    port = free_port()
+    cfg = tmp_path / "server.hcl"
+    cfg.write_text(f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "{table}"\n  max_parallel = 8\n}}\n'
+                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+                   'log_level = "warning"\n')
+    return cfg, port
+
+
+def test_server_on_postgresql_survives_a_restart(tmp_path: Path, table: str) -> None:
+    cfg, port = _config(tmp_path, PG_URL, table)
+    server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.addr + "/v1", timeout=30) as c:
+            r = c.put("/sys/init", json={"secret_shares": 1, "secret_threshold": 1})
+            assert r.status_code == 200, r.text
+            init = r.json()
+            key, token = init["keys_base64"][0], init["root_token"]
+            assert c.put("/sys/unseal", json={"key": key}).json()["sealed"] is False
+            c.headers["X-Vault-Token"] = token
+            assert c.post("/sys/mounts/secret", json={"type": "kv", "options": {"version": "2"}}).status_code == 204
+            r = c.post("/secret/data/app/db", json={"data": {"password": "s3cr3t"}})
+            assert r.status_code == 200, r.text
+    finally:
+        assert server.stop() == 0
+    # Everything is in the table, as ciphertext: the secret's plaintext is nowhere in it.
+    import psycopg
+
+    with psycopg.connect(PG_URL) as conn:
+        rows = conn.execute(f"SELECT path, key, value FROM {table}").fetchall()
+    assert any(path == "/core/" for path, _key, _value in rows)
+    assert not any(b"s3cr3t" in bytes(value) for _path, _key, value in rows)
+
+    server.start()
+    try:
+        with httpx.Client(base_url=server.addr + "/v1", timeout=30) as c:
+            assert c.get("/sys/seal-status").json()["initialized"] is True
+            assert c.put("/sys/unseal", json={"key": key}).json()["sealed"] is False
+            r = c.get("/secret/data/app/db", headers={"X-Vault-Token": token})
+            assert r.status_code == 200, r.text
+            assert r.json()["data"]["data"] == {"password": "s3cr3t"}
+    finally:
+        server.stop()
+
+
+def test_server_with_an_unreachable_database_exits_with_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts, never answers: a hung database
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"postgresql://postgres:pw@127.0.0.1:{silent.getsockname()[1]}/postgres?connect_timeout=2"
+        cfg, _port = _config(tmp_path, url, "t")
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],
+                              capture_output=True, text=True, timeout=30)
+        elapsed = time.monotonic() - start
+    assert proc.returncode == 1
+    assert "Error starting server: postgresql storage: could not connect to 127.0.0.1:" in proc.stderr
+    assert "pw@" not in proc.stderr + proc.stdout
+    assert elapsed < 10
