@@ -32,7 +32,14 @@ def _factories() -> dict[str, Factory]:
 
     factories: dict[str, Factory] = {"inmem": inmem.open_inmem, "sqlite": sqlite.open_sqlite, "file": file.open_file}
     factories["postgresql"] = _open_postgresql
+    factories["etcd"] = _open_etcd
     return factories
+
+
+async def _open_etcd(options: dict[str, Any]) -> PhysicalStorage:
+    from strongroom.storage import etcd
+
+    return await etcd.open_etcd(options)
 
 
 async def _open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
