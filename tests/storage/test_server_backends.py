@@ -1,8 +1,10 @@
-"""A real `strongroom server` on `storage "postgresql"`: init, unseal, write KV, restart, read back."""
+"""A real `strongroom server` on `storage "postgresql"` and `storage "etcd"`: init, unseal, write KV,
+restart, read back; and a database that does not answer stops the start with a clear error."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import subprocess
 import sys
@@ -15,7 +17,8 @@ import httpx
 import pytest
 
 from tests.compat.conftest import RunningServer, free_port
-from tests.storage.services import PG_URL, drop_pg_table, pg_url_or_skip
+from strongroom.storage.etcd import upper_bound
+from tests.storage.services import PG_URL, EtcdServer, drop_pg_table, pg_url_or_skip
 
 
 @pytest.fixture
@@ -26,10 +29,11 @@ def table() -> Iterator[str]:
     asyncio.run(drop_pg_table(name))
 
 
-def _config(tmp_path: Path, url: str, table: str) -> tuple[Path, int]:
+def _config(tmp_path: Path, url: str, table: str, stanza: str = "") -> tuple[Path, int]:
     port = free_port()
     cfg = tmp_path / "server.hcl"
-    cfg.write_text(f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "{table}"\n  max_parallel = 8\n}}\n'
+    stanza = stanza or f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "{table}"\n  max_parallel = 8\n}}\n'
+    cfg.write_text(stanza +
                    f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
                    'log_level = "warning"\n')
     return cfg, port
@@ -38,6 +42,30 @@ def _config(tmp_path: Path, url: str, table: str) -> tuple[Path, int]:
 def test_server_on_postgresql_survives_a_restart(tmp_path: Path, table: str) -> None:
     cfg, port = _config(tmp_path, PG_URL, table)
     server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+    _init_write_restart_read(server)
+    # Everything is in the table, as ciphertext: the secret's plaintext is nowhere in it.
+    import psycopg
+
+    with psycopg.connect(PG_URL) as conn:
+        rows = conn.execute(f"SELECT path, key, value FROM {table}").fetchall()
+    assert any(path == "/core/" for path, _key, _value in rows)
+    assert not any(b"s3cr3t" in bytes(value) for _path, _key, value in rows)
+
+
+def test_server_on_etcd_survives_a_restart(tmp_path: Path, etcd_server: EtcdServer) -> None:
+    path = f"/sr-srv-{uuid.uuid4().hex[:10]}/"
+    cfg, port = _config(tmp_path, "", "", f'storage "etcd" {{\n  address = "{etcd_server.address}"\n'
+                                          f'  path = "{path}"\n  etcd_api = "v3"\n}}\n')
+    server = RunningServer(cfg, f"http://127.0.0.1:{port}", tmp_path)
+    _init_write_restart_read(server)
+    keys = httpx.post(f"{etcd_server.address}/v3/kv/range", json={
+        "key": base64.b64encode(path.encode()).decode(),
+        "range_end": base64.b64encode(upper_bound(path.encode())).decode()}).json()["kvs"]
+    assert any(base64.b64decode(kv["key"]).startswith(f"{path}core/".encode()) for kv in keys)
+    assert not any(b"s3cr3t" in base64.b64decode(kv.get("value", "")) for kv in keys)
+
+
+def _init_write_restart_read(server: RunningServer) -> None:
     server.start()
     try:
         with httpx.Client(base_url=server.addr + "/v1", timeout=30) as c:
@@ -52,14 +80,6 @@ def test_server_on_postgresql_survives_a_restart(tmp_path: Path, table: str) -> 
             assert r.status_code == 200, r.text
     finally:
         assert server.stop() == 0
-    # Everything is in the table, as ciphertext: the secret's plaintext is nowhere in it.
-    import psycopg
-
-    with psycopg.connect(PG_URL) as conn:
-        rows = conn.execute(f"SELECT path, key, value FROM {table}").fetchall()
-    assert any(path == "/core/" for path, _key, _value in rows)
-    assert not any(b"s3cr3t" in bytes(value) for _path, _key, value in rows)
-
     server.start()
     try:
         with httpx.Client(base_url=server.addr + "/v1", timeout=30) as c:
