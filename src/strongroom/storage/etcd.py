@@ -216,6 +216,8 @@ async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
     unsupported = sorted(k for k in options if k.startswith("tls_") or k in ("discovery_srv", "discovery_srv_name"))
     if unsupported:
         raise InvalidRequest(f"etcd storage: {', '.join(unsupported)} not supported yet (plain http endpoints only)")
+    if str(options.get("ha_enabled", "")).lower() in ("true", "1"):
+        raise InvalidRequest('etcd storage: "ha_enabled" is not supported yet (one node per path)')
     api = str(options.get("etcd_api") or "v3")
     if api != "v3":
         raise InvalidRequest(f'etcd storage: etcd_api "{api}" is not supported (only "v3")')

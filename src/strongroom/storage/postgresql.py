@@ -276,6 +276,8 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
     """
     import os
 
+    if str(options.get("ha_enabled", "")).lower() in ("true", "1"):
+        raise InvalidRequest('postgresql storage: "ha_enabled" is not supported yet (one node per table)')
     url = str(options.get("connection_url") or os.environ.get("VAULT_PG_CONNECTION_URL") or "")
     if not url:
         raise InvalidRequest('postgresql storage requires "connection_url" (e.g. postgres://user@host:5432/db)')
