@@ -127,6 +127,45 @@ async def test_pool_is_bounded_by_max_parallel(table: str) -> None:
     assert (await _rows("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", app))[0][0] == 0
 
 
+async def test_max_idle_connections_closes_the_surplus(table: str) -> None:
+    app = f"sr-idle-{uuid.uuid4().hex[:8]}"
+    s = await _open(table, f"{PG_URL}&application_name={app}", max_parallel="6", max_idle_connections="1")
+    try:
+        await asyncio.gather(*(s.put(f"i/{i}", b"v") for i in range(30)))
+        rows = await _rows("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", app)
+        assert rows[0][0] == 1
+    finally:
+        await s.close()
+
+
+async def test_skip_create_table(table: str) -> None:
+    with pytest.raises(InvalidRequest, match=f'table "{table}" does not exist \\(skip_create_table is set'):
+        await _open(table, skip_create_table="true")
+    assert await _rows("SELECT to_regclass(%s)", table) == [(None,)]
+    async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
+        await conn.execute(f'CREATE TABLE {table} (parent_path TEXT COLLATE "C" NOT NULL, path TEXT COLLATE "C", '
+                           'key TEXT COLLATE "C", value BYTEA, PRIMARY KEY (path, key))')
+    s = await _open(table, skip_create_table="true")
+    try:
+        await s.put("a/b", b"1")
+        assert await s.list("a/") == ["b"]
+        # Nothing was added to the operator's table: no index of ours.
+        assert await _rows("SELECT count(*) FROM pg_indexes WHERE tablename = %s", table) == [(1,)]
+    finally:
+        await s.close()
+
+
+async def test_connection_url_from_openbaos_environment_variable(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VAULT_PG_CONNECTION_URL", raising=False)
+    monkeypatch.setenv("BAO_PG_CONNECTION_URL", PG_URL)
+    s = await open_storage("postgresql", {"table": table})
+    try:
+        await s.put("k", b"v")
+        assert await s.get("k") == b"v"
+    finally:
+        await s.close()
+
+
 async def test_failed_batch_writes_nothing(store: PhysicalStorage) -> None:
     await store.put("keep", b"old")
     batch = getattr(store, "write_batch")  # noqa: B009
@@ -194,11 +233,14 @@ async def test_refused_connection_is_a_clear_error_without_the_password() -> Non
     ({"connection_url": PG_URL, "ha_enabled": "true"}, '"ha_enabled" is not supported yet'),
     ({"connection_url": PG_URL, "max_parallel": "many"}, '"max_parallel" must be an integer'),
     ({"connection_url": PG_URL, "max_parallel": "0"}, '"max_parallel" must be at least 1'),
+    ({"connection_url": PG_URL, "max_idle_connections": "-1"}, '"max_idle_connections" must be at least 0'),
+    ({"connection_url": PG_URL, "skip_create_table": "perhaps"}, '"skip_create_table" must be true or false'),
     ({"connection_url": PG_URL, "table": "a.b.c"}, 'invalid "table"'),
     ({"connection_url": "postgresql://x/?bogus_option=1"}, 'invalid "connection_url"'),
     ({"connection_url": PG_URL, "request_timeout": "soon"}, 'invalid "request_timeout"'),
 ])
 async def test_bad_options_are_rejected(options: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VAULT_PG_CONNECTION_URL", raising=False)
+    monkeypatch.delenv("BAO_PG_CONNECTION_URL", raising=False)
     with pytest.raises(InvalidRequest, match=message):
         await open_storage("postgresql", options)

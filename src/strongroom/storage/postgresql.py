@@ -64,8 +64,9 @@ def split_key(key: str) -> tuple[str, str, str]:
 class _Pool:
     """At most ``size`` connections, opened when needed; idle ones are kept for the next caller."""
 
-    def __init__(self, conninfo: str, size: int, connect_timeout: float) -> None:
+    def __init__(self, conninfo: str, size: int, connect_timeout: float, max_idle: int | None = None) -> None:
         self._conninfo = conninfo
+        self._max_idle = size if max_idle is None else max_idle
         self._connect_timeout = connect_timeout
         self._slots = asyncio.Semaphore(size)
         self._idle: list[psycopg.AsyncConnection[Any]] = []
@@ -91,7 +92,8 @@ class _Pool:
                 # Failed or cancelled mid-query: its state is unknown, never hand it out again.
                 await _close_quietly(conn)
                 raise
-            if self._closed or conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            if (self._closed or conn.closed or len(self._idle) >= self._max_idle
+                    or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE):
                 await _close_quietly(conn)
             else:
                 self._idle.append(conn)
@@ -254,6 +256,28 @@ async def _create_table(conn: psycopg.AsyncConnection[Any], table: sql.Composabl
             sql.Identifier(bare + "_parent_path_idx"), table))
 
 
+def _count(options: dict[str, Any], name: str, default: int, *, minimum: int) -> int:
+    raw = options.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f'postgresql storage: "{name}" must be an integer, not {raw!r}') from None
+    if value < minimum:
+        raise InvalidRequest(f'postgresql storage: "{name}" must be at least {minimum}')
+    return value
+
+
+def _flag(options: dict[str, Any], name: str) -> bool:
+    raw = str(options.get(name, "false")).strip().lower()
+    if raw in ("true", "1"):
+        return True
+    if raw in ("false", "0", ""):
+        return False
+    raise InvalidRequest(f'postgresql storage: "{name}" must be true or false, not {raw!r}')
+
+
 def _seconds(options: dict[str, Any], name: str, default: float) -> float:
     raw = options.get(name)
     if raw is None or raw == "":
@@ -268,17 +292,20 @@ def _seconds(options: dict[str, Any], name: str, default: float) -> float:
 
 
 async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
-    """Factory for ``storage "postgresql" { connection_url, table, max_parallel }``.
+    """Factory for ``storage "postgresql" { connection_url, table, max_parallel, max_idle_connections,
+    skip_create_table }``.
 
-    ``connection_url`` may also come from the environment, as in Vault (VAULT_PG_CONNECTION_URL).
+    ``connection_url`` may also come from the environment, as in Vault and OpenBao
+    (VAULT_PG_CONNECTION_URL, BAO_PG_CONNECTION_URL).
     Connects once (creating the table if missing) so a wrong URL or an unreachable database fails
     the start with a clear message, within the connect deadline.
     """
     import os
 
-    if str(options.get("ha_enabled", "")).lower() in ("true", "1"):
+    if _flag(options, "ha_enabled"):
         raise InvalidRequest('postgresql storage: "ha_enabled" is not supported yet (one node per table)')
-    url = str(options.get("connection_url") or os.environ.get("VAULT_PG_CONNECTION_URL") or "")
+    url = str(options.get("connection_url") or os.environ.get("VAULT_PG_CONNECTION_URL")
+              or os.environ.get("BAO_PG_CONNECTION_URL") or "")
     if not url:
         raise InvalidRequest('postgresql storage requires "connection_url" (e.g. postgres://user@host:5432/db)')
     try:
@@ -286,13 +313,7 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
     except psycopg.Error as e:
         raise InvalidRequest(f'postgresql storage: invalid "connection_url": {_first_line(e)}') from None
     where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
-    raw_parallel = options.get("max_parallel") or DEFAULT_MAX_PARALLEL
-    try:
-        max_parallel = int(raw_parallel)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f'postgresql storage: "max_parallel" must be an integer, not {raw_parallel!r}') from None
-    if max_parallel < 1:
-        raise InvalidRequest('postgresql storage: "max_parallel" must be at least 1')
+    max_parallel = _count(options, "max_parallel", DEFAULT_MAX_PARALLEL, minimum=1)
     table_name = str(options.get("table") or DEFAULT_TABLE)
     table, bare = _table_identifier(table_name)
     try:
@@ -300,8 +321,10 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
     except ValueError:
         raise InvalidRequest('postgresql storage: "connect_timeout" in connection_url must be a number') from None
     request_timeout = _seconds(options, "request_timeout", _REQUEST_TIMEOUT)
+    max_idle = _count(options, "max_idle_connections", max_parallel, minimum=0)
+    skip_create = _flag(options, "skip_create_table")
 
-    pool = _Pool(url, max_parallel, connect_timeout)
+    pool = _Pool(url, max_parallel, connect_timeout, min(max_idle, max_parallel))
     try:
         conn = await pool.connect()
     except TimeoutError:
@@ -310,7 +333,12 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
         raise Internal(f"postgresql storage: could not connect to {where}: {_first_line(e)}") from None
     try:
         async with asyncio.timeout(request_timeout):
-            await _create_table(conn, table, bare)
+            if not skip_create:
+                await _create_table(conn, table, bare)
+            elif (await (await conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),))).fetchone() or [None])[0] is None:
+                await _close_quietly(conn)
+                raise InvalidRequest(f'postgresql storage at {where}: table "{table_name}" does not exist '
+                                     "(skip_create_table is set: create it first)")
     except TimeoutError:
         await _close_quietly(conn)
         raise Internal(f"postgresql storage at {where}: creating the table timed out") from None
