@@ -20,6 +20,7 @@ connecting: 5 s), and opening the store checks it answers, so an unreachable etc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Sequence
 from typing import Any
@@ -59,8 +60,10 @@ class EtcdStorage:
     """Storage in one etcd key prefix. Create with :func:`open_etcd`; always ``await close()``."""
 
     def __init__(self, client: httpx.AsyncClient, endpoints: list[str], base: str,
-                 credentials: tuple[str, str] | None) -> None:
+                 credentials: tuple[str, str] | None, client_slots: int = DEFAULT_MAX_PARALLEL) -> None:
         self._client = client
+        # Callers wait here, not in httpx's pool: its wait queue gets slow with thousands waiting.
+        self._slots = asyncio.Semaphore(client_slots)
         self._endpoints = endpoints
         self._base = base.encode()
         self._credentials = credentials
@@ -92,7 +95,8 @@ class EtcdStorage:
         last: Exception | None = None
         for endpoint in self._endpoints:
             try:
-                return await self._client.post(f"{endpoint}/v3/{method}", json=body, headers=headers)
+                async with self._slots:
+                    return await self._client.post(f"{endpoint}/v3/{method}", json=body, headers=headers)
             except httpx.TimeoutException as e:
                 last = e
                 where = f"{endpoint} did not answer within the deadline"
@@ -245,7 +249,7 @@ async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
     timeout = httpx.Timeout(request_timeout, connect=min(_CONNECT_TIMEOUT, request_timeout))
     client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=max_parallel,
                                                                     max_keepalive_connections=max_parallel))
-    store = EtcdStorage(client, endpoints, base, (username, password) if username else None)
+    store = EtcdStorage(client, endpoints, base, (username, password) if username else None, max_parallel)
     try:
         await store.get("")  # the store answers, and the credentials work
     except BaseException:
