@@ -66,6 +66,7 @@ def test_server_on_etcd_survives_a_restart(tmp_path: Path, etcd_server: EtcdServ
 
 
 def _init_write_restart_read(server: RunningServer) -> None:
+    """Init and unseal over HTTP, write with the bao CLI, restart, unseal and read back with hvac."""
     server.start()
     try:
         with httpx.Client(base_url=server.addr + "/v1", timeout=30) as c:
@@ -74,20 +75,24 @@ def _init_write_restart_read(server: RunningServer) -> None:
             init = r.json()
             key, token = init["keys_base64"][0], init["root_token"]
             assert c.put("/sys/unseal", json={"key": key}).json()["sealed"] is False
-            c.headers["X-Vault-Token"] = token
-            assert c.post("/sys/mounts/secret", json={"type": "kv", "options": {"version": "2"}}).status_code == 204
-            r = c.post("/secret/data/app/db", json={"data": {"password": "s3cr3t"}})
-            assert r.status_code == 200, r.text
+        server.root_token = token
+        done = server.bao("secrets", "enable", "-path=secret", "-version=2", "kv")
+        assert done.returncode == 0, done.stderr
+        done = server.bao("kv", "put", "-mount=secret", "app/db", "password=s3cr3t")
+        assert done.returncode == 0, done.stderr
     finally:
         assert server.stop() == 0
     server.start()
     try:
-        with httpx.Client(base_url=server.addr + "/v1", timeout=30) as c:
-            assert c.get("/sys/seal-status").json()["initialized"] is True
-            assert c.put("/sys/unseal", json={"key": key}).json()["sealed"] is False
-            r = c.get("/secret/data/app/db", headers={"X-Vault-Token": token})
-            assert r.status_code == 200, r.text
-            assert r.json()["data"]["data"] == {"password": "s3cr3t"}
+        import hvac
+
+        client = hvac.Client(url=server.addr, token=token)
+        assert client.sys.read_seal_status()["initialized"] is True
+        assert client.sys.submit_unseal_key(key)["sealed"] is False
+        read = client.secrets.kv.v2.read_secret_version(path="app/db", mount_point="secret",
+                                                          raise_on_deleted_version=True)
+        assert read["data"]["data"] == {"password": "s3cr3t"}
+        assert client.secrets.kv.v2.list_secrets(path="app", mount_point="secret")["data"]["keys"] == ["db"]
     finally:
         server.stop()
 
