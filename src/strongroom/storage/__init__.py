@@ -30,7 +30,22 @@ def _factories() -> dict[str, Factory]:
     # Imported lazily so `import strongroom.storage` stays cheap and optional drivers stay optional.
     from strongroom.storage import file, inmem, sqlite
 
-    return {"inmem": inmem.open_inmem, "sqlite": sqlite.open_sqlite, "file": file.open_file}
+    factories: dict[str, Factory] = {"inmem": inmem.open_inmem, "sqlite": sqlite.open_sqlite, "file": file.open_file}
+    factories["postgresql"] = _open_postgresql
+    factories["etcd"] = _open_etcd
+    return factories
+
+
+async def _open_etcd(options: dict[str, Any]) -> PhysicalStorage:
+    from strongroom.storage import etcd
+
+    return await etcd.open_etcd(options)
+
+
+async def _open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
+    from strongroom.storage import postgresql  # psycopg is imported only when configured
+
+    return await postgresql.open_postgresql(options)
 
 
 async def open_storage(kind: str, options: dict[str, Any]) -> PhysicalStorage:

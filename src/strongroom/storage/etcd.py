@@ -1,0 +1,261 @@
+"""etcd physical storage over etcd's v3 API (``storage "etcd" { address, path, etcd_api = "v3", ... }``).
+
+It speaks the v3 API through etcd's gRPC gateway (JSON over HTTP: ``POST /v3/kv/range``, ``put``,
+``deleterange``, ``txn``; keys and values base64), so no gRPC stack is needed. Keys are stored as
+in Vault's etcd3 backend: ``path`` (default ``/vault/``) followed by the storage key.
+
+Listing is a skip scan like sqlite's: keys come a page at a time in key order, and on reaching a
+folder the next range starts past everything inside it (``folder/`` → ``folder0``), so listing a
+folder costs a request per sub-folder plus one per page of leaves, not a read of every key below.
+
+``write_batch`` is one etcd transaction (a ``txn`` with no compares): all applied or none. etcd
+refuses transactions with more operations than its ``--max-txn-ops`` (128 by default) or the same
+key twice; the batch is collapsed to each key's last write first, so only the first limit remains.
+
+``username``/``password`` authenticate (``/v3/auth/authenticate``); an expired token is renewed
+once per request. ``address`` may list several endpoints (comma-separated): a request that cannot
+reach one tries the next. Every request has a deadline (``request_timeout``, default 30 s;
+connecting: 5 s), and opening the store checks it answers, so an unreachable etcd is a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from strongroom.durations import parse_duration
+from strongroom.errors import Internal, InvalidRequest
+from strongroom.logical import WriteOp
+from strongroom.storage import PhysicalStorage
+
+DEFAULT_PATH = "/vault/"
+DEFAULT_MAX_PARALLEL = 128
+_CONNECT_TIMEOUT = 5.0
+_REQUEST_TIMEOUT = 30.0
+_LIST_PAGE = 512
+_UNAUTHENTICATED = 16  # gRPC status code in the gateway's error body
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def upper_bound(prefix: bytes) -> bytes:
+    """The smallest byte string greater than every string starting with ``prefix`` (b"\\0": no bound,
+    etcd's "every key from here on")."""
+    data = bytearray(prefix)
+    while data:
+        if data[-1] < 0xFF:
+            data[-1] += 1
+            return bytes(data)
+        data.pop()
+    return b"\0"
+
+
+class EtcdStorage:
+    """Storage in one etcd key prefix. Create with :func:`open_etcd`; always ``await close()``."""
+
+    def __init__(self, client: httpx.AsyncClient, endpoints: list[str], base: str,
+                 credentials: tuple[str, str] | None, client_slots: int = DEFAULT_MAX_PARALLEL) -> None:
+        self._client = client
+        # Callers wait here, not in httpx's pool: its wait queue gets slow with thousands waiting.
+        self._slots = asyncio.Semaphore(client_slots)
+        self._endpoints = endpoints
+        self._base = base.encode()
+        self._credentials = credentials
+        self._token: str | None = None
+        self.path = base
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    async def _post(self, method: str, body: dict[str, Any], *, authenticated: bool = True) -> dict[str, Any]:
+        """One gateway call: the next endpoint on a connection failure, a fresh token once if etcd says
+        the token is invalid, and every failure an Internal naming the endpoint, never the password."""
+        if authenticated and self._credentials and self._token is None:
+            await self._authenticate()
+        for renewal in (False, True):
+            response = await self._send(method, body, authenticated)
+            if response.status_code == 200:
+                result: dict[str, Any] = response.json()
+                return result
+            error = _error(response)
+            if (authenticated and self._credentials and not renewal
+                    and (error[0] == _UNAUTHENTICATED or response.status_code == 401)):
+                await self._authenticate()
+                continue
+            raise Internal(f"etcd storage: {method} failed: {error[1]}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, method: str, body: dict[str, Any], authenticated: bool) -> httpx.Response:
+        headers = {"Authorization": self._token} if authenticated and self._token else {}
+        last: Exception | None = None
+        for endpoint in self._endpoints:
+            try:
+                async with self._slots:
+                    return await self._client.post(f"{endpoint}/v3/{method}", json=body, headers=headers)
+            except httpx.TimeoutException as e:
+                last = e
+                where = f"{endpoint} did not answer within the deadline"
+            except httpx.TransportError as e:
+                last = e
+                where = f"cannot reach {endpoint}: {type(e).__name__}"
+        assert last is not None
+        raise Internal(f"etcd storage: {method}: {where}") from None
+
+    async def _authenticate(self) -> None:
+        assert self._credentials is not None
+        name, password = self._credentials
+        result = await self._post("auth/authenticate", {"name": name, "password": password}, authenticated=False)
+        token = result.get("token")
+        if not isinstance(token, str) or not token:
+            raise Internal("etcd storage: authentication returned no token")
+        self._token = token
+
+    # -- Storage -----------------------------------------------------------------------------------
+
+    def _key(self, key: str) -> bytes:
+        return self._base + key.encode()
+
+    async def get(self, key: str) -> bytes | None:
+        result = await self._post("kv/range", {"key": _b64(self._key(key))})
+        kvs = result.get("kvs") or []
+        return base64.b64decode(kvs[0].get("value", "")) if kvs else None
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self._post("kv/put", {"key": _b64(self._key(key)), "value": _b64(bytes(value))})
+
+    async def delete(self, key: str) -> None:
+        await self._post("kv/deleterange", {"key": _b64(self._key(key))})
+
+    async def list(self, prefix: str) -> list[str]:
+        start = self._key(prefix)
+        n = len(start)
+        end = upper_bound(start)
+        out: list[str] = []
+        cursor, limit = start, _LIST_PAGE
+        while True:
+            result = await self._post("kv/range", {"key": _b64(cursor), "range_end": _b64(end),
+                                                   "keys_only": True, "limit": limit})
+            kvs = result.get("kvs") or []
+            jumped = False
+            for item in kvs:
+                full = base64.b64decode(item["key"])
+                rest = full[n:]
+                slash = rest.find(b"/")
+                if slash < 0:
+                    if rest:
+                        out.append(rest.decode())
+                    cursor = full + b"\0"  # the next key after this one
+                    continue
+                child = rest[: slash + 1]
+                out.append(child.decode())
+                cursor, limit, jumped = upper_bound(start + child), 1, True
+                break
+            if not jumped:
+                if not result.get("more"):
+                    return sorted(out)
+                limit = _LIST_PAGE
+            elif cursor >= end and end != b"\0":
+                return sorted(out)
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None:
+        """Every write in ``ops`` in one etcd transaction: all applied when this returns, or none."""
+        if not ops:
+            return
+        final: dict[str, bytes | None] = {}
+        for key, value in ops:
+            final[key] = None if value is None else bytes(value)
+        requests: list[dict[str, Any]] = []
+        for key, value in final.items():
+            encoded = _b64(self._key(key))
+            if value is None:
+                requests.append({"requestDeleteRange": {"key": encoded}})
+            else:
+                requests.append({"requestPut": {"key": encoded, "value": _b64(value)}})
+        result = await self._post("kv/txn", {"success": requests})
+        if result.get("succeeded") is not True:  # no compares: etcd always takes the success branch
+            raise Internal("etcd storage: write batch transaction was not applied")
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _error(response: httpx.Response) -> tuple[int, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return 0, f"HTTP {response.status_code}"
+    if not isinstance(body, dict):
+        return 0, f"HTTP {response.status_code}"
+    code = body.get("code")
+    message = body.get("message") or body.get("error") or f"HTTP {response.status_code}"
+    return code if isinstance(code, int) else 0, str(message)
+
+
+def _seconds(options: dict[str, Any], name: str, default: float) -> float:
+    raw = options.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        seconds = parse_duration(raw, name=name)
+    except Exception as e:  # noqa: BLE001 - any parse failure is a config error
+        raise InvalidRequest(f'etcd storage: invalid "{name}": {e}') from None
+    if seconds <= 0:
+        raise InvalidRequest(f'etcd storage: "{name}" must be positive')
+    return float(seconds)
+
+
+async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
+    """Factory for ``storage "etcd" { address, path, etcd_api, username, password }``.
+
+    ``address`` also comes from ETCD_ADDR, ``username``/``password`` from ETCD_USERNAME/ETCD_PASSWORD,
+    as in Vault. Checks the store answers (and the credentials work) before returning.
+    """
+    import os
+
+    unsupported = sorted(k for k in options if k.startswith("tls_") or k in ("discovery_srv", "discovery_srv_name"))
+    if unsupported:
+        raise InvalidRequest(f"etcd storage: {', '.join(unsupported)} not supported yet (plain http endpoints only)")
+    if str(options.get("ha_enabled", "")).lower() in ("true", "1"):
+        raise InvalidRequest('etcd storage: "ha_enabled" is not supported yet (one node per path)')
+    api = str(options.get("etcd_api") or "v3")
+    if api != "v3":
+        raise InvalidRequest(f'etcd storage: etcd_api "{api}" is not supported (only "v3")')
+    raw_address = str(options.get("address") or os.environ.get("ETCD_ADDR") or "http://127.0.0.1:2379")
+    endpoints = [a.strip().rstrip("/") for a in raw_address.split(",") if a.strip()]
+    for endpoint in endpoints:
+        if not endpoint.startswith("http://"):
+            raise InvalidRequest(f'etcd storage: invalid "address" {endpoint!r} (expected http://HOST:PORT)')
+    if not endpoints:
+        raise InvalidRequest('etcd storage: "address" is empty')
+    base = str(options.get("path") or DEFAULT_PATH)
+    base = ("/" + base.strip("/") + "/") if base.strip("/") else "/"
+    username = str(options.get("username") or os.environ.get("ETCD_USERNAME") or "")
+    password = str(options.get("password") or os.environ.get("ETCD_PASSWORD") or "")
+    if bool(username) != bool(password):
+        raise InvalidRequest('etcd storage: "username" and "password" go together')
+    raw_parallel = options.get("max_parallel") or DEFAULT_MAX_PARALLEL
+    try:
+        max_parallel = int(raw_parallel)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f'etcd storage: "max_parallel" must be an integer, not {raw_parallel!r}') from None
+    if max_parallel < 1:
+        raise InvalidRequest('etcd storage: "max_parallel" must be at least 1')
+    request_timeout = _seconds(options, "request_timeout", _REQUEST_TIMEOUT)
+    timeout = httpx.Timeout(request_timeout, connect=min(_CONNECT_TIMEOUT, request_timeout))
+    client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=max_parallel,
+                                                                    max_keepalive_connections=max_parallel))
+    store = EtcdStorage(client, endpoints, base, (username, password) if username else None, max_parallel)
+    try:
+        await store.get("")  # the store answers, and the credentials work
+    except BaseException:
+        await client.aclose()
+        raise
+    return store
+
+
+__all__ = ["EtcdStorage", "open_etcd", "upper_bound"]

@@ -1,0 +1,352 @@
+"""PostgreSQL physical storage, with Vault's table layout (``storage "postgresql" {...}``).
+
+Vault's ``physical/postgresql`` keeps one row per key in ``vault_kv_store``::
+
+    parent_path TEXT COLLATE "C" NOT NULL,  -- "/" + the folders above the key's folder, "" at the top
+    path        TEXT COLLATE "C",           -- "/" + the key's folder (with a trailing "/")
+    key         TEXT COLLATE "C",           -- the last segment of the key
+    value       BYTEA,
+    PRIMARY KEY (path, key)
+
+so ``a/b/c`` is the row ``("/a/", "/a/b/", "c")``, ``a/b`` is ``("/", "/a/", "b")`` and ``a`` is
+``("", "/", "a")``. We write the same rows, so a table can move between Vault/OpenBao and
+Strongroom (values are barrier ciphertext either way; only the barrier's format decides whether
+the other product can read them).
+
+Listing does not use Vault's ``parent_path LIKE 'prefix%'`` scan, whose cost grows with every key
+below the folder. It is one round trip: the leaves are ``WHERE path = folder``; the sub-folders come
+from a recursive CTE that skips through the primary key's ``path`` order one sub-folder at a time
+(an index probe per child: everything in ``folder/x/`` sorts between ``folder/x/`` and
+``folder/x0``, as "0" follows "/"), which needs the ``"C"`` (byte order) collation of Vault's DDL.
+
+Connections: a bounded pool (``max_parallel``, Vault's default 128), opened on demand and kept.
+A connection that failed is closed, never reused; an operation on a kept connection that the
+server has since dropped is retried once on a new one (every operation here is idempotent). Every
+operation has a deadline (``request_timeout``), connecting too (``connect_timeout`` in the
+connection URL, else ``_CONNECT_TIMEOUT``): a database that does not answer is a clear error, not
+a hang. ``write_batch`` is one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from strongroom.durations import parse_duration
+from strongroom.errors import Internal, InvalidRequest
+from strongroom.logical import WriteOp
+from strongroom.storage import PhysicalStorage
+
+DEFAULT_TABLE = "vault_kv_store"
+DEFAULT_MAX_PARALLEL = 128  # Vault's default
+_CONNECT_TIMEOUT = 10  # seconds, unless the connection URL sets connect_timeout
+_REQUEST_TIMEOUT = 30  # seconds for one operation (a query or a transaction), including waiting for a connection
+
+T = TypeVar("T")
+
+
+def split_key(key: str) -> tuple[str, str, str]:
+    """Vault's (parent_path, path, key) for a storage key."""
+    pieces = key.split("/")
+    last = pieces[-1]
+    if len(pieces) == 1:
+        return "", "/", last
+    folders = pieces[:-1]
+    return "/" + "/".join(folders[:-1]) + "/" if len(folders) > 1 else "/", "/" + "/".join(folders) + "/", last
+
+
+class _Pool:
+    """At most ``size`` connections, opened when needed; idle ones are kept for the next caller."""
+
+    def __init__(self, conninfo: str, size: int, connect_timeout: float, max_idle: int | None = None) -> None:
+        self._conninfo = conninfo
+        self._max_idle = size if max_idle is None else max_idle
+        self._connect_timeout = connect_timeout
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._closed = False
+
+    async def connect(self) -> psycopg.AsyncConnection[Any]:
+        # psycopg honours connect_timeout itself; the outer bound also covers DNS and TLS stalls.
+        async with asyncio.timeout(self._connect_timeout + 1):
+            return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
+                                                         connect_timeout=max(1, int(self._connect_timeout)))
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], bool]]:
+        """A connection and whether it was kept from before (then the server may have dropped it)."""
+        async with self._slots:
+            if self._closed:
+                raise Internal("postgresql storage is closed")
+            reused = bool(self._idle)
+            conn = self._idle.pop() if reused else await self.connect()
+            try:
+                yield conn, reused
+            except BaseException:
+                # Failed or cancelled mid-query: its state is unknown, never hand it out again.
+                await _close_quietly(conn)
+                raise
+            if (self._closed or conn.closed or len(self._idle) >= self._max_idle
+                    or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE):
+                await _close_quietly(conn)
+            else:
+                self._idle.append(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await _close_quietly(conn)
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001, S110 - closing a broken connection may fail; nothing to do
+        pass
+
+
+class PostgresqlStorage:
+    """Storage in one PostgreSQL table. Create with :func:`open_postgresql`; always ``await close()``."""
+
+    def __init__(self, pool: _Pool, table: sql.Composable, where: str, request_timeout: float,
+                 table_name: str = DEFAULT_TABLE) -> None:
+        self.table_name = table_name  # as configured: TABLE or SCHEMA.TABLE
+        self._pool = pool
+        self._where = where  # host:port/dbname, for error messages (never the password)
+        self._timeout = request_timeout
+        t = table
+        self._get = sql.SQL("SELECT value FROM {} WHERE path = %s AND key = %s").format(t)
+        self._put = sql.SQL(
+            "INSERT INTO {} (parent_path, path, key, value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (path, key) DO UPDATE SET value = excluded.value").format(t)
+        self._delete = sql.SQL("DELETE FROM {} WHERE path = %s AND key = %s").format(t)
+        self._put_many = sql.SQL(
+            "INSERT INTO {} (parent_path, path, key, value) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[]) "
+            "ON CONFLICT (path, key) DO UPDATE SET value = excluded.value").format(t)
+        self._delete_many = sql.SQL(
+            "DELETE FROM {} AS t USING unnest(%s::text[], %s::text[]) AS d(path, key) "
+            "WHERE t.path = d.path AND t.key = d.key").format(t)
+        # Leaves (kind 0) and sub-folders (kind 1) of %(f)s in one round trip; %(end)s bounds the
+        # folder's subtree (its trailing "/" replaced by "0"). See the module docstring.
+        self._list = sql.SQL(
+            "WITH RECURSIVE sub(p) AS ("
+            " (SELECT path FROM {t} WHERE path > %(f)s COLLATE \"C\" AND path < %(end)s COLLATE \"C\""
+            "  ORDER BY path COLLATE \"C\" LIMIT 1)"
+            " UNION ALL"
+            " SELECT (SELECT n.path FROM {t} n"
+            "  WHERE n.path >= (%(f)s || split_part(substr(sub.p, length(%(f)s) + 1), '/', 1) || '0') COLLATE \"C\""
+            "  AND n.path < %(end)s COLLATE \"C\" ORDER BY n.path COLLATE \"C\" LIMIT 1)"
+            " FROM sub WHERE sub.p IS NOT NULL)"
+            " SELECT 0, key FROM {t} WHERE path = %(f)s"
+            " UNION ALL"
+            " SELECT 1, split_part(substr(p, length(%(f)s) + 1), '/', 1) FROM sub WHERE p IS NOT NULL"
+        ).format(t=t)
+
+    async def _run(self, what: str, op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``op`` on a pooled connection within the deadline; once more on a new connection if a kept
+        one turned out dead. Every error becomes an Internal naming the database, not the password."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                for attempt in (1, 2):
+                    try:
+                        async with self._pool.connection() as (conn, reused):
+                            return await op(conn)
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not reused:
+                            raise
+                raise AssertionError("unreachable")  # pragma: no cover
+        except TimeoutError:
+            raise Internal(f"postgresql storage at {self._where}: {what} timed out after {self._timeout:g}s") from None
+        except psycopg.Error as e:
+            raise Internal(f"postgresql storage at {self._where}: {what} failed: {_first_line(e)}") from None
+
+    async def get(self, key: str) -> bytes | None:
+        _parent, path, last = split_key(key)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> bytes | None:
+            cur = await conn.execute(self._get, (path, last), prepare=True)
+            row = await cur.fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._run("get", op)
+
+    async def put(self, key: str, value: bytes) -> None:
+        parent, path, last = split_key(key)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(self._put, (parent, path, last, bytes(value)), prepare=True)
+
+        await self._run("put", op)
+
+    async def delete(self, key: str) -> None:
+        _parent, path, last = split_key(key)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(self._delete, (path, last), prepare=True)
+
+        await self._run("delete", op)
+
+    async def list(self, prefix: str) -> list[str]:
+        folder = "/" + prefix if prefix.endswith("/") or not prefix else "/" + prefix + "/"
+        params = {"f": folder, "end": folder[:-1] + "0"}
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> list[str]:
+            cur = await conn.execute(self._list, params, prepare=True)
+            rows = await cur.fetchall()
+            return sorted({name + "/" if kind else name for kind, name in rows if name or kind})
+
+        return await self._run("list", op)
+
+    async def write_batch(self, ops: Sequence[WriteOp]) -> None:
+        """Every write in ``ops`` in one transaction: all committed when this returns, or none."""
+        if not ops:
+            return
+        final: dict[str, bytes | None] = {}
+        for key, value in ops:
+            final[key] = None if value is None else bytes(value)
+        puts = [(split_key(k), v) for k, v in final.items() if v is not None]
+        deletes = [split_key(k) for k, v in final.items() if v is None]
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
+            async with conn.transaction():
+                if puts:
+                    await conn.execute(self._put_many, ([p[0] for p, _ in puts], [p[1] for p, _ in puts],
+                                                        [p[2] for p, _ in puts], [v for _, v in puts]))
+                if deletes:
+                    await conn.execute(self._delete_many, ([d[1] for d in deletes], [d[2] for d in deletes]))
+
+        await self._run("write batch", op)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _table_identifier(name: str) -> tuple[sql.Composable, str]:
+    """``table`` or ``schema.table`` as a quoted identifier, and the bare table name."""
+    parts = name.split(".")
+    if not 1 <= len(parts) <= 2 or not all(parts):
+        raise InvalidRequest(f'postgresql storage: invalid "table" {name!r} (expected TABLE or SCHEMA.TABLE)')
+    return sql.Identifier(*parts), parts[-1]
+
+
+async def _create_table(conn: psycopg.AsyncConnection[Any], table: sql.Composable, bare: str) -> None:
+    # Serialised by an advisory lock: two servers creating the same table at once would otherwise
+    # race on the catalog (CREATE ... IF NOT EXISTS is not concurrency-safe in PostgreSQL).
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("strongroom:" + bare,))
+        await conn.execute(sql.SQL(
+            'CREATE TABLE IF NOT EXISTS {} (parent_path TEXT COLLATE "C" NOT NULL, path TEXT COLLATE "C", '
+            'key TEXT COLLATE "C", value BYTEA, CONSTRAINT {} PRIMARY KEY (path, key))'
+        ).format(table, sql.Identifier(bare + "_pkey")))
+        # Vault's list query filters on parent_path; keep its index so the table stays usable there.
+        await conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (parent_path)").format(
+            sql.Identifier(bare + "_parent_path_idx"), table))
+
+
+def _count(options: dict[str, Any], name: str, default: int, *, minimum: int) -> int:
+    raw = options.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f'postgresql storage: "{name}" must be an integer, not {raw!r}') from None
+    if value < minimum:
+        raise InvalidRequest(f'postgresql storage: "{name}" must be at least {minimum}')
+    return value
+
+
+def _flag(options: dict[str, Any], name: str) -> bool:
+    raw = str(options.get(name, "false")).strip().lower()
+    if raw in ("true", "1"):
+        return True
+    if raw in ("false", "0", ""):
+        return False
+    raise InvalidRequest(f'postgresql storage: "{name}" must be true or false, not {raw!r}')
+
+
+def _seconds(options: dict[str, Any], name: str, default: float) -> float:
+    raw = options.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        seconds = parse_duration(raw, name=name)
+    except Exception as e:  # noqa: BLE001 - any parse failure is a config error
+        raise InvalidRequest(f'postgresql storage: invalid "{name}": {e}') from None
+    if seconds <= 0:
+        raise InvalidRequest(f'postgresql storage: "{name}" must be positive')
+    return float(seconds)
+
+
+async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
+    """Factory for ``storage "postgresql" { connection_url, table, max_parallel, max_idle_connections,
+    skip_create_table }``.
+
+    ``connection_url`` may also come from the environment, as in Vault and OpenBao
+    (VAULT_PG_CONNECTION_URL, BAO_PG_CONNECTION_URL).
+    Connects once (creating the table if missing) so a wrong URL or an unreachable database fails
+    the start with a clear message, within the connect deadline.
+    """
+    import os
+
+    if _flag(options, "ha_enabled"):
+        raise InvalidRequest('postgresql storage: "ha_enabled" is not supported yet (one node per table)')
+    url = str(options.get("connection_url") or os.environ.get("VAULT_PG_CONNECTION_URL")
+              or os.environ.get("BAO_PG_CONNECTION_URL") or "")
+    if not url:
+        raise InvalidRequest('postgresql storage requires "connection_url" (e.g. postgres://user@host:5432/db)')
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error as e:
+        raise InvalidRequest(f'postgresql storage: invalid "connection_url": {_first_line(e)}') from None
+    where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
+    max_parallel = _count(options, "max_parallel", DEFAULT_MAX_PARALLEL, minimum=1)
+    table_name = str(options.get("table") or DEFAULT_TABLE)
+    table, bare = _table_identifier(table_name)
+    try:
+        connect_timeout = float(params.get("connect_timeout") or _CONNECT_TIMEOUT)
+    except ValueError:
+        raise InvalidRequest('postgresql storage: "connect_timeout" in connection_url must be a number') from None
+    request_timeout = _seconds(options, "request_timeout", _REQUEST_TIMEOUT)
+    max_idle = _count(options, "max_idle_connections", max_parallel, minimum=0)
+    skip_create = _flag(options, "skip_create_table")
+
+    pool = _Pool(url, max_parallel, connect_timeout, min(max_idle, max_parallel))
+    try:
+        conn = await pool.connect()
+    except TimeoutError:
+        raise Internal(f"postgresql storage: could not connect to {where} within {connect_timeout:g}s") from None
+    except psycopg.Error as e:
+        raise Internal(f"postgresql storage: could not connect to {where}: {_first_line(e)}") from None
+    try:
+        async with asyncio.timeout(request_timeout):
+            if not skip_create:
+                await _create_table(conn, table, bare)
+            elif (await (await conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),))).fetchone() or [None])[0] is None:
+                await _close_quietly(conn)
+                raise InvalidRequest(f'postgresql storage at {where}: table "{table_name}" does not exist '
+                                     "(skip_create_table is set: create it first)")
+    except TimeoutError:
+        await _close_quietly(conn)
+        raise Internal(f"postgresql storage at {where}: creating the table timed out") from None
+    except psycopg.Error as e:
+        await _close_quietly(conn)
+        raise Internal(f"postgresql storage at {where}: creating the table failed: {_first_line(e)}") from None
+    pool._idle.append(conn)  # noqa: SLF001 - the first connection joins the pool
+    return PostgresqlStorage(pool, table, where, request_timeout, table_name)
+
+
+__all__ = ["DEFAULT_TABLE", "PostgresqlStorage", "open_postgresql", "split_key"]
