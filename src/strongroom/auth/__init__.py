@@ -11,6 +11,7 @@ from strongroom.framework.registry import FactorySpec
 AUTH_METHODS: dict[str, FactorySpec] = {
     "userpass": "strongroom.auth.userpass:UserpassBackend",
     "approle": "strongroom.auth.approle:AppRoleBackend",
+    "ldap": "strongroom.auth.ldap:LdapBackend",
 }
 
 __all__ = ["AUTH_METHODS"]
