@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from strongroom.auth.ldap import config, login, mapping
 from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.logical import Auth, Storage
 
 
 def paths() -> list[Path[LdapBackend]]:
@@ -30,6 +31,10 @@ class LdapBackend(Backend):
 
     def __init__(self, backend_config: BackendConfig) -> None:
         super().__init__(backend_config, paths())
+
+    async def renew_auth(self, storage: Storage, auth: Auth) -> None:
+        """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
+        await login.renew_auth(storage, auth)
 
 
 __all__ = ["LdapBackend", "paths"]

@@ -262,16 +262,31 @@ def login(s: Settings, username: str, password: str) -> LoginResult:
         _unbind(conn)
 
 
-def user_exists(s: Settings, username: str) -> bool:
-    """Whether the directory still has ``username`` (renewal): searched as binddn when there is one."""
+def lookup(s: Settings, username: str) -> LoginResult | None:
+    """Renewal: ``username``'s DN and groups as the directory has them now, found without the user's
+    password (which is never kept): searched as binddn (or anonymously with discoverdn), or in
+    bind-directly mode a base-object read of the user's DN. None when the user is gone."""
     conn = connect(s)
     try:
         if s.discoverdn or (s.binddn and s.bindpass):
-            return bool(user_bind_dn(s, conn, username))
-        return True
-    except LdapError as e:
-        if e.credentials:
-            return False
-        raise
+            try:
+                dn = user_bind_dn(s, conn, username)
+            except LdapError as e:
+                if e.credentials:
+                    return None
+                raise
+        else:
+            dn = user_bind_dn_direct(s, username)
+            try:
+                found = conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=[])
+            except ldap_exc.LDAPException as e:
+                raise LdapError(f"LDAP search failed: {_describe(e)}") from None
+            if not found:
+                if conn.result.get("result") == 32:  # noSuchObject: the user is gone
+                    return None
+                raise LdapError(f"LDAP search failed: {conn.result.get('description', '')}")
+        if s.anonymous_group_search:
+            _bind(conn, "", "")
+        return LoginResult(dn=dn, groups=groups_of(s, conn, dn, username))
     finally:
         _unbind(conn)

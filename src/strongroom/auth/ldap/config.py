@@ -6,6 +6,7 @@ except ``bindpass``, which is write-only.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -131,7 +132,11 @@ def storage(req: Request) -> Storage:
 
 
 async def get_config(req: Request) -> LdapConfig | None:
-    raw = await storage(req).get(CONFIG_KEY)
+    return await load_config(storage(req))
+
+
+async def load_config(st: Storage) -> LdapConfig | None:
+    raw = await st.get(CONFIG_KEY)
     return None if raw is None else LdapConfig.from_json(orjson.loads(raw))
 
 
@@ -173,7 +178,6 @@ async def write_config(b: LdapBackend, req: Request, d: FieldData) -> Response |
     new = LdapConfig(**values, token=TokenParams.from_json(cfg.token.to_json()))
     new.token.update(d)
     if new.certificate:
-        import ssl
         try:
             ssl.create_default_context(cadata=new.certificate)
         except (ssl.SSLError, ValueError):

@@ -14,6 +14,7 @@ import orjson
 from strongroom.auth.ldap.config import get_config, storage
 from strongroom.errors import NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
+from strongroom.logical import Storage
 
 if TYPE_CHECKING:
     from strongroom.auth.ldap import LdapBackend
@@ -66,8 +67,8 @@ async def canonical(req: Request, name: str) -> str:
     return name if cfg is not None and cfg.case_sensitive_names else name.lower()
 
 
-async def get_mapping(req: Request, prefix: str, name: str) -> Mapping | None:
-    raw = await storage(req).get(prefix + name)
+async def get_mapping(st: Storage, prefix: str, name: str) -> Mapping | None:
+    raw = await st.get(prefix + name)
     return None if raw is None else Mapping.from_json(orjson.loads(raw))
 
 
@@ -87,7 +88,7 @@ async def list_users(b: LdapBackend, req: Request, d: FieldData) -> Response | N
 
 
 async def read_group(b: LdapBackend, req: Request, d: FieldData) -> Response | None:
-    group = await get_mapping(req, GROUP_PREFIX, await canonical(req, d.get("name")))
+    group = await get_mapping(storage(req), GROUP_PREFIX, await canonical(req, d.get("name")))
     if group is None:
         raise NotFound()
     return Response(data={"policies": group.policies})
@@ -95,7 +96,7 @@ async def read_group(b: LdapBackend, req: Request, d: FieldData) -> Response | N
 
 async def write_group(b: LdapBackend, req: Request, d: FieldData) -> Response | None:
     name = await canonical(req, d.get("name"))
-    group = await get_mapping(req, GROUP_PREFIX, name) or Mapping()
+    group = await get_mapping(storage(req), GROUP_PREFIX, name) or Mapping()
     if d.has("policies"):
         group.policies = _clean(d.get("policies"))
     await storage(req).put(GROUP_PREFIX + name, orjson.dumps(group.to_json()))
@@ -108,7 +109,7 @@ async def delete_group(b: LdapBackend, req: Request, d: FieldData) -> Response |
 
 
 async def read_user(b: LdapBackend, req: Request, d: FieldData) -> Response | None:
-    user = await get_mapping(req, USER_PREFIX, await canonical(req, d.get("name")))
+    user = await get_mapping(storage(req), USER_PREFIX, await canonical(req, d.get("name")))
     if user is None:
         raise NotFound()
     # Vault shows a user's groups as one comma-joined string and its policies as a list.
@@ -117,7 +118,7 @@ async def read_user(b: LdapBackend, req: Request, d: FieldData) -> Response | No
 
 async def write_user(b: LdapBackend, req: Request, d: FieldData) -> Response | None:
     name = await canonical(req, d.get("name"))
-    user = await get_mapping(req, USER_PREFIX, name) or Mapping()
+    user = await get_mapping(storage(req), USER_PREFIX, name) or Mapping()
     if d.has("policies"):
         user.policies = _clean(d.get("policies"))
     if d.has("groups"):
