@@ -132,3 +132,14 @@ async def test_groups_and_users_crud(vault: Vault, directory: Directory) -> None
 async def test_unconfigured_login(vault: Vault) -> None:
     assert await vault.fails(400, "POST", "auth/ldap/login/alice", {"password": "x"}, token=None) == [
         "auth method not configured"]
+
+
+def test_bind_dn_without_search_escapes_the_username() -> None:
+    from strongroom.auth.ldap.client import Settings, user_bind_dn_direct
+
+    s = Settings(urls=["ldap://x"], userdn=USERS, userattr="uid")
+    assert user_bind_dn_direct(s, "bob") == f"uid=bob,{USERS}"
+    assert user_bind_dn_direct(s, "bob,ou=x") == f"uid=bob\\,ou=x,{USERS}"
+    upn = Settings(urls=["ldap://x"], upndomain="example.org")
+    assert user_bind_dn_direct(upn, "bob") == "bob@example.org"
+    assert user_bind_dn_direct(upn, "b*)") == "b\\2a\\29@example.org"
