@@ -26,6 +26,10 @@ async def test_ldaps_with_the_test_ca(vault: Vault, directory: Directory) -> Non
     await vault.done("POST", "auth/ldap/config", {"certificate": directory.other_ca_pem})
     errors = await _login(vault, 500)
     assert "error connecting to host" in errors[0] and directory.ldaps_url in errors[0]
+    # The right CA but a name the certificate is not for (it names localhost only): refused.
+    by_ip = directory.ldaps_url.replace("localhost", "127.0.0.1")
+    await vault.done("POST", "auth/ldap/config", {"certificate": directory.ca_pem, "url": by_ip})
+    assert "error connecting to host" in (await _login(vault, 500))[0]
     # insecure_tls skips verification (not recommended, but Vault's option).
     await vault.done("POST", "auth/ldap/config", {"insecure_tls": True})
     await _login(vault)
