@@ -110,6 +110,7 @@ async def test_bad_config_is_400_and_changes_nothing(vault: Vault, directory: Di
     await vault.done("POST", "auth/ldap/config", search_config(directory))
     for bad in ({"url": "http://x"}, {"tls_min_version": "tls9"}, {"tls_min_version": "tls13",
                 "tls_max_version": "tls12"}, {"groupfilter": "(member={{.Nope}})"}, {"userfilter": "uid=x"},
+                {"userfilter": "(uid={{.Username | printf}})"},
                 {"certificate": "not a pem"}, {"token_type": "weird"}):
         await vault.fails(400, "POST", "auth/ldap/config", bad)
     data = (await vault.ok("GET", "auth/ldap/config"))["data"]

@@ -91,6 +91,8 @@ def check_template(template: str, allowed: tuple[str, ...], what: str) -> str | 
         if m.group(1) not in allowed:
             return f"invalid {what}: unknown template field {m.group(1)!r}"
     rendered = render(template, {k: "x" for k in allowed})
+    if "{{" in rendered or "}}" in rendered:
+        return f"invalid {what}: only {{{{.Field}}}} substitutions are supported"
     if rendered.count("(") != rendered.count(")") or not rendered.startswith("("):
         return f"invalid {what}: not an LDAP filter"
     return None
