@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,4 +74,27 @@ def test_bao_cli_ldap(server: RunningServer, directory: Directory) -> None:
     looked = json.loads(ok("token", "lookup", "-format=json", token=token))
     assert looked["data"]["display_name"] == "ldap-alice"
     bad = server.bao("write", "auth/ldap/login/alice", "password=nope", token="")
+    assert bad.returncode == 2 and "failed to bind as user" in bad.stderr
+
+
+def test_strongroom_cli_login_method_ldap(server: RunningServer, directory: Directory) -> None:
+    def ok(*args: str) -> str:
+        r = server.bao(*args)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    ok("auth", "enable", "ldap")
+    ok("write", "auth/ldap/config", f"url={directory.url}", f"userdn={USERS}", "userattr=uid")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env.update(VAULT_ADDR=server.addr, HOME=str(server.workdir))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "strongroom", *args], capture_output=True, text=True,
+                              env=env, timeout=60)
+
+    r = cli("login", "-method=ldap", "-token-only", "username=carol", "password=carol-pw")
+    assert r.returncode == 0, r.stderr
+    looked = json.loads(ok("token", "lookup", "-format=json", r.stdout.strip()))
+    assert looked["data"]["meta"] == {"username": "carol"}
+    bad = cli("login", "-method=ldap", "username=carol", "password=nope")
     assert bad.returncode == 2 and "failed to bind as user" in bad.stderr
