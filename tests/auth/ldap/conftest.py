@@ -29,6 +29,8 @@ ADMIN_DN = f"cn=admin,{BASE}"
 ADMIN_PW = "admin-secret"
 USERS = f"ou=users,{BASE}"
 GROUPS = f"ou=groups,{BASE}"
+# Groups only authenticated clients may read (anonymous searches find nothing there).
+PRIVATE_GROUPS = f"ou=private-groups,{BASE}"
 # uid -> (password, groups it is a member of)
 PEOPLE: dict[str, tuple[str, list[str]]] = {
     "alice": ("alice-pw", ["devs"]),
@@ -92,7 +94,10 @@ def _tls_files(workdir: Path) -> tuple[str, str]:
 def _ldif() -> str:
     parts = [f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n",
              f"dn: {USERS}\nobjectClass: organizationalUnit\nou: users\n",
-             f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups\n"]
+             f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups\n",
+             f"dn: {PRIVATE_GROUPS}\nobjectClass: organizationalUnit\nou: private-groups\n",
+             f"dn: cn=secret-team,{PRIVATE_GROUPS}\nobjectClass: groupOfNames\ncn: secret-team\n"
+             f"member: uid=alice,{USERS}\n"]
     for uid, (pw, _) in PEOPLE.items():
         parts.append(f"dn: uid={uid},{USERS}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid.title()}\n"
                      f"sn: {uid}\nuserPassword: {pw}\n")
@@ -119,6 +124,7 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
         + f'database mdb\nmaxsize 10485760\nsuffix "{BASE}"\nrootdn "{ADMIN_DN}"\nrootpw {ADMIN_PW}\n'
         + f"directory {workdir}/db\noverlay memberof\n"
         + "access to attrs=userPassword by anonymous auth by self write by * none\n"
+        + f'access to dn.subtree="{PRIVATE_GROUPS}" by users read by * none\n'
         + "access to * by * read\n")
     port, tls_port = free_port(), free_port()
     url, ldaps_url = f"ldap://127.0.0.1:{port}", f"ldaps://localhost:{tls_port}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.auth.conftest import Vault
-from tests.auth.ldap.conftest import ADMIN_PW, GROUPS, USERS, Directory, search_config
+from tests.auth.ldap.conftest import ADMIN_PW, GROUPS, PRIVATE_GROUPS, USERS, Directory, search_config
 
 
 async def login(vault: Vault, user: str, password: str) -> dict[str, object]:
@@ -75,6 +75,19 @@ async def test_groups_from_member_of(vault: Vault, directory: Directory) -> None
     await vault.done("POST", "auth/ldap/groups/ops", {"policies": "ops"})
     await vault.done("POST", "auth/ldap/groups/devs", {"policies": "dev"})
     assert (await login(vault, "bob", "bob-pw"))["policies"] == ["default", "dev", "ops"]
+
+
+async def test_anonymous_group_search(vault: Vault, directory: Directory) -> None:
+    # ou=private-groups is readable by bound clients only: as binddn alice's group is found there;
+    # with anonymous_group_search the group search runs unbound and finds nothing.
+    await vault.done("POST", "auth/ldap/config", search_config(directory, groupdn=PRIVATE_GROUPS))
+    await vault.done("POST", "auth/ldap/groups/secret-team", {"policies": "secret"})
+    assert (await login(vault, "alice", "alice-pw"))["policies"] == ["default", "secret"]
+    await vault.done("POST", "auth/ldap/config", {"anonymous_group_search": True})
+    assert (await login(vault, "alice", "alice-pw"))["policies"] == ["default"]
+    # Bind-directly mode without a binddn: the group search runs as the user, who may read them.
+    await vault.done("POST", "auth/ldap/config", {"binddn": "", "bindpass": "", "anonymous_group_search": False})
+    assert (await login(vault, "alice", "alice-pw"))["policies"] == ["default", "secret"]
 
 
 async def test_case_insensitive_names_by_default(vault: Vault, directory: Directory) -> None:
