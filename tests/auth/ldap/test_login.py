@@ -68,6 +68,15 @@ async def test_bind_directly_with_userdn_and_userattr(vault: Vault, directory: D
                       token=None)
 
 
+async def test_discoverdn_searches_anonymously(vault: Vault, directory: Directory) -> None:
+    await vault.done("POST", "auth/ldap/config", {"url": directory.url, "discoverdn": True, "userdn": USERS,
+                                                  "userattr": "uid", "groupdn": GROUPS})
+    await vault.done("POST", "auth/ldap/groups/devs", {"policies": "dev"})
+    # The default groupfilter (memberUid / member / uniqueMember) finds the groupOfNames membership.
+    assert (await login(vault, "alice", "alice-pw"))["policies"] == ["default", "dev"]
+    await vault.fails(400, "POST", "auth/ldap/login/alice", {"password": "bob-pw"}, token=None)
+
+
 async def test_groups_from_member_of(vault: Vault, directory: Directory) -> None:
     await vault.done("POST", "auth/ldap/config", search_config(
         directory, groupdn=USERS, groupfilter="(&(objectClass=inetOrgPerson)(uid={{.Username}}))",
