@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ldap3
@@ -72,7 +72,6 @@ class Settings:
     deny_null_bind: bool = True
     connection_timeout: int = 30
     request_timeout: int = 90
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def render(template: str, values: dict[str, str]) -> str:

@@ -66,7 +66,6 @@ class LdapConfig:
     def settings(self) -> Settings:
         plain = {f.name: getattr(self, f.name) for f in fields(Settings) if hasattr(self, f.name)}
         plain.pop("urls", None)
-        plain.pop("extra", None)
         urls = [u.strip() for u in self.url.split(",") if u.strip()]
         return Settings(urls=urls, **plain)
 
