@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.auth.conftest import Vault
 from tests.auth.ldap.conftest import ADMIN_PW, GROUPS, PRIVATE_GROUPS, USERS, Directory, search_config
+
+from strongroom.core import CoreConfig
+from strongroom.core.audit import AuditConfig
+from strongroom.testing import asgi_client, unsealed_core
 
 
 async def login(vault: Vault, user: str, password: str) -> dict[str, object]:
@@ -166,3 +172,19 @@ def test_bind_dn_without_search_escapes_the_username() -> None:
     upn = Settings(urls=["ldap://x"], upndomain="example.org")
     assert user_bind_dn_direct(upn, "bob") == "bob@example.org"
     assert user_bind_dn_direct(upn, "b*)") == "b\\2a\\29@example.org"
+
+
+async def test_passwords_never_reach_the_audit_log(directory: Directory, tmp_path: Path) -> None:
+    async with unsealed_core(config=CoreConfig(audit=AuditConfig(allow_api_creation=True))) as (core, _), \
+            asgi_client(core) as client:
+        vault = Vault(core, client)
+        log = tmp_path / "audit.log"
+        await vault.done("PUT", "sys/audit/file", {"type": "file", "options": {"file_path": str(log)}})
+        await vault.done("POST", "sys/auth/ldap", {"type": "ldap"})
+        await vault.done("POST", "auth/ldap/config", search_config(directory))
+        await login(vault, "alice", "alice-pw")
+        await vault.fails(400, "POST", "auth/ldap/login/bob", {"password": "bob-wrong-pw"}, token=None)
+        text = log.read_text()
+        assert "auth/ldap/login/alice" in text
+        for secret in (ADMIN_PW, "alice-pw", "bob-wrong-pw"):
+            assert secret not in text
