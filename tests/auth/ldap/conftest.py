@@ -29,6 +29,8 @@ ADMIN_DN = f"cn=admin,{BASE}"
 ADMIN_PW = "admin-secret"
 USERS = f"ou=users,{BASE}"
 GROUPS = f"ou=groups,{BASE}"
+# An alias entry pointing at alice (dereference_aliases).
+ALIASES = f"ou=aliases,{BASE}"
 # Groups only authenticated clients may read (anonymous searches find nothing there).
 PRIVATE_GROUPS = f"ou=private-groups,{BASE}"
 # uid -> (password, groups it is a member of)
@@ -97,7 +99,10 @@ def _ldif() -> str:
              f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups\n",
              f"dn: {PRIVATE_GROUPS}\nobjectClass: organizationalUnit\nou: private-groups\n",
              f"dn: cn=secret-team,{PRIVATE_GROUPS}\nobjectClass: groupOfNames\ncn: secret-team\n"
-             f"member: uid=alice,{USERS}\n"]
+             f"member: uid=alice,{USERS}\n",
+             f"dn: {ALIASES}\nobjectClass: organizationalUnit\nou: aliases\n",
+             f"dn: uid=ally,{ALIASES}\nobjectClass: alias\nobjectClass: extensibleObject\nuid: ally\n"
+             f"aliasedObjectName: uid=alice,{USERS}\n"]
     for uid, (pw, _) in PEOPLE.items():
         parts.append(f"dn: uid={uid},{USERS}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid.title()}\n"
                      f"sn: {uid}\nuserPassword: {pw}\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.auth.conftest import Vault
-from tests.auth.ldap.conftest import ADMIN_PW, GROUPS, PRIVATE_GROUPS, USERS, Directory, search_config
+from tests.auth.ldap.conftest import ADMIN_PW, ALIASES, GROUPS, PRIVATE_GROUPS, USERS, Directory, search_config
 
 from strongroom.core import CoreConfig
 from strongroom.core.audit import AuditConfig
@@ -81,6 +81,18 @@ async def test_discoverdn_searches_anonymously(vault: Vault, directory: Director
     # The default groupfilter (memberUid / member / uniqueMember) finds the groupOfNames membership.
     assert (await login(vault, "alice", "alice-pw"))["policies"] == ["default", "dev"]
     await vault.fails(400, "POST", "auth/ldap/login/alice", {"password": "bob-pw"}, token=None)
+
+
+async def test_dereference_aliases(vault: Vault, directory: Directory) -> None:
+    # Under ou=aliases there is only an alias entry pointing at alice: searching it for uid=alice
+    # finds her only when aliases are dereferenced while searching.
+    await vault.done("POST", "auth/ldap/config", search_config(directory, userdn=ALIASES))
+    assert (await vault.ok("GET", "auth/ldap/config"))["data"]["dereference_aliases"] == "never"
+    await vault.fails(400, "POST", "auth/ldap/login/alice", {"password": "alice-pw"}, token=None)
+    for mode in ("searching", "always"):
+        await vault.done("POST", "auth/ldap/config", {"dereference_aliases": mode})
+        assert (await login(vault, "alice", "alice-pw"))["metadata"] == {"username": "alice"}
+    await vault.fails(400, "POST", "auth/ldap/config", {"dereference_aliases": "sometimes"})
 
 
 async def test_groups_from_member_of(vault: Vault, directory: Directory) -> None:

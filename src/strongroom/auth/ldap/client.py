@@ -24,7 +24,7 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
@@ -36,6 +36,10 @@ TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
     "tls10": ssl.TLSVersion.TLSv1, "tls11": ssl.TLSVersion.TLSv1_1,
     "tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3,
 }
+# Vault's dereference_aliases values -> the LDAP derefAliases of every search.
+DerefMode = Literal["NEVER", "SEARCH", "FINDING_BASE", "ALWAYS"]
+DEREF: dict[str, DerefMode] = {"never": ldap3.DEREF_NEVER, "searching": ldap3.DEREF_SEARCH,
+                         "finding": ldap3.DEREF_BASE, "always": ldap3.DEREF_ALWAYS}
 BIND_FAILED = "ldap operation failed: failed to bind as user"
 NULL_BIND = "password cannot be of zero length when passwordless binds are being denied"
 
@@ -72,6 +76,7 @@ class Settings:
     deny_null_bind: bool = True
     connection_timeout: int = 30
     request_timeout: int = 90
+    dereference_aliases: str = "never"
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -181,9 +186,10 @@ def _bind(conn: ldap3.Connection, dn: str, password: str) -> bool:
         raise LdapError(f"ldap operation failed: {_describe(e)}") from None
 
 
-def _search(conn: ldap3.Connection, base: str, flt: str, attrs: list[str]) -> list[dict[str, Any]]:
+def _search(s: Settings, conn: ldap3.Connection, base: str, flt: str, attrs: list[str]) -> list[dict[str, Any]]:
     try:
-        ok = conn.search(base, flt, search_scope=ldap3.SUBTREE, attributes=attrs, time_limit=0)
+        ok = conn.search(base, flt, search_scope=ldap3.SUBTREE, attributes=attrs, time_limit=0,
+                         dereference_aliases=DEREF.get(s.dereference_aliases, ldap3.DEREF_NEVER))
     except ldap_exc.LDAPException as e:
         raise LdapError(f"LDAP search failed: {_describe(e)}") from None
     if not ok and conn.result.get("result") not in (0, 32):  # 32: no such object = nothing found
@@ -203,7 +209,7 @@ def user_bind_dn(s: Settings, conn: ldap3.Connection, username: str) -> str:
         if not _bind(conn, s.binddn, s.bindpass):
             raise LdapError("LDAP bind (service) failed")
         values = {"UserAttr": s.userattr, "Username": escape_filter_chars(username)}
-        entries = _search(conn, s.userdn, render(s.userfilter, values), [])
+        entries = _search(s, conn, s.userdn, render(s.userfilter, values), [])
         if len(entries) != 1:
             raise LdapError(BIND_FAILED, credentials=True)
         return str(entries[0]["dn"])
@@ -214,7 +220,7 @@ def user_dn(s: Settings, conn: ldap3.Connection, bind_dn: str, username: str) ->
     if not s.upndomain or s.discoverdn:
         return bind_dn
     flt = f"(userPrincipalName={escape_filter_chars(username)}@{escape_filter_chars(s.upndomain)})"
-    entries = _search(conn, s.userdn, flt, [])
+    entries = _search(s, conn, s.userdn, flt, [])
     if len(entries) != 1:
         raise LdapError("LDAP search failed for detecting user")
     return str(entries[0]["dn"])
@@ -224,7 +230,7 @@ def groups_of(s: Settings, conn: ldap3.Connection, dn: str, username: str) -> li
     if not s.groupdn or not s.groupfilter:
         return []
     values = {"UserDN": escape_filter_chars(dn), "Username": escape_filter_chars(username)}
-    entries = _search(conn, s.groupdn, render(s.groupfilter, values), [s.groupattr])
+    entries = _search(s, conn, s.groupdn, render(s.groupfilter, values), [s.groupattr])
     out: list[str] = []
     want = s.groupattr.lower()
     for e in entries:

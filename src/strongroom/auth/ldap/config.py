@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from strongroom.auth.ldap.client import TLS_VERSIONS, Settings, check_template
+from strongroom.auth.ldap.client import DEREF, TLS_VERSIONS, Settings, check_template
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, token_fields
 from strongroom.logical import Storage
@@ -49,6 +49,7 @@ class LdapConfig:
     username_as_alias: bool = False
     connection_timeout: int = 30
     request_timeout: int = 90
+    dereference_aliases: str = "never"
     token: TokenParams = field(default_factory=TokenParams)
 
     def to_json(self) -> dict[str, Any]:
@@ -112,6 +113,9 @@ CONFIG_FIELDS: dict[str, Field] = {
                                 "LDAP server before trying the next URL in the configuration.", default=30),
     "request_timeout": Field(FieldType.DURATION, "Timeout, in seconds, for the connection when making "
                              "requests against the server before returning back an error.", default=90),
+    "dereference_aliases": Field(_STR, "When aliases should be dereferenced on search operations. Accepted "
+                                 "values are 'never', 'finding', 'searching', 'always'. Defaults to 'never'.",
+                                 default="never"),
 }
 
 
@@ -150,6 +154,8 @@ def _validate(cfg: LdapConfig) -> None:
             raise InvalidRequest(f"invalid '{name}' in config")
     if TLS_VERSIONS[cfg.tls_min_version] > TLS_VERSIONS[cfg.tls_max_version]:
         raise InvalidRequest("'tls_max_version' must be greater than or equal to 'tls_min_version'")
+    if cfg.dereference_aliases not in DEREF:
+        raise InvalidRequest(f"invalid 'dereference_aliases' value \"{cfg.dereference_aliases}\"")
     urls = [u.strip() for u in cfg.url.split(",") if u.strip()]
     if not urls:
         raise InvalidRequest("url is required")
