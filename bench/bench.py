@@ -66,6 +66,7 @@ class Server:
     workdir: str
     token: str = ""
     approle: dict[str, str] | None = None
+    pki: bool = False
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -187,6 +188,11 @@ def prepare(server: Server) -> float:
                      {"password": "correct-horse", "token_policies": ["default"], "token_ttl": "1h"})
     assert status in (200, 204), status
     server.approle = prepare_approle(server)
+    server.pki = prepare_pki(server)
+    call(server.addr, "POST", "sys/mounts/transit", server.token, {"type": "transit"})
+    for name, key_type in (("bench", "aes256-gcm96"), ("bench-ed", "ed25519")):
+        status, _ = call(server.addr, "POST", f"transit/keys/{name}", server.token, {"type": key_type})
+        assert status in (200, 204), status
     return ready
 
 
@@ -200,6 +206,19 @@ def prepare_approle(server: Server) -> dict[str, str]:
     _, role = call(server.addr, "GET", "auth/approle/role/bench/role-id", server.token)
     _, secret = call(server.addr, "POST", "auth/approle/role/bench/secret-id", server.token, {})
     return {"role_id": role["data"]["role_id"], "secret_id": secret["data"]["secret_id"]}
+
+
+def prepare_pki(server: Server) -> bool:
+    """A pki mount with an EC P-256 root and a role issuing EC P-256 leaves; False without pki."""
+    status, _ = call(server.addr, "POST", "sys/mounts/pki", server.token,
+                     {"type": "pki", "config": {"max_lease_ttl": "87600h"}})
+    if status not in (200, 204):
+        return False
+    status, _ = call(server.addr, "POST", "pki/root/generate/internal", server.token,
+                     {"common_name": "Bench Root", "key_type": "ec", "ttl": "8760h"})
+    call(server.addr, "POST", "pki/roles/bench", server.token,
+         {"allow_any_name": True, "key_type": "ec", "key_bits": 256, "ttl": "1h"})
+    return status == 200
 
 
 def post_script(body: dict[str, Any]) -> str:
@@ -256,6 +275,9 @@ end
 # compare with the plain one (Strongroom's cache of repeated reads must answer both alike).
 JSON_GET = 'wrk.headers["Content-Type"] = "application/json"\n'
 
+# 1 KiB of plaintext, base64 (what transit/encrypt takes).
+TRANSIT_1K = "QUJD" * 341 + "QQ=="
+
 # name -> (path, wrk Lua script or "" for a plain GET, what the server needs, or "")
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     "sys/health": ("sys/health", "", ""),
@@ -269,12 +291,17 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     "approle login": ("auth/approle/login", "", "approle"),
     "userpass login": ("auth/userpass/login/bench", post_script({"password": "correct-horse"}), ""),
     "wrap+unwrap": ("sys/wrapping/wrap", WRAP_UNWRAP, ""),
+    "pki issue (EC P-256 leaf)": ("pki/issue/bench", post_script({"common_name": "a.example.com"}), "pki"),
+    "transit encrypt aes256-gcm96 (1 KiB)": ("transit/encrypt/bench", post_script({"plaintext": TRANSIT_1K}), ""),
+    "transit sign ed25519": ("transit/sign/bench-ed", post_script({"input": TRANSIT_1K}), ""),
 }
 
 
 def scenario_script(server: Server, name: str) -> str | None:
     """The Lua script of ``name`` for ``server``, "" for a plain GET, None when it cannot run there."""
     path, script, needs = SCENARIOS[name]
+    if needs == "pki":
+        return script if server.pki else None
     if needs == "approle":
         return post_script(server.approle) if server.approle else None
     return script

@@ -69,3 +69,31 @@ async def test_the_childs_own_exit_is_reported_and_bad_signals_refused() -> None
     assert await asyncio.wait_for(child.wait(), 5) == 7
     with pytest.raises(ValueError, match="unknown signal"):
         Child(Exec(["true"], restart_stop_signal="SIGNOPE"))._signal()
+
+
+async def test_splay_spreads_the_restarts_of_several_agents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three agents see the same change at once; each waits its own random part of the splay window
+    (drawn here as 0.1, 0.5 and 0.9 of it) before restarting, so the copies never restart together."""
+    import time
+
+    import strongroom.agent.supervise as supervise
+
+    draws = iter([0.1, 0.5, 0.9])
+    monkeypatch.setattr(supervise.random, "uniform", lambda a, b: a + (b - a) * next(draws))
+    children = [Child(Exec(["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"]), splay=1.0)
+                for _ in range(3)]
+    for child in children:
+        await child.start({})
+    started = time.monotonic()
+    restarted: list[float] = []
+
+    async def change(child: Child) -> None:
+        await child.changed({"SECRET": "new"})
+        restarted.append(time.monotonic() - started)
+
+    await asyncio.gather(*(change(ch) for ch in children))
+    # Each restart comes after its own delay: at least 0.1 s, then 0.4 s apart (minus slack for a
+    # loaded machine), never all at once.
+    assert restarted[0] >= 0.1 and restarted[1] - restarted[0] >= 0.3 and restarted[2] - restarted[1] >= 0.3
+    for child in children:
+        await child.stop()

@@ -8,6 +8,7 @@ usernames listed in ``Ledger.failing`` as many times as asked.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 
@@ -26,6 +27,9 @@ class Ledger:
     attempts: list[str] = field(default_factory=list)  # every revocation attempt
     failing: dict[str, int] = field(default_factory=dict)  # username -> revocations still to fail
     increments: list[int] = field(default_factory=list)
+    revoke_delay: float = 0.0  # each revocation waits this long (a slow database)
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most revocations running at once
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def factory(self, config: BackendConfig) -> LeasingBackend:
@@ -69,6 +73,11 @@ async def renew_creds(b: LeasingBackend, req: Request, d: FieldData) -> Response
 async def revoke_creds(b: LeasingBackend, req: Request, d: FieldData) -> Response | None:
     username = str(d.raw["username"])
     b.ledger.attempts.append(username)
+    if b.ledger.revoke_delay:
+        b.ledger.in_flight += 1
+        b.ledger.most_in_flight = max(b.ledger.most_in_flight, b.ledger.in_flight)
+        await asyncio.sleep(b.ledger.revoke_delay)
+        b.ledger.in_flight -= 1
     left = b.ledger.failing.get(username, 0)
     if left:
         b.ledger.failing[username] = left - 1

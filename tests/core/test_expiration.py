@@ -193,6 +193,18 @@ async def test_revoke_prefix_and_force_need_sudo(ledger: Ledger) -> None:
         assert sorted(ledger.revoked) == ["ro-0", "ro-1"]
 
 
+async def test_revoke_prefix_revokes_many_leases_at_once(ledger: Ledger) -> None:
+    """Each revocation waits on its backend (a DROP ROLE): revoke-prefix runs them side by side
+    (at most REVOKE_PREFIX_WORKERS), not one round trip after another."""
+    async with leasing_core() as (_core, c):
+        ids = [(await issue(c))["lease_id"] for _ in range(40)]
+        ledger.revoke_delay = 0.02
+        assert (await c.put("/v1/sys/leases/revoke-prefix/db/creds")).status_code == 204
+        assert sorted(ledger.revoked) == sorted(f"ro-{i}" for i in range(40))
+        assert 1 < ledger.most_in_flight <= 32  # side by side, bounded by REVOKE_PREFIX_WORKERS
+        assert [(await lookup(c, i)).status_code for i in ids[:3]] == [400, 400, 400]
+
+
 async def test_revoke_prefix_queued_and_exact_id(ledger: Ledger) -> None:
     async with leasing_core() as (_core, c):
         ids = [(await issue(c))["lease_id"] for _ in range(2)]

@@ -96,6 +96,9 @@ class AgentConfig:
     static_secret_render_interval: float = 300.0  # template_config; Vault's default is 5m
     exit_on_retry_failure: bool = False
     lease_renewal_threshold: float = 0.9  # template_config; fraction of the lease (Vault's default)
+    # listener "tcp"|"unix" { address } and api_proxy { use_auto_auth_token = true | "force" }
+    listeners: list[tuple[str, str]] = field(default_factory=list)
+    use_auto_auth_token: str = ""
 
 
 def load(path: str | Path) -> AgentConfig:
@@ -133,6 +136,17 @@ def parse(raw: dict[str, Any]) -> AgentConfig:
             cfg.lease_renewal_threshold = _fraction(tc["lease_renewal_threshold"])
     for ex in _bodies(raw.get("exec")):
         cfg.exec = _exec(ex)
+    for kind, lb in _labelled(raw.get("listener"), "listener"):
+        if kind not in ("tcp", "unix"):
+            raise ConfigError(f'listener type "{kind}" is not supported (tcp, unix)')
+        if kind == "tcp" and not _bool(lb, "tls_disable"):
+            raise ConfigError("listener tcp: only tls_disable = true is supported (listen on loopback)")
+        cfg.listeners.append((kind, _str(lb, "address") or "127.0.0.1:8100"))
+    for ap in _bodies(raw.get("api_proxy")):
+        use = ap.get("use_auto_auth_token", False)
+        cfg.use_auto_auth_token = "force" if str(use).lower() == "force" else ("true" if _bool(ap, "use_auto_auth_token") else "")
+    if cfg.use_auto_auth_token and cfg.auto_auth is None:
+        raise ConfigError("api_proxy.use_auto_auth_token requires an auto_auth block")
     cfg.exit_after_auth = _bool(raw, "exit_after_auth")
     cfg.pid_file = _str(raw, "pid_file")
     if cfg.exec is not None and not cfg.env_templates and not cfg.templates:

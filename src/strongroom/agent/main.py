@@ -11,6 +11,7 @@ import ssl
 from pathlib import Path
 
 from strongroom.agent.config import AgentConfig, VaultConfig
+from strongroom.agent.proxy import Listener, ProxyServer
 from strongroom.agent.runner import Agent
 from strongroom.agent.supervise import Child
 from strongroom.agent.template import AsyncHTTPFetcher, FetchError
@@ -34,6 +35,7 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
         Path(cfg.pid_file).write_text(f"{os.getpid()}\n")
     agent = Agent(cfg)
     runner: TemplateRunner | None = None
+    proxy: ProxyServer | None = None
     child = Child(cfg.exec, splay=cfg.exec.splay) if cfg.exec is not None else None
     try:
         await agent.authenticate()
@@ -45,6 +47,11 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
             await _first_render(runner, cfg)
         if cfg.exit_after_auth:
             return 0
+        if cfg.listeners:
+            proxy = ProxyServer(agent.client.address, lambda: agent.token, mode=cfg.use_auto_auth_token,
+                                verify=_verify(cfg.vault))
+            for kind, address in cfg.listeners:
+                await proxy.start(Listener(kind, address))
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(agent.keep_alive(), name="agent-keep-alive")]
         if child is not None:
             await child.start(runner.env if runner is not None else {})
@@ -64,6 +71,8 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
                     log.info("exec: the child exited with %d; the agent exits too", code)
         return code
     finally:
+        if proxy is not None:
+            await proxy.aclose()
         if runner is not None:
             runner.stop_watchers()
             await runner.aclose()

@@ -255,9 +255,10 @@ class MountTable(Part):
 
     def ttls(self, e: MountEntry) -> tuple[int, int]:
         """The effective (default, max) lease TTLs of a mount: its own tune, else the system's. A
-        tune may ask for more than the system max (OpenBao accepts it); the system max still caps."""
+        tune may ask for more than the system max and then replaces it, as in OpenBao (a root CA
+        mount tuned to 10 years issues a 1-year root)."""
         sys_default, sys_max = self._system_ttls()
-        mx = min(e.config.max_lease_ttl or sys_max, sys_max)
+        mx = e.config.max_lease_ttl or sys_max
         default = e.config.default_lease_ttl or sys_default
         return min(default, mx), mx
 

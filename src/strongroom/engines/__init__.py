@@ -25,6 +25,9 @@ SECRETS_ENGINES: dict[str, FactorySpec] = {
     "rabbitmq": "strongroom.engines.rabbitmq:rabbitmq_backend",
     # Dynamic IAM users and STS credentials (engines/aws/).
     "aws": "strongroom.engines.aws:aws_backend",
+    "pki": "strongroom.engines.pki:PkiBackend",
+    "database": "strongroom.engines.database:database_backend",
+    "transit": "strongroom.engines.transit:transit_backend",
 }
 
 __all__ = ["SECRETS_ENGINES"]

@@ -8,7 +8,8 @@ Builtin backends import only this package, :mod:`strongroom.logical` and :mod:`s
 Helpers a backend needs beyond the path table: ``SecretType.response`` (a leased secret whose
 internal data names its type), ``Backend.put_wal``/``rollback`` (framework/wal.py: external creates
 that a crash must not orphan), :class:`StripedLocks` (framework/locks.py) and :class:`Salt`
-(framework/salt.py). ``Path[MyBackend]``: handlers are type-checked against their backend.
+(framework/salt.py), :func:`compile_username_template` (framework/usernames.py: Vault's
+``username_template`` language). ``Path[MyBackend]``: handlers are type-checked against their backend.
 """
 
 from strongroom.framework.backend import Backend, BackendConfig, SecretType
@@ -17,6 +18,7 @@ from strongroom.framework.locks import StripedLocks
 from strongroom.framework.path import Handler, Path, match_all, name_regex, optional_param
 from strongroom.framework.salt import Salt
 from strongroom.framework.tokenutil import TokenParams, addr_allowed, cidrs_subset, parse_cidrs, token_fields
+from strongroom.framework.usernames import UsernameTemplate, UsernameTemplateError, compile_username_template
 from strongroom.logical import Operation as Op
 from strongroom.logical import Request, Response
 
@@ -35,8 +37,11 @@ __all__ = [
     "SecretType",
     "StripedLocks",
     "TokenParams",
+    "UsernameTemplate",
+    "UsernameTemplateError",
     "addr_allowed",
     "cidrs_subset",
+    "compile_username_template",
     "match_all",
     "name_regex",
     "optional_param",

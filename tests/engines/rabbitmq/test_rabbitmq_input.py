@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from strongroom.engines.rabbitmq.template import compile_template
 from strongroom.framework import wal
 from strongroom.testing import app_client, unsealed_core
 
@@ -101,22 +98,3 @@ async def test_broker_down_at_issue_leaves_a_wal_entry_rolled_back_later(engine:
     assert done.rolled_back == 1
     assert await wal.list_wal(mount.backend.system.storage) == []
     assert users_with_prefix(engine.prefix) == []
-
-
-def test_username_templates() -> None:
-    values = {"DisplayName": "token", "RoleName": "my-role"}
-    assert compile_template("plain").render(values) == "plain"
-    out = compile_template('{{ printf "%s-%s" (.DisplayName) (uuid) }}').render(values)
-    assert out.startswith("token-") and len(out) == len("token-") + 36
-    assert compile_template("v-{{ .RoleName | truncate 4 }}-{{ random 5 | lowercase }}").render(values)[:7] == "v-my-r-"
-    assert compile_template("{{ .RoleName | uppercase | replace \"-\" \"_\" }}").render(values) == "MY_ROLE"
-    assert compile_template("a {{- .RoleName -}} b").render(values) == "amy-roleb"
-    assert len(compile_template("{{ .RoleName | sha256 }}").render(values)) == 64
-    assert compile_template("{{ unix_time }}").render(values).isdigit()
-    for bad in ("{{ nofunc }}", "{{ .RoleName", "{{ (uuid }}", "{{ .RoleName .DisplayName }}", "{{ }}"):
-        with pytest.raises(ValueError):
-            compile_template(bad)
-    with pytest.raises(ValueError, match="can't evaluate field Bogus"):
-        compile_template("{{ .Bogus }}").render(values)
-    with pytest.raises(ValueError, match="wrong number of args"):
-        compile_template("{{ truncate }}").render(values)

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 MountTTLs = Callable[["MountEntry"], tuple[int, int]]
 
 
+# Leases revoke-prefix revokes at once (see ExpirationManager.revoke_prefix).
+REVOKE_PREFIX_WORKERS = 32
+
 class ExpirationManager:
     def __init__(self, view: Storage, *, router: Router, mount_ttls: MountTTLs,
                  tokens: Callable[[], TokenStore], config: SchedulerConfig | None = None,
@@ -242,13 +245,32 @@ class ExpirationManager:
         prefix = exact + "/" if exact else ""
         ids = [exact] if exact and await self._store.load(exact) is not None else []  # a lease id itself
         ids += [prefix + rel async for rel in self._store.walk(ID_PREFIX + prefix)]
-        for lease_id in ids:
-            if not sync and not force:
+        if not sync and not force:
+            for lease_id in ids:
                 await self._expire_now(lease_id)
-                continue
-            lease = await self._store.load(lease_id)
-            if lease is not None:
-                await self._revoke(lease, force=force)
+            return
+        # Revoked REVOKE_PREFIX_WORKERS at a time: each revocation waits on its backend (a DROP
+        # ROLE, an IAM call), and a thousand of them one by one take a thousand round trips. As
+        # Vault, the first failure stops the rest (those already started finish) and is raised.
+        pending = iter(ids)
+        failed: list[BaseException] = []
+
+        async def worker() -> None:
+            for lease_id in pending:
+                if failed:
+                    return
+                lease = await self._store.load(lease_id)
+                if lease is None:
+                    continue
+                try:
+                    await self._revoke(lease, force=force)
+                except Exception as e:  # noqa: BLE001 (re-raised below, the first one)
+                    failed.append(e)
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(min(REVOKE_PREFIX_WORKERS, len(ids)))))
+        if failed:
+            raise failed[0]
 
     def tidy(self) -> None:
         """Start a background pass: revoke leases whose owning token is gone, drop dangling index

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from strongroom.durations import go_duration, parse_duration
-from strongroom.engines.aws import usernames
 from strongroom.engines.aws.store import LEASE_KEY, ROOT_KEY, LeaseConfig, RootConfig
 from strongroom.engines.aws.client import AWSError, AWSUnreachable, text
+from strongroom.engines.aws.creds import DEFAULT_TEMPLATE, generate_username
 from strongroom.errors import Internal, InvalidRequest, NotFound
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
+from strongroom.framework import (
+    Field, FieldData, FieldType, Op, Path, Request, Response, UsernameTemplateError, compile_username_template,
+)
 
 if TYPE_CHECKING:
     from strongroom.engines.aws import AWSBackend
@@ -56,14 +58,14 @@ def _endpoint(d: FieldData, name: str) -> str:
 
 
 async def write_root(b: AWSBackend, req: Request, d: FieldData) -> Response | None:
-    template = str(d.get("username_template") or "") or usernames.DEFAULT_TEMPLATE
+    template = str(d.get("username_template") or "") or DEFAULT_TEMPLATE
     try:
-        usernames.parse(template)
+        compile_username_template(template)
         # Beyond Vault: a template that cannot render (unknown field, bad argument) is refused now,
         # not on the first request for credentials.
-        usernames.generate(template, "STS")
-        usernames.generate(template, "IAM", "display", "role")
-    except usernames.TemplateError as e:
+        generate_username(template, "STS")
+        generate_username(template, "IAM", "display", "role")
+    except UsernameTemplateError as e:
         raise InvalidRequest(f"invalid username_template: {e}") from None
     max_retries = int(d.get("max_retries"))
     if max_retries < -1 or max_retries > 100:

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 import orjson
 
 from strongroom.engines.rabbitmq.client import BrokerError, ManagementClient
-from strongroom.engines.rabbitmq.template import compile_template
 from strongroom.errors import InvalidRequest, NotFound
-from strongroom.framework import Field, FieldData, FieldType, Op, Path
+from strongroom.framework import (
+    Field, FieldData, FieldType, Op, Path, UsernameTemplateError, compile_username_template,
+)
 from strongroom.logical import Request, Response, Storage
 
 if TYPE_CHECKING:
@@ -93,12 +94,12 @@ async def write_connection(b: RabbitMQBackend, req: Request, d: FieldData) -> No
     template = str(d.get("username_template"))
     if template:
         try:
-            compiled = compile_template(template)
-        except ValueError as e:
+            compiled = compile_username_template(template)
+        except UsernameTemplateError as e:
             raise InvalidRequest(f"unable to initialize username template: {e}") from None
         try:
             compiled.render({"DisplayName": "", "RoleName": ""})
-        except ValueError as e:
+        except UsernameTemplateError as e:
             raise InvalidRequest(f"invalid username template: {e}") from None
     if d.get("verify_connection"):
         client = ManagementClient(uri, username, password)

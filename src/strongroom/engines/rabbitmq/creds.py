@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from strongroom.engines.rabbitmq.client import BrokerError, ManagementClient
 from strongroom.engines.rabbitmq.config import DEFAULT_USERNAME_TEMPLATE, load_lease
 from strongroom.engines.rabbitmq.roles import Role, load_role
-from strongroom.engines.rabbitmq.template import compile_template
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, SecretType
+from strongroom.framework import (
+    Field, FieldData, FieldType, Op, Path, SecretType, UsernameTemplateError, compile_username_template,
+)
 from strongroom.framework.path import name_regex
 from strongroom.logical import LeaseInfo, Request, Response
 
@@ -59,9 +60,9 @@ async def issue(b: RabbitMQBackend, req: Request, d: FieldData) -> Response:
         raise InvalidRequest(f"unknown role: {name}")
     conn, client = await b.connection(req.storage)
     try:
-        template = compile_template(conn.username_template or DEFAULT_USERNAME_TEMPLATE)
+        template = compile_username_template(conn.username_template or DEFAULT_USERNAME_TEMPLATE)
         username = template.render({"DisplayName": req.display_name, "RoleName": name})
-    except ValueError as e:
+    except UsernameTemplateError as e:
         raise InvalidRequest(f"failed to generate username: {e}") from None
     if not username:
         raise InvalidRequest("failed to generate username: the username template produced an empty name")
