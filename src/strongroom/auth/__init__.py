@@ -12,6 +12,7 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "userpass": "strongroom.auth.userpass:UserpassBackend",
     "approle": "strongroom.auth.approle:AppRoleBackend",
     "kubernetes": "strongroom.auth.kubernetes:KubernetesBackend",
+    "ldap": "strongroom.auth.ldap:LdapBackend",
 }
 
 __all__ = ["AUTH_METHODS"]

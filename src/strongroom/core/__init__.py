@@ -96,6 +96,7 @@ class Core(SealLifecycle):
         self.wrapping.revoke_lease = self.expiration.revoke
         self.tokens.add_create_hook(self.expiration.register_token)
         self.tokens.add_renew_hook(self.expiration.token_renewed)
+        self.tokens.add_renew_check(self._auth_renew_check)
         self.tokens.add_revoke_hook(self.expiration.revoke_by_token)  # queues the leases it holds
         self.tokens.add_revoke_hook(self.wrapping.on_token_revoked)  # before the cubbyhole goes
         self.tokens.add_revoke_hook(self._destroy_cubbyhole)
@@ -181,6 +182,18 @@ class Core(SealLifecycle):
     def _mount_info(self, path: str) -> tuple[str, str, str] | None:
         hit = self.router.match(path)
         return (hit[0].full_path, hit[0].type, hit[0].accessor) if hit is not None else None
+
+    async def _auth_renew_check(self, entry: TokenEntry) -> None:
+        """Vault's AuthRenew: a token issued by a login renews only if its auth method agrees (ldap
+        checks the user is still in the directory). A method opts in with an async
+        ``renew_auth(storage, auth)`` that raises to refuse; the others are not asked."""
+        if not entry.path.startswith("auth/"):
+            return
+        hit = self.router.match(entry.path)
+        check = getattr(hit[0].backend, "renew_auth", None) if hit is not None else None
+        if hit is None or check is None or hit[0].view is None:
+            return
+        await check(hit[0].view, entry.to_auth(""))
 
     async def _mint_root(self, token_id: str | None = None) -> str:
         token, _ = await self.tokens.create_root(token_id)

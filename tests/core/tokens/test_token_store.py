@@ -319,3 +319,23 @@ async def test_policies_are_sanitized(store: TokenStore) -> None:
     assert r.policies == ["root"]  # never "default" next to root
     with pytest.raises(InvalidRequest, match="number of uses cannot be negative"):
         await store.create(policies=["a"], path="p", num_uses=-1)
+
+
+async def test_renew_check_can_refuse_and_changes_nothing(store: TokenStore, clock: Clock) -> None:
+    seen: list[str] = []
+
+    async def check(entry: TokenEntry) -> None:
+        seen.append(entry.path)
+        if entry.path.startswith("auth/ldap/"):
+            raise InvalidRequest("user no longer exists")
+
+    store.add_renew_check(check)
+    _, ok = await store.create(policies=["a"], path="auth/userpass/login/x", ttl=3600)
+    _, refused = await store.create(policies=["a"], path="auth/ldap/login/y", ttl=3600)
+    clock.advance(100)
+    before = refused.expire_time
+    await store.renew(ok, 0)
+    with pytest.raises(InvalidRequest, match="user no longer exists"):
+        await store.renew(refused, 0)
+    assert refused.expire_time == before and refused.last_renewal == 0
+    assert seen == ["auth/userpass/login/x", "auth/ldap/login/y"]

@@ -86,6 +86,7 @@ class TokenStore(Part):
         self._create_hooks: list[CreateHook] = []
         self._births: dict[str, _Births] = {}  # parent id -> its children being created now
         self._renew_hooks: list[TokenHook] = []
+        self._renew_checks: list[TokenHook] = []
         self._mac: KeyedSha256 | None = None  # HMAC-SHA256 under the salt: token id = its hex
         self._expiring: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -128,6 +129,10 @@ class TokenStore(Part):
         """``fn(entry, batch)`` is awaited for every new token before its batch commits: writes it
         adds to ``batch`` become durable with the token. It must not write on its own."""
         self._create_hooks.append(fn)
+
+    def add_renew_check(self, fn: TokenHook) -> None:
+        """``fn(entry)`` is awaited before a renewal; raising refuses it (nothing is changed)."""
+        self._renew_checks.append(fn)
 
     def add_renew_hook(self, fn: TokenHook) -> None:
         """``fn(entry)`` is awaited after every renewal has moved a token's expire_time."""
@@ -319,6 +324,7 @@ class TokenStore(Part):
         their role as it is now."""
         if not entry.renewable or not entry.expire_time:
             raise InvalidRequest("lease is not renewable")
+        await self._run(self._renew_checks, entry)
         period, explicit = entry.period, entry.explicit_max_ttl
         if entry.role:
             role = await self.get_role(entry.role)
