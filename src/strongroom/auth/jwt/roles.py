@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from strongroom.auth.jwt.store import Role
+from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import (
     Field,
@@ -42,12 +43,12 @@ _FIELDS: dict[str, Field] = {
     "allowed_redirect_uris": Field(FieldType.COMMA_STRING_SLICE, "Comma-separated list of allowed values for "
                                    "redirect_uri."),
     "oidc_scopes": Field(FieldType.COMMA_STRING_SLICE, "Comma-separated list of OIDC scopes."),
-    "clock_skew_leeway": Field(FieldType.DURATION, "Duration in seconds of leeway when validating all claims to "
+    "clock_skew_leeway": Field(FieldType.ANY, "Duration in seconds of leeway when validating all claims to "
                                "account for clock skew. Defaults to 60 (1 minute) if set to 0 and can be disabled "
                                "if set to -1."),
-    "expiration_leeway": Field(FieldType.DURATION, "Duration in seconds of leeway when validating expiration of a "
+    "expiration_leeway": Field(FieldType.ANY, "Duration in seconds of leeway when validating expiration of a "
                                "token. Defaults to 150 if set to 0 and can be disabled if set to -1."),
-    "not_before_leeway": Field(FieldType.DURATION, "Duration in seconds of leeway when validating not before "
+    "not_before_leeway": Field(FieldType.ANY, "Duration in seconds of leeway when validating not before "
                                "values of a token. Defaults to 150 if set to 0 and can be disabled if set to -1."),
     "max_age": Field(FieldType.DURATION, "Allowed elapsed time in seconds since the last time the user was "
                      "actively authenticated."),
@@ -55,6 +56,7 @@ _FIELDS: dict[str, Field] = {
                                   "is active. Not recommended in production."),
     **token_fields(legacy=("policies", "ttl", "max_ttl", "period", "bound_cidrs", "num_uses")),
 }
+_SIGNED = ("clock_skew_leeway", "expiration_leeway", "not_before_leeway")
 _ATTRS = ("bound_audiences", "bound_subject", "bound_claims", "claim_mappings", "user_claim",
           "user_claim_json_pointer", "groups_claim", "allowed_redirect_uris", "oidc_scopes", "clock_skew_leeway",
           "expiration_leeway", "not_before_leeway", "max_age", "verbose_oidc_logging")
@@ -67,6 +69,16 @@ def paths() -> list[Path[JWTBackend]]:
              operations={Op.READ: read_role, Op.CREATE: write_role, Op.UPDATE: write_role, Op.DELETE: delete_role},
              exists=role_exists, synopsis="Register an role with the backend."),
     ]
+
+
+def signed_duration(value: Any, name: str) -> int:
+    """Vault's TypeSignedDurationSecond: seconds or "1m"-style text, and negative values (-1 turns a
+    leeway off)."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:], name=name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value, name=name)
+    return parse_duration(value, name=name)
 
 
 def _is_scalar_list(raw: Any) -> list[Any] | None:
@@ -88,7 +100,8 @@ def apply_fields(role: Role, d: FieldData) -> None:
     role.token.update(d)
     for key in _ATTRS:
         if d.has(key):
-            setattr(role, key, d.get(key))
+            value = d.get(key)
+            setattr(role, key, signed_duration(value, key) if key in _SIGNED else value)
     claims_type = d.get("bound_claims_type") if d.has("bound_claims_type") else role.bound_claims_type
     if claims_type not in ("string", "glob"):
         raise InvalidRequest(f"invalid 'bound_claims_type': {claims_type}")
