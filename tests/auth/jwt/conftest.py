@@ -23,6 +23,9 @@ from tests.auth.conftest import Vault
 
 from strongroom.testing import asgi_client, unsealed_core
 
+RSAKey = rsa.RSAPrivateKey
+ECKey = ec.EllipticCurvePrivateKey
+EdKey = ed25519.Ed25519PrivateKey
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
@@ -86,10 +89,10 @@ def claims(**over: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Keys:
-    rsa: rsa.RSAPrivateKey
-    ec: ec.EllipticCurvePrivateKey
-    ed: ed25519.Ed25519PrivateKey
-    other_rsa: rsa.RSAPrivateKey
+    rsa: RSAKey
+    ec: ECKey
+    ed: EdKey
+    other_rsa: RSAKey
 
 
 @pytest.fixture(scope="session")
