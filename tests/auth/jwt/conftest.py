@@ -118,6 +118,7 @@ class Provider:
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Test knobs: a wrong nonce, audience or issuer in the ID token.
     tamper: dict[str, Any] = field(default_factory=dict)
+    sign_with: PrivateKey | None = None  # sign ID tokens with a key the JWKS does not publish
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [jwk(k, kid) for kid, k in self.signing]}
@@ -148,6 +149,8 @@ class Provider:
         c = {"iss": self.url, "aud": self.client_id, "iat": now, "exp": now + 300, "nonce": q["nonce"],
              **self.user_claims, **self.tamper}
         kid, key = self.signing[0]
+        if self.sign_with is not None:
+            key = self.sign_with
         return 200, {"access_token": "at", "token_type": "Bearer", "id_token": sign(c, key, "RS256", kid)}
 
 
@@ -196,7 +199,7 @@ def provider(keys: Keys) -> Iterator[Provider]:
     p = Provider(signing=[("k1", keys.rsa)])
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(p))
     p.url = f"http://127.0.0.1:{server.server_address[1]}"
-    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     t.start()
     yield p
     server.shutdown()
