@@ -47,11 +47,11 @@ async def test_login_with_each_algorithm(vault: Vault, keys: Keys) -> None:
 
 async def test_none_and_hmac_algorithms_are_refused(vault: Vault, keys: Keys) -> None:
     await _setup(vault, keys)
-    assert "unexpected algorithm" in await _refused(vault, sign(claims(), None, "none"))
+    expected = ("error validating token: error verifying token signature: no known key successfully "
+                "validated the token signature")
+    assert await _refused(vault, sign(claims(), None, "none")) == expected
     # HS256 keyed with the PEM text of a configured public key: the algorithm-confusion attack.
-    msg = await _refused(vault, sign(claims(), public_pem(keys.rsa).encode(), "HS256"))
-    assert msg == ("error validating token: invalid algorithm (alg) header parameter: token signed with "
-                   "unexpected algorithm")
+    assert await _refused(vault, sign(claims(), public_pem(keys.rsa).encode(), "HS256")) == expected
 
 
 async def test_bad_signature_and_foreign_key(vault: Vault, keys: Keys) -> None:
@@ -142,9 +142,10 @@ async def test_login_request_errors(vault: Vault, keys: Keys) -> None:
     assert await vault.fails(403, "POST", "auth/jwt/login", {"role": "r", "jwt": "x"}, token=None) == [
         "permission denied"]
     await vault.done("POST", "auth/jwt/role/r", {"token_bound_cidrs": ""})
-    for junk in ("x", "a.b.c", "!!.??.**", "e30.W10.", "W10.e30."):
-        assert (await _refused(vault, junk)).startswith("error validating token: error parsing token")
-    assert "unexpected algorithm" in await _refused(vault, "e30.e30.")
+    assert await _refused(vault, "x") == ("error validating token: error verifying token signature: "
+                                          "go-jose/go-jose: compact JWS format must have three parts")
+    for junk in ("a.b.c", "!!.??.**", "e30.W10.", "W10.e30.", "e30.e30."):
+        assert (await _refused(vault, junk)).startswith("error validating token: error verifying token signature: ")
     await vault.done("POST", "auth/jwt/role/o", {"user_claim": "sub", "allowed_redirect_uris": "http://x/cb"})
     assert await _refused(vault, sign(claims(), keys.rsa), role="o") == "role with oidc role_type is not allowed"
     # default_role stands in for a missing role.
@@ -192,14 +193,15 @@ async def test_jwks_login_cache_and_rotation(vault: Vault, keys: Keys, provider:
 
 async def test_config_validation(vault: Vault, keys: Keys, provider: Provider) -> None:
     assert await vault.fails(404, "GET", "auth/jwt/config") == []
-    one_of = ("exactly one of 'jwt_validation_pubkeys', 'jwks_url', 'jwks_pairs' or 'oidc_discovery_url' must be set")
+    one_of = ("exactly one of 'jwt_validation_pubkeys', 'jwks_url', 'jwks_pairs', 'oidc_discovery_url', or "
+              "'provider_config' must be set")
     assert await vault.fails(400, "POST", "auth/jwt/config", {}) == [one_of]
     assert await vault.fails(400, "POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/keys",
                                                               "jwt_validation_pubkeys": public_pem(keys.rsa)}) == [one_of]
     errs = await vault.fails(400, "POST", "auth/jwt/config", {"jwt_validation_pubkeys": "not a key"})
-    assert errs[0].startswith("error parsing public key")
+    assert errs == ["error parsing public key: data does not contain any valid public keys"]
     errs = await vault.fails(400, "POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/missing"})
-    assert errs[0].startswith(f"error checking jwks URL {provider.url}/missing")
+    assert errs == ["error checking jwks URL"]
     errs = await vault.fails(400, "POST", "auth/jwt/config", {"oidc_discovery_url": provider.url,
                                                               "oidc_client_id": "x"})
     assert errs == ["both 'oidc_client_id' and 'oidc_client_secret' must be set for OIDC"]
@@ -207,7 +209,7 @@ async def test_config_validation(vault: Vault, keys: Keys, provider: Provider) -
     assert errs[0].startswith("error checking oidc discovery URL")
     errs = await vault.fails(400, "POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/keys",
                                                               "jwt_supported_algs": "HS256"})
-    assert errs == ["invalid jwt_supported_algs: unsupported signing algorithm: HS256"]
+    assert errs == ['invalid jwt_supported_algs: unsupported signing algorithm "HS256"']
     await vault.done("POST", "auth/jwt/config", {"oidc_discovery_url": provider.url, "oidc_client_id": "c",
                                                  "oidc_client_secret": "hush", "default_role": "Dev"})
     data = (await vault.ok("GET", "auth/jwt/config"))["data"]

@@ -55,13 +55,13 @@ async def write_config(b: JWTBackend, req: Request, d: FieldData) -> Response | 
     c.jwt_validation_pubkeys = [k for k in c.jwt_validation_pubkeys if k.strip()]
     sources = sum(bool(x) for x in (c.jwt_validation_pubkeys, c.jwks_url, c.oidc_discovery_url))
     if sources != 1:
-        raise InvalidRequest("exactly one of 'jwt_validation_pubkeys', 'jwks_url', 'jwks_pairs' or "
-                             "'oidc_discovery_url' must be set")
+        raise InvalidRequest("exactly one of 'jwt_validation_pubkeys', 'jwks_url', 'jwks_pairs', "
+                             "'oidc_discovery_url', or 'provider_config' must be set")
     if bool(c.oidc_client_id) != bool(c.oidc_client_secret):
         raise InvalidRequest("both 'oidc_client_id' and 'oidc_client_secret' must be set for OIDC")
     for alg in c.jwt_supported_algs:
         if alg not in SUPPORTED_ALGS:
-            raise InvalidRequest(f"invalid jwt_supported_algs: unsupported signing algorithm: {alg}")
+            raise InvalidRequest(f'invalid jwt_supported_algs: unsupported signing algorithm "{alg}"')
     for t in c.oidc_response_types:
         if t not in ("code", "id_token"):
             raise InvalidRequest(f"invalid response_types {c.oidc_response_types}. 'code' and 'id_token' are allowed")
@@ -73,8 +73,7 @@ async def write_config(b: JWTBackend, req: Request, d: FieldData) -> Response | 
         try:
             load_pem_public_key(pem)
         except (ValueError, TypeError):
-            raise InvalidRequest("error parsing public key: data does not contain any valid RSA or ECDSA "
-                                 "public keys") from None
+            raise InvalidRequest("error parsing public key: data does not contain any valid public keys") from None
     b.keys.reset()
     try:
         if c.oidc_discovery_url:
@@ -83,10 +82,12 @@ async def write_config(b: JWTBackend, req: Request, d: FieldData) -> Response | 
             url, ca = await b.keys.jwks_location(c)
             await b.keys.get_json(url, ca)
     except FetchError as e:
-        what = "error checking oidc discovery URL" if c.oidc_discovery_url else f"error checking jwks URL {c.jwks_url}"
         if "CA PEM" in str(e):
-            what = "error checking oidc_discovery_ca_pem" if c.oidc_discovery_url else "error checking jwks_ca_pem"
-        raise InvalidRequest(f"{what}: {e}") from None
+            raise InvalidRequest("error checking oidc_discovery_ca_pem" if c.oidc_discovery_url
+                                 else "error checking jwks_ca_pem") from None
+        if c.oidc_discovery_url:
+            raise InvalidRequest(f"error checking oidc discovery URL: {e}") from None
+        raise InvalidRequest("error checking jwks URL") from None
     finally:
         b.keys.reset()
     await (await b.store(req)).put_config(c)

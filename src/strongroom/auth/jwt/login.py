@@ -34,6 +34,9 @@ from strongroom.logical import Auth
 if TYPE_CHECKING:
     from strongroom.auth.jwt import JWTBackend
 
+NO_STATIC_KEY = "no known key successfully validated the token signature"
+NO_REMOTE_KEY = "failed to verify id token signature"
+
 
 def paths() -> list[Path[JWTBackend]]:
     return [
@@ -63,11 +66,10 @@ async def verify_jwt(b: JWTBackend, config: Config, token: str, expected: Expect
     """The verified claims of ``token`` (TokenError with cap's wording otherwise)."""
     tok: ParsedToken = parse(token)
     # SECURITY: the algorithm is checked before any key is touched: none and HS* never verify.
-    check_alg(tok, config.jwt_supported_algs)
+    check_alg(tok, config.jwt_supported_algs, NO_STATIC_KEY if config.jwt_validation_pubkeys else NO_REMOTE_KEY)
     if config.jwt_validation_pubkeys:
         if not verify_signature(tok, static_keys(config)):
-            raise TokenError("error verifying token signature: no known key successfully validated the token "
-                             "signature")
+            raise TokenError(f"error verifying token signature: {NO_STATIC_KEY}")
     else:
         try:
             url, ca = await b.keys.jwks_location(config)
@@ -75,7 +77,7 @@ async def verify_jwt(b: JWTBackend, config: Config, token: str, expected: Expect
         except FetchError as e:
             raise TokenError(f"error verifying token signature: fetching keys: {e}") from None
         if not ok:
-            raise TokenError("error verifying token signature: failed to verify id token signature")
+            raise TokenError(f"error verifying token signature: {NO_REMOTE_KEY}")
     validate_claims(tok.claims, expected)
     return tok.claims
 

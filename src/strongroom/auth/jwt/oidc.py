@@ -42,6 +42,8 @@ LOGIN_FAILED = "OpenBao login failed."
 NOT_OIDC_FLOW = "OIDC login is not configured for this mount"
 REQUEST_TIMEOUT = 600.0
 MAX_PENDING = 10_000
+_EXCHANGE = "Provider.Exchange: "
+_VERIFY = f"{_EXCHANGE}id_token failed verification: Provider.VerifyIDToken: "
 
 
 @dataclass(slots=True)
@@ -93,6 +95,11 @@ def valid_redirect(uri: str, allowed: list[str]) -> bool:
     return False
 
 
+def _go_quote(text: str) -> str:
+    """The message as Go's %q shows it (OpenBao quotes the exchange error this way)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _pkce_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
@@ -122,7 +129,8 @@ async def auth_url(b: JWTBackend, req: Request, d: FieldData) -> Response | None
         return empty
     if not isinstance(endpoint, str) or not endpoint:
         return empty
-    state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    state, nonce = "st_" + secrets.token_urlsafe(24), "n_" + secrets.token_urlsafe(24)
+    verifier = secrets.token_urlsafe(48)
     b.remember(state, PendingRequest(role=role.name, redirect_uri=redirect_uri, nonce=nonce, code_verifier=verifier,
                                      client_nonce=d.get("client_nonce"), expires=time.time() + REQUEST_TIMEOUT))
     scopes = ["openid", *[s for s in role.oidc_scopes if s and s != "openid"]]
@@ -155,26 +163,32 @@ async def _exchange(b: JWTBackend, req: Request, pending: PendingRequest, code: 
             endpoint, data=form, auth=(config.oidc_client_id, config.oidc_client_secret),
             headers={"Accept": "application/json"})
     except httpx.HTTPError as e:
-        raise TokenError(f"unable to exchange auth code with provider: {type(e).__name__}") from None
+        raise TokenError(f"{_EXCHANGE}unable to exchange auth code with provider: {type(e).__name__}") from None
     try:
         body = orjson.loads(r.content)
     except orjson.JSONDecodeError:
         body = None
     if r.status_code != 200 or not isinstance(body, dict):
-        detail = body.get("error", "") if isinstance(body, dict) else ""
-        raise TokenError(f"unable to exchange auth code with provider: oauth2: cannot fetch token: "
-                         f"{r.status_code} {r.reason_phrase} {detail}".rstrip())
+        detail = body.get("error") if isinstance(body, dict) else None
+        shown = f'"{detail}"' if isinstance(detail, str) else f"{r.status_code} {r.reason_phrase}"
+        raise TokenError(f"{_EXCHANGE}unable to exchange auth code with provider: oauth2: {shown}")
     id_token = body.get("id_token")
     if not isinstance(id_token, str) or not id_token:
-        raise TokenError("id_token is missing from auth code exchange")
+        raise TokenError(f"{_EXCHANGE}id_token is missing from auth code exchange")
     auds = [a for a in (role.bound_audiences or [config.oidc_client_id]) if a]
     expected = Expected(issuer=config.oidc_discovery_url, audiences=auds, clock_skew_leeway=role.clock_skew_leeway,
                         expiration_leeway=role.expiration_leeway, not_before_leeway=role.not_before_leeway)
-    claims = await verify_jwt(b, config, id_token, expected)
+    try:
+        claims = await verify_jwt(b, config, id_token, expected)
+    except TokenError as e:
+        msg = str(e)
+        if msg.startswith("error verifying token signature: failed"):
+            msg = "failed to verify signature: failed to verify id token signature: invalid signature"
+        raise TokenError(f"{_VERIFY}invalid id_token: {msg}") from None
     got_nonce = claims.get("nonce")
     # SECURITY: the nonce binds the ID token to this browser login; compared in constant time.
     if not isinstance(got_nonce, str) or not hmac.compare_digest(got_nonce.encode(), pending.nonce.encode()):
-        raise TokenError("invalid id_token nonce: nonce is not valid")
+        raise TokenError(f"{_VERIFY}invalid id_token nonce: invalid nonce")
     claims.pop("nonce", None)
     return claims
 
@@ -199,7 +213,7 @@ async def callback(b: JWTBackend, req: Request, d: FieldData) -> Response | None
     try:
         claims = await _exchange(b, req, pending, code, role)
     except TokenError as e:
-        raise InvalidRequest(f'{LOGIN_FAILED} Error exchanging oidc code: "{e}".') from None
+        raise InvalidRequest(f"{LOGIN_FAILED} Error exchanging oidc code: {_go_quote(str(e))}.") from None
     if role.bound_subject and role.bound_subject != claims.get("sub"):
         raise InvalidRequest("sub claim does not match bound subject")
     return issue(req, role, claims)

@@ -21,6 +21,7 @@ from strongroom.logical import Storage
 
 CONFIG_KEY = "config"
 ROLE_PREFIX = "role/"
+_NULL_WHEN_EMPTY = ("allowed_redirect_uris", "bound_audiences", "bound_claims", "claim_mappings", "oidc_scopes")
 
 
 def _names(obj: Any) -> list[str]:
@@ -57,7 +58,7 @@ class Config:
     def to_response(self) -> dict[str, Any]:
         data = self.to_json()
         del data["oidc_client_secret"]
-        data.update(jwks_pairs=[], provider_config={}, unsupported_critical_cert_extensions=[])
+        data.update(override_allowed_server_names=[], provider_config={}, status="valid")
         return dict(sorted(data.items()))
 
     @property
@@ -111,6 +112,12 @@ class Role:
         data = self.token.to_response()
         data.update({k: getattr(self, k) for k in _names(self)
                      if k not in ("name", "token")})
+        # Unset lists and maps read as null, as OpenBao shows them; and OpenBao's fields this
+        # method does not implement, at their defaults.
+        for k in _NULL_WHEN_EMPTY:
+            data[k] = data[k] or None
+        data.update(callback_mode="client", oauth2_metadata=None, oidc_disable_confirmation=False,
+                    token_policies_template_claims=False)
         return dict(sorted(data.items()))
 
 

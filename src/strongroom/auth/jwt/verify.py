@@ -42,6 +42,10 @@ DEFAULT_CLOCK_SKEW = 60
 MAX_TOKEN_BYTES = 64 * 1024
 
 
+# OpenBao reports a token it cannot parse as a signature that does not verify.
+_PARSE = "error verifying token signature: "
+
+
 class TokenError(Exception):
     """The token is malformed, unverifiable or its claims do not fit (a 400 for the client)."""
 
@@ -78,20 +82,20 @@ def b64url_encode(data: bytes) -> str:
 def parse(token: str) -> ParsedToken:
     """Split and decode a compact JWS; nothing is verified yet."""
     if len(token) > MAX_TOKEN_BYTES:
-        raise TokenError("error parsing token: token is too large")
+        raise TokenError(f"{_PARSE}token is too large")
     parts = token.strip().split(".")
     if len(parts) != 3:
-        raise TokenError("error parsing token: compact JWS format must have three parts")
+        raise TokenError(f"{_PARSE}go-jose/go-jose: compact JWS format must have three parts")
     try:
         header = orjson.loads(b64url_decode(parts[0]))
         claims = orjson.loads(b64url_decode(parts[1]))
         signature = b64url_decode(parts[2])
     except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        raise TokenError("error parsing token: illegal base64 or JSON data in token") from None
+        raise TokenError(f"{_PARSE}illegal base64 or JSON data in token") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise TokenError("error parsing token: header and payload must be JSON objects")
+        raise TokenError(f"{_PARSE}header and payload must be JSON objects")
     if header.get("crit"):
-        raise TokenError("error parsing token: unsupported critical header parameters")
+        raise TokenError(f"{_PARSE}unsupported critical header parameters")
     return ParsedToken(header, claims, f"{parts[0]}.{parts[1]}".encode(), signature)
 
 
@@ -118,10 +122,13 @@ def _verify_one(key: PublicKey, alg: str, data: bytes, sig: bytes) -> bool:
     return False
 
 
-def check_alg(tok: ParsedToken, allowed: Sequence[str]) -> None:
-    """Refuse ``none``, HS* and anything outside ``allowed`` (all supported ones when empty)."""
+def check_alg(tok: ParsedToken, allowed: Sequence[str], no_key: str) -> None:
+    """Refuse ``none`` and HS* (as a signature no key verifies, ``no_key`` being that message, as
+    OpenBao answers them) and any other algorithm outside ``allowed`` (all supported when empty)."""
     alg = tok.alg
-    if alg not in SUPPORTED_ALGS or (allowed and alg not in allowed):
+    if alg not in SUPPORTED_ALGS:
+        raise TokenError(f"error verifying token signature: {no_key}")
+    if allowed and alg not in allowed:
         raise TokenError("invalid algorithm (alg) header parameter: token signed with unexpected algorithm")
 
 
