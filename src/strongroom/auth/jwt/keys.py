@@ -150,4 +150,16 @@ def _candidates(keys: dict[str, list[PublicKey]], kid: str) -> list[PublicKey]:
 
 
 def static_keys(config: Config) -> list[PublicKey]:
-    return [load_pem_public_key(p) for p in config.jwt_validation_pubkeys]
+    """The config's PEM keys, parsed once per distinct set (a login does not re-parse them)."""
+    pems = tuple(config.jwt_validation_pubkeys)
+    keys = _STATIC.get(pems)
+    if keys is None:
+        keys = [load_pem_public_key(p) for p in pems]
+        if len(_STATIC) >= 64:
+            _STATIC.clear()
+        _STATIC[pems] = keys
+    return keys
+
+
+# Parsed public keys by their PEM texts (public data; bounded).
+_STATIC: dict[tuple[str, ...], list[PublicKey]] = {}
