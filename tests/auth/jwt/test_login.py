@@ -87,7 +87,7 @@ async def test_registered_claims(vault: Vault, keys: Keys) -> None:
     now = claims()["iat"]
     recent = claims(iat=now - 100, nbf=now - 100, exp=now - 30)
     assert (await _login(vault, sign(recent, k)))["client_token"]
-    await vault.done("POST", "auth/jwt/role/r", {"clock_skew_leeway": -1})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "clock_skew_leeway": -1})
     assert "token is expired" in await _refused(vault, sign(recent, k))
     # A token with an audience, against a role that binds none.
     await vault.done("POST", "auth/jwt/role/r2", {"role_type": "jwt", "user_claim": "sub", "bound_subject": "user-1"})
@@ -104,16 +104,19 @@ async def test_bound_claims_string_and_glob(vault: Vault, keys: Keys) -> None:
         'error validating claims: claim "groups" does not match any associated bound claim values')
     assert await _refused(vault, sign(claims(groups=["ops"]), k)) == 'error validating claims: claim "env" is missing'
     # String matching is literal: a "*" means a star.
-    await vault.done("POST", "auth/jwt/role/r", {"bound_claims": {"repo": "org/*"}})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "bound_claims": {"repo": "org/*"}})
     assert "does not match" in await _refused(vault, sign(claims(repo="org/app"), k))
-    await vault.done("POST", "auth/jwt/role/r", {"bound_claims_type": "glob"})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "bound_claims_type": "glob"})
+    assert (await vault.ok("GET", "auth/jwt/role/r"))["data"]["bound_claims"] == {"repo": "org/*"}
     assert (await _login(vault, sign(claims(repo="org/app"), k)))["client_token"]
     assert "does not match" in await _refused(vault, sign(claims(repo="other/app"), k))
-    await vault.done("POST", "auth/jwt/role/r", {"bound_claims": {"repo": "org/*/main", "ref": ["*-release", "v*"]}})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "bound_claims_type": "glob",
+                                                 "bound_claims": {"repo": "org/*/main", "ref": ["*-release", "v*"]}})
     assert (await _login(vault, sign(claims(repo="org/app/main", ref="v1.2"), k)))["client_token"]
     assert "does not match" in await _refused(vault, sign(claims(repo="org/app/dev", ref="v1.2"), k))
     # Glob bound claims must be strings.
-    errors = await vault.fails(400, "POST", "auth/jwt/role/r", {"bound_claims": {"n": [1]}})
+    errors = await vault.fails(400, "POST", "auth/jwt/role/r", {"role_type": "jwt", "bound_claims_type": "glob",
+                                                                 "bound_claims": {"n": [1]}})
     assert errors == ["claim is not a string: 1"]
 
 
@@ -125,7 +128,7 @@ async def test_user_claim_groups_claim_and_mapping_errors(vault: Vault, keys: Ke
     assert await _refused(vault, sign(claims(preferred_username="al", groups={"a": 1}), k)) == (
         '"groups" claim could not be converted to string list')
     assert (await _login(vault, sign(claims(preferred_username="al", groups="solo"), k)))["client_token"]
-    await vault.done("POST", "auth/jwt/role/r", {"claim_mappings": {"groups": "g"}})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "claim_mappings": {"groups": "g"}})
     assert await _refused(vault, sign(claims(preferred_username="al", groups=["a"]), k)) == (
         "error converting claim 'groups' to string")
 
@@ -141,7 +144,7 @@ async def test_login_request_errors(vault: Vault, keys: Keys) -> None:
     # The in-process client is not within the role's token_bound_cidrs: 403, before any verification.
     assert await vault.fails(403, "POST", "auth/jwt/login", {"role": "r", "jwt": "x"}, token=None) == [
         "permission denied"]
-    await vault.done("POST", "auth/jwt/role/r", {"token_bound_cidrs": ""})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "token_bound_cidrs": ""})
     assert await _refused(vault, "x") == ("error validating token: error verifying token signature: "
                                           "go-jose/go-jose: compact JWS format must have three parts")
     for junk in ("a.b.c", "!!.??.**", "e30.W10.", "W10.e30.", "e30.e30."):
@@ -167,7 +170,7 @@ async def test_supported_algs_restrict(vault: Vault, keys: Keys) -> None:
 # -- JWKS -----------------------------------------------------------------------------------------
 async def _jwks_setup(vault: Vault, provider: Provider) -> None:
     await vault.done("POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/keys", "bound_issuer": ISS})
-    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "user_claim": "sub",
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "role_type": "jwt", "user_claim": "sub",
                                                  "bound_audiences": "strongroom", "token_policies": "p"})
 
 
@@ -220,6 +223,6 @@ async def test_config_validation(vault: Vault, keys: Keys, provider: Provider) -
 async def test_jwt_via_discovery(vault: Vault, keys: Keys, provider: Provider) -> None:
     """A jwt role on a mount configured by discovery (no client id): keys come from the provider."""
     await vault.done("POST", "auth/jwt/config", {"oidc_discovery_url": provider.url, "bound_issuer": provider.url})
-    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "user_claim": "sub", "bound_audiences": "x"})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "role_type": "jwt", "user_claim": "sub", "bound_audiences": "x"})
     assert (await _login(vault, sign(claims(iss=provider.url, aud="x"), keys.rsa, kid="k1")))["client_token"]
     assert "invalid issuer" in await _refused(vault, sign(claims(aud="x"), keys.rsa, kid="k1"))

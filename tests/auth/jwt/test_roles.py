@@ -23,9 +23,13 @@ async def test_role_crud_and_read_shape(vault: Vault) -> None:
     assert data["allowed_redirect_uris"] is None and data["oidc_scopes"] is None
     assert data["bound_claims_type"] == "string" and data["callback_mode"] == "client"
     # A write merges: fields not sent keep their values.
-    await vault.done("POST", "auth/jwt/role/dev", {"bound_subject": "s"})
+    await vault.done("POST", "auth/jwt/role/dev", {"role_type": "jwt", "bound_subject": "s"})
     data = (await vault.ok("GET", "auth/jwt/role/dev"))["data"]
     assert data["bound_subject"] == "s" and data["bound_audiences"] == ["a", "b"] and data["role_type"] == "jwt"
+    # As in OpenBao, a write without role_type means oidc, which needs allowed_redirect_uris.
+    assert await vault.fails(400, "POST", "auth/jwt/role/dev", {"bound_subject": "t"}) == [
+        "'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified."]
+    assert (await vault.ok("GET", "auth/jwt/role/dev"))["data"]["bound_subject"] == "s"
     assert (await vault.ok("LIST", "auth/jwt/role"))["data"]["keys"] == ["dev"]
     await vault.done("DELETE", "auth/jwt/role/DEV")
     assert await vault.fails(404, "GET", "auth/jwt/role/dev") == []

@@ -91,9 +91,9 @@ def _is_scalar_list(raw: Any) -> list[Any] | None:
 
 def apply_fields(role: Role, d: FieldData) -> None:
     """Merge a write into ``role`` and validate it (InvalidRequest, Vault's wording)."""
-    role_type = d.get("role_type") if d.has("role_type") else role.role_type
-    if role_type == "":
-        role_type = "oidc"
+    # As in OpenBao, every write states the type: one that does not is an oidc role (so updating a
+    # jwt role without role_type=jwt fails on allowed_redirect_uris).
+    role_type = d.get("role_type") or "oidc"
     if role_type not in ("jwt", "oidc"):
         raise InvalidRequest(f"invalid 'role_type': {role_type}")
     role.role_type = role_type
@@ -102,7 +102,7 @@ def apply_fields(role: Role, d: FieldData) -> None:
         if d.has(key):
             value = d.get(key)
             setattr(role, key, signed_duration(value, key) if key in _SIGNED else value)
-    claims_type = d.get("bound_claims_type") if d.has("bound_claims_type") else role.bound_claims_type
+    claims_type = d.get("bound_claims_type")  # likewise: not sent means "string"
     if claims_type not in ("string", "glob"):
         raise InvalidRequest(f"invalid 'bound_claims_type': {claims_type}")
     role.bound_claims_type = claims_type
