@@ -194,16 +194,60 @@ def _handler(p: Provider) -> type[BaseHTTPRequestHandler]:
     return H
 
 
-@pytest.fixture
-def provider(keys: Keys) -> Iterator[Provider]:
-    p = Provider(signing=[("k1", keys.rsa)])
+def self_signed_cert() -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) for 127.0.0.1, valid for an hour."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "local oidc provider")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _serve(p: Provider, tls: tuple[bytes, bytes] | None, tmp: Any = None) -> Iterator[Provider]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(p))
-    p.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        import ssl
+        cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+        cert_file.write_bytes(tls[0])
+        key_file.write_bytes(tls[1])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert_file, key_file)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    p.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     t.start()
     yield p
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def provider(keys: Keys) -> Iterator[Provider]:
+    yield from _serve(Provider(signing=[("k1", keys.rsa)]), None)
+
+
+@pytest.fixture
+def tls_provider(keys: Keys, tmp_path: Any) -> Iterator[tuple[Provider, str]]:
+    """The provider over HTTPS with a self-signed certificate; yields it and the certificate PEM."""
+    cert, key = self_signed_cert()
+    for p in _serve(Provider(signing=[("k1", keys.rsa)]), (cert, key), tmp_path):
+        yield p, cert.decode()
 
 
 @pytest.fixture

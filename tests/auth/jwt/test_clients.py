@@ -8,6 +8,8 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 import hvac
 import hvac.exceptions
@@ -106,3 +108,24 @@ def test_bao_cli_oidc_login(server: RunningServer, provider: Provider) -> None:
     assert proc.returncode == 0, stderr
     auth = json.loads(stdout)["auth"]
     assert auth["policies"] == ["default", "dev"] and auth["metadata"] == {"role": "web", "subject": "alice"}
+
+
+def test_hvac_oidc_flow(server: RunningServer, provider: Provider) -> None:
+    admin = hvac.Client(url=server.addr, token=server.root_token)
+    admin.sys.enable_auth_method("oidc", path="oidc2")
+    admin.auth.oidc.configure(oidc_discovery_url=provider.url, oidc_client_id=provider.client_id,
+                              oidc_client_secret=provider.client_secret, path="oidc2")
+    redirect = "https://app.example/callback"
+    admin.auth.oidc.create_role("web", user_claim="email", allowed_redirect_uris=[redirect],
+                                token_policies=["dev"], path="oidc2")
+    client = hvac.Client(url=server.addr)
+    url = client.auth.oidc.oidc_authorization_url_request(role="web", redirect_uri=redirect,
+                                                          path="oidc2")["data"]["auth_url"]
+    r = httpx.get(url, follow_redirects=False)
+    back = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["location"]).query).items()}
+    login = client.auth.oidc.oidc_callback(state=back["state"], nonce="", code=back["code"], path="oidc2")
+    assert login["auth"]["policies"] == ["default", "dev"]
+    client.token = login["auth"]["client_token"]
+    assert client.is_authenticated()
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="Expired or missing OAuth state"):
+        client.auth.oidc.oidc_callback(state=back["state"], nonce="", code=back["code"], path="oidc2")

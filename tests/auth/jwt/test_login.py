@@ -226,3 +226,18 @@ async def test_jwt_via_discovery(vault: Vault, keys: Keys, provider: Provider) -
     await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "role_type": "jwt", "user_claim": "sub", "bound_audiences": "x"})
     assert (await _login(vault, sign(claims(iss=provider.url, aud="x"), keys.rsa, kid="k1")))["client_token"]
     assert "invalid issuer" in await _refused(vault, sign(claims(aud="x"), keys.rsa, kid="k1"))
+
+
+async def test_jwks_and_discovery_over_tls_with_ca_pem(vault: Vault, keys: Keys, tls_provider: tuple[Provider, str]) -> None:
+    provider, ca = tls_provider
+    # Without the CA the provider's self-signed certificate is not trusted.
+    assert await vault.fails(400, "POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/keys"}) == [
+        "error checking jwks URL"]
+    errs = await vault.fails(400, "POST", "auth/jwt/config", {"oidc_discovery_url": provider.url})
+    assert errs[0].startswith("error checking oidc discovery URL")
+    await vault.done("POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/keys", "jwks_ca_pem": ca,
+                                                 "bound_issuer": ISS})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "user_claim": "sub", "bound_audiences": "strongroom"})
+    assert (await _login(vault, sign(claims(), keys.rsa, kid="k1")))["client_token"]
+    await vault.done("POST", "auth/jwt/config", {"oidc_discovery_url": provider.url, "oidc_discovery_ca_pem": ca})
+    assert (await _login(vault, sign(claims(iss=provider.url), keys.rsa, kid="k1")))["client_token"]
