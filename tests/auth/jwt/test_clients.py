@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -53,6 +54,14 @@ def test_bao_cli_and_hvac_jwt_login(server: RunningServer, keys: Keys) -> None:
     assert out["auth"]["metadata"] == {"mail": "alice@example.com", "role": "r"}
     bad = s.bao("write", "auth/jwt/login", "role=r", f"jwt={sign(claims(aud='other'), keys.rsa)}", token="")
     assert bad.returncode == 2 and "audience claim does not match any expected audience" in bad.stderr
+
+    # Our own CLI's `login -method=jwt` (a plain PUT to auth/jwt/login).
+    env = {"STRONGROOM_ADDR": s.addr, "HOME": str(s.workdir), "PATH": "/usr/bin:/bin"}
+    ours = subprocess.run([sys.executable, "-m", "strongroom", "login", "-method=jwt", "-format=json", "-no-store",
+                           "role=r", f"jwt={sign(claims(), keys.rsa)}"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    assert json.loads(ours.stdout)["auth"]["metadata"] == {"mail": "alice@example.com", "role": "r"}
 
     client = hvac.Client(url=s.addr)
     login = client.auth.jwt.jwt_login(role="r", jwt=sign(claims(), keys.rsa, "PS256"))
