@@ -174,6 +174,8 @@ def _handler(p: Provider) -> type[BaseHTTPRequestHandler]:
             elif u.path == "/keys":
                 p.jwks_hits += 1
                 self._json(200, p.jwks())
+            elif u.path == "/huge":
+                self._json(200, {"keys": [], "padding": "x" * (2 * 1024 * 1024)})
             elif u.path == "/authorize":
                 q = {k: v[0] for k, v in parse_qs(u.query).items()}
                 self.send_response(302)

@@ -205,6 +205,9 @@ async def test_config_validation(vault: Vault, keys: Keys, provider: Provider) -
     assert errs == ["error parsing public key: data does not contain any valid public keys"]
     errs = await vault.fails(400, "POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/missing"})
     assert errs == ["error checking jwks URL"]
+    # A provider answering an oversized document is refused, not buffered.
+    assert await vault.fails(400, "POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/huge"}) == [
+        "error checking jwks URL"]
     errs = await vault.fails(400, "POST", "auth/jwt/config", {"oidc_discovery_url": provider.url,
                                                               "oidc_client_id": "x"})
     assert errs == ["both 'oidc_client_id' and 'oidc_client_secret' must be set for OIDC"]

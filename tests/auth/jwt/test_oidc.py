@@ -8,7 +8,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 from tests.auth.conftest import Vault
+
+from strongroom.auth.jwt import oidc as oidc_module
 
 from .conftest import Keys, Provider
 
@@ -149,3 +152,19 @@ async def test_auth_url_checks(vault: Vault, provider: Provider, keys: Keys) -> 
     # An oidc role needs allowed_redirect_uris.
     assert await vault.fails(400, "POST", "auth/jwt/role/x", {"user_claim": "sub"}) == [
         "'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified."]
+
+
+async def test_pending_logins_expire_and_are_bounded(vault: Vault, provider: Provider,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    await _setup(vault, provider)
+    expired = "OpenBao login failed. Expired or missing OAuth state."
+    monkeypatch.setattr(oidc_module, "REQUEST_TIMEOUT", -1.0)
+    r = await _callback(vault, _browser(await _auth_url(vault)))
+    assert r.status_code == 400 and r.json()["errors"] == [expired]
+    monkeypatch.setattr(oidc_module, "REQUEST_TIMEOUT", 600.0)
+    # At most MAX_PENDING logins wait; the oldest make room for new ones.
+    monkeypatch.setattr(oidc_module, "MAX_PENDING", 2)
+    first, second, third = [_browser(await _auth_url(vault)) for _ in range(3)]
+    assert (await _callback(vault, first)).json()["errors"] == [expired]
+    assert (await _callback(vault, second)).status_code == 200
+    assert (await _callback(vault, third)).status_code == 200

@@ -20,7 +20,7 @@ import time
 
 from strongroom.auth.jwt import config, login, oidc, roles
 from strongroom.auth.jwt.keys import KeySource
-from strongroom.auth.jwt.oidc import MAX_PENDING, PendingRequest
+from strongroom.auth.jwt.oidc import PendingRequest
 from strongroom.auth.jwt.store import JWTStore
 from strongroom.errors import Internal
 from strongroom.framework import Backend, BackendConfig, Path, Request
@@ -47,7 +47,7 @@ class JWTBackend(Backend):
         return JWTStore(req.storage)
 
     def remember(self, state: str, pending: PendingRequest) -> None:
-        while len(self._pending) >= MAX_PENDING:
+        while len(self._pending) >= oidc.MAX_PENDING:
             self._pending.pop(next(iter(self._pending)))
         self._pending[state] = pending
 

@@ -72,19 +72,34 @@ class KeySource:
         for c in clients:
             await c.aclose()
 
-    async def get_json(self, url: str, ca_pem: str) -> Any:
+    async def request_json(self, method: str, url: str, ca_pem: str,
+                           **kw: Any) -> tuple[httpx.Response, bytes, Any]:
+        """(response, body, decoded JSON body or None). The body is read up to MAX_DOCUMENT_BYTES only, so
+        a misbehaving endpoint cannot make the server buffer an unbounded answer."""
+        headers = {"Accept": "application/json", **kw.pop("headers", {})}
         try:
-            r = await self.client(ca_pem).get(url, headers={"Accept": "application/json"})
+            async with self.client(ca_pem).stream(method, url, headers=headers, **kw) as r:
+                chunks, size = [], 0
+                async for chunk in r.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_DOCUMENT_BYTES:
+                        raise FetchError(f"{method} {url}: response too large")
+                    chunks.append(chunk)
         except httpx.HTTPError as e:
-            raise FetchError(f"Get {url!r}: {type(e).__name__}") from None
-        if r.status_code != 200:
-            raise FetchError(f"{r.status_code} {r.reason_phrase}: {r.text[:200]}")
-        if len(r.content) > MAX_DOCUMENT_BYTES:
-            raise FetchError("response too large")
+            raise FetchError(f"{method} {url}: {type(e).__name__}") from None
+        body = b"".join(chunks)
         try:
-            return orjson.loads(r.content)
+            return r, body, orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise FetchError("could not decode the response as JSON") from None
+            return r, body, None
+
+    async def get_json(self, url: str, ca_pem: str) -> Any:
+        r, raw, body = await self.request_json("GET", url, ca_pem)
+        if r.status_code != 200:
+            raise FetchError(f"{r.status_code} {r.reason_phrase}: {raw[:200].decode(errors='replace')}")
+        if body is None:
+            raise FetchError("could not decode the response as JSON")
+        return body
 
     # -- discovery ------------------------------------------------------------------------------
     async def discovery(self, config: Config) -> dict[str, Any]:

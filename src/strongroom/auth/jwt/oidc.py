@@ -25,9 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
-import orjson
-
 from strongroom.auth.jwt.keys import FetchError
 from strongroom.auth.jwt.login import check_cidrs, issue, verify_jwt
 from strongroom.auth.jwt.store import Role
@@ -159,15 +156,10 @@ async def _exchange(b: JWTBackend, req: Request, pending: PendingRequest, code: 
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": pending.redirect_uri,
             "code_verifier": pending.code_verifier}
     try:
-        r = await b.keys.client(config.oidc_discovery_ca_pem).post(
-            endpoint, data=form, auth=(config.oidc_client_id, config.oidc_client_secret),
-            headers={"Accept": "application/json"})
-    except httpx.HTTPError as e:
-        raise TokenError(f"{_EXCHANGE}unable to exchange auth code with provider: {type(e).__name__}") from None
-    try:
-        body = orjson.loads(r.content)
-    except orjson.JSONDecodeError:
-        body = None
+        r, _, body = await b.keys.request_json("POST", endpoint, config.oidc_discovery_ca_pem, data=form,
+                                            auth=(config.oidc_client_id, config.oidc_client_secret))
+    except FetchError as e:
+        raise TokenError(f"{_EXCHANGE}unable to exchange auth code with provider: {e}") from None
     if r.status_code != 200 or not isinstance(body, dict):
         detail = body.get("error") if isinstance(body, dict) else None
         shown = f'"{detail}"' if isinstance(detail, str) else f"{r.status_code} {r.reason_phrase}"
