@@ -124,6 +124,8 @@ async def test_user_claim_groups_claim_and_mapping_errors(vault: Vault, keys: Ke
     await _setup(vault, keys, user_claim="preferred_username", groups_claim="groups")
     k = keys.rsa
     assert await _refused(vault, sign(claims(groups=["a"]), k)) == 'claim "preferred_username" not found in token'
+    assert await _refused(vault, sign(claims(preferred_username=7, groups=["a"]), k)) == (
+        'claim "preferred_username" could not be converted to string')
     assert await _refused(vault, sign(claims(preferred_username="al"), k)) == '"groups" claim not found in token'
     assert await _refused(vault, sign(claims(preferred_username="al", groups={"a": 1}), k)) == (
         '"groups" claim could not be converted to string list')

@@ -92,8 +92,6 @@ def issue(req: Request, role: Role, claims: dict[str, Any]) -> Response:
     """The Auth for verified ``claims`` under ``role`` (claims checks that need the role run here)."""
     user_claim = role.user_claim
     name = get_claim(claims, user_claim) if role.user_claim_json_pointer else claims.get(user_claim)
-    if isinstance(name, (int, float)) and not isinstance(name, bool):
-        name = str(int(name))
     if name is None:
         raise InvalidRequest(f'claim "{user_claim}" not found in token')
     if not isinstance(name, str):
