@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -246,3 +247,11 @@ async def test_jwks_and_discovery_over_tls_with_ca_pem(vault: Vault, keys: Keys,
     assert (await _login(vault, sign(claims(), keys.rsa, kid="k1")))["client_token"]
     await vault.done("POST", "auth/jwt/config", {"oidc_discovery_url": provider.url, "oidc_discovery_ca_pem": ca})
     assert (await _login(vault, sign(claims(iss=provider.url), keys.rsa, kid="k1")))["client_token"]
+
+
+async def test_concurrent_logins_share_one_jwks_fetch(vault: Vault, keys: Keys, provider: Provider) -> None:
+    await _jwks_setup(vault, provider)
+    provider.jwks_hits = 0
+    tokens = [sign(claims(sub=f"u{i}"), keys.rsa, kid="k1") for i in range(8)]
+    results = await asyncio.gather(*[_login(vault, t) for t in tokens])
+    assert all(r["client_token"] for r in results) and provider.jwks_hits == 1
