@@ -119,6 +119,8 @@ class Provider:
     # Test knobs: a wrong nonce, audience or issuer in the ID token.
     tamper: dict[str, Any] = field(default_factory=dict)
     sign_with: PrivateKey | None = None  # sign ID tokens with a key the JWKS does not publish
+    userinfo: dict[str, Any] = field(default_factory=dict)  # served at /userinfo for the access token
+    access_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [jwk(k, kid) for kid, k in self.signing]}
@@ -126,6 +128,7 @@ class Provider:
     def discovery(self) -> dict[str, Any]:
         return {"issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
                 "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/keys",
+                "userinfo_endpoint": f"{self.url}/userinfo",
                 "id_token_signing_alg_values_supported": ["RS256"], "response_types_supported": ["code"]}
 
     def authorize(self, query: dict[str, str]) -> str:
@@ -151,7 +154,7 @@ class Provider:
         kid, key = self.signing[0]
         if self.sign_with is not None:
             key = self.sign_with
-        return 200, {"access_token": "at", "token_type": "Bearer", "id_token": sign(c, key, "RS256", kid)}
+        return 200, {"access_token": self.access_token, "token_type": "Bearer", "id_token": sign(c, key, "RS256", kid)}
 
 
 def _handler(p: Provider) -> type[BaseHTTPRequestHandler]:
@@ -174,6 +177,11 @@ def _handler(p: Provider) -> type[BaseHTTPRequestHandler]:
             elif u.path == "/keys":
                 p.jwks_hits += 1
                 self._json(200, p.jwks())
+            elif u.path == "/userinfo":
+                if self.headers.get("Authorization") != f"Bearer {p.access_token}":
+                    self._json(401, {"error": "invalid_token"})
+                else:
+                    self._json(200, p.userinfo or {"sub": p.user_claims.get("sub")})
             elif u.path == "/huge":
                 self._json(200, {"keys": [], "padding": "x" * (2 * 1024 * 1024)})
             elif u.path == "/authorize":

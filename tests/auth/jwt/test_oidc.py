@@ -168,3 +168,14 @@ async def test_pending_logins_expire_and_are_bounded(vault: Vault, provider: Pro
     assert (await _callback(vault, first)).json()["errors"] == [expired]
     assert (await _callback(vault, second)).status_code == 200
     assert (await _callback(vault, third)).status_code == 200
+
+
+async def test_userinfo_claims_are_merged(vault: Vault, provider: Provider) -> None:
+    await _setup(vault, provider, claim_mappings={"department": "dept", "sub": "subject"})
+    provider.userinfo = {"sub": "alice", "department": "eng"}
+    auth = (await _callback(vault, _browser(await _auth_url(vault)))).json()["auth"]
+    assert auth["metadata"] == {"role": "web", "subject": "alice", "dept": "eng"}
+    # Userinfo about another subject is ignored.
+    provider.userinfo = {"sub": "mallory", "department": "root"}
+    auth = (await _callback(vault, _browser(await _auth_url(vault)))).json()["auth"]
+    assert auth["metadata"] == {"role": "web", "subject": "alice"}

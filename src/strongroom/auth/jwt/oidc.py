@@ -182,7 +182,23 @@ async def _exchange(b: JWTBackend, req: Request, pending: PendingRequest, code: 
     if not isinstance(got_nonce, str) or not hmac.compare_digest(got_nonce.encode(), pending.nonce.encode()):
         raise TokenError(f"{_VERIFY}invalid id_token nonce: invalid nonce")
     claims.pop("nonce", None)
+    access_token = body.get("access_token")
+    userinfo = doc.get("userinfo_endpoint")
+    if isinstance(access_token, str) and access_token and isinstance(userinfo, str) and userinfo:
+        await _merge_userinfo(b, userinfo, config.oidc_discovery_ca_pem, access_token, claims)
     return claims
+
+
+async def _merge_userinfo(b: JWTBackend, url: str, ca_pem: str, access_token: str, claims: dict[str, Any]) -> None:
+    """Add the provider's userinfo claims (as OpenBao does after a code exchange). Only an answer for
+    the ID token's own subject is used; any failure leaves the ID token's claims as they are."""
+    try:
+        r, _, info = await b.keys.request_json("GET", url, ca_pem, headers={"Authorization": f"Bearer {access_token}"})
+    except FetchError:
+        return
+    if r.status_code != 200 or not isinstance(info, dict) or info.get("sub") != claims.get("sub"):
+        return
+    claims.update(info)
 
 
 async def callback(b: JWTBackend, req: Request, d: FieldData) -> Response | None:
