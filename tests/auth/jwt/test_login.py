@@ -173,7 +173,7 @@ async def test_supported_algs_restrict(vault: Vault, keys: Keys) -> None:
 # -- JWKS -----------------------------------------------------------------------------------------
 async def _jwks_setup(vault: Vault, provider: Provider) -> None:
     await vault.done("POST", "auth/jwt/config", {"jwks_url": f"{provider.url}/keys", "bound_issuer": ISS})
-    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "role_type": "jwt", "user_claim": "sub",
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "user_claim": "sub",
                                                  "bound_audiences": "strongroom", "token_policies": "p"})
 
 
@@ -229,7 +229,7 @@ async def test_config_validation(vault: Vault, keys: Keys, provider: Provider) -
 async def test_jwt_via_discovery(vault: Vault, keys: Keys, provider: Provider) -> None:
     """A jwt role on a mount configured by discovery (no client id): keys come from the provider."""
     await vault.done("POST", "auth/jwt/config", {"oidc_discovery_url": provider.url, "bound_issuer": provider.url})
-    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "role_type": "jwt", "user_claim": "sub", "bound_audiences": "x"})
+    await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "user_claim": "sub", "bound_audiences": "x"})
     assert (await _login(vault, sign(claims(iss=provider.url, aud="x"), keys.rsa, kid="k1")))["client_token"]
     assert "invalid issuer" in await _refused(vault, sign(claims(aud="x"), keys.rsa, kid="k1"))
 

@@ -120,8 +120,8 @@ async def test_bound_claims_and_subject_on_oidc_role(vault: Vault, provider: Pro
     assert (await _callback(vault, _browser(await _auth_url(vault)))).status_code == 200
     provider.user_claims["email"] = "mallory@evil.example"
     r = await _callback(vault, _browser(await _auth_url(vault)))
-    assert r.json()["errors"] == ['error validating claims: claim "email" does not match any associated bound '
-                                  "claim values"]
+    assert r.json()["errors"] == [('error validating claims: claim "email" does not match any associated bound '
+                                   "claim values")]
     provider.user_claims["email"] = "alice@example.com"
     await vault.done("POST", "auth/jwt/role/web", {"bound_subject": "bob", "bound_claims_type": "glob"})
     r = await _callback(vault, _browser(await _auth_url(vault)))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from tests.auth.conftest import Vault
 
-from strongroom.auth.jwt.verify import get_claim, glob_match, parse_jwks
+from strongroom.auth.jwt.verify import b64url_decode, get_claim, glob_match, parse_jwks
 
 from .conftest import Keys, Provider, jwk
 
@@ -93,3 +94,10 @@ def test_claim_pointers() -> None:
     c = {"a": {"b/c": [10, "x"]}, "n": 3.0, "t": True}
     assert get_claim(c, "/a/b~1c/1") == "x" and get_claim(c, "/a/b~1c/0") == "10"
     assert get_claim(c, "/a/missing") is None and get_claim(c, "n") == "3" and get_claim(c, "t") is True
+
+
+def test_base64url_is_strict() -> None:
+    assert b64url_decode("") == b"" and b64url_decode("e30") == b"{}"
+    for bad in ("e30=", "e3 0", "e3+0", "e3/0", "e30!", "a"):
+        with pytest.raises(ValueError):
+            b64url_decode(bad)

@@ -21,7 +21,13 @@ import httpx
 import orjson
 
 from strongroom.auth.jwt.store import Config
-from strongroom.auth.jwt.verify import ParsedToken, PublicKey, load_pem_public_key, parse_jwks, verify_signature
+from strongroom.auth.jwt.verify import (
+    ParsedToken,
+    PublicKey,
+    load_pem_public_key,
+    parse_jwks,
+    verify_signature,
+)
 
 MIN_REFETCH_INTERVAL = 5.0
 HTTP_TIMEOUT = 10.0
