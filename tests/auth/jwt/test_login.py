@@ -150,6 +150,8 @@ async def test_login_request_errors(vault: Vault, keys: Keys) -> None:
     await vault.done("POST", "auth/jwt/role/r", {"role_type": "jwt", "token_bound_cidrs": ""})
     assert await _refused(vault, "x") == ("error validating token: error verifying token signature: "
                                           "go-jose/go-jose: compact JWS format must have three parts")
+    assert await _refused(vault, "e30." + "A" * 70_000 + ".") == (
+        "error validating token: error verifying token signature: token is too large")
     for junk in ("a.b.c", "!!.??.**", "e30.W10.", "W10.e30.", "e30.e30."):
         assert (await _refused(vault, junk)).startswith("error validating token: error verifying token signature: ")
     await vault.done("POST", "auth/jwt/role/o", {"user_claim": "sub", "allowed_redirect_uris": "http://x/cb"})
