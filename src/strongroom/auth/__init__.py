@@ -13,6 +13,8 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "approle": "strongroom.auth.approle:AppRoleBackend",
     "kubernetes": "strongroom.auth.kubernetes:KubernetesBackend",
     "ldap": "strongroom.auth.ldap:LdapBackend",
+    "jwt": "strongroom.auth.jwt:JWTBackend",
+    "oidc": "strongroom.auth.jwt:JWTBackend",
 }
 
 __all__ = ["AUTH_METHODS"]
