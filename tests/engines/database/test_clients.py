@@ -4,6 +4,9 @@ creating users in the real PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -84,6 +87,29 @@ def test_hvac_and_the_bao_cli(sqlite_server: RunningServer) -> None:  # noqa: F8
         time.sleep(0.1)
     assert [u for u in users if role_exists(u)] == []
     out = s.bao("read", "database/creds/not-there")
+    assert out.returncode == 2 and "unknown role: not-there" in out.stderr
+
+    # our CLI, as the bao CLI (issue #13 item 6)
+    def ours(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env.update(VAULT_ADDR=s.addr, VAULT_TOKEN=s.root_token, HOME=str(s.workdir))
+        return subprocess.run([sys.executable, "-m", "strongroom", *args], capture_output=True, text=True, env=env,
+                              timeout=60)
+
+    out = ours("write", f"database/config/{conn}", "plugin_name=postgresql-database-plugin",
+               f"connection_url={PG_URL}", "username=postgres", "password=root-secret", f"allowed_roles={role},cli")
+    assert out.returncode == 0, out.stderr
+    out = ours("read", "-format=json", "database/creds/cli")
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["lease_id"].startswith("database/creds/cli/") and can_log_in(body["data"]["username"], body["data"]["password"])
+    out = ours("read", "-field=username", "database/creds/cli")
+    assert out.returncode == 0 and role_exists(out.stdout.strip())
+    mine = [body["data"]["username"], out.stdout.strip()]
+    out = ours("lease", "revoke", "-sync", "-prefix", "database/creds/cli")
+    assert out.returncode == 0, out.stderr
+    assert [u for u in mine if role_exists(u)] == []
+    out = ours("read", "database/creds/not-there")
     assert out.returncode == 2 and "unknown role: not-there" in out.stderr
 
     # A lease outlives a restart, and its revocation after it still drops the user.
