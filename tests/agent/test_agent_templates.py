@@ -177,3 +177,34 @@ async def test_a_sealed_server_leaves_files_and_child_alone_and_is_recovered_fro
     finally:
         await server.stop(grace=1)
         await core.seal()
+
+
+async def test_a_database_credential_rendered_by_the_agent_logs_in_to_postgresql(
+        server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    import psycopg
+
+    from tests.engines.database.conftest import PG_URL, listening
+
+    if not listening(5432):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    running, c = server
+    await c.post("/v1/sys/mounts/database", json={"type": "database"})
+    r = await c.post("/v1/database/config/pg", json={"plugin_name": "postgresql-database-plugin", "connection_url": PG_URL,
+                                                     "username": "postgres", "password": "x", "allowed_roles": ["app"]})
+    assert r.status_code in (200, 204), r.text
+    await c.post("/v1/database/roles/app", json={"db_name": "pg", "default_ttl": "1h", "creation_statements": [
+        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"]})
+    text = '{{ with secret "database/creds/app" }}{{ .Data.username }} {{ .Data.password }}{{ end }}'
+    cfg = parse(_cfg(running, tmp_path, template={"contents": text, "destination": str(tmp_path / "db"), "perms": "0600"}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    try:
+        await _until(lambda: bool(_read(tmp_path / "db")))
+        user, password = _read(tmp_path / "db").split()
+        with await asyncio.to_thread(psycopg.connect, host="127.0.0.1", user=user, password=password,
+                                     dbname="postgres", connect_timeout=5) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == (user,)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await c.put("/v1/sys/leases/revoke-prefix/database/creds", json={"sync": True})
