@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 
-from strongroom.durations import parse_duration
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
+from strongroom.storage.options import StorageOptions
 
 DEFAULT_PATH = "/vault/"
 DEFAULT_MAX_PARALLEL = 128
@@ -196,17 +196,6 @@ def _error(response: httpx.Response) -> tuple[int, str]:
     return code if isinstance(code, int) else 0, str(message)
 
 
-def _seconds(options: dict[str, Any], name: str, default: float) -> float:
-    raw = options.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        seconds = parse_duration(raw, name=name)
-    except Exception as e:  # noqa: BLE001 - any parse failure is a config error
-        raise InvalidRequest(f'etcd storage: invalid "{name}": {e}') from None
-    if seconds <= 0:
-        raise InvalidRequest(f'etcd storage: "{name}" must be positive')
-    return float(seconds)
 
 
 async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
@@ -217,6 +206,7 @@ async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
     """
     import os
 
+    opts = StorageOptions("etcd", options)
     unsupported = sorted(k for k in options if k.startswith("tls_") or k in ("discovery_srv", "discovery_srv_name"))
     if unsupported:
         raise InvalidRequest(f"etcd storage: {', '.join(unsupported)} not supported yet (plain http endpoints only)")
@@ -238,14 +228,8 @@ async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
     password = str(options.get("password") or os.environ.get("ETCD_PASSWORD") or "")
     if bool(username) != bool(password):
         raise InvalidRequest('etcd storage: "username" and "password" go together')
-    raw_parallel = options.get("max_parallel") or DEFAULT_MAX_PARALLEL
-    try:
-        max_parallel = int(raw_parallel)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f'etcd storage: "max_parallel" must be an integer, not {raw_parallel!r}') from None
-    if max_parallel < 1:
-        raise InvalidRequest('etcd storage: "max_parallel" must be at least 1')
-    request_timeout = _seconds(options, "request_timeout", _REQUEST_TIMEOUT)
+    max_parallel = opts.count("max_parallel", DEFAULT_MAX_PARALLEL, minimum=1)
+    request_timeout = opts.seconds("request_timeout", _REQUEST_TIMEOUT)
     timeout = httpx.Timeout(request_timeout, connect=min(_CONNECT_TIMEOUT, request_timeout))
     client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=max_parallel,
                                                                     max_keepalive_connections=max_parallel))

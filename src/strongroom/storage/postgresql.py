@@ -38,10 +38,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from strongroom.durations import parse_duration
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
+from strongroom.storage.options import StorageOptions
 
 DEFAULT_TABLE = "vault_kv_store"
 DEFAULT_MAX_PARALLEL = 128  # Vault's default
@@ -256,39 +256,10 @@ async def _create_table(conn: psycopg.AsyncConnection[Any], table: sql.Composabl
             sql.Identifier(bare + "_parent_path_idx"), table))
 
 
-def _count(options: dict[str, Any], name: str, default: int, *, minimum: int) -> int:
-    raw = options.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f'postgresql storage: "{name}" must be an integer, not {raw!r}') from None
-    if value < minimum:
-        raise InvalidRequest(f'postgresql storage: "{name}" must be at least {minimum}')
-    return value
 
 
-def _flag(options: dict[str, Any], name: str) -> bool:
-    raw = str(options.get(name, "false")).strip().lower()
-    if raw in ("true", "1"):
-        return True
-    if raw in ("false", "0", ""):
-        return False
-    raise InvalidRequest(f'postgresql storage: "{name}" must be true or false, not {raw!r}')
 
 
-def _seconds(options: dict[str, Any], name: str, default: float) -> float:
-    raw = options.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        seconds = parse_duration(raw, name=name)
-    except Exception as e:  # noqa: BLE001 - any parse failure is a config error
-        raise InvalidRequest(f'postgresql storage: invalid "{name}": {e}') from None
-    if seconds <= 0:
-        raise InvalidRequest(f'postgresql storage: "{name}" must be positive')
-    return float(seconds)
 
 
 async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
@@ -302,7 +273,8 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
     """
     import os
 
-    if _flag(options, "ha_enabled"):
+    opts = StorageOptions("postgresql", options)
+    if opts.flag("ha_enabled"):
         raise InvalidRequest('postgresql storage: "ha_enabled" is not supported yet (one node per table)')
     url = str(options.get("connection_url") or os.environ.get("VAULT_PG_CONNECTION_URL")
               or os.environ.get("BAO_PG_CONNECTION_URL") or "")
@@ -313,16 +285,16 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
     except psycopg.Error as e:
         raise InvalidRequest(f'postgresql storage: invalid "connection_url": {_first_line(e)}') from None
     where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
-    max_parallel = _count(options, "max_parallel", DEFAULT_MAX_PARALLEL, minimum=1)
+    max_parallel = opts.count("max_parallel", DEFAULT_MAX_PARALLEL, minimum=1)
     table_name = str(options.get("table") or DEFAULT_TABLE)
     table, bare = _table_identifier(table_name)
     try:
         connect_timeout = float(params.get("connect_timeout") or _CONNECT_TIMEOUT)
     except ValueError:
         raise InvalidRequest('postgresql storage: "connect_timeout" in connection_url must be a number') from None
-    request_timeout = _seconds(options, "request_timeout", _REQUEST_TIMEOUT)
-    max_idle = _count(options, "max_idle_connections", max_parallel, minimum=0)
-    skip_create = _flag(options, "skip_create_table")
+    request_timeout = opts.seconds("request_timeout", _REQUEST_TIMEOUT)
+    max_idle = opts.count("max_idle_connections", max_parallel, minimum=0)
+    skip_create = opts.flag("skip_create_table")
 
     pool = _Pool(url, max_parallel, connect_timeout, min(max_idle, max_parallel))
     try:
