@@ -16,6 +16,7 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "jwt": "strongroom.auth.jwt:JWTBackend",
     "oidc": "strongroom.auth.jwt:JWTBackend",
     "github": "strongroom.auth.github:GitHubBackend",
+    "okta": "strongroom.auth.okta:OktaBackend",
 }
 
 __all__ = ["AUTH_METHODS"]
