@@ -154,3 +154,10 @@ async def test_renew_rechecks_membership_and_policies(gv: Vault, github: FakeGit
     del github.users["tok-alice"]
     errs = await gv.fails(400, "POST", "auth/token/renew-self", {}, token=token)
     assert "401 Bad credentials" in errs[0]
+
+
+async def test_token_with_control_characters_refused_without_echo(gv: Vault, github: FakeGitHub) -> None:
+    await _configure(gv, github)
+    github.requests.clear()
+    errs = await gv.fails(400, "POST", "auth/github/login", {"token": "ghp_secret\r\nX-Evil: 1"}, token=None)
+    assert "secret" not in errs[0] and not github.requests

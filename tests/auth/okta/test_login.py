@@ -157,3 +157,9 @@ async def test_renew_rechecks_password_and_policies(ov: Vault, okta: FakeOkta) -
     person.password = "pw-2"  # password changed in Okta
     errs = await ov.fails(400, "POST", "auth/token/renew-self", {}, token=token)
     assert "Authentication failed" in errs[0]
+
+
+async def test_api_token_with_control_characters_refused(ov: Vault, okta: FakeOkta) -> None:
+    errs = await ov.fails(400, "POST", "auth/okta/config", {"org_name": "acme", "api_token": "sec\r\nret"})
+    assert "sec" not in errs[0]
+    await ov.fails(404, "GET", "auth/okta/config")  # nothing half-written

@@ -65,8 +65,10 @@ class GitHub:
                 resp = await self.client.get(url, params=params, headers=headers, timeout=self.timeout)
         except (TimeoutError, httpx.TimeoutException):
             raise Unavailable(f"GET {url}: GitHub did not answer within {self.timeout:g}s") from None
-        except httpx.HTTPError as e:
+        except httpx.ConnectError as e:
             raise Unavailable(f"GET {url}: {type(e).__name__}: {e}") from None
+        except httpx.HTTPError as e:  # its text may quote request headers: never shown
+            raise Unavailable(f"GET {url}: {type(e).__name__}") from None
         body = resp.content[:_MAX_BODY]
         try:
             doc: Any = orjson.loads(body) if body else None

@@ -74,6 +74,8 @@ async def _verify(b: GitHubBackend, st: Storage, token: str, remote_addr: str | 
         raise PermissionDenied()
     if not token:
         raise InvalidRequest("missing token")
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise InvalidRequest("invalid token: a GitHub token is printable ASCII without spaces")
     api = GitHub(b.client(), config.api_url, token, b.api_timeout)
     try:
         async with asyncio.timeout(b.login_timeout):

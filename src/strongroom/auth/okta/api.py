@@ -60,8 +60,10 @@ class Okta:
                 resp = await self.client.request(method, url, content=content, headers=headers, timeout=self.timeout)
         except (TimeoutError, httpx.TimeoutException):
             raise Unavailable(f"{method} {shown}: Okta did not answer within {self.timeout:g}s") from None
-        except httpx.HTTPError as e:
+        except httpx.ConnectError as e:
             raise Unavailable(f"{method} {shown}: {type(e).__name__}: {e}") from None
+        except httpx.HTTPError as e:  # its text may quote request headers: never shown
+            raise Unavailable(f"{method} {shown}: {type(e).__name__}") from None
         raw = resp.content[:_MAX_BODY]
         try:
             doc: Any = orjson.loads(raw) if raw else None

@@ -139,6 +139,8 @@ async def write_config(b: OktaBackend, req: Request, d: FieldData) -> Response |
         cfg.api_token = d.get("api_token").strip()
     elif d.has("token"):
         cfg.api_token = d.get("token").strip()
+    if not cfg.api_token.isascii() or not cfg.api_token.isprintable() or " " in cfg.api_token:
+        raise InvalidRequest("invalid api_token: an Okta API token is printable ASCII without spaces")
     if d.has("base_url"):
         cfg.base_url = _check_base_url(d.get("base_url"))
     if cfg.base_url:
