@@ -15,6 +15,8 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "ldap": "strongroom.auth.ldap:LdapBackend",
     "jwt": "strongroom.auth.jwt:JWTBackend",
     "oidc": "strongroom.auth.jwt:JWTBackend",
+    "github": "strongroom.auth.github:GitHubBackend",
+    "okta": "strongroom.auth.okta:OktaBackend",
 }
 
 __all__ = ["AUTH_METHODS"]

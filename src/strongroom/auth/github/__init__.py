@@ -1,0 +1,61 @@
+"""GitHub: people log in with a GitHub personal token; membership of the configured organization
+admits them, their teams and user name map to policies.
+
+Paths (the table of contents; handlers in the sibling modules)::
+
+    config                          organization (+ id), base_url, token_*               config.py
+    map/teams/, map/teams/<team>    team name or slug -> comma-separated policies; LIST   mapping.py
+    map/users/, map/users/<user>    GitHub login -> comma-separated policies; LIST        mapping.py
+    login                           token -> Strongroom token (renewal re-checks)         login.py
+
+Storage (the mount's barrier-encrypted view): ``config``, ``map/teams/<key>``, ``map/users/<key>``,
+``renew_key``. The GitHub calls (api.py) share one pooled httpx client per mount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from strongroom.auth.github import config, login, mapping
+from strongroom.auth.github.api import new_client
+from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.logical import Auth, Storage
+
+
+def paths() -> list[Path[GitHubBackend]]:
+    return [*config.paths(), *mapping.paths(), *login.paths()]
+
+
+class GitHubBackend(Backend):
+    backend_type = "credential"
+    help = ("The GitHub auth method lets users log in with a GitHub personal access token. Configure the\n"
+            "organization at config; map teams and users to policies at map/teams/<team> and map/users/<user>.")
+
+    #: Seconds one GitHub API call may take; and a whole login (several calls, all pages).
+    api_timeout: float = 10.0
+    login_timeout: float = 30.0
+
+    def __init__(self, cfg: BackendConfig) -> None:
+        super().__init__(cfg, paths())
+        self._client: httpx.AsyncClient | None = None
+        self.key_lock = asyncio.Lock()
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_client()
+        return self._client
+
+    async def renew_auth(self, storage: Storage, auth: Auth) -> None:
+        """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
+        await login.renew_auth(self, storage, auth)
+
+    async def deactivate(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+        await super().deactivate()
+
+
+__all__ = ["GitHubBackend", "paths"]

@@ -1,0 +1,62 @@
+"""Okta: people log in with their Okta username and password (Okta's Authentication API, with its
+MFA push or TOTP); Okta groups (read with an API token) and users map to policies.
+
+Paths (the table of contents; handlers in the sibling modules)::
+
+    config                  org_name, base_url, api_token (never read back), bypass_okta_mfa, token_*  config.py
+    groups/, groups/<name>  Okta group -> policies; LIST                                               mapping.py
+    users/, users/<name>    user -> policies and extra local groups; LIST                              mapping.py
+    login/<username>        password (+ totp) -> token; renewal re-checks                             login.py
+
+Storage (the mount's barrier-encrypted view): ``config``, ``group/<name>``, ``user/<name>``,
+``renew_key``. The Okta calls (api.py) share one pooled httpx client per mount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from strongroom.auth.okta import config, login, mapping
+from strongroom.auth.okta.api import new_client
+from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.logical import Auth, Storage
+
+
+def paths() -> list[Path[OktaBackend]]:
+    return [*config.paths(), *mapping.paths(), *login.paths()]
+
+
+class OktaBackend(Backend):
+    backend_type = "credential"
+    help = ("The Okta credential provider allows authentication querying, checking username and password,\n"
+            "and associating policies. If an api token is configured groups are pulled down from Okta.")
+
+    #: Seconds one Okta call may take; a whole login (MFA push included); between push polls.
+    api_timeout: float = 10.0
+    login_timeout: float = 60.0
+    poll_interval: float = 1.0
+
+    def __init__(self, cfg: BackendConfig) -> None:
+        super().__init__(cfg, paths())
+        self._client: httpx.AsyncClient | None = None
+        self.key_lock = asyncio.Lock()
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_client()
+        return self._client
+
+    async def renew_auth(self, storage: Storage, auth: Auth) -> None:
+        """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
+        await login.renew_auth(self, storage, auth)
+
+    async def deactivate(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+        await super().deactivate()
+
+
+__all__ = ["OktaBackend", "paths"]
