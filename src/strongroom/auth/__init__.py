@@ -15,6 +15,7 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "ldap": "strongroom.auth.ldap:LdapBackend",
     "jwt": "strongroom.auth.jwt:JWTBackend",
     "oidc": "strongroom.auth.jwt:JWTBackend",
+    "cert": "strongroom.auth.cert:CertBackend",
 }
 
 __all__ = ["AUTH_METHODS"]
