@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from strongroom.auth.cert.store import CertRole, get_config, get_role, storage
-from strongroom.auth.cert.verify import (b64, candidates, identity, key_id, key_ids, load_presented,
+from strongroom.auth.cert.verify import (candidates, identity, key_id, key_ids, load_presented,
                                          meets_constraints)
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
@@ -74,9 +74,7 @@ async def login(b: CertBackend, req: Request, d: FieldData) -> Response | None:
     common = identity(leaf).common_name
     metadata = {"cert_name": role.name, "common_name": common, "serial_number": str(leaf.serial_number),
                 "subject_key_id": key_id(skid), "authority_key_id": key_id(akid)}
-    auth = role.token.fill_auth(Auth(metadata=metadata, display_name=role.display_name,
-                                     internal_data={"subject_key_id": b64(skid), "authority_key_id": b64(akid)}),
-                                addr)
+    auth = role.token.fill_auth(Auth(metadata=metadata, display_name=role.display_name), addr)
     return Response(auth=auth)
 
 
@@ -86,8 +84,10 @@ async def renew_auth(b: CertBackend, s: Storage, auth: Auth) -> None:
     if not config.disable_binding:
         role, leaf = await match(b, s, RENEWING_CONNECTION.get())
         skid, akid = key_ids(leaf)
-        same = (auth.internal_data.get("subject_key_id") == b64(skid)
-                or auth.internal_data.get("authority_key_id") == b64(akid))
+        # Vault's rule: the subject or the authority key id of the login's certificate (kept in the
+        # token's metadata; token entries keep no internal data).
+        same = (auth.metadata.get("subject_key_id") == key_id(skid)
+                or auth.metadata.get("authority_key_id") == key_id(akid))
         if role.name != name or not same:
             raise InvalidRequest("client identity during renewal not matching client identity used during login")
     current = await get_role(s, name)

@@ -15,7 +15,6 @@ key usage; an extended key usage on the leaf, when present, must allow client au
 
 from __future__ import annotations
 
-import base64
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -232,7 +231,3 @@ def key_ids(leaf: x509.Certificate) -> tuple[bytes, bytes]:
     except x509.ExtensionNotFound:
         akid = b""
     return skid, akid
-
-
-def b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
