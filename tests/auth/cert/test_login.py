@@ -21,9 +21,9 @@ def roles(cert_server: CertServer) -> Iterator[CertServer]:
     yield s
 
 
-def test_no_certificate_is_refused_with_vaults_words(roles: CertServer) -> None:
+def test_no_certificate_is_refused_with_openbaos_words(roles: CertServer) -> None:
     r = roles.login(None)
-    assert r.status_code == 400 and r.json()["errors"] == ["client certificate must be supplied"]
+    assert r.status_code == 400 and r.json()["errors"] == ["no client certificate found"]
 
 
 def test_a_certificate_from_the_trusted_ca_logs_in(roles: CertServer) -> None:
@@ -121,7 +121,7 @@ def test_renewal_rechecks_the_certificate(roles: CertServer) -> None:
     assert _renew(roles, token, "foreign") == 400  # not trusted any more / another identity
     assert _renew(roles, token, "self") == 400
     r = roles.call("POST", "auth/token/renew-self", {}, cert=None, token=token)
-    assert r.json()["errors"] == ["client certificate must be supplied"]
+    assert r.json()["errors"] == ["no client certificate found"]
 
 
 def test_renewal_refused_when_the_role_changed_or_went(roles: CertServer) -> None:

@@ -70,8 +70,6 @@ def _apply(role: CertRole, d: FieldData) -> None:
     role.token.update(d)
     if d.has("certificate"):
         role.certificate = d.get("certificate")
-    if not role.certificate.strip():
-        raise InvalidRequest("must specify certificate")
     if not parse_pem_chain(role.certificate):
         raise InvalidRequest("failed to parse certificate")
     if d.has("display_name"):

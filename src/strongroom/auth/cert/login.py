@@ -1,7 +1,7 @@
 """login: the client certificate presented on the TLS connection in, a token out; and the renewal
 check (Vault's pathLoginRenew).
 
-Order (Vault's): a certificate was presented (400 "client certificate must be supplied"); the
+Order (Vault's): a certificate was presented (400 "no client certificate found", as OpenBao); the
 roles considered are all of them, or the one named by ``name``; the roles that trust the
 certificate (verify.py) are kept when the leaf meets their constraints; the first is used; the
 caller's address must be within its token_bound_cidrs.
@@ -28,7 +28,8 @@ from strongroom.logical import RENEWING_CONNECTION, Auth, Connection, Storage
 if TYPE_CHECKING:
     from strongroom.auth.cert import CertBackend
 
-NO_CERT = "client certificate must be supplied"
+# OpenBao's words (Vault's code also has "client certificate must be supplied" further in).
+NO_CERT = "no client certificate found"
 NOT_TRUSTED = "invalid certificate or no client certificate supplied"
 NO_MATCH = "no chain matching all constraints could be found for this login certificate"
 

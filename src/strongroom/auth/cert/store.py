@@ -65,7 +65,7 @@ class CertRole:
     def to_response(self) -> dict[str, Any]:
         data = self.token.to_response()
         data.update(certificate=self.certificate, display_name=self.display_name,
-                    **{k: list(v) for k, v in self.constraints.items()})
+                    **{k: list(v) or None for k, v in self.constraints.items()})  # null when empty, as Go
         return dict(sorted(data.items()))
 
 
