@@ -51,6 +51,7 @@ class Trusted:
     leaves: dict[bytes, list[str]] = field(default_factory=dict)  # DER of a non-CA -> role names
     cas: dict[bytes, list[str]] = field(default_factory=dict)  # DER of a CA -> role names
     ca_certs: list[x509.Certificate] = field(default_factory=list)
+    store: Store | None = None  # of ca_certs, made once
 
     @classmethod
     def build(cls, roles: Iterable[CertRole]) -> Trusted:
@@ -65,6 +66,7 @@ class Trusted:
                     t.cas.setdefault(der, []).append(role.name)
                 else:
                     t.leaves.setdefault(der, []).append(role.name)
+        t.store = Store(t.ca_certs) if t.ca_certs else None
         return t
 
     def only(self, name: str) -> Trusted:
@@ -107,9 +109,9 @@ def _eku_allows_client(leaf: x509.Certificate) -> bool:
 def verified_chain(trusted: Trusted, presented: list[x509.Certificate],
                    now: datetime.datetime) -> list[x509.Certificate] | None:
     """The chain from the leaf to one of the trusted CAs, or None when there is none."""
-    if not trusted.ca_certs or not _eku_allows_client(presented[0]):
+    if trusted.store is None or not _eku_allows_client(presented[0]):
         return None
-    verifier = (PolicyBuilder().store(Store(trusted.ca_certs)).time(now)
+    verifier = (PolicyBuilder().store(trusted.store).time(now)
                 .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY).build_client_verifier())
     try:
         return list(verifier.verify(presented[0], presented[1:]).chain)
