@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from strongroom.auth.cert.store import CertRole, get_config, get_role, storage
-from strongroom.auth.cert.verify import (candidates, identity, key_id, key_ids, load_presented,
-                                         meets_constraints)
+from strongroom.auth.cert.verify import identity, judge, key_id, key_ids, meets_constraints
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
 from strongroom.logical import RENEWING_CONNECTION, Auth, Connection, Storage
@@ -45,23 +44,20 @@ async def match(b: CertBackend, s: Storage, connection: Connection | None,
     """The role the connection's client certificate logs in as, and the leaf; 400 otherwise."""
     if connection is None or not connection.peer_certificate:
         raise InvalidRequest(NO_CERT)
-    presented = load_presented(connection.peer_certificate_chain or (connection.peer_certificate,))
-    if not presented:
-        raise InvalidRequest(NOT_TRUSTED)
     trusted = await b.trusted(s)
     if name:
         role = trusted.roles.get(name.lower())
         if role is None:
             raise InvalidRequest(NOT_TRUSTED)
         trusted = trusted.only(role.name)
-    names, any_trust = candidates(trusted, presented, datetime.datetime.now(datetime.UTC))
-    if not any_trust:
+    chain = connection.peer_certificate_chain or (connection.peer_certificate,)
+    verdict = judge(trusted, chain, datetime.datetime.now(datetime.UTC))
+    if verdict is None:
         raise InvalidRequest(NOT_TRUSTED)
-    who = identity(presented[0])
-    for role_name in names:
+    for role_name in verdict.names:
         role = trusted.roles[role_name]
-        if meets_constraints(role, who):
-            return role, presented[0]
+        if meets_constraints(role, verdict.who):
+            return role, verdict.leaf
     raise InvalidRequest(NO_MATCH)
 
 

@@ -52,6 +52,8 @@ class Trusted:
     cas: dict[bytes, list[str]] = field(default_factory=dict)  # DER of a CA -> role names
     ca_certs: list[x509.Certificate] = field(default_factory=list)
     store: Store | None = None  # of ca_certs, made once
+    verdicts: dict[tuple[bytes, ...], Verdict] = field(default_factory=dict)  # see judge()
+    subsets: dict[str, Trusted] = field(default_factory=dict)  # see only()
 
     @classmethod
     def build(cls, roles: Iterable[CertRole]) -> Trusted:
@@ -71,8 +73,11 @@ class Trusted:
 
     def only(self, name: str) -> Trusted:
         """The same, narrowed to one role (a login that names its role)."""
-        role = self.roles.get(name)
-        return Trusted.build([role] if role is not None else [])
+        subset = self.subsets.get(name)
+        if subset is None:
+            role = self.roles.get(name)
+            subset = self.subsets[name] = Trusted.build([role] if role is not None else [])
+        return subset
 
 
 def _ca_constraint(policy: Policy, cert: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
@@ -119,17 +124,57 @@ def verified_chain(trusted: Trusted, presented: list[x509.Certificate],
         return None
 
 
-def candidates(trusted: Trusted, presented: list[x509.Certificate], now: datetime.datetime) -> tuple[list[str], bool]:
+def candidates(trusted: Trusted, presented: list[x509.Certificate],
+               now: datetime.datetime) -> tuple[list[str], datetime.datetime]:
     """Names of the roles that trust the presented certificate, before constraints (a role trusting
-    the leaf itself first), and whether anything trusted it at all."""
+    the leaf itself first; none when nothing trusts it), and until when that holds (the earliest end
+    of validity of the certificates involved)."""
     leaf = presented[0]
     names: list[str] = []
+    expires = leaf.not_valid_after_utc
     if valid_at(leaf, now):
         names.extend(trusted.leaves.get(leaf.public_bytes(Encoding.DER), []))
     chain = verified_chain(trusted, presented, now)
     for cert in chain or []:
         names.extend(trusted.cas.get(cert.public_bytes(Encoding.DER), []))
-    return list(dict.fromkeys(names)), bool(names)
+        expires = min(expires, cert.not_valid_after_utc)
+    return list(dict.fromkeys(names)), expires
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    """A presented chain that some role trusts: which roles, the leaf and what the constraints see."""
+
+    names: list[str]
+    leaf: x509.Certificate
+    who: Identity
+    expires: datetime.datetime
+
+
+_MAX_VERDICTS = 4096
+
+
+def judge(trusted: Trusted, chain: tuple[bytes, ...], now: datetime.datetime) -> Verdict | None:
+    """The verdict on a presented chain (DER, leaf first); None when nothing trusts it.
+
+    Verdicts are kept per Trusted (so until a role changes) and per exact chain, until the first of
+    its certificates expires: a client that logs in again on every request pays for one path
+    validation, not one per login. Refusals are not kept. The table is bounded (cleared when full).
+    """
+    hit = trusted.verdicts.get(chain)
+    if hit is not None and now <= hit.expires:
+        return hit
+    presented = load_presented(chain)
+    if not presented:
+        return None
+    names, expires = candidates(trusted, presented, now)
+    if not names:
+        return None
+    verdict = Verdict(names, presented[0], identity(presented[0]), expires)
+    if len(trusted.verdicts) >= _MAX_VERDICTS:
+        trusted.verdicts.clear()
+    trusted.verdicts[chain] = verdict
+    return verdict
 
 
 # -- constraints --------------------------------------------------------------------------------
