@@ -8,6 +8,7 @@ an error from :mod:`strongroom.errors`. Nothing here knows about HTTP.
 from __future__ import annotations
 
 import enum
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -154,6 +155,12 @@ class Connection:
     # Every certificate the peer presented, DER, leaf first, as sent: not verified by the listener
     # unless it has tls_require_and_verify_client_cert. () when none was presented.
     peer_certificate_chain: tuple[bytes, ...] = ()
+
+
+#: The connection of the request that is renewing a token, for the issuing auth method's renewal
+#: check (``renew_auth`` is handed no Request; cert auth re-checks the client certificate on it).
+#: Set by the token backend around a renewal; None elsewhere.
+RENEWING_CONNECTION: ContextVar[Connection | None] = ContextVar("strongroom_renewing_connection", default=None)
 
 
 @dataclass(slots=True)

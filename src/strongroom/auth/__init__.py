@@ -17,6 +17,7 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "oidc": "strongroom.auth.jwt:JWTBackend",
     "github": "strongroom.auth.github:GitHubBackend",
     "okta": "strongroom.auth.okta:OktaBackend",
+    "cert": "strongroom.auth.cert:CertBackend",
 }
 
 __all__ = ["AUTH_METHODS"]

@@ -27,6 +27,7 @@ from strongroom.framework import (
     Request,
     Response,
 )
+from strongroom.logical import RENEWING_CONNECTION
 
 PolicyExists = Callable[[str], Awaitable[bool]]
 
@@ -136,20 +137,24 @@ async def renew(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
     entry = await b.store.lookup(token)
     if entry is None:
         raise InvalidRequest("token not found")
-    return await _renewed(b, entry, token, d)
+    return await _renewed(b, req, entry, token, d)
 
 
 async def renew_self(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
-    return await _renewed(b, caller_entry(req), req.client_token, d)
+    return await _renewed(b, req, caller_entry(req), req.client_token, d)
 
 
 async def renew_accessor(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
-    return await _renewed(b, await _by_accessor(b, d), "", d)
+    return await _renewed(b, req, await _by_accessor(b, d), "", d)
 
 
-async def _renewed(b: TokenBackend, entry: TokenEntry, token: str, d: FieldData) -> Response:
+async def _renewed(b: TokenBackend, req: Request, entry: TokenEntry, token: str, d: FieldData) -> Response:
     warnings: list[str] = []
-    entry = await b.store.renew(entry, d.get("increment"), warnings)
+    renewing = RENEWING_CONNECTION.set(req.connection)  # for the auth method's check (cert auth)
+    try:
+        entry = await b.store.renew(entry, d.get("increment"), warnings)
+    finally:
+        RENEWING_CONNECTION.reset(renewing)
     ttl = round(entry.expire_time - entry.last_renewal)
     return Response(auth=entry.to_auth(token, lease_duration=ttl), warnings=warnings)
 
