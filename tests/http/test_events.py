@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -297,7 +297,7 @@ async def test_a_slow_subscriber_never_blocks_writes() -> None:
         reader, writer = await asyncio.open_connection(sock=sock)
         writer.write(handshake_request("/v1/sys/events/subscribe/*")[0])
         assert (await read_head(reader))[0] == 101
-        writer.transport.pause_reading()
+        cast(asyncio.Transport, writer.transport).pause_reading()
         # ...and a small send buffer on the server's side of it (else the kernel holds megabytes).
         (conn,) = s.server.connections
         assert conn.transport is not None
