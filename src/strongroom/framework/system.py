@@ -1,7 +1,7 @@
 """SystemView: everything a backend may know of the server it runs in (OpenBao's logical.SystemView).
 
 Core hands one to every mount through :class:`~strongroom.framework.BackendConfig`; a backend
-reaches the rest of the server through nothing else. Seven members, each cheap to call on a hot path:
+reaches the rest of the server through nothing else. Eight members, each cheap to call on a hot path:
 
     storage        the mount's own storage view (chrooted to the mount, encrypted by the barrier)
     lease_ttls()   the mount's effective (default, max) lease TTLs in seconds, tune applied
