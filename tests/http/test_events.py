@@ -23,7 +23,8 @@ import pytest
 
 from strongroom.api.events import subscribe
 from strongroom.api.errors import APIError
-from strongroom.core import Core
+from strongroom.core import Core, CoreConfig
+from strongroom.core.audit import AuditConfig
 from strongroom.http.app import App
 from strongroom.http.server import HttpServer
 from strongroom.testing import unsealed_core
@@ -44,8 +45,8 @@ class Running:
 
 
 @asynccontextmanager
-async def serving() -> AsyncIterator[Running]:
-    async with unsealed_core() as (core, _):
+async def serving(config: CoreConfig | None = None) -> AsyncIterator[Running]:
+    async with unsealed_core(config=config) as (core, _):
         server = HttpServer(App(core), asyncio.get_running_loop())
         await server.start("127.0.0.1", 0)
         try:
@@ -364,3 +365,37 @@ async def test_cli_events_subscribe_refused() -> None:
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == 2
         assert b"Error subscribing to events" in err and b"permission denied" in err
+
+
+async def test_subscriptions_are_audited(tmp_path: Any) -> None:
+    log = tmp_path / "audit.log"
+    async with serving(CoreConfig(audit=AuditConfig(allow_api_creation=True))) as s, s.client() as c:
+        r = await c.put("/v1/sys/audit/file", json={"type": "file", "options": {"file_path": str(log)}})
+        assert r.status_code == 204, r.text
+        listener = await Listener(s, "kv*").ready()
+        with pytest.raises(APIError):
+            async for _ in subscribe(s.address, "bogus-token", "kv*"):
+                pass
+        listener.stop()
+    entries = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    subscribed = [(e["type"], e.get("error", "")) for e in entries
+                  if e.get("request", {}).get("path") == "sys/events/subscribe/kv*"]
+    assert ("request", "") in subscribed and ("response", "") in subscribed
+    assert ("response", "permission denied") in subscribed
+
+
+async def test_a_failing_stream_closes_with_1011_not_an_http_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.core.events import Subscriber
+
+    async def broken(self: Subscriber) -> dict[str, Any] | None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Subscriber, "next", broken)
+    async with serving() as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(handshake_request("/v1/sys/events/subscribe/*")[0])
+        assert (await read_head(reader))[0] == 101
+        opcode, payload = await read_frame(reader)
+        assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1011
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()

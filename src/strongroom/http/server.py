@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import re
 import ssl
@@ -488,14 +487,22 @@ class HttpConnection(asyncio.Protocol):
         self.read_paused = False
         transport.resume_reading()
         pump = self.loop.create_task(self._pump(subscriber, ws))
+        failed = False
         try:
             await asyncio.wait([pump, ws.done], return_when=asyncio.FIRST_COMPLETED)
         finally:
             pump.cancel()
             subscriber.close()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await pump
-        if subscriber.subscription.dropped:
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # our bug: say so, and end this stream (never an HTTP answer now)
+                log.exception("events stream failed")
+                failed = True
+        if failed:
+            ws.close(websocket.INTERNAL, "internal error")
+        elif subscriber.subscription.dropped:
             ws.close(websocket.INTERNAL, "subscriber too slow: events dropped")
         else:
             ws.close(websocket.NORMAL)
