@@ -399,3 +399,24 @@ async def test_a_failing_stream_closes_with_1011_not_an_http_answer(monkeypatch:
         assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1011
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+
+
+async def test_stream_outlives_the_idle_timeout_and_ends_when_the_client_vanishes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.http import server as http_server
+
+    monkeypatch.setattr(http_server, "IDLE_TIMEOUT", 0.1)
+    async with serving() as s, s.client() as c:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(handshake_request("/v1/sys/events/subscribe/*")[0])
+        assert (await read_head(reader))[0] == 101
+        await asyncio.sleep(0.5)  # several idle timeouts: a stream is not an idle keep-alive connection
+        await write(c, "late", {"a": "1"})
+        opcode, payload = await read_frame(reader)
+        assert opcode == 0x1 and b"secret/data/late" in payload
+        writer.transport.abort()  # gone without a close frame
+        for _ in range(200):
+            if not s.core.events.subscriptions and not s.server.connections:
+                break
+            await asyncio.sleep(0.01)
+        assert not s.core.events.subscriptions and not s.server.connections

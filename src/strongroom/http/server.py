@@ -269,6 +269,8 @@ class HttpConnection(asyncio.Protocol):
         # client still reads). Nothing more will be parsed.
         self.reading = False
         self.peer_eof = True
+        if self.ws is not None:
+            self.ws.lost()  # a stream whose client stopped sending (no close frame can come) ends
         if not self._busy():
             return None  # close now
         return True
