@@ -20,6 +20,8 @@ from typing import Any, cast
 import httpx
 import orjson
 import pytest
+from tests.http.test_tls import Certs, certs  # noqa: F401  (the certs fixture)
+from tests.http.test_tls import listener as tls_listener
 
 from strongroom.api.events import subscribe
 from strongroom.api.errors import APIError
@@ -27,6 +29,7 @@ from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditConfig
 from strongroom.http.app import App
 from strongroom.http.server import HttpServer
+from strongroom.server import tls_context
 from strongroom.testing import unsealed_core
 
 
@@ -420,3 +423,33 @@ async def test_stream_outlives_the_idle_timeout_and_ends_when_the_client_vanishe
                 break
             await asyncio.sleep(0.01)
         assert not s.core.events.subscriptions and not s.server.connections
+
+
+async def test_over_tls_with_the_cli(certs: Certs) -> None:
+    async with unsealed_core() as (core, _):
+        server = HttpServer(App(core), asyncio.get_running_loop())
+        await server.start("127.0.0.1", 0, tls_context(tls_listener(certs)))
+        port = server.sockets[0].getsockname()[1]
+        try:
+            env = {**os.environ, "VAULT_ADDR": f"https://127.0.0.1:{port}", "VAULT_TOKEN": "root",
+                   "VAULT_CACERT": certs.pem("ca")}
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "strongroom", "events", "subscribe", "-timeout=20s", "kv*",
+                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            try:
+                for _ in range(500):
+                    if core.events.subscriptions or proc.returncode is not None:
+                        break
+                    await asyncio.sleep(0.02)
+                assert core.events.subscriptions
+                async with httpx.AsyncClient(base_url=f"https://127.0.0.1:{port}", headers={"X-Vault-Token": "root"},
+                                             verify=certs.client(None)) as c:
+                    await write(c, "tls", {"a": "1"})
+                assert proc.stdout is not None
+                line = await asyncio.wait_for(proc.stdout.readline(), 10)
+                assert orjson.loads(line)["data"]["event"]["metadata"]["path"] == "secret/data/tls"
+            finally:
+                proc.kill()
+                await proc.wait()
+        finally:
+            await server.stop(grace=1)
