@@ -63,6 +63,7 @@ class Client:
                     verify.load_cert_chain(client_cert, client_key)
                 except (OSError, ssl.SSLError) as e:
                     raise ClientError(f"Error loading client certificate: {_file_error(e, client_cert)}") from e
+        self.verify = verify  # what a connection outside httpx (api/events.py) verifies the server with
         # A standby node answers 307 to the active one; 307/308 keep the method and body.
         self._http = httpx.AsyncClient(verify=verify, timeout=timeout, transport=transport, follow_redirects=True)
 

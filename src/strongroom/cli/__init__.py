@@ -86,6 +86,7 @@ COMMANDS: dict[str, Command] = {
     "kv metadata get": Command("kv_metadata:metadata_get", "Show a secret's metadata and versions"),
     "kv metadata put": Command("kv_metadata:metadata_put", "Set a secret's metadata"),
     "kv metadata delete": Command("kv_metadata:metadata_delete", "Delete a secret and all its versions"),
+    "events subscribe": Command("events:subscribe", "Print the change events the token may see, as they happen"),
 }
 
 #: One-line descriptions of the command families, for help listings.
@@ -99,6 +100,7 @@ FAMILIES: dict[str, str] = {
     "kv": "Interact with the key/value secrets engine",
     "lease": "Interact with leases",
     "kv metadata": "Interact with the metadata of KV v2 secrets",
+    "events": "Subscribe to change events",
 }
 
 USAGE = "Usage: strongroom <command> [args]"

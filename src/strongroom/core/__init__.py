@@ -16,6 +16,7 @@ from strongroom.core import pipeline
 from strongroom.core.audit import AuditBroker, AuditConfig
 from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.cluster import ClusterInfo
+from strongroom.core.events import EventBus
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
@@ -73,9 +74,10 @@ class Core(SealLifecycle):
         super().__init__(Barrier(physical), self.config.storage_type)
         self.router = Router()
         self.password_policies = PasswordPolicyStore(StorageView(self.barrier, POLICY_VIEW))
+        self.events = EventBus()  # change events (core/events.py); backends publish via their SystemView
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls,
                                  defaults=self._default_mounts, active=lambda: not self.standby,
-                                 passwords=self.password_policies.generate)
+                                 passwords=self.password_policies.generate, events=self.events.publish)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
@@ -118,6 +120,7 @@ class Core(SealLifecycle):
             ("", Steps(activate=lambda: self.rotation.setup(), deactivate=lambda: self.rotation.stop())),
             ("", Steps(deactivate=lambda: self.security.stop())),
             ("", Steps(deactivate=lambda: self.ceremonies.reset())),
+            ("", Steps(deactivate=self.events.close_all)),
             ("", self.periodic),
         ]
 

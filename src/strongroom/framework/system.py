@@ -1,7 +1,7 @@
 """SystemView: everything a backend may know of the server it runs in (OpenBao's logical.SystemView).
 
 Core hands one to every mount through :class:`~strongroom.framework.BackendConfig`; a backend
-reaches the rest of the server through nothing else. Seven members, each cheap to call on a hot path:
+reaches the rest of the server through nothing else. Eight members, each cheap to call on a hot path:
 
     storage        the mount's own storage view (chrooted to the mount, encrypted by the barrier)
     lease_ttls()   the mount's effective (default, max) lease TTLs in seconds, tune applied
@@ -10,6 +10,7 @@ reaches the rest of the server through nothing else. Seven members, each cheap t
     entity(id)     the identity entity of that id, or None (identity is not built yet: always None)
     logger         a logger named for the mount
     generate_password(policy)  a password from the named password policy ("" = the default policy)
+    emit_event(type, metadata)  publish a change event (core/events.py); never blocks, never fails
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class SystemView(Protocol):
 
     async def generate_password(self, policy: str = "") -> str: ...
 
+    def emit_event(self, event_type: str, metadata: dict[str, str]) -> None:
+        """Publish event ``event_type`` (``kv-v2/data-write``) with Vault's metadata; ``path`` and
+        ``data_path`` are relative to the mount (the view prefixes the mount path)."""
+        ...
+
 
 @dataclass(slots=True)
 class StaticSystemView:
@@ -67,6 +73,8 @@ class StaticSystemView:
     is_active: bool = True
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("strongroom.backend"))
     password_policies: dict[str, PasswordPolicy] = field(default_factory=dict)
+    #: What emit_event was given, in order (tests read it).
+    events: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     def lease_ttls(self) -> tuple[int, int]:
         return self.ttls
@@ -87,6 +95,9 @@ class StaticSystemView:
         if found is None:
             raise InvalidRequest(f'failed to generate password: policy "{policy}" not found')
         return found.generate()
+
+    def emit_event(self, event_type: str, metadata: dict[str, str]) -> None:
+        self.events.append((event_type, dict(metadata)))
 
 
 __all__ = ["Entity", "StaticSystemView", "SystemView"]

@@ -34,12 +34,15 @@ from strongroom.http.sys import check_method as check_sys_method
 
 if TYPE_CHECKING:
     from strongroom.core import Core
+    from strongroom.core.events import Subscriber
 
 log = logging.getLogger("strongroom.http")
 
 ROUTES = {**SYS_ROUTES, **CEREMONY_ROUTES}
 
 DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
+#: Where a WebSocket upgrade is taken (http/server.py hands those requests to :meth:`App.subscribe`).
+EVENTS_PREFIX = "/v1/sys/events/subscribe/"
 
 
 def too_large() -> tuple[int, bytes]:
@@ -110,6 +113,24 @@ class App:
             answer = envelope.render_error(Internal("internal error"))
         send(*answer)
         return True
+
+    async def subscribe(self, path: str, query_string: str, headers: dict[str, str],
+                        peer: Peer) -> Subscriber | tuple[int, bytes]:
+        """An events subscription (``/v1/sys/events/subscribe/EVENT_TYPE``, a WebSocket upgrade):
+        authenticated, authorised (``read`` on the path) and audited as any request. The
+        subscriber, or the error answer to send instead of switching protocols. Never raises."""
+        from strongroom.core.events import open_subscription
+
+        try:
+            if not path.startswith(EVENTS_PREFIX) or not path[4:].isprintable():
+                raise UnsupportedPath()
+            req = to_request("GET", path[4:], query_string, b"", headers, new_request_id(), peer)
+            return await open_subscription(self.core, req)
+        except StrongroomError as err:
+            return envelope.render_error(err)
+        except Exception:  # the edge must never leak a traceback to the client
+            log.exception("unexpected error subscribing to %s", path[:200])
+            return envelope.render_error(Internal("internal error"))
 
     async def _dispatch(self, method: str, raw_path: str, query_string: str, headers: dict[str, str],
                         body: bytes, peer: Peer) -> tuple[int, bytes]:

@@ -26,15 +26,19 @@ import logging
 import re
 import ssl
 from functools import partial
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 import httptools
+import orjson
 
 from strongroom.errors import HeadersTooLarge, Internal, InvalidRequest, UnsupportedOperation, URITooLong
-from strongroom.http import envelope, tls, wire
-from strongroom.http.app import App, too_large
+from strongroom.http import envelope, tls, websocket, wire
+from strongroom.http.app import EVENTS_PREFIX, App, too_large
 from strongroom.http.logical import Peer
+
+if TYPE_CHECKING:
+    from strongroom.core.events import Subscriber
 
 log = logging.getLogger("strongroom.http")
 
@@ -59,7 +63,7 @@ _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PAT
 class _Request:
     """One parsed request waiting for (or in) its turn. ``error`` set: answer it and close."""
 
-    __slots__ = ("body", "error", "head", "headers", "http10", "keep_alive", "method", "path", "query")
+    __slots__ = ("body", "error", "head", "headers", "http10", "keep_alive", "method", "path", "query", "upgrade")
 
     def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
                  keep_alive: bool, http10: bool) -> None:
@@ -72,6 +76,7 @@ class _Request:
         self.http10 = http10
         self.head = method == "HEAD"
         self.error: tuple[int, bytes] | None = None
+        self.upgrade = False  # a WebSocket upgrade of an events subscription (see _websocket)
 
 
 def _failure(status_body: tuple[int, bytes]) -> _Request:
@@ -144,6 +149,7 @@ class HttpConnection(asyncio.Protocol):
         self.peer_eof = False
         self.idle_since = 0.0
         self.timer: asyncio.TimerHandle | None = None
+        self.ws: websocket.WebSocket | None = None  # set once upgraded: every read goes to it
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
@@ -165,6 +171,8 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self.ws is not None:
+            self.ws.lost()
         self.reading = False
         self.queue.clear()
         if self.timer is not None:
@@ -187,6 +195,9 @@ class HttpConnection(asyncio.Protocol):
         self._update_reading()
 
     def data_received(self, data: bytes) -> None:
+        if self.ws is not None:
+            self.ws.feed(data)
+            return
         if not self.reading:
             return  # draining a client we stopped listening to (see _close_after)
         if self.pending:
@@ -258,6 +269,8 @@ class HttpConnection(asyncio.Protocol):
         # client still reads). Nothing more will be parsed.
         self.reading = False
         self.peer_eof = True
+        if self.ws is not None:
+            self.ws.lost()  # a stream whose client stopped sending (no close frame can come) ends
         if not self._busy():
             return None  # close now
         return True
@@ -333,8 +346,11 @@ class HttpConnection(asyncio.Protocol):
         version = self.parser.get_http_version()
         keep_alive = self.parser.should_keep_alive() and not self.stopping
         method = self.parser.get_method()
-        return _Request(_METHODS.get(method) or method.decode("ascii"), path, raw_query.decode("latin-1"),
-                        self.headers, body, keep_alive, version == "1.0")
+        request = _Request(_METHODS.get(method) or method.decode("ascii"), path, raw_query.decode("latin-1"),
+                           self.headers, body, keep_alive, version == "1.0")
+        if path.startswith(EVENTS_PREFIX) and websocket.is_upgrade(request.method, self.headers):
+            request.upgrade = True
+        return request
 
     def _rewrite_list(self, data: bytes) -> bytes:
         """Rewrite a LIST request line at a message boundary; hold data until the line is whole.
@@ -392,7 +408,8 @@ class HttpConnection(asyncio.Protocol):
     # -- answering --------------------------------------------------------------------------------
 
     def _enqueue(self, request: _Request) -> None:
-        if self.worker is None and not self.queue and request.keep_alive and request.error is None:
+        if (self.worker is None and not self.queue and request.keep_alive and request.error is None
+                and not request.upgrade):
             # Nothing ahead of it but other kept answers: a kept answer to a repeated read goes out
             # without a task, now or once its audit entries are written at the start of the next
             # loop turn (before any task made in this turn runs, so answers stay in order).
@@ -427,6 +444,9 @@ class HttpConnection(asyncio.Protocol):
                     self._write(wire.response(*request.error, keep_alive=False))
                     self._close_after()
                     return
+                if request.upgrade:
+                    await self._websocket(request)
+                    return
                 status, body = await self.app.handle(request.method, request.path, request.query,
                                                      request.headers, request.body, self.peer)
                 keep_alive = request.keep_alive and not self.stopping
@@ -444,6 +464,59 @@ class HttpConnection(asyncio.Protocol):
         finally:
             self.worker = None
             self._idle()
+
+    async def _websocket(self, request: _Request) -> None:
+        """An events subscription: check the handshake, subscribe (authenticated and audited by
+        the app), answer 101 and stream events as text frames until either side closes. Anything
+        refused is answered as plain HTTP before switching protocols, then the connection closes."""
+        try:
+            reply = websocket.handshake(request.headers)
+        except InvalidRequest as e:
+            self._write(wire.response(*envelope.render_error(e), keep_alive=False))
+            self._close_after()
+            return
+        subscriber = await self.app.subscribe(request.path, request.query, request.headers, self.peer)
+        if isinstance(subscriber, tuple):
+            self._write(wire.response(*subscriber, keep_alive=False))
+            self._close_after()
+            return
+        transport = self.transport
+        if self.lost or transport is None or transport.is_closing():
+            subscriber.close()
+            return
+        ws = self.ws = websocket.WebSocket(self._write, self.loop)
+        self._write(reply)
+        self.read_paused = False
+        transport.resume_reading()
+        pump = self.loop.create_task(self._pump(subscriber, ws))
+        failed = False
+        try:
+            await asyncio.wait([pump, ws.done], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pump.cancel()
+            subscriber.close()
+            try:
+                await pump
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # our bug: say so, and end this stream (never an HTTP answer now)
+                log.exception("events stream failed")
+                failed = True
+        if failed:
+            ws.close(websocket.INTERNAL, "internal error")
+        elif subscriber.subscription.dropped:
+            ws.close(websocket.INTERNAL, "subscriber too slow: events dropped")
+        else:
+            ws.close(websocket.NORMAL)
+        self._close()
+
+    async def _pump(self, subscriber: Subscriber, ws: websocket.WebSocket) -> None:
+        """Events out as text frames, one JSON message each; waits while the client is behind
+        (its queue in core then fills and it is dropped: writers never wait for it)."""
+        while (event := await subscriber.next()) is not None:
+            ws.send_text(orjson.dumps(event))
+            if self.write_paused:
+                await self._drain()
 
     async def _backpressure(self) -> None:
         """Between answers: parse what waited for room in the queue, resume reading, or wait for
@@ -538,6 +611,8 @@ class HttpConnection(asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful stop: an idle connection closes now, a busy one after its current answer."""
         self.stopping = True
+        if self.ws is not None:
+            self.ws.close(websocket.GOING_AWAY, "server shutting down")
         if not self._busy() and not self.in_message:
             self._close()
 

@@ -146,6 +146,7 @@ async def write_data(b: KVv2Backend, req: Request, d: FieldData) -> Response | N
     meta = await store.load_metadata(storage, path) or KeyMetadata(key=path)
     store.check_cas(config, meta, cas)
     version = await store.write_version(storage, config, meta, data, b.now())
+    _event(b, "data-write", path, meta, data_path=True)
     return Response(data=meta.version_view(version))
 
 
@@ -165,6 +166,7 @@ async def patch_data(b: KVv2Backend, req: Request, d: FieldData) -> Response | N
     if data is None:
         raise NotFound()
     version = await store.write_version(storage, config, meta, merge_patch(data, patch), b.now())
+    _event(b, "data-patch", path, meta, data_path=True)
     return Response(data=meta.version_view(version))
 
 
@@ -180,4 +182,15 @@ async def delete_latest(b: KVv2Backend, req: Request, d: FieldData) -> Response 
         return None
     info.deletion_time = now
     await store.save_metadata(storage, meta)
+    _event(b, "data-delete", path, meta, data_path=False)
     return None
+
+
+def _event(b: KVv2Backend, operation: str, key: str, meta: KeyMetadata, *, data_path: bool) -> None:
+    """Vault's kv-v2 event (``kv-v2/<operation>``) with its metadata; a delete names no data_path."""
+    metadata = {"modified": "true", "operation": operation, "path": f"data/{key}",
+                "current_version": str(meta.current_version), "oldest_version": str(meta.oldest_version)}
+    if data_path:
+        metadata["data_path"] = f"data/{key}"
+    if b.config.system is not None:  # a backend built outside a core has nowhere to publish
+        b.config.system.emit_event(f"kv-v2/{operation}", metadata)

@@ -174,6 +174,7 @@ async def write_metadata(b: KVv2Backend, req: Request, d: FieldData) -> Response
     for name in given:
         _apply(meta, name, d.get(name))
     await _commit(b, req, meta)
+    _event(b, "metadata-write", path, data_path=True)
     return None
 
 
@@ -194,6 +195,7 @@ async def patch_metadata(b: KVv2Backend, req: Request, d: FieldData) -> Response
         else:
             _apply(meta, name, d.get(name) if d.raw[name] is not None else None)
     await _commit(b, req, meta)
+    _event(b, "metadata-patch", path, data_path=True)
     return None
 
 
@@ -201,7 +203,17 @@ async def delete_metadata(b: KVv2Backend, req: Request, d: FieldData) -> Respons
     path = d.get("path")
     if path:
         await store.delete_key(storage_of(req), path)
+        _event(b, "metadata-delete", path, data_path=False)
     return None
+
+
+def _event(b: KVv2Backend, operation: str, key: str, *, data_path: bool) -> None:
+    """Vault's kv-v2 metadata event (``kv-v2/metadata-<verb>``); a delete names no data_path."""
+    metadata = {"modified": "true", "operation": operation, "path": f"metadata/{key}"}
+    if data_path:
+        metadata["data_path"] = f"metadata/{key}"
+    if b.config.system is not None:  # a backend built outside a core has nowhere to publish
+        b.config.system.emit_event(f"kv-v2/{operation}", metadata)
 
 
 async def _list(req: Request, d: FieldData) -> list[str]:
