@@ -72,11 +72,12 @@ async def test_login_policies_from_config_teams_and_user(gv: Vault, github: Fake
     await gv.done("POST", "auth/github/map/users/default", {"value": "everyone"})
     auth = (await gv.ok("POST", "auth/github/login", {"token": "tok-alice"}, token=None))["auth"]
     assert auth["policies"] == ["base", "default", "everyone", "mine", "ops", "plat", "shared"]
-    assert auth["metadata"]["org"] == "acme" and auth["metadata"]["username"] == "alice"
-    assert "tok-alice" not in str(auth["metadata"])  # sealed, never in the clear
+    assert auth["metadata"] == {"org": "acme", "username": "alice"}  # Vault's, nothing more
+    assert "tok-alice" not in str(auth)
     assert auth["lease_duration"] == 1800 and auth["renewable"] is True
     me = (await gv.ok("GET", "auth/token/lookup-self", token=auth["client_token"]))["data"]
     assert me["display_name"] == "github-alice" and me["path"] == "auth/github/login"
+    assert me["meta"] == {"org": "acme", "username": "alice"} and "tok-alice" not in str(me)
 
 
 async def test_non_member_and_bad_token_refused(gv: Vault, github: FakeGitHub) -> None:

@@ -339,3 +339,15 @@ async def test_renew_check_can_refuse_and_changes_nothing(store: TokenStore, clo
         await store.renew(refused, 0)
     assert refused.expire_time == before and refused.last_renewal == 0
     assert seen == ["auth/userpass/login/x", "auth/ldap/login/y"]
+
+
+async def test_internal_data_of_a_login_is_kept_with_the_entry_and_never_shown() -> None:
+    """Vault's Auth.InternalData: what an auth method keeps for renewals (a GitHub token) is
+    stored with the token entry, handed back to the method on renew, and absent from lookups."""
+    from strongroom.core.tokens.entry import TokenEntry
+
+    entry = TokenEntry(id="h", accessor="a", meta={"u": "x"}, internal={"token": "gh-secret"})
+    assert TokenEntry.from_json(entry.to_json()).internal == {"token": "gh-secret"}
+    assert entry.to_auth("").internal_data == {"token": "gh-secret"}
+    assert "internal" not in TokenEntry(id="h", accessor="a").to_json()  # old entries read the same
+    assert TokenEntry.from_json({"id": "h", "accessor": "a"}).internal == {}

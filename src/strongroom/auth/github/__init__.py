@@ -14,7 +14,6 @@ Storage (the mount's barrier-encrypted view): ``config``, ``map/teams/<key>``, `
 
 from __future__ import annotations
 
-import asyncio
 
 import httpx
 
@@ -40,7 +39,6 @@ class GitHubBackend(Backend):
     def __init__(self, cfg: BackendConfig) -> None:
         super().__init__(cfg, paths())
         self._client: httpx.AsyncClient | None = None
-        self.key_lock = asyncio.Lock()
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:

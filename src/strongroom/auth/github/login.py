@@ -9,10 +9,8 @@ token gets the config's token_policies plus the policies mapped to those teams a
 
 Renewal (:func:`renew_auth`, asked by core before a token from this mount is renewed) repeats the
 whole check with the GitHub token of the login: a user who left the organization, or whose
-policies changed, cannot renew ("policies do not match"). Vault keeps that GitHub token in the
-token's internal data; Strongroom's token entries keep no internal data, so the login stores it
-in the token's metadata sealed with AES-256-GCM under a per-mount key that lives in the mount's
-(barrier-encrypted) storage: whoever reads the metadata sees only ciphertext.
+policies changed, cannot renew ("policies do not match"). As in Vault, that GitHub token is kept
+in the token's internal data (stored with the token entry through the barrier, never shown).
 
 Failures: GitHub refusing the token (401/403/404) answers 400 with GitHub's message; GitHub
 unreachable, failing, or slower than ``login_timeout`` answers 500 naming the URL.
@@ -22,14 +20,9 @@ SECURITY: the GitHub token never reaches a message, a log, or storage in the cle
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.auth.github.api import GitHub, Refused, Unavailable
 from strongroom.auth.github.config import Config, load_config, put_config, storage
@@ -41,8 +34,6 @@ from strongroom.logical import Auth, Storage
 if TYPE_CHECKING:
     from strongroom.auth.github import GitHubBackend
 
-SEALED_KEY = "github_token_sealed"  # metadata key holding the sealed GitHub token (see module doc)
-_RENEW_KEY = "renew_key"  # storage key of the per-mount AES key
 
 
 def paths() -> list[Path[GitHubBackend]]:
@@ -115,29 +106,10 @@ async def _verify(b: GitHubBackend, st: Storage, token: str, remote_addr: str | 
                     config=config, warnings=warnings)
 
 
-async def _renew_key(b: GitHubBackend, st: Storage) -> bytes:
-    key = await st.get(_RENEW_KEY)
-    if key is not None:
-        return key
-    async with b.key_lock:
-        key = await st.get(_RENEW_KEY)
-        if key is None:
-            key = AESGCM.generate_key(bit_length=256)
-            await st.put(_RENEW_KEY, key)
-        return key
 
 
-def seal(key: bytes, token: str, username: str) -> str:
-    nonce = secrets.token_bytes(12)
-    return base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, token.encode(), username.encode())).decode()
 
 
-def unseal(key: bytes, sealed: str, username: str) -> str | None:
-    try:
-        raw = base64.urlsafe_b64decode(sealed.encode())
-        return AESGCM(key).decrypt(raw[:12], raw[12:], username.encode()).decode()
-    except (binascii.Error, ValueError, InvalidTag):
-        return None
 
 
 async def login(b: GitHubBackend, req: Request, d: FieldData) -> Response | None:
@@ -145,18 +117,16 @@ async def login(b: GitHubBackend, req: Request, d: FieldData) -> Response | None
     st = storage(req)
     addr = req.connection.remote_addr
     v = await _verify(b, st, token, addr)
-    metadata = {"org": v.org, "username": v.username,
-                SEALED_KEY: seal(await _renew_key(b, st), token, v.username)}
-    auth = v.config.token.fill_auth(Auth(metadata=metadata, display_name=v.username), addr)
+    metadata = {"org": v.org, "username": v.username}
+    auth = v.config.token.fill_auth(Auth(metadata=metadata, display_name=v.username,
+                                         internal_data={"token": token}), addr)
     auth.policies = list(dict.fromkeys([*auth.policies, *v.policies]))
     return Response(auth=auth, warnings=v.warnings)
 
 
 async def renew_auth(b: GitHubBackend, st: Storage, auth: Auth) -> None:
-    username = auth.metadata.get("username", "")
-    key = await st.get(_RENEW_KEY)
-    token = unseal(key, auth.metadata.get(SEALED_KEY, ""), username) if key is not None else None
-    if token is None:
+    token = auth.internal_data.get("token")
+    if not isinstance(token, str) or not token:
         raise InvalidRequest("token created in previous version of Vault cannot be validated properly at "
                              "renewal time")
     v = await _verify(b, st, token, None)

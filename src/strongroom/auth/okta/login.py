@@ -8,23 +8,17 @@ MFA_ENROLL(_ACTIVATE) are refused unless ``bypass_okta_mfa``; MFA_REQUIRED is by
 ``bypass_okta_mfa``, else completed with a TOTP factor (when ``totp`` is sent) or an Okta Verify
 push (polled once a second until Okta says SUCCESS, REJECTED or TIMEOUT, within ``login_timeout``).
 
-Renewal (:func:`renew_auth`) logs in again with the password of the login (kept, as the GitHub
-method keeps its token, AES-256-GCM-sealed in the token's metadata under a per-mount key held in
-barrier-encrypted storage) and refuses when the policies changed ("policies have changed, not
+Renewal (:func:`renew_auth`) logs in again with the password of the login (kept, as in Vault, in
+the token's internal data: stored with the token entry through the barrier, never shown) and refuses when the policies changed ("policies have changed, not
 renewing"). Okta refusing answers 400 with Okta's summary and code; Okta unreachable or slow, 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.auth.okta.api import Okta, OktaError, Unavailable
 from strongroom.auth.okta.config import Config, load_config, storage
@@ -36,8 +30,6 @@ from strongroom.logical import Auth, Storage
 if TYPE_CHECKING:
     from strongroom.auth.okta import OktaBackend
 
-SEALED_KEY = "okta_password_sealed"
-_RENEW_KEY = "renew_key"
 PROVIDERS = ("GOOGLE", "OKTA")
 TOTP, PUSH = "token:software:totp", "push"
 _FAILED = "okta authentication failed"
@@ -145,29 +137,10 @@ async def _verify(b: OktaBackend, st: Storage, username: str, password: str, tot
     return Verified(policies=policies, config=cfg, warnings=warnings)
 
 
-async def _renew_key(b: OktaBackend, st: Storage) -> bytes:
-    key = await st.get(_RENEW_KEY)
-    if key is not None:
-        return key
-    async with b.key_lock:
-        key = await st.get(_RENEW_KEY)
-        if key is None:
-            key = AESGCM.generate_key(bit_length=256)
-            await st.put(_RENEW_KEY, key)
-        return key
 
 
-def seal(key: bytes, secret: str, username: str) -> str:
-    nonce = secrets.token_bytes(12)
-    return base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, secret.encode(), username.encode())).decode()
 
 
-def unseal(key: bytes, sealed: str, username: str) -> str | None:
-    try:
-        raw = base64.urlsafe_b64decode(sealed.encode())
-        return AESGCM(key).decrypt(raw[:12], raw[12:], username.encode()).decode()
-    except (binascii.Error, ValueError, InvalidTag):
-        return None
 
 
 async def login(b: OktaBackend, req: Request, d: FieldData) -> Response | None:
@@ -179,18 +152,17 @@ async def login(b: OktaBackend, req: Request, d: FieldData) -> Response | None:
     st = storage(req)
     addr = req.connection.remote_addr
     v = await _verify(b, st, username, password, d.get("totp") or "", provider, addr)
-    metadata = {"username": username, "policies": ",".join(v.policies),
-                SEALED_KEY: seal(await _renew_key(b, st), password, username)}
-    auth = v.config.token.fill_auth(Auth(metadata=metadata, display_name=username), addr)
+    metadata = {"username": username, "policies": ",".join(v.policies)}
+    auth = v.config.token.fill_auth(Auth(metadata=metadata, display_name=username,
+                                         internal_data={"password": password}), addr)
     auth.policies = list(dict.fromkeys([*auth.policies, *v.policies]))
     return Response(auth=auth, warnings=v.warnings)
 
 
 async def renew_auth(b: OktaBackend, st: Storage, auth: Auth) -> None:
     username = auth.metadata.get("username", "")
-    key = await st.get(_RENEW_KEY)
-    password = unseal(key, auth.metadata.get(SEALED_KEY, ""), username) if key is not None else None
-    if password is None:
+    password = auth.internal_data.get("password")
+    if not isinstance(password, str):
         raise InvalidRequest("okta token cannot be validated at renewal time")
     v = await _verify(b, st, username, password, "", "", None)
     want = {*v.config.token.token_policies, *v.policies} - {"default"}

@@ -126,6 +126,9 @@ class TokenEntry:
     # created it: what quarantine selects by. Not shown by lookup.
     source_addr: str = ""
     creator: str = ""
+    # What the auth method that made the token keeps with it for renewals (Vault's Auth.InternalData:
+    # a GitHub token, a password): stored with the entry (through the barrier), never shown.
+    internal: dict[str, Any] = field(default_factory=dict)
 
     @property
     def orphan(self) -> bool:
@@ -199,6 +202,7 @@ class TokenEntry:
             token_type=self.type,
             orphan=self.orphan,
             bound_cidrs=list(self.bound_cidrs),
+            internal_data=dict(self.internal),
         )
 
     # -- storage format (a compatibility contract: change only with a migration) ----------------
@@ -227,6 +231,7 @@ class TokenEntry:
             "max_ttl": self.max_ttl,
             "source_addr": self.source_addr,
             "creator": self.creator,
+            **({"internal": self.internal} if self.internal else {}),
         }
 
     @classmethod
@@ -255,4 +260,5 @@ class TokenEntry:
             max_ttl=int(d.get("max_ttl", 0)),
             source_addr=str(d.get("source_addr", "")),
             creator=str(d.get("creator", "")),
+            internal=dict(d.get("internal") or {}),
         )

@@ -35,6 +35,7 @@ async def issue_login_token(store: TokenStore, auth: Auth, req: Request, *, defa
         meta=auth.metadata, ttl=ttl, explicit_max_ttl=auth.explicit_max_ttl, period=auth.period,
         renewable=auth.renewable, num_uses=auth.num_uses, entity_id=auth.entity_id,
         bound_cidrs=auth.bound_cidrs, max_ttl=auth.max_ttl, source_addr=req.connection.remote_addr,
+        internal=auth.internal_data,
     )
     filled = entry.to_auth(token, lease_duration=ttl)
     auth.client_token, auth.accessor, auth.lease_duration = token, entry.accessor, ttl

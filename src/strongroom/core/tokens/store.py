@@ -185,7 +185,7 @@ class TokenStore(Part):
         no_default_policy: bool = False, display_name: str = "token", meta: dict[str, str] | None = None,
         ttl: int = 0, explicit_max_ttl: int = 0, period: int = 0, renewable: bool = True, num_uses: int = 0,
         entity_id: str = "", role: str = "", bound_cidrs: list[str] | None = None, token_id: str | None = None,
-        max_ttl: int = 0, source_addr: str = "", creator: str = "",
+        max_ttl: int = 0, source_addr: str = "", creator: str = "", internal: dict[str, Any] | None = None,
     ) -> tuple[str, TokenEntry]:
         """Mint and persist a token; returns (raw token, entry).
 
@@ -226,6 +226,7 @@ class TokenStore(Part):
             max_ttl=max_ttl,
             source_addr=source_addr,
             creator=creator,
+            internal=dict(internal or {}),
         )
         if parent is None:
             await self._persist_new(entry, custom=bool(token_id))
