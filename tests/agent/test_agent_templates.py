@@ -110,6 +110,12 @@ async def test_a_lease_is_renewed_then_refetched_alone_at_max_ttl(server: tuple[
     await c.post("/v1/secret/data/static", json={"data": {"host": "db1"}})
     text = ('{{ with secret "secret/data/static" }}{{ .Data.data.host }}{{ end }} '
             '{{ with secret "rabbitmq/creds/app" }}{{ .Data.username }}{{ end }}')
+    # A token that may not subscribe to change events: the KV secret is read only at the interval.
+    await c.post("/v1/sys/policies/acl/agent", json={"policy": 'path "secret/*" { capabilities = ["read"] }\n'
+                 'path "rabbitmq/creds/*" { capabilities = ["read"] }\n'
+                 'path "sys/leases/renew" { capabilities = ["update"] }'})
+    body = {"policies": ["agent"], "ttl": "1h"}
+    running.token = (await c.post("/v1/auth/token/create", json=body)).json()["auth"]["client_token"]  # type: ignore[attr-defined]
     cfg = parse(_cfg(running, tmp_path, template={"contents": text, "destination": str(tmp_path / "creds")}))
     stop = asyncio.Event()
     task = asyncio.create_task(run(cfg, stop=stop))
@@ -208,3 +214,28 @@ async def test_a_database_credential_rendered_by_the_agent_logs_in_to_postgresql
         stop.set()
         await asyncio.wait_for(task, 10)
         await c.put("/v1/sys/leases/revoke-prefix/database/creds", json={"sync": True})
+
+
+async def test_a_kv_change_event_rerenders_at_once_not_at_the_interval(
+        server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    """With a render interval of a minute, only the server's kv-v2 change event can bring the new
+    value within seconds; the other secret in the file is not fetched again."""
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"pw": "one"}})
+    await c.post("/v1/secret/data/other", json={"data": {"v": "a"}})
+    text = ('{{ with secret "secret/data/app" }}{{ .Data.data.pw }}{{ end }} '
+            '{{ with secret "secret/other" }}{{ .Data.data.v }}{{ end }}')
+    cfg = parse(_cfg(running, tmp_path, template={"contents": text, "destination": str(tmp_path / "f")},
+                     template_config={"static_secret_render_interval": "60s"}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    try:
+        await _until(lambda: _read(tmp_path / "f") == "one a")
+        await asyncio.sleep(0.5)  # the subscription is open
+        await c.post("/v1/secret/data/other", json={"data": {"v": "b"}})
+        await _until(lambda: _read(tmp_path / "f") == "one b", timeout=10)  # "secret/other" is secret/data/other
+        await c.post("/v1/secret/data/app", json={"data": {"pw": "two"}})
+        await _until(lambda: _read(tmp_path / "f") == "two b", timeout=10)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0

@@ -53,6 +53,9 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
             for kind, address in cfg.listeners:
                 await proxy.start(Listener(kind, address))
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(agent.keep_alive(), name="agent-keep-alive")]
+        if runner is not None:
+            tasks.append(asyncio.create_task(runner.follow_events(agent.client.address, _verify(cfg.vault)),
+                                             name="agent-events"))
         if child is not None:
             await child.start(runner.env if runner is not None else {})
             tasks.append(asyncio.create_task(child.wait(), name="agent-exec"))

@@ -10,7 +10,11 @@ dependency it used gets one watcher:
 * a lease that cannot be renewed is fetched again at ``lease_renewal_threshold`` of its duration;
 * a secret without a lease (KV) is read again every ``static_secret_render_interval``.
 
-Only the dependency whose watcher fired is fetched again; the templates that used it are rendered
+Beyond Vault Agent, the runner also subscribes to the server's kv-v2 change events
+(``sys/events/subscribe``, :meth:`TemplateRunner.follow_events`): a KV secret that changed is
+fetched at once, the interval staying as the fallback when events are not allowed or not there.
+
+Only the dependency whose watcher (or event) fired is fetched again; the templates that used it are rendered
 again from the brain, so a database credential in the same file as a KV secret is reused until its
 own lease needs a new one. A file is written (atomically, with its perms) and its ``command`` run
 only when its content changed; an env_template change restarts the exec child.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,8 @@ from strongroom.agent.template import AsyncHTTPFetcher, Dependency, FetchError, 
 from strongroom.agent.template.fetcher import AsyncFetcher
 from strongroom.agent.template import fetch_async
 from strongroom.agent.template.functions import lease_of
+from strongroom.api.errors import APIError, TransportError
+from strongroom.api.events import subscribe
 
 __all__ = ["TemplateRunner"]
 
@@ -72,6 +79,7 @@ class TemplateRunner:
         self.on_env_change = on_env_change
         self.on_rejected = on_rejected
         self.fetches = 0  # dependencies fetched again by watchers (tests read it)
+        self.event_fetches = 0  # of those, fetched because a change event named them
         self._lock = asyncio.Lock()
 
     @property
@@ -152,20 +160,47 @@ class TemplateRunner:
                 await asyncio.sleep(self._next_wait(True, extended) if extended else 0)
             else:
                 await asyncio.sleep(self._next_wait(bool(lease_id) and duration > 0, duration))
-            value = await self._fetch(dep)
-            self.fetches += 1
-            async with self._lock:
-                self.brain[dep] = value
-                env_before = self.env
-                for r in [*self.files, *self.envs]:
-                    if any(u.dependency == dep for u in r.used):
-                        try:
-                            await self._render(r)
-                        except TemplateError as e:
-                            log.error("template: rendering %s failed: %s", r.cfg.destination or r.cfg.env_name, e)
-                if self.env != env_before and self.on_env_change:
-                    await self.on_env_change(self.env)
-            lease_id, duration, renewable = _lease(self.brain.get(dep), used)
+            await self._refresh(dep)
+            lease_id, whole, renewable = lease_of(self.brain.get(dep))
+            duration = float(whole)
+
+    async def _refresh(self, dep: Dependency) -> None:
+        """Fetch one dependency again and render the templates that use it."""
+        value = await self._fetch(dep)
+        self.fetches += 1
+        async with self._lock:
+            self.brain[dep] = value
+            env_before = self.env
+            for r in [*self.files, *self.envs]:
+                if any(u.dependency == dep for u in r.used):
+                    try:
+                        await self._render(r)
+                    except TemplateError as e:
+                        log.error("template: rendering %s failed: %s", r.cfg.destination or r.cfg.env_name, e)
+            if self.env != env_before and self.on_env_change:
+                await self.on_env_change(self.env)
+
+    async def follow_events(self, address: str, verify: ssl.SSLContext | bool = True) -> None:
+        """Beyond Vault Agent: subscribe to the server's kv-v2 change events and fetch a changed KV
+        secret at once instead of at the next ``static_secret_render_interval`` (which stays the
+        fallback). A token that may not subscribe, or a server without events, only means the
+        interval is used; the stream is opened again (backoff, the current token) when it ends."""
+        delay = MIN_RETRY
+        while True:
+            try:
+                async for event in subscribe(address, getattr(self.fetcher, "token", None), "kv-v2/data-*",
+                                             verify=verify):
+                    delay = MIN_RETRY
+                    meta = event.get("data", {}).get("event", {}).get("metadata", {})
+                    changed = str(meta.get("data_path") or meta.get("path") or "")
+                    for dep in [d for d in list(self.brain) if d.kind == "vault.read" and _same_secret(d.path, changed)]:
+                        self.event_fetches += 1
+                        await self._refresh(dep)
+            except (APIError, TransportError) as e:
+                log.info("template: change events unavailable (%s); using the render interval", e)
+                delay = max(delay, MAX_RETRY / 2)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not secrecy)
+            delay = min(delay * 2, MAX_RETRY)
 
     async def _fetch(self, dep: Dependency) -> Any:
         """The dependency's value, retrying with backoff and jitter while the server is away."""
@@ -189,8 +224,9 @@ class TemplateRunner:
         return float(resp.get("lease_duration") or 0) if isinstance(resp, Mapping) else None
 
 
-def _lease(value: Any, used: UsedSecret) -> tuple[str, float, bool]:
-    from strongroom.agent.template.functions import lease_of
-
-    lease_id, duration, renewable = lease_of(value)
-    return lease_id, float(duration), renewable
+def _same_secret(template_path: str, data_path: str) -> bool:
+    """A template's ``secret "secret/data/app"`` or ``secret "secret/app"`` (consul-template adds
+    ``data/`` for KV v2 mounts) is the secret an event names by ``secret/data/app``."""
+    path = template_path.strip("/").split("?", 1)[0]
+    data_path = data_path.strip("/")
+    return bool(data_path) and (path == data_path or path == data_path.replace("/data/", "/", 1))
