@@ -385,3 +385,20 @@ async def test_quarantine_revokes_the_leases_of_the_tokens_it_revokes(ledger: Le
         assert r.status_code == 200, r.text
         await eventually(lambda: sorted(ledger.revoked) == ["ro-0", "ro-1"])
         assert (await lookup(c, bystander)).status_code == 200
+
+
+async def test_a_lease_that_runs_out_publishes_a_lease_expired_event(ledger: Ledger) -> None:
+    """Beyond Vault: ``lease/expired`` on the change-event bus once an expired lease is revoked
+    (for the agent and subscribers who may read its path); an explicit revoke publishes none."""
+    async with leasing_core() as (core, c):
+        sub = core.events.subscribe("lease/*")
+        revoked = (await issue(c))["lease_id"]
+        assert (await c.put("/v1/sys/leases/revoke", json={"lease_id": revoked})).status_code == 204
+        lease_id = (await issue(c, "ttl=1s"))["lease_id"]
+        event = await asyncio.wait_for(sub.next(), 15)
+        assert event is not None and event.event_type == "lease/expired"
+        assert event.metadata == {"lease_id": lease_id, "path": lease_id.rsplit("/", 1)[0], "kind": "secret",
+                                  "operation": "expired"}
+        assert event.data_path == "db/creds/ro" and event.plugin_info["mount_path"] == "db/"
+        assert event.cloudevent()["data"]["event_type"] == "lease/expired"
+        core.events.unsubscribe(sub)

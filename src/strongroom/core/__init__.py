@@ -84,7 +84,7 @@ class Core(SealLifecycle):
         self.audit = AuditBroker(self.barrier, self.config.audit, mount_of=self._mount_info)
         self.expiration = ExpirationManager(StorageView(self.barrier, EXPIRATION_VIEW), router=self.router,
                                             mount_ttls=self.mounts.ttls, tokens=lambda: self.tokens,
-                                            config=self.config.expiration)
+                                            config=self.config.expiration, events=self.events.publish)
         self.security = SecurityEvents(StorageView(self.barrier, SECURITY_VIEW), lambda: self.audit,
                                        self.config.security)
         self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,12 +35,18 @@ from strongroom.framework.wal import stage_wal_deletes
 from strongroom.logical import LeaseInfo, Operation, Request, Response, Storage, WriteBatch
 
 if TYPE_CHECKING:
+    from strongroom.core.events import Event
     from strongroom.core.mounts import MountEntry
     from strongroom.core.router import Router
     from strongroom.core.tokens import TokenStore
 
 MountTTLs = Callable[["MountEntry"], tuple[int, int]]
 
+log = logging.getLogger("strongroom.expiration")
+
+
+# The change event published when a lease runs out (core/events.py).
+LEASE_EXPIRED = "lease/expired"
 
 # Leases revoke-prefix revokes at once (see ExpirationManager.revoke_prefix).
 REVOKE_PREFIX_WORKERS = 32
@@ -47,8 +54,9 @@ REVOKE_PREFIX_WORKERS = 32
 class ExpirationManager:
     def __init__(self, view: Storage, *, router: Router, mount_ttls: MountTTLs,
                  tokens: Callable[[], TokenStore], config: SchedulerConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, events: Callable[[Event], None] | None = None) -> None:
         self._router = router
+        self._events = events
         self._mount_ttls = mount_ttls
         self._tokens = tokens
         self._clock = clock
@@ -308,7 +316,25 @@ class ExpirationManager:
         if lease is None or lease.expire_ms != expire_ms:
             await self._view.delete(key)  # dangling: crash between writes
             return
+        hit = self._router.match(lease.path)
         await self._revoke(lease, force=False)
+        if self._events is not None:
+            self._publish_expired(lease, hit[0] if hit is not None else None)
+
+    def _publish_expired(self, lease: Lease, mount: MountEntry | None) -> None:
+        """Beyond Vault: a ``lease/expired`` change event once a lease ran out and was revoked (not
+        on an explicit revoke), seen by subscribers who may read the lease's path."""
+        from strongroom.core.events import Event  # core.events imports the pipeline, which imports core
+
+        assert self._events is not None
+        info = ({"mount_class": "auth" if mount.table == "auth" else "secret", "mount_accessor": mount.accessor,
+                 "mount_path": mount.full_path, "plugin": mount.type} if mount is not None else {})
+        kind = "token" if lease.kind == KIND_TOKEN else "secret"
+        try:
+            self._events(Event(LEASE_EXPIRED, {"lease_id": lease.id, "path": lease.path, "kind": kind,
+                                               "operation": "expired"}, info))
+        except Exception:  # an event must never fail the revocation that caused it
+            log.exception("publishing the expiry event of a lease failed")
 
     async def _give_up(self, expire_ms: int, lease_digest: str, reason: str) -> None:
         """After the last failed attempt: keep the lease for inspection, with its error, out of
