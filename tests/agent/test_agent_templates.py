@@ -239,3 +239,38 @@ async def test_a_kv_change_event_rerenders_at_once_not_at_the_interval(
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_wait_renders_a_burst_of_changes_once(server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    """wait { min = "1s" }: three changes 0.25 s apart (each seen at once through change events)
+    make one render with the last value, never the one in between."""
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"v": "1"}})
+    cfg = parse(_cfg(running, tmp_path, template={
+        "contents": '{{ with secret "secret/data/app" }}{{ .Data.data.v }}{{ end }}',
+        "destination": str(tmp_path / "f"), "wait": {"min": "1s", "max": "3s"}},
+        template_config={"static_secret_render_interval": "60s"}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    seen: list[str] = []
+
+    async def watch() -> None:
+        while True:
+            value = _read(tmp_path / "f")
+            if value and (not seen or seen[-1] != value):
+                seen.append(value)
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await _until(lambda: seen == ["1"])
+        await asyncio.sleep(0.5)  # the subscription is open
+        for v in ("2", "3", "4"):
+            await c.post("/v1/secret/data/app", json={"data": {"v": v}})
+            await asyncio.sleep(0.25)
+        await _until(lambda: seen[-1] == "4", timeout=10)
+        assert seen == ["1", "4"]
+    finally:
+        watcher.cancel()
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0

@@ -236,7 +236,9 @@ def _template(b: dict[str, Any], *, env: bool = False) -> Template:
         t.command = [str(c) for c in cmd] if isinstance(cmd, list) else ["/bin/sh", "-c", str(cmd)]
     for w in _bodies(b.get("wait")):
         t.wait_min = _duration(w, "min", 0)
-        t.wait_max = _duration(w, "max", t.wait_min * 4)
+        t.wait_max = _duration(w, "max", t.wait_min * 4)  # consul-template's default
+        if t.wait_max < t.wait_min:
+            raise ConfigError("template.wait: max must not be less than min")
     return t
 
 

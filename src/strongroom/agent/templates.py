@@ -80,6 +80,8 @@ class TemplateRunner:
         self.on_rejected = on_rejected
         self.fetches = 0  # dependencies fetched again by watchers (tests read it)
         self.event_fetches = 0  # of those, fetched because a change event named them
+        self._pending: dict[int, asyncio.Task[None]] = {}  # wait {}: a template's deferred render
+        self._first_change: dict[int, float] = {}  # wait {}: when its burst of changes began
         self._lock = asyncio.Lock()
 
     @property
@@ -109,9 +111,11 @@ class TemplateRunner:
             await self.fetcher.aclose()
 
     def stop_watchers(self) -> None:
-        for task in self.watchers.values():
+        for task in [*self.watchers.values(), *self._pending.values()]:
             task.cancel()
         self.watchers.clear()
+        self._pending.clear()
+        self._first_change.clear()
 
     async def _render(self, r: _Rendered) -> None:
         result = await r.template.render_async(self.fetcher, brain=self.brain)
@@ -170,15 +174,39 @@ class TemplateRunner:
         self.fetches += 1
         async with self._lock:
             self.brain[dep] = value
-            env_before = self.env
-            for r in [*self.files, *self.envs]:
-                if any(u.dependency == dep for u in r.used):
-                    try:
-                        await self._render(r)
-                    except TemplateError as e:
-                        log.error("template: rendering %s failed: %s", r.cfg.destination or r.cfg.env_name, e)
-            if self.env != env_before and self.on_env_change:
-                await self.on_env_change(self.env)
+            users = [r for r in [*self.files, *self.envs] if any(u.dependency == dep for u in r.used)]
+            for r in [r for r in users if r.cfg.wait_min > 0]:
+                self._debounce(r)
+            await self._render_now([r for r in users if r.cfg.wait_min <= 0])
+
+    async def _render_now(self, rendered: list[_Rendered]) -> None:
+        """Render these again (the lock held); an env_template change restarts the child."""
+        env_before = self.env
+        for r in rendered:
+            try:
+                await self._render(r)
+            except TemplateError as e:
+                log.error("template: rendering %s failed: %s", r.cfg.destination or r.cfg.env_name, e)
+        if self.env != env_before and self.on_env_change:
+            await self.on_env_change(self.env)
+
+    def _debounce(self, r: _Rendered) -> None:
+        """``wait { min, max }``: render once the template's secrets have been quiet for ``min``, but
+        no later than ``max`` after the first change of the burst (consul-template's quiescence)."""
+        now = asyncio.get_running_loop().time()
+        first = self._first_change.setdefault(id(r), now)
+        delay = min(r.cfg.wait_min, max(0.0, first + r.cfg.wait_max - now))
+        pending = self._pending.pop(id(r), None)
+        if pending is not None:
+            pending.cancel()
+        self._pending[id(r)] = asyncio.create_task(self._render_later(r, delay))
+
+    async def _render_later(self, r: _Rendered, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock:
+            self._pending.pop(id(r), None)
+            self._first_change.pop(id(r), None)
+            await self._render_now([r])
 
     async def follow_events(self, address: str, verify: ssl.SSLContext | bool = True) -> None:
         """Beyond Vault Agent: subscribe to the server's kv-v2 change events and fetch a changed KV
