@@ -268,3 +268,38 @@ async def test_run_stops_on_the_stop_event(server: tuple[Running, httpx.AsyncCli
     stop.set()
     assert await asyncio.wait_for(task, 5) == 0
     assert not (tmp_path / "pid").exists()
+
+
+async def test_jwt_login_reads_and_removes_the_jwt_file(server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.auth.jwt.conftest import claims, public_pem, sign
+
+    running, c = server
+    key = rsa.generate_private_key(65537, 2048)
+    assert (await c.post("/v1/sys/auth/jwt", json={"type": "jwt"})).status_code == 204
+    r = await c.post("/v1/auth/jwt/config", json={"jwt_validation_pubkeys": [public_pem(key)]})
+    assert r.status_code in (200, 204), r.text
+    r = await c.post("/v1/auth/jwt/role/app", json={"role_type": "jwt", "user_claim": "sub", "bound_audiences": "strongroom",
+                                                     "token_policies": "web", "token_ttl": "1h"})
+    assert r.status_code in (200, 204), r.text
+    (tmp_path / "jwt").write_text(sign(claims(), key))
+    method = f'method "jwt" {{\n config = {{\n path = "{tmp_path}/jwt"\n role = "app"\n }}\n }}'
+    agent = Agent(load(_config(tmp_path, running.port, method)))
+    try:
+        token = await agent.authenticate()
+        assert not (tmp_path / "jwt").exists()  # Vault's default: removed after reading
+        assert await agent.authenticate() != token  # again, with the JWT kept in memory
+    finally:
+        await agent.aclose()
+    me = (await _lookup(c, token)).json()["data"]
+    assert me["path"] == "auth/jwt/login" and "web" in me["policies"]
+
+
+def test_kubernetes_method_reads_the_pods_token_by_default() -> None:
+    from strongroom.agent.auth import K8S_TOKEN, RoleJWT, method_for
+
+    m = method_for(parse({"auto_auth": {"method": {"type": "kubernetes", "config": {"role": "app"}}}}).auto_auth.method)  # type: ignore[union-attr]
+    assert isinstance(m, RoleJWT) and m.path == K8S_TOKEN and m.mount == "auth/kubernetes" and not m.remove
+    with pytest.raises(ConfigError, match="role and path are required"):
+        method_for(parse({"auto_auth": {"method": {"type": "jwt", "config": {"role": "app"}}}}).auto_auth.method)  # type: ignore[union-attr]

@@ -12,6 +12,9 @@ lease_duration, renewable, ...). Credentials read from files stay in memory only
   its tamper alarm. The last secret id read is kept (in memory) for re-authentication once the
   file is gone, as Vault Agent does.
 * ``userpass``: ``username`` and ``password`` (or ``password_file_path``).
+* ``jwt``: ``path`` (a file holding the JWT, read at each login), ``role``,
+  ``remove_jwt_after_reading`` (default true, as Vault's; the last JWT read is kept in memory).
+* ``kubernetes``: ``role`` and ``token_path`` (default: the pod's service account token).
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ class LoginMethod(Protocol):
 
 
 def method_for(m: Method) -> LoginMethod:
-    kinds: dict[str, type[AppRole] | type[TokenFile] | type[UserPass]] = {
-        "approle": AppRole, "token_file": TokenFile, "userpass": UserPass}
+    kinds: dict[str, type[AppRole] | type[TokenFile] | type[UserPass] | type[RoleJWT]] = {
+        "approle": AppRole, "token_file": TokenFile, "userpass": UserPass, "jwt": RoleJWT, "kubernetes": RoleJWT}
     kind = kinds.get(m.type)
     if kind is None:
         raise ConfigError(f'auto_auth method "{m.type}" is not supported (supported: {", ".join(sorted(kinds))})')
@@ -157,5 +160,46 @@ class UserPass:
         except APIError as e:
             if e.status in (400, 403):
                 raise AuthError(f"userpass login failed: {'; '.join(e.errors) or e.status}") from None
+            raise
+        return _auth_of(body, f"{self.mount}/login")
+
+
+K8S_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+class RoleJWT:
+    """``jwt`` and ``kubernetes``: ``POST {mount}/login {role, jwt}`` with a JWT read from a file."""
+
+    def __init__(self, m: Method) -> None:
+        c = m.config
+        self.mount = m.mount_path
+        self.kind = m.type
+        self.role = str(c.get("role") or "")
+        if m.type == "kubernetes":
+            self.path, self.remove = str(c.get("token_path") or K8S_TOKEN), False
+        else:
+            self.path = str(c.get("path") or "")
+            remove = c.get("remove_jwt_after_reading", True)
+            self.remove = remove if isinstance(remove, bool) else str(remove).lower() in ("true", "1")
+        if not self.role or not self.path:
+            raise ConfigError(f"{m.type}: role and {'token_path' if m.type == 'kubernetes' else 'path'} are required")
+        self._jwt = ""
+
+    async def login(self, client: Client) -> dict[str, Any]:
+        if os.path.exists(self.path):
+            self._jwt = _read(self.path, "JWT")
+            if self.remove:
+                try:
+                    os.remove(self.path)
+                except OSError as e:
+                    raise AuthError(f"error removing JWT file {self.path}: {e.strerror or e}") from None
+        if not self._jwt:
+            raise AuthError(f"JWT file {self.path} does not exist")
+        try:
+            body = await client.request("POST", f"{self.mount}/login", json={"role": self.role, "jwt": self._jwt},
+                                        headers={"X-Vault-Token": ""})
+        except APIError as e:
+            if e.status in (400, 403):
+                raise AuthError(f"{self.kind} login failed: {'; '.join(e.errors) or e.status}") from None
             raise
         return _auth_of(body, f"{self.mount}/login")
