@@ -1,0 +1,54 @@
+"""AWS: IAM principals (and EC2 instances) log in with proof AWS itself vouches for.
+
+Paths (the table of contents; handlers live in the sibling modules)::
+
+    config/client   credentials and endpoints (EC2, IAM, STS), server id header     config.py
+    role/<name>     auth_type iam (bound principal ARNs) or ec2 (bounds), token_*    roles.py
+    roles/          LIST roles (also role/)                                          roles.py
+    login           iam: a signed sts:GetCallerIdentity request -> token            login.py, iam.py
+
+Storage layout: store.py.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from strongroom.auth.aws import config, login, roles
+from strongroom.framework import Backend, BackendConfig, Path
+
+
+def paths() -> list[Path[AwsBackend]]:
+    return [*config.paths(), *roles.paths(), *login.paths()]
+
+
+class AwsBackend(Backend):
+    backend_type = "credential"
+    help = ("The aws auth method lets AWS IAM principals log in with a signed sts:GetCallerIdentity request,\n"
+            "which is replayed to the configured STS endpoint.")
+
+    #: Seconds a login waits for the STS answer before failing.
+    sts_timeout: float = 10.0
+
+    def __init__(self, cfg: BackendConfig) -> None:
+        super().__init__(cfg, paths())
+        self._client: httpx.AsyncClient | None = None
+
+    def http_client(self) -> httpx.AsyncClient:
+        """One pooled client per mount (no redirects are followed: the endpoint is the only target)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                             limits=httpx.Limits(max_connections=20))
+        return self._client
+
+    def forget_clients(self) -> None:
+        """The config changed; the pool has no per-endpoint state, so nothing to drop."""
+
+    async def deactivate(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        await super().deactivate()
+
+
+__all__ = ["AwsBackend", "paths"]
