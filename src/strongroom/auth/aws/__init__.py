@@ -5,27 +5,36 @@ Paths (the table of contents; handlers live in the sibling modules)::
     config/client   credentials and endpoints (EC2, IAM, STS), server id header     config.py
     role/<name>     auth_type iam (bound principal ARNs) or ec2 (bounds), token_*    roles.py
     roles/          LIST roles (also role/)                                          roles.py
+    config/certificate/<name>  certificates verifying EC2 identity documents      certs.py
+    config/certificates/       LIST them                                          certs.py
     login           iam: a signed sts:GetCallerIdentity request -> token            login.py, iam.py
+                    ec2: a PKCS#7-signed instance identity document + nonce -> token  ec2.py, pkcs7.py
 
 Storage layout: store.py.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
 
-from strongroom.auth.aws import config, login, roles
+from strongroom.auth.aws import certs, config, login, roles
 from strongroom.framework import Backend, BackendConfig, Path
 
 
 def paths() -> list[Path[AwsBackend]]:
-    return [*config.paths(), *roles.paths(), *login.paths()]
+    return [*config.paths(), *certs.paths(), *roles.paths(), *login.paths()]
 
 
 class AwsBackend(Backend):
     backend_type = "credential"
     help = ("The aws auth method lets AWS IAM principals log in with a signed sts:GetCallerIdentity request,\n"
-            "which is replayed to the configured STS endpoint.")
+            "which is replayed to the configured STS endpoint, and EC2 instances with their PKCS#7-signed\n"
+            "instance identity document, checked against the EC2 API.")
 
     #: Seconds a login waits for the STS answer before failing.
     sts_timeout: float = 10.0
@@ -33,6 +42,16 @@ class AwsBackend(Backend):
     def __init__(self, cfg: BackendConfig) -> None:
         super().__init__(cfg, paths())
         self._client: httpx.AsyncClient | None = None
+        self._instance_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @asynccontextmanager
+    async def instance_lock(self, instance_id: str) -> AsyncIterator[None]:
+        """Serializes the logins of one EC2 instance (its access-list entry is read, checked, written)."""
+        lock = self._instance_locks.get(instance_id)
+        if lock is None:
+            lock = self._instance_locks[instance_id] = asyncio.Lock()
+        async with lock:
+            yield
 
     def http_client(self) -> httpx.AsyncClient:
         """One pooled client per mount (no redirects are followed: the endpoint is the only target)."""

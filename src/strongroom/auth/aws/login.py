@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from strongroom.auth.aws import iam
+from strongroom.auth.aws import ec2, iam
 from strongroom.auth.aws.roles import glob_match
 from strongroom.auth.aws.store import AUTH_IAM, ClientConfig, get_client_config, get_role, storage
 from strongroom.errors import InvalidRequest, PermissionDenied
@@ -47,7 +47,7 @@ async def login(b: AwsBackend, req: Request, d: FieldData) -> Response | None:
     if d.get("iam_http_request_method") or d.get("iam_request_url"):
         return await login_iam(b, req, d)
     if d.get("pkcs7") or d.get("identity"):
-        raise InvalidRequest("ec2 auth_type is not supported by this server")
+        return await ec2.login_ec2(b, req, d, await get_client_config(storage(req)) or ClientConfig())
     raise InvalidRequest("didn't supply required authentication values")
 
 

@@ -119,6 +119,9 @@ def _apply(role: Role, d: FieldData, creating: bool) -> None:
     if role.inferred_entity_type:
         # Inference (ec2_instance) needs an EC2 lookup per login that Strongroom does not make.
         raise InvalidRequest(f"inferred_entity_type {role.inferred_entity_type!r} is not supported")
+    for name in ("bound_iam_role_arn", "role_tag"):
+        if getattr(role, name):  # would need IAM instance-profile lookups / role-tag signing
+            raise InvalidRequest(f"{name} is not supported by this server")
     if role.auth_type == AUTH_IAM:
         for name in EC2_BINDS:
             if getattr(role, name):
