@@ -51,3 +51,23 @@ def test_hvac_iam_login(server: RunningServer, moto: str, iam: Any) -> None:
     client.auth.aws.delete_role("alice")
     with pytest.raises(hvac.exceptions.InvalidRequest, match="entry for role alice not found"):
         hvac.Client(url=server.addr).auth.aws.iam_login(key, secret, role="alice", header_value="srv-1")
+
+
+def test_hvac_ec2_login(server: RunningServer, moto: str) -> None:
+    from tests.auth.aws.conftest import boto
+    from tests.auth.aws.test_ec2 import SIGNER, document, run_instance
+
+    client = hvac.Client(url=server.addr, token=server.root_token)
+    client.sys.enable_auth_method("aws")
+    client.auth.aws.configure(endpoint=moto, access_key="AKIAX", secret_key="s")
+    client.auth.aws.create_certificate_configuration("test", SIGNER.pem)
+    assert client.auth.aws.read_certificate_configuration("test")["type"] == "pkcs7"
+    iid, ami = run_instance(boto("ec2", moto))
+    client.auth.aws.create_role("web", auth_type="ec2", bound_ami_id=[ami], policies=["web"])
+    pk = SIGNER.pkcs7(document(iid, ami))
+    vm = hvac.Client(url=server.addr)
+    auth = vm.auth.aws.ec2_login(pk, nonce="vm-nonce", role="web")["auth"]
+    assert auth["policies"] == ["default", "web"] and auth["metadata"]["instance_id"] == iid and vm.is_authenticated()
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="client nonce mismatch"):
+        hvac.Client(url=server.addr).auth.aws.ec2_login(pk, nonce="stolen", role="web")
+    hvac.Client(url=server.addr).auth.aws.ec2_login(pk, nonce="vm-nonce", role="web")
