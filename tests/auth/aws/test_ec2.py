@@ -200,3 +200,31 @@ def test_pkcs7_verifier_never_crashes() -> None:
             verify(cut, [SIGNER.cert])
         except PKCS7Error:
             pass
+
+
+async def test_identity_accesslist_and_tidy(aws: Vault, ec2: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    iid, ami = run_instance(ec2)
+    await aws.done("POST", "auth/aws/role/ok", {"auth_type": "ec2", "bound_ami_id": ami})
+    pk = SIGNER.pkcs7(document(iid, ami))
+    await login(aws, pk, nonce="first", role="ok")
+    for name in ("identity-accesslist", "identity-whitelist"):
+        data = (await aws.ok("GET", f"auth/aws/{name}/{iid}"))["data"]
+        assert data["role"] == "ok" and data["client_nonce"] == "first" and data["pending_time"] == "2026-01-01T00:00:00Z"
+        assert data["disallow_reauthentication"] is False and data["expiration_time"].endswith("Z")
+        assert (await aws.ok("LIST", f"auth/aws/{name}"))["data"]["keys"] == [iid]
+    await aws.done("POST", "auth/aws/tidy/identity-accesslist", {})
+    assert (await aws.ok("GET", f"auth/aws/identity-accesslist/{iid}"))["data"]["role"] == "ok"  # not expired
+    await aws.done("DELETE", f"auth/aws/identity-accesslist/{iid}")  # e.g. a rebooted instance lost its nonce
+    await login(aws, pk, nonce="second", role="ok")
+    await aws.fails(400, "POST", "auth/aws/login", {"pkcs7": pk, "nonce": "first", "role": "ok"}, token=None)
+
+    class Later:
+        @staticmethod
+        def time() -> float:
+            import time
+            return time.time() + 4 * 86400
+
+    monkeypatch.setattr("strongroom.auth.aws.accesslist.time", Later)
+    await aws.done("POST", "auth/aws/tidy/identity-whitelist", {"safety_buffer": "1h"})
+    await aws.fails(404, "GET", f"auth/aws/identity-accesslist/{iid}")
+    await aws.fails(404, "LIST", "auth/aws/identity-accesslist")

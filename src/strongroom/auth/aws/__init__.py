@@ -9,6 +9,8 @@ Paths (the table of contents; handlers live in the sibling modules)::
     config/certificates/       LIST them                                          certs.py
     login           iam: a signed sts:GetCallerIdentity request -> token            login.py, iam.py
                     ec2: a PKCS#7-signed instance identity document + nonce -> token  ec2.py, pkcs7.py
+    identity-accesslist/<id>   READ/DELETE/LIST instances that logged in (also identity-whitelist/)
+    tidy/identity-accesslist   remove expired entries                         accesslist.py
 
 Storage layout: store.py.
 """
@@ -22,12 +24,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from strongroom.auth.aws import certs, config, login, roles
+from strongroom.auth.aws import accesslist, certs, config, login, roles
 from strongroom.framework import Backend, BackendConfig, Path
 
 
 def paths() -> list[Path[AwsBackend]]:
-    return [*config.paths(), *certs.paths(), *roles.paths(), *login.paths()]
+    return [*config.paths(), *certs.paths(), *roles.paths(), *login.paths(), *accesslist.paths()]
 
 
 class AwsBackend(Backend):
