@@ -30,14 +30,15 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
 def test_hvac_iam_login(server: RunningServer, moto: str, iam: Any) -> None:
     client = hvac.Client(url=server.addr, token=server.root_token)
     client.sys.enable_auth_method("aws")
-    client.auth.aws.configure(sts_endpoint=moto, sts_region="us-east-1", iam_server_id_header_value="srv-1")
+    client.auth.aws.configure(sts_endpoint=moto, sts_region="us-east-1", iam_endpoint=moto,
+                              iam_server_id_header_value="srv-1")
+    arn, key, secret = make_user(iam, "alice")
     assert client.auth.aws.read_config()["sts_endpoint"] == moto
     client.auth.aws.create_role("alice", auth_type="iam", bound_iam_principal_arn=[
         f"arn:aws:iam::{ACCOUNT}:user/alice"], policies=["dev"], ttl="1h")
     assert client.auth.aws.read_role("alice")["bound_iam_principal_arn"] == [f"arn:aws:iam::{ACCOUNT}:user/alice"]
     assert client.auth.aws.list_roles()["keys"] == ["alice"]
 
-    arn, key, secret = make_user(iam, "alice")
     app = hvac.Client(url=server.addr)
     auth = app.auth.aws.iam_login(key, secret, role="alice", header_value="srv-1")["auth"]
     assert auth["policies"] == ["default", "dev"] and auth["lease_duration"] == 3600

@@ -155,7 +155,8 @@ async def test_ec2_bounds_and_instance_state(aws: Vault, ec2: Any) -> None:
     assert errs == ["Error validating instance: region 'us-east-1' does not satisfy the constraint on role 'eu'"]
     await aws.done("POST", "auth/aws/role/acct", {"auth_type": "ec2", "bound_account_id": "999999999999"})
     await login(aws, pk, nonce="a", role="acct", status=400)
-    await aws.done("POST", "auth/aws/role/iam", {"bound_iam_principal_arn": "arn:aws:iam::1:user/x"})
+    await aws.done("POST", "auth/aws/role/iam", {"bound_iam_principal_arn": "arn:aws:iam::1:user/x",
+                                                  "resolve_aws_unique_ids": False})
     assert await login(aws, pk, nonce="a", role="iam", status=400) == ["auth method ec2 not allowed for role iam"]
     assert await login(aws, pk, nonce="a", role="none", status=400) == ["entry for role none not found"]
     # Refused logins stored nothing: the first successful login sets its own nonce.

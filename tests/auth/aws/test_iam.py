@@ -32,14 +32,24 @@ async def test_config_client_roundtrip_hides_secret(aws: Vault, moto: str) -> No
     await aws.fails(404, "GET", "auth/aws/config/client")
 
 
-async def test_role_crud_and_validation(aws: Vault) -> None:
+async def test_role_crud_and_validation(aws: Vault, iam: Any) -> None:
     arn = f"arn:aws:iam::{ACCOUNT}:user/alice"
+    make_user(iam, "alice")
     await aws.done("POST", "auth/aws/role/Dev", {"auth_type": "iam", "bound_iam_principal_arn": [arn],
                                                   "token_policies": "dev", "token_ttl": "1h"})
     data = (await aws.ok("GET", "auth/aws/role/dev"))["data"]
     assert data["auth_type"] == "iam" and data["bound_iam_principal_arn"] == [arn]
     assert data["token_policies"] == ["dev"] and data["token_ttl"] == 3600 and data["resolve_aws_unique_ids"]
     assert data["role_id"] and data["bound_ami_id"] == []
+    assert data["bound_iam_principal_id"] == [iam.get_user(UserName="alice")["User"]["UserId"]]
+    errs = await aws.fails(400, "POST", "auth/aws/role/ghost", {"bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/ghost"})
+    assert errs == [f"unable to resolve ARN 'arn:aws:iam::{ACCOUNT}:user/ghost' to internal ID: NoSuchEntity"]
+    await aws.fails(404, "GET", "auth/aws/role/ghost")
+    await aws.done("POST", "auth/aws/role/ghost", {"bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/ghost",
+                                                    "resolve_aws_unique_ids": False})
+    errs = await aws.fails(400, "POST", "auth/aws/role/ghost", {"resolve_aws_unique_ids": True})
+    assert errs == ["changing resolve_aws_unique_ids from false to true is not allowed"]
+    await aws.done("DELETE", "auth/aws/role/ghost")
     assert (await aws.ok("LIST", "auth/aws/roles"))["data"]["keys"] == ["dev"]
     assert (await aws.ok("LIST", "auth/aws/role"))["data"]["keys"] == ["dev"]
     assert "changing auth_type" in (await aws.fails(400, "POST", "auth/aws/role/dev", {"auth_type": "ec2"}))[0]
@@ -70,6 +80,7 @@ async def test_iam_login_user(aws: Vault, iam: Any) -> None:
 
 async def test_iam_login_wrong_principal_refused(aws: Vault, iam: Any) -> None:
     _, key, secret = make_user(iam, "bob")
+    make_user(iam, "alice")
     await aws.done("POST", "auth/aws/role/app", {"bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/alice"})
     errs = await aws.fails(400, "POST", "auth/aws/login", iam_login_body(key, secret, role="app"), token=None)
     assert errs == [f"IAM Principal 'arn:aws:iam::{ACCOUNT}:user/bob' does not belong to the role 'app'"]
@@ -136,3 +147,17 @@ async def test_iam_login_sts_endpoint_url_and_sts_errors(aws: Vault, iam: Any, m
     await aws.done("POST", "auth/aws/config/client", {"sts_endpoint": "http://127.0.0.1:9"})  # nothing listens
     errs = await aws.fails(400, "POST", "auth/aws/login", iam_login_body(key, secret), token=None)
     assert errs[0].startswith("error making upstream request")
+
+
+async def test_iam_recreated_user_not_accepted_with_unique_ids(aws: Vault, iam: Any) -> None:
+    arn = f"arn:aws:iam::{ACCOUNT}:user/carol"
+    _, key, secret = make_user(iam, "carol")
+    await aws.done("POST", "auth/aws/role/strict", {"bound_iam_principal_arn": arn})
+    await aws.done("POST", "auth/aws/role/loose", {"bound_iam_principal_arn": arn, "resolve_aws_unique_ids": False})
+    await aws.ok("POST", "auth/aws/login", iam_login_body(key, secret, role="strict"), token=None)
+    iam.delete_access_key(UserName="carol", AccessKeyId=key)
+    iam.delete_user(UserName="carol")
+    _, key2, secret2 = make_user(iam, "carol")  # same ARN, new unique ID
+    errs = await aws.fails(400, "POST", "auth/aws/login", iam_login_body(key2, secret2, role="strict"), token=None)
+    assert errs == [f"IAM Principal '{arn}' does not belong to the role 'strict'"]
+    await aws.ok("POST", "auth/aws/login", iam_login_body(key2, secret2, role="loose"), token=None)

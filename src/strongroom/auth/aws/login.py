@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.auth.aws import ec2, iam
 from strongroom.auth.aws.roles import glob_match
-from strongroom.auth.aws.store import AUTH_IAM, ClientConfig, get_client_config, get_role, storage
+from strongroom.auth.aws.store import AUTH_IAM, ClientConfig, Role, get_client_config, get_role, storage
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
 from strongroom.logical import Auth
@@ -51,6 +51,21 @@ async def login(b: AwsBackend, req: Request, d: FieldData) -> Response | None:
     raise InvalidRequest("didn't supply required authentication values")
 
 
+def _bound(role: Role, canonical: str, client_arn: str, unique_id: str) -> bool:
+    """Vault's rule: with resolve_aws_unique_ids, an exact ARN binds the unique ID it was resolved to
+    at role write (a recreated principal does not match); otherwise the canonical ARN. Globs match
+    the canonical or the full ARN."""
+    if role.resolve_aws_unique_ids and unique_id and unique_id in role.bound_iam_principal_id:
+        return True
+    for arn in role.bound_iam_principal_arn:
+        if "*" in arn:
+            if glob_match(arn, canonical) or glob_match(arn, client_arn):
+                return True
+        elif not role.resolve_aws_unique_ids and arn == canonical:
+            return True
+    return False
+
+
 async def login_iam(b: AwsBackend, req: Request, d: FieldData) -> Response | None:
     method, url, body, headers = iam.decode_login(d.get("iam_http_request_method"), d.get("iam_request_url"),
                                                   d.get("iam_request_body"), d.get("iam_request_headers"))
@@ -71,10 +86,9 @@ async def login_iam(b: AwsBackend, req: Request, d: FieldData) -> Response | Non
     addr = req.connection.remote_addr
     if role.token.token_bound_cidrs and not addr_allowed(addr, role.token.token_bound_cidrs):
         raise PermissionDenied("permission denied")
-    if not any(arn == "*" or arn == canonical or glob_match(arn, canonical) or glob_match(arn, caller.arn)
-               for arn in role.bound_iam_principal_arn):
-        raise InvalidRequest(f"IAM Principal {caller.arn!r} does not belong to the role {role_name!r}")
     unique_id = caller.user_id.split(":")[0]
+    if not _bound(role, canonical, caller.arn, unique_id):
+        raise InvalidRequest(f"IAM Principal {caller.arn!r} does not belong to the role {role_name!r}")
     metadata = {"client_arn": caller.arn, "canonical_arn": canonical, "client_user_id": unique_id,
                 "auth_type": AUTH_IAM, "inferred_entity_type": "", "inferred_entity_id": "",
                 "inferred_aws_region": "", "account_id": principal.account, "role_id": role.role_id,

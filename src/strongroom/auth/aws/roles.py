@@ -11,7 +11,18 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from strongroom.auth.aws.store import AUTH_EC2, AUTH_IAM, ROLE_PREFIX, Role, get_role, put_role, storage
+from strongroom.auth.aws import awsapi
+from strongroom.auth.aws.store import (
+    AUTH_EC2,
+    AUTH_IAM,
+    ROLE_PREFIX,
+    ClientConfig,
+    Role,
+    get_client_config,
+    get_role,
+    put_role,
+    storage,
+)
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex, token_fields
 
@@ -143,6 +154,33 @@ def _apply(role: Role, d: FieldData, creating: bool) -> None:
             raise InvalidRequest("at least one bound parameter should be specified on the role")
 
 
+async def _resolve_ids(b: AwsBackend, req: Request, role: Role) -> list[str]:
+    """The unique IDs (AIDA.../AROA...) of the role's non-wildcard user and role ARNs, asked of IAM,
+    so a principal deleted and recreated under the same ARN is not the one that was bound."""
+    config = await get_client_config(storage(req)) or ClientConfig()
+    endpoint = config.iam_endpoint or "https://iam.amazonaws.com"
+    ids: list[str] = []
+    for arn in role.bound_iam_principal_arn:
+        if "*" in arn:
+            continue
+        resource = arn.split(":", 5)[-1]
+        kind, _, rest = resource.partition("/")
+        name = rest.rsplit("/", 1)[-1]
+        if kind not in ("user", "role") or not name:
+            raise InvalidRequest(f"unable to resolve ARN {arn!r} to internal ID: unrecognized entity type {kind!r}")
+        action, tag = ("GetUser", "UserId") if kind == "user" else ("GetRole", "RoleId")
+        params = {"Action": action, "Version": "2010-05-08", ("UserName" if kind == "user" else "RoleName"): name}
+        try:
+            root = await awsapi.call(b, config, endpoint, "us-east-1", "iam", params)
+        except awsapi.AwsCallError as e:
+            raise InvalidRequest(f"unable to resolve ARN {arn!r} to internal ID: {e}") from None
+        found = awsapi.find_text(root, tag)
+        if not found:
+            raise InvalidRequest(f"unable to resolve ARN {arn!r} to internal ID: no {tag} in the answer")
+        ids.append(found)
+    return ids
+
+
 async def list_roles(b: AwsBackend, req: Request, d: FieldData) -> Response | None:
     keys = await storage(req).list(ROLE_PREFIX)
     if not keys:
@@ -167,6 +205,8 @@ async def write_role(b: AwsBackend, req: Request, d: FieldData) -> Response | No
     existing = await get_role(s, name)
     role = existing or Role(name=name, role_id=str(uuid.uuid4()))
     _apply(role, d, creating=existing is None)
+    if role.auth_type == AUTH_IAM and (d.has("bound_iam_principal_arn") or existing is None):
+        role.bound_iam_principal_id = await _resolve_ids(b, req, role) if role.resolve_aws_unique_ids else []
     await put_role(s, role)
     return None
 

@@ -67,6 +67,7 @@ class Role:
     role_id: str
     auth_type: str = AUTH_IAM
     bound_iam_principal_arn: list[str] = field(default_factory=list)
+    bound_iam_principal_id: list[str] = field(default_factory=list)
     resolve_aws_unique_ids: bool = True
     inferred_entity_type: str = ""
     inferred_aws_region: str = ""
@@ -83,7 +84,7 @@ class Role:
     disallow_reauthentication: bool = False
     token: TokenParams = field(default_factory=TokenParams)
 
-    _LISTS = ("bound_iam_principal_arn", "bound_ami_id", "bound_account_id", "bound_region", "bound_vpc_id",
+    _LISTS = ("bound_iam_principal_arn", "bound_iam_principal_id", "bound_ami_id", "bound_account_id", "bound_region", "bound_vpc_id",
               "bound_subnet_id", "bound_iam_role_arn", "bound_iam_instance_profile_arn", "bound_ec2_instance_id")
 
     def to_json(self) -> dict[str, Any]:
@@ -115,7 +116,6 @@ class Role:
         data = self.token.to_response()
         data.update(self.to_json())
         del data["token"], data["name"]
-        data["bound_iam_principal_id"] = []
         return dict(sorted(data.items()))
 
 
