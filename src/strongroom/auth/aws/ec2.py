@@ -20,21 +20,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import os
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
 
-import httpx
 import orjson
 
-from strongroom.auth.aws import pkcs7
+from strongroom.auth.aws import awsapi, pkcs7
 from strongroom.auth.aws.certs import certificates
-from strongroom.auth.aws.sigv4 import sign_post
 from strongroom.auth.aws.store import AUTH_EC2, ClientConfig, Role, get_role, storage
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import FieldData, Request, Response, addr_allowed
@@ -44,7 +40,6 @@ if TYPE_CHECKING:
     from strongroom.auth.aws import AwsBackend
 
 ACCESSLIST_PREFIX = "accesslist/identity/"
-_MAX_ANSWER = 256 * 1024
 _ACCESSLIST_TTL = 259200  # Vault's default identity access-list entry lifetime (72h)
 
 
@@ -116,65 +111,28 @@ def check_nonce(nonce: str, doc: IdentityDocument, stored: dict[str, Any], allow
 
 
 async def describe_instance(b: AwsBackend, config: ClientConfig, doc: IdentityDocument) -> Instance:
-    endpoint = (config.endpoint or f"https://ec2.{doc.region}.amazonaws.com").rstrip("/")
-    access_key = config.access_key or os.environ.get("AWS_ACCESS_KEY_ID", "")
-    secret_key = config.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-    token = "" if config.access_key else os.environ.get("AWS_SESSION_TOKEN", "")
-    body = urlencode({"Action": "DescribeInstances", "Version": "2016-11-15",
-                      "InstanceId.1": doc.instance_id}).encode()
-    headers = sign_post(host=urlsplit(endpoint).netloc, body=body, access_key=access_key, secret_key=secret_key,
-                        session_token=token, region=doc.region, service="ec2", now=datetime.now(UTC))
+    endpoint = config.endpoint or f"https://ec2.{doc.region}.amazonaws.com"
+    params = {"Action": "DescribeInstances", "Version": "2016-11-15", "InstanceId.1": doc.instance_id}
     try:
-        async with b.http_client().stream("POST", endpoint + "/", content=body, headers=headers,
-                                          timeout=b.sts_timeout) as r:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in r.aiter_bytes():
-                size += len(chunk)
-                if size > _MAX_ANSWER:
-                    raise InvalidRequest("failed to verify instance ID: EC2 response too large")
-                chunks.append(chunk)
-            status, text = r.status_code, b"".join(chunks).decode("utf-8", "replace")
-    except httpx.HTTPError as e:
-        b.system.logger.warning("aws ec2 login: DescribeInstances failed: %s", e)
-        raise InvalidRequest(f"failed to verify instance ID: {type(e).__name__}") from None
-    if status != 200:
-        code = _find(text, "Code") or str(status)
-        raise InvalidRequest(f"failed to verify instance ID: {code}")
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError:
-        raise InvalidRequest("failed to verify instance ID: unreadable EC2 response") from None
+        root = await awsapi.call(b, config, endpoint, doc.region, "ec2", params)
+    except awsapi.AwsCallError as e:
+        raise InvalidRequest(f"failed to verify instance ID: {e}") from None
+    local = awsapi.local
     for el in root.iter():
-        if _local(el.tag) == "instancesSet":
+        if local(el.tag) == "instancesSet":
             for item in el:
                 if _child_text(item, "instanceId") == doc.instance_id:
-                    state = next((_child_text(c, "name") for c in item if _local(c.tag) == "instanceState"), "")
-                    profile = next((_child_text(c, "arn") for c in item if _local(c.tag) == "iamInstanceProfile"), "")
+                    state = next((_child_text(c, "name") for c in item if local(c.tag) == "instanceState"), "")
+                    profile = next((_child_text(c, "arn") for c in item if local(c.tag) == "iamInstanceProfile"), "")
                     return Instance(state, _child_text(item, "imageId"), _child_text(item, "subnetId"),
                                     _child_text(item, "vpcId"), profile)
     raise InvalidRequest("failed to verify instance ID: no instance details found")
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def _child_text(el: ET.Element, name: str) -> str:
     for c in el:
-        if _local(c.tag) == name:
+        if awsapi.local(c.tag) == name:
             return (c.text or "").strip()
-    return ""
-
-
-def _find(text: str, name: str) -> str:
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError:
-        return ""
-    for el in root.iter():
-        if _local(el.tag) == name:
-            return (el.text or "").strip()
     return ""
 
 
