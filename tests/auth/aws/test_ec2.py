@@ -229,3 +229,14 @@ async def test_identity_accesslist_and_tidy(aws: Vault, ec2: Any, monkeypatch: p
     await aws.done("POST", "auth/aws/tidy/identity-whitelist", {"safety_buffer": "1h"})
     await aws.fails(404, "GET", f"auth/aws/identity-accesslist/{iid}")
     await aws.fails(404, "LIST", "auth/aws/identity-accesslist")
+
+
+async def test_ec2_renewal_requires_running_instance(aws: Vault, ec2: Any) -> None:
+    iid, ami = run_instance(ec2)
+    await aws.done("POST", "auth/aws/role/ok", {"auth_type": "ec2", "bound_ami_id": ami, "token_policies": "web"})
+    auth = await login(aws, SIGNER.pkcs7(document(iid, ami)), nonce="n", role="ok")
+    assert auth["metadata"]["auth_type"] == "ec2"
+    await aws.ok("POST", "auth/token/renew-self", {}, token=auth["client_token"])
+    ec2.stop_instances(InstanceIds=[iid])
+    assert await aws.fails(400, "POST", "auth/token/renew-self", {}, token=auth["client_token"]) == [
+        "instance is not in 'running' state"]

@@ -161,3 +161,21 @@ async def test_iam_recreated_user_not_accepted_with_unique_ids(aws: Vault, iam: 
     errs = await aws.fails(400, "POST", "auth/aws/login", iam_login_body(key2, secret2, role="strict"), token=None)
     assert errs == [f"IAM Principal '{arn}' does not belong to the role 'strict'"]
     await aws.ok("POST", "auth/aws/login", iam_login_body(key2, secret2, role="loose"), token=None)
+
+
+async def test_iam_renewal_rechecks_role(aws: Vault, iam: Any) -> None:
+    _, key, secret = make_user(iam, "alice")
+    make_user(iam, "bob")
+    await aws.done("POST", "auth/aws/role/alice", {"bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+                                                    "token_policies": "dev"})
+    token = (await aws.ok("POST", "auth/aws/login", iam_login_body(key, secret), token=None))["auth"]["client_token"]
+    await aws.ok("POST", "auth/token/renew-self", {}, token=token)
+    await aws.done("POST", "auth/aws/role/alice", {"token_policies": "dev,ops"})
+    assert await aws.fails(400, "POST", "auth/token/renew-self", {}, token=token) == [
+        "policies have changed, not renewing"]
+    await aws.done("POST", "auth/aws/role/alice", {"token_policies": "dev",
+                                                    "bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/bob"})
+    assert await aws.fails(400, "POST", "auth/token/renew-self", {}, token=token) == [
+        f"role no longer bound to ARN 'arn:aws:iam::{ACCOUNT}:user/alice'"]
+    await aws.done("DELETE", "auth/aws/role/alice")
+    assert await aws.fails(400, "POST", "auth/token/renew-self", {}, token=token) == ["role entry not found"]

@@ -12,7 +12,7 @@ Paths (the table of contents; handlers live in the sibling modules)::
     identity-accesslist/<id>   READ/DELETE/LIST instances that logged in (also identity-whitelist/)
     tidy/identity-accesslist   remove expired entries                         accesslist.py
 
-Storage layout: store.py.
+Renewal re-checks: renew.py. Storage layout: store.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from strongroom.auth.aws import accesslist, certs, config, login, roles
+from strongroom.auth.aws import accesslist, certs, config, login, renew, roles
 from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.logical import Auth, Storage
 
 
 def paths() -> list[Path[AwsBackend]]:
@@ -61,6 +62,10 @@ class AwsBackend(Backend):
             self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                              limits=httpx.Limits(max_connections=20))
         return self._client
+
+    async def renew_auth(self, storage: Storage, auth: Auth) -> None:
+        """Core asks before renewing a token this mount issued; raises to refuse (see renew.py)."""
+        await renew.renew_auth(self, storage, auth)
 
     def forget_clients(self) -> None:
         """The config changed; the pool has no per-endpoint state, so nothing to drop."""

@@ -51,7 +51,7 @@ async def login(b: AwsBackend, req: Request, d: FieldData) -> Response | None:
     raise InvalidRequest("didn't supply required authentication values")
 
 
-def _bound(role: Role, canonical: str, client_arn: str, unique_id: str) -> bool:
+def bound(role: Role, canonical: str, client_arn: str, unique_id: str) -> bool:
     """Vault's rule: with resolve_aws_unique_ids, an exact ARN binds the unique ID it was resolved to
     at role write (a recreated principal does not match); otherwise the canonical ARN. Globs match
     the canonical or the full ARN."""
@@ -87,7 +87,7 @@ async def login_iam(b: AwsBackend, req: Request, d: FieldData) -> Response | Non
     if role.token.token_bound_cidrs and not addr_allowed(addr, role.token.token_bound_cidrs):
         raise PermissionDenied("permission denied")
     unique_id = caller.user_id.split(":")[0]
-    if not _bound(role, canonical, caller.arn, unique_id):
+    if not bound(role, canonical, caller.arn, unique_id):
         raise InvalidRequest(f"IAM Principal {caller.arn!r} does not belong to the role {role_name!r}")
     metadata = {"client_arn": caller.arn, "canonical_arn": canonical, "client_user_id": unique_id,
                 "auth_type": AUTH_IAM, "inferred_entity_type": "", "inferred_entity_id": "",
