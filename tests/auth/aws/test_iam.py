@@ -179,3 +179,16 @@ async def test_iam_renewal_rechecks_role(aws: Vault, iam: Any) -> None:
         f"role no longer bound to ARN 'arn:aws:iam::{ACCOUNT}:user/alice'"]
     await aws.done("DELETE", "auth/aws/role/alice")
     assert await aws.fails(400, "POST", "auth/token/renew-self", {}, token=token) == ["role entry not found"]
+
+
+async def test_iam_headers_as_json_object(aws: Vault, iam: Any) -> None:
+    import json
+    _, key, secret = make_user(iam, "alice")
+    await aws.done("POST", "auth/aws/role/alice", {"bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+                                                    "resolve_aws_unique_ids": False})
+    body = iam_login_body(key, secret)
+    headers = json.loads(base64.b64decode(body["iam_request_headers"]))
+    flat = {k: v[0] for k, v in headers.items()}  # single values instead of lists, as Vault accepts
+    await aws.ok("POST", "auth/aws/login", {**body, "iam_request_headers": flat}, token=None)
+    await aws.ok("POST", "auth/aws/login", {**body, "iam_request_headers": json.dumps(headers)}, token=None)
+    await aws.fails(400, "POST", "auth/aws/login", {**body, "iam_request_headers": {"a": 1}}, token=None)
