@@ -42,7 +42,8 @@ async def test_role_crud_and_validation(aws: Vault, iam: Any) -> None:
     assert data["token_policies"] == ["dev"] and data["token_ttl"] == 3600 and data["resolve_aws_unique_ids"]
     assert data["role_id"] and data["bound_ami_id"] == []
     assert data["bound_iam_principal_id"] == [iam.get_user(UserName="alice")["User"]["UserId"]]
-    errs = await aws.fails(400, "POST", "auth/aws/role/ghost", {"bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/ghost"})
+    ghost = f"arn:aws:iam::{ACCOUNT}:user/ghost"
+    errs = await aws.fails(400, "POST", "auth/aws/role/ghost", {"bound_iam_principal_arn": ghost})
     assert errs == [f"unable to resolve ARN 'arn:aws:iam::{ACCOUNT}:user/ghost' to internal ID: NoSuchEntity"]
     await aws.fails(404, "GET", "auth/aws/role/ghost")
     await aws.done("POST", "auth/aws/role/ghost", {"bound_iam_principal_arn": f"arn:aws:iam::{ACCOUNT}:user/ghost",

@@ -84,8 +84,9 @@ class Role:
     disallow_reauthentication: bool = False
     token: TokenParams = field(default_factory=TokenParams)
 
-    _LISTS = ("bound_iam_principal_arn", "bound_iam_principal_id", "bound_ami_id", "bound_account_id", "bound_region", "bound_vpc_id",
-              "bound_subnet_id", "bound_iam_role_arn", "bound_iam_instance_profile_arn", "bound_ec2_instance_id")
+    _LISTS = ("bound_iam_principal_arn", "bound_iam_principal_id", "bound_ami_id", "bound_account_id",
+              "bound_region", "bound_vpc_id", "bound_subnet_id", "bound_iam_role_arn",
+              "bound_iam_instance_profile_arn", "bound_ec2_instance_id")
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "role_id": self.role_id, "auth_type": self.auth_type,
