@@ -13,11 +13,11 @@ import tarfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 IMAGE = "localhost/mini:latest"
 CONF = """[containers]
@@ -138,15 +138,19 @@ class PodmanEngine:
             return tar.getmembers()[0].mode & 0o7777
 
 
-@contextmanager
-def podman_engine(root: Path) -> Iterator[PodmanEngine]:
-    engine = PodmanEngine(root)
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanEngine]:
+    """A session-wide podman engine on a unix socket (skipped, with the reason, where it cannot run)."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(f"needs a container engine: {reason}")
+    e = PodmanEngine(tmp_path_factory.mktemp("podman"))
     try:
-        engine.start()
-    except (OSError, subprocess.SubprocessError, RuntimeError) as e:
-        engine.stop()
-        raise RuntimeError(f"podman could not start here: {e}") from e
+        e.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to bring podman up is a reason to skip
+        e.stop()
+        pytest.skip(f"podman could not start here: {exc}")
     try:
-        yield engine
+        yield e
     finally:
-        engine.stop()
+        e.stop()

@@ -18,6 +18,7 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "github": "strongroom.auth.github:GitHubBackend",
     "okta": "strongroom.auth.okta:OktaBackend",
     "cert": "strongroom.auth.cert:CertBackend",
+    "container": "strongroom.auth.container:ContainerBackend",
 }
 
 __all__ = ["AUTH_METHODS"]
