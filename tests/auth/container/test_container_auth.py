@@ -38,6 +38,11 @@ async def test_a_running_labelled_container_logs_in(vault: Vault, engine: Podman
     auth2 = (await vault.ok("POST", "auth/container/login", {"role": "web", "container_id": cid[:12]},
                             token=None))["auth"]
     assert auth2["metadata"]["container_id"] == cid
+    # Renewal asks the engine again: fine while it runs, refused once it has stopped.
+    await vault.ok("POST", "auth/token/renew-self", {"increment": "5m"}, token=auth["client_token"])
+    await asyncio.to_thread(engine.stop_container, cid)
+    r = await vault.call("POST", "auth/token/renew-self", {}, token=auth["client_token"])
+    assert r.status_code == 400 and "no longer running" in r.text, r.text
 
 
 async def test_stopped_unknown_and_mislabelled_containers_are_refused(vault: Vault, engine: PodmanEngine) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from strongroom.auth.container import config, login, roles
 from strongroom.auth.container.engine import EnginePool
 from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.logical import Auth, Storage
 
 
 def paths() -> list[Path[ContainerBackend]]:
@@ -37,6 +38,10 @@ class ContainerBackend(Backend):
     async def invalidate(self, key: str) -> None:
         if key == "config":
             await self.engines.aclose()
+
+    async def renew_auth(self, storage: Storage, auth: Auth) -> None:
+        """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
+        await login.renew_auth(self, storage, auth)
 
     async def deactivate(self) -> None:
         await self.engines.aclose()
