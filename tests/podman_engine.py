@@ -78,12 +78,16 @@ class PodmanEngine:
             time.sleep(0.1)
         raise RuntimeError("podman's engine socket did not come up")
 
-    def stop(self) -> None:
+    def remove_all(self) -> None:
+        """Force-remove every container (tests start from an engine with none)."""
         try:
             for c in self.http.get("/containers/json", params={"all": "true"}).json():
                 self.http.delete(f"/containers/{c['Id']}", params={"force": "true"})
         except httpx.HTTPError:
             pass
+
+    def stop(self) -> None:
+        self.remove_all()
         self.http.close()
         if self.proc is not None:
             self.proc.send_signal(signal.SIGTERM)

@@ -47,7 +47,7 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[Running, httpx.AsyncClie
             yield running, c
 
 
-def _cfg(tmp: Path, port: int, engine: PodmanEngine, roles: str = 'web = "web-role"') -> Path:
+def _cfg(tmp: Path, port: int, engine: PodmanEngine, roles: str = 'web = "web-role"', wrap_ttl: str = "60s") -> Path:
     p = tmp / "bridge.hcl"
     p.write_text(f'''
 vault {{
@@ -58,7 +58,7 @@ bridge {{
   token_file    = "{tmp}/bridge-token"
   label         = "strongroom.role"
   roles         = {{ {roles} }}
-  wrap_ttl      = "60s"
+  wrap_ttl      = "{wrap_ttl}"
   deliver_path  = "{DELIVER}"
 }}
 ''')
@@ -127,6 +127,21 @@ async def test_a_labelled_container_gets_a_single_use_token_revoked_when_it_stop
             return r.status_code == 403
         await _until(revoked)
         assert cid not in bridge.delivered
+
+
+async def test_a_token_nobody_unwraps_in_time_raises_the_unclaimed_alarm(
+        server: tuple[Running, httpx.AsyncClient], engine: PodmanEngine, tmp_path: Path) -> None:
+    running, c = server
+    async with running_bridge(_cfg(tmp_path, running.port, engine, wrap_ttl="1s")) as bridge:
+        cid = await asyncio.to_thread(engine.run, {"strongroom.role": "web"})
+        await _until(lambda: _file(engine, cid))
+
+        async def alarm() -> list[dict[str, Any]]:
+            events = (await c.get("/v1/sys/security/events")).json()["data"]["events"]
+            return [e for e in events if e["type"] == "wrapping-token-expired-unclaimed"]
+        (event,) = await _until(alarm)
+        assert event["wrapped_accessor"] == bridge.delivered[cid]
+        assert event["creation_path"] == "auth/token/create/web-role"
 
 
 async def test_unlabeled_unknown_stopped_and_unmapped_containers_get_nothing(
@@ -222,3 +237,32 @@ async def test_the_cli_runs_the_bridge(server: tuple[Running, httpx.AsyncClient]
         p.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(p.communicate(), 15)
     assert p.returncode == 0, err.decode()
+
+
+async def test_the_bridge_waits_for_the_engine_and_catches_up_when_it_appears(
+        server: tuple[Running, httpx.AsyncClient], engine: PodmanEngine, tmp_path: Path) -> None:
+    running, c = server
+    sock = tmp_path / "late.sock"
+    cfg_path = _cfg(tmp_path, running.port, engine)
+    cfg_path.write_text(cfg_path.read_text().replace(engine.socket, str(sock)))
+    cid = await asyncio.to_thread(engine.run, {"strongroom.role": "web"})
+    bridge = Bridge(load(cfg_path))
+    stop = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop))
+    service = None
+    try:
+        await asyncio.sleep(1.5)  # no engine yet: the bridge keeps retrying, delivering nothing
+        assert not bridge.connected.is_set() and not task.done()
+        service = await asyncio.create_subprocess_exec(*engine.base, "system", "service", "--time=0",
+                                                       f"unix://{sock}", env=engine.env,
+                                                       stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.DEVNULL)
+        await asyncio.wait_for(bridge.connected.wait(), 20)
+        assert cid in bridge.delivered and await _file(engine, cid)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bridge.aclose()
+        if service is not None:
+            service.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(service.wait(), 10)
