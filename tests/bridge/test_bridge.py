@@ -266,3 +266,43 @@ async def test_the_bridge_waits_for_the_engine_and_catches_up_when_it_appears(
         if service is not None:
             service.send_signal(signal.SIGTERM)
             await asyncio.wait_for(service.wait(), 10)
+
+
+async def test_a_start_while_the_server_is_sealed_is_delivered_after_unseal(
+        engine: PodmanEngine, tmp_path: Path) -> None:
+    import base64
+
+    from strongroom.core import Core
+    from strongroom.http.app import App
+    from strongroom.http.server import HttpServer
+    from strongroom.storage.inmem import InmemStorage
+
+    core = Core(InmemStorage())
+    key, root = await core.dev_bootstrap("root")
+    server = HttpServer(App(core), asyncio.get_running_loop())
+    await server.start("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"X-Vault-Token": root}) as c:
+            await c.post("/v1/sys/policies/acl/bridge", json={"policy": BRIDGE_POLICY})
+            await c.post("/v1/auth/token/roles/web-role", json={"allowed_policies": ["web"], "orphan": True})
+            r = await c.post("/v1/auth/token/create", json={"policies": ["bridge"]})
+            (tmp_path / "bridge-token").write_text(r.json()["auth"]["client_token"])
+            async with running_bridge(_cfg(tmp_path, port, engine)) as bridge:
+                assert (await c.put("/v1/sys/seal")).status_code == 204
+                cid = await asyncio.to_thread(engine.run, {"strongroom.role": "web"})
+                await _until(lambda: _has_retry(bridge, cid))
+                await asyncio.sleep(1.5)  # a failed attempt or two: nothing delivered, the bridge keeps trying
+                assert await _file(engine, cid) is None
+                r = await c.put("/v1/sys/unseal", json={"key": base64.b64encode(key).decode()})
+                assert r.json()["sealed"] is False
+                wrapping = (await _until(lambda: _file(engine, cid), 30)).decode()
+                r = await c.post("/v1/sys/wrapping/unwrap", headers={"X-Vault-Token": wrapping})
+                assert r.status_code == 200 and "web" in r.json()["auth"]["policies"]
+    finally:
+        await server.stop(grace=1)
+        await core.seal()
+
+
+async def _has_retry(bridge: Bridge, cid: str) -> bool:
+    return cid in bridge._retries

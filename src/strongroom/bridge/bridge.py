@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.api.client import Client
-from strongroom.api.errors import ClientError
+from strongroom.api.errors import APIError, ClientError, TransportError
 from strongroom.bridge.config import BridgeConfig
 from strongroom.bridge.engine import Engine, EngineError
 
@@ -25,6 +25,13 @@ log = logging.getLogger("strongroom.bridge")
 
 START, STOP_ACTIONS = "start", ("die", "stop", "kill", "destroy")
 RETRY = 1.0  # seconds before reconnecting to the engine's event stream
+# Seconds between attempts to deliver while the server is unreachable or sealed (about 2 minutes).
+DELIVERY_RETRIES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
+
+
+def _transient(e: Exception) -> bool:
+    """The server is down, sealed or overloaded: worth trying again."""
+    return isinstance(e, TransportError) or (isinstance(e, APIError) and e.status >= 500)
 
 
 class Bridge:
@@ -40,8 +47,12 @@ class Bridge:
         # container id → accessor of the token delivered to it (the wrapped token's accessor)
         self.delivered: dict[str, str] = {}
         self.connected = asyncio.Event()
+        self._lock = asyncio.Lock()  # one container operation at a time, events and retries alike
+        self._retries: dict[str, asyncio.Task[None]] = {}
 
     async def aclose(self) -> None:
+        for t in list(self._retries.values()):
+            t.cancel()
         await self.engine.aclose()
         await self.client.aclose()
 
@@ -83,13 +94,46 @@ class Bridge:
         cid = str(ev.get("id") or (actor or {}).get("ID") or "")
         if not cid:
             return
+        if action == START:
+            await self.start(cid)
+        elif action in STOP_ACTIONS:
+            for key in [k for k in self._retries if k.startswith(cid) or cid.startswith(k)]:
+                self._retries.pop(key).cancel()
+            try:
+                async with self._lock:
+                    await self.on_stop(cid)
+            except (EngineError, ClientError) as e:
+                log.error("bridge: container %s (%s): %s", cid[:12], action, e)
+
+    async def start(self, cid: str) -> None:
+        """``on_start``, logging failures; while the server is unreachable or sealed, it is tried
+        again in the background (each attempt checks the container with the engine anew)."""
         try:
-            if action == START:
+            async with self._lock:
                 await self.on_start(cid)
-            elif action in STOP_ACTIONS:
-                await self.on_stop(cid)
         except (EngineError, ClientError) as e:
-            log.error("bridge: container %s (%s): %s", cid[:12], action, e)
+            if _transient(e) and cid not in self._retries:
+                log.warning("bridge: container %s: %s; trying again", cid[:12], e)
+                self._retries[cid] = asyncio.create_task(self._retry(cid))
+            else:
+                log.error("bridge: container %s: %s", cid[:12], e)
+
+    async def _retry(self, cid: str) -> None:
+        try:
+            for delay in DELIVERY_RETRIES:
+                await asyncio.sleep(delay)
+                try:
+                    async with self._lock:
+                        await self.on_start(cid)
+                    return
+                except (EngineError, ClientError) as e:
+                    if not _transient(e):
+                        log.error("bridge: container %s: %s", cid[:12], e)
+                        return
+            log.error("bridge: container %s: the server stayed unreachable; nothing delivered", cid[:12])
+        finally:
+            if self._retries.get(cid) is asyncio.current_task():
+                del self._retries[cid]
 
     # -- the work -------------------------------------------------------------------------------
 
@@ -98,12 +142,12 @@ class Bridge:
         Tokens the bridge has no record of are left alone."""
         try:
             for cid in await self.engine.running(self.cfg.label):
-                if cid in self.delivered:
+                if cid in self.delivered or cid in self._retries:
                     continue
                 if await self.engine.has_file(cid, self.cfg.deliver_path):
                     continue
-                await self.on_start(cid)
-        except (EngineError, ClientError) as e:
+                await self.start(cid)
+        except EngineError as e:
             log.error("bridge: resume: %s", e)
 
     async def on_start(self, cid: str) -> bool:
