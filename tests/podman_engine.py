@@ -59,7 +59,7 @@ class PodmanEngine:
         (img / "bin").mkdir(parents=True)
         (img / "run" / "strongroom").mkdir(parents=True)
         shutil.copy("/bin/busybox", img / "bin" / "busybox")
-        for name in ("sh", "cat", "sleep", "env", "ls"):
+        for name in ("sh", "cat", "sleep", "env", "ls", "wget"):
             (img / "bin" / name).symlink_to("busybox")
         tar_path = self.root / "img.tar"
         with tarfile.open(tar_path, "w") as tar:
@@ -98,9 +98,9 @@ class PodmanEngine:
                 self.proc.wait()
 
     def run(self, labels: dict[str, str] | None = None, *, cmd: list[str] | None = None,
-            tmpfs: str = "", start: bool = True) -> str:
-        """Create (and start) a container; its full id."""
-        host: dict[str, Any] = {"NetworkMode": "none"}
+            tmpfs: str = "", start: bool = True, network: bool = False) -> str:
+        """Create (and start) a container; its full id. Without ``network`` it has none at all."""
+        host: dict[str, Any] = {} if network else {"NetworkMode": "none"}
         if tmpfs:
             host["Tmpfs"] = {tmpfs: "mode=0700"}
         body = {"Image": IMAGE, "Cmd": cmd or ["/bin/sleep", "300"], "Labels": labels or {}, "HostConfig": host}
@@ -110,6 +110,11 @@ class PodmanEngine:
         if start:
             self.start_container(cid)
         return cid
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        r = self.http.get(f"/containers/{cid}/json")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
 
     def start_container(self, cid: str) -> None:
         r = self.http.post(f"/containers/{cid}/start")

@@ -87,3 +87,36 @@ async def test_config_and_role_validation_and_an_unreachable_engine(vault: Vault
     assert errors[0].startswith("container engine unavailable")
     await vault.done("DELETE", "auth/container/role/web")
     await vault.fails(404, "GET", "auth/container/role/web")
+
+
+async def test_a_container_logs_in_from_its_own_address(vault: Vault, engine: PodmanEngine) -> None:
+    """check_remote_address (the default) on the real path: the container calls the server itself."""
+    from strongroom.http.app import App
+    from strongroom.http.server import HttpServer
+
+    await vault.done("POST", "auth/container/role/strict", {"bound_labels": "app=web", "token_policies": "web"})
+    try:
+        cid = await asyncio.to_thread(engine.run, {"app": "web"}, network=True)
+    except AssertionError as e:  # no container networking here (netavark/CNI)
+        pytest.skip(f"container networking is unavailable: {e}")
+    net = (await asyncio.to_thread(engine.inspect, cid))["NetworkSettings"]
+    gateway, address = net.get("Gateway"), net.get("IPAddress")
+    if not gateway or not address:
+        pytest.skip("the container got no address on podman's default network")
+    server = HttpServer(App(vault.core), asyncio.get_running_loop())
+    await server.start(gateway, 0)  # reachable from the container, through the bridge, not NAT
+    port = server.sockets[0].getsockname()[1]
+    try:
+        body = f'{{"role": "strict", "container_id": "{cid}"}}'
+        out = await asyncio.to_thread(engine.exec_, cid, "wget", "-q", "-O", "-", "--header",
+                                      "Content-Type: application/json", "--post-data", body,
+                                      f"http://{gateway}:{port}/v1/auth/container/login")
+        assert out.returncode == 0, out.stderr
+        import json
+        auth = json.loads(out.stdout)["auth"]
+        assert auth["policies"] == ["default", "web"] and auth["metadata"]["container_id"] == cid
+        # The same login from another address (the host) is refused.
+        assert await vault.fails(403, "POST", "auth/container/login", {"role": "strict", "container_id": cid},
+                                 token=None) == ["login does not come from the container's address"]
+    finally:
+        await server.stop(grace=1)
