@@ -19,6 +19,7 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "okta": "strongroom.auth.okta:OktaBackend",
     "cert": "strongroom.auth.cert:CertBackend",
     "aws": "strongroom.auth.aws:AwsBackend",
+    "container": "strongroom.auth.container:ContainerBackend",
 }
 
 __all__ = ["AUTH_METHODS"]

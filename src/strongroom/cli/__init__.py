@@ -34,6 +34,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "server": Command("server:server", "Start a Strongroom server"),
     "agent": Command("agent:agent", "Start an agent that logs in, writes sinks and keeps its token alive"),
+    "bridge": Command("bridge:bridge", "Deliver wrapped tokens into labelled containers as they start"),
     "status": Command("status:status", "Print seal and HA status"),
     "version": Command("status:version", "Print the version of this client"),
     "login": Command("login:login", "Authenticate locally"),

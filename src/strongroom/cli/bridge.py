@@ -1,0 +1,63 @@
+"""``bridge``: run the container secret bridge with its configuration file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from strongroom.cli.context import CLIError, Context, UsageError
+
+if TYPE_CHECKING:
+    from strongroom.bridge.config import BridgeConfig
+
+BRIDGE_HELP = """\
+Usage: strongroom bridge [options]
+
+  Follows a container engine's events (the Docker Engine API on a unix socket)
+  and delivers a response-wrapped token for the container's role into each
+  genuinely running container labelled with a configured role; revokes that
+  token when the container stops. The configuration is HCL or JSON.
+
+      $ strongroom bridge -config=/etc/strongroom/bridge.hcl"""
+
+
+def bridge(argv: list[str]) -> int:
+    ctx = Context("bridge", BRIDGE_HELP, http=False, output=False)
+    fs = ctx.fs
+    configs = fs.strings("config", "The bridge's configuration file (HCL or JSON).")
+    log_level = fs.string("log-level", "info", "Log verbosity: trace, debug, info, warn or error.")
+    ctx.parse(argv, 0)
+    if len(configs.value) != 1:
+        raise UsageError("Must specify exactly one config path using -config")
+    from strongroom.bridge.config import ConfigError, load
+
+    level = {"trace": "DEBUG", "debug": "DEBUG", "warn": "WARNING", "err": "ERROR"}.get(
+        log_level.value.lower(), log_level.value.upper())
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(asctime)s [%(levelname)s] %(message)s")
+    try:
+        cfg = load(configs.value[0])
+    except ConfigError as e:
+        raise CLIError(f"Error loading configuration: {e}", 1) from None
+    try:
+        return asyncio.run(_run(cfg))
+    except OSError as e:
+        raise CLIError(f"Error starting the bridge: {e}", 1) from None
+
+
+async def _run(cfg: BridgeConfig) -> int:
+    from strongroom.bridge.bridge import Bridge
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    b = Bridge(cfg)
+    try:
+        await b.run(stop)
+    finally:
+        await b.aclose()
+    return 0
