@@ -239,7 +239,8 @@ class Core(SealLifecycle):
         """For a plain GET (see http/app.py): the key its answer is kept under (None: none may be
         kept) and the answer kept for it, if one still holds (see core/readcache.py). A lookup only:
         whether a miss's answer may be kept is ``reads.admit(key)``, asked once per request."""
-        if not token or not self.reads.size or self.sealed:  # nothing kept or given before serving
+        # Nothing kept or given before serving, nor on an HA standby (the active answers).
+        if not token or not self.reads.size or self.sealed or not self.serving_active:
             return None, None
         key = (self.tokens.hash(token), path, query)
         return key, self.reads.get(key)

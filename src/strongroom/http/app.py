@@ -19,6 +19,8 @@ from strongroom.errors import (
     Internal,
     InvalidRequest,
     RequestTooLarge,
+    Sealed,
+    Standby,
     StrongroomError,
     UnsupportedOperation,
     UnsupportedPath,
@@ -151,6 +153,8 @@ class App:
             check_sys_method(sys_path, method, query)
             status, data = await sys_handler(self.core, method, query, headers, body)
             return status, b"" if data is None else orjson.dumps(data)
+        if not self.core.serving_active and sys_path != "sys/seal":
+            return _standby_answer(self.core, raw_path, query_string)  # HA standby: the active answers (docs/ha.md)
         if sys_path in SYS_ACTIONS:
             check_sys_method(sys_path, method, query_of(query_string))
             status, data = await sys_act(self.core, sys_path, method, query_string, headers, body,
@@ -203,6 +207,19 @@ _ORDINARY = frozenset({"host", "user-agent", "accept", "accept-encoding", "accep
 
 
 _ids = bytearray()
+
+
+def _standby_answer(core: Core, raw_path: str, query_string: str) -> tuple[int, bytes]:
+    """A standby's answer to what only the active serves: 307 to the active's api_addr (Vault's
+    answer with request forwarding off), or 503 while no node is known to be active (never a
+    redirect to a node whose lock has expired)."""
+    if core.sealed:
+        raise Sealed()
+    _self, address = core.ha.leader() if core.ha is not None else (False, "")
+    if not address:
+        raise Standby("local node is not active but active cluster node not found")
+    location = address.rstrip("/") + raw_path + ("?" + query_string if query_string else "")
+    return 307, wire.Body(b"", headers={"Location": location})
 
 
 def _plain_get(method: str, headers: dict[str, str], body: bytes) -> bool:

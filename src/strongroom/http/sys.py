@@ -67,7 +67,10 @@ async def _seal(core: Core) -> None:
 
 
 async def _step_down(core: Core) -> None:
-    pass  # a single node without HA storage is always active: nothing to step down from
+    # Without HA a single node is always active: nothing to step down from. With HA the active
+    # gives the lock up (a standby never gets here: http/app.py redirects it to the active).
+    if core.ha is not None:
+        await core.ha.step_down()
 
 
 # Sealed-safe endpoints that act with a token's authority: the whole request goes through the
@@ -90,7 +93,33 @@ async def act(core: Core, path: str, method: str, query_string: str, headers: di
 
 async def leader(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
     core.require_unsealed()
-    return 200, {"ha_enabled": False}  # what Vault answers without an HA storage backend
+    if core.ha is None:
+        return 200, {"ha_enabled": False}  # what Vault answers without an HA storage backend
+    is_self, address = core.ha.leader()
+    is_self = is_self and core.serving_active
+    return 200, {
+        "ha_enabled": True, "is_self": is_self, "active_time": core.ha.active_time if is_self else "0001-01-01T00:00:00Z",
+        "leader_address": address, "leader_cluster_address": core.ha.cluster_addr if is_self else "",
+        "performance_standby": False, "performance_standby_last_remote_wal": 0,
+    }
+
+
+async def ha_status(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    """sys/ha-status: the nodes this one knows of, the active first (only the lock's holder and
+    this node: standbys do not announce themselves to each other, see docs/ha.md)."""
+    core.require_unsealed()
+    if core.ha is None:
+        return 200, {"nodes": []}
+    is_self, address = core.ha.leader()
+    is_self = is_self and core.serving_active
+    nodes: list[dict[str, Any]] = []
+    if address and not is_self:
+        nodes.append({"hostname": "", "api_address": address, "cluster_address": "", "active_node": True,
+                      "last_echo": None, "version": ""})
+    nodes.append({"hostname": __import__("socket").gethostname(), "api_address": core.ha.api_addr,
+                  "cluster_address": core.ha.cluster_addr, "active_node": is_self,
+                  "last_echo": None, "version": __version__})
+    return 200, {"nodes": nodes}
 
 
 def _code(query: dict[str, str], name: str, default: int) -> int:
@@ -106,7 +135,7 @@ async def health(core: Core, method: str, query: dict[str, str], headers: dict[s
     """sys/health: the status code carries the state so load balancers need not parse the body."""
     initialized = await core.initialized()
     sealed = core.sealed  # sealed until post-unseal has finished, as every request sees it
-    standby = False  # no HA yet: an unsealed node is active
+    standby = not sealed and not core.serving_active  # with HA: unsealed but not the active node
     if not initialized:
         status = _code(query, "uninitcode", 501)
     elif sealed:
@@ -147,6 +176,7 @@ METHODS: dict[str, frozenset[str]] = {
     "sys/health": frozenset({"GET", "HEAD"}),
     "sys/leader": _READ,
     "sys/step-down": _WRITE,
+    "sys/ha-status": _READ,
 }
 
 
@@ -165,6 +195,7 @@ ROUTES: dict[str, Handler] = {
     "sys/unseal": unseal,
     "sys/health": health,
     "sys/leader": leader,
+    "sys/ha-status": ha_status,
 }
 
 
