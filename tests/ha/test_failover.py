@@ -32,9 +32,15 @@ def test_one_active_one_standby(cluster: list[RunningServer]) -> None:
     assert health.status_code == 429 and health.json()["standby"] is True and health.json()["sealed"] is False
     assert httpx.get(f"{b.addr}/v1/sys/health?standbyok=true", timeout=5).status_code == 200
     assert httpx.get(f"{b.addr}/v1/sys/health?standbycode=299", timeout=5).status_code == 299
-    # sys/ha-status: the active first, then this node.
-    nodes = httpx.get(f"{b.addr}/v1/sys/ha-status", headers={"X-Vault-Token": b.root_token}, timeout=5).json()["nodes"]
+    # sys/ha-status (asked of the standby, answered by the active): every node, the active first.
+    assert httpx.get(f"{b.addr}/v1/sys/ha-status", timeout=5, follow_redirects=True).status_code == 403  # needs a token
+    status = httpx.get(f"{b.addr}/v1/sys/ha-status", headers={"X-Vault-Token": b.root_token}, timeout=5,
+                       follow_redirects=True).json()
+    nodes = status["data"]["nodes"]
+    assert status["nodes"] == nodes  # repeated at the top level, as OpenBao does
     assert [(n["api_address"], n["active_node"]) for n in nodes] == [(a.addr, True), (b.addr, False)]
+    assert nodes[0]["last_echo"] is None and nodes[1]["last_echo"].endswith("Z")
+    assert nodes[1]["cluster_address"].startswith("https://127.0.0.1:")
 
 
 def test_standby_redirects_and_clients_follow(cluster: list[RunningServer]) -> None:

@@ -81,6 +81,15 @@ class _Stalling:
     async def holder(self) -> tuple[str, str, float] | None:
         return await self.inner.holder()
 
+    async def echo(self, identity: str, value: str) -> None:
+        await self.inner.echo(identity, value)
+
+    async def forget(self, identity: str) -> None:
+        await self.inner.forget(identity)
+
+    async def nodes(self) -> list[tuple[str, str, float]]:
+        return await self.inner.nodes()
+
 
 async def test_fencing_stops_acting_before_the_lock_can_expire(tables: tuple[str, str]) -> None:
     """A node whose renewals hang counts itself inactive before the row's valid_until: another node

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
+from typing import Any
 from dataclasses import dataclass, field
 
 from strongroom.barrier import Barrier
@@ -156,13 +157,22 @@ class Core(SealLifecycle):
                 mounts=self.mounts, router=self.router, policies=self.policies, tokens=self.tokens,
                 expiration=self.expiration, audit=self.audit, wrapping=self.wrapping, ceremonies=self.ceremonies,
                 rotation=self.rotation, keys=self.barrier, security=self.security,
-                password_policies=self.password_policies,
+                password_policies=self.password_policies, ha_nodes=self._ha_nodes,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists)
 
         return {"mounts": {**SECRETS_ENGINES, "system": system}, "auth": {**AUTH_METHODS, "token": token}}
+
+    async def _ha_nodes(self) -> list[dict[str, Any]]:
+        if self.ha is not None:
+            return await self.ha.nodes()
+        import socket
+
+        from strongroom import __version__
+        return [{"hostname": socket.gethostname(), "api_address": self.config.api_addr, "cluster_address": "",
+                 "active_node": True, "last_echo": None, "version": __version__}]
 
     async def _policy_exists(self, name: str) -> bool:
         return name == "root" or await self.policies.get(name) is not None

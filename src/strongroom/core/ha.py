@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
+
+from strongroom import __version__
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,12 @@ class HALock(Protocol):
     async def release(self, identity: str) -> None: ...
 
     async def holder(self) -> tuple[str, str, float] | None: ...
+
+    async def echo(self, identity: str, value: str) -> None: ...
+
+    async def forget(self, identity: str) -> None: ...
+
+    async def nodes(self) -> list[tuple[str, str, float]]: ...
 
 
 class HA:
@@ -92,6 +103,35 @@ class HA:
     async def release(self) -> None:
         await self._release()
 
+    async def forget(self) -> None:
+        """Withdraw this node's echo (sealed or stopping): it leaves sys/ha-status."""
+        try:
+            await self.lock.forget(self.identity)
+        except Exception as e:  # noqa: BLE001 - the echo expires by itself
+            log.warning("HA: withdrawing this node's echo failed: %s", e)
+
+    def _description(self) -> str:
+        return orjson.dumps({"api_address": self.api_addr, "cluster_address": self.cluster_addr,
+                             "hostname": socket.gethostname(), "version": __version__}).decode()
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """sys/ha-status: every node heard from lately (each echoes every round), the active first."""
+        is_self, leader = self.leader()
+        out: list[dict[str, Any]] = []
+        for identity, value, age in await self.lock.nodes():
+            try:
+                info = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                continue
+            echo = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - max(0.0, age)))
+            active = (identity == self.identity and is_self) or (identity != self.identity and
+                                                                 info.get("api_address") == leader and not is_self)
+            out.append({"hostname": str(info.get("hostname", "")), "api_address": str(info.get("api_address", "")),
+                        "cluster_address": str(info.get("cluster_address", "")), "active_node": active,
+                        "last_echo": None if active else echo, "version": str(info.get("version", ""))})
+        out.sort(key=lambda n: (not n["active_node"], n["api_address"]))
+        return out
+
     async def step_down(self) -> None:
         """sys/step-down: give the lock up and wait a while before competing again."""
         if not self.active:
@@ -124,7 +164,16 @@ class HA:
                 raise
             except Exception:  # noqa: BLE001 - the loop must survive anything and keep competing
                 log.exception("HA: unexpected error")
+            await self._echo()
             await asyncio.sleep(self.interval)
+
+    async def _echo(self) -> None:
+        """After each round (never delaying a renewal), bounded by the round's period."""
+        try:
+            async with asyncio.timeout(self.interval):
+                await self.lock.echo(self.identity, self._description())
+        except Exception as e:  # noqa: BLE001 - only sys/ha-status misses this node
+            log.warning("HA: echo failed: %s", e)
 
     async def _round(self) -> None:
         now = time.monotonic()

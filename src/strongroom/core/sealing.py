@@ -220,8 +220,10 @@ class SealLifecycle:
                 return
             await self._shut_down()
         finally:
-            if was_active and self.ha is not None:
-                await self.ha.release()  # after our parts stopped: only then may another node activate
+            if self.ha is not None:
+                if was_active:
+                    await self.ha.release()  # after our parts stopped: only then may another node activate
+                await self.ha.forget()
 
     async def _shut_down(self) -> None:
         """Deactivate every part, in reverse order, each even if another fails; then the barrier

@@ -104,24 +104,6 @@ async def leader(core: Core, method: str, query: dict[str, str], headers: dict[s
     }
 
 
-async def ha_status(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
-    """sys/ha-status: the nodes this one knows of, the active first (only the lock's holder and
-    this node: standbys do not announce themselves to each other, see docs/ha.md)."""
-    core.require_unsealed()
-    if core.ha is None:
-        return 200, {"nodes": []}
-    is_self, address = core.ha.leader()
-    is_self = is_self and core.serving_active
-    nodes: list[dict[str, Any]] = []
-    if address and not is_self:
-        nodes.append({"hostname": "", "api_address": address, "cluster_address": "", "active_node": True,
-                      "last_echo": None, "version": ""})
-    nodes.append({"hostname": __import__("socket").gethostname(), "api_address": core.ha.api_addr,
-                  "cluster_address": core.ha.cluster_addr, "active_node": is_self,
-                  "last_echo": None, "version": __version__})
-    return 200, {"nodes": nodes}
-
-
 def _code(query: dict[str, str], name: str, default: int) -> int:
     if name not in query:
         return default
@@ -176,7 +158,6 @@ METHODS: dict[str, frozenset[str]] = {
     "sys/health": frozenset({"GET", "HEAD"}),
     "sys/leader": _READ,
     "sys/step-down": _WRITE,
-    "sys/ha-status": _READ,
 }
 
 
@@ -195,7 +176,6 @@ ROUTES: dict[str, Handler] = {
     "sys/unseal": unseal,
     "sys/health": health,
     "sys/leader": leader,
-    "sys/ha-status": ha_status,
 }
 
 

@@ -345,6 +345,7 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
 DEFAULT_HA_TABLE = "vault_ha_locks"
 DEFAULT_HA_TTL = 15.0  # seconds, Vault's PostgreSQL lock TTL
 HA_KEY = "core/lock"  # Vault's lock key
+NODE_KEY = "core/node/"  # + identity: each node's echo (sys/ha-status), rows beside the lock's
 
 
 async def _create_ha_table(conn: psycopg.AsyncConnection[Any], table: sql.Composable, bare: str) -> None:
@@ -373,6 +374,14 @@ class PostgresqlHALock:
             "ON CONFLICT (ha_key) DO UPDATE SET ha_identity = excluded.ha_identity, ha_value = excluded.ha_value, "
             "valid_until = excluded.valid_until WHERE l.valid_until < NOW() OR l.ha_identity = %(i)s").format(t=table)
         self._release = sql.SQL("DELETE FROM {} WHERE ha_key = %s AND ha_identity = %s").format(table)
+        self._echo = sql.SQL(
+            "INSERT INTO {t} AS l (ha_key, ha_identity, ha_value, valid_until) "
+            "VALUES (%(k)s, %(i)s, %(v)s, NOW() + %(ttl)s * INTERVAL '1 second') "
+            "ON CONFLICT (ha_key) DO UPDATE SET ha_value = excluded.ha_value, valid_until = excluded.valid_until"
+        ).format(t=table)
+        self._nodes = sql.SQL(
+            "SELECT ha_identity, ha_value, %s - EXTRACT(EPOCH FROM valid_until - NOW())::float8 FROM {} "
+            "WHERE ha_key LIKE %s AND valid_until > NOW() ORDER BY ha_key").format(table)
         self._holder = sql.SQL(
             "SELECT ha_identity, ha_value, EXTRACT(EPOCH FROM valid_until - NOW())::float8 FROM {} "
             "WHERE ha_key = %s AND valid_until > NOW()").format(table)
@@ -410,6 +419,30 @@ class PostgresqlHALock:
             return None if row is None else (str(row[0]), str(row[1] or ""), float(row[2]))
 
         return await self._run("holder", op)
+
+    async def echo(self, identity: str, value: str) -> None:
+        """Announce this node (``value``: its description) for 3 TTLs, for sys/ha-status."""
+        params = {"k": NODE_KEY + identity, "i": identity, "v": value, "ttl": 3 * self.ttl}
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(self._echo, params)
+
+        await self._run("echo", op)
+
+    async def forget(self, identity: str) -> None:
+        """Remove this node's echo (it sealed or stopped)."""
+        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(self._release, (NODE_KEY + identity, identity))
+
+        await self._run("forget", op)
+
+    async def nodes(self) -> list[tuple[str, str, float]]:
+        """(identity, value, seconds since its last echo) of every node heard from lately."""
+        async def op(conn: psycopg.AsyncConnection[Any]) -> list[tuple[str, str, float]]:
+            rows = await (await conn.execute(self._nodes, (3 * self.ttl, NODE_KEY + "%"))).fetchall()
+            return [(str(r[0]), str(r[1] or ""), float(r[2])) for r in rows]
+
+        return await self._run("nodes", op)
 
     async def close(self) -> None:
         await self._pool.close()
