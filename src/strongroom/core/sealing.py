@@ -128,7 +128,8 @@ class SealLifecycle:
         Returns the epoch to hand to ``_serve``. Any failure, or a seal() that came in meanwhile,
         leaves the core sealed with every part stopped again: no half-unsealed core."""
         self._serving = False
-        self.standby = self.ha is not None if standby is None else standby  # with HA: until the lock is won
+        if self.ha is not None:  # with HA a node is a standby until it wins the lock (core/ha.py)
+            self.standby = True if standby is None else standby
         self._ha_ready = False
         epoch = self._epoch
         try:
