@@ -67,6 +67,8 @@ def test_standby_redirects_and_clients_follow(cluster: list[RunningServer]) -> N
 
 def test_failover_after_sigkill(cluster: list[RunningServer]) -> None:
     a, b = cluster
+    # The active rotates the encryption key: the standby must read the new term once it takes over.
+    assert httpx.post(f"{a.addr}/v1/sys/rotate", headers={"X-Vault-Token": a.root_token}, timeout=10).status_code == 204
     assert _kv_write(a, "before", {"n": "1"}).status_code == 200
     assert _kv_write(a, "before", {"n": "2"}).status_code == 200  # the last acknowledged write
     # The standby's redirect targets the active while it lives.

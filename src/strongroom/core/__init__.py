@@ -138,6 +138,11 @@ class Core(SealLifecycle):
         return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
                 self.audit.version, self._epoch)
 
+    def _purge_storage_cache(self) -> None:
+        purge = getattr(self.physical, "purge", None)  # storage/cache.py CachedStorage
+        if purge is not None:
+            purge()
+
     async def invalidate(self, key: str) -> None:
         """Barrier key ``key`` was written behind this node's back (another node, a restore): every
         part drops what it cached of it. The one path such a write takes to every cache."""

@@ -173,6 +173,8 @@ class SealLifecycle:
         await deactivate_all(part for _, part in reversed(self.parts))
         if self.sealed:
             raise Sealed()
+        self._purge_storage_cache()  # ciphertext read while standby: the active wrote since
+        await self.barrier.reload_keyring()  # the previous active may have rotated it
         self.standby = False
         for _, part in self.parts:
             await part.setup()
@@ -180,6 +182,9 @@ class SealLifecycle:
             await part.activate()
         self.reads.clear()
         self._ha_ready = True
+
+    def _purge_storage_cache(self) -> None:
+        """Forget the physical storage cache, if any (the subclass knows it)."""
 
     async def _ha_deactivate(self) -> None:
         """The lock was lost or given up: stop the active's work, become a standby again."""
