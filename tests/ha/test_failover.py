@@ -4,6 +4,7 @@ step-down, and failover after SIGKILL of the active."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -26,12 +27,22 @@ def test_one_active_one_standby(cluster: list[RunningServer]) -> None:
     assert la["leader_cluster_address"].startswith("https://127.0.0.1:")  # type: ignore[union-attr]
     assert la["active_time"] != "0001-01-01T00:00:00Z"
     assert lb["ha_enabled"] is True and lb["is_self"] is False and lb["leader_address"] == a.addr
+    assert lb["leader_cluster_address"] == la["leader_cluster_address"]  # from the active's echo
     # sys/health: a standby is 429 unless standbyok; the active 200.
     assert httpx.get(f"{a.addr}/v1/sys/health", timeout=5).status_code == 200
     health = httpx.get(f"{b.addr}/v1/sys/health", timeout=5)
     assert health.status_code == 429 and health.json()["standby"] is True and health.json()["sealed"] is False
     assert httpx.get(f"{b.addr}/v1/sys/health?standbyok=true", timeout=5).status_code == 200
     assert httpx.get(f"{b.addr}/v1/sys/health?standbycode=299", timeout=5).status_code == 299
+    # `bao status` reads sys/seal-status and sys/leader.
+    st = b.bao("status")
+    assert st.returncode == 0, st.stderr
+    rows = dict(re.findall(r"^(HA [A-Za-z]+|Active Node Address)\s+(.*)$", st.stdout, re.M))
+    assert rows["HA Enabled"] == "true" and rows["HA Mode"] == "standby", st.stdout
+    assert rows["Active Node Address"] == a.addr and rows["HA Cluster"] == la["leader_cluster_address"]
+    st = a.bao("status")
+    rows = dict(re.findall(r"^(HA [A-Za-z]+)\s+(.*)$", st.stdout, re.M))
+    assert rows["HA Mode"] == "active" and rows["HA Cluster"] == la["leader_cluster_address"], st.stdout
     # sys/ha-status (asked of the standby, answered by the active): every node, the active first.
     assert httpx.get(f"{b.addr}/v1/sys/ha-status", timeout=5, follow_redirects=True).status_code == 403  # needs a token
     status = httpx.get(f"{b.addr}/v1/sys/ha-status", headers={"X-Vault-Token": b.root_token}, timeout=5,

@@ -80,6 +80,21 @@ class HA:
             return False, self._leader[1]
         return False, ""
 
+    async def leader_cluster_address(self) -> str:
+        """The active's cluster_addr: ours, or from the active's echo row ("" when unknown)."""
+        if self.fenced_active:
+            return self.cluster_addr
+        leader = self._leader
+        if leader is None or not self.leader()[1]:
+            return ""
+        try:
+            for identity, value, _age in await self.lock.nodes():
+                if identity == leader[0]:
+                    return str(orjson.loads(value).get("cluster_address", ""))
+        except Exception:  # noqa: BLE001 - unknown, as while no echo was seen
+            return ""
+        return ""
+
     # -- the loop -------------------------------------------------------------------------------
     def start(self, activate: Callable[[], Awaitable[None]], deactivate: Callable[[], Awaitable[None]]) -> None:
         self._activate, self._deactivate = activate, deactivate

@@ -215,8 +215,8 @@ def _standby_answer(core: Core, raw_path: str, query_string: str) -> tuple[int, 
     redirect to a node whose lock has expired)."""
     if core.sealed:
         raise Sealed()
-    _self, address = core.ha.leader() if core.ha is not None else (False, "")
-    if not address:
+    is_self, address = core.ha.leader() if core.ha is not None else (False, "")
+    if is_self or not address:  # is_self: the lock is won but activation not finished, never a self-redirect
         raise Standby("local node is not active but active cluster node not found")
     location = address.rstrip("/") + raw_path + ("?" + query_string if query_string else "")
     return 307, wire.Body(b"", headers={"Location": location})

@@ -99,7 +99,8 @@ async def leader(core: Core, method: str, query: dict[str, str], headers: dict[s
     is_self = is_self and core.serving_active
     return 200, {
         "ha_enabled": True, "is_self": is_self, "active_time": core.ha.active_time if is_self else "0001-01-01T00:00:00Z",
-        "leader_address": address, "leader_cluster_address": core.ha.cluster_addr if is_self else "",
+        "leader_address": address,
+        "leader_cluster_address": await core.ha.leader_cluster_address() if address else "",
         "performance_standby": False, "performance_standby_last_remote_wal": 0,
     }
 
