@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import hvac
@@ -150,3 +151,29 @@ def test_no_active_node_means_503(cluster: list[RunningServer]) -> None:
     assert leader(a)["is_self"] is False and leader(a)["leader_address"] == ""
     wait_for(lambda: is_active(a), timeout=3)  # then it takes the lock back
     assert _kv_write(a, "back", {"n": "1"}).status_code == 200
+
+
+def test_a_frozen_active_does_not_serve_after_resuming(cluster: list[RunningServer]) -> None:
+    """Fencing end to end: the active is frozen (SIGSTOP) past its lock's TTL, the standby takes
+    over and accepts writes; resumed, the old active serves nothing itself (its right to act ended
+    before the lock could pass on): it redirects to the new active or answers 503."""
+    a, b = cluster
+    assert a.proc is not None
+    a.proc.send_signal(signal.SIGSTOP)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            wait_for(lambda: is_active(b), timeout=5)
+            assert _kv_write(b, "fenced", {"by": "b"}).status_code == 200
+            # Sent while a is frozen: the kernel queues it; a reads it as soon as it resumes, in
+            # the same turn as its overdue renewal timer, before its loop has noticed anything.
+            pending = pool.submit(_kv_write, a, "fenced", {"by": "stale a"})
+            time.sleep(0.3)
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        w = pending.result(10)
+    assert w.status_code in (307, 503), w.text
+    if w.status_code == 307:
+        assert w.headers["location"] == f"{b.addr}/v1/secret/data/fenced"
+    wait_for(lambda: leader(a).get("leader_address") == b.addr, timeout=3)
+    read = httpx.get(f"{b.addr}/v1/secret/data/fenced", headers={"X-Vault-Token": b.root_token}, timeout=5).json()
+    assert read["data"]["data"] == {"by": "b"} and read["data"]["metadata"]["version"] == 1

@@ -193,6 +193,9 @@ class HA:
     async def _round(self) -> None:
         now = time.monotonic()
         if self.active:
+            if now >= self._valid_until:  # frozen or starved past the fence: the lock may be another's
+                await self._lose("the lock's renewal is overdue")
+                return
             sent = now
             try:
                 async with asyncio.timeout(max(0.01, self._valid_until - now)):
