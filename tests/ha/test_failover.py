@@ -60,6 +60,12 @@ def test_standby_redirects_and_clients_follow(cluster: list[RunningServer]) -> N
     resp = _kv_write(b, "via-standby", {"k": "v"})
     assert resp.status_code == 307
     assert resp.headers["location"] == f"{a.addr}/v1/secret/data/via-standby"
+    # An events subscription (WebSocket handshake) goes to the active too: a standby publishes nothing.
+    ws = httpx.get(f"{b.addr}/v1/sys/events/subscribe/kv-v2/data-write?json=true", timeout=5, follow_redirects=False,
+                   headers={"X-Vault-Token": b.root_token, "Connection": "Upgrade", "Upgrade": "websocket",
+                            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert ws.status_code == 307
+    assert ws.headers["location"] == f"{a.addr}/v1/sys/events/subscribe/kv-v2/data-write?json=true"
     listed = httpx.request("LIST", f"{b.addr}/v1/secret/metadata/?x=1", headers={"X-Vault-Token": b.root_token},
                            timeout=5, follow_redirects=False)
     assert listed.status_code == 307 and listed.headers["location"].startswith(f"{a.addr}/v1/secret/metadata/")

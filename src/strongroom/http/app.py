@@ -126,6 +126,8 @@ class App:
         try:
             if not path.startswith(EVENTS_PREFIX) or not path[4:].isprintable():
                 raise UnsupportedPath()
+            if not self.core.serving_active:  # an HA standby publishes nothing: the active's events
+                return _standby_answer(self.core, path, query_string)
             req = to_request("GET", path[4:], query_string, b"", headers, new_request_id(), peer)
             return await open_subscription(self.core, req)
         except StrongroomError as err:
