@@ -74,6 +74,13 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                      audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
                                                                 config.raw_audit_devices),
                                      read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE))
+    lock = getattr(physical, "ha", None)
+    if lock is not None:  # storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
+        from strongroom.core.ha import HA
+
+        first = config.listeners[0] if config.listeners else None
+        api_addr = config.api_addr or (f"{_scheme(first)}://{first.address}" if first else "")
+        core.ha = HA(lock, api_addr, config.cluster_addr)
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)

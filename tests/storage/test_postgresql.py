@@ -240,7 +240,7 @@ async def test_refused_connection_is_a_clear_error_without_the_password() -> Non
 
 @pytest.mark.parametrize(("options", "message"), [
     ({}, 'requires "connection_url"'),
-    ({"connection_url": PG_URL, "ha_enabled": "true"}, '"ha_enabled" is not supported yet'),
+    ({"connection_url": PG_URL, "ha_enabled": "true", "ha_lock_ttl": "0"}, '"ha_lock_ttl" must be positive'),
     ({"connection_url": PG_URL, "max_parallel": "many"}, '"max_parallel" must be an integer'),
     ({"connection_url": PG_URL, "max_parallel": "0"}, '"max_parallel" must be at least 1'),
     ({"connection_url": PG_URL, "max_idle_connections": "-1"}, '"max_idle_connections" must be at least 0'),

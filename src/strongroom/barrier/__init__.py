@@ -163,6 +163,25 @@ class Barrier:
                 # unseal key behind; remove it so the replaced shares open nothing.
                 await self._physical.delete(_root_key_path(root_generation - 1))
 
+    async def reload_keyring(self) -> None:
+        """Re-read the keyring from storage with the root key held in memory: another node (the HA
+        active) may have rotated it since this one unsealed. Not in effect if sealed meanwhile."""
+        async with self._lock:
+            current = self._require()
+            generation = self._seal_generation
+            wrapped_keyring = await self._physical.get(KEYRING_PATH)
+            if wrapped_keyring is None:
+                raise Internal("barrier keyring is missing from storage")
+            keyring = Keyring.from_json(_open_root_envelope(AESGCM(current.root_key), KEYRING_PATH, wrapped_keyring))
+            # SECURITY: constant-time compare; the keyring must belong to this root key.
+            if not hmac.compare_digest(keyring.root_key, current.root_key):
+                raise Internal("barrier keyring does not match the root key")
+            if generation == self._seal_generation and self._keyring is current:
+                if keyring.active_term != current.active_term:
+                    self._encryptions = 0
+                self._keyring = keyring
+                self.generation += 1
+
     def seal(self) -> None:
         """Drop all key material from memory. Works at any time and always wins over in-flight unseals."""
         self._seal_generation += 1

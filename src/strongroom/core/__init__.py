@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
+from typing import Any
 from dataclasses import dataclass, field
 
 from strongroom.barrier import Barrier
@@ -137,6 +138,11 @@ class Core(SealLifecycle):
         return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
                 self.audit.version, self._epoch)
 
+    def _purge_storage_cache(self) -> None:
+        purge = getattr(self.physical, "purge", None)  # storage/cache.py CachedStorage
+        if purge is not None:
+            purge()
+
     async def invalidate(self, key: str) -> None:
         """Barrier key ``key`` was written behind this node's back (another node, a restore): every
         part drops what it cached of it. The one path such a write takes to every cache."""
@@ -156,13 +162,22 @@ class Core(SealLifecycle):
                 mounts=self.mounts, router=self.router, policies=self.policies, tokens=self.tokens,
                 expiration=self.expiration, audit=self.audit, wrapping=self.wrapping, ceremonies=self.ceremonies,
                 rotation=self.rotation, keys=self.barrier, security=self.security,
-                password_policies=self.password_policies,
+                password_policies=self.password_policies, ha_nodes=self._ha_nodes,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists)
 
         return {"mounts": {**SECRETS_ENGINES, "system": system}, "auth": {**AUTH_METHODS, "token": token}}
+
+    async def _ha_nodes(self) -> list[dict[str, Any]]:
+        if self.ha is not None:
+            return await self.ha.nodes()
+        import socket
+
+        from strongroom import __version__
+        return [{"hostname": socket.gethostname(), "api_address": self.config.api_addr, "cluster_address": "",
+                 "active_node": True, "last_echo": None, "version": __version__}]
 
     async def _policy_exists(self, name: str) -> bool:
         return name == "root" or await self.policies.get(name) is not None
@@ -239,7 +254,8 @@ class Core(SealLifecycle):
         """For a plain GET (see http/app.py): the key its answer is kept under (None: none may be
         kept) and the answer kept for it, if one still holds (see core/readcache.py). A lookup only:
         whether a miss's answer may be kept is ``reads.admit(key)``, asked once per request."""
-        if not token or not self.reads.size or self.sealed:  # nothing kept or given before serving
+        # Nothing kept or given before serving, nor on an HA standby (the active answers).
+        if not token or not self.reads.size or self.sealed or not self.serving_active:
             return None, None
         key = (self.tokens.hash(token), path, query)
         return key, self.reads.get(key)

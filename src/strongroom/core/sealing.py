@@ -19,6 +19,7 @@ from typing import Any
 from strongroom import __version__
 from strongroom.barrier import Barrier
 from strongroom.barrier.seal import SealConfig, UnsealProgress, check_share_length, split_unseal_key
+from strongroom.core.ha import HA
 from strongroom.core.readcache import ReadCache
 from strongroom.errors import InvalidRequest, Sealed
 from strongroom.lifecycle import Lifecycle, deactivate_all
@@ -45,6 +46,9 @@ class SealLifecycle:
         # A standby node sets its parts up without activating them (the HA issue sets this).
         self.standby = False
         self.active_since = ""
+        # High availability (core/ha.py), None without ``ha_enabled``: then this node is always active.
+        self.ha: HA | None = None
+        self._ha_ready = False  # HA: the parts are activated (set after activation, cleared before)
         # Requests are served only while this is set: from the end of a successful post-unseal to
         # the first line of seal() (see ``sealed``).
         self._serving = False
@@ -90,7 +94,7 @@ class SealLifecycle:
         async with self._unsealing:
             unseal_key = await self.barrier.initialize(seal_config)
             try:
-                await self._open(unseal_key)  # never serving: the root token is minted internally
+                await self._open(unseal_key, standby=False)  # never serving: the root token is minted internally
                 root_token = await self._mint_root()
             finally:
                 await self.seal()
@@ -119,11 +123,14 @@ class SealLifecycle:
                 return
             self._serve(await self._open(combined))  # raises on a wrong key; progress was already reset
 
-    async def _open(self, unseal_key: bytes) -> int:
+    async def _open(self, unseal_key: bytes, standby: bool | None = None) -> int:
         """Open the barrier and run post-unseal; the core does not serve yet (see :meth:`_serve`).
         Returns the epoch to hand to ``_serve``. Any failure, or a seal() that came in meanwhile,
         leaves the core sealed with every part stopped again: no half-unsealed core."""
         self._serving = False
+        if self.ha is not None:  # with HA a node is a standby until it wins the lock (core/ha.py)
+            self.standby = True if standby is None else standby
+        self._ha_ready = False
         epoch = self._epoch
         try:
             await self.barrier.unseal(unseal_key)
@@ -148,6 +155,47 @@ class SealLifecycle:
         self.active_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._epoch += 1
         self._serving = True
+        if self.ha is not None:
+            self.ha.start(self._ha_activate, self._ha_deactivate)
+
+    # -- high availability (core/ha.py) ----------------------------------------------------------
+    @property
+    def serving_active(self) -> bool:
+        """Whether this node answers requests itself (else a standby redirects them): always
+        without HA; with HA only once activated and while the lock is certainly held (fencing)."""
+        return self.ha is None or (self._ha_ready and self.ha.fenced_active)
+
+    async def _ha_activate(self) -> None:
+        """The lock was won: drop everything the standby read (another node wrote since), then set
+        every part up again and activate it."""
+        self._ha_ready = False
+        self.reads.clear()
+        await deactivate_all(part for _, part in reversed(self.parts))
+        if self.sealed:
+            raise Sealed()
+        self._purge_storage_cache()  # ciphertext read while standby: the active wrote since
+        await self.barrier.reload_keyring()  # the previous active may have rotated it
+        self.standby = False
+        for _, part in self.parts:
+            await part.setup()
+        for _, part in self.parts:
+            await part.activate()
+        self.reads.clear()
+        self._ha_ready = True
+
+    def _purge_storage_cache(self) -> None:
+        """Forget the physical storage cache, if any (the subclass knows it)."""
+
+    async def _ha_deactivate(self) -> None:
+        """The lock was lost or given up: stop the active's work, become a standby again."""
+        self._ha_ready = False
+        self.standby = True
+        self.reads.clear()
+        await deactivate_all(part for _, part in reversed(self.parts))
+        if self.sealed:
+            return
+        for _, part in self.parts:
+            await part.setup()
 
     async def _post_unseal(self) -> None:
         """Set up every part behind the barrier, then (on the active node) activate them. Internal:
@@ -170,10 +218,18 @@ class SealLifecycle:
     async def seal(self) -> None:
         """Stop serving (first, before any await), stop every part, then drop the keys."""
         self._serving = False
+        self._ha_ready = False
         self._epoch += 1
-        if self.barrier.sealed:
-            return
-        await self._shut_down()
+        was_active = await self.ha.stop() if self.ha is not None else False
+        try:
+            if self.barrier.sealed:
+                return
+            await self._shut_down()
+        finally:
+            if self.ha is not None:
+                if was_active:
+                    await self.ha.release()  # after our parts stopped: only then may another node activate
+                await self.ha.forget()
 
     async def _shut_down(self) -> None:
         """Deactivate every part, in reverse order, each even if another fails; then the barrier

@@ -19,6 +19,8 @@ from strongroom.errors import (
     Internal,
     InvalidRequest,
     RequestTooLarge,
+    Sealed,
+    Standby,
     StrongroomError,
     UnsupportedOperation,
     UnsupportedPath,
@@ -124,6 +126,8 @@ class App:
         try:
             if not path.startswith(EVENTS_PREFIX) or not path[4:].isprintable():
                 raise UnsupportedPath()
+            if not self.core.serving_active:  # an HA standby publishes nothing: the active's events
+                return _standby_answer(self.core, path, query_string)
             req = to_request("GET", path[4:], query_string, b"", headers, new_request_id(), peer)
             return await open_subscription(self.core, req)
         except StrongroomError as err:
@@ -151,6 +155,8 @@ class App:
             check_sys_method(sys_path, method, query)
             status, data = await sys_handler(self.core, method, query, headers, body)
             return status, b"" if data is None else orjson.dumps(data)
+        if not self.core.serving_active and sys_path != "sys/seal":
+            return _standby_answer(self.core, raw_path, query_string)  # HA standby: the active answers (docs/ha.md)
         if sys_path in SYS_ACTIONS:
             check_sys_method(sys_path, method, query_of(query_string))
             status, data = await sys_act(self.core, sys_path, method, query_string, headers, body,
@@ -203,6 +209,19 @@ _ORDINARY = frozenset({"host", "user-agent", "accept", "accept-encoding", "accep
 
 
 _ids = bytearray()
+
+
+def _standby_answer(core: Core, raw_path: str, query_string: str) -> tuple[int, bytes]:
+    """A standby's answer to what only the active serves: 307 to the active's api_addr (Vault's
+    answer with request forwarding off), or 503 while no node is known to be active (never a
+    redirect to a node whose lock has expired)."""
+    if core.sealed:
+        raise Sealed()
+    is_self, address = core.ha.leader() if core.ha is not None else (False, "")
+    if is_self or not address:  # is_self: the lock is won but activation not finished, never a self-redirect
+        raise Standby("local node is not active but active cluster node not found")
+    location = address.rstrip("/") + raw_path + ("?" + query_string if query_string else "")
+    return 307, wire.Body(b"", headers={"Location": location})
 
 
 def _plain_get(method: str, headers: dict[str, str], body: bytes) -> bool:

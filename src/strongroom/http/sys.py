@@ -67,7 +67,10 @@ async def _seal(core: Core) -> None:
 
 
 async def _step_down(core: Core) -> None:
-    pass  # a single node without HA storage is always active: nothing to step down from
+    # Without HA a single node is always active: nothing to step down from. With HA the active
+    # gives the lock up (a standby never gets here: http/app.py redirects it to the active).
+    if core.ha is not None:
+        await core.ha.step_down()
 
 
 # Sealed-safe endpoints that act with a token's authority: the whole request goes through the
@@ -90,7 +93,16 @@ async def act(core: Core, path: str, method: str, query_string: str, headers: di
 
 async def leader(core: Core, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, Any]:
     core.require_unsealed()
-    return 200, {"ha_enabled": False}  # what Vault answers without an HA storage backend
+    if core.ha is None:
+        return 200, {"ha_enabled": False}  # what Vault answers without an HA storage backend
+    is_self, address = core.ha.leader()
+    is_self = is_self and core.serving_active
+    return 200, {
+        "ha_enabled": True, "is_self": is_self, "active_time": core.ha.active_time if is_self else "0001-01-01T00:00:00Z",
+        "leader_address": address,
+        "leader_cluster_address": await core.ha.leader_cluster_address() if address else "",
+        "performance_standby": False, "performance_standby_last_remote_wal": 0,
+    }
 
 
 def _code(query: dict[str, str], name: str, default: int) -> int:
@@ -106,7 +118,7 @@ async def health(core: Core, method: str, query: dict[str, str], headers: dict[s
     """sys/health: the status code carries the state so load balancers need not parse the body."""
     initialized = await core.initialized()
     sealed = core.sealed  # sealed until post-unseal has finished, as every request sees it
-    standby = False  # no HA yet: an unsealed node is active
+    standby = not sealed and not core.serving_active  # with HA: unsealed but not the active node
     if not initialized:
         status = _code(query, "uninitcode", 501)
     elif sealed:

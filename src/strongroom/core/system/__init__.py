@@ -5,6 +5,7 @@ It works on core's parts, each named in :class:`SystemParts`; it never holds ``C
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ class SystemParts:
     password_policies: PasswordPolicyStore  # sys/policies/password/*
     default_lease_ttl: int  # the system default lease TTL (tune reads)
     max_lease_ttl: int  # the system maximum lease TTL (tune)
+    ha_nodes: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None  # sys/ha-status
 
 
 class SystemBackend(Backend):
@@ -65,7 +67,7 @@ class SystemBackend(Backend):
     def __init__(self, parts: SystemParts, config: BackendConfig) -> None:
         super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
                          + wrapping.paths() + security.paths() + audit.paths() + generate_root.paths()
-                         + leases.paths() + password_policies.paths())
+                         + leases.paths() + password_policies.paths() + keys.ha_paths())
         self.parts = parts
         self.migrations: dict[str, dict[str, Any]] = {}
 

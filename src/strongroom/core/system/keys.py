@@ -34,6 +34,16 @@ def paths() -> list[Path[SystemBackend]]:
     ]
 
 
+def ha_paths() -> list[Path[SystemBackend]]:
+    return [Path("ha-status", operations={Op.READ: ha_status}, synopsis="The nodes of this HA cluster.")]
+
+
+async def ha_status(b: SystemBackend, req: Request, d: FieldData) -> Response:
+    """sys/ha-status: every node heard from lately, the active first (core/ha.py)."""
+    nodes = await b.parts.ha_nodes() if b.parts.ha_nodes is not None else []
+    return Response(data={"nodes": nodes})
+
+
 async def key_status(b: SystemBackend, req: Request, d: FieldData) -> Response:
     term, install_time, encryptions = b.parts.keys.key_status()
     return Response(data={"term": term, "install_time": install_time, "encryptions": encryptions})

@@ -1,0 +1,91 @@
+"""HA fixtures: fresh PostgreSQL tables per test, and Strongroom server processes sharing them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.compat.conftest import RunningServer, free_port
+from tests.storage.services import PG_URL, drop_pg_table, pg_url_or_skip
+
+
+@pytest.fixture
+def tables() -> Iterator[tuple[str, str]]:
+    """(data table, HA table): new for each test, dropped afterwards. Skips without PostgreSQL."""
+    pg_url_or_skip()
+    name = f"sr_ha_{uuid.uuid4().hex[:12]}"
+    yield name, name + "_locks"
+    asyncio.run(drop_pg_table(name))
+    asyncio.run(drop_pg_table(name + "_locks"))
+
+
+def node(tmp_path: Path, tables: tuple[str, str], name: str, ttl: str = "1s") -> RunningServer:
+    work = tmp_path / name
+    work.mkdir()
+    port = free_port()
+    addr = f"http://127.0.0.1:{port}"
+    cfg = work / "server.hcl"
+    cfg.write_text(f'storage "postgresql" {{\n  connection_url = "{PG_URL}"\n  table = "{tables[0]}"\n'
+                   f'  ha_enabled = "true"\n  ha_table = "{tables[1]}"\n  ha_lock_ttl = "{ttl}"\n}}\n'
+                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+                   f'api_addr = "{addr}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n'
+                   'disable_mlock = true\nlog_level = "warning"\n')
+    return RunningServer(cfg, addr, work)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> float:
+    """Seconds until ``check()`` holds; fails the test after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if check():
+                return time.monotonic() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def leader(server: RunningServer) -> dict[str, object]:
+    data: dict[str, object] = httpx.get(f"{server.addr}/v1/sys/leader", timeout=5).json()
+    return data
+
+
+def is_active(server: RunningServer) -> bool:
+    return leader(server).get("is_self") is True
+
+
+def unseal(server: RunningServer, keys: list[str]) -> None:
+    for key in keys:
+        httpx.put(f"{server.addr}/v1/sys/unseal", json={"key": key}, timeout=10).raise_for_status()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, tables: tuple[str, str]) -> Iterator[list[RunningServer]]:
+    """Two unsealed nodes on the same tables: the first active (kv-v2 at secret/), the second standby."""
+    a, b = node(tmp_path, tables, "a"), node(tmp_path, tables, "b")
+    servers = [a, b]
+    try:
+        a.start()
+        init = httpx.put(f"{a.addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=30).json()
+        keys, root = init["keys_base64"], init["root_token"]
+        unseal(a, keys)
+        wait_for(lambda: is_active(a))
+        httpx.post(f"{a.addr}/v1/sys/mounts/secret", headers={"X-Vault-Token": root},
+                   json={"type": "kv", "options": {"version": "2"}}, timeout=10).raise_for_status()
+        b.start()
+        unseal(b, keys)
+        wait_for(lambda: leader(b).get("leader_address") == a.addr)
+        for s in servers:
+            s.root_token, s.keys = root, keys
+        yield servers
+    finally:
+        for s in servers:
+            if s.proc is not None and s.proc.poll() is None:
+                s.stop()
