@@ -18,6 +18,7 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.cluster import ClusterInfo
 from strongroom.core.events import EventBus
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
+from strongroom.core.identity import IdentityStore
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
@@ -34,6 +35,7 @@ from strongroom.core.wrapping import Wrapping
 from strongroom.errors import Sealed
 from strongroom.framework import Backend, BackendConfig
 from strongroom.framework.registry import FactorySpec
+from strongroom.framework.system import Entity
 from strongroom.lifecycle import Lifecycle, Part, Steps
 from strongroom.logical import Request, Response, Storage
 
@@ -47,6 +49,8 @@ SECURITY_VIEW = "core/security/"
 WRAPPING_VIEW = "core/wrapping/"
 # Barrier prefix of leases (Vault's sys/expire/): see core/expiration/lease.py for the layout.
 EXPIRATION_VIEW = "sys/expire/"
+# Barrier prefix of the identity store (entities and groups: core/identity/store.py).
+IDENTITY_VIEW = "core/identity/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,9 @@ class Core(SealLifecycle):
         self.events = EventBus()  # change events (core/events.py); backends publish via their SystemView
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls,
                                  defaults=self._default_mounts, active=lambda: not self.standby,
-                                 passwords=self.password_policies.generate, events=self.events.publish)
+                                 passwords=self.password_policies.generate, events=self.events.publish,
+                                 entities=self._entity)
+        self.identity = IdentityStore(StorageView(self.barrier, IDENTITY_VIEW), self._auth_mount_by_accessor)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
@@ -114,6 +120,7 @@ class Core(SealLifecycle):
             (POLICY_VIEW, self.password_policies),
             (TOKEN_VIEW, self.tokens),
             ("", self.mounts),
+            (IDENTITY_VIEW, self.identity),
             ("", self.cluster),
             ("", Steps(setup=lambda: self.audit.setup(), deactivate=lambda: self.audit.teardown())),
             ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
@@ -132,10 +139,11 @@ class Core(SealLifecycle):
     def cluster_id(self) -> str:
         return self.cluster.id
 
-    def _read_stamp(self) -> tuple[int, int, int, int, int, int]:
-        """What a cached read depends on (core/readcache.py): every counter here moves on a change."""
+    def _read_stamp(self) -> tuple[int, int, int, int, int, int, int]:
+        """What a cached read depends on (core/readcache.py): every counter here moves on a change
+        (the identity store's too: a token's policies include its entity's and groups')."""
         return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
-                self.audit.version, self._epoch)
+                self.audit.version, self._epoch, self.identity.generation)
 
     async def invalidate(self, key: str) -> None:
         """Barrier key ``key`` was written behind this node's back (another node, a restore): every
@@ -162,7 +170,26 @@ class Core(SealLifecycle):
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists)
 
-        return {"mounts": {**SECRETS_ENGINES, "system": system}, "auth": {**AUTH_METHODS, "token": token}}
+        def identity(cfg: BackendConfig) -> Backend:
+            from strongroom.core.identity import IdentityBackend
+
+            return IdentityBackend(self.identity, cfg)
+
+        return {"mounts": {**SECRETS_ENGINES, "system": system, "identity": identity},
+                "auth": {**AUTH_METHODS, "token": token}}
+
+    def _auth_mount_by_accessor(self, accessor: str) -> tuple[str, str] | None:
+        """(type, path) of the auth mount with that accessor: what an identity alias records."""
+        e = self.mounts.by_accessor(accessor)
+        return (e.type, e.full_path) if e is not None and e.table == "auth" else None
+
+    async def _entity(self, entity_id: str) -> Entity | None:
+        """SystemView.entity: the identity store's entity as a backend sees it."""
+        e = self.identity.resolve(entity_id)
+        if e is None:
+            return None
+        return Entity(id=e.id, name=e.name, policies=tuple(e.policies), metadata=dict(e.metadata),
+                      disabled=e.disabled)
 
     async def _policy_exists(self, name: str) -> bool:
         return name == "root" or await self.policies.get(name) is not None
@@ -179,6 +206,7 @@ class Core(SealLifecycle):
         return [
             m.new_entry("mounts", "sys/", "system", description="system endpoints used for control, policy and debugging"),
             m.new_entry("mounts", "cubbyhole/", "cubbyhole", description="per-token private secret storage", local=True),
+            m.new_entry("mounts", "identity/", "identity", description="identity store"),
             m.new_entry("auth", "token/", "token", description="token based credentials"),
         ]
 
