@@ -104,7 +104,7 @@ def entity_json(s: IdentityStore, e: EntityRecord) -> dict[str, Any]:
         "id": e.id, "name": e.name, "aliases": [alias_json(a) for a in e.aliases],
         "creation_time": e.creation_time, "last_update_time": e.last_update_time,
         "direct_group_ids": direct, "inherited_group_ids": inherited,
-        "group_ids": sorted(set(direct) | set(inherited)), "disabled": e.disabled,
+        "group_ids": direct + [g for g in inherited if g not in direct], "disabled": e.disabled,
         "merged_entity_ids": _or_null(e.merged_entity_ids), "metadata": _or_null(e.metadata),
         "namespace_id": "root", "policies": _or_null(e.policies),
     }

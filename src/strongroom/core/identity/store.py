@@ -326,7 +326,7 @@ class IdentityStore(Part):
     def _mount(self, accessor: str) -> tuple[str, str]:
         found = self._mounts(accessor)
         if found is None:
-            raise InvalidRequest(f"invalid mount accessor {accessor!r}")
+            raise InvalidRequest(f'invalid mount accessor "{accessor}"')
         return found
 
     async def write_entity(self, *, entity_id: str = "", name: str | None = None, policies: list[str] | None = None,
@@ -544,7 +544,7 @@ class IdentityStore(Part):
                 g = GroupRecord(id=ident, name=name or f"group_{ident[:8]}", creation_time=now)
                 g.type = type_ or "internal"
                 if g.type not in ("internal", "external"):
-                    raise InvalidRequest(f"invalid group type {g.type!r}")
+                    raise InvalidRequest(f'invalid group type "{g.type}"')
             else:
                 g = GroupRecord.from_json(orjson.loads(orjson.dumps(old.to_json())))
                 if type_ and type_ != g.type:
@@ -560,16 +560,16 @@ class IdentityStore(Part):
                     raise InvalidRequest("member entities can't be set manually for external groups")
                 for m in member_entity_ids:
                     if m not in self.entities:
-                        raise InvalidRequest(f"invalid member entity ID {m!r}")
+                        raise InvalidRequest(f'invalid entity ID "{m}"')
                 g.member_entity_ids = list(dict.fromkeys(member_entity_ids))
             if member_group_ids is not None:
                 if g.type == "external" and member_group_ids:
                     raise InvalidRequest("member groups can't be set for external groups")
                 for m in member_group_ids:
                     if m not in self.groups:
-                        raise InvalidRequest(f"invalid member group ID {m!r}")
+                        raise InvalidRequest(f'invalid member group ID "{m}"')
                     if m == g.id or (old is not None and m in self._ancestors([g.id])):
-                        raise InvalidRequest(f"member group ID {m!r} is cyclic")
+                        raise InvalidRequest(f'cyclic relationship detected for member group ID "{m}"')
                 g.member_group_ids = list(dict.fromkeys(member_group_ids))
             g.last_update_time = now
             await self._put_group(g, old)
