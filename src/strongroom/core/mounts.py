@@ -120,6 +120,8 @@ class MountEntry:
         cfg = replace(self.config)
         if self.type == "system" and not cfg.passthrough_request_headers:
             cfg.passthrough_request_headers = ["Accept"]
+        if self.type == "identity" and not cfg.passthrough_request_headers:
+            cfg.passthrough_request_headers = ["Authorization"]
         if self.table == "auth" and not cfg.token_type:
             cfg.token_type = "default-service"
         return cfg
