@@ -52,10 +52,13 @@ async def test_group_policies_apply_on_next_request(vault: Vault) -> None:
     await vault.ok("POST", "secret/data/x", {"data": {"v": 1}}, token=token)
     assert (await vault.ok("GET", "secret/data/x", token=token))["data"]["data"] == {"v": 1}
     again = await _login(vault)
-    assert again["identity_policies"] == ["reader"] and "reader" not in list(again["token_policies"])  # type: ignore[call-overload]
+    assert again["identity_policies"] == ["reader"] and again["token_policies"] == ["default"]
+    looked = (await vault.ok("GET", "auth/token/lookup-self", token=token))["data"]
+    assert looked["identity_policies"] == ["reader"] and looked["policies"] == ["default"]
     # Removing the entity from the group takes effect on the next request (no stale cached read).
     await vault.done("POST", f"identity/group/id/{devs}", {"member_entity_ids": []})
     await vault.fails(403, "GET", "secret/data/x", token=token)
+    assert "identity_policies" not in (await vault.ok("GET", "auth/token/lookup-self", token=token))["data"]
     # The entity's own policies apply as well.
     await vault.done("POST", f"identity/entity/id/{eid}", {"policies": ["reader"]})
     await vault.ok("GET", "secret/data/x", token=token)

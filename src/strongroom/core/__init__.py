@@ -168,7 +168,8 @@ class Core(SealLifecycle):
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
-            return token_backend(self.tokens, cfg, policy_exists=self._policy_exists)
+            return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,
+                                 identity_policies=self.identity.policies_for)
 
         def identity(cfg: BackendConfig) -> Backend:
             from strongroom.core.identity import IdentityBackend
