@@ -655,15 +655,18 @@ class IdentityStore(Part):
         """A login through a method that reports groups: the entity is a member of exactly the
         external groups whose alias on that mount is one of ``names`` (unknown names are ignored)."""
         wanted = {a.canonical_id for n in names if (a := self._group_aliases.get((accessor, n))) is not None}
+        current = {gid for gid in self._entity_groups.get(entity_id, ())
+                   if (g := self.groups.get(gid)) is not None and g.type == "external" and g.alias is not None
+                   and g.alias.mount_accessor == accessor}
+        if wanted == current:
+            return  # the usual login: nothing changed, nothing written
         async with self._lock:
-            for g in list(self.groups.values()):
-                if g.type != "external" or g.alias is None or g.alias.mount_accessor != accessor:
-                    continue
-                member = entity_id in g.member_entity_ids
-                if (g.id in wanted) == member:
+            for gid in wanted ^ current:
+                g = self.groups.get(gid)
+                if g is None:
                     continue
                 ng = GroupRecord.from_json(orjson.loads(orjson.dumps(g.to_json())))
-                ng.member_entity_ids = ([*ng.member_entity_ids, entity_id] if g.id in wanted
+                ng.member_entity_ids = ([*ng.member_entity_ids, entity_id] if gid in wanted
                                         else [m for m in ng.member_entity_ids if m != entity_id])
                 await self._put_group(ng, g)
 
