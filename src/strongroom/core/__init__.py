@@ -174,7 +174,7 @@ class Core(SealLifecycle):
         def identity(cfg: BackendConfig) -> Backend:
             from strongroom.core.identity import IdentityBackend
 
-            return IdentityBackend(self.identity, cfg)
+            return IdentityBackend(self.identity, cfg, self.config.api_addr)
 
         return {"mounts": {**SECRETS_ENGINES, "system": system, "identity": identity},
                 "auth": {**AUTH_METHODS, "token": token}}

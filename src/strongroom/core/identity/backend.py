@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from strongroom.core.identity import oidc
 from strongroom.core.identity.store import Alias, EntityRecord, GroupRecord, IdentityStore
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import (
@@ -126,9 +127,10 @@ class IdentityBackend(Backend):
     help = ("The identity store: entities (one per person or service, with an alias per auth mount) and "
             "groups whose policies apply to every token of their members.")
 
-    def __init__(self, store: IdentityStore, config: BackendConfig) -> None:
-        super().__init__(config, paths())
+    def __init__(self, store: IdentityStore, config: BackendConfig, api_addr: str = "") -> None:
+        super().__init__(config, [*paths(), *oidc.paths()])
         self.store = store
+        self.api_addr = api_addr  # the default OIDC issuer's base (identity/oidc/config overrides)
 
 
 # -- entities -------------------------------------------------------------------------------------
