@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import orjson
 import pytest
@@ -21,7 +22,7 @@ async def _entity_token(vault: Vault) -> tuple[str, str]:
     return str(auth["client_token"]), str(auth["entity_id"])
 
 
-async def _raw_get(vault: Vault, path: str) -> dict[str, object]:
+async def _raw_get(vault: Vault, path: str) -> dict[str, Any]:
     r = await vault.call("GET", path, token=None)
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -44,7 +45,7 @@ async def test_issue_and_verify_identity_token(vault: Vault, alg: str) -> None:
     disco = await _raw_get(vault, "identity/oidc/.well-known/openid-configuration")
     issuer = str(disco["issuer"])
     assert issuer.endswith("/v1/identity/oidc") and disco["jwks_uri"] == issuer + "/.well-known/keys"
-    keys = KeySet.import_key_set(await _raw_get(vault, "identity/oidc/.well-known/keys"))  # type: ignore[arg-type]
+    keys = KeySet.import_key_set(await _raw_get(vault, "identity/oidc/.well-known/keys"))
     verified = jwt.decode(issued["token"], keys, algorithms=[alg])
     claims = verified.claims
     assert (claims["sub"], claims["aud"], claims["iss"], claims["namespace"]) == (eid, role["client_id"], issuer, "root")
@@ -79,9 +80,9 @@ async def test_oidc_errors_rotation_and_root_without_entity(vault: Vault) -> Non
     await vault.fails(400, "POST", "identity/oidc/role/bad", {"key": "k", "template": "{not json"})
     errs = await vault.fails(400, "DELETE", "identity/oidc/key/k")
     assert errs == ['unable to delete key "k" because it is currently referenced by these roles: r']
-    before = (await _raw_get(vault, "identity/oidc/.well-known/keys"))["keys"]
+    before = list((await _raw_get(vault, "identity/oidc/.well-known/keys"))["keys"])
     await vault.done("POST", "identity/oidc/key/k/rotate", {})
-    after = (await _raw_get(vault, "identity/oidc/.well-known/keys"))["keys"]
+    after = list((await _raw_get(vault, "identity/oidc/.well-known/keys"))["keys"])
     assert len(before) == 1 and len(after) == 2  # the old public key stays published for verification_ttl
     assert (await vault.ok("LIST", "identity/oidc/key"))["data"]["keys"] == ["k"]
     assert (await vault.ok("LIST", "identity/oidc/role"))["data"]["keys"] == ["r"]
