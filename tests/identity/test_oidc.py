@@ -45,7 +45,7 @@ async def test_issue_and_verify_identity_token(vault: Vault, alg: str) -> None:
     disco = await _raw_get(vault, "identity/oidc/.well-known/openid-configuration")
     issuer = str(disco["issuer"])
     assert issuer.endswith("/v1/identity/oidc") and disco["jwks_uri"] == issuer + "/.well-known/keys"
-    keys = KeySet.import_key_set(await _raw_get(vault, "identity/oidc/.well-known/keys"))
+    keys = KeySet.import_key_set(await _raw_get(vault, "identity/oidc/.well-known/keys"))  # type: ignore[arg-type]
     verified = jwt.decode(issued["token"], keys, algorithms=[alg])
     claims = verified.claims
     assert (claims["sub"], claims["aud"], claims["iss"], claims["namespace"]) == (eid, role["client_id"], issuer, "root")
