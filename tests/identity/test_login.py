@@ -105,3 +105,18 @@ async def test_store_survives_reseal_and_invalidate(vault: Vault) -> None:
     await vault.core.barrier.put(f"core/identity/group/{gid}", raw)
     await vault.core.invalidate(f"core/identity/group/{gid}")
     assert store.policies_for(eid) == ("p",)
+
+
+async def test_capabilities_include_identity_policies(vault: Vault) -> None:
+    await vault.done("POST", "sys/policies/acl/reader", {"policy": READ_SECRET})
+    await vault.done("POST", "auth/userpass/users/alice", {"password": "pw"})
+    auth = await _login(vault)
+    await vault.done("POST", f"identity/entity/id/{auth['entity_id']}", {"policies": "reader"})
+    body = {"token": auth["client_token"], "path": "secret/data/x"}
+    assert (await vault.ok("POST", "sys/capabilities", body))["data"]["capabilities"] == ["create", "read", "update"]
+    body = {"accessor": auth["accessor"], "path": "secret/data/x"}
+    assert (await vault.ok("POST", "sys/capabilities-accessor", body))["data"]["capabilities"] == [
+        "create", "read", "update"]
+    self_caps = await vault.ok("POST", "sys/capabilities-self", {"path": "secret/data/x"},
+                               token=str(auth["client_token"]))
+    assert self_caps["data"]["capabilities"] == ["create", "read", "update"]

@@ -165,7 +165,8 @@ class Core(SealLifecycle):
                 expiration=self.expiration, audit=self.audit, wrapping=self.wrapping, ceremonies=self.ceremonies,
                 rotation=self.rotation, keys=self.barrier, security=self.security,
                 password_policies=self.password_policies,
-                default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl), cfg)
+                default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl,
+                identity_policies=self.identity.policies_for), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,

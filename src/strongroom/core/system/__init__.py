@@ -5,6 +5,8 @@ It works on core's parts, each named in :class:`SystemParts`; it never holds ``C
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +57,8 @@ class SystemParts:
     password_policies: PasswordPolicyStore  # sys/policies/password/*
     default_lease_ttl: int  # the system default lease TTL (tune reads)
     max_lease_ttl: int  # the system maximum lease TTL (tune)
+    # An entity id's identity policies (core/identity/): sys/capabilities and capabilities-accessor.
+    identity_policies: Callable[[str], tuple[str, ...]] = lambda _entity_id: ()
 
 
 class SystemBackend(Backend):
