@@ -54,3 +54,15 @@ def test_hvac_identity_api_and_bao_cli(sqlite_server: RunningServer) -> None:  #
     assert auth["entity_id"] == eid and auth["identity_policies"] == ["p1", "reader"]
     looked = json.loads(s.bao("token", "lookup", "-format=json", auth["client_token"]).stdout)
     assert looked["data"]["entity_id"] == eid
+
+    # Identity tokens through hvac: key, role, a token for the logged-in entity, introspection.
+    ident.create_named_key(name="k", allowed_client_ids=["*"])
+    ident.create_or_update_role(name="r", key="k", ttl="1h")
+    client.sys.create_or_update_policy("oidc", 'path "identity/oidc/token/*" { capabilities = ["read"] }')
+    client.write("auth/userpass/users/alice", password="pw", token_policies="oidc")
+    user = hvac.Client(url=s.addr)
+    user.auth.userpass.login(username="alice", password="pw")
+    signed = user.secrets.identity.generate_signed_id_token(name="r")["data"]["token"]
+    assert ident.introspect_signed_id_token(token=signed) == {"active": True}
+    assert ident.read_well_known_configurations()["issuer"].endswith("/v1/identity/oidc")
+    assert len(ident.read_active_public_keys()["keys"]) == 1
