@@ -6,7 +6,7 @@ and lists them for the lifecycle (strongroom/lifecycle.py). The seal lifecycle t
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from strongroom.barrier import Barrier
@@ -71,6 +71,16 @@ class CoreConfig:
     periodic_interval: float = DEFAULT_INTERVAL
 
 
+def auth_mount_lookup(mounts: MountTable) -> Callable[[str], tuple[str, str] | None]:
+    """(type, path) of the auth mount with an accessor: what an identity alias records. A closure
+    over the mount table only, so the identity store (held by the identity/ mount) never holds Core."""
+    def lookup(accessor: str) -> tuple[str, str] | None:
+        e = mounts.by_accessor(accessor)
+        return (e.type, e.full_path) if e is not None and e.table == "auth" else None
+
+    return lookup
+
+
 class Core(SealLifecycle):
     def __init__(self, physical: Storage, config: CoreConfig | None = None) -> None:
         self.config = config or CoreConfig()
@@ -83,7 +93,7 @@ class Core(SealLifecycle):
                                  defaults=self._default_mounts, active=lambda: not self.standby,
                                  passwords=self.password_policies.generate, events=self.events.publish,
                                  entities=self._entity)
-        self.identity = IdentityStore(StorageView(self.barrier, IDENTITY_VIEW), self._auth_mount_by_accessor)
+        self.identity = IdentityStore(StorageView(self.barrier, IDENTITY_VIEW), auth_mount_lookup(self.mounts))
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
@@ -179,11 +189,6 @@ class Core(SealLifecycle):
 
         return {"mounts": {**SECRETS_ENGINES, "system": system, "identity": identity},
                 "auth": {**AUTH_METHODS, "token": token}}
-
-    def _auth_mount_by_accessor(self, accessor: str) -> tuple[str, str] | None:
-        """(type, path) of the auth mount with that accessor: what an identity alias records."""
-        e = self.mounts.by_accessor(accessor)
-        return (e.type, e.full_path) if e is not None and e.table == "auth" else None
 
     async def _entity(self, entity_id: str) -> Entity | None:
         """SystemView.entity: the identity store's entity as a backend sees it."""
