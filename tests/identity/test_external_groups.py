@@ -52,7 +52,7 @@ async def test_reported_groups_set_external_membership(gvault: Vault) -> None:
     await v.ok("POST", "identity/group", {"name": "all", "policies": "all-p", "member_group_ids": [ops]})
     auth = (await v.ok("POST", "auth/dir/login", {"user": "ann", "groups": "cn=ops,cn=unknown"}, token=None))["auth"]
     eid = auth["entity_id"]
-    assert auth["identity_policies"] == ["ops-p", "all-p"]
+    assert auth["identity_policies"] == ["all-p", "ops-p"]
     assert (await v.ok("GET", f"identity/group/id/{ops}"))["data"]["member_entity_ids"] == [eid]
     ent = (await v.ok("GET", f"identity/entity/id/{eid}"))["data"]
     assert ent["aliases"][0]["name"] == "ann"  # default alias: the username in the metadata

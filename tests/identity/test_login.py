@@ -53,6 +53,7 @@ async def test_group_policies_apply_on_next_request(vault: Vault) -> None:
     assert (await vault.ok("GET", "secret/data/x", token=token))["data"]["data"] == {"v": 1}
     again = await _login(vault)
     assert again["identity_policies"] == ["reader"] and again["token_policies"] == ["default"]
+    assert again["policies"] == ["default", "reader"]  # OpenBao: the login shows the union
     looked = (await vault.ok("GET", "auth/token/lookup-self", token=token))["data"]
     assert looked["identity_policies"] == ["reader"] and looked["policies"] == ["default"]
     # Removing the entity from the group takes effect on the next request (no stale cached read).

@@ -216,8 +216,9 @@ async def register(core: Core, req: Request, mount: MountEntry, resp: Response |
         entity = await login_entity(core, mount, resp.auth)
         _, _, warnings = await issue_login_token(core.tokens, resp.auth, req, default_ttl=default_ttl,
                                                  max_ttl=max_ttl)
-        if entity is not None:
-            resp.auth.identity_policies = list(core.identity.policies_for(entity.id))
+        if entity is not None:  # as Vault: policies = token's + identity's, both sorted
+            resp.auth.identity_policies = sorted(core.identity.policies_for(entity.id))
+            resp.auth.policies = sorted({*resp.auth.token_policies, *resp.auth.identity_policies})
         resp.warnings.extend(warnings)
     if resp.wal_ids and mount.view is not None:
         # Write-ahead entries no lease commit took (no lease was registered): the request is

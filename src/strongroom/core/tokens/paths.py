@@ -88,7 +88,7 @@ class TokenBackend(Backend):
         if entry.entity_id and self.identity_policies is not None:
             extra = self.identity_policies(entry.entity_id)
             if extra:
-                data["identity_policies"] = list(extra)
+                data["identity_policies"] = sorted(extra)
         return data
 
     async def missing_policy_warnings(self, policies: list[str]) -> list[str]:
