@@ -85,7 +85,9 @@ async def test_batch_delete_merge_and_lookup(vault: Vault) -> None:
     a1 = (await vault.ok("POST", "identity/entity-alias", {"name": "r1", "canonical_id": ids[1],
                                                            "mount_accessor": acc2}))["data"]["id"]
     await vault.fails(400, "POST", "identity/entity/merge", {"from_entity_ids": ["nope"], "to_entity_id": ids[0]})
+    gid = (await vault.ok("POST", "identity/group", {"name": "g", "member_entity_ids": [ids[1]]}))["data"]["id"]
     await vault.done("POST", "identity/entity/merge", {"from_entity_ids": [ids[1]], "to_entity_id": ids[0]})
+    assert (await vault.ok("GET", f"identity/group/id/{gid}"))["data"]["member_entity_ids"] == [ids[0]]
     merged = (await vault.ok("GET", f"identity/entity/id/{ids[0]}"))["data"]
     assert sorted(a["id"] for a in merged["aliases"]) == sorted([a0, a1])
     assert merged["merged_entity_ids"] == [ids[1]]

@@ -425,6 +425,13 @@ class IdentityStore(Part):
                 new.merged_entity_ids.extend([src.id, *src.merged_entity_ids])
             new.last_update_time = _now()
             for src in sources:
+                for gid in list(self._entity_groups.get(src.id, ())):  # memberships move to the survivor
+                    g = self.groups.get(gid)
+                    if g is not None:
+                        ng = GroupRecord.from_json(orjson.loads(orjson.dumps(g.to_json())))
+                        ng.member_entity_ids = list(dict.fromkeys(
+                            to_id if m == src.id else m for m in ng.member_entity_ids))
+                        await self._put_group(ng, g)
                 await self._delete_entity(src.id)
             await self._put_entity(new, to)
 
