@@ -175,8 +175,19 @@ class LeaseInfo:
 
 
 @dataclass(slots=True)
+class Alias:
+    """Who a login says the caller is on its mount (Vault's logical.Alias): core finds or creates
+    the identity entity with this alias (core/identity/)."""
+
+    name: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Auth:
-    """The result of a login, or the description of a token (Vault's logical.Auth)."""
+    """The result of a login, or the description of a token (Vault's logical.Auth).
+    ``alias``: the login's identity alias (None: core derives one, see core/pipeline.py);
+    ``group_aliases``: the external group names the method found (None: it reports none)."""
 
     policies: list[str] = field(default_factory=list)
     token_policies: list[str] = field(default_factory=list)
@@ -195,6 +206,8 @@ class Auth:
     entity_id: str = ""
     orphan: bool = False
     internal_data: dict[str, Any] = field(default_factory=dict)
+    alias: Alias | None = None
+    group_aliases: list[str] | None = None
     # Filled in by core once the token exists.
     client_token: str = ""
     accessor: str = ""

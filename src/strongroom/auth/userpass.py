@@ -36,7 +36,7 @@ from strongroom.framework import (
     name_regex,
     token_fields,
 )
-from strongroom.logical import Auth, Storage
+from strongroom.logical import Alias, Auth, Storage
 
 USER_PREFIX = "user/"
 # Vault's bcrypt.DefaultCost.
@@ -239,5 +239,5 @@ async def login(b: UserpassBackend, req: Request, d: FieldData) -> Response | No
         raise InvalidRequest(INVALID_CREDENTIALS)
     if not addr_allowed(req.connection.remote_addr, user.token.token_bound_cidrs):
         raise PermissionDenied()
-    auth = Auth(metadata={"username": name}, display_name=name)
+    auth = Auth(metadata={"username": name}, display_name=name, alias=Alias(name=name))
     return Response(auth=user.token.fill_auth(auth, req.connection.remote_addr))

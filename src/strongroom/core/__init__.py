@@ -6,7 +6,7 @@ and lists them for the lifecycle (strongroom/lifecycle.py). The seal lifecycle t
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 from dataclasses import dataclass, field
 
@@ -19,6 +19,7 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.cluster import ClusterInfo
 from strongroom.core.events import EventBus
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
+from strongroom.core.identity import IdentityStore
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
@@ -35,6 +36,7 @@ from strongroom.core.wrapping import Wrapping
 from strongroom.errors import Sealed
 from strongroom.framework import Backend, BackendConfig
 from strongroom.framework.registry import FactorySpec
+from strongroom.framework.system import Entity
 from strongroom.lifecycle import Lifecycle, Part, Steps
 from strongroom.logical import Request, Response, Storage
 
@@ -48,6 +50,8 @@ SECURITY_VIEW = "core/security/"
 WRAPPING_VIEW = "core/wrapping/"
 # Barrier prefix of leases (Vault's sys/expire/): see core/expiration/lease.py for the layout.
 EXPIRATION_VIEW = "sys/expire/"
+# Barrier prefix of the identity store (entities and groups: core/identity/store.py).
+IDENTITY_VIEW = "core/identity/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,16 @@ class CoreConfig:
     periodic_interval: float = DEFAULT_INTERVAL
 
 
+def auth_mount_lookup(mounts: MountTable) -> Callable[[str], tuple[str, str] | None]:
+    """(type, path) of the auth mount with an accessor: what an identity alias records. A closure
+    over the mount table only, so the identity store (held by the identity/ mount) never holds Core."""
+    def lookup(accessor: str) -> tuple[str, str] | None:
+        e = mounts.by_accessor(accessor)
+        return (e.type, e.full_path) if e is not None and e.table == "auth" else None
+
+    return lookup
+
+
 class Core(SealLifecycle):
     def __init__(self, physical: Storage, config: CoreConfig | None = None) -> None:
         self.config = config or CoreConfig()
@@ -78,7 +92,9 @@ class Core(SealLifecycle):
         self.events = EventBus()  # change events (core/events.py); backends publish via their SystemView
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls,
                                  defaults=self._default_mounts, active=lambda: not self.standby,
-                                 passwords=self.password_policies.generate, events=self.events.publish)
+                                 passwords=self.password_policies.generate, events=self.events.publish,
+                                 entities=self._entity)
+        self.identity = IdentityStore(StorageView(self.barrier, IDENTITY_VIEW), auth_mount_lookup(self.mounts))
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
@@ -115,6 +131,7 @@ class Core(SealLifecycle):
             (POLICY_VIEW, self.password_policies),
             (TOKEN_VIEW, self.tokens),
             ("", self.mounts),
+            (IDENTITY_VIEW, self.identity),
             ("", self.cluster),
             ("", Steps(setup=lambda: self.audit.setup(), deactivate=lambda: self.audit.teardown())),
             ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
@@ -133,10 +150,11 @@ class Core(SealLifecycle):
     def cluster_id(self) -> str:
         return self.cluster.id
 
-    def _read_stamp(self) -> tuple[int, int, int, int, int, int]:
-        """What a cached read depends on (core/readcache.py): every counter here moves on a change."""
+    def _read_stamp(self) -> tuple[int, int, int, int, int, int, int]:
+        """What a cached read depends on (core/readcache.py): every counter here moves on a change
+        (the identity store's too: a token's policies include its entity's and groups')."""
         return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
-                self.audit.version, self._epoch)
+                self.audit.version, self._epoch, self.identity.generation)
 
     def _purge_storage_cache(self) -> None:
         purge = getattr(self.physical, "purge", None)  # storage/cache.py CachedStorage
@@ -163,12 +181,28 @@ class Core(SealLifecycle):
                 expiration=self.expiration, audit=self.audit, wrapping=self.wrapping, ceremonies=self.ceremonies,
                 rotation=self.rotation, keys=self.barrier, security=self.security,
                 password_policies=self.password_policies, ha_nodes=self._ha_nodes,
-                default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl), cfg)
+                default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl,
+                identity_policies=self.identity.policies_for), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
-            return token_backend(self.tokens, cfg, policy_exists=self._policy_exists)
+            return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,
+                                 identity_policies=self.identity.policies_for)
 
-        return {"mounts": {**SECRETS_ENGINES, "system": system}, "auth": {**AUTH_METHODS, "token": token}}
+        def identity(cfg: BackendConfig) -> Backend:
+            from strongroom.core.identity import IdentityBackend
+
+            return IdentityBackend(self.identity, cfg, self.config.api_addr)
+
+        return {"mounts": {**SECRETS_ENGINES, "system": system, "identity": identity},
+                "auth": {**AUTH_METHODS, "token": token}}
+
+    async def _entity(self, entity_id: str) -> Entity | None:
+        """SystemView.entity: the identity store's entity as a backend sees it."""
+        e = self.identity.resolve(entity_id)
+        if e is None:
+            return None
+        return Entity(id=e.id, name=e.name, policies=tuple(e.policies), metadata=dict(e.metadata),
+                      disabled=e.disabled)
 
     async def _ha_nodes(self) -> list[dict[str, Any]]:
         if self.ha is not None:
@@ -194,6 +228,7 @@ class Core(SealLifecycle):
         return [
             m.new_entry("mounts", "sys/", "system", description="system endpoints used for control, policy and debugging"),
             m.new_entry("mounts", "cubbyhole/", "cubbyhole", description="per-token private secret storage", local=True),
+            m.new_entry("mounts", "identity/", "identity", description="identity store"),
             m.new_entry("auth", "token/", "token", description="token based credentials"),
         ]
 

@@ -19,7 +19,7 @@ import orjson
 
 from strongroom.barrier.view import StorageView
 from strongroom.core.router import Router
-from strongroom.core.sysview import EventSink, MountSystemView, PasswordSource, default_password
+from strongroom.core.sysview import EntityLookup, EventSink, MountSystemView, PasswordSource, default_password, no_entity
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Backend, BackendConfig
 from strongroom.framework.registry import FactorySpec, resolve
@@ -36,7 +36,7 @@ LOGICAL_PREFIX = "logical/"
 AUTH_PREFIX = "auth/"
 
 # Mounts that exist on every server and cannot be disabled or moved.
-PROTECTED = ("sys/", "cubbyhole/", "auth/token/")
+PROTECTED = ("sys/", "cubbyhole/", "auth/token/", "identity/")
 # Mount types core creates itself rather than from the plugin catalog.
 CORE_TYPES = frozenset({"system", "cubbyhole", "token", "identity"})
 # Path prefixes a user cannot mount a secrets engine under.
@@ -120,6 +120,8 @@ class MountEntry:
         cfg = replace(self.config)
         if self.type == "system" and not cfg.passthrough_request_headers:
             cfg.passthrough_request_headers = ["Accept"]
+        if self.type == "identity" and not cfg.passthrough_request_headers:
+            cfg.passthrough_request_headers = ["Authorization"]
         if self.table == "auth" and not cfg.token_type:
             cfg.token_type = "default-service"
         return cfg
@@ -161,8 +163,10 @@ class MountTable(Part):
     def __init__(self, barrier: Storage, router: Router, factories: dict[str, dict[str, FactorySpec]],
                  system_ttls: Callable[[], tuple[int, int]], *, defaults: Callable[[], list[MountEntry]] = list,
                  clock: Callable[[], float] = time.time, active: Callable[[], bool] = lambda: True,
-                 passwords: PasswordSource = default_password, events: EventSink | None = None) -> None:
+                 passwords: PasswordSource = default_password, events: EventSink | None = None,
+                 entities: EntityLookup = no_entity) -> None:
         self._barrier = barrier
+        self._entities = entities  # SystemView.entity: core's identity store
         self._events = events  # SystemView.emit_event: core's event bus
         self._router = router
         self._factories = factories  # {"mounts": {type: "module:factory"}, "auth": {type: ...}}
@@ -249,7 +253,7 @@ class MountTable(Part):
     def backend_config(self, e: MountEntry) -> BackendConfig:
         view = self._view(e)
         system = MountSystemView(e, view, ttls=self.ttls, clock=self._clock, active=self._active,
-                                 passwords=self._passwords, events=self._events)
+                                 passwords=self._passwords, events=self._events, entities=self._entities)
         default, mx = self.ttls(e)
         return BackendConfig(mount_path=e.full_path, mount_type=e.type, options=dict(e.options or {}),
                              default_lease_ttl=default, max_lease_ttl=mx, system=system)

@@ -34,10 +34,11 @@ from strongroom.errors import (
     UnsupportedPath,
 )
 from strongroom.framework.wal import commit_wal_deletes
-from strongroom.logical import Operation, Request, Response
+from strongroom.logical import Auth, Operation, Request, Response
 
 if TYPE_CHECKING:
     from strongroom.core import Core
+    from strongroom.core.identity import EntityRecord
     from strongroom.core.audit import Replay
     from strongroom.core.mounts import MountEntry
     from strongroom.core.tokens import TokenEntry
@@ -135,6 +136,10 @@ async def authenticate(core: Core, req: Request, *, optional: bool) -> TokenEntr
     entry = await core.tokens.lookup(req.client_token) if req.client_token else None
     if entry is not None and not entry.allows_address(req.connection.remote_addr):
         entry = None  # a token bound to CIDRs is worthless from anywhere else
+    if entry is not None and entry.entity_id:
+        entity = core.identity.resolve(entry.entity_id)
+        if entity is not None and entity.disabled:
+            entry = None  # SECURITY: a disabled entity's tokens are worthless (Vault: 403)
     if entry is None:
         if optional:
             return None
@@ -142,7 +147,7 @@ async def authenticate(core: Core, req: Request, *, optional: bool) -> TokenEntr
     req.token_entry = entry
     req.token_id = entry.id
     req.client_token_accessor = entry.accessor
-    req.policies = entry.policies
+    req.policies = effective_policies(core, entry)
     req.display_name = entry.display_name
     req.entity_id = entry.entity_id
     return entry
@@ -160,7 +165,7 @@ async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[Moun
         checked, exists = await backend.exists(routed)
         if checked and not exists:
             req.operation = Operation.CREATE
-    acl = await core.policies.acl(entry.policies)
+    acl = await core.policies.acl(req.policies if req.token_entry is entry else effective_policies(core, entry))
     result = acl.check(req.operation, req.path, req.data, wrap_ttl=req.wrap_ttl)
     if not result.allowed:
         raise PermissionDenied()
@@ -168,6 +173,17 @@ async def authorize(core: Core, req: Request, entry: TokenEntry, hit: tuple[Moun
     if not result.sudo and (sudo or (hit is not None and backend is not None and backend.is_root_path(hit[1]))):
         raise PermissionDenied()
     return acl.expires_at
+
+
+def effective_policies(core: Core, entry: TokenEntry) -> list[str]:
+    """The token's own policies plus, at request time, its entity's and all its groups'
+    (transitively): a change to the entity or a group applies on the next request."""
+    if not entry.entity_id:
+        return entry.policies
+    extra = core.identity.policies_for(entry.entity_id)
+    if not extra:
+        return entry.policies
+    return list(dict.fromkeys([*entry.policies, *extra]))
 
 
 def route_target(req: Request, hit: tuple[MountEntry, str] | None) -> tuple[MountEntry, str]:
@@ -197,8 +213,12 @@ async def register(core: Core, req: Request, mount: MountEntry, resp: Response |
         await core.expiration.register_secret(req, resp)
     if resp.auth is not None and not resp.auth.client_token:
         default_ttl, max_ttl = core.mounts.ttls(mount)
+        entity = await login_entity(core, mount, resp.auth)
         _, _, warnings = await issue_login_token(core.tokens, resp.auth, req, default_ttl=default_ttl,
                                                  max_ttl=max_ttl)
+        if entity is not None:  # as Vault: policies = token's + identity's, both sorted
+            resp.auth.identity_policies = sorted(core.identity.policies_for(entity.id))
+            resp.auth.policies = sorted({*resp.auth.token_policies, *resp.auth.identity_policies})
         resp.warnings.extend(warnings)
     if resp.wal_ids and mount.view is not None:
         # Write-ahead entries no lease commit took (no lease was registered): the request is
@@ -206,6 +226,29 @@ async def register(core: Core, req: Request, mount: MountEntry, resp: Response |
         ids, resp.wal_ids = resp.wal_ids, []
         await commit_wal_deletes(mount.view, ids)
     return resp
+
+
+async def login_entity(core: Core, mount: MountEntry, auth: Auth) -> EntityRecord | None:
+    """A login: the entity of the method's alias (found, or created with the alias), whose id the
+    token carries; the external groups the method reported are the entity's on that mount. A
+    disabled entity cannot log in (403). The alias name is the method's ``auth.alias``, else Vault's
+    builtins' defaults: metadata username, role name, or the display name."""
+    if mount.type == "token" or mount.table != "auth":
+        return None
+    alias = auth.alias
+    name = alias.name if alias is not None else (
+        auth.metadata.get("username") or auth.metadata.get("role_name") or auth.metadata.get("role")
+        or auth.display_name)
+    if not name:
+        return None
+    metadata = dict(alias.metadata) if alias is not None else {}
+    entity = await core.identity.login(mount.accessor, name, metadata)
+    if entity.disabled:
+        raise PermissionDenied()
+    if auth.group_aliases is not None:
+        await core.identity.set_external_groups(entity.id, mount.accessor, list(auth.group_aliases))
+    auth.entity_id = entity.id
+    return entity
 
 
 def check_wrapping_bounds(req: Request, mount: MountEntry) -> None:

@@ -84,4 +84,4 @@ class MountSystemView:
             self.logger.exception("publishing event %s failed", event_type)
 
 
-__all__ = ["EventSink", "MountSystemView", "PasswordSource", "default_password", "no_entity"]
+__all__ = ["EntityLookup", "EventSink", "MountSystemView", "PasswordSource", "default_password", "no_entity"]

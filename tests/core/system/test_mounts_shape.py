@@ -23,6 +23,7 @@ TUNE = {"default_lease_ttl": int, "description": str, "force_no_cache": bool, "m
 SECRETS = {
     "sys/": (CORE, {**CONFIG, "passthrough_request_headers": list}, {**TUNE, "passthrough_request_headers": list}),
     "cubbyhole/": (CORE, CONFIG, TUNE),
+    "identity/": (CORE, {**CONFIG, "passthrough_request_headers": list}, {**TUNE, "passthrough_request_headers": list}),
     "secret/": (PLUGIN, CONFIG, {**TUNE, "options": dict}),
     "kv1/": (PLUGIN, FULL_CONFIG, {**TUNE, **FULL_CONFIG}),
 }

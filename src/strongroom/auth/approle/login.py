@@ -24,7 +24,7 @@ from strongroom.framework import (
     addr_allowed,
     parse_cidrs,
 )
-from strongroom.logical import Auth
+from strongroom.logical import Alias, Auth
 
 if TYPE_CHECKING:
     from strongroom.auth.approle import AppRoleBackend
@@ -86,7 +86,8 @@ async def login(b: AppRoleBackend, req: Request, d: FieldData) -> Response | Non
         if entry.token_bound_cidrs:
             token_cidrs = parse_cidrs(entry.token_bound_cidrs)
     metadata["role_name"] = role.name
-    auth = role.token.fill_auth(Auth(metadata=metadata, display_name=""), addr)
+    auth = role.token.fill_auth(Auth(metadata=metadata, display_name="",
+                                     alias=Alias(name=role.role_id, metadata=dict(metadata))), addr)
     if not role.token.token_strictly_bind_ip:
         auth.bound_cidrs = list(token_cidrs)
     return Response(auth=auth)

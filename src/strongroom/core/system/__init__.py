@@ -57,6 +57,8 @@ class SystemParts:
     default_lease_ttl: int  # the system default lease TTL (tune reads)
     max_lease_ttl: int  # the system maximum lease TTL (tune)
     ha_nodes: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None  # sys/ha-status
+    # An entity id's identity policies (core/identity/): sys/capabilities and capabilities-accessor.
+    identity_policies: Callable[[str], tuple[str, ...]] = lambda _entity_id: ()
 
 
 class SystemBackend(Backend):

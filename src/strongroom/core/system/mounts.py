@@ -230,7 +230,7 @@ async def _visible(b: SystemBackend, req: Request, entry: MountEntry) -> bool:
         return True
     if req.token_entry is None:
         return False
-    acl = await b.parts.policies.acl(req.token_entry.policies)
+    acl = await b.parts.policies.acl(req.policies)
     return acl.has_any_capability_under(entry.full_path)
 
 

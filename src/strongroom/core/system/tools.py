@@ -10,6 +10,7 @@ from strongroom.logical import Request, Response
 
 if TYPE_CHECKING:
     from strongroom.core.system import SystemBackend
+    from strongroom.core.tokens import TokenEntry
 
 _PATHS = Field(FieldType.COMMA_STRING_SLICE, "Paths to report capabilities for.")
 
@@ -46,7 +47,7 @@ async def capabilities(b: SystemBackend, req: Request, d: FieldData) -> Response
     if not token:
         raise InvalidRequest("missing token")
     entry = await b.parts.tokens.lookup(token)
-    return await _answer(b, entry.policies if entry else [], d)
+    return await _answer(b, _policies(b, entry), d)
 
 
 async def capabilities_self(b: SystemBackend, req: Request, d: FieldData) -> Response:
@@ -57,4 +58,12 @@ async def capabilities_accessor(b: SystemBackend, req: Request, d: FieldData) ->
     entry = await b.parts.tokens.lookup_accessor(d.get("accessor"))
     if entry is None:
         raise InvalidRequest("invalid accessor")
-    return await _answer(b, entry.policies, d)
+    return await _answer(b, _policies(b, entry), d)
+
+
+def _policies(b: SystemBackend, entry: TokenEntry | None) -> list[str]:
+    """A token's policies with its entity's and groups' (as a request by it would have)."""
+    if entry is None:
+        return []
+    extra = b.parts.identity_policies(entry.entity_id) if entry.entity_id else ()
+    return list(dict.fromkeys([*entry.policies, *extra]))

@@ -9,6 +9,7 @@ revoking an unknown token is a silent success.
 from __future__ import annotations
 
 import math
+from typing import Any
 from collections.abc import Awaitable, Callable
 
 from strongroom.core.tokens import create, roles
@@ -74,10 +75,21 @@ class TokenBackend(Backend):
     backend_type = "credential"
     help = "Tokens: create, look up, renew and revoke them, and manage the roles tokens are made from."
 
-    def __init__(self, store: TokenStore, config: BackendConfig, policy_exists: PolicyExists | None = None) -> None:
+    def __init__(self, store: TokenStore, config: BackendConfig, policy_exists: PolicyExists | None = None,
+                 identity_policies: Callable[[str], tuple[str, ...]] | None = None) -> None:
         super().__init__(config, paths())
         self.store = store
         self.policy_exists = policy_exists
+        self.identity_policies = identity_policies  # an entity id's policies (core/identity/)
+
+    def lookup_data(self, entry: TokenEntry, now: float, token: str) -> dict[str, Any]:
+        """A lookup's data, with the entity's and its groups' policies as Vault shows them."""
+        data = entry.to_lookup_data(now, token)
+        if entry.entity_id and self.identity_policies is not None:
+            extra = self.identity_policies(entry.entity_id)
+            if extra:
+                data["identity_policies"] = sorted(extra)
+        return data
 
     async def missing_policy_warnings(self, policies: list[str]) -> list[str]:
         """Creating a token with a policy that does not exist is allowed, with a warning."""
@@ -87,9 +99,9 @@ class TokenBackend(Backend):
                 if p not in ("root", "default") and not await self.policy_exists(p)]
 
 
-def token_backend(store: TokenStore, config: BackendConfig, *,
-                  policy_exists: PolicyExists | None = None) -> TokenBackend:
-    return TokenBackend(store, config, policy_exists)
+def token_backend(store: TokenStore, config: BackendConfig, *, policy_exists: PolicyExists | None = None,
+                  identity_policies: Callable[[str], tuple[str, ...]] | None = None) -> TokenBackend:
+    return TokenBackend(store, config, policy_exists, identity_policies)
 
 
 # -- lookup -------------------------------------------------------------------------------------
@@ -100,7 +112,7 @@ async def lookup(b: TokenBackend, req: Request, d: FieldData) -> Response | None
     entry = await b.store.lookup(token)
     if entry is None:
         raise PermissionDenied("bad token")
-    return Response(data=entry.to_lookup_data(b.store.clock(), token))
+    return Response(data=b.lookup_data(entry, b.store.clock(), token))
 
 
 async def lookup_self(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
@@ -110,13 +122,13 @@ async def lookup_self(b: TokenBackend, req: Request, d: FieldData) -> Response |
     # expires, until its "ttl" (whole seconds left) ticks down.
     left = entry.remaining(now)
     until = math.inf if not entry.expire_time else entry.expire_time - left if left else 0.0
-    return Response(data=entry.to_lookup_data(now, req.client_token), cache_until=until)
+    return Response(data=b.lookup_data(entry, now, req.client_token), cache_until=until)
 
 
 async def lookup_accessor(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
     entry = await _by_accessor(b, d)
     # By accessor the token itself is never shown: knowing an accessor must not yield the token.
-    return Response(data=entry.to_lookup_data(b.store.clock(), ""))
+    return Response(data=b.lookup_data(entry, b.store.clock(), ""))
 
 
 async def _by_accessor(b: TokenBackend, d: FieldData) -> TokenEntry:

@@ -1,0 +1,13 @@
+"""Identity: entities, aliases and groups (store.py) and the identity/ engine over them (backend.py).
+
+Core owns one :class:`IdentityStore`; logins find or create entities through it
+(core/pipeline.py ``register``), every request adds the policies of the token's entity and its
+groups (``authenticate``), and the identity/ mount answers Vault's identity API from it.
+"""
+
+from __future__ import annotations
+
+from strongroom.core.identity.backend import IdentityBackend
+from strongroom.core.identity.store import Alias, EntityRecord, GroupRecord, IdentityStore
+
+__all__ = ["Alias", "EntityRecord", "GroupRecord", "IdentityBackend", "IdentityStore"]

@@ -1,0 +1,681 @@
+"""The identity store: entities, their aliases and groups (Vault's identity store), persisted
+through the barrier, with in-memory indexes rebuilt at setup and kept consistent on every write.
+
+Barrier layout (relative to the store's view, core/identity/)::
+
+    entity/<id>   one entity as JSON, its aliases inside it (as Vault stores them)
+    group/<id>    one group as JSON, its group alias (external groups) inside it
+
+Indexes: entity name -> id, (mount accessor, alias name) -> entity alias, alias id -> entity,
+merged entity id -> surviving entity, group name -> id, group alias (accessor, name) -> group,
+entity -> groups it is a direct member of, group -> groups that list it as a member. What a
+token's policies become at request time (``policies_for``) is cached per entity and dropped on any
+write: ``generation`` moves with every change (the read cache's stamp includes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from strongroom.errors import InvalidRequest
+from strongroom.lifecycle import Part
+from strongroom.logical import Storage
+
+ENTITY_PREFIX = "entity/"
+GROUP_PREFIX = "group/"
+
+#: (mount type, mount path) of an auth mount by its accessor, None if no such mount.
+MountLookup = Callable[[str], "tuple[str, str] | None"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _str_map(v: Any, name: str = "metadata") -> dict[str, str]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise InvalidRequest(f"failed to parse {name}: values must be strings")
+    return {str(k): x for k, x in v.items()}
+
+
+@dataclass(slots=True)
+class Alias:
+    id: str
+    name: str
+    canonical_id: str
+    mount_accessor: str
+    mount_type: str = ""
+    mount_path: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    custom_metadata: dict[str, str] = field(default_factory=dict)
+    creation_time: str = ""
+    last_update_time: str = ""
+    merged_from_canonical_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "canonical_id": self.canonical_id,
+                "mount_accessor": self.mount_accessor, "mount_type": self.mount_type,
+                "mount_path": self.mount_path, "metadata": dict(self.metadata),
+                "custom_metadata": dict(self.custom_metadata), "creation_time": self.creation_time,
+                "last_update_time": self.last_update_time,
+                "merged_from_canonical_ids": list(self.merged_from_canonical_ids) or None,
+                "local": False, "namespace_id": "root"}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Alias:
+        return cls(id=d["id"], name=d["name"], canonical_id=d["canonical_id"], mount_accessor=d["mount_accessor"],
+                   mount_type=d.get("mount_type", ""), mount_path=d.get("mount_path", ""),
+                   metadata=dict(d.get("metadata") or {}), custom_metadata=dict(d.get("custom_metadata") or {}),
+                   creation_time=d.get("creation_time", ""), last_update_time=d.get("last_update_time", ""),
+                   merged_from_canonical_ids=list(d.get("merged_from_canonical_ids") or []))
+
+
+@dataclass(slots=True)
+class EntityRecord:
+    id: str
+    name: str
+    policies: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    disabled: bool = False
+    aliases: list[Alias] = field(default_factory=list)
+    merged_entity_ids: list[str] = field(default_factory=list)
+    creation_time: str = ""
+    last_update_time: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "policies": self.policies, "metadata": self.metadata,
+                "disabled": self.disabled, "aliases": [a.to_json() for a in self.aliases],
+                "merged_entity_ids": self.merged_entity_ids, "creation_time": self.creation_time,
+                "last_update_time": self.last_update_time}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> EntityRecord:
+        return cls(id=d["id"], name=d["name"], policies=list(d.get("policies") or []),
+                   metadata=dict(d.get("metadata") or {}), disabled=bool(d.get("disabled")),
+                   aliases=[Alias.from_json(a) for a in d.get("aliases") or []],
+                   merged_entity_ids=list(d.get("merged_entity_ids") or []),
+                   creation_time=d.get("creation_time", ""), last_update_time=d.get("last_update_time", ""))
+
+
+@dataclass(slots=True)
+class GroupRecord:
+    id: str
+    name: str
+    type: str = "internal"
+    policies: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    member_entity_ids: list[str] = field(default_factory=list)
+    member_group_ids: list[str] = field(default_factory=list)
+    alias: Alias | None = None
+    creation_time: str = ""
+    last_update_time: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "type": self.type, "policies": self.policies,
+                "metadata": self.metadata, "member_entity_ids": self.member_entity_ids,
+                "member_group_ids": self.member_group_ids,
+                "alias": self.alias.to_json() if self.alias else None,
+                "creation_time": self.creation_time, "last_update_time": self.last_update_time}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> GroupRecord:
+        return cls(id=d["id"], name=d["name"], type=d.get("type", "internal"), policies=list(d.get("policies") or []),
+                   metadata=dict(d.get("metadata") or {}), member_entity_ids=list(d.get("member_entity_ids") or []),
+                   member_group_ids=list(d.get("member_group_ids") or []),
+                   alias=Alias.from_json(d["alias"]) if d.get("alias") else None,
+                   creation_time=d.get("creation_time", ""), last_update_time=d.get("last_update_time", ""))
+
+
+class IdentityStore(Part):
+    def __init__(self, storage: Storage, mounts: MountLookup) -> None:
+        self._storage = storage
+        self._mounts = mounts
+        self._lock = asyncio.Lock()
+        self.generation = 0
+        self._clear()
+
+    def _clear(self) -> None:
+        self.entities: dict[str, EntityRecord] = {}
+        self.groups: dict[str, GroupRecord] = {}
+        self._entity_names: dict[str, str] = {}
+        self._aliases: dict[tuple[str, str], Alias] = {}
+        self._alias_ids: dict[str, Alias] = {}
+        self._merged: dict[str, str] = {}
+        self._group_names: dict[str, str] = {}
+        self._group_aliases: dict[tuple[str, str], Alias] = {}
+        self._group_alias_ids: dict[str, Alias] = {}
+        self._entity_groups: dict[str, set[str]] = {}
+        self._parent_groups: dict[str, set[str]] = {}
+        self._policy_cache: dict[str, tuple[str, ...]] = {}
+        self.generation += 1
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def setup(self) -> None:
+        self._clear()
+        for key in await self._storage.list(ENTITY_PREFIX):
+            raw = await self._storage.get(ENTITY_PREFIX + key)
+            if raw is not None:
+                self._index_entity(EntityRecord.from_json(orjson.loads(raw)))
+        for key in await self._storage.list(GROUP_PREFIX):
+            raw = await self._storage.get(GROUP_PREFIX + key)
+            if raw is not None:
+                self._index_group(GroupRecord.from_json(orjson.loads(raw)))
+
+    async def deactivate(self) -> None:
+        self._clear()
+
+    async def invalidate(self, key: str) -> None:
+        """A key under core/identity/ changed behind this node: re-read that one record."""
+        if key.startswith(ENTITY_PREFIX):
+            old_e = self.entities.get(key[len(ENTITY_PREFIX):])
+            if old_e is not None:
+                self._unindex_entity(old_e)
+            raw = await self._storage.get(key)
+            if raw is not None:
+                self._index_entity(EntityRecord.from_json(orjson.loads(raw)))
+        elif key.startswith(GROUP_PREFIX):
+            old_g = self.groups.get(key[len(GROUP_PREFIX):])
+            if old_g is not None:
+                self._unindex_group(old_g)
+            raw = await self._storage.get(key)
+            if raw is not None:
+                self._index_group(GroupRecord.from_json(orjson.loads(raw)))
+        else:
+            return
+        self._changed()
+
+    # -- indexes --------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._policy_cache.clear()
+        self.generation += 1
+
+    def _index_entity(self, e: EntityRecord) -> None:
+        self.entities[e.id] = e
+        self._entity_names[e.name.lower()] = e.id
+        for a in e.aliases:
+            self._aliases[(a.mount_accessor, a.name)] = a
+            self._alias_ids[a.id] = a
+        for m in e.merged_entity_ids:
+            self._merged[m] = e.id
+
+    def _unindex_entity(self, e: EntityRecord) -> None:
+        self.entities.pop(e.id, None)
+        if self._entity_names.get(e.name.lower()) == e.id:
+            del self._entity_names[e.name.lower()]
+        for a in e.aliases:
+            self._aliases.pop((a.mount_accessor, a.name), None)
+            self._alias_ids.pop(a.id, None)
+        for m in e.merged_entity_ids:
+            if self._merged.get(m) == e.id:
+                del self._merged[m]
+
+    def _index_group(self, g: GroupRecord) -> None:
+        self.groups[g.id] = g
+        self._group_names[g.name.lower()] = g.id
+        if g.alias is not None:
+            self._group_aliases[(g.alias.mount_accessor, g.alias.name)] = g.alias
+            self._group_alias_ids[g.alias.id] = g.alias
+        for m in g.member_entity_ids:
+            self._entity_groups.setdefault(m, set()).add(g.id)
+        for m in g.member_group_ids:
+            self._parent_groups.setdefault(m, set()).add(g.id)
+
+    def _unindex_group(self, g: GroupRecord) -> None:
+        self.groups.pop(g.id, None)
+        if self._group_names.get(g.name.lower()) == g.id:
+            del self._group_names[g.name.lower()]
+        if g.alias is not None:
+            self._group_aliases.pop((g.alias.mount_accessor, g.alias.name), None)
+            self._group_alias_ids.pop(g.alias.id, None)
+        for m in g.member_entity_ids:
+            self._entity_groups.get(m, set()).discard(g.id)
+        for m in g.member_group_ids:
+            self._parent_groups.get(m, set()).discard(g.id)
+
+    async def _put_entity(self, e: EntityRecord, old: EntityRecord | None) -> None:
+        await self._storage.put(ENTITY_PREFIX + e.id, orjson.dumps(e.to_json()))
+        if old is not None:
+            self._unindex_entity(old)
+        self._index_entity(e)
+        self._changed()
+
+    async def _put_group(self, g: GroupRecord, old: GroupRecord | None) -> None:
+        await self._storage.put(GROUP_PREFIX + g.id, orjson.dumps(g.to_json()))
+        if old is not None:
+            self._unindex_group(old)
+        self._index_group(g)
+        self._changed()
+
+    # -- lookups --------------------------------------------------------------------------------
+    def resolve(self, entity_id: str) -> EntityRecord | None:
+        """The entity of that id, following merges (a token keeps the id it was issued with)."""
+        e = self.entities.get(entity_id)
+        if e is None and entity_id in self._merged:
+            e = self.entities.get(self._merged[entity_id])
+        return e
+
+    def entity_by_name(self, name: str) -> EntityRecord | None:
+        ident = self._entity_names.get(name.lower())
+        return self.entities.get(ident) if ident else None
+
+    def group_by_name(self, name: str) -> GroupRecord | None:
+        ident = self._group_names.get(name.lower())
+        return self.groups.get(ident) if ident else None
+
+    def alias(self, alias_id: str) -> Alias | None:
+        return self._alias_ids.get(alias_id)
+
+    def alias_by_name(self, accessor: str, name: str) -> Alias | None:
+        return self._aliases.get((accessor, name))
+
+    def group_alias(self, alias_id: str) -> Alias | None:
+        return self._group_alias_ids.get(alias_id)
+
+    def group_alias_by_name(self, accessor: str, name: str) -> Alias | None:
+        return self._group_aliases.get((accessor, name))
+
+    def direct_groups(self, entity_id: str) -> list[str]:
+        return sorted(self._entity_groups.get(entity_id, ()))
+
+    def _ancestors(self, start: list[str]) -> list[str]:
+        seen: set[str] = set()
+        todo = list(start)
+        while todo:
+            g = todo.pop()
+            for parent in self._parent_groups.get(g, ()):
+                if parent not in seen and parent not in start:
+                    seen.add(parent)
+                    todo.append(parent)
+        return sorted(seen)
+
+    def inherited_groups(self, entity_id: str) -> list[str]:
+        return self._ancestors(self.direct_groups(entity_id))
+
+    def parent_groups(self, group_id: str) -> list[str]:
+        return sorted(self._parent_groups.get(group_id, ()))
+
+    def policies_for(self, entity_id: str) -> tuple[str, ...]:
+        """The identity policies of a token of ``entity_id``: the entity's own and every group's it
+        is in, directly or through member groups (cached until the next change)."""
+        cached = self._policy_cache.get(entity_id)
+        if cached is not None:
+            return cached
+        e = self.resolve(entity_id)
+        out: list[str] = []
+        if e is not None:
+            out.extend(e.policies)
+            direct = self.direct_groups(e.id)
+            for gid in direct + self._ancestors(direct):
+                g = self.groups.get(gid)
+                if g is not None:
+                    out.extend(g.policies)
+        result = tuple(dict.fromkeys(p for p in out if p))
+        self._policy_cache[entity_id] = result
+        return result
+
+    # -- entities -------------------------------------------------------------------------------
+    def _mount(self, accessor: str) -> tuple[str, str]:
+        found = self._mounts(accessor)
+        if found is None:
+            raise InvalidRequest(f'invalid mount accessor "{accessor}"')
+        return found
+
+    async def write_entity(self, *, entity_id: str = "", name: str | None = None, policies: list[str] | None = None,
+                           metadata: dict[str, str] | None = None, disabled: bool | None = None,
+                           by_name: bool = False) -> tuple[EntityRecord, bool]:
+        """Create or update; (entity, created)."""
+        async with self._lock:
+            old: EntityRecord | None = None
+            if entity_id:
+                old = self.entities.get(entity_id)
+                if old is None:
+                    raise InvalidRequest("entity not found from id")
+            elif by_name and name:
+                old = self.entity_by_name(name)
+            if name is not None and name:
+                clash = self.entity_by_name(name)
+                if clash is not None and (old is None or clash.id != old.id):
+                    raise InvalidRequest("entity name is already in use")
+            now = _now()
+            if old is None:
+                ident = str(uuid.uuid4())
+                e = EntityRecord(id=ident, name=name or f"entity_{ident[:8]}", creation_time=now)
+            else:
+                e = EntityRecord.from_json(orjson.loads(orjson.dumps(old.to_json())))
+                if name:
+                    e.name = name
+            if policies is not None:
+                e.policies = [p.strip() for p in policies if p.strip()]
+            if metadata is not None:
+                e.metadata = _str_map(metadata)
+            if disabled is not None:
+                e.disabled = disabled
+            e.last_update_time = now
+            await self._put_entity(e, old)
+            return e, old is None
+
+    async def delete_entity(self, entity_id: str) -> None:
+        async with self._lock:
+            await self._delete_entity(entity_id)
+
+    async def _delete_entity(self, entity_id: str) -> None:
+        old = self.entities.get(entity_id)
+        if old is None:
+            return
+        for gid in list(self._entity_groups.get(entity_id, ())):
+            g = self.groups.get(gid)
+            if g is not None:
+                ng = GroupRecord.from_json(g.to_json())
+                ng.member_entity_ids = [m for m in ng.member_entity_ids if m != entity_id]
+                await self._put_group(ng, g)
+        await self._storage.delete(ENTITY_PREFIX + entity_id)
+        self._unindex_entity(old)
+        self._entity_groups.pop(entity_id, None)
+        self._changed()
+
+    async def batch_delete(self, ids: list[str]) -> None:
+        async with self._lock:
+            for ident in ids:
+                await self._delete_entity(ident)
+
+    async def merge(self, to_id: str, from_ids: list[str], *, force: bool = False,
+                    keep_alias_ids: list[str] | None = None) -> None:
+        async with self._lock:
+            to = self.entities.get(to_id)
+            if to is None:
+                raise InvalidRequest("entity id to merge to is invalid")
+            if not from_ids:
+                raise InvalidRequest("missing entity ids to merge from")
+            new = EntityRecord.from_json(orjson.loads(orjson.dumps(to.to_json())))
+            keep = set(keep_alias_ids or ())
+            sources: list[EntityRecord] = []
+            for fid in from_ids:
+                if fid == to_id:
+                    raise InvalidRequest("to_entity_id should not be present in from_entity_ids")
+                src = self.entities.get(fid)
+                if src is None:
+                    raise InvalidRequest("entity id to merge from is invalid")
+                sources.append(src)
+            for src in sources:
+                for a in src.aliases:
+                    clash = next((x for x in new.aliases if x.mount_accessor == a.mount_accessor), None)
+                    if clash is not None:
+                        if a.id in keep:
+                            new.aliases.remove(clash)
+                        elif clash.id in keep or force:
+                            continue
+                        else:
+                            raise InvalidRequest(
+                                "toEntity and at least one fromEntity have aliases with the same mount accessor, "
+                                "repeat the merge request specifying exactly one fromEntity, optionally with "
+                                "conflicting_alias_ids_to_keep")
+                    moved = Alias.from_json(a.to_json())
+                    moved.merged_from_canonical_ids.append(src.id)
+                    moved.canonical_id = new.id
+                    new.aliases.append(moved)
+                new.merged_entity_ids.extend([src.id, *src.merged_entity_ids])
+            new.last_update_time = _now()
+            for src in sources:
+                for gid in list(self._entity_groups.get(src.id, ())):  # memberships move to the survivor
+                    g = self.groups.get(gid)
+                    if g is not None:
+                        ng = GroupRecord.from_json(orjson.loads(orjson.dumps(g.to_json())))
+                        ng.member_entity_ids = list(dict.fromkeys(
+                            to_id if m == src.id else m for m in ng.member_entity_ids))
+                        await self._put_group(ng, g)
+                await self._delete_entity(src.id)
+            await self._put_entity(new, to)
+
+    # -- entity aliases -------------------------------------------------------------------------
+    async def write_entity_alias(self, *, alias_id: str = "", name: str | None = None,
+                                 canonical_id: str | None = None, mount_accessor: str | None = None,
+                                 custom_metadata: dict[str, str] | None = None,
+                                 metadata: dict[str, str] | None = None) -> Alias:
+        async with self._lock:
+            return await self._write_entity_alias(alias_id=alias_id, name=name, canonical_id=canonical_id,
+                                                  mount_accessor=mount_accessor, custom_metadata=custom_metadata,
+                                                  metadata=metadata)
+
+    async def _write_entity_alias(self, *, alias_id: str, name: str | None, canonical_id: str | None,
+                                  mount_accessor: str | None, custom_metadata: dict[str, str] | None,
+                                  metadata: dict[str, str] | None) -> Alias:
+        old = self._alias_ids.get(alias_id) if alias_id else None
+        if alias_id and old is None:
+            raise InvalidRequest("invalid alias ID provided")
+        name = name if name is not None else (old.name if old else "")
+        accessor = mount_accessor or (old.mount_accessor if old else "")
+        if not name:
+            raise InvalidRequest("missing alias name")
+        if not accessor:
+            raise InvalidRequest("missing mount_accessor")
+        mtype, mpath = self._mount(accessor)
+        clash = self._aliases.get((accessor, name))
+        if clash is not None and (old is None or clash.id != old.id):
+            raise InvalidRequest("combination of mount and alias name is already in use")
+        target_id = canonical_id or (old.canonical_id if old else "")
+        now = _now()
+        created_entity: EntityRecord | None = None
+        if not target_id:
+            ident = str(uuid.uuid4())
+            created_entity = EntityRecord(id=ident, name=f"entity_{ident[:8]}", creation_time=now,
+                                          last_update_time=now)
+            target = created_entity
+        else:
+            found = self.entities.get(target_id)
+            if found is None:
+                raise InvalidRequest("invalid canonical ID")
+            target = found
+        if any(a.mount_accessor == accessor and (old is None or a.id != old.id) for a in target.aliases):
+            raise InvalidRequest("mount accessor " + accessor + " is already in use by another alias of this entity")
+        alias = Alias(id=old.id if old else str(uuid.uuid4()), name=name, canonical_id=target.id,
+                      mount_accessor=accessor, mount_type=mtype, mount_path=mpath,
+                      metadata=dict(metadata if metadata is not None else (old.metadata if old else {})),
+                      custom_metadata=dict(custom_metadata if custom_metadata is not None
+                                           else (old.custom_metadata if old else {})),
+                      creation_time=old.creation_time if old else now, last_update_time=now)
+        if old is not None and old.canonical_id != target.id:  # moved to another entity
+            prev = self.entities.get(old.canonical_id)
+            if prev is not None:
+                np = EntityRecord.from_json(orjson.loads(orjson.dumps(prev.to_json())))
+                np.aliases = [a for a in np.aliases if a.id != old.id]
+                await self._put_entity(np, prev)
+            target = self.entities.get(target.id, target)
+        nt = EntityRecord.from_json(orjson.loads(orjson.dumps(target.to_json())))
+        nt.aliases = [a for a in nt.aliases if a.id != alias.id] + [alias]
+        nt.last_update_time = now
+        await self._put_entity(nt, None if created_entity is not None else target)
+        return alias
+
+    async def delete_entity_alias(self, alias_id: str) -> None:
+        async with self._lock:
+            a = self._alias_ids.get(alias_id)
+            if a is None:
+                return
+            e = self.entities.get(a.canonical_id)
+            if e is None:
+                return
+            ne = EntityRecord.from_json(orjson.loads(orjson.dumps(e.to_json())))
+            ne.aliases = [x for x in ne.aliases if x.id != alias_id]
+            await self._put_entity(ne, e)
+
+    async def login(self, accessor: str, name: str, metadata: dict[str, str]) -> EntityRecord:
+        """The entity of the alias (accessor, name), created with the alias if new (a login)."""
+        found = self._aliases.get((accessor, name))
+        if found is not None and found.metadata == metadata:
+            e = self.entities.get(found.canonical_id)
+            if e is not None:
+                return e
+        async with self._lock:
+            found = self._aliases.get((accessor, name))
+            if found is None:
+                alias = await self._write_entity_alias(alias_id="", name=name, canonical_id=None,
+                                                       mount_accessor=accessor, custom_metadata=None,
+                                                       metadata=metadata)
+            elif found.metadata != metadata:
+                alias = await self._write_entity_alias(alias_id=found.id, name=None, canonical_id=None,
+                                                       mount_accessor=None, custom_metadata=None,
+                                                       metadata=metadata)
+            else:
+                alias = found
+            return self.entities[alias.canonical_id]
+
+    # -- groups ---------------------------------------------------------------------------------
+    async def write_group(self, *, group_id: str = "", name: str | None = None, type_: str | None = None,
+                          policies: list[str] | None = None, metadata: dict[str, str] | None = None,
+                          member_entity_ids: list[str] | None = None, member_group_ids: list[str] | None = None,
+                          by_name: bool = False) -> tuple[GroupRecord, bool]:
+        async with self._lock:
+            old: GroupRecord | None = None
+            if group_id:
+                old = self.groups.get(group_id)
+                if old is None:
+                    raise InvalidRequest("group not found from id")
+            elif by_name and name:
+                old = self.group_by_name(name)
+            if name:
+                clash = self.group_by_name(name)
+                if clash is not None and (old is None or clash.id != old.id):
+                    raise InvalidRequest("group name is already in use")
+            now = _now()
+            if old is None:
+                ident = str(uuid.uuid4())
+                g = GroupRecord(id=ident, name=name or f"group_{ident[:8]}", creation_time=now)
+                g.type = type_ or "internal"
+                if g.type not in ("internal", "external"):
+                    raise InvalidRequest(f'invalid group type "{g.type}"')
+            else:
+                g = GroupRecord.from_json(orjson.loads(orjson.dumps(old.to_json())))
+                if type_ and type_ != g.type:
+                    raise InvalidRequest("group type cannot be changed")
+                if name:
+                    g.name = name
+            if policies is not None:
+                g.policies = [p.strip() for p in policies if p.strip()]
+            if metadata is not None:
+                g.metadata = _str_map(metadata)
+            if member_entity_ids is not None:
+                if g.type == "external" and member_entity_ids:
+                    raise InvalidRequest("member entities can't be set manually for external groups")
+                for m in member_entity_ids:
+                    if m not in self.entities:
+                        raise InvalidRequest(f'invalid entity ID "{m}"')
+                g.member_entity_ids = list(dict.fromkeys(member_entity_ids))
+            if member_group_ids is not None:
+                if g.type == "external" and member_group_ids:
+                    raise InvalidRequest("member groups can't be set for external groups")
+                for m in member_group_ids:
+                    if m not in self.groups:
+                        raise InvalidRequest(f'invalid member group ID "{m}"')
+                    if m == g.id or (old is not None and m in self._ancestors([g.id])):
+                        raise InvalidRequest(f'cyclic relationship detected for member group ID "{m}"')
+                g.member_group_ids = list(dict.fromkeys(member_group_ids))
+            g.last_update_time = now
+            await self._put_group(g, old)
+            return g, old is None
+
+    async def delete_group(self, group_id: str) -> None:
+        async with self._lock:
+            old = self.groups.get(group_id)
+            if old is None:
+                return
+            for pid in list(self._parent_groups.get(group_id, ())):
+                p = self.groups.get(pid)
+                if p is not None:
+                    np = GroupRecord.from_json(p.to_json())
+                    np.member_group_ids = [m for m in np.member_group_ids if m != group_id]
+                    await self._put_group(np, p)
+            await self._storage.delete(GROUP_PREFIX + group_id)
+            self._unindex_group(old)
+            self._parent_groups.pop(group_id, None)
+            self._changed()
+
+    async def write_group_alias(self, *, alias_id: str = "", name: str | None = None,
+                                mount_accessor: str | None = None, canonical_id: str | None = None) -> Alias:
+        async with self._lock:
+            old = self._group_alias_ids.get(alias_id) if alias_id else None
+            if alias_id and old is None:
+                raise InvalidRequest("invalid group alias ID provided")
+            name = name if name is not None else (old.name if old else "")
+            accessor = mount_accessor or (old.mount_accessor if old else "")
+            if not name:
+                raise InvalidRequest("missing alias name")
+            if not accessor:
+                raise InvalidRequest("missing mount_accessor")
+            mtype, mpath = self._mount(accessor)
+            clash = self._group_aliases.get((accessor, name))
+            if clash is not None and (old is None or clash.id != old.id):
+                raise InvalidRequest("combination of mount and group alias name is already in use")
+            now = _now()
+            target_id = canonical_id or (old.canonical_id if old else "")
+            if target_id:
+                found = self.groups.get(target_id)
+                if found is None:
+                    raise InvalidRequest("invalid group ID given in 'canonical_id'")
+                if found.type != "external":
+                    raise InvalidRequest("alias can't be set on an internal group")
+                if found.alias is not None and (old is None or found.alias.id != old.id):
+                    raise InvalidRequest("group already has an alias")
+                target: GroupRecord | None = found
+            else:
+                target = None
+            if target is None:
+                ident = str(uuid.uuid4())
+                new_group = GroupRecord(id=ident, name=f"group_{ident[:8]}", type="external", creation_time=now)
+                old_group: GroupRecord | None = None
+            else:
+                new_group = GroupRecord.from_json(orjson.loads(orjson.dumps(target.to_json())))
+                old_group = target
+            alias = Alias(id=old.id if old else str(uuid.uuid4()), name=name, canonical_id=new_group.id,
+                          mount_accessor=accessor, mount_type=mtype, mount_path=mpath,
+                          creation_time=old.creation_time if old else now, last_update_time=now)
+            if old is not None and old.canonical_id != new_group.id:
+                prev = self.groups.get(old.canonical_id)
+                if prev is not None:
+                    np = GroupRecord.from_json(orjson.loads(orjson.dumps(prev.to_json())))
+                    np.alias = None
+                    await self._put_group(np, prev)
+            new_group.alias = alias
+            new_group.last_update_time = now
+            await self._put_group(new_group, old_group)
+            return alias
+
+    async def delete_group_alias(self, alias_id: str) -> None:
+        async with self._lock:
+            a = self._group_alias_ids.get(alias_id)
+            g = self.groups.get(a.canonical_id) if a else None
+            if g is None:
+                return
+            ng = GroupRecord.from_json(orjson.loads(orjson.dumps(g.to_json())))
+            ng.alias = None
+            await self._put_group(ng, g)
+
+    async def set_external_groups(self, entity_id: str, accessor: str, names: list[str]) -> None:
+        """A login through a method that reports groups: the entity is a member of exactly the
+        external groups whose alias on that mount is one of ``names`` (unknown names are ignored)."""
+        wanted = {a.canonical_id for n in names if (a := self._group_aliases.get((accessor, n))) is not None}
+        current = {gid for gid in self._entity_groups.get(entity_id, ())
+                   if (g := self.groups.get(gid)) is not None and g.type == "external" and g.alias is not None
+                   and g.alias.mount_accessor == accessor}
+        if wanted == current:
+            return  # the usual login: nothing changed, nothing written
+        async with self._lock:
+            for gid in wanted ^ current:
+                g = self.groups.get(gid)
+                if g is None:
+                    continue
+                ng = GroupRecord.from_json(orjson.loads(orjson.dumps(g.to_json())))
+                ng.member_entity_ids = ([*ng.member_entity_ids, entity_id] if gid in wanted
+                                        else [m for m in ng.member_entity_ids if m != entity_id])
+                await self._put_group(ng, g)
+
+
+__all__ = ["Alias", "EntityRecord", "GroupRecord", "IdentityStore", "MountLookup"]
