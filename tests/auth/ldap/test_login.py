@@ -200,3 +200,20 @@ async def test_passwords_never_reach_the_audit_log(directory: Directory, tmp_pat
         assert "auth/ldap/login/alice" in text
         for secret in (ADMIN_PW, "alice-pw", "bob-wrong-pw"):
             assert secret not in text
+
+
+async def test_ldap_groups_feed_external_identity_groups(vault: Vault, directory: Directory) -> None:
+    """As Vault: an external identity group with a group alias named after an LDAP group (on the
+    ldap mount) gains the user's entity at login, and its policies apply to the token."""
+    await vault.done("POST", "auth/ldap/config", search_config(directory))
+    accessor = (await vault.ok("GET", "sys/auth"))["data"]["ldap/"]["accessor"]
+    group = (await vault.ok("POST", "identity/group", {"name": "ldap-devs", "type": "external",
+                                                        "policies": "from-identity"}))["data"]["id"]
+    await vault.ok("POST", "identity/group-alias", {"name": "devs", "mount_accessor": accessor,
+                                                     "canonical_id": group})
+    auth = await login(vault, "bob", "bob-pw")  # bob is in the LDAP group devs
+    assert auth["identity_policies"] == ["from-identity"] and "from-identity" in auth["policies"]
+    members = (await vault.ok("GET", f"identity/group/id/{group}"))["data"]["member_entity_ids"]
+    assert members == [auth["entity_id"]]
+    carol = await login(vault, "carol", "carol-pw")  # in no LDAP group
+    assert not carol.get("identity_policies")

@@ -85,6 +85,7 @@ async def login(b: LdapBackend, req: Request, d: FieldData) -> Response | None:
     policies = await policies_for(storage(req), cfg, username, result.groups)
     auth = cfg.token.fill_auth(Auth(metadata={"username": username}, display_name=username), addr)
     auth.policies = list(dict.fromkeys([*auth.policies, *policies]))
+    auth.group_aliases = list(result.groups)  # external identity groups with these aliases (as Vault)
     return Response(auth=auth)
 
 
