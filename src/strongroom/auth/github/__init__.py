@@ -8,8 +8,8 @@ Paths (the table of contents; handlers in the sibling modules)::
     map/users/, map/users/<user>    GitHub login -> comma-separated policies; LIST        mapping.py
     login                           token -> Strongroom token (renewal re-checks)         login.py
 
-Storage (the mount's barrier-encrypted view): ``config``, ``map/teams/<key>``, ``map/users/<key>``,
-``renew_key``. The GitHub calls (api.py) share one pooled httpx client per mount.
+Storage (the mount's barrier-encrypted view): ``config``, ``map/teams/<key>``, ``map/users/<key>``.
+The GitHub token a renewal re-checks with is kept in the Strongroom token's internal data. The GitHub calls (api.py) share one pooled httpx client per mount.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ Paths (the table of contents; handlers in the sibling modules)::
     users/, users/<name>    user -> policies and extra local groups; LIST                              mapping.py
     login/<username>        password (+ totp) -> token; renewal re-checks                             login.py
 
-Storage (the mount's barrier-encrypted view): ``config``, ``group/<name>``, ``user/<name>``,
-``renew_key``. The Okta calls (api.py) share one pooled httpx client per mount.
+Storage (the mount's barrier-encrypted view): ``config``, ``group/<name>``, ``user/<name>``.
+The password a renewal logs in again with is kept in the Strongroom token's internal data. The Okta calls (api.py) share one pooled httpx client per mount.
 """
 
 from __future__ import annotations
