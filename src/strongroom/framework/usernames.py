@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
+from strongroom.framework.globs import glob_match
+
 #: Bounds on what is parsed and produced: far past any username template.
 MAX_LENGTH = 4096
 MAX_DEPTH = 32
@@ -236,11 +238,6 @@ def _decode_hex(s: str) -> str:
         raise UsernameTemplateError("decoded data is not UTF-8 text") from None
 
 
-def _glob(pattern: str, value: str) -> bool:
-    # ryanuber/go-glob: only "*" is special.
-    return re.fullmatch(".*".join(re.escape(p) for p in pattern.split("*")), value, re.S) is not None
-
-
 def _eq(a: Any, *bs: Any) -> bool:
     if not bs:
         raise UsernameTemplateError("missing argument for comparison")
@@ -336,7 +333,7 @@ FUNCS: dict[str, Func] = {
     "unix_time_millis": Func(lambda: str(time.time_ns() // 1_000_000), ()),
     "timestamp": Func(_timestamp, ("string",)),
     "uuid": Func(lambda: str(uuid.uuid4()), ()),
-    "glob": Func(_glob, ("string", "string")),
+    "glob": Func(glob_match, ("string", "string")),
     # text/template builtins
     "printf": Func(_printf, ("string",), "any"),
     "print": Func(_print, (), "any"),

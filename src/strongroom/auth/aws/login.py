@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strongroom.auth.aws import ec2, iam
-from strongroom.auth.aws.roles import glob_match
 from strongroom.auth.aws.store import AUTH_IAM, ClientConfig, Role, get_client_config, get_role, storage
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.framework.globs import glob_match
 from strongroom.logical import Auth
 
 if TYPE_CHECKING:

@@ -25,6 +25,7 @@ from strongroom.auth.aws.store import (
 )
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex, token_fields
+from strongroom.framework.globs import glob_match
 
 if TYPE_CHECKING:
     from strongroom.auth.aws import AwsBackend
@@ -82,22 +83,6 @@ def paths() -> list[Path[AwsBackend]]:
     ]
 
 
-def glob_match(pattern: str, value: str) -> bool:
-    """Vault's glob (go-glob): ``*`` matches any run of characters, everything else is literal."""
-    if "*" not in pattern:
-        return pattern == value
-    parts = pattern.split("*")
-    if not value.startswith(parts[0]) or len(value) < len(parts[0]) + len(parts[-1]):
-        return False
-    if not value.endswith(parts[-1]):
-        return False
-    pos, end = len(parts[0]), len(value) - len(parts[-1])
-    for part in parts[1:-1]:
-        i = value.find(part, pos, end)
-        if i < 0:
-            return False
-        pos = i + len(part)
-    return True
 
 
 def _clean(values: list[str]) -> list[str]:

@@ -26,6 +26,7 @@ from cryptography.x509.verification import (Criticality, ExtensionPolicy, Policy
                                             VerificationError)
 
 from strongroom.auth.cert.store import CertRole
+from strongroom.framework.globs import glob_match
 
 
 def parse_pem_chain(pem: str) -> list[x509.Certificate]:
@@ -178,20 +179,6 @@ def judge(trusted: Trusted, chain: tuple[bytes, ...], now: datetime.datetime) ->
 
 
 # -- constraints --------------------------------------------------------------------------------
-def glob_match(pattern: str, value: str) -> bool:
-    """Vault's glob (go-glob): ``*`` matches any run of characters, everything else is literal."""
-    if "*" not in pattern:
-        return pattern == value
-    parts = pattern.split("*")
-    if len(value) < len(parts[0]) + len(parts[-1]) or not value.startswith(parts[0]) or not value.endswith(parts[-1]):
-        return False
-    pos, end = len(parts[0]), len(value) - len(parts[-1])
-    for part in parts[1:-1]:
-        i = value.find(part, pos, end)
-        if i < 0:
-            return False
-        pos = i + len(part)
-    return True
 
 
 @dataclass(slots=True)

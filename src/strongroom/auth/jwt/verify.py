@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from strongroom.framework.globs import glob_match
+
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 
 SUPPORTED_ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA")
@@ -290,22 +292,6 @@ def get_claim(claims: dict[str, Any], name: str) -> Any:
     return val
 
 
-def glob_match(pattern: str, value: str) -> bool:
-    """ryanuber/go-glob: ``*`` matches any run of characters; nothing else is special."""
-    if pattern == "*":
-        return True
-    parts = pattern.split("*")
-    if len(parts) == 1:
-        return pattern == value
-    if not value.startswith(parts[0]):
-        return False
-    pos = len(parts[0])
-    for mid in parts[1:-1]:
-        i = value.find(mid, pos)
-        if i < 0:
-            return False
-        pos = i + len(mid)
-    return value.endswith(parts[-1]) and len(value) - len(parts[-1]) >= pos
 
 
 def _normalize(raw: Any) -> list[Any] | None:
