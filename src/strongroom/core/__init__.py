@@ -19,7 +19,7 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.cluster import ClusterInfo
 from strongroom.core.events import EventBus
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
-from strongroom.core.identity import IdentityStore
+from strongroom.core.identity import IdentityStore, LoginMFA
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
@@ -52,6 +52,7 @@ WRAPPING_VIEW = "core/wrapping/"
 EXPIRATION_VIEW = "sys/expire/"
 # Barrier prefix of the identity store (entities and groups: core/identity/store.py).
 IDENTITY_VIEW = "core/identity/"
+MFA_VIEW = "core/login-mfa/"  # login MFA: methods, enforcements, TOTP secrets (core/identity/mfa/store.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,8 @@ class Core(SealLifecycle):
                                  passwords=self.password_policies.generate, events=self.events.publish,
                                  entities=self._entity)
         self.identity = IdentityStore(StorageView(self.barrier, IDENTITY_VIEW), auth_mount_lookup(self.mounts))
+        self.mfa = LoginMFA(StorageView(self.barrier, MFA_VIEW), self.identity, self.mounts)
+        self.mfa.issue = lambda req, mount, resp: pipeline.issue_login(self, req, mount, resp)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
@@ -132,6 +135,7 @@ class Core(SealLifecycle):
             (TOKEN_VIEW, self.tokens),
             ("", self.mounts),
             (IDENTITY_VIEW, self.identity),
+            (MFA_VIEW, self.mfa),
             ("", self.cluster),
             ("", Steps(setup=lambda: self.audit.setup(), deactivate=lambda: self.audit.teardown())),
             ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
@@ -182,7 +186,7 @@ class Core(SealLifecycle):
                 rotation=self.rotation, keys=self.barrier, security=self.security,
                 password_policies=self.password_policies, ha_nodes=self._ha_nodes,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl,
-                identity_policies=self.identity.policies_for), cfg)
+                identity_policies=self.identity.policies_for, mfa=self.mfa), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,
@@ -191,7 +195,7 @@ class Core(SealLifecycle):
         def identity(cfg: BackendConfig) -> Backend:
             from strongroom.core.identity import IdentityBackend
 
-            return IdentityBackend(self.identity, cfg, self.config.api_addr)
+            return IdentityBackend(self.identity, cfg, self.config.api_addr, self.mfa)
 
         return {"mounts": {**SECRETS_ENGINES, "system": system, "identity": identity},
                 "auth": {**AUTH_METHODS, "token": token}}
