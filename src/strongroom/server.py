@@ -21,6 +21,7 @@ from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
 from strongroom.http.app import App
+from strongroom.http.forwarding import Forwarder, trust_for
 from strongroom.http.server import HttpServer
 from strongroom.http.tls import ClientCerts, server_context
 from strongroom.logical import Storage
@@ -75,12 +76,15 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                                                 config.raw_audit_devices),
                                      read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE))
     lock = getattr(physical, "ha", None)
+    forwarder = None  # HA request forwarding (http/forwarding.py), only with HA
     if lock is not None:  # storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
         from strongroom.core.ha import HA
 
         first = config.listeners[0] if config.listeners else None
         api_addr = config.api_addr or (f"{_scheme(first)}://{first.address}" if first else "")
         core.ha = HA(lock, api_addr, config.cluster_addr)
+        forwarder = Forwarder(core, enabled=not config.disable_request_forwarding,
+                              verify=trust_for([lst.tls_cert_file for lst in config.listeners if lst.tls_cert_file]))
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)
@@ -88,7 +92,7 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
     servers: list[HttpServer] = []
     try:
         for lst in config.listeners:
-            servers.append(await _listen(_app_for(core, lst), lst))
+            servers.append(await _listen(_app_for(core, lst, forwarder), lst))
         _banner(config, storage_type, dev, unseal_key, root_token)
         await _until_signalled()
         print("==> Strongroom shutdown triggered", flush=True)
@@ -98,6 +102,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
             if s.server is not None:
                 s.server.close()
         await core.seal()
+        if forwarder is not None:
+            await forwarder.close()
         await physical.close()
     return 0
 
@@ -111,11 +117,12 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-def _app_for(core: Core, listener: ListenerConfig) -> App:
+def _app_for(core: Core, listener: ListenerConfig, forwarder: Forwarder | None = None) -> App:
     """One app per listener: request limits and the ceremony switches are per listener."""
     return App(core, max_request_size=listener.max_request_size,
                disable_unauthed_rekey=listener.disable_unauthed_rekey_endpoints,
-               disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints)
+               disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints,
+               forwarder=forwarder)
 
 
 def _banner(config: ServerConfig, storage_type: str, dev: bool, unseal_key: str, root_token: str) -> None:

@@ -60,6 +60,9 @@ class ServerConfig:
     # security { webhook_urls = [...], revoke_on_tamper = true } (Strongroom's own stanza).
     security_webhook_urls: tuple[str, ...] = ()
     security_revoke_on_tamper: bool = False
+    # HA standbys redirect (307) instead of forwarding requests to the active (docs/ha.md); Vault's
+    # disable_clustering (no cluster port, so no forwarding) means the same here.
+    disable_request_forwarding: bool = False
 
 
 # --------------------------------------------------------------------------- top-level keys
@@ -69,12 +72,13 @@ _SETTINGS: dict[str, Callable[[object, str], object]] = {
     "default_lease_ttl": _duration, "max_lease_ttl": _duration, "default_max_request_duration": _duration,
     "ui": _bool, "disable_mlock": _bool, "disable_cache": _bool, "unsafe_allow_api_audit_creation": _bool,
     "cluster_name": _str, "pid_file": _str, "plugin_directory": _str,
+    "disable_request_forwarding": _bool, "disable_clustering": _bool,
 }
 
 # Accepted for compatibility with existing Vault/OpenBao configs; ignoring them never weakens security.
 _IGNORED = frozenset({
     "log_format", "log_file", "log_rotate_duration", "log_rotate_bytes", "log_rotate_max_files",
-    "log_requests_level", "raw_storage_endpoint", "introspection_endpoint", "disable_clustering",
+    "log_requests_level", "raw_storage_endpoint", "introspection_endpoint",
     "enable_response_header_hostname", "enable_response_header_raft_node_id", "license_path",
     "cache_size", "detect_deadlocks", "imprecise_lease_role_tracking", "allow_audit_log_prefixing",
     "disable_standby_reads", "disable_performance_standby", "disable_sealwrap", "disable_printable_check",
@@ -185,6 +189,8 @@ class _Builder:
             telemetry=self.telemetry,
             security_webhook_urls=tuple(str(u) for u in self.security.get("webhook_urls", ())),  # type: ignore[attr-defined]
             security_revoke_on_tamper=bool(self.security.get("revoke_on_tamper", False)),
+            disable_request_forwarding=(_get(s, "disable_request_forwarding", _bool, False)
+                                        or _get(s, "disable_clustering", _bool, False)),
         )
 
     def _listeners(self, default_duration: int) -> tuple[ListenerConfig, ...]:
