@@ -168,3 +168,34 @@ def test_after_kill_9_standbys_forward_to_the_new_active_within_2s(trio: list[Ru
     assert is_active(new) and leader(other)["leader_address"] == new.addr
     versions = httpx.get(f"{other.addr}/v1/secret/metadata/k", headers=auth, timeout=5).json()["data"]["versions"]
     assert len(versions) == 1 + len(done)  # every acknowledged write, once
+
+
+def test_every_change_of_leader_is_followed_within_2s(trio: list[RunningServer]) -> None:
+    """Step-down (sent to a standby, forwarded to the active) three times in a row: after each, every
+    node serves a write within 2 s, the standbys forwarding it to the new active."""
+    auth = {"X-Vault-Token": trio[0].root_token}
+    actives = []
+    with httpx.Client(timeout=5, follow_redirects=False, headers=auth) as http:
+        for round_ in range(3):
+            active = next(s for s in trio if is_active(s))
+            actives.append(active.addr)
+            standby = next(s for s in trio if s is not active)
+            down = http.put(f"{standby.addr}/v1/sys/step-down")
+            assert down.status_code == 204, down.text
+            changed = time.monotonic()
+            pending = {s.addr for s in trio}
+            statuses: set[int] = set()
+            while pending and time.monotonic() - changed < 3:
+                for addr in sorted(pending):
+                    r = http.post(f"{addr}/v1/secret/data/round{round_}", json={"data": {"by": addr}})
+                    statuses.add(r.status_code)
+                    if r.status_code == 200:
+                        pending.discard(addr)
+                time.sleep(0.02)
+            took = time.monotonic() - changed
+            assert not pending and took < 2.0, (round_, took, statuses)
+            assert statuses <= {200, 503}, statuses
+            new = next(s for s in trio if is_active(s))
+            assert new.addr != active.addr
+            assert all(leader(s)["leader_address"] == new.addr for s in trio)
+    assert len(set(actives)) >= 2
