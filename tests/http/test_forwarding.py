@@ -233,3 +233,31 @@ async def test_the_deadline_bounds_the_whole_exchange() -> None:
     with pytest.raises(Standby, match="error forwarding"):
         await fwd.forward("GET", "/v1/secret/data/x", "", dict(HEADERS), b"", CLIENT)
     assert time.monotonic() - started < 2
+
+
+async def test_in_the_app_a_claim_is_checked_with_ha_and_ignored_without() -> None:
+    """App._dispatch: with a Forwarder (an HA server) a request claiming to be forwarded runs only
+    with a valid MAC, as the client it names; without one (no HA) the header means nothing."""
+    from strongroom.http.app import App
+    from strongroom.testing import AppTransport, unsealed_core
+
+    async with unsealed_core() as (core, token):
+        fwd = Forwarder(core)
+        seen: list[Peer] = []
+        original = core.handle_request
+
+        async def spy(req: Any) -> Any:
+            seen.append(Peer(req.connection.remote_addr, req.connection.remote_port))
+            return await original(req)
+
+        core.handle_request = spy  # type: ignore[method-assign]
+        body = orjson.dumps({"data": {"k": "v"}})
+        base = {"x-vault-token": token, "content-type": "application/json"}
+        signed = fwd.outgoing("POST", "/v1/secret/data/f", "", base, body, CLIENT)
+        forged = {**signed, FORWARDED: signed[FORWARDED].replace("10.1.2.3", "10.6.6.6")}
+        for forwarder, headers, expected in ((fwd, signed, 200), (fwd, forged, 403), (None, forged, 200)):
+            async with httpx.AsyncClient(transport=AppTransport(App(core, forwarder=forwarder)),
+                                         base_url="http://strongroom") as client:
+                r = await client.post("/v1/secret/data/f", headers=headers, content=body)
+                assert r.status_code == expected, (forwarder, r.text)
+        assert seen == [Peer("10.1.2.3", 40000), Peer("127.0.0.1", 123)]  # the forged one never ran
