@@ -73,7 +73,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                                              revoke_on_tamper=config.security_revoke_on_tamper),
                                      audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
                                                                 config.raw_audit_devices),
-                                     read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE))
+                                     read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE,
+                                     min_unsealed_nodes=config.min_unsealed_nodes))
     lock = getattr(physical, "ha", None)
     if lock is not None:  # storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
         from strongroom.core.ha import HA

@@ -14,6 +14,7 @@ from strongroom.config.values import (
     _bool,
     _duration,
     _get,
+    _int,
     _log_level,
     _option_str,
     _Repeated,
@@ -60,6 +61,8 @@ class ServerConfig:
     # security { webhook_urls = [...], revoke_on_tamper = true } (Strongroom's own stanza).
     security_webhook_urls: tuple[str, ...] = ()
     security_revoke_on_tamper: bool = False
+    # HA fleet monitoring (Strongroom's own key): alarm when fewer nodes are unsealed; 0 = off.
+    min_unsealed_nodes: int = 0
 
 
 # --------------------------------------------------------------------------- top-level keys
@@ -70,6 +73,7 @@ _SETTINGS: dict[str, Callable[[object, str], object]] = {
     "ui": _bool, "disable_mlock": _bool, "disable_cache": _bool, "unsafe_allow_api_audit_creation": _bool,
     "cluster_name": _str, "pid_file": _str, "plugin_directory": _str,
 }
+_SETTINGS["min_unsealed_nodes"] = lambda v, k: _count(v, k)  # Strongroom's own (docs/ha.md)
 
 # Accepted for compatibility with existing Vault/OpenBao configs; ignoring them never weakens security.
 _IGNORED = frozenset({
@@ -185,6 +189,7 @@ class _Builder:
             telemetry=self.telemetry,
             security_webhook_urls=tuple(str(u) for u in self.security.get("webhook_urls", ())),  # type: ignore[attr-defined]
             security_revoke_on_tamper=bool(self.security.get("revoke_on_tamper", False)),
+            min_unsealed_nodes=_get(s, "min_unsealed_nodes", _count, 0),
         )
 
     def _listeners(self, default_duration: int) -> tuple[ListenerConfig, ...]:
@@ -221,6 +226,13 @@ def _security(body: dict[str, object]) -> dict[str, object]:
         else:
             raise _Bad(f"security.{key}", f'unknown key "security.{key}"')
     return out
+
+
+def _count(value: object, key: str) -> int:
+    n = _int(value, key)
+    if n < 0:
+        raise _Bad(key, f"{key} must not be negative, not {n}")
+    return n
 
 
 def _audit(labels: tuple[str, ...], body: dict[str, object]) -> dict[str, object]:
