@@ -82,6 +82,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
         first = config.listeners[0] if config.listeners else None
         api_addr = config.api_addr or (f"{_scheme(first)}://{first.address}" if first else "")
         core.ha = HA(lock, api_addr, config.cluster_addr)
+    elif config.min_unsealed_nodes:
+        log.warning("min_unsealed_nodes has no effect without HA (a storage backend with ha_enabled)")
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)

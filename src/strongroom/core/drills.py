@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from strongroom.durations import rfc3339
-from strongroom.errors import Internal, InvalidRequest, NotFound
+from strongroom.errors import Internal, InvalidRequest, NotFound, StrongroomError
 
 if TYPE_CHECKING:
     from strongroom.core.ha import HA
@@ -147,10 +147,12 @@ class Drills:
             await self._put(drill)
             try:
                 await _seal(node, token)
-            except (InvalidRequest, Internal) as e:
-                drill.update(state=FAILED, error=str(e))
+            except Exception as e:
+                failure = e if isinstance(e, StrongroomError) else Internal(f"seal drill: sealing node {node} "
+                                                                            f"failed: {type(e).__name__}")
+                drill.update(state=FAILED, error=str(failure))
                 await self._put(drill)
-                raise
+                raise failure from None
             sealed = self._clock()
             drill.update(state=SEALED, sealed_at=rfc3339(sealed), t_sealed=sealed)
             await self._put(drill)

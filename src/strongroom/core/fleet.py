@@ -46,9 +46,9 @@ RECOVERED = "unsealed-nodes-recovered"
 ALARM_KEY = "alarm"
 
 
-async def unsealed_nodes(ha: HA) -> dict[str, float]:
-    """Every node that is unsealed, by api_address -> Unix time of its last echo (this node: now)."""
-    now = time.time()
+async def unsealed_nodes(ha: HA, now: float) -> dict[str, float]:
+    """Every node that is unsealed, by api_address -> Unix time (``now``'s clock) of its last echo
+    (this node: ``now``)."""
     out: dict[str, float] = {}
     for identity, value, age in await ha.lock.nodes():
         try:
@@ -72,7 +72,7 @@ class FleetMonitor(Part):
         self._security = security
         self.minimum = minimum
         self._clock = clock
-        self.drills = Drills(view, ha, security, unsealed_nodes, minimum, clock)
+        self.drills = Drills(view, ha, security, lambda ha: unsealed_nodes(ha, clock()), minimum, clock)
         self._below = False
         self._unsealed: int | None = None  # last count seen (None: not counted yet on this node)
         self._task: asyncio.Task[None] | None = None
@@ -120,7 +120,7 @@ class FleetMonitor(Part):
         if ha is None:
             return 1
         async with self._lock:
-            nodes = await unsealed_nodes(ha)
+            nodes = await unsealed_nodes(ha, self._clock())
             self._unsealed = len(nodes)
             await self.drills.observe(nodes)
             if self.minimum > 0:
