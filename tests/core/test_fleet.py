@@ -60,6 +60,7 @@ def fleet(lock: FakeLock, storage: InmemStorage | None = None, minimum: int = 3,
           clock: Callable[[], float] = time.time) -> tuple[FleetMonitor, FakeAudit]:
     ha = HA(lock, ACTIVE)
     ha.active = True
+    ha._valid_until = time.monotonic() + 3600  # noqa: SLF001 - holds the lock, fenced, for the test
     audit = FakeAudit()
     security = SecurityEvents(InmemStorage(), lambda: cast(AuditBroker, audit), SecurityConfig())
     return FleetMonitor(InmemStorage() if storage is None else storage, lambda: ha, security, minimum, clock), audit
@@ -123,6 +124,16 @@ async def test_a_new_active_does_not_raise_the_same_alarm_again() -> None:
         assert kinds(audit2) == [RECOVERED]
     finally:
         await second.deactivate()
+
+
+async def test_a_node_past_its_fence_does_not_count() -> None:
+    lock = FakeLock(ACTIVE)
+    monitor, audit = fleet(lock)
+    ha = monitor._ha()  # noqa: SLF001
+    assert ha is not None
+    ha._valid_until = 0.0  # noqa: SLF001 - the lock may be another node's now
+    await monitor.poll()
+    assert kinds(audit) == [] and "unsealed_nodes" not in monitor.metrics()
 
 
 async def test_without_a_minimum_no_alarm() -> None:

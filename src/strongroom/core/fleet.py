@@ -119,6 +119,8 @@ class FleetMonitor(Part):
         ha = self._ha()
         if ha is None:
             return 1
+        if not ha.fenced_active:  # past the fence another node may be active: it counts, not us
+            return self._unsealed or 0
         async with self._lock:
             nodes = await unsealed_nodes(ha, self._clock())
             self._unsealed = len(nodes)
