@@ -74,7 +74,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                                              revoke_on_tamper=config.security_revoke_on_tamper),
                                      audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
                                                                 config.raw_audit_devices),
-                                     read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE))
+                                     read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE,
+                                     min_unsealed_nodes=config.min_unsealed_nodes))
     lock = getattr(physical, "ha", None)
     forwarder = None  # HA request forwarding (http/forwarding.py), only with HA
     if lock is not None:  # storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
@@ -85,6 +86,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
         core.ha = HA(lock, api_addr, config.cluster_addr)
         forwarder = Forwarder(core, enabled=not config.disable_request_forwarding,
                               verify=trust_for([lst.tls_cert_file for lst in config.listeners if lst.tls_cert_file]))
+    elif config.min_unsealed_nodes:
+        log.warning("min_unsealed_nodes has no effect without HA (a storage backend with ha_enabled)")
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)

@@ -14,6 +14,7 @@ from strongroom.config.values import (
     _bool,
     _duration,
     _get,
+    _int,
     _log_level,
     _option_str,
     _Repeated,
@@ -63,6 +64,8 @@ class ServerConfig:
     # HA standbys redirect (307) instead of forwarding requests to the active (docs/ha.md); Vault's
     # disable_clustering (no cluster port, so no forwarding) means the same here.
     disable_request_forwarding: bool = False
+    # HA fleet monitoring (Strongroom's own key): alarm when fewer nodes are unsealed; 0 = off.
+    min_unsealed_nodes: int = 0
 
 
 # --------------------------------------------------------------------------- top-level keys
@@ -74,6 +77,7 @@ _SETTINGS: dict[str, Callable[[object, str], object]] = {
     "cluster_name": _str, "pid_file": _str, "plugin_directory": _str,
     "disable_request_forwarding": _bool, "disable_clustering": _bool,
 }
+_SETTINGS["min_unsealed_nodes"] = lambda v, k: _count(v, k)  # Strongroom's own (docs/ha.md)
 
 # Accepted for compatibility with existing Vault/OpenBao configs; ignoring them never weakens security.
 _IGNORED = frozenset({
@@ -191,6 +195,7 @@ class _Builder:
             security_revoke_on_tamper=bool(self.security.get("revoke_on_tamper", False)),
             disable_request_forwarding=(_get(s, "disable_request_forwarding", _bool, False)
                                         or _get(s, "disable_clustering", _bool, False)),
+            min_unsealed_nodes=_get(s, "min_unsealed_nodes", _count, 0),
         )
 
     def _listeners(self, default_duration: int) -> tuple[ListenerConfig, ...]:
@@ -227,6 +232,13 @@ def _security(body: dict[str, object]) -> dict[str, object]:
         else:
             raise _Bad(f"security.{key}", f'unknown key "security.{key}"')
     return out
+
+
+def _count(value: object, key: str) -> int:
+    n = _int(value, key)
+    if n < 0:
+        raise _Bad(key, f"{key} must not be negative, not {n}")
+    return n
 
 
 def _audit(labels: tuple[str, ...], body: dict[str, object]) -> dict[str, object]:

@@ -19,6 +19,7 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.cluster import ClusterInfo
 from strongroom.core.events import EventBus
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
+from strongroom.core.fleet import FleetMonitor
 from strongroom.core.identity import IdentityStore, LoginMFA
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
@@ -53,6 +54,8 @@ EXPIRATION_VIEW = "sys/expire/"
 # Barrier prefix of the identity store (entities and groups: core/identity/store.py).
 IDENTITY_VIEW = "core/identity/"
 MFA_VIEW = "core/login-mfa/"  # login MFA: methods, enforcements, TOTP secrets (core/identity/mfa/store.py)
+# Barrier prefix of the fleet monitor's alarm state and of seal drills (core/fleet.py, core/drills.py).
+FLEET_VIEW = "core/fleet/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class CoreConfig:
     read_cache_bytes: int = READ_CACHE_BYTES
     # Seconds between two rounds of every part's and mount's periodic function (core/periodic.py).
     periodic_interval: float = DEFAULT_INTERVAL
+    # HA: fewer unsealed nodes than this raises an alarm (core/fleet.py); 0 turns it off.
+    min_unsealed_nodes: int = 0
 
 
 def auth_mount_lookup(mounts: MountTable) -> Callable[[str], tuple[str, str] | None]:
@@ -109,6 +114,8 @@ class Core(SealLifecycle):
                                        self.config.security)
         self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,
                                  cubbyhole=self._cubbyhole_of, events=self.security)
+        self.fleet = FleetMonitor(StorageView(self.barrier, FLEET_VIEW), lambda: self.ha, self.security,
+                                  self.config.min_unsealed_nodes)
         self.ceremonies = Ceremonies(self.barrier, self._mint_root, lambda: self.sealed)
         self.rotation = AutoRotation(self.barrier)
         self.cluster = ClusterInfo(self.barrier, self.config.cluster_name)
@@ -141,6 +148,7 @@ class Core(SealLifecycle):
             ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
             ("", Steps(activate=lambda: self.rotation.setup(), deactivate=lambda: self.rotation.stop())),
             ("", Steps(deactivate=lambda: self.security.stop())),
+            (FLEET_VIEW, self.fleet),
             ("", Steps(deactivate=lambda: self.ceremonies.reset())),
             ("", Steps(deactivate=self.events.close_all)),
             ("", self.periodic),
@@ -186,7 +194,7 @@ class Core(SealLifecycle):
                 rotation=self.rotation, keys=self.barrier, security=self.security,
                 password_policies=self.password_policies, ha_nodes=self._ha_nodes,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl,
-                identity_policies=self.identity.policies_for, mfa=self.mfa), cfg)
+                identity_policies=self.identity.policies_for, mfa=self.mfa, fleet=self.fleet), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,
