@@ -86,7 +86,7 @@ async def fetch_crl(url: str) -> x509.CertificateRevocationList:
         async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=True, trust_env=False) as c:
             r = await c.get(url)
     except httpx.HTTPError as e:
-        raise CrlFetchError(f"error fetching CRL from {url}: {e or type(e).__name__}") from None
+        raise CrlFetchError(f"error fetching CRL from {url}: {str(e) or type(e).__name__}") from None
     if r.status_code != 200:
         raise CrlFetchError(f"unexpected response code {r.status_code} fetching CRL from {url}")
     if len(r.content) > MAX_CRL_BYTES:

@@ -249,7 +249,7 @@ class OcspClient:
                 r = await client.post(url, content=body, headers={"Content-Type": "application/ocsp-request",
                                                                   "Accept": "application/ocsp-response"})
             except httpx.HTTPError as e:
-                last = OcspError(f"error doing POST request to {url}: {e or type(e).__name__}")
+                last = OcspError(f"error doing POST request to {url}: {str(e) or type(e).__name__}")
                 continue
             if r.status_code != 200:
                 last = OcspError(f"HTTP code is not OK on POST request to {url}: {r.status_code}")
