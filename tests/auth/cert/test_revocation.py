@@ -4,6 +4,7 @@ engine mounted in the same real server (its `pki/ocsp` responder and `pki/crl`),
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -259,3 +260,20 @@ def test_crl_from_a_distribution_point_url(pk: PkiCerts) -> None:
     _refused(s.login("pki-jack"))
     r = s.root("PUT", "auth/cert/crls/gone", {"url": url})  # the server is down now
     assert r.status_code == 400 and "error fetching CRL" in r.json()["errors"][0]
+
+
+def test_bao_login_method_cert_with_ocsp(pk: PkiCerts) -> None:
+    pk.issue("kim")
+    pk.issue("lee")
+    pk.revoke("lee")
+    pk.role(ocsp_enabled=True, ocsp_servers_override=pk.ocsp_url, ocsp_ca_certificates=pk.srv.pki.pem("ca"))
+    ca = str(pk.srv.pki.dir / "ca.pem")
+    for name, ok in (("kim", True), ("lee", False)):
+        cert, key = pk.srv.pki.pair(f"pki-{name}")
+        out = pk.srv.server.bao("login", "-method=cert", "-format=json", "-no-store", f"-ca-cert={ca}",
+                                f"-client-cert={cert}", f"-client-key={key}", "name=pki", token="")
+        if ok:
+            assert out.returncode == 0, out.stderr
+            assert json.loads(out.stdout)["auth"]["token_policies"] == ["default", "pki-users"]
+        else:
+            assert out.returncode != 0 and NO_MATCH in out.stderr and "client_token" not in out.stdout
