@@ -215,10 +215,13 @@ class OcspClient:
             results = []
             for url in urls:
                 try:
-                    results.append(await self._ask(url, leaf, issuer, settings, extra_cas, now))
-                    break
+                    answer = await self._ask(url, leaf, issuer, settings, extra_cas, now)
                 except OcspError as e:
                     results.append(e)
+                    continue
+                results.append(answer)
+                if not answer.unknown:  # "unknown" asks the next server, as Vault
+                    break
         statuses = [r for r in results if isinstance(r, Status)]
         errors = [r for r in results if isinstance(r, BaseException)]
         chosen = (next((s for s in statuses if s.revoked), None) or next((s for s in statuses if s.good), None)
