@@ -20,6 +20,7 @@ AUTH_METHODS: dict[str, FactorySpec] = {
     "cert": "strongroom.auth.cert:CertBackend",
     "aws": "strongroom.auth.aws:AwsBackend",
     "container": "strongroom.auth.container:ContainerBackend",
+    "app-id": "strongroom.auth.appid:AppIdBackend",
 }
 
 __all__ = ["AUTH_METHODS"]

@@ -134,7 +134,7 @@ class MountEntry:
         del out["table"], out["path"]
         out["config"] = self.shown_config().to_json()
         if self.type not in CORE_TYPES:
-            out["deprecation_status"] = "supported"
+            out["deprecation_status"] = getattr(self.backend, "deprecation_status", "supported")
             if self.options is None:
                 out["options"] = {}
         if self.type == "system":

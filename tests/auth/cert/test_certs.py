@@ -15,6 +15,8 @@ def test_write_read_list_delete(cert_server: CertServer) -> None:
         "allowed_common_names": ["*.example.com"], "allowed_dns_sans": None, "allowed_email_sans": None,
         "allowed_names": None, "allowed_organizational_units": None, "allowed_uri_sans": None,
         "certificate": s.pki.pem("ca"), "display_name": "shape", "required_extensions": None,
+        "ocsp_enabled": False, "ocsp_ca_certificates": "", "ocsp_servers_override": None, "ocsp_fail_open": False,
+        "ocsp_query_all_servers": False, "ocsp_max_retries": 4, "ocsp_this_update_max_age": 0,
         "token_bound_cidrs": [], "token_explicit_max_ttl": 0, "token_max_ttl": 0, "token_no_default_policy": False,
         "token_num_uses": 0, "token_period": 0, "token_policies": ["web", "ops"], "token_strictly_bind_ip": False,
         "token_ttl": 600, "token_type": "default"}
@@ -46,7 +48,14 @@ def test_config(cert_server: CertServer) -> None:
     s = cert_server
     assert s.root("POST", "auth/cert/config", {"enable_identity_alias_metadata": True}).status_code == 204
     assert s.root("GET", "auth/cert/config").json()["data"] == {"disable_binding": False,
-                                                                "enable_identity_alias_metadata": True}
+                                                                "enable_identity_alias_metadata": True,
+                                                                "ocsp_cache_size": 100}
+    for size in (1, 100001):
+        r = s.root("POST", "auth/cert/config", {"ocsp_cache_size": size})
+        assert r.status_code == 400 and r.json()["errors"] == ["invalid cache size, must be >= 2 and <= 100000"]
+    assert s.root("POST", "auth/cert/config", {"ocsp_cache_size": 7}).status_code == 204
+    assert s.root("GET", "auth/cert/config").json()["data"]["ocsp_cache_size"] == 7
+    assert s.root("POST", "auth/cert/config", {"ocsp_cache_size": 100}).status_code == 204
     assert s.root("POST", "auth/cert/config", {"enable_identity_alias_metadata": False}).status_code == 204
 
 

@@ -142,7 +142,7 @@ def test_disable_binding_renews_without_a_certificate(roles: CertServer) -> None
     token = roles.login("web").json()["auth"]["client_token"]
     assert roles.root("POST", "auth/cert/config", {"disable_binding": True}).status_code == 204
     assert roles.root("GET", "auth/cert/config").json()["data"] == {
-        "disable_binding": True, "enable_identity_alias_metadata": False}
+        "disable_binding": True, "enable_identity_alias_metadata": False, "ocsp_cache_size": 100}
     assert _renew(roles, token, None) == 200
     roles.root("DELETE", "auth/cert/certs/web")
     assert _renew(roles, token, None) == 400  # the role is still required

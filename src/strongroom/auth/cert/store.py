@@ -2,8 +2,9 @@
 
 Storage layout (in the mount's barrier-encrypted view), as Vault's::
 
-    cert/<name>     CertRole: a PEM (CA or the client's own certificate), constraints, token_*
-    config          Config (disable_binding, enable_identity_alias_metadata)
+    cert/<name>     CertRole: a PEM (CA or the client's own certificate), constraints, OCSP, token_*
+    config          Config (disable_binding, enable_identity_alias_metadata, ocsp_cache_size)
+    crls/<name>     CrlEntry: the revoked serials of a registered CRL, and its URL when fetched
 
 Names are case-insensitive (stored lower-case), as in Vault.
 """
@@ -21,6 +22,9 @@ from strongroom.logical import Storage
 
 CONFIG_KEY = "config"
 CERT_PREFIX = "cert/"
+CRL_PREFIX = "crls/"
+DEFAULT_OCSP_CACHE_SIZE = 100
+MAX_OCSP_CACHE_SIZE = 100000
 
 #: The constraint lists of a role, in the order a read shows them.
 CONSTRAINTS = ("allowed_names", "allowed_common_names", "allowed_dns_sans", "allowed_email_sans",
@@ -31,15 +35,64 @@ CONSTRAINTS = ("allowed_names", "allowed_common_names", "allowed_dns_sans", "all
 class Config:
     disable_binding: bool = False
     enable_identity_alias_metadata: bool = False
+    ocsp_cache_size: int = DEFAULT_OCSP_CACHE_SIZE
 
     def to_json(self) -> dict[str, Any]:
         return {"disable_binding": self.disable_binding,
-                "enable_identity_alias_metadata": self.enable_identity_alias_metadata}
+                "enable_identity_alias_metadata": self.enable_identity_alias_metadata,
+                "ocsp_cache_size": self.ocsp_cache_size}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Config:
         return cls(disable_binding=bool(d.get("disable_binding", False)),
-                   enable_identity_alias_metadata=bool(d.get("enable_identity_alias_metadata", False)))
+                   enable_identity_alias_metadata=bool(d.get("enable_identity_alias_metadata", False)),
+                   ocsp_cache_size=int(d.get("ocsp_cache_size") or DEFAULT_OCSP_CACHE_SIZE))
+
+
+@dataclass(slots=True)
+class OcspSettings:
+    """A role's OCSP fields (Vault's names). ``this_update_max_age`` in seconds, 0: no limit."""
+
+    enabled: bool = False
+    ca_certificates: str = ""
+    servers_override: list[str] = field(default_factory=list)
+    fail_open: bool = False
+    query_all_servers: bool = False
+    max_retries: int = 4
+    this_update_max_age: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ocsp_enabled": self.enabled, "ocsp_ca_certificates": self.ca_certificates,
+                "ocsp_servers_override": list(self.servers_override), "ocsp_fail_open": self.fail_open,
+                "ocsp_query_all_servers": self.query_all_servers, "ocsp_max_retries": self.max_retries,
+                "ocsp_this_update_max_age": self.this_update_max_age}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> OcspSettings:
+        return cls(enabled=bool(d.get("ocsp_enabled", False)), ca_certificates=str(d.get("ocsp_ca_certificates", "")),
+                   servers_override=[str(v) for v in d.get("ocsp_servers_override") or []],
+                   fail_open=bool(d.get("ocsp_fail_open", False)),
+                   query_all_servers=bool(d.get("ocsp_query_all_servers", False)),
+                   max_retries=int(d.get("ocsp_max_retries", 4)),
+                   this_update_max_age=int(d.get("ocsp_this_update_max_age", 0)))
+
+
+@dataclass(slots=True)
+class CrlEntry:
+    """A registered CRL: the revoked serials (decimal strings) and, for a fetched one, its URL and
+    the CRL's nextUpdate (ISO 8601, "" when it has none), after which the periodic task refetches."""
+
+    serials: list[str] = field(default_factory=list)
+    url: str = ""
+    valid_until: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"serials": self.serials, "url": self.url, "valid_until": self.valid_until}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CrlEntry:
+        return cls(serials=[str(v) for v in d.get("serials") or []], url=str(d.get("url", "")),
+                   valid_until=str(d.get("valid_until", "")))
 
 
 @dataclass(slots=True)
@@ -49,10 +102,11 @@ class CertRole:
     display_name: str = ""
     constraints: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in CONSTRAINTS})
     token: TokenParams = field(default_factory=TokenParams)
+    ocsp: OcspSettings = field(default_factory=OcspSettings)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "certificate": self.certificate, "display_name": self.display_name,
-                "constraints": self.constraints, "token": self.token.to_json()}
+                "constraints": self.constraints, "token": self.token.to_json(), "ocsp": self.ocsp.to_json()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CertRole:
@@ -60,10 +114,12 @@ class CertRole:
         return cls(name=str(d["name"]), certificate=str(d.get("certificate", "")),
                    display_name=str(d.get("display_name", "")),
                    constraints={k: [str(v) for v in stored.get(k) or []] for k in CONSTRAINTS},
-                   token=TokenParams.from_json(d.get("token") or {}))
+                   token=TokenParams.from_json(d.get("token") or {}),
+                   ocsp=OcspSettings.from_json(d.get("ocsp") or {}))
 
     def to_response(self) -> dict[str, Any]:
         data = self.token.to_response()
+        data.update(self.ocsp.to_json(), ocsp_servers_override=list(self.ocsp.servers_override) or None)
         data.update(certificate=self.certificate, display_name=self.display_name,
                     **{k: list(v) or None for k, v in self.constraints.items()})  # null when empty, as Go
         return dict(sorted(data.items()))
@@ -91,3 +147,12 @@ async def get_role(s: Storage, name: str) -> CertRole | None:
 
 async def put_role(s: Storage, role: CertRole) -> None:
     await s.put(CERT_PREFIX + role.name.lower(), orjson.dumps(role.to_json()))
+
+
+async def get_crl(s: Storage, name: str) -> CrlEntry | None:
+    raw = await s.get(CRL_PREFIX + name.lower())
+    return None if raw is None else CrlEntry.from_json(orjson.loads(raw))
+
+
+async def put_crl(s: Storage, name: str, entry: CrlEntry) -> None:
+    await s.put(CRL_PREFIX + name.lower(), orjson.dumps(entry.to_json()))

@@ -126,10 +126,11 @@ def verified_chain(trusted: Trusted, presented: list[x509.Certificate],
 
 
 def candidates(trusted: Trusted, presented: list[x509.Certificate],
-               now: datetime.datetime) -> tuple[list[str], datetime.datetime]:
+               now: datetime.datetime) -> tuple[list[str], datetime.datetime, list[x509.Certificate]]:
     """Names of the roles that trust the presented certificate, before constraints (a role trusting
-    the leaf itself first; none when nothing trusts it), and until when that holds (the earliest end
-    of validity of the certificates involved)."""
+    the leaf itself first; none when nothing trusts it), until when that holds (the earliest end
+    of validity of the certificates involved), and the verified chain (leaf first; the leaf alone
+    when only a role trusting the leaf itself trusts it)."""
     leaf = presented[0]
     names: list[str] = []
     expires = leaf.not_valid_after_utc
@@ -139,7 +140,7 @@ def candidates(trusted: Trusted, presented: list[x509.Certificate],
     for cert in chain or []:
         names.extend(trusted.cas.get(cert.public_bytes(Encoding.DER), []))
         expires = min(expires, cert.not_valid_after_utc)
-    return list(dict.fromkeys(names)), expires
+    return list(dict.fromkeys(names)), expires, chain or [leaf]
 
 
 @dataclass(slots=True, frozen=True)
@@ -150,6 +151,7 @@ class Verdict:
     leaf: x509.Certificate
     who: Identity
     expires: datetime.datetime
+    chain: list[x509.Certificate]  # verified, leaf first (revocation checks look at it)
 
 
 _MAX_VERDICTS = 4096
@@ -168,10 +170,10 @@ def judge(trusted: Trusted, chain: tuple[bytes, ...], now: datetime.datetime) ->
     presented = load_presented(chain)
     if not presented:
         return None
-    names, expires = candidates(trusted, presented, now)
+    names, expires, chain_certs = candidates(trusted, presented, now)
     if not names:
         return None
-    verdict = Verdict(names, presented[0], identity(presented[0]), expires)
+    verdict = Verdict(names, presented[0], identity(presented[0]), expires, chain_certs)
     if len(trusted.verdicts) >= _MAX_VERDICTS:
         trusted.verdicts.clear()
     trusted.verdicts[chain] = verdict

@@ -119,7 +119,7 @@ def _mount_config(raw: dict[str, Any]) -> MountConfig:
     return cfg
 
 
-async def enable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
+async def enable_mount(b: SystemBackend, req: Request, d: FieldData) -> Response | None:
     table = _table(req)
     path = normalize_path(d.get("path"))
     kind = d.get("type") or d.get("plugin_name")
@@ -132,6 +132,9 @@ async def enable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
                                     config=_mount_config(d.get("config")), options=options or None,
                                     local=d.get("local"), seal_wrap=d.get("seal_wrap"))
     await b.parts.mounts.mount(entry)
+    if getattr(entry.backend, "deprecation_status", "") == "deprecated":  # Vault's warning for such builtins
+        return Response(warnings=["mount entry associated with deprecated builtin"])
+    return None
 
 
 async def disable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
