@@ -155,6 +155,9 @@ async def disable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
 def _find(b: SystemBackend, req: Request, d: FieldData) -> MountEntry:
     table = _table(req)
     path = normalize_path(d.get("path"))
+    if table == "mounts" and path.startswith("auth/") and len(path) > len("auth/"):
+        # As OpenBao: sys/mounts/auth/X/tune is the auth method X's (what `bao auth tune` calls).
+        table, path = "auth", path[len("auth/"):]
     entry = b.parts.mounts.find(table, path)
     if entry is None:
         raise InvalidRequest(f"cannot fetch mount config for path \"{path}\": no mount entry found")
