@@ -152,12 +152,12 @@ class UserLockout(Part):
                         disable=s.disable or bool(tuned.get("disable_lockout")))
         return s
 
-    def applies(self, mount: MountEntry) -> bool:
-        if mount.table != "auth" or mount.type not in SUPPORTED_TYPES:
-            return False
-        if self.config.env_disable is not None:
-            return not self.config.env_disable
-        return not self.settings(mount).disable
+    def applies(self, mount: MountEntry) -> LockoutSettings | None:
+        """The mount's settings if lockout applies to its logins, else None."""
+        if mount.table != "auth" or mount.type not in SUPPORTED_TYPES or self.config.env_disable:
+            return None
+        s = self.settings(mount)
+        return None if s.disable and self.config.env_disable is None else s
 
     # -- the guard --------------------------------------------------------------------------------
     async def handle_login(self, mount: MountEntry, req: Request) -> Response | None:
@@ -166,13 +166,13 @@ class UserLockout(Part):
         backend = mount.backend
         assert backend is not None
         lookahead = getattr(backend, "login_alias", None)
-        if lookahead is None or not self.applies(mount):
+        settings = self.applies(mount) if lookahead is not None else None
+        if settings is None or lookahead is None:
             return await backend.handle(req)
         alias: str = await lookahead(req)
         if not alias:
             return await backend.handle(req)
         key = (mount.accessor, alias)
-        settings = self.settings(mount)
         if self.locked(key, settings):
             raise PermissionDenied()
         try:
