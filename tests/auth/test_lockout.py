@@ -264,3 +264,46 @@ async def test_a_lock_survives_a_seal_and_unseal(vault: Vault) -> None:
     core.lockout._failed.clear()  # the counters are gone after a restart; the stored lock decides
     await core.lockout.setup()
     assert (await _login(vault, "right-pw")).status_code == 403
+
+
+async def test_periodic_forgets_what_ran_out_and_counters_are_bounded(
+        vault: Vault, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    import strongroom.core.lockout as lockout
+
+    await _alice(vault)
+    await _fail(vault, 5)
+    part = vault.core.lockout
+    assert await part.storage.list("") == [await _accessor(vault)]
+    clock.now += 901
+    await part.periodic(clock.now)
+    assert part._failed == {} and part._locked == {} and await part.storage.list("") == []
+    # A flood of failures for many names keeps at most MAX_TRACKED counters, the newest ones.
+    monkeypatch.setattr(lockout, "MAX_TRACKED", 3)
+    for name in ("u1", "u2", "u3", "u4"):
+        await vault.done("POST", f"auth/userpass/users/{name}", {"password": "pw"})
+        await _fail(vault, 1, user=name)
+    assert sorted(alias for _, alias in part._failed) == ["u2", "u3", "u4"]
+
+
+async def test_a_burst_of_parallel_guesses_gets_threshold_tries(
+        vault: Vault, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    await _alice(vault)
+    checks: list[str] = []
+    real = userpass.check_password
+
+    async def counting(password: str, hashed: bytes) -> bool:
+        checks.append(password)
+        return await real(password, hashed)
+
+    monkeypatch.setattr(userpass, "check_password", counting)
+    answers = await asyncio.gather(*(_login(vault, f"guess-{i}") for i in range(20)))
+    assert sorted(r.status_code for r in answers) == [400] * 5 + [403] * 15
+    assert len(checks) == 5
+    assert (await _login(vault, "right-pw")).status_code == 403
+    # Parallel logins with the right password are all let in (in turns of at most `threshold`).
+    await vault.done("POST", f"sys/locked-users/{await _accessor(vault)}/unlock/alice")
+    answers = await asyncio.gather(*(_login(vault, "right-pw") for _ in range(8)))
+    assert [r.status_code for r in answers] == [200] * 8
+    assert vault.core.lockout._gates == {}

@@ -126,6 +126,15 @@ def shown_settings(stored: Mapping[str, Any]) -> dict[str, Any]:
             "user_lockout_disable": bool(stored.get("disable_lockout", False))}
 
 
+@dataclass(slots=True)
+class _Gate:
+    """The logins of one user in progress: ``users`` waiting or running, ``inflight`` running."""
+
+    cond: asyncio.Condition
+    users: int = 0
+    inflight: int = 0
+
+
 class UserLockout(Part):
     """The lockout state of every supported auth mount, and the guard around their logins."""
 
@@ -139,6 +148,7 @@ class UserLockout(Part):
         self._failed: dict[Key, tuple[int, float]] = {}  # key -> (count, time of the last failure)
         self._locked: dict[str, dict[str, float]] = {}  # accessor -> alias -> last failure (persisted)
         self._write = asyncio.Lock()
+        self._gates: dict[Key, _Gate] = {}  # users with a login in progress (bounded by the requests)
 
     # -- settings ---------------------------------------------------------------------------------
     def settings(self, mount: MountEntry) -> LockoutSettings:
@@ -175,14 +185,43 @@ class UserLockout(Part):
         key = (mount.accessor, alias)
         if self.locked(key, settings):
             raise PermissionDenied()
+        # SECURITY (beyond OpenBao): the user's recent failures plus its attempts in progress stay
+        # below the threshold; further attempts wait for one to finish and look again. Without it
+        # a burst of parallel guesses would all pass the check above before one failure counts.
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = _Gate(asyncio.Condition())
+        gate.users += 1
         try:
-            resp = await backend.handle(req)
-        except InvalidCredentials:
-            await self._failure(key, settings)
-            raise
-        if resp is not None and resp.auth is not None:
-            await self._success(key)
+            async with gate.cond:
+                await gate.cond.wait_for(lambda: self._admits(key, settings, gate.inflight))
+                if self.locked(key, settings):
+                    raise PermissionDenied()
+                gate.inflight += 1
+            try:
+                resp = await backend.handle(req)
+                if resp is not None and resp.auth is not None:
+                    await self._success(key)
+            except InvalidCredentials:
+                await self._failure(key, settings)
+                raise
+            finally:
+                async with gate.cond:
+                    gate.inflight -= 1
+                    gate.cond.notify_all()
+        finally:
+            gate.users -= 1
+            if gate.users == 0:
+                self._gates.pop(key, None)
         return resp
+
+    def _admits(self, key: Key, s: LockoutSettings, inflight: int) -> bool:
+        """May one more attempt go to the method now? (A locked user is let through to be refused.)"""
+        if inflight == 0 or self.locked(key, s):
+            return True
+        seen = self._failed.get(key)
+        recent = seen[0] if seen is not None and self.clock() - seen[1] <= s.counter_reset else 0
+        return recent + inflight < max(1, s.threshold)
 
     def locked(self, key: Key, s: LockoutSettings) -> bool:
         now = self.clock()
