@@ -564,7 +564,7 @@ def test_seal_is_not_supported_yet(tmp_path: Path) -> None:
     assert "seal is not supported yet" in str(err) and err.key == "seal"
 
 
-@pytest.mark.parametrize("key", ["user_lockout", "service_registration"])
+@pytest.mark.parametrize("key", ["service_registration"])
 def test_other_unsupported_stanzas(tmp_path: Path, key: str) -> None:
     err = hcl_error(tmp_path, BASE + f'{key} "x" {{}}\n')
     assert "not supported" in str(err)
@@ -823,3 +823,57 @@ def test_security_stanza_errors_name_the_key(tmp_path: Path) -> None:
     assert "webhook_urls" in str(e) and "b.hcl" in str(e)
     e = hcl_error(tmp_path, tcp() + 'security {\n  revoke_on_tamper = "maybe"\n}\n', name="c.hcl")
     assert "revoke_on_tamper" in str(e)
+
+
+def test_user_lockout_stanzas_resolve_as_openbao(tmp_path: Path) -> None:
+    from strongroom.config.lockout import UserLockoutConfig
+
+    assert load_hcl(tmp_path, BASE).user_lockouts == {}  # no stanza: the defaults everywhere
+    cfg = load_hcl(tmp_path, BASE + """
+user_lockout "all" {
+  lockout_duration = "10m"
+  lockout_counter_reset = "10m"
+}
+user_lockout "userpass" {
+  lockout_threshold = "25"
+  lockout_duration = "5m"
+}
+user_lockout "LDAP" {
+  disable_lockout = "true"
+}
+""")
+    assert cfg.user_lockouts == {
+        "all": UserLockoutConfig(lockout_threshold=5, lockout_duration=600, lockout_counter_reset=600),
+        "userpass": UserLockoutConfig(lockout_threshold=25, lockout_duration=300, lockout_counter_reset=600),
+        "ldap": UserLockoutConfig(lockout_threshold=5, lockout_duration=600, lockout_counter_reset=600,
+                                  disable_lockout=True),
+    }
+    only = load_hcl(tmp_path, BASE + 'user_lockout "approle" {\n lockout_threshold = 3\n}\n', name="b.hcl")
+    assert only.user_lockouts == {"all": UserLockoutConfig(), "approle": UserLockoutConfig(lockout_threshold=3)}
+
+
+@pytest.mark.parametrize(("stanza", "key", "words"), [
+    ('user_lockout "github" {}', "user_lockout", 'unsupported auth type "github"'),
+    ('user_lockout "all" {\n lockout_threshold = "many"\n}', "user_lockout.lockout_threshold", "error parsing"),
+    ('user_lockout "all" {\n lockout_threshold = -1\n}', "user_lockout.lockout_threshold", "error parsing"),
+    ('user_lockout "all" {\n lockout_duration = "soon"\n}', "user_lockout.lockout_duration", "invalid"),
+    ('user_lockout "all" {\n disable_lockout = "maybe"\n}', "user_lockout.disable_lockout", "true or false"),
+    ('user_lockout "all" {\n lockout_treshold = 3\n}', "user_lockout.lockout_treshold", "unknown key"),
+    ("user_lockout {}", "user_lockout", "user_lockout"),
+])
+def test_user_lockout_errors(tmp_path: Path, stanza: str, key: str, words: str) -> None:
+    err = hcl_error(tmp_path, BASE + stanza + "\n")
+    assert err.key == key and words in str(err), str(err)
+
+
+def test_user_lockout_environment_overrides(tmp_path: Path) -> None:
+    from strongroom.config import ConfigError as Err
+    from strongroom.server import lockout_config
+
+    cfg = load_hcl(tmp_path, BASE + 'user_lockout "all" {\n lockout_threshold = 3\n}\n')
+    core = lockout_config(cfg, {})
+    assert core.by_type["all"].threshold == 3 and core.env_disable is None
+    assert lockout_config(cfg, {"BAO_DISABLE_USER_LOCKOUT": "true"}).env_disable is True
+    assert lockout_config(cfg, {"VAULT_DISABLE_USER_LOCKOUT": "0"}).env_disable is False
+    with pytest.raises(Err, match="BAO_DISABLE_USER_LOCKOUT"):
+        lockout_config(cfg, {"BAO_DISABLE_USER_LOCKOUT": "perhaps"})

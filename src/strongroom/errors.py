@@ -2,7 +2,8 @@
 
     StrongroomError (500)
      ├── InvalidRequest (400)
-     │    └── CheckAndSetMismatch (400)
+     │    ├── CheckAndSetMismatch (400)
+     │    └── InvalidCredentials (400; a failed login: counts toward user lockout, core/lockout.py)
      ├── PermissionDenied (403)
      ├── UnsupportedPath (404)
      │    └── NotFound (404, empty "errors": a missing secret)
@@ -46,6 +47,11 @@ class InvalidRequest(StrongroomError):
 
 class CheckAndSetMismatch(InvalidRequest):
     """KV v2 check-and-set failed; Vault answers 400 with this wording."""
+
+
+class InvalidCredentials(InvalidRequest):
+    """A login whose credentials are wrong for a user that exists (Vault's ErrInvalidCredentials):
+    answered as any 400, and counted by core toward the user's lockout (core/lockout.py)."""
 
 
 class PermissionDenied(StrongroomError):

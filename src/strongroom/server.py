@@ -11,12 +11,14 @@ import os
 import signal
 import ssl
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from strongroom import __version__
 from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_config, load_config
 from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditConfig
+from strongroom.core.lockout import LockoutConfig, LockoutSettings
 from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
 from strongroom.errors import StrongroomError
@@ -64,6 +66,23 @@ def with_cache(physical: Storage, storage_type: str, *, disable_cache: bool) -> 
     return CachedStorage(physical)
 
 
+_TRUE = frozenset({"1", "t", "true"})
+_FALSE = frozenset({"0", "f", "false"})
+
+
+def lockout_config(config: ServerConfig, environ: Mapping[str, str]) -> LockoutConfig:
+    """The user_lockout stanzas for core, and OpenBao's BAO_DISABLE_USER_LOCKOUT (VAULT_ too), which
+    overrides them and every mount's tuning both ways; an unparsable value is refused at start."""
+    by_type = {kind: LockoutSettings(threshold=c.lockout_threshold, duration=c.lockout_duration,
+                                     counter_reset=c.lockout_counter_reset, disable=c.disable_lockout)
+               for kind, c in config.user_lockouts.items()}
+    raw = environ.get("BAO_DISABLE_USER_LOCKOUT", environ.get("VAULT_DISABLE_USER_LOCKOUT", "")).strip().lower()
+    if raw and raw not in _TRUE | _FALSE:
+        raise ConfigError("environment", "Error parsing the environment variable BAO_DISABLE_USER_LOCKOUT",
+                          key="BAO_DISABLE_USER_LOCKOUT")
+    return LockoutConfig(by_type=by_type, env_disable=(raw in _TRUE) if raw else None)
+
+
 async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None) -> int:
     storage_type = config.storage.type if config.storage else "inmem"
     physical: PhysicalStorage = await open_storage(storage_type, dict(config.storage.options) if config.storage else {})
@@ -75,7 +94,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                      audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
                                                                 config.raw_audit_devices),
                                      read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE,
-                                     min_unsealed_nodes=config.min_unsealed_nodes))
+                                     min_unsealed_nodes=config.min_unsealed_nodes,
+                                     user_lockout=lockout_config(config, os.environ)))
     lock = getattr(physical, "ha", None)
     forwarder = None  # HA request forwarding (http/forwarding.py), only with HA
     if lock is not None:  # storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)

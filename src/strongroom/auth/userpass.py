@@ -20,7 +20,7 @@ from typing import Any
 import bcrypt
 import orjson
 
-from strongroom.errors import Internal, InvalidRequest, NotFound, PermissionDenied
+from strongroom.errors import Internal, InvalidCredentials, InvalidRequest, NotFound, PermissionDenied
 from strongroom.framework import (
     Backend,
     BackendConfig,
@@ -111,6 +111,12 @@ class UserpassBackend(Backend):
 
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config, paths())
+
+    async def login_alias(self, req: Request) -> str:
+        """The user a login request names (Vault's alias lookahead), for core's user lockout."""
+        if req.operation in (Op.UPDATE, Op.CREATE) and req.path.startswith("login/"):
+            return req.path[len("login/"):].lower()
+        return ""
 
 
 # -- password hashing (in a thread: bcrypt is deliberately slow) --------------------------------
@@ -236,7 +242,10 @@ async def login(b: UserpassBackend, req: Request, d: FieldData) -> Response | No
     hashed = user.password_hash.encode() if user is not None and user.password_hash else DUMMY_HASH
     matched = await check_password(password, hashed)
     if not matched or user is None or not user.password_hash:
-        raise InvalidRequest(INVALID_CREDENTIALS)
+        # A known user's wrong password counts toward its lockout (core/lockout.py), as OpenBao;
+        # the answer is the same either way.
+        raise (InvalidCredentials if user is not None and user.password_hash else InvalidRequest)(
+            INVALID_CREDENTIALS)
     if not addr_allowed(req.connection.remote_addr, user.token.token_bound_cidrs):
         raise PermissionDenied()
     auth = Auth(metadata={"username": name}, display_name=name, alias=Alias(name=name))

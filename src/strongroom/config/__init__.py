@@ -9,12 +9,12 @@ half-checked value; every error is a :class:`ConfigError` naming the file and th
 Nothing here reads the environment: ``server.py`` and ``cli/`` own that, and pass the result down.
 
 Unknown keys are errors. Keys Vault users commonly have that are harmless to ignore are accepted
-and ignored; keys whose silent omission could weaken security (``seal``, ``user_lockout``,
+and ignored; keys whose silent omission could weaken security (``seal``,
 proxy/X-Forwarded-For trust, cipher suites...) are refused as
 "not supported yet" rather than ignored, so a migrated config never runs less safely than it reads.
 
 The package is laid out by what each module owns: ``load`` (reading files, the entry points),
-``server`` (top-level keys and stanzas, merging), ``listener`` (``listener "tcp"`` blocks) and
+``server`` (top-level keys and stanzas, merging), ``lockout`` (``user_lockout`` stanzas), ``listener`` (``listener "tcp"`` blocks) and
 ``values`` (the value converters they share).
 """
 

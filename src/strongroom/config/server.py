@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from strongroom.config.lockout import LockoutStanzas, UserLockoutConfig
 from strongroom.config.listener import DEFAULT_MAX_REQUEST_DURATION, ListenerConfig, _listener
 from strongroom.config.values import (
     ConfigError,
@@ -66,6 +67,8 @@ class ServerConfig:
     disable_request_forwarding: bool = False
     # HA fleet monitoring (Strongroom's own key): alarm when fewer nodes are unsealed; 0 = off.
     min_unsealed_nodes: int = 0
+    # user_lockout "TYPE" { ... } stanzas (config/lockout.py), resolved; {} without any.
+    user_lockouts: dict[str, UserLockoutConfig] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- top-level keys
@@ -92,7 +95,6 @@ _IGNORED = frozenset({
 
 _UNSUPPORTED = {
     "seal": "seal is not supported yet (only Shamir unseal keys); remove the seal stanza",
-    "user_lockout": "user_lockout is not supported yet",
     "service_registration": "service_registration is not supported yet",
     "initialize": "declarative self-initialization (initialize) is not supported yet",
     "plugin": "plugin stanzas are not supported yet",
@@ -112,6 +114,7 @@ class _Builder:
         self.audit: dict[str, tuple[dict[str, object], str]] = {}  # audit path → (device, file)
         self.telemetry: dict[str, object] = {}
         self.security: dict[str, object] = {}
+        self.lockout = LockoutStanzas()
 
     def add_file(self, data: Mapping[str, object], source: str) -> None:
         for key, value in data.items():
@@ -147,6 +150,8 @@ class _Builder:
             if len(bodies) != 1 or self.security:
                 raise _Bad(key, "only one security stanza is allowed")
             self.security = _security(bodies[0][1])
+        elif key == "user_lockout":
+            self.lockout.add(value)
         elif key in _SETTINGS:
             if isinstance(value, _Repeated):
                 raise _Bad(key, f'"{key}" is set more than once')
@@ -196,6 +201,7 @@ class _Builder:
             disable_request_forwarding=(_get(s, "disable_request_forwarding", _bool, False)
                                         or _get(s, "disable_clustering", _bool, False)),
             min_unsealed_nodes=_get(s, "min_unsealed_nodes", _count, 0),
+            user_lockouts=self.lockout.build(),
         )
 
     def _listeners(self, default_duration: int) -> tuple[ListenerConfig, ...]:

@@ -21,6 +21,7 @@ from strongroom.core.events import EventBus
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
 from strongroom.core.fleet import FleetMonitor
 from strongroom.core.identity import IdentityStore, LoginMFA
+from strongroom.core.lockout import LOCKED_USERS_VIEW, LockoutConfig, UserLockout
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
@@ -76,6 +77,8 @@ class CoreConfig:
     periodic_interval: float = DEFAULT_INTERVAL
     # HA: fewer unsealed nodes than this raises an alarm (core/fleet.py); 0 turns it off.
     min_unsealed_nodes: int = 0
+    # OpenBao's user lockout: the server config's user_lockout stanzas (core/lockout.py).
+    user_lockout: LockoutConfig = field(default_factory=LockoutConfig)
 
 
 def auth_mount_lookup(mounts: MountTable) -> Callable[[str], tuple[str, str] | None]:
@@ -104,6 +107,8 @@ class Core(SealLifecycle):
         self.mfa = LoginMFA(StorageView(self.barrier, MFA_VIEW), self.identity, self.mounts)
         self.mfa.issue = lambda req, mount, resp: pipeline.issue_login(self, req, mount, resp)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
+        self.lockout = UserLockout(StorageView(self.barrier, LOCKED_USERS_VIEW), self.config.user_lockout,
+                                   self.mounts.by_accessor)
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
         self.audit = AuditBroker(self.barrier, self.config.audit, mount_of=self._mount_info)
@@ -143,6 +148,7 @@ class Core(SealLifecycle):
             ("", self.mounts),
             (IDENTITY_VIEW, self.identity),
             (MFA_VIEW, self.mfa),
+            (LOCKED_USERS_VIEW, self.lockout),
             ("", self.cluster),
             ("", Steps(setup=lambda: self.audit.setup(), deactivate=lambda: self.audit.teardown())),
             ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
@@ -194,7 +200,8 @@ class Core(SealLifecycle):
                 rotation=self.rotation, keys=self.barrier, security=self.security,
                 password_policies=self.password_policies, ha_nodes=self._ha_nodes,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl,
-                identity_policies=self.identity.policies_for, mfa=self.mfa, fleet=self.fleet), cfg)
+                identity_policies=self.identity.policies_for, mfa=self.mfa, fleet=self.fleet,
+                lockout=self.lockout), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from strongroom.barrier.view import StorageView
+from strongroom.core.lockout import shown_settings
 from strongroom.core.router import Router
 from strongroom.core.sysview import EntityLookup, EventSink, MountSystemView, PasswordSource, default_password, no_entity
 from strongroom.errors import InvalidRequest
@@ -55,6 +56,8 @@ class MountConfig:
     token_type: str = ""
     min_wrapping_ttl: int = 0
     max_wrapping_ttl: int = 0
+    # OpenBao's tuned user lockout of an auth mount (core/lockout.py), None until tuned.
+    user_lockout_config: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -69,6 +72,8 @@ class MountConfig:
                      "passthrough_request_headers", "allowed_response_headers"):
             if getattr(self, name):
                 out[name] = list(getattr(self, name))
+        if self.user_lockout_config is not None:
+            out["user_lockout_config"] = dict(self.user_lockout_config)
         return out
 
     @classmethod
@@ -133,6 +138,8 @@ class MountEntry:
         out = self.to_json()
         del out["table"], out["path"]
         out["config"] = self.shown_config().to_json()
+        if self.config.user_lockout_config is not None:
+            out["config"]["user_lockout_config"] = shown_settings(self.config.user_lockout_config)
         if self.type not in CORE_TYPES:
             out["deprecation_status"] = getattr(self.backend, "deprecation_status", "supported")
             if self.options is None:

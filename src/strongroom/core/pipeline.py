@@ -66,7 +66,9 @@ async def handle_request(core: Core, req: Request) -> Response | None:
         audited = True
         mount, rel = route_target(req, hit)
         check_wrapping_bounds(req, mount)
-        resp = await mount.backend.handle(prepare(req, mount, rel))  # type: ignore[union-attr]
+        routed = prepare(req, mount, rel)  # a login passes the user lockout check first (core/lockout.py)
+        resp = await (core.lockout.handle_login(mount, routed) if open_path
+                      else mount.backend.handle(routed))  # type: ignore[union-attr]
         resp = await register(core, req, mount, resp)
         resp = await wrap(core, req, resp)
         return resp

@@ -82,7 +82,10 @@ async def test_last_use_cannot_be_spent_twice_concurrently(vault: Vault, monkeyp
     monkeypatch.setattr(AppRoleStore, "secret", slow_read)
     results = await asyncio.gather(*(vault.call("POST", "auth/approle/login", {"role_id": rid, "secret_id": sid},
                                                 token=None) for _ in range(8)))
-    assert sorted(r.status_code for r in results) == [200] + [400] * 7
+    codes = sorted(r.status_code for r in results)
+    # One login spends it; the others are refused: 400, or 403 once their failures lock the role id
+    # (user lockout, core/lockout.py: a spent secret id counts as a wrong one, as in OpenBao).
+    assert codes[0] == 200 and set(codes[1:]) <= {400, 403} and codes.count(400) >= 4
 
 
 async def test_cidr_bindings(vault: Vault) -> None:

@@ -148,3 +148,15 @@ async def test_tune_accepts_a_max_lease_ttl_above_the_system_max_which_then_repl
         await c.post("/v1/auth/userpass/users/u", json={"password": "pw"})
         login = (await c.post("/v1/auth/userpass/login/u", json={"password": "pw"})).json()["auth"]
         assert login["lease_duration"] == big - 60
+
+
+async def test_sys_mounts_auth_path_tunes_the_auth_method() -> None:
+    """As OpenBao: `bao auth tune` calls sys/mounts/auth/PATH/tune, which is the auth method's."""
+    async with unsealed_core() as (core, root), asgi_client(core, root) as c:
+        assert (await c.post("/v1/sys/auth/people", json={"type": "userpass"})).status_code == 204
+        r = await c.post("/v1/sys/mounts/auth/people/tune", json={"max_lease_ttl": "2h"})
+        assert r.status_code == 204
+        assert (await c.get("/v1/sys/auth/people/tune")).json()["data"]["max_lease_ttl"] == 7200
+        assert (await c.get("/v1/sys/mounts/auth/people/tune")).json()["data"]["max_lease_ttl"] == 7200
+        r = await c.get("/v1/sys/mounts/auth/nobody/tune")
+        assert r.status_code == 400 and "no mount entry found" in r.json()["errors"][0]

@@ -47,6 +47,9 @@ class AppRoleBackend(Backend):
         await self.salt.load(req.storage)
         return AppRoleStore(req.storage, self.salt)
 
+    async def login_alias(self, req: Request) -> str:
+        return await login.login_alias(req)
+
     async def setup(self) -> None:
         await self.salt.load(self.system.storage)  # make (or load) the mount's HMAC salt now
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strongroom.auth.approle.store import now
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidCredentials, InvalidRequest
 from strongroom.framework import (
     Field,
     FieldData,
@@ -42,6 +42,14 @@ def paths() -> list[Path[AppRoleBackend]]:
     ]
 
 
+async def login_alias(req: Request) -> str:
+    """The role_id a login request names (Vault's alias lookahead), for core's user lockout."""
+    if req.operation in (Op.UPDATE, Op.CREATE) and req.path.strip("/") == "login":
+        role_id = req.data.get("role_id") if isinstance(req.data, dict) else None
+        return role_id.strip() if isinstance(role_id, str) else ""
+    return ""
+
+
 def _unauthorized(addr: str, what: str) -> InvalidRequest:
     return InvalidRequest(f'source address "{addr}" unauthorized by CIDR restrictions on the {what}')
 
@@ -68,8 +76,8 @@ async def login(b: AppRoleBackend, req: Request, d: FieldData) -> Response | Non
         # logins cannot both spend the last use of a secret id.
         async with b.locks.lock_for(key):
             entry = await store.secret(key)
-            if entry is None:
-                raise InvalidRequest(INVALID_CREDENTIALS)
+            if entry is None:  # a wrong secret id for a real role counts toward its lockout (as OpenBao)
+                raise InvalidCredentials(INVALID_CREDENTIALS)
             ts = now()
             if entry.expired(ts):
                 await store.delete_secret(key, entry)

@@ -29,7 +29,7 @@ from strongroom.auth.github.config import Config, load_config, put_config, stora
 from strongroom.auth.github.mapping import TEAMS, USERS, policies
 from strongroom.errors import Internal, InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
-from strongroom.logical import Auth, Storage
+from strongroom.logical import Alias, Auth, Storage
 
 if TYPE_CHECKING:
     from strongroom.auth.github import GitHubBackend
@@ -119,8 +119,11 @@ async def login(b: GitHubBackend, req: Request, d: FieldData) -> Response | None
     v = await _verify(b, st, token, addr)
     metadata = {"org": v.org, "username": v.username}
     auth = v.config.token.fill_auth(Auth(metadata=metadata, display_name=v.username,
-                                         internal_data={"token": token}), addr)
+                                         internal_data={"token": token}, alias=Alias(name=v.username)), addr)
     auth.policies = list(dict.fromkeys([*auth.policies, *v.policies]))
+    # As Vault: the user's team names (and slugs, where they differ) in the organization are the
+    # entity's external groups on this mount (identity groups with a group alias of that name).
+    auth.group_aliases = list(v.teams)
     return Response(auth=auth, warnings=v.warnings)
 
 

@@ -29,7 +29,7 @@ from strongroom.auth.jwt.verify import (
 )
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
-from strongroom.logical import Auth
+from strongroom.logical import Alias, Auth
 
 if TYPE_CHECKING:
     from strongroom.auth.jwt import JWTBackend
@@ -96,6 +96,7 @@ def issue(req: Request, role: Role, claims: dict[str, Any]) -> Response:
         raise InvalidRequest(f'claim "{user_claim}" not found in token')
     if not isinstance(name, str):
         raise InvalidRequest(f'claim "{user_claim}" could not be converted to string')
+    group_aliases: list[str] | None = None
     if role.groups_claim:
         groups = get_claim(claims, role.groups_claim)
         if groups is None:
@@ -107,6 +108,8 @@ def issue(req: Request, role: Role, claims: dict[str, Any]) -> Response:
         for g in groups:
             if not isinstance(g, str):
                 raise InvalidRequest(f"value {g} in groups claim could not be parsed as string")
+        # As Vault: the claim's groups are the entity's external groups on this mount.
+        group_aliases = list(dict.fromkeys(g for g in groups if g))
     try:
         metadata = extract_metadata(claims, role.claim_mappings)
         validate_bound_claims(role.bound_claims, role.bound_claims_type == "glob", claims)
@@ -114,7 +117,9 @@ def issue(req: Request, role: Role, claims: dict[str, Any]) -> Response:
         msg = str(e)
         raise InvalidRequest(msg if msg.startswith("error converting") else f"error validating claims: {msg}") from None
     metadata["role"] = role.name
-    auth = role.token.fill_auth(Auth(metadata=metadata, display_name=name, internal_data={"role": role.name}),
+    # The user claim names the entity alias (Vault's), with the metadata as its metadata.
+    auth = role.token.fill_auth(Auth(metadata=metadata, display_name=name, internal_data={"role": role.name},
+                                     alias=Alias(name=name, metadata=dict(metadata)), group_aliases=group_aliases),
                                 req.connection.remote_addr)
     return Response(auth=auth)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from strongroom.auth.ldap import config, login, mapping
 from strongroom.framework import Backend, BackendConfig, Path
-from strongroom.logical import Auth, Storage
+from strongroom.logical import Auth, Request, Storage
 
 
 def paths() -> list[Path[LdapBackend]]:
@@ -35,6 +35,10 @@ class LdapBackend(Backend):
     async def renew_auth(self, storage: Storage, auth: Auth) -> None:
         """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
         await login.renew_auth(storage, auth)
+
+    async def login_alias(self, req: Request) -> str:
+        """The user a login request names, for core's user lockout (see login.py)."""
+        return await login.login_alias(req)
 
 
 __all__ = ["LdapBackend", "paths"]

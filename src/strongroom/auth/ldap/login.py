@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from strongroom.auth.ldap import client
 from strongroom.auth.ldap.config import LdapConfig, get_config, load_config, storage
 from strongroom.auth.ldap.mapping import GROUP_PREFIX, USER_PREFIX, get_mapping
-from strongroom.errors import Internal, InvalidRequest, PermissionDenied
+from strongroom.errors import Internal, InvalidCredentials, InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
 from strongroom.logical import Auth, Storage
 
@@ -40,6 +40,19 @@ def paths() -> list[Path[LdapBackend]]:
     ]
 
 
+async def login_alias(req: Request) -> str:
+    """The user a login request names (Vault's alias lookahead), for core's user lockout: trimmed
+    (a directory that ignores surrounding spaces must not give a locked user a fresh name) and, as
+    the config compares names, lower-cased."""
+    if req.operation not in (Op.UPDATE, Op.CREATE) or not req.path.startswith("login/"):
+        return ""
+    username = req.path[len("login/"):].strip()
+    cfg = await get_config(req) if username else None
+    if cfg is None:
+        return ""
+    return username if cfg.case_sensitive_names else username.lower()
+
+
 async def _directory(cfg: LdapConfig, fn: Callable[..., T], *args: str) -> T:
     """``fn(settings, *args)`` in a worker thread, under a hard ceiling above ldap3's own socket
     timeouts (every URL's connect, then a few operations)."""
@@ -48,8 +61,8 @@ async def _directory(cfg: LdapConfig, fn: Callable[..., T], *args: str) -> T:
     try:
         return await asyncio.wait_for(asyncio.to_thread(fn, settings, *args), timeout=limit)
     except client.LdapError as e:
-        if e.credentials:
-            raise InvalidRequest(str(e)) from None
+        if e.credentials:  # a failed bind counts toward the user's lockout (core/lockout.py), as OpenBao
+            raise InvalidCredentials(str(e)) from None
         raise Internal(str(e)) from None
     except TimeoutError:
         raise Internal("ldap operation failed: the LDAP server did not answer in time") from None

@@ -25,7 +25,7 @@ from strongroom.auth.okta.config import Config, load_config, storage
 from strongroom.auth.okta.mapping import policies_for
 from strongroom.errors import Internal, InvalidRequest, PermissionDenied
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
-from strongroom.logical import Auth, Storage
+from strongroom.logical import Alias, Auth, Storage
 
 if TYPE_CHECKING:
     from strongroom.auth.okta import OktaBackend
@@ -51,6 +51,7 @@ class Verified:
     policies: list[str]
     config: Config
     warnings: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # Okta's, then users/<name>'s (Vault's group aliases)
 
 
 def _factor(factors: Any, provider: str, kind: str) -> dict[str, Any] | None:
@@ -133,8 +134,8 @@ async def _verify(b: OktaBackend, st: Storage, username: str, password: str, tot
     except Unavailable as e:
         b.system.logger.warning("okta login: %s", e)
         raise Internal(f"Okta auth failed: {e}") from None
-    policies, _ = await policies_for(st, username, groups)
-    return Verified(policies=policies, config=cfg, warnings=warnings)
+    policies, all_groups = await policies_for(st, username, groups)
+    return Verified(policies=policies, config=cfg, warnings=warnings, groups=all_groups)
 
 
 
@@ -154,8 +155,11 @@ async def login(b: OktaBackend, req: Request, d: FieldData) -> Response | None:
     v = await _verify(b, st, username, password, d.get("totp") or "", provider, addr)
     metadata = {"username": username, "policies": ",".join(v.policies)}
     auth = v.config.token.fill_auth(Auth(metadata=metadata, display_name=username,
-                                         internal_data={"password": password}), addr)
+                                         internal_data={"password": password}, alias=Alias(name=username)), addr)
     auth.policies = list(dict.fromkeys([*auth.policies, *v.policies]))
+    # As Vault: the user's Okta groups (and users/<name>'s local ones) are the entity's external
+    # groups on this mount (identity groups with a group alias of that name).
+    auth.group_aliases = list(dict.fromkeys(g for g in v.groups if g))
     return Response(auth=auth, warnings=v.warnings)
 
 

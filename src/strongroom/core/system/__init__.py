@@ -16,6 +16,7 @@ from strongroom.core.system import (
     keys,
     leases,
     mfa,
+    locked_users,
     mounts,
     password_policies,
     policies,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from strongroom.core.expiration import ExpirationManager
     from strongroom.core.identity.mfa import LoginMFA
     from strongroom.core.fleet import FleetMonitor
+    from strongroom.core.lockout import UserLockout
     from strongroom.core.mounts import MountTable
     from strongroom.core.password_policies import PasswordPolicyStore
     from strongroom.core.policy import PolicyStore
@@ -65,6 +67,7 @@ class SystemParts:
     identity_policies: Callable[[str], tuple[str, ...]] = lambda _entity_id: ()
     mfa: LoginMFA | None = None  # sys/mfa/validate (login MFA, core/identity/mfa)
     fleet: FleetMonitor | None = None  # sys/drill, sys/drills (core/fleet.py, core/drills.py)
+    lockout: UserLockout | None = None  # sys/locked-users*
 
 
 class SystemBackend(Backend):
@@ -76,7 +79,7 @@ class SystemBackend(Backend):
         super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
                          + wrapping.paths() + security.paths() + audit.paths() + generate_root.paths()
                          + leases.paths() + password_policies.paths() + keys.ha_paths() + mfa.paths()
-                         + fleet.paths())
+                         + fleet.paths() + locked_users.paths())
         self.parts = parts
         self.migrations: dict[str, dict[str, Any]] = {}
 

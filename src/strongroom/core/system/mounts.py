@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from strongroom import __version__
+from strongroom.core.lockout import shown_settings, tune_settings
 from strongroom.core.mounts import PROTECTED, MountConfig, MountEntry, normalize_path
 from strongroom.errors import InvalidRequest, PermissionDenied, StrongroomError
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, match_all
@@ -45,6 +46,9 @@ _TUNE_FIELDS = {
                                                   "makes wrapping mandatory."),
     "max_wrapping_ttl": Field(FieldType.DURATION, "Longest response-wrapping TTL allowed here; "
                                                   "makes wrapping mandatory."),
+    "user_lockout_config": Field(FieldType.MAP, "User lockout settings of an auth method (userpass, "
+                                                "approle, ldap): lockout_threshold, lockout_duration, "
+                                                "lockout_counter_reset_duration, lockout_disable."),
 }
 
 _CONFIG_KEYS = {"default_lease_ttl", "max_lease_ttl", "force_no_cache", "listing_visibility",
@@ -154,6 +158,9 @@ async def disable_mount(b: SystemBackend, req: Request, d: FieldData) -> None:
 def _find(b: SystemBackend, req: Request, d: FieldData) -> MountEntry:
     table = _table(req)
     path = normalize_path(d.get("path"))
+    if table == "mounts" and path.startswith("auth/") and len(path) > len("auth/"):
+        # As OpenBao: sys/mounts/auth/X/tune is the auth method X's (what `bao auth tune` calls).
+        table, path = "auth", path[len("auth/"):]
     entry = b.parts.mounts.find(table, path)
     if entry is None:
         raise InvalidRequest(f"cannot fetch mount config for path \"{path}\": no mount entry found")
@@ -176,6 +183,8 @@ async def read_tune(b: SystemBackend, req: Request, d: FieldData) -> Response:
                  "min_wrapping_ttl", "max_wrapping_ttl"):
         if getattr(cfg, name):
             data[name] = getattr(cfg, name)
+    if cfg.user_lockout_config is not None:
+        data.update(shown_settings(cfg.user_lockout_config))
     return Response(data=data)
 
 
@@ -190,6 +199,8 @@ async def write_tune(b: SystemBackend, req: Request, d: FieldData) -> None:
         raise InvalidRequest("default lease TTL cannot be greater than max lease TTL")
     if cfg.min_wrapping_ttl and cfg.max_wrapping_ttl and cfg.max_wrapping_ttl < cfg.min_wrapping_ttl:
         raise InvalidRequest("max_wrapping_ttl cannot be less than min_wrapping_ttl")
+    if d.has("user_lockout_config"):
+        cfg.user_lockout_config = tune_settings(cfg.user_lockout_config, d.get("user_lockout_config"), entry.type)
     options = dict(entry.options or {})
     if d.has("options"):
         new = d.get("options")
