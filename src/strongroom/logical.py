@@ -31,6 +31,11 @@ class Operation(str, enum.Enum):
     RENEW = "renew"
     REVOKE = "revoke"
 
+    # Equal to its value (a str Enum), so hashed as its value, by str's C hash: Enum's own
+    # __hash__ is Python code hashing the member name, on every dict lookup keyed by an operation
+    # (several per request), and disagreed with __eq__ ("read" == Operation.READ).
+    __hash__ = str.__hash__
+
 
 class Storage(Protocol):
     """A key/value store of plaintext bytes, as seen by a backend (a view chrooted to its mount).
@@ -269,6 +274,9 @@ class Request:
     cacheable: bool = False
     # Set by core when it agrees: a core.readcache.Cacheable (until when, the audit replay).
     cached_as: Any = None
+    # Set by the audit broker: ``data``'s items as its request entry saw them, when all are
+    # immutable values (core/audit/members.py _flat_items); None otherwise.
+    audit_items: tuple[tuple[str, Any], ...] | None = None
 
 
 @dataclass(slots=True)

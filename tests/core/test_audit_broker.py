@@ -21,6 +21,7 @@ from strongroom.audit.entry import Hasher
 from strongroom.audit.file import FileDevice
 from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditBroker, AuditConfig, DeclaredDevice
+from strongroom.core.audit import broker as broker_module
 from strongroom.core.audit import members as audit_module  # where the members are built
 from strongroom.core.tokens.entry import TokenEntry
 from strongroom.framework import Op
@@ -346,6 +347,54 @@ async def test_members_are_reused_unless_the_request_changed_and_hold_no_secret(
         assert "mount_point" not in request_entry["request"]
         assert response_entry["request"]["mount_point"] == "secret/"
         assert not broker._built
+    finally:
+        await broker.teardown()
+
+
+async def test_a_flat_request_member_is_built_once_unless_a_value_is_replaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data of plain values (transit's plaintext, a login's password) is HMAC'd once for both entries,
+    and again only if the backend replaced, added or removed a value; the broker keeps no value."""
+    log = tmp_path / "a.log"
+    broker = AuditBroker(None, AuditConfig(devices=(
+        DeclaredDevice("file", "f/", options=(("file_path", str(log)),)),)), mount_of=lambda _p: None)
+    await broker.setup()
+    hasher = broker._devices["f/"].hasher
+    built: list[str] = []
+    real = audit_module.request_member
+
+    def counted(req: Request, h: Hasher, mount: Any) -> bytes:
+        built.append(req.id)
+        return real(req, h, mount)
+
+    monkeypatch.setattr(audit_module, "request_member", counted)
+    monkeypatch.setattr(broker_module, "request_member", counted)
+
+    def request(rid: str) -> Request:
+        return Request(Operation.UPDATE, "transit/encrypt/k", {"plaintext": "aHVudGVyMg==", "n": 1}, id=rid,
+                       client_token="hvs.T", token_entry=TokenEntry(id="h", accessor="acc"))
+
+    def replace(r: Request) -> None:
+        r.data["plaintext"] = "b3RoZXI="
+
+    def add(r: Request) -> None:
+        r.data["extra"] = True
+
+    try:
+        req = request("same")
+        await broker.log_request(req)
+        kept = repr([(b.key, b.members) for b in broker._built.values()])
+        assert "aHVudGVyMg==" not in kept  # SECURITY: the broker holds HMACs, never the value
+        await broker.log_response(req, None, None)
+        first, second = _entries(log)[-2:]
+        assert built == ["same"] and first["request"] == second["request"]
+        for name, change, data in (("replace", replace, {"plaintext": hasher.hash("b3RoZXI="), "n": 1}),
+                                   ("add", add, {"plaintext": hasher.hash("aHVudGVyMg=="), "n": 1, "extra": True})):
+            built.clear()
+            first, second = await _pair(broker, log, request(name), change)
+            assert built == [name, name]
+            assert first["request"]["data"] == {"plaintext": hasher.hash("aHVudGVyMg=="), "n": 1}
+            assert second["request"]["data"] == data
     finally:
         await broker.teardown()
 

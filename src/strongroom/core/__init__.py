@@ -97,6 +97,8 @@ class Core(SealLifecycle):
         self.physical = physical
         super().__init__(Barrier(physical), self.config.storage_type)
         self.router = Router()
+        self._mount_memo: dict[str, tuple[str, str, str] | None] = {}  # see _mount_info
+        self._mount_memo_version = -1
         self.password_policies = PasswordPolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.events = EventBus()  # change events (core/events.py); backends publish via their SystemView
         self.mounts = MountTable(self.barrier, self.router, self._factories(), self._system_ttls,
@@ -252,8 +254,18 @@ class Core(SealLifecycle):
         ]
 
     def _mount_info(self, path: str) -> tuple[str, str, str] | None:
-        hit = self.router.match(path)
-        return (hit[0].full_path, hit[0].type, hit[0].accessor) if hit is not None else None
+        """The audit's view of ``path``'s mount: asked twice per request (request and response
+        entry), so the answers for recent paths are kept until the mount table next changes."""
+        router = self.router
+        memo = self._mount_memo
+        if self._mount_memo_version != router.version or len(memo) >= 4096:
+            memo.clear()
+            self._mount_memo_version = router.version
+        info = memo.get(path, memo)
+        if info is memo:
+            hit = router.match(path)
+            info = memo[path] = (hit[0].full_path, hit[0].type, hit[0].accessor) if hit is not None else None
+        return info  # type: ignore[return-value]
 
     async def _auth_renew_check(self, entry: TokenEntry) -> None:
         """Vault's AuthRenew: a token issued by a login renews only if its auth method agrees (ldap

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import orjson
@@ -44,6 +45,8 @@ class FieldType(enum.Enum):
     HEADER = "header"
     ANY = "any"
 
+    __hash__ = object.__hash__  # members are compared by identity: hash them so, in C
+
 
 @dataclass(frozen=True, slots=True)
 class Field:
@@ -55,6 +58,17 @@ class Field:
     allowed_values: tuple[Any, ...] = ()
     # Query parameters are taken from the URL of a GET/LIST as well as from the body.
     query: bool = False
+    # What FieldData.get answers when the client sent nothing, worked out once here when it is an
+    # immutable value (a list or dict is made afresh each time: a handler may change it); _UNSET
+    # otherwise.
+    absent: Any = dataclass_field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            value = coerce("", self, self.default) if self.default is not None else _ZERO[self.type]()
+        except Exception:  # noqa: BLE001 - a default that does not coerce fails when it is used
+            value = _UNSET
+        object.__setattr__(self, "absent", value if type(value) in _IMMUTABLE else _UNSET)
 
 
 def _bool(v: Any) -> bool:
@@ -202,6 +216,10 @@ _ZERO: dict[FieldType, Callable[[], Any]] = {
 }
 
 
+_UNSET: Any = object()
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
+
+
 def coerce(name: str, field: Field, value: Any) -> Any:
     """``value`` as ``field`` wants it; InvalidRequest naming the field when it cannot be converted."""
     try:
@@ -242,6 +260,8 @@ class FieldData:
         field = self.schema.get(name)
         if field is None:
             raise KeyError(f"field {name!r} is not in the schema")
+        if field.absent is not _UNSET:
+            return field.absent
         if field.default is not None:
             return coerce(name, field, field.default)
         return _ZERO[field.type]()

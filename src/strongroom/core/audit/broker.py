@@ -33,9 +33,11 @@ from strongroom.core.audit.members import (
     _Active,
     _Built,
     _fingerprint,
+    _flat_items,
     _fresh_members,
     _hash_accessors,
     _replayed,
+    _unchanged,
 )
 from strongroom.core.audit.table import AUDIT_TABLE_KEY, AuditConfig, AuditEntry, normalize_path
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
@@ -234,16 +236,17 @@ class AuditBroker:
         if not actives:
             return
         mount = self._mount_of(req.full_path or req.path)
-        key, keep_request = _fingerprint(req, mount), not req.data
+        key, items = _fingerprint(req, mount), _flat_items(req.data) if req.data else ()
         members = _fresh_members(req, mount, actives)
         lines = [line(b"request", c, r, error=error, prefix=a.prefix) for a, (c, r) in zip(actives, members)]
         if not await self._fan_out(actives, lines):
             # SECURITY: fail closed; the pipeline never calls the backend after this.
             raise Internal("audit: no enabled audit device could record the request")
         if req.id:
-            # Request data may be changed by the backend in place: its member is built again.
+            # Request data a backend may change in place (nested values): its member is built again.
             kept: builtins.list[tuple[bytes, bytes | None]] = (
-                list(members) if keep_request else [(c, None) for c, _ in members])
+                list(members) if items is not None else [(c, None) for c, _ in members])
+            req.audit_items = items
             self._remember(req, _Built(req.id, key, actives, kept))
 
     def _remember(self, req: Request, built: _Built) -> None:
@@ -259,7 +262,8 @@ class AuditBroker:
         if (built is None or built.request_id != req.id or built.actives is not actives
                 or built.key != _fingerprint(req, mount)):
             return _fresh_members(req, mount, actives)
-        return [(c, r if r is not None else request_member(req, a.hasher, mount))
+        stale = not _unchanged(req.data, req.audit_items or ())
+        return [(c, r if r is not None and not stale else request_member(req, a.hasher, mount))
                 for a, (c, r) in zip(actives, built.members, strict=True)]
 
     async def log_response(self, req: Request, resp: Response | None, err: StrongroomError | None) -> Replay | None:

@@ -48,6 +48,32 @@ class _Built:
     members: list[tuple[bytes, bytes | None]]  # per device: auth member, request member (None: rebuild)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat_items(data: dict[str, Any]) -> tuple[tuple[str, Any], ...] | None:
+    """``data``'s items when every value is immutable (a str, number, bool or None: nothing a backend
+    could change in place), else None. Kept on the request itself (Request.audit_items), so the
+    broker holds no request value: the request member is reused if the data still holds the very
+    same objects (:func:`_unchanged`)."""
+    scalars = _SCALARS
+    for v in data.values():
+        if type(v) not in scalars:
+            return None
+    return tuple(data.items())
+
+
+def _unchanged(data: dict[str, Any], items: tuple[tuple[str, Any], ...]) -> bool:
+    """``data`` holds exactly ``items`` (the same objects under the same keys)."""
+    if len(data) != len(items):
+        return False
+    missing = _SCALARS  # never a value in data
+    for k, v in items:
+        if data.get(k, missing) is not v:
+            return False
+    return True
+
+
 _MAX_BUILT = 1024
 
 
