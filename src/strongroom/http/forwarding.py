@@ -36,7 +36,6 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote
 
-import httpx
 import orjson
 
 from strongroom.errors import PermissionDenied, Sealed, Standby
@@ -44,6 +43,7 @@ from strongroom.http import wire
 from strongroom.http.logical import Peer
 
 if TYPE_CHECKING:
+    import httpx  # imported when first used: start-up time (tests/core/test_policy.py)
     from strongroom.core import Core
 
 log = logging.getLogger("strongroom.http.forwarding")
@@ -89,6 +89,8 @@ class Forwarder:
         self._purged = 0.0
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 verify=self._verify, trust_env=False, follow_redirects=False,
@@ -116,6 +118,8 @@ class Forwarder:
         is_self, address = ha.leader()
         if is_self or not address:
             raise Standby(NOT_FOUND)
+        import httpx
+
         for attempt in (0, 1):
             answer: httpx.Response | None = None
             try:
@@ -145,6 +149,8 @@ class Forwarder:
             async with asyncio.timeout(self._deadline):  # the whole exchange, not each read
                 return await self._http().request(method, url, content=body, headers=out)
         except TimeoutError:
+            import httpx
+
             raise httpx.ReadTimeout("no answer within the forwarding deadline") from None
 
     def outgoing(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
