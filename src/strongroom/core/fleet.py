@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from strongroom.core.drills import Drills
+from strongroom.framework.tasks import stop_task
 from strongroom.lifecycle import Part
 
 if TYPE_CHECKING:
@@ -90,16 +91,7 @@ class FleetMonitor(Part):
 
     async def deactivate(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # our caller is being cancelled too (a seal during a step-down): not ours to swallow
-            except Exception:  # noqa: BLE001 - stopping regardless
-                pass
+        await stop_task(task)
         self._unsealed = None
         self.drills.forget()
 

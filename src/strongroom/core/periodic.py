@@ -6,11 +6,11 @@ a slow or failing part delays the next tick but stops nothing else."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 
+from strongroom.framework.tasks import stop_task
 from strongroom.lifecycle import Lifecycle, Part
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,7 @@ class Periodic(Part):
 
     async def deactivate(self) -> None:
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def tick(self) -> None:
         """One round: every part's periodic function, in order."""

@@ -19,7 +19,6 @@ encryptions of one check period.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from strongroom.framework.tasks import stop_task
 from strongroom.barrier import Barrier
 from strongroom.durations import go_duration
 from strongroom.errors import Internal, InvalidRequest, StrongroomError
@@ -110,10 +110,7 @@ class AutoRotation:
         """On seal: stop the background check and any rotation in flight, then persist the count."""
         self._barrier.watch_encryptions(None, None)
         for task in (self._task, self._pending):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
         self._task = self._pending = None
         await self.persist_count()
         self._persisted = None

@@ -11,12 +11,12 @@ each external create with :meth:`Backend.put_wal` first: framework/wal.py has th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeAlias
 
+from strongroom.framework.tasks import stop_task
 from strongroom.errors import Internal, InvalidRequest, UnsupportedOperation, UnsupportedPath
 from strongroom.framework import wal
 from strongroom.framework.fields import Field, FieldData
@@ -167,10 +167,7 @@ class Backend(Part):
     async def deactivate(self) -> None:
         """Stop the rollback round ``activate`` started. Subclasses call ``super().deactivate()``."""
         task, self._wal_task = self._wal_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def periodic(self, now: float) -> None:
         """Roll back write-ahead entries older than ``wal_rollback_min_age``. Subclasses that
