@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import orjson
 
 from strongroom import __version__
+from strongroom.framework.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +108,7 @@ class HA:
         task, self._task = self._task, None
         was_active, self.active = self.active, False
         self._valid_until = 0.0
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping regardless
-                pass
+        await stop_task(task)
         return was_active
 
     async def release(self) -> None:
