@@ -814,3 +814,16 @@ def test_security_stanza_errors_name_the_key(tmp_path: Path) -> None:
     assert "webhook_urls" in str(e) and "b.hcl" in str(e)
     e = hcl_error(tmp_path, tcp() + 'security {\n  revoke_on_tamper = "maybe"\n}\n', name="c.hcl")
     assert "revoke_on_tamper" in str(e)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "file", "inmem"])
+def test_ha_storage_needs_a_backend_with_ha(tmp_path: Path, kind: str) -> None:
+    err = hcl_error(tmp_path, BASE + f'ha_storage "{kind}" {{\n  ha_enabled = "true"\n}}\n')
+    assert f'ha_storage "{kind}" does not support high availability' in str(err) and err.key == "ha_storage"
+    assert "supported: etcd, postgresql" in str(err)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "etcd"])
+def test_ha_storage_with_ha_backends_is_accepted(tmp_path: Path, kind: str) -> None:
+    cfg = load_config([write(tmp_path, "c.hcl", BASE + f'ha_storage "{kind}" {{\n  ha_enabled = "true"\n}}\n')])
+    assert cfg.ha_storage == StorageConfig(kind, {"ha_enabled": "true"})

@@ -19,7 +19,7 @@ from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditConfig
 from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
-from strongroom.errors import StrongroomError
+from strongroom.errors import InvalidRequest, StrongroomError
 from strongroom.http.app import App
 from strongroom.http.server import HttpServer
 from strongroom.http.tls import ClientCerts, server_context
@@ -74,8 +74,9 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                      audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
                                                                 config.raw_audit_devices),
                                      read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE))
-    lock = getattr(physical, "ha", None)
-    if lock is not None:  # storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
+    ha_physical = await open_ha_storage(config)
+    lock = getattr(ha_physical if ha_physical is not None else physical, "ha", None)
+    if lock is not None:  # storage/ha_storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
         from strongroom.core.ha import HA
 
         first = config.listeners[0] if config.listeners else None
@@ -99,7 +100,22 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                 s.server.close()
         await core.seal()
         await physical.close()
+        if ha_physical is not None:
+            await ha_physical.close()
     return 0
+
+
+async def open_ha_storage(config: ServerConfig) -> PhysicalStorage | None:
+    """The ``ha_storage`` stanza's store (its HA lock only; data stays in ``storage``), as Vault: its
+    backend must support HA and have it enabled."""
+    if config.ha_storage is None:
+        return None
+    store = await open_storage(config.ha_storage.type, dict(config.ha_storage.options))
+    if getattr(store, "ha", None) is None:
+        await store.close()
+        raise InvalidRequest(f'ha_storage "{config.ha_storage.type}" has HA support disabled: '
+                             'set ha_enabled = "true" in the ha_storage stanza')
+    return store
 
 
 async def _until_signalled() -> None:

@@ -1,0 +1,91 @@
+"""The etcd HA lock (lease + create-if-absent transaction, keep-alive renewals) on a real etcd."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+
+import httpx
+import pytest
+
+from strongroom.errors import InvalidRequest
+from strongroom.storage import open_storage
+from strongroom.storage.etcd import EtcdStorage
+from strongroom.storage.etcd_ha import EtcdHALock
+from tests.storage.services import EtcdServer
+
+
+async def _open(etcd: EtcdServer, path: str, ttl: str = "1s") -> EtcdStorage:
+    s = await open_storage("etcd", {"address": etcd.address, "path": path, "ha_enabled": "true", "session_ttl": ttl})
+    assert isinstance(s, EtcdStorage)
+    return s
+
+
+def _lock(s: EtcdStorage) -> EtcdHALock:
+    assert s.ha is not None
+    return s.ha
+
+
+async def test_without_ha_enabled_there_is_no_lock(etcd_fast: EtcdServer) -> None:
+    s = await open_storage("etcd", {"address": etcd_fast.address, "path": f"/sr-{uuid.uuid4().hex[:8]}/"})
+    try:
+        assert isinstance(s, EtcdStorage) and s.ha is None
+    finally:
+        await s.close()
+
+
+@pytest.mark.parametrize("ttl", ["0s", "500ms", "soon"])
+async def test_bad_ttl_is_refused(etcd_fast: EtcdServer, ttl: str) -> None:
+    with pytest.raises(InvalidRequest, match="session_ttl"):
+        await _open(etcd_fast, "/sr-bad/", ttl)
+
+
+async def test_acquire_renew_release_expire(etcd_fast: EtcdServer) -> None:
+    path = f"/sr-{uuid.uuid4().hex[:8]}/"
+    s1, s2 = await _open(etcd_fast, path), await _open(etcd_fast, path)
+    try:
+        l1, l2 = _lock(s1), _lock(s2)
+        assert l1.ttl == 1.0
+        assert await l1.acquire("one", "http://one:8200")
+        assert not await l2.acquire("two", "http://two:8200")  # held
+        for _ in range(4):  # renewed by keep-alives past the TTL
+            await asyncio.sleep(0.4)
+            assert await l1.acquire("one", "http://one:8200")
+        assert not await l2.acquire("two", "http://two:8200")
+        held = await l2.holder()
+        assert held is not None and held[:2] == ("one", "http://one:8200") and 0 < held[2] <= 1.0
+        # The key lives beside the data, not under it: listing data never shows it.
+        assert await s1.list("") == []
+        raw = httpx.post(f"{etcd_fast.address}/v3/kv/range",
+                         json={"key": base64.b64encode(f"{path.rstrip('/')}.ha/lock".encode()).decode()}).json()
+        assert raw["kvs"][0]["lease"] != "0"  # attached to a lease: etcd deletes it on expiry
+        await l1.release("one")
+        assert await l2.holder() is None  # released: the lease revoked, the key gone at once
+        assert await l2.acquire("two", "http://two:8200")
+        # l2 stops renewing (as a killed node): etcd expires the lease and deletes the key.
+        l2._lease = None  # noqa: SLF001 - forget it without revoking, like a process that died
+        await asyncio.sleep(1.8)
+        assert await l1.holder() is None
+        assert await l1.acquire("one", "http://one:8200")
+    finally:
+        await s1.close()
+        await s2.close()
+
+
+async def test_echoes_list_nodes_and_forget(etcd_fast: EtcdServer) -> None:
+    path = f"/sr-{uuid.uuid4().hex[:8]}/"
+    s1, s2 = await _open(etcd_fast, path), await _open(etcd_fast, path)
+    try:
+        l1, l2 = _lock(s1), _lock(s2)
+        await l1.echo("one", '{"api_address": "http://one"}')
+        await l2.echo("two", '{"api_address": "http://two"}')
+        nodes = await l1.nodes()
+        assert [(n[0], n[1]) for n in nodes] == [("one", '{"api_address": "http://one"}'),
+                                                 ("two", '{"api_address": "http://two"}')]
+        assert all(0.0 <= n[2] <= 3.0 for n in nodes)
+        await l2.forget("two")
+        assert [n[0] for n in await l1.nodes()] == ["one"]
+    finally:
+        await s1.close()
+        await s2.close()
