@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -188,6 +188,23 @@ class EtcdStorage:
         result = await self._post("kv/txn", {"success": requests})
         if result.get("succeeded") is not True:  # no compares: etcd always takes the success branch
             raise Internal("etcd storage: write batch transaction was not applied")
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(self._endpoints)
+
+    async def auth_headers(self) -> dict[str, str]:
+        """The Authorization header for a call made outside :meth:`call` (the watch stream)."""
+        if self._credentials and self._token is None:
+            await self._authenticate()
+        return {"Authorization": self._token} if self._token else {}
+
+    def changes(self) -> AsyncIterator[str | None]:
+        """HA: the keys other nodes write (a watch on the prefix, storage/etcd_watch.py); None first,
+        once the watch is in place. Raises when the watch breaks."""
+        from strongroom.storage.etcd_watch import watch
+
+        return watch(self)
 
     async def close(self) -> None:
         if self.ha is not None:
