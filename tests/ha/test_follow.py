@@ -16,6 +16,7 @@ import psycopg
 from strongroom.core import Core, CoreConfig
 from strongroom.core.follow import Follower
 from strongroom.core.ha import HA
+from strongroom.errors import StrongroomError
 from strongroom.server import follow_writes
 from strongroom.storage import PhysicalStorage, open_storage
 from strongroom.storage.cache import CachedStorage
@@ -105,6 +106,18 @@ async def _check_follows(a: Node, b: Node, root: str) -> None:
         r = await c.post("/v1/sys/mounts/fresh", json={"type": "kv", "options": {"version": "2"}})
         assert r.status_code == 204
         assert await _until(lambda: _true("fresh/" in [e.path for e in b.core.mounts.entries()])) < 1.0
+    # 4. A key rotation: the standby re-reads the keyring and decrypts what the new term wrote.
+    await a.core.barrier.rotate()
+    await a.core.barrier.put("test/rotated", b"new-term")
+
+    async def decrypts() -> bool:
+        try:
+            return await b.core.barrier.get("test/rotated") == b"new-term"
+        except StrongroomError:
+            return False  # a term it does not know (yet)
+
+    assert await _until(decrypts) < 1.0
+    assert b.core.barrier.key_status()[0] == a.core.barrier.key_status()[0]
     assert b.follower is not None and b.follower.applied > 0
     assert a.follower.applied == applied_on_active  # the active ignores the feed (its own writes)
 

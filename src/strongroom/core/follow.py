@@ -58,25 +58,29 @@ class Follower:
         return ha is None or not ha.active
 
     async def _run(self) -> None:
+        failures = 0  # subscriptions failed in a row (the back-off grows with them)
         while True:
             try:
                 async for key in self._feed():
                     if key is None:
                         await self._reset()
                         self.subscribed.set()
+                        failures = 0
                     else:
                         await self._changed(key)
                 raise RuntimeError("the change feed ended")
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - keep following: drop everything, subscribe again
+                was_subscribed = self.subscribed.is_set()
                 self.subscribed.clear()
                 log.warning("HA: following the active's writes failed (%s); dropping caches, re-subscribing", e)
             try:
                 await self._reset()
             except Exception:  # noqa: BLE001 - the next subscription resets again
                 log.exception("HA: dropping caches failed")
-            await asyncio.sleep(self._retry)
+            failures = 0 if was_subscribed else failures + 1
+            await asyncio.sleep(min(self._retry * 2 ** min(failures, 4), 5.0))  # 0.5 s, doubling up to 5 s
 
     async def _changed(self, key: str) -> None:
         if not self._following():
