@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
 
 import httpx
 import pytest
 
+from strongroom.core.ha import HA
 from strongroom.errors import InvalidRequest
 from strongroom.storage import open_storage
 from strongroom.storage.etcd import EtcdStorage
@@ -86,6 +88,86 @@ async def test_echoes_list_nodes_and_forget(etcd_fast: EtcdServer) -> None:
         assert all(0.0 <= n[2] <= 3.0 for n in nodes)
         await l2.forget("two")
         assert [n[0] for n in await l1.nodes()] == ["one"]
+    finally:
+        await s1.close()
+        await s2.close()
+
+
+async def test_a_holder_that_stalled_past_its_lease_does_not_get_the_lock_back(etcd_fast: EtcdServer) -> None:
+    path = f"/sr-{uuid.uuid4().hex[:8]}/"
+    s1, s2 = await _open(etcd_fast, path), await _open(etcd_fast, path)
+    try:
+        l1, l2 = _lock(s1), _lock(s2)
+        assert await l1.acquire("one", "http://one:8200")
+        await asyncio.sleep(1.8)  # l1 frozen: no keep-alive; etcd expires its lease and drops the key
+        assert await l2.acquire("two", "http://two:8200")
+        assert not await l1.acquire("one", "http://one:8200")  # its renewal finds the lock taken
+        held = await l1.holder()
+        assert held is not None and held[0] == "two"
+        assert await l2.acquire("two", "http://two:8200")  # and the new holder keeps renewing
+    finally:
+        await s1.close()
+        await s2.close()
+
+
+class _Stalling:
+    """The etcd lock whose renewals hang once ``stall`` is set (an etcd that stopped answering)."""
+
+    def __init__(self, lock: EtcdHALock) -> None:
+        self.inner, self.ttl, self.stall = lock, lock.ttl, False
+
+    async def acquire(self, identity: str, value: str) -> bool:
+        if self.stall:
+            await asyncio.sleep(3600)
+        return await self.inner.acquire(identity, value)
+
+    async def release(self, identity: str) -> None:
+        await self.inner.release(identity)
+
+    async def holder(self) -> tuple[str, str, float] | None:
+        return await self.inner.holder()
+
+    async def echo(self, identity: str, value: str) -> None:
+        await self.inner.echo(identity, value)
+
+    async def forget(self, identity: str) -> None:
+        await self.inner.forget(identity)
+
+    async def nodes(self) -> list[tuple[str, str, float]]:
+        return await self.inner.nodes()
+
+
+async def test_fencing_stops_acting_before_the_lease_can_expire(etcd_fast: EtcdServer) -> None:
+    """core/ha.py's fence on the etcd lock: a node whose renewals hang counts itself inactive before
+    etcd can expire its lease; another node takes the lock only after that."""
+    path = f"/sr-{uuid.uuid4().hex[:8]}/"
+    s1, s2 = await _open(etcd_fast, path), await _open(etcd_fast, path)
+    try:
+        stalling = _Stalling(_lock(s1))
+        ha = HA(stalling, "http://one:8200")
+        events: list[str] = []
+
+        async def note(what: str) -> None:
+            events.append(what)
+
+        ha.start(lambda: note("active"), lambda: note("standby"))
+        deadline = time.monotonic() + 3
+        while not ha.fenced_active and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert ha.fenced_active and events == ["active"]
+        stalling.stall = True
+        stalled_at = time.monotonic()
+        while ha.fenced_active:
+            await asyncio.sleep(0.005)
+        fenced_after = time.monotonic() - stalled_at
+        assert fenced_after < 1.0
+        assert not await _lock(s2).acquire("two", "http://two:8200")  # the lease still lives in etcd
+        while not await _lock(s2).acquire("two", "http://two:8200"):
+            await asyncio.sleep(0.02)
+        assert time.monotonic() - stalled_at > fenced_after
+        while "standby" not in events:
+            await asyncio.sleep(0.01)
+        await ha.stop()
     finally:
         await s1.close()
         await s2.close()
