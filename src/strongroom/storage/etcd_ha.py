@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -74,6 +75,7 @@ class EtcdHALock:
         self._echo_lease: str | None = None
         self._held: tuple[str, str] | None = None  # (identity, encoded value) while the key is ours on _lease
         self._echoed: tuple[str, str, str] | None = None  # (identity, value, lease) last put as this node's echo
+        self._seen: tuple[tuple[str, str] | None, float] | None = None  # (holder, monotonic) read by _take
 
     def _key(self, name: str) -> str:
         return _b64(self._base + name.encode())
@@ -131,6 +133,7 @@ class EtcdHALock:
         if result.get("succeeded") is True:
             return True
         kvs = ((result.get("responses") or [{}])[0].get("response_range") or {}).get("kvs") or []
+        self._seen = (_holder(kvs[0]) if kvs else None, time.monotonic())  # holder() may reuse it
         if not kvs:
             return False  # deleted just now: the next round takes it
         kv = kvs[0]
@@ -153,6 +156,10 @@ class EtcdHALock:
     async def holder(self) -> tuple[str, str, float] | None:
         """(identity, value, seconds left at most) of the holder, None when the key is absent. The key
         exists only while its lease lives, which is at most ``ttl`` more seconds without a renewal."""
+        seen, self._seen = self._seen, None
+        if seen is not None and time.monotonic() - seen[1] < self.ttl / 6:
+            # A standby's round asks right after its failed acquire, which read the key: one read fewer.
+            return None if seen[0] is None else (*seen[0], self.ttl)
         result = await self._run("holder", self._client.call("kv/range", {"key": self._key(LOCK)}))
         kvs = result.get("kvs") or []
         if not kvs:
