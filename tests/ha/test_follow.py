@@ -171,3 +171,34 @@ async def test_lost_notifications_drop_the_cache_and_resubscribe(tables: tuple[s
         # And it follows again.
         await a.core.barrier.put("test/gap", b"three")
         assert await _until(lambda: _equals(b.core.barrier.get("test/gap"), b"three")) < 1.0
+
+
+async def test_etcd_watch_reopens_after_silence_without_missing_a_change(etcd_fast: EtcdServer) -> None:
+    from strongroom.storage.etcd import EtcdStorage
+    from strongroom.storage.etcd_watch import watch
+
+    path = f"/sr-watch-{uuid.uuid4().hex[:8]}/"
+    writer = await open_storage("etcd", {"address": etcd_fast.address, "path": path})
+    reader = await open_storage("etcd", {"address": etcd_fast.address, "path": path})
+    assert isinstance(reader, EtcdStorage)
+    seen: list[str | None] = []
+
+    async def follow() -> None:
+        async for key in watch(reader, silence=0.3):
+            seen.append(key)
+
+    task = asyncio.create_task(follow())
+    try:
+        await _until(lambda: _true(seen == [None]))
+        await writer.put("a", b"1")
+        await _until(lambda: _true("a" in seen))
+        await asyncio.sleep(0.5)  # silent past 0.3 s: the stream is re-opened from the last revision
+        await writer.put("b", b"2")
+        await writer.delete("a")
+        await _until(lambda: _true(seen.count("a") == 2 and "b" in seen))
+        assert seen == [None, "a", "b", "a"]  # announced once; every change once, none missed
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await writer.close()
+        await reader.close()
