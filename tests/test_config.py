@@ -576,13 +576,22 @@ log_format = "json"
 log_file = "/var/log/vault.log"
 raw_storage_endpoint = true
 introspection_endpoint = true
-disable_clustering = true
 enable_response_header_hostname = true
 enable_response_header_raft_node_id = true
 license_path = "/etc/vault.hclic"
 cache_size = "131072"
 """)
     assert cfg == load_hcl(tmp_path, BASE, name="plain.hcl")
+
+
+def test_disable_request_forwarding(tmp_path: Path) -> None:
+    """HA standbys redirect instead of forwarding (docs/ha.md); Vault's disable_clustering (no cluster
+    port, so no forwarding) means the same."""
+    assert load_hcl(tmp_path, BASE).disable_request_forwarding is False
+    assert load_hcl(tmp_path, BASE + "disable_request_forwarding = true\n", name="a.hcl").disable_request_forwarding
+    assert load_hcl(tmp_path, BASE + "disable_clustering = true\n", name="b.hcl").disable_request_forwarding
+    assert not load_hcl(tmp_path, BASE + 'disable_request_forwarding = "false"\n',
+                        name="c.hcl").disable_request_forwarding
 
 
 def test_durations_as_strings_and_ints(tmp_path: Path) -> None:

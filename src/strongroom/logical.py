@@ -208,6 +208,9 @@ class Auth:
     internal_data: dict[str, Any] = field(default_factory=dict)
     alias: Alias | None = None
     group_aliases: list[str] | None = None
+    # Set by core (login MFA) on a login held for its second factor: Vault's ``mfa_requirement``
+    # (mfa_request_id, mfa_constraints); the auth then carries no token.
+    mfa_requirement: dict[str, Any] | None = None
     # Filled in by core once the token exists.
     client_token: str = ""
     accessor: str = ""
@@ -305,6 +308,10 @@ class Response:
 
 def auth_body(a: Auth) -> dict[str, Any]:
     """The ``auth`` object of Vault's response envelope."""
+    if a.mfa_requirement is not None:  # a login held for MFA: Vault's shape, no token fields
+        return {"client_token": "", "accessor": "", "policies": None, "metadata": None, "lease_duration": 0,
+                "renewable": False, "entity_id": "", "token_type": a.token_type, "orphan": False,
+                "mfa_requirement": a.mfa_requirement, "num_uses": 0}
     return {
         "client_token": a.client_token,
         "accessor": a.accessor,

@@ -22,6 +22,7 @@ from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
 from strongroom.errors import InvalidRequest, StrongroomError
 from strongroom.http.app import App
+from strongroom.http.forwarding import Forwarder, trust_for
 from strongroom.http.server import HttpServer
 from strongroom.http.tls import ClientCerts, server_context
 from strongroom.logical import Storage
@@ -74,10 +75,12 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                                              revoke_on_tamper=config.security_revoke_on_tamper),
                                      audit=AuditConfig.from_raw(config.unsafe_allow_api_audit_creation,
                                                                 config.raw_audit_devices),
-                                     read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE))
+                                     read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE,
+                                     min_unsealed_nodes=config.min_unsealed_nodes))
     ha_physical = await open_ha_storage(config)
     lock = getattr(ha_physical if ha_physical is not None else physical, "ha", None)
     follower: Follower | None = None
+    forwarder = None  # HA request forwarding (http/forwarding.py), only with HA
     if lock is not None:  # storage/ha_storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
         from strongroom.core.ha import HA
 
@@ -85,6 +88,10 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
         api_addr = config.api_addr or (f"{_scheme(first)}://{first.address}" if first else "")
         core.ha = HA(lock, api_addr, config.cluster_addr)
         follower = follow_writes(core, physical)
+        forwarder = Forwarder(core, enabled=not config.disable_request_forwarding,
+                              verify=trust_for([lst.tls_cert_file for lst in config.listeners if lst.tls_cert_file]))
+    elif config.min_unsealed_nodes:
+        log.warning("min_unsealed_nodes has no effect without HA (a storage backend with ha_enabled)")
     unseal_key = root_token = ""
     if dev:
         key, root_token = await core.dev_bootstrap(dev_root_token_id)
@@ -92,7 +99,7 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
     servers: list[HttpServer] = []
     try:
         for lst in config.listeners:
-            servers.append(await _listen(_app_for(core, lst), lst))
+            servers.append(await _listen(_app_for(core, lst, forwarder), lst))
         _banner(config, storage_type, dev, unseal_key, root_token)
         await _until_signalled()
         print("==> Strongroom shutdown triggered", flush=True)
@@ -104,6 +111,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
         if follower is not None:
             await follower.stop()
         await core.seal()
+        if forwarder is not None:
+            await forwarder.close()
         await physical.close()
         if ha_physical is not None:
             await ha_physical.close()
@@ -149,11 +158,12 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-def _app_for(core: Core, listener: ListenerConfig) -> App:
+def _app_for(core: Core, listener: ListenerConfig, forwarder: Forwarder | None = None) -> App:
     """One app per listener: request limits and the ceremony switches are per listener."""
     return App(core, max_request_size=listener.max_request_size,
                disable_unauthed_rekey=listener.disable_unauthed_rekey_endpoints,
-               disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints)
+               disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints,
+               forwarder=forwarder)
 
 
 def _banner(config: ServerConfig, storage_type: str, dev: bool, unseal_key: str, root_token: str) -> None:

@@ -27,7 +27,8 @@ def tables() -> Iterator[tuple[str, str]]:
     asyncio.run(drop_pg_table(name + "_locks"))
 
 
-def node(tmp_path: Path, tables: tuple[str, str], name: str, ttl: str = "1s") -> RunningServer:
+def node(tmp_path: Path, tables: tuple[str, str], name: str, ttl: str = "1s", top: str = "") -> RunningServer:
+    """A (not yet started) node on the shared tables; ``top``: more top-level HCL."""
     work = tmp_path / name
     work.mkdir()
     port = free_port()
@@ -37,7 +38,7 @@ def node(tmp_path: Path, tables: tuple[str, str], name: str, ttl: str = "1s") ->
                    f'  ha_enabled = "true"\n  ha_table = "{tables[1]}"\n  ha_lock_ttl = "{ttl}"\n}}\n'
                    f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
                    f'api_addr = "{addr}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n'
-                   'disable_mlock = true\nlog_level = "warning"\n')
+                   'disable_mlock = true\nlog_level = "warning"\n' + top)
     return RunningServer(cfg, addr, work)
 
 
@@ -70,8 +71,9 @@ def unseal(server: RunningServer, keys: list[str]) -> None:
 
 @pytest.fixture
 def cluster(tmp_path: Path, tables: tuple[str, str]) -> Iterator[list[RunningServer]]:
-    """Two unsealed nodes on the same tables: the first active (kv-v2 at secret/), the second standby."""
-    a, b = node(tmp_path, tables, "a"), node(tmp_path, tables, "b")
+    """Two unsealed nodes on the same tables: the first active (kv-v2 at secret/), the second standby.
+    Request forwarding off (the standby redirects, 307): tests/ha/test_forwarding.py has it on."""
+    a, b = (node(tmp_path, tables, n, top="disable_request_forwarding = true\n") for n in "ab")
     servers = [a, b]
     try:
         a.start()

@@ -29,7 +29,9 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import orjson
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from strongroom.barrier.aes_gcm import NONCE_SIZE, open_value, seal_value, term_of
 from strongroom.barrier.keyring import KEY_SIZE, Key, Keyring
@@ -224,6 +226,15 @@ class Barrier:
         keyring = self._require()
         key = keyring.active_key
         return KeyStatus(term=key.term, install_time=key.install_time, encryptions=self._encryptions)
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key for ``purpose`` (a distinct label per use), derived from the root key with
+        HKDF-SHA256: the same on every node unsealed with this root key, unchanged by rotation
+        (new terms) and rekey (new unseal key), gone on seal. Used to authenticate the HA request
+        forwarding hop (http/forwarding.py). Raises Sealed while sealed."""
+        # SECURITY: domain separation by ``info``; the root key itself never leaves the barrier.
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"strongroom/" + purpose).derive(
+            self._require().root_key)
 
     async def verify_unseal_key(self, unseal_key: bytes) -> bool:
         """Whether ``unseal_key`` is the unseal key in force (for rekey and root generation).

@@ -88,6 +88,7 @@ COMMANDS: dict[str, Command] = {
     "kv metadata put": Command("kv_metadata:metadata_put", "Set a secret's metadata"),
     "kv metadata delete": Command("kv_metadata:metadata_delete", "Delete a secret and all its versions"),
     "events subscribe": Command("events:subscribe", "Print the change events the token may see, as they happen"),
+    "operator drill": Command("drill:drill", "Seal a standby for an unseal drill and time it"),
 }
 
 #: One-line descriptions of the command families, for help listings.

@@ -14,6 +14,7 @@ from strongroom.config.values import (
     _bool,
     _duration,
     _get,
+    _int,
     _log_level,
     _option_str,
     _Repeated,
@@ -60,6 +61,11 @@ class ServerConfig:
     # security { webhook_urls = [...], revoke_on_tamper = true } (Strongroom's own stanza).
     security_webhook_urls: tuple[str, ...] = ()
     security_revoke_on_tamper: bool = False
+    # HA standbys redirect (307) instead of forwarding requests to the active (docs/ha.md); Vault's
+    # disable_clustering (no cluster port, so no forwarding) means the same here.
+    disable_request_forwarding: bool = False
+    # HA fleet monitoring (Strongroom's own key): alarm when fewer nodes are unsealed; 0 = off.
+    min_unsealed_nodes: int = 0
 
 
 # Storage backends with an HA lock (storage/postgresql.py, storage/etcd_ha.py): the only ones ha_storage takes.
@@ -72,12 +78,14 @@ _SETTINGS: dict[str, Callable[[object, str], object]] = {
     "default_lease_ttl": _duration, "max_lease_ttl": _duration, "default_max_request_duration": _duration,
     "ui": _bool, "disable_mlock": _bool, "disable_cache": _bool, "unsafe_allow_api_audit_creation": _bool,
     "cluster_name": _str, "pid_file": _str, "plugin_directory": _str,
+    "disable_request_forwarding": _bool, "disable_clustering": _bool,
 }
+_SETTINGS["min_unsealed_nodes"] = lambda v, k: _count(v, k)  # Strongroom's own (docs/ha.md)
 
 # Accepted for compatibility with existing Vault/OpenBao configs; ignoring them never weakens security.
 _IGNORED = frozenset({
     "log_format", "log_file", "log_rotate_duration", "log_rotate_bytes", "log_rotate_max_files",
-    "log_requests_level", "raw_storage_endpoint", "introspection_endpoint", "disable_clustering",
+    "log_requests_level", "raw_storage_endpoint", "introspection_endpoint",
     "enable_response_header_hostname", "enable_response_header_raft_node_id", "license_path",
     "cache_size", "detect_deadlocks", "imprecise_lease_role_tracking", "allow_audit_log_prefixing",
     "disable_standby_reads", "disable_performance_standby", "disable_sealwrap", "disable_printable_check",
@@ -191,6 +199,9 @@ class _Builder:
             telemetry=self.telemetry,
             security_webhook_urls=tuple(str(u) for u in self.security.get("webhook_urls", ())),  # type: ignore[attr-defined]
             security_revoke_on_tamper=bool(self.security.get("revoke_on_tamper", False)),
+            disable_request_forwarding=(_get(s, "disable_request_forwarding", _bool, False)
+                                        or _get(s, "disable_clustering", _bool, False)),
+            min_unsealed_nodes=_get(s, "min_unsealed_nodes", _count, 0),
         )
 
     def _listeners(self, default_duration: int) -> tuple[ListenerConfig, ...]:
@@ -227,6 +238,13 @@ def _security(body: dict[str, object]) -> dict[str, object]:
         else:
             raise _Bad(f"security.{key}", f'unknown key "security.{key}"')
     return out
+
+
+def _count(value: object, key: str) -> int:
+    n = _int(value, key)
+    if n < 0:
+        raise _Bad(key, f"{key} must not be negative, not {n}")
+    return n
 
 
 def _audit(labels: tuple[str, ...], body: dict[str, object]) -> dict[str, object]:

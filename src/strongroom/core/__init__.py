@@ -19,7 +19,8 @@ from strongroom.core.ceremonies import Ceremonies
 from strongroom.core.cluster import ClusterInfo
 from strongroom.core.events import EventBus
 from strongroom.core.expiration import ExpirationManager, SchedulerConfig
-from strongroom.core.identity import IdentityStore
+from strongroom.core.fleet import FleetMonitor
+from strongroom.core.identity import IdentityStore, LoginMFA
 from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
@@ -52,6 +53,9 @@ WRAPPING_VIEW = "core/wrapping/"
 EXPIRATION_VIEW = "sys/expire/"
 # Barrier prefix of the identity store (entities and groups: core/identity/store.py).
 IDENTITY_VIEW = "core/identity/"
+MFA_VIEW = "core/login-mfa/"  # login MFA: methods, enforcements, TOTP secrets (core/identity/mfa/store.py)
+# Barrier prefix of the fleet monitor's alarm state and of seal drills (core/fleet.py, core/drills.py).
+FLEET_VIEW = "core/fleet/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class CoreConfig:
     read_cache_bytes: int = READ_CACHE_BYTES
     # Seconds between two rounds of every part's and mount's periodic function (core/periodic.py).
     periodic_interval: float = DEFAULT_INTERVAL
+    # HA: fewer unsealed nodes than this raises an alarm (core/fleet.py); 0 turns it off.
+    min_unsealed_nodes: int = 0
 
 
 def auth_mount_lookup(mounts: MountTable) -> Callable[[str], tuple[str, str] | None]:
@@ -95,6 +101,8 @@ class Core(SealLifecycle):
                                  passwords=self.password_policies.generate, events=self.events.publish,
                                  entities=self._entity)
         self.identity = IdentityStore(StorageView(self.barrier, IDENTITY_VIEW), auth_mount_lookup(self.mounts))
+        self.mfa = LoginMFA(StorageView(self.barrier, MFA_VIEW), self.identity, self.mounts)
+        self.mfa.issue = lambda req, mount, resp: pipeline.issue_login(self, req, mount, resp)
         self.policies = PolicyStore(StorageView(self.barrier, POLICY_VIEW))
         self.tokens = TokenStore(StorageView(self.barrier, TOKEN_VIEW), default_ttl=lambda: self._token_ttls()[0],
                                  max_ttl=lambda: self._token_ttls()[1])
@@ -106,6 +114,8 @@ class Core(SealLifecycle):
                                        self.config.security)
         self.wrapping = Wrapping(StorageView(self.barrier, WRAPPING_VIEW), tokens=lambda: self.tokens,
                                  cubbyhole=self._cubbyhole_of, events=self.security)
+        self.fleet = FleetMonitor(StorageView(self.barrier, FLEET_VIEW), lambda: self.ha, self.security,
+                                  self.config.min_unsealed_nodes)
         self.ceremonies = Ceremonies(self.barrier, self._mint_root, lambda: self.sealed)
         self.rotation = AutoRotation(self.barrier)
         self.cluster = ClusterInfo(self.barrier, self.config.cluster_name)
@@ -132,11 +142,13 @@ class Core(SealLifecycle):
             (TOKEN_VIEW, self.tokens),
             ("", self.mounts),
             (IDENTITY_VIEW, self.identity),
+            (MFA_VIEW, self.mfa),
             ("", self.cluster),
             ("", Steps(setup=lambda: self.audit.setup(), deactivate=lambda: self.audit.teardown())),
             ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
             ("", Steps(activate=lambda: self.rotation.setup(), deactivate=lambda: self.rotation.stop())),
             ("", Steps(deactivate=lambda: self.security.stop())),
+            (FLEET_VIEW, self.fleet),
             ("", Steps(deactivate=lambda: self.ceremonies.reset())),
             ("", Steps(deactivate=self.events.close_all)),
             ("", self.periodic),
@@ -182,7 +194,7 @@ class Core(SealLifecycle):
                 rotation=self.rotation, keys=self.barrier, security=self.security,
                 password_policies=self.password_policies, ha_nodes=self._ha_nodes,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl,
-                identity_policies=self.identity.policies_for), cfg)
+                identity_policies=self.identity.policies_for, mfa=self.mfa, fleet=self.fleet), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,
@@ -191,7 +203,7 @@ class Core(SealLifecycle):
         def identity(cfg: BackendConfig) -> Backend:
             from strongroom.core.identity import IdentityBackend
 
-            return IdentityBackend(self.identity, cfg, self.config.api_addr)
+            return IdentityBackend(self.identity, cfg, self.config.api_addr, self.mfa)
 
         return {"mounts": {**SECRETS_ENGINES, "system": system, "identity": identity},
                 "auth": {**AUTH_METHODS, "token": token}}

@@ -1,7 +1,7 @@
 """High availability: every unsealed node competes for one lock in the storage backend; the holder is
 the active node (every part activated), the others are standbys (parts set up, not activated) that
-redirect clients to the active (http/app.py). Only the PostgreSQL backend has a lock so far
-(storage/postgresql.py ``PostgresqlHALock``); see docs/ha.md.
+forward requests to the active (http/forwarding.py) or redirect clients to it (http/app.py). Only
+the PostgreSQL backend has a lock so far (storage/postgresql.py ``PostgresqlHALock``); see docs/ha.md.
 
 Fencing: the lock is valid in the database until ``valid_until`` (database clock, ``ttl`` after the
 statement ran). The active takes the time just BEFORE sending each renewal; it counts itself active
@@ -228,15 +228,22 @@ class HA:
                     await self._lose("activation failed")
                     await self._release()
                 return
-        try:
-            held = await self.lock.holder()
-        except Exception:  # noqa: BLE001 - unknown leader: answer 503, not a redirect
-            held = None
-        if held is None:
-            self._leader = None
-        else:
-            self._leader = (held[0], held[1])
-            self._leader_until = time.monotonic() + min(held[2], self.lock.ttl)
+        await self.refresh_leader()
+
+    async def refresh_leader(self) -> tuple[bool, str]:
+        """Read who holds the lock now (each standby round, and after a forward to the active
+        failed: http/forwarding.py); then :meth:`leader`. Bounded by the lock's TTL; never raises."""
+        if not self.fenced_active:
+            try:
+                held = await self.lock.holder()
+            except Exception:  # noqa: BLE001 - unknown leader: answer 503, not a redirect
+                held = None
+            if held is None:
+                self._leader = None
+            else:
+                self._leader = (held[0], held[1])
+                self._leader_until = time.monotonic() + min(held[2], self.lock.ttl)
+        return self.leader()
 
 
 __all__ = ["HA", "HALock"]

@@ -6,7 +6,8 @@
     4 audit request  fail closed: no device could record it -> error, and the backend never runs
     5 route          mount's backend handles the mount-relative request
     6 register       leases for secrets (deleting the backend's write-ahead entries in the same
-                     commit: framework/wal.py); tokens (and their leases) for logins
+                     commit: framework/wal.py); tokens (and their leases) for logins, unless
+                     login MFA holds the login for its second factor (core/identity/mfa)
     7 wrap           response wrapping into a single-use token's cubbyhole
     8 audit response the outcome, success or error (an error before step 4 is audited here too)
     finally          a token whose last use this was is revoked; a read the edge may cache is
@@ -212,20 +213,29 @@ async def register(core: Core, req: Request, mount: MountEntry, resp: Response |
     if resp.secret is not None and backend is not None and backend.generates_leases:
         await core.expiration.register_secret(req, resp)
     if resp.auth is not None and not resp.auth.client_token:
-        default_ttl, max_ttl = core.mounts.ttls(mount)
         entity = await login_entity(core, mount, resp.auth)
-        _, _, warnings = await issue_login_token(core.tokens, resp.auth, req, default_ttl=default_ttl,
-                                                 max_ttl=max_ttl)
-        if entity is not None:  # as Vault: policies = token's + identity's, both sorted
-            resp.auth.identity_policies = sorted(core.identity.policies_for(entity.id))
-            resp.auth.policies = sorted({*resp.auth.token_policies, *resp.auth.identity_policies})
-        resp.warnings.extend(warnings)
+        # Login MFA (core/identity/mfa): a login an enforcement matches is held for its second
+        # factor (no token now; sys/mfa/validate issues it) or passes the X-Vault-MFA header.
+        if not await core.mfa.hold_login(req, mount, resp, entity):
+            await issue_login(core, req, mount, resp)
     if resp.wal_ids and mount.view is not None:
         # Write-ahead entries no lease commit took (no lease was registered): the request is
         # done with them (framework/wal.py).
         ids, resp.wal_ids = resp.wal_ids, []
         await commit_wal_deletes(mount.view, ids)
     return resp
+
+
+async def issue_login(core: Core, req: Request, mount: MountEntry, resp: Response) -> None:
+    """The token of a login (``resp.auth``, its entity already found), with the mount's TTLs; also
+    how sys/mfa/validate finishes a login held for MFA (``req``: the login request's facts)."""
+    assert resp.auth is not None
+    default_ttl, max_ttl = core.mounts.ttls(mount)
+    _, _, warnings = await issue_login_token(core.tokens, resp.auth, req, default_ttl=default_ttl, max_ttl=max_ttl)
+    if resp.auth.entity_id:  # as Vault: policies = token's + identity's, both sorted
+        resp.auth.identity_policies = sorted(core.identity.policies_for(resp.auth.entity_id))
+        resp.auth.policies = sorted({*resp.auth.token_policies, *resp.auth.identity_policies})
+    resp.warnings.extend(warnings)
 
 
 async def login_entity(core: Core, mount: MountEntry, auth: Auth) -> EntityRecord | None:

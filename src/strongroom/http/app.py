@@ -28,6 +28,7 @@ from strongroom.errors import (
 from strongroom.http import envelope, wire
 from strongroom.http.ceremonies import GENERATE_ROOT_ROUTES, REKEY_ROUTES
 from strongroom.http.ceremonies import ROUTES as CEREMONY_ROUTES
+from strongroom.http.forwarding import NO_FORWARDING, NOT_FOUND
 from strongroom.http.logical import Peer, query_of, to_request, token_of
 from strongroom.http.sys import ACTIONS as SYS_ACTIONS
 from strongroom.http.sys import ROUTES as SYS_ROUTES
@@ -37,6 +38,7 @@ from strongroom.http.sys import check_method as check_sys_method
 if TYPE_CHECKING:
     from strongroom.core import Core
     from strongroom.core.events import Subscriber
+    from strongroom.http.forwarding import Forwarder
 
 log = logging.getLogger("strongroom.http")
 
@@ -54,8 +56,12 @@ def too_large() -> tuple[int, bytes]:
 
 class App:
     def __init__(self, core: Core, *, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
-                 disable_unauthed_rekey: bool = False, disable_unauthed_generate_root: bool = False) -> None:
+                 disable_unauthed_rekey: bool = False, disable_unauthed_generate_root: bool = False,
+                 forwarder: Forwarder | None = None) -> None:
         self.core = core
+        # HA only (http/forwarding.py): forwards a standby's requests to the active and checks, on the
+        # active, the ones a standby forwarded. None without HA: then nothing of it runs per request.
+        self.forwarder = forwarder
         # < 0 means unlimited (Vault's listener setting); the HTTP server enforces it while reading.
         self.max_request_size = max_request_size
         # Token-less ceremony endpoints this listener refuses (OpenBao's listener switches).
@@ -146,6 +152,13 @@ class App:
             # storage key: refused before routing, as OpenBao does (Go's unicode.IsPrint is the
             # same set as str.isprintable).
             raise InvalidRequest("path cannot contain non-printable characters")
+        forwarder = self.forwarder
+        forwarded = False
+        if forwarder is not None and forwarder.claims(headers):
+            # From a standby (http/forwarding.py): its client's address is believed only if the hop
+            # is authenticated; otherwise 403, never the forged address.
+            peer, headers = forwarder.accept(method, raw_path, query_string, headers, body)
+            forwarded = True
         sys_path = path.rstrip("/")
         sys_handler = ROUTES.get(sys_path)
         if sys_handler is not None:
@@ -155,8 +168,13 @@ class App:
             check_sys_method(sys_path, method, query)
             status, data = await sys_handler(self.core, method, query, headers, body)
             return status, b"" if data is None else orjson.dumps(data)
-        if not self.core.serving_active and sys_path != "sys/seal":
-            return _standby_answer(self.core, raw_path, query_string)  # HA standby: the active answers (docs/ha.md)
+        if not self.core.serving_active and sys_path != "sys/seal":  # HA standby: the active answers (docs/ha.md)
+            if forwarder is not None:
+                if forwarded:  # never forwarded twice (this node lost the lock meanwhile): the standby retries
+                    raise Standby(NOT_FOUND)
+                if forwarder.enabled and not headers.get(NO_FORWARDING):
+                    return await forwarder.forward(method, raw_path, query_string, headers, body, peer)
+            return _standby_answer(self.core, raw_path, query_string)
         if sys_path in SYS_ACTIONS:
             check_sys_method(sys_path, method, query_of(query_string))
             status, data = await sys_act(self.core, sys_path, method, query_string, headers, body,
@@ -202,6 +220,8 @@ class App:
 # header adds it here.
 _VAULT_PREFIX = "x-vault-"
 _HARMLESS_VAULT = frozenset({"x-vault-token", "x-vault-request"})
+# Strongroom's own (http/forwarding.py: a request a standby forwarded) is never answered from the cache.
+_OURS_PREFIX = "x-strongroom-"
 # What ordinary clients send (Vault's Go client, hvac, curl): tested in one step, in C.
 _ORDINARY = frozenset({"host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",
                        "keep-alive", "content-length", "content-type", "authorization", "x-vault-token",
@@ -219,7 +239,7 @@ def _standby_answer(core: Core, raw_path: str, query_string: str) -> tuple[int, 
         raise Sealed()
     is_self, address = core.ha.leader() if core.ha is not None else (False, "")
     if is_self or not address:  # is_self: the lock is won but activation not finished, never a self-redirect
-        raise Standby("local node is not active but active cluster node not found")
+        raise Standby(NOT_FOUND)
     location = address.rstrip("/") + raw_path + ("?" + query_string if query_string else "")
     return 307, wire.Body(b"", headers={"Location": location})
 
@@ -235,7 +255,7 @@ def _plain_get(method: str, headers: dict[str, str], body: bytes) -> bool:
     if headers.keys() <= _ORDINARY:
         return True
     for name in headers:
-        if name.startswith(_VAULT_PREFIX) and name not in _HARMLESS_VAULT:
+        if name.startswith(_VAULT_PREFIX) and name not in _HARMLESS_VAULT or name.startswith(_OURS_PREFIX):
             return False
     return True
 

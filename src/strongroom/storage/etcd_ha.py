@@ -157,7 +157,7 @@ class EtcdHALock:
         """(identity, value, seconds left at most) of the holder, None when the key is absent. The key
         exists only while its lease lives, which is at most ``ttl`` more seconds without a renewal."""
         seen, self._seen = self._seen, None
-        if seen is not None and time.monotonic() - seen[1] < self.ttl / 6:
+        if seen is not None and time.monotonic() - seen[1] < min(self.ttl / 6, 0.05):
             # A standby's round asks right after its failed acquire, which read the key: one read fewer.
             return None if seen[0] is None else (*seen[0], self.ttl)
         result = await self._run("holder", self._client.call("kv/range", {"key": self._key(LOCK)}))

@@ -20,9 +20,10 @@ logins and request-time policy use); this backend only translates requests.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.core.identity import oidc
+from strongroom.core.identity.mfa import paths as mfa_paths
 from strongroom.core.identity.store import Alias, EntityRecord, GroupRecord, IdentityStore
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import (
@@ -37,6 +38,9 @@ from strongroom.framework import (
     Request,
     Response,
 )
+
+if TYPE_CHECKING:
+    from strongroom.core.identity.mfa import LoginMFA
 
 _ID = r"(?P<id>[^/]+)"
 _NAME = r"(?P<name>[^/]+)"
@@ -127,9 +131,11 @@ class IdentityBackend(Backend):
     help = ("The identity store: entities (one per person or service, with an alias per auth mount) and "
             "groups whose policies apply to every token of their members.")
 
-    def __init__(self, store: IdentityStore, config: BackendConfig, api_addr: str = "") -> None:
-        super().__init__(config, [*paths(), *oidc.paths()])
+    def __init__(self, store: IdentityStore, config: BackendConfig, api_addr: str = "",
+                 mfa: LoginMFA | None = None) -> None:
+        super().__init__(config, [*paths(), *oidc.paths(), *mfa_paths.paths()])
         self.store = store
+        self.mfa = mfa  # login MFA (core/identity/mfa): the mfa/* paths
         self.api_addr = api_addr  # the default OIDC issuer's base (identity/oidc/config overrides)
 
 

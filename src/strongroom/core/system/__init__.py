@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.core.system import (
     audit,
+    fleet,
     generate_root,
     keys,
     leases,
+    mfa,
     mounts,
     password_policies,
     policies,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from strongroom.core.audit import AuditBroker
     from strongroom.core.ceremonies import Ceremonies
     from strongroom.core.expiration import ExpirationManager
+    from strongroom.core.identity.mfa import LoginMFA
+    from strongroom.core.fleet import FleetMonitor
     from strongroom.core.mounts import MountTable
     from strongroom.core.password_policies import PasswordPolicyStore
     from strongroom.core.policy import PolicyStore
@@ -59,6 +63,8 @@ class SystemParts:
     ha_nodes: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None  # sys/ha-status
     # An entity id's identity policies (core/identity/): sys/capabilities and capabilities-accessor.
     identity_policies: Callable[[str], tuple[str, ...]] = lambda _entity_id: ()
+    mfa: LoginMFA | None = None  # sys/mfa/validate (login MFA, core/identity/mfa)
+    fleet: FleetMonitor | None = None  # sys/drill, sys/drills (core/fleet.py, core/drills.py)
 
 
 class SystemBackend(Backend):
@@ -69,7 +75,8 @@ class SystemBackend(Backend):
     def __init__(self, parts: SystemParts, config: BackendConfig) -> None:
         super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
                          + wrapping.paths() + security.paths() + audit.paths() + generate_root.paths()
-                         + leases.paths() + password_policies.paths() + keys.ha_paths())
+                         + leases.paths() + password_policies.paths() + keys.ha_paths() + mfa.paths()
+                         + fleet.paths())
         self.parts = parts
         self.migrations: dict[str, dict[str, Any]] = {}
 
