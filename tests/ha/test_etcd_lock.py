@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +18,7 @@ from strongroom.errors import InvalidRequest
 from strongroom.storage import open_storage
 from strongroom.storage.etcd import EtcdStorage
 from strongroom.storage.etcd_ha import EtcdHALock
-from tests.storage.services import EtcdServer
+from tests.storage.services import EtcdServer, start_etcd_or_skip
 
 
 async def _open(etcd: EtcdServer, path: str, ttl: str = "1s") -> EtcdStorage:
@@ -171,3 +174,39 @@ async def test_fencing_stops_acting_before_the_lease_can_expire(etcd_fast: EtcdS
     finally:
         await s1.close()
         await s2.close()
+
+
+async def test_the_active_stops_acting_when_etcd_is_lost(tmp_path: Path) -> None:
+    """etcd itself goes away under the active: its renewals fail and it counts itself inactive
+    (and deactivates) within the TTL, as it must before a recovered etcd could expire its lease."""
+    shm = Path("/dev/shm")
+    work = Path(tempfile.mkdtemp(prefix="sr-etcd-lost-", dir=shm if shm.is_dir() else tmp_path))
+    etcd = start_etcd_or_skip(work, fast=True)
+    try:
+        s1 = await _open(etcd, "/sr-lost/")
+        ha = HA(_lock(s1), "http://one:8200")
+        events: list[str] = []
+
+        async def note(what: str) -> None:
+            events.append(what)
+
+        ha.start(lambda: note("active"), lambda: note("standby"))
+        deadline = time.monotonic() + 3
+        while not ha.fenced_active and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert ha.fenced_active
+        etcd.proc.kill()
+        etcd.proc.wait(5)
+        lost_at = time.monotonic()
+        while ha.fenced_active:
+            await asyncio.sleep(0.005)
+        assert time.monotonic() - lost_at < 1.0
+        while "standby" not in events and time.monotonic() - lost_at < 3:
+            await asyncio.sleep(0.01)
+        assert events == ["active", "standby"]
+        await ha.stop()
+        await s1.close()
+    finally:
+        if etcd.proc.poll() is None:
+            etcd.stop()
+        shutil.rmtree(work, ignore_errors=True)
