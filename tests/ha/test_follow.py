@@ -202,3 +202,34 @@ async def test_etcd_watch_reopens_after_silence_without_missing_a_change(etcd_fa
         await asyncio.gather(task, return_exceptions=True)
         await writer.close()
         await reader.close()
+
+
+async def test_postgresql_writes_notify_their_keys_at_commit(tables: tuple[str, str]) -> None:
+    from strongroom.storage.postgresql import PostgresqlStorage
+
+    options = {"connection_url": PG_URL, "table": tables[0]}
+    writer, reader = await open_storage("postgresql", options), await open_storage("postgresql", options)
+    assert isinstance(writer, PostgresqlStorage) and isinstance(reader, PostgresqlStorage)
+    seen: list[str | None] = []
+
+    async def follow() -> None:
+        async for key in reader.changes():
+            seen.append(key)
+
+    task = asyncio.create_task(follow())
+    try:
+        await _until(lambda: _true(seen == [None]))
+        await writer.put("quiet", b"0")  # not publishing: no notification (HA off costs nothing)
+        writer.publish_changes()
+        await writer.put("a/b", b"1")
+        await writer.delete("a/b")
+        await writer.write_batch([("c", b"3"), ("d/e", None), ("c", b"4")])
+        await writer.put("long/" + "x" * 8000, b"5")  # too long for a payload: "something changed"
+        await _until(lambda: _true(len(seen) >= 6))
+        await asyncio.sleep(0.1)
+        assert seen == [None, "a/b", "a/b", "c", "d/e", None]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await writer.close()
+        await reader.close()
