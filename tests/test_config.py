@@ -877,3 +877,16 @@ def test_user_lockout_environment_overrides(tmp_path: Path) -> None:
     assert lockout_config(cfg, {"VAULT_DISABLE_USER_LOCKOUT": "0"}).env_disable is False
     with pytest.raises(Err, match="BAO_DISABLE_USER_LOCKOUT"):
         lockout_config(cfg, {"BAO_DISABLE_USER_LOCKOUT": "perhaps"})
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "file", "inmem"])
+def test_ha_storage_needs_a_backend_with_ha(tmp_path: Path, kind: str) -> None:
+    err = hcl_error(tmp_path, BASE + f'ha_storage "{kind}" {{\n  ha_enabled = "true"\n}}\n')
+    assert f'ha_storage "{kind}" does not support high availability' in str(err) and err.key == "ha_storage"
+    assert "supported: etcd, postgresql" in str(err)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "etcd"])
+def test_ha_storage_with_ha_backends_is_accepted(tmp_path: Path, kind: str) -> None:
+    cfg = load_config([write(tmp_path, "c.hcl", BASE + f'ha_storage "{kind}" {{\n  ha_enabled = "true"\n}}\n')])
+    assert cfg.ha_storage == StorageConfig(kind, {"ha_enabled": "true"})

@@ -18,10 +18,11 @@ from strongroom import __version__
 from strongroom.config import ConfigError, ListenerConfig, ServerConfig, dev_config, load_config
 from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditConfig
+from strongroom.core.follow import Follower
 from strongroom.core.lockout import LockoutConfig, LockoutSettings
 from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
-from strongroom.errors import StrongroomError
+from strongroom.errors import InvalidRequest, StrongroomError
 from strongroom.http.app import App
 from strongroom.http.forwarding import Forwarder, trust_for
 from strongroom.http.server import HttpServer
@@ -96,14 +97,17 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                      read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE,
                                      min_unsealed_nodes=config.min_unsealed_nodes,
                                      user_lockout=lockout_config(config, os.environ)))
-    lock = getattr(physical, "ha", None)
+    ha_physical = await open_ha_storage(config)
+    lock = getattr(ha_physical if ha_physical is not None else physical, "ha", None)
+    follower: Follower | None = None
     forwarder = None  # HA request forwarding (http/forwarding.py), only with HA
-    if lock is not None:  # storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
+    if lock is not None:  # storage/ha_storage "..." { ha_enabled = "true" }: compete for the lock (docs/ha.md)
         from strongroom.core.ha import HA
 
         first = config.listeners[0] if config.listeners else None
         api_addr = config.api_addr or (f"{_scheme(first)}://{first.address}" if first else "")
         core.ha = HA(lock, api_addr, config.cluster_addr)
+        follower = follow_writes(core, physical)
         forwarder = Forwarder(core, enabled=not config.disable_request_forwarding,
                               verify=trust_for([lst.tls_cert_file for lst in config.listeners if lst.tls_cert_file]))
     elif config.min_unsealed_nodes:
@@ -124,11 +128,45 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
         for s in servers:  # a failed start or a second signal: nothing may keep listening
             if s.server is not None:
                 s.server.close()
+        if follower is not None:
+            await follower.stop()
         await core.seal()
         if forwarder is not None:
             await forwarder.close()
         await physical.close()
+        if ha_physical is not None:
+            await ha_physical.close()
     return 0
+
+
+def follow_writes(core: Core, physical: PhysicalStorage) -> Follower | None:
+    """HA: this node publishes its writes (PostgreSQL NOTIFY) and, while standby, follows the active's
+    (core/follow.py), when the data store has a change feed."""
+    feed = getattr(physical, "changes", None)
+    if feed is None:
+        log.warning("HA: storage has no change feed; standbys reload everything when they become active")
+        return None
+    publish = getattr(physical, "publish_changes", None)
+    if publish is not None:
+        publish()
+    from strongroom.core.follow import Follower
+
+    follower = Follower(core, feed)
+    follower.start()
+    return follower
+
+
+async def open_ha_storage(config: ServerConfig) -> PhysicalStorage | None:
+    """The ``ha_storage`` stanza's store (its HA lock only; data stays in ``storage``), as Vault: its
+    backend must support HA and have it enabled."""
+    if config.ha_storage is None:
+        return None
+    store = await open_storage(config.ha_storage.type, dict(config.ha_storage.options))
+    if getattr(store, "ha", None) is None:
+        await store.close()
+        raise InvalidRequest(f'ha_storage "{config.ha_storage.type}" has HA support disabled: '
+                             'set ha_enabled = "true" in the ha_storage stanza')
+    return store
 
 
 async def _until_signalled() -> None:

@@ -18,7 +18,7 @@ from strongroom.storage.cache import CachedStorage
 from strongroom.storage.inmem import InmemStorage
 from tests.storage.services import EtcdServer, drop_pg_table, pg_url_or_skip, start_etcd_or_skip
 
-BACKENDS = ["inmem", "sqlite", "file", "cache", "postgresql", "etcd"]
+BACKENDS = ["inmem", "sqlite", "file", "cache", "postgresql", "etcd", "postgresql-notify"]
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,10 @@ async def open_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest
     if kind == "postgresql":
         return await open_storage("postgresql", {"connection_url": pg_url_or_skip(),
                                                  "table": f"sr_test_{uuid.uuid4().hex[:12]}", "max_parallel": "4"})
+    if kind == "postgresql-notify":  # as under HA: every write also NOTIFYs its key (storage/pg_changes.py)
+        store = await open_backend("postgresql", tmp_path, request)
+        getattr(store, "publish_changes")()
+        return store
     if kind == "etcd":
         assert request is not None
         etcd: EtcdServer = request.getfixturevalue("etcd_server")
@@ -58,5 +62,5 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     finally:
         await backend.close()
         table = getattr(backend, "table_name", None)
-        if request.param == "postgresql" and table:
+        if request.param.startswith("postgresql") and table:
             await drop_pg_table(table)

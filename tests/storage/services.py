@@ -61,8 +61,9 @@ class EtcdServer:
             self.proc.wait(10)
 
 
-def start_etcd_or_skip(workdir: Path) -> EtcdServer:
-    """A single-member etcd on free ports with its data in ``workdir`` (Debian's etcd-server)."""
+def start_etcd_or_skip(workdir: Path, *, fast: bool = False) -> EtcdServer:
+    """A single-member etcd on free ports with its data in ``workdir`` (Debian's etcd-server).
+    ``fast``: 10 ms heartbeats, so etcd grants leases as short as 1 s (HA tests)."""
     binary = shutil.which("etcd") or ("/usr/bin/etcd" if Path("/usr/bin/etcd").exists() else None)
     if binary is None:
         pytest.skip("the etcd binary is not installed (Debian package etcd-server; .ci/run installs it)")
@@ -75,7 +76,8 @@ def start_etcd_or_skip(workdir: Path) -> EtcdServer:
              "--listen-client-urls", address, "--advertise-client-urls", address,
              "--listen-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-cluster", f"sr-test=http://127.0.0.1:{peer}", "--log-level", "warn"],
+             "--initial-cluster", f"sr-test=http://127.0.0.1:{peer}", "--log-level", "warn",
+             *(["--heartbeat-interval", "10", "--election-timeout", "100"] if fast else [])],
             stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

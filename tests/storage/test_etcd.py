@@ -145,7 +145,7 @@ async def test_username_and_password(auth_etcd: EtcdServer) -> None:
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"etcd_api": "v2"}, 'etcd_api "v2" is not supported'),
-    ({"ha_enabled": "true"}, '"ha_enabled" is not supported yet'),
+    ({"ha_enabled": "yes"}, '"ha_enabled" must be true or false'),
     ({"address": "127.0.0.1:2379"}, 'invalid "address"'),
     ({"username": "u"}, '"username" and "password" go together'),
     ({"tls_ca_file": "/x"}, "tls_ca_file not supported"),

@@ -71,6 +71,9 @@ class ServerConfig:
     user_lockouts: dict[str, UserLockoutConfig] = field(default_factory=dict)
 
 
+# Storage backends with an HA lock (storage/postgresql.py, storage/etcd_ha.py): the only ones ha_storage takes.
+HA_STORAGE_TYPES = frozenset({"postgresql", "etcd"})
+
 # --------------------------------------------------------------------------- top-level keys
 
 _SETTINGS: dict[str, Callable[[object, str], object]] = {
@@ -174,6 +177,9 @@ class _Builder:
         storage, ha_storage = (self.storage[k][0] if k in self.storage else None
                                for k in ("storage", "ha_storage"))
         listeners = self._listeners(_get(s, "default_max_request_duration", _duration, 0))
+        if ha_storage is not None and ha_storage.type not in HA_STORAGE_TYPES:
+            raise ConfigError(self.storage["ha_storage"][1], f'ha_storage "{ha_storage.type}" does not support high '
+                              f'availability (supported: {", ".join(sorted(HA_STORAGE_TYPES))})', key="ha_storage")
         if require_complete and storage is None:
             raise ConfigError(everywhere, 'no storage stanza: one storage "TYPE" { ... } is required',
                               key="storage")

@@ -49,6 +49,7 @@ class SealLifecycle:
         # High availability (core/ha.py), None without ``ha_enabled``: then this node is always active.
         self.ha: HA | None = None
         self._ha_ready = False  # HA: the parts are activated (set after activation, cleared before)
+        self.ha_switch = asyncio.Lock()  # HA: activation, deactivation and a follower's reload in turn
         # Requests are served only while this is set: from the end of a successful post-unseal to
         # the first line of seal() (see ``sealed``).
         self._serving = False
@@ -168,34 +169,55 @@ class SealLifecycle:
     async def _ha_activate(self) -> None:
         """The lock was won: drop everything the standby read (another node wrote since), then set
         every part up again and activate it."""
-        self._ha_ready = False
-        self.reads.clear()
-        await deactivate_all(part for _, part in reversed(self.parts))
-        if self.sealed:
-            raise Sealed()
-        self._purge_storage_cache()  # ciphertext read while standby: the active wrote since
-        await self.barrier.reload_keyring()  # the previous active may have rotated it
-        self.standby = False
-        for _, part in self.parts:
-            await part.setup()
-        for _, part in self.parts:
-            await part.activate()
-        self.reads.clear()
-        self._ha_ready = True
+        async with self.ha_switch:  # one switch at a time (core/follow.py reloads too)
+            self._ha_ready = False
+            self.reads.clear()
+            await deactivate_all(part for _, part in reversed(self.parts))
+            if self.sealed:
+                raise Sealed()
+            self._purge_storage_cache()  # ciphertext read while standby: the active wrote since
+            await self.barrier.reload_keyring()  # the previous active may have rotated it
+            self.standby = False
+            for _, part in self.parts:
+                await part.setup()
+            for _, part in self.parts:
+                await part.activate()
+            self.reads.clear()
+            self._ha_ready = True
 
     def _purge_storage_cache(self) -> None:
         """Forget the physical storage cache, if any (the subclass knows it)."""
 
     async def _ha_deactivate(self) -> None:
         """The lock was lost or given up: stop the active's work, become a standby again."""
-        self._ha_ready = False
-        self.standby = True
-        self.reads.clear()
-        await deactivate_all(part for _, part in reversed(self.parts))
-        if self.sealed:
-            return
-        for _, part in self.parts:
-            await part.setup()
+        async with self.ha_switch:  # one switch at a time (core/follow.py reloads too)
+            self._ha_ready = False
+            self.standby = True
+            self.reads.clear()
+            await deactivate_all(part for _, part in reversed(self.parts))
+            if self.sealed:
+                return
+            for _, part in self.parts:
+                await part.setup()
+
+    async def reload_standby(self) -> None:
+        """HA (core/follow.py): the active's changes may have been missed (the change feed broke):
+        drop every cache and, on an unsealed standby, re-read the keyring and set every part up
+        again from the store. Nothing on the active node or while sealed (beyond the caches)."""
+        async with self.ha_switch:
+            if self.ha is not None and self.ha.active:
+                return
+            self._purge_storage_cache()
+            self.reads.clear()
+            if self.sealed or not self.standby:
+                return
+            await self.barrier.reload_keyring()
+            await deactivate_all(part for _, part in reversed(self.parts))
+            self.reads.clear()
+            if self.sealed:
+                return
+            for _, part in self.parts:
+                await part.setup()
 
     async def _post_unseal(self) -> None:
         """Set up every part behind the barrier, then (on the active node) activate them. Internal:

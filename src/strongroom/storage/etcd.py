@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -31,6 +31,9 @@ from strongroom.errors import Internal, InvalidRequest
 from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
 from strongroom.storage.options import StorageOptions
+
+if TYPE_CHECKING:
+    from strongroom.storage.etcd_ha import EtcdHALock
 
 DEFAULT_PATH = "/vault/"
 DEFAULT_MAX_PARALLEL = 128
@@ -69,6 +72,7 @@ class EtcdStorage:
         self._credentials = credentials
         self._token: str | None = None
         self.path = base
+        self.ha: EtcdHALock | None = None  # set when the stanza has ha_enabled (storage/etcd_ha.py)
 
     # -- transport ---------------------------------------------------------------------------------
 
@@ -89,6 +93,11 @@ class EtcdStorage:
                 continue
             raise Internal(f"etcd storage: {method} failed: {error[1]}")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One v3 gateway call (``kv/txn``, ``lease/grant``, ...) with this store's endpoints and
+        credentials: for the HA lock and the watch, which speak etcd beyond get/put/delete/list."""
+        return await self._post(method, body)
 
     async def _send(self, method: str, body: dict[str, Any], authenticated: bool) -> httpx.Response:
         headers = {"Authorization": self._token} if authenticated and self._token else {}
@@ -180,7 +189,26 @@ class EtcdStorage:
         if result.get("succeeded") is not True:  # no compares: etcd always takes the success branch
             raise Internal("etcd storage: write batch transaction was not applied")
 
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(self._endpoints)
+
+    async def auth_headers(self) -> dict[str, str]:
+        """The Authorization header for a call made outside :meth:`call` (the watch stream)."""
+        if self._credentials and self._token is None:
+            await self._authenticate()
+        return {"Authorization": self._token} if self._token else {}
+
+    def changes(self) -> AsyncIterator[str | None]:
+        """HA: the keys other nodes write (a watch on the prefix, storage/etcd_watch.py); None first,
+        once the watch is in place. Raises when the watch breaks."""
+        from strongroom.storage.etcd_watch import watch
+
+        return watch(self)
+
     async def close(self) -> None:
+        if self.ha is not None:
+            await self.ha.close()
         await self._client.aclose()
 
 
@@ -210,8 +238,7 @@ async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
     unsupported = sorted(k for k in options if k.startswith("tls_") or k in ("discovery_srv", "discovery_srv_name"))
     if unsupported:
         raise InvalidRequest(f"etcd storage: {', '.join(unsupported)} not supported yet (plain http endpoints only)")
-    if str(options.get("ha_enabled", "")).lower() in ("true", "1"):
-        raise InvalidRequest('etcd storage: "ha_enabled" is not supported yet (one node per path)')
+    ha_enabled = opts.flag("ha_enabled")
     api = str(options.get("etcd_api") or "v3")
     if api != "v3":
         raise InvalidRequest(f'etcd storage: etcd_api "{api}" is not supported (only "v3")')
@@ -233,12 +260,25 @@ async def open_etcd(options: dict[str, Any]) -> PhysicalStorage:
     timeout = httpx.Timeout(request_timeout, connect=min(_CONNECT_TIMEOUT, request_timeout))
     client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=max_parallel,
                                                                     max_keepalive_connections=max_parallel))
-    store = EtcdStorage(client, endpoints, base, (username, password) if username else None, max_parallel)
+    credentials = (username, password) if username else None
+    store = EtcdStorage(client, endpoints, base, credentials, max_parallel)
     try:
         await store.get("")  # the store answers, and the credentials work
     except BaseException:
         await client.aclose()
         raise
+    if ha_enabled:
+        from strongroom.storage.etcd_ha import EtcdHALock, ha_prefix, lock_ttl
+
+        try:
+            ttl = lock_ttl(opts)
+        except BaseException:
+            await client.aclose()
+            raise
+        # Its own connections: a renewal never waits behind data requests for a slot.
+        ha_client = httpx.AsyncClient(timeout=httpx.Timeout(ttl, connect=min(_CONNECT_TIMEOUT, ttl)),
+                                      limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
+        store.ha = EtcdHALock(EtcdStorage(ha_client, endpoints, ha_prefix(base), credentials, 4), ttl)
     return store
 
 

@@ -42,6 +42,8 @@ from strongroom.errors import Internal, InvalidRequest
 from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
 from strongroom.storage.options import StorageOptions
+from strongroom.storage.pg_changes import change_channel, notify_payload
+from strongroom.storage.pg_ha import DEFAULT_HA_TABLE, DEFAULT_HA_TTL, PostgresqlHALock, _create_ha_table
 
 DEFAULT_TABLE = "vault_kv_store"
 DEFAULT_MAX_PARALLEL = 128  # Vault's default
@@ -66,6 +68,7 @@ class _Pool:
 
     def __init__(self, conninfo: str, size: int, connect_timeout: float, max_idle: int | None = None) -> None:
         self._conninfo = conninfo
+        self.conninfo = conninfo
         self._max_idle = size if max_idle is None else max_idle
         self._connect_timeout = connect_timeout
         self._slots = asyncio.Semaphore(size)
@@ -119,6 +122,9 @@ class PostgresqlStorage:
                  table_name: str = DEFAULT_TABLE) -> None:
         self.table_name = table_name  # as configured: TABLE or SCHEMA.TABLE
         self.ha: PostgresqlHALock | None = None  # set when the stanza has ha_enabled
+        # HA: every write also NOTIFYs this channel with its key, in its transaction (storage/pg_changes.py).
+        self.channel = change_channel(table_name)
+        self.publishing = False
         self._pool = pool
         self._where = where  # host:port/dbname, for error messages (never the password)
         self._timeout = request_timeout
@@ -128,6 +134,12 @@ class PostgresqlStorage:
             "INSERT INTO {} (parent_path, path, key, value) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (path, key) DO UPDATE SET value = excluded.value").format(t)
         self._delete = sql.SQL("DELETE FROM {} WHERE path = %s AND key = %s").format(t)
+        self._put_notify = sql.SQL(
+            "WITH w AS (INSERT INTO {} (parent_path, path, key, value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (path, key) DO UPDATE SET value = excluded.value RETURNING 1) "
+            "SELECT pg_notify(%s, %s)").format(t)
+        self._delete_notify = sql.SQL(
+            "WITH w AS (DELETE FROM {} WHERE path = %s AND key = %s RETURNING 1) SELECT pg_notify(%s, %s)").format(t)
         self._put_many = sql.SQL(
             "INSERT INTO {} (parent_path, path, key, value) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[]) "
@@ -183,7 +195,11 @@ class PostgresqlStorage:
         parent, path, last = split_key(key)
 
         async def op(conn: psycopg.AsyncConnection[Any]) -> None:
-            await conn.execute(self._put, (parent, path, last, bytes(value)), prepare=True)
+            if self.publishing:  # one statement, so the notification commits with the write
+                await conn.execute(self._put_notify, (parent, path, last, bytes(value), self.channel,
+                                                      notify_payload(key)), prepare=True)
+            else:
+                await conn.execute(self._put, (parent, path, last, bytes(value)), prepare=True)
 
         await self._run("put", op)
 
@@ -191,7 +207,10 @@ class PostgresqlStorage:
         _parent, path, last = split_key(key)
 
         async def op(conn: psycopg.AsyncConnection[Any]) -> None:
-            await conn.execute(self._delete, (path, last), prepare=True)
+            if self.publishing:
+                await conn.execute(self._delete_notify, (path, last, self.channel, notify_payload(key)), prepare=True)
+            else:
+                await conn.execute(self._delete, (path, last), prepare=True)
 
         await self._run("delete", op)
 
@@ -223,8 +242,22 @@ class PostgresqlStorage:
                                                         [p[2] for p, _ in puts], [v for _, v in puts]))
                 if deletes:
                     await conn.execute(self._delete_many, ([d[1] for d in deletes], [d[2] for d in deletes]))
+                if self.publishing:  # delivered at commit, with the writes
+                    await conn.execute("SELECT pg_notify(%s, k) FROM unnest(%s::text[]) AS k",
+                                       (self.channel, sorted({notify_payload(k) for k in final})))
 
         await self._run("write batch", op)
+
+    def publish_changes(self) -> None:
+        """HA: from now on every write notifies :attr:`channel` (the standbys follow it)."""
+        self.publishing = True
+
+    def changes(self) -> AsyncIterator[str | None]:
+        """The keys other nodes write, as they commit (LISTEN on :attr:`channel`); None first, once
+        subscribed, and for a change too large to name. Raises when the connection is lost."""
+        from strongroom.storage.pg_changes import listen
+
+        return listen(self._pool.conninfo, self.channel, self._where)
 
     async def close(self) -> None:
         if self.ha is not None:
@@ -338,114 +371,6 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
     storage = PostgresqlStorage(pool, table, where, request_timeout, table_name)
     storage.ha = ha
     return storage
-
-
-# -- HA lock -----------------------------------------------------------------------------------
-
-DEFAULT_HA_TABLE = "vault_ha_locks"
-DEFAULT_HA_TTL = 15.0  # seconds, Vault's PostgreSQL lock TTL
-HA_KEY = "core/lock"  # Vault's lock key
-NODE_KEY = "core/node/"  # + identity: each node's echo (sys/ha-status), rows beside the lock's
-
-
-async def _create_ha_table(conn: psycopg.AsyncConnection[Any], table: sql.Composable, bare: str) -> None:
-    """Vault's ``ha_table`` layout, created if missing (serialised as _create_table is)."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("strongroom:" + bare,))
-        await conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (ha_key TEXT COLLATE \"C\" NOT NULL, ha_identity TEXT COLLATE \"C\" NOT NULL, "
-            "ha_value TEXT COLLATE \"C\", valid_until TIMESTAMP WITH TIME ZONE NOT NULL, "
-            "CONSTRAINT {} PRIMARY KEY (ha_key))").format(table, sql.Identifier(bare + "_pkey")))
-
-
-class PostgresqlHALock:
-    """The HA lock: one row of ``ha_table`` (Vault's layout), held by ``ha_identity`` until
-    ``valid_until`` (the database's clock decides). Taking it and renewing it are the same
-    statement: it succeeds when the row is free, expired, or already ours. ``ha_value`` is the
-    holder's api_addr (the leader address standbys redirect to)."""
-
-    def __init__(self, pool: _Pool, table: sql.Composable, where: str, ttl: float) -> None:
-        self.ttl = ttl
-        self._pool = pool
-        self._where = where
-        self._acquire = sql.SQL(
-            "INSERT INTO {t} AS l (ha_key, ha_identity, ha_value, valid_until) "
-            "VALUES (%(k)s, %(i)s, %(v)s, NOW() + %(ttl)s * INTERVAL '1 second') "
-            "ON CONFLICT (ha_key) DO UPDATE SET ha_identity = excluded.ha_identity, ha_value = excluded.ha_value, "
-            "valid_until = excluded.valid_until WHERE l.valid_until < NOW() OR l.ha_identity = %(i)s").format(t=table)
-        self._release = sql.SQL("DELETE FROM {} WHERE ha_key = %s AND ha_identity = %s").format(table)
-        self._echo = sql.SQL(
-            "INSERT INTO {t} AS l (ha_key, ha_identity, ha_value, valid_until) "
-            "VALUES (%(k)s, %(i)s, %(v)s, NOW() + %(ttl)s * INTERVAL '1 second') "
-            "ON CONFLICT (ha_key) DO UPDATE SET ha_value = excluded.ha_value, valid_until = excluded.valid_until"
-        ).format(t=table)
-        self._nodes = sql.SQL(
-            "SELECT ha_identity, ha_value, %s - EXTRACT(EPOCH FROM valid_until - NOW())::float8 FROM {} "
-            "WHERE ha_key LIKE %s AND valid_until > NOW() ORDER BY ha_key").format(table)
-        self._holder = sql.SQL(
-            "SELECT ha_identity, ha_value, EXTRACT(EPOCH FROM valid_until - NOW())::float8 FROM {} "
-            "WHERE ha_key = %s AND valid_until > NOW()").format(table)
-
-    async def _run(self, what: str, op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        try:
-            async with asyncio.timeout(self.ttl):
-                async with self._pool.connection() as (conn, _reused):
-                    return await op(conn)
-        except TimeoutError:
-            raise Internal(f"postgresql HA lock at {self._where}: {what} timed out") from None
-        except psycopg.Error as e:
-            raise Internal(f"postgresql HA lock at {self._where}: {what} failed: {_first_line(e)}") from None
-
-    async def acquire(self, identity: str, value: str) -> bool:
-        """Take or renew the lock for ``ttl`` seconds; False when another node holds it."""
-        params = {"k": HA_KEY, "i": identity, "v": value, "ttl": self.ttl}
-
-        async def op(conn: psycopg.AsyncConnection[Any]) -> bool:
-            cur = await conn.execute(self._acquire, params)
-            return cur.rowcount == 1
-
-        return await self._run("acquire", op)
-
-    async def release(self, identity: str) -> None:
-        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
-            await conn.execute(self._release, (HA_KEY, identity))
-
-        await self._run("release", op)
-
-    async def holder(self) -> tuple[str, str, float] | None:
-        """(identity, value, seconds left) of the current holder, None when nobody holds it."""
-        async def op(conn: psycopg.AsyncConnection[Any]) -> tuple[str, str, float] | None:
-            row = await (await conn.execute(self._holder, (HA_KEY,))).fetchone()
-            return None if row is None else (str(row[0]), str(row[1] or ""), float(row[2]))
-
-        return await self._run("holder", op)
-
-    async def echo(self, identity: str, value: str) -> None:
-        """Announce this node (``value``: its description) for 3 TTLs, for sys/ha-status."""
-        params = {"k": NODE_KEY + identity, "i": identity, "v": value, "ttl": 3 * self.ttl}
-
-        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
-            await conn.execute(self._echo, params)
-
-        await self._run("echo", op)
-
-    async def forget(self, identity: str) -> None:
-        """Remove this node's echo (it sealed or stopped)."""
-        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
-            await conn.execute(self._release, (NODE_KEY + identity, identity))
-
-        await self._run("forget", op)
-
-    async def nodes(self) -> list[tuple[str, str, float]]:
-        """(identity, value, seconds since its last echo) of every node heard from lately."""
-        async def op(conn: psycopg.AsyncConnection[Any]) -> list[tuple[str, str, float]]:
-            rows = await (await conn.execute(self._nodes, (3 * self.ttl, NODE_KEY + "%"))).fetchall()
-            return [(str(r[0]), str(r[1] or ""), float(r[2])) for r in rows]
-
-        return await self._run("nodes", op)
-
-    async def close(self) -> None:
-        await self._pool.close()
 
 
 __all__ = ["DEFAULT_HA_TABLE", "DEFAULT_TABLE", "PostgresqlHALock", "PostgresqlStorage", "open_postgresql", "split_key"]

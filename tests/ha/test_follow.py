@@ -1,0 +1,235 @@
+"""Standbys follow the active's writes (core/follow.py): two cores in this process on one real store,
+the first active, the second a standby whose caches (policy, mount table, physical cache) must show
+the active's writes within a second: PostgreSQL LISTEN/NOTIFY and etcd watch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from strongroom.core import Core, CoreConfig
+from strongroom.core.follow import Follower
+from strongroom.core.ha import HA
+from strongroom.errors import StrongroomError
+from strongroom.server import follow_writes
+from strongroom.storage import PhysicalStorage, open_storage
+from strongroom.storage.cache import CachedStorage
+from strongroom.testing import app_client
+from tests.storage.services import PG_URL, EtcdServer
+
+
+@dataclass
+class Node:
+    core: Core
+    physical: PhysicalStorage
+    follower: Follower | None
+
+
+async def _node(physical: PhysicalStorage, name: str) -> Node:
+    core = Core(CachedStorage(physical), CoreConfig(api_addr=f"http://{name}"))
+    lock = getattr(physical, "ha")
+    core.ha = HA(lock, f"http://{name}")
+    return Node(core, physical, follow_writes(core, physical))
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if await check():
+            return time.monotonic() - start
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def _pair(open_one: Callable[[], Awaitable[PhysicalStorage]]) -> AsyncIterator[tuple[Node, Node, str]]:
+    a = await _node(await open_one(), "a")
+    b: Node | None = None
+    try:
+        key, root = await a.core.dev_bootstrap("root")
+        await _until(lambda: _true(a.core.serving_active))
+        b = await _node(await open_one(), "b")
+        await b.core.unseal(key)
+        assert not b.core.serving_active and b.follower is not None
+        await asyncio.wait_for(b.follower.subscribed.wait(), 5)
+        yield a, b, root
+    finally:
+        for n in (b, a):
+            if n is not None:
+                if n.follower is not None:
+                    await n.follower.stop()
+                await n.core.seal()
+                await n.physical.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _check_follows(a: Node, b: Node, root: str) -> None:
+    assert a.follower is not None
+    applied_on_active = a.follower.applied
+    # 1. The physical cache: the standby has the key cached; the active rewrites it.
+    await a.core.barrier.put("test/follow", b"one")
+    assert await b.core.barrier.get("test/follow") == b"one"
+    await asyncio.sleep(0.3)  # the write's own notification has come and gone
+    assert await b.core.barrier.get("test/follow") == b"one"
+    hits = b.core.physical.hits  # type: ignore[attr-defined]
+    assert await b.core.barrier.get("test/follow") == b"one"
+    assert b.core.physical.hits == hits + 1  # type: ignore[attr-defined]  # served from the cache
+    await a.core.barrier.put("test/follow", b"two")
+    took = await _until(lambda: _equals(b.core.barrier.get("test/follow"), b"two"))
+    assert took < 1.0, f"the standby's cache followed after {took:.2f}s"
+    await a.core.barrier.delete("test/follow")
+    assert await _until(lambda: _equals(b.core.barrier.get("test/follow"), None)) < 1.0
+    async with app_client(a.core, root) as c:
+        # 2. A policy the standby has cached.
+        r = await c.put("/v1/sys/policies/acl/app", json={"policy": 'path "a/*" { capabilities = ["read"] }'})
+        assert r.status_code == 204
+        got = await b.core.policies.get("app")
+        assert got is not None and '"a/*"' in got.text
+        r = await c.put("/v1/sys/policies/acl/app", json={"policy": 'path "b/*" { capabilities = ["list"] }'})
+        assert r.status_code == 204
+
+        async def policy_followed() -> bool:
+            p = await b.core.policies.get("app")
+            return p is not None and '"b/*"' in p.text
+
+        assert await _until(policy_followed) < 1.0
+        # 3. The mount table: a new mount appears on the standby.
+        assert "fresh/" not in [e.path for e in b.core.mounts.entries()]
+        r = await c.post("/v1/sys/mounts/fresh", json={"type": "kv", "options": {"version": "2"}})
+        assert r.status_code == 204
+        assert await _until(lambda: _true("fresh/" in [e.path for e in b.core.mounts.entries()])) < 1.0
+    # 4. A key rotation: the standby re-reads the keyring and decrypts what the new term wrote.
+    await a.core.barrier.rotate()
+    await a.core.barrier.put("test/rotated", b"new-term")
+
+    async def decrypts() -> bool:
+        try:
+            return await b.core.barrier.get("test/rotated") == b"new-term"
+        except StrongroomError:
+            return False  # a term it does not know (yet)
+
+    assert await _until(decrypts) < 1.0
+    assert b.core.barrier.key_status()[0] == a.core.barrier.key_status()[0]
+    assert b.follower is not None and b.follower.applied > 0
+    assert a.follower.applied == applied_on_active  # the active ignores the feed (its own writes)
+
+
+async def _equals(got: Awaitable[Any], want: Any) -> bool:
+    return bool(await got == want)
+
+
+async def test_standby_follows_on_postgresql(tables: tuple[str, str]) -> None:
+    async def open_one() -> PhysicalStorage:
+        return await open_storage("postgresql", {"connection_url": PG_URL, "table": tables[0], "ha_enabled": "true",
+                                                 "ha_table": tables[1], "ha_lock_ttl": "1s"})
+
+    async for a, b, root in _pair(open_one):
+        await _check_follows(a, b, root)
+
+
+async def test_standby_follows_on_etcd(etcd_fast: EtcdServer) -> None:
+    path = f"/sr-follow-{uuid.uuid4().hex[:8]}/"
+
+    async def open_one() -> PhysicalStorage:
+        return await open_storage("etcd", {"address": etcd_fast.address, "path": path, "ha_enabled": "true",
+                                           "session_ttl": "1s"})
+
+    async for a, b, root in _pair(open_one):
+        await _check_follows(a, b, root)
+
+
+async def test_lost_notifications_drop_the_cache_and_resubscribe(tables: tuple[str, str]) -> None:
+    async def open_one() -> PhysicalStorage:
+        return await open_storage("postgresql", {"connection_url": PG_URL, "table": tables[0], "ha_enabled": "true",
+                                                 "ha_table": tables[1], "ha_lock_ttl": "1s"})
+
+    async for a, b, _root in _pair(open_one):
+        assert b.follower is not None
+        await a.core.barrier.put("test/gap", b"one")
+        assert await _until(lambda: _equals(b.core.barrier.get("test/gap"), b"one")) < 1.0
+        resets = b.follower.resets
+        channel = getattr(b.physical, "channel")
+        # The standby's LISTEN connection dies; the active writes while nobody listens.
+        async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s",
+                                (f'LISTEN "{channel}"',))
+            a_pub = getattr(a.physical, "publishing")
+            setattr(a.physical, "publishing", False)  # this write is never notified: only the reset can save us
+            await a.core.barrier.put("test/gap", b"two")
+            setattr(a.physical, "publishing", a_pub)
+        await _until(lambda: _true(b.follower is not None and b.follower.resets > resets))
+        await asyncio.wait_for(b.follower.subscribed.wait(), 5)
+        assert await b.core.barrier.get("test/gap") == b"two"
+        # And it follows again.
+        await a.core.barrier.put("test/gap", b"three")
+        assert await _until(lambda: _equals(b.core.barrier.get("test/gap"), b"three")) < 1.0
+
+
+async def test_etcd_watch_reopens_after_silence_without_missing_a_change(etcd_fast: EtcdServer) -> None:
+    from strongroom.storage.etcd import EtcdStorage
+    from strongroom.storage.etcd_watch import watch
+
+    path = f"/sr-watch-{uuid.uuid4().hex[:8]}/"
+    writer = await open_storage("etcd", {"address": etcd_fast.address, "path": path})
+    reader = await open_storage("etcd", {"address": etcd_fast.address, "path": path})
+    assert isinstance(reader, EtcdStorage)
+    seen: list[str | None] = []
+
+    async def follow() -> None:
+        async for key in watch(reader, silence=0.3):
+            seen.append(key)
+
+    task = asyncio.create_task(follow())
+    try:
+        await _until(lambda: _true(seen == [None]))
+        await writer.put("a", b"1")
+        await _until(lambda: _true("a" in seen))
+        await asyncio.sleep(0.5)  # silent past 0.3 s: the stream is re-opened from the last revision
+        await writer.put("b", b"2")
+        await writer.delete("a")
+        await _until(lambda: _true(seen.count("a") == 2 and "b" in seen))
+        assert seen == [None, "a", "b", "a"]  # announced once; every change once, none missed
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await writer.close()
+        await reader.close()
+
+
+async def test_postgresql_writes_notify_their_keys_at_commit(tables: tuple[str, str]) -> None:
+    from strongroom.storage.postgresql import PostgresqlStorage
+
+    options = {"connection_url": PG_URL, "table": tables[0]}
+    writer, reader = await open_storage("postgresql", options), await open_storage("postgresql", options)
+    assert isinstance(writer, PostgresqlStorage) and isinstance(reader, PostgresqlStorage)
+    seen: list[str | None] = []
+
+    async def follow() -> None:
+        async for key in reader.changes():
+            seen.append(key)
+
+    task = asyncio.create_task(follow())
+    try:
+        await _until(lambda: _true(seen == [None]))
+        await writer.put("quiet", b"0")  # not publishing: no notification (HA off costs nothing)
+        writer.publish_changes()
+        await writer.put("a/b", b"1")
+        await writer.delete("a/b")
+        await writer.write_batch([("c", b"3"), ("d/e", None), ("c", b"4")])
+        await writer.put("long/" + "x" * 8000, b"5")  # too long for a payload: "something changed"
+        await _until(lambda: _true(len(seen) >= 6))
+        await asyncio.sleep(0.1)
+        assert seen == [None, "a/b", "a/b", "c", "d/e", None]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await writer.close()
+        await reader.close()
