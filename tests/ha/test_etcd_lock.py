@@ -18,6 +18,7 @@ from strongroom.errors import InvalidRequest
 from strongroom.storage import open_storage
 from strongroom.storage.etcd import EtcdStorage
 from strongroom.storage.etcd_ha import EtcdHALock
+from tests.ha.stalling import Stalling
 from tests.storage.services import EtcdServer, start_etcd_or_skip
 
 
@@ -113,40 +114,13 @@ async def test_a_holder_that_stalled_past_its_lease_does_not_get_the_lock_back(e
         await s2.close()
 
 
-class _Stalling:
-    """The etcd lock whose renewals hang once ``stall`` is set (an etcd that stopped answering)."""
-
-    def __init__(self, lock: EtcdHALock) -> None:
-        self.inner, self.ttl, self.stall = lock, lock.ttl, False
-
-    async def acquire(self, identity: str, value: str) -> bool:
-        if self.stall:
-            await asyncio.sleep(3600)
-        return await self.inner.acquire(identity, value)
-
-    async def release(self, identity: str) -> None:
-        await self.inner.release(identity)
-
-    async def holder(self) -> tuple[str, str, float] | None:
-        return await self.inner.holder()
-
-    async def echo(self, identity: str, value: str) -> None:
-        await self.inner.echo(identity, value)
-
-    async def forget(self, identity: str) -> None:
-        await self.inner.forget(identity)
-
-    async def nodes(self) -> list[tuple[str, str, float]]:
-        return await self.inner.nodes()
-
-
 async def test_fencing_stops_acting_before_the_lease_can_expire(etcd_fast: EtcdServer) -> None:
     """core/ha.py's fence on the etcd lock: a node whose renewals hang counts itself inactive before
     etcd can expire its lease; another node takes the lock only after that."""
     path = f"/sr-{uuid.uuid4().hex[:8]}/"
     s1, s2 = await _open(etcd_fast, path), await _open(etcd_fast, path)
     try:
-        stalling = _Stalling(_lock(s1))
+        stalling = Stalling(_lock(s1))
         ha = HA(stalling, "http://one:8200")
         events: list[str] = []
 

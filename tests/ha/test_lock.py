@@ -12,6 +12,7 @@ from psycopg import sql
 from strongroom.core.ha import HA
 from strongroom.storage import open_storage
 from strongroom.storage.postgresql import PostgresqlHALock, PostgresqlStorage
+from tests.ha.stalling import Stalling
 from tests.storage.services import PG_URL
 
 
@@ -64,40 +65,13 @@ async def test_acquire_renew_release_expire(tables: tuple[str, str]) -> None:
         await s2.close()
 
 
-class _Stalling:
-    """The real lock whose renewals hang once ``stall`` is set (a database that stopped answering)."""
-
-    def __init__(self, lock: PostgresqlHALock) -> None:
-        self.inner, self.ttl, self.stall = lock, lock.ttl, False
-
-    async def acquire(self, identity: str, value: str) -> bool:
-        if self.stall:
-            await asyncio.sleep(3600)
-        return await self.inner.acquire(identity, value)
-
-    async def release(self, identity: str) -> None:
-        await self.inner.release(identity)
-
-    async def holder(self) -> tuple[str, str, float] | None:
-        return await self.inner.holder()
-
-    async def echo(self, identity: str, value: str) -> None:
-        await self.inner.echo(identity, value)
-
-    async def forget(self, identity: str) -> None:
-        await self.inner.forget(identity)
-
-    async def nodes(self) -> list[tuple[str, str, float]]:
-        return await self.inner.nodes()
-
-
 async def test_fencing_stops_acting_before_the_lock_can_expire(tables: tuple[str, str]) -> None:
     """A node whose renewals hang counts itself inactive before the row's valid_until: another node
     can take the lock only after that."""
     s1, s2 = await _open(tables), await _open(tables)
     try:
         assert s1.ha is not None and s2.ha is not None
-        stalling = _Stalling(s1.ha)
+        stalling = Stalling(s1.ha)
         ha = HA(stalling, "http://one:8200")
         events: list[str] = []
 
