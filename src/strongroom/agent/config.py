@@ -19,7 +19,10 @@ from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest
 from strongroom.hcl import HCLError, loads
 
-__all__ = ["AgentConfig", "AutoAuth", "ConfigError", "Exec", "Method", "Sink", "Template", "VaultConfig", "load"]
+__all__ = ["AgentConfig", "AutoAuth", "ConfigError", "Exec", "Listener", "Method", "Sink", "Template", "VaultConfig",
+           "load"]
+
+TLS_VERSIONS = ("tls12", "tls13")  # TLS 1.0 and 1.1 are refused
 
 
 class ConfigError(ValueError):
@@ -85,6 +88,21 @@ class Exec:
 
 
 @dataclass(slots=True)
+class Listener:
+    """``listener "tcp"|"unix" { address, tls_* }``: TLS when ``tls_cert_file`` is set (a tcp listener
+    requires it unless ``tls_disable = true``, as Vault Agent)."""
+
+    type: str  # "tcp" or "unix"
+    address: str
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_min_version: str = "tls12"
+    tls_max_version: str = ""
+    tls_client_ca_file: str = ""
+    tls_require_and_verify_client_cert: bool = False
+
+
+@dataclass(slots=True)
 class AgentConfig:
     vault: VaultConfig = field(default_factory=VaultConfig)
     auto_auth: AutoAuth | None = None
@@ -97,7 +115,7 @@ class AgentConfig:
     exit_on_retry_failure: bool = False
     lease_renewal_threshold: float = 0.9  # template_config; fraction of the lease (Vault's default)
     # listener "tcp"|"unix" { address } and api_proxy { use_auto_auth_token = true | "force" }
-    listeners: list[tuple[str, str]] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
     use_auto_auth_token: str = ""
 
 
@@ -139,9 +157,7 @@ def parse(raw: dict[str, Any]) -> AgentConfig:
     for kind, lb in _labelled(raw.get("listener"), "listener"):
         if kind not in ("tcp", "unix"):
             raise ConfigError(f'listener type "{kind}" is not supported (tcp, unix)')
-        if kind == "tcp" and not _bool(lb, "tls_disable"):
-            raise ConfigError("listener tcp: only tls_disable = true is supported (listen on loopback)")
-        cfg.listeners.append((kind, _str(lb, "address") or "127.0.0.1:8100"))
+        cfg.listeners.append(_listener(kind, lb))
     for ap in _bodies(raw.get("api_proxy")):
         use = ap.get("use_auto_auth_token", False)
         cfg.use_auto_auth_token = "force" if str(use).lower() == "force" else ("true" if _bool(ap, "use_auto_auth_token") else "")
@@ -219,6 +235,30 @@ def _auto_auth(b: dict[str, Any]) -> AutoAuth:
             raise ConfigError("sink file: config.path is required")
         sinks.append(Sink(skind, str(sc["path"]), _mode(sc.get("mode", 0o640)), _duration(sb, "wrap_ttl", 0)))
     return AutoAuth(method, sinks)
+
+
+def _listener(kind: str, b: dict[str, Any]) -> Listener:
+    lis = Listener(kind, _str(b, "address") or ("127.0.0.1:8100" if kind == "tcp" else ""))
+    if not lis.address:
+        raise ConfigError("listener unix: address is required")
+    if _bool(b, "tls_disable"):
+        return lis
+    lis.tls_cert_file, lis.tls_key_file = _str(b, "tls_cert_file"), _str(b, "tls_key_file")
+    if not lis.tls_cert_file or not lis.tls_key_file:
+        if kind == "tcp" or lis.tls_cert_file or lis.tls_key_file:
+            raise ConfigError(f"listener {kind}: tls_cert_file and tls_key_file are required unless tls_disable = true")
+        return lis  # a unix socket without TLS settings: plain, as before
+    for key in ("tls_min_version", "tls_max_version"):
+        version = _str(b, key)
+        if version and version not in TLS_VERSIONS:
+            raise ConfigError(f"listener {kind}: {key} {version!r} is not supported (tls12, tls13)")
+    lis.tls_min_version = _str(b, "tls_min_version") or "tls12"
+    lis.tls_max_version = _str(b, "tls_max_version")
+    if lis.tls_max_version and TLS_VERSIONS.index(lis.tls_max_version) < TLS_VERSIONS.index(lis.tls_min_version):
+        raise ConfigError(f"listener {kind}: tls_max_version is lower than tls_min_version")
+    lis.tls_client_ca_file = _str(b, "tls_client_ca_file")
+    lis.tls_require_and_verify_client_cert = _bool(b, "tls_require_and_verify_client_cert")
+    return lis
 
 
 def _template(b: dict[str, Any], *, env: bool = False) -> Template:

@@ -11,7 +11,7 @@ import ssl
 from pathlib import Path
 
 from strongroom.agent.config import AgentConfig, VaultConfig
-from strongroom.agent.proxy import Listener, ProxyServer
+from strongroom.agent.proxy import ProxyServer
 from strongroom.agent.runner import Agent
 from strongroom.agent.supervise import Child
 from strongroom.agent.template import AsyncHTTPFetcher, FetchError
@@ -50,8 +50,8 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
         if cfg.listeners:
             proxy = ProxyServer(agent.client.address, lambda: agent.token, mode=cfg.use_auto_auth_token,
                                 verify=_verify(cfg.vault))
-            for kind, address in cfg.listeners:
-                await proxy.start(Listener(kind, address))
+            for listener in cfg.listeners:
+                await proxy.start(listener)
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(agent.keep_alive(), name="agent-keep-alive")]
         if runner is not None:
             tasks.append(asyncio.create_task(runner.follow_events(agent.client.address, _verify(cfg.vault)),
@@ -104,10 +104,13 @@ async def _first_render(runner: TemplateRunner, cfg: AgentConfig) -> None:
 
 
 def _verify(v: VaultConfig) -> ssl.SSLContext | bool:
-    if v.tls_skip_verify:
+    if v.tls_skip_verify and not v.client_cert:
         return False
     if v.ca_cert or v.client_cert:
-        ctx = ssl.create_default_context(cafile=v.ca_cert or None)
+        ctx = ssl.create_default_context(cafile=None if v.tls_skip_verify else (v.ca_cert or None))
+        if v.tls_skip_verify:  # the server is not checked, but the client certificate is still presented
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         if v.client_cert:
             ctx.load_cert_chain(v.client_cert, v.client_key or None)
         return ctx
