@@ -15,6 +15,7 @@ import pytest
 
 from strongroom.agent.config import parse
 from strongroom.agent.main import run
+from strongroom.agent.template import FetchError
 from tests.engines.rabbitmq.conftest import management_reachable
 from tests.http.test_http_server import Running, serving
 
@@ -274,3 +275,29 @@ async def test_wait_renders_a_burst_of_changes_once(server: tuple[Running, httpx
         watcher.cancel()
         stop.set()
         assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_num_retries_and_exit_on_retry_failure(server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    running, _ = server
+    tpl = {"contents": '{{ with secret "secret/data/absent" }}{{ .Data.data.v }}{{ end }}',
+           "destination": str(tmp_path / "out")}
+
+    def cfg(retries: int, exit_on_failure: bool) -> Any:
+        c = _cfg(running, tmp_path, template=tpl, template_config={"exit_on_retry_failure": exit_on_failure})
+        c["vault"]["retry"] = {"num_retries": retries}
+        return parse(c)
+
+    # -1: no retries, so the first failure ends the agent; 2: two retries (0.25 s, then 0.5 s) first.
+    for retries, least in ((-1, 0.0), (2, 0.7)):
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(FetchError):
+            await asyncio.wait_for(run(cfg(retries, True)), 10)
+        assert asyncio.get_running_loop().time() - started >= least
+    # Without exit_on_retry_failure the agent keeps trying once the retries are spent.
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg(-1, False), stop=stop))
+    await asyncio.sleep(1.0)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert not (tmp_path / "out").exists()

@@ -8,7 +8,9 @@ import logging
 import os
 import signal
 import ssl
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from strongroom.agent.config import AgentConfig, VaultConfig
 from strongroom.agent.proxy import ProxyServer
@@ -38,13 +40,15 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
     proxy: ProxyServer | None = None
     child = Child(cfg.exec, splay=cfg.exec.splay) if cfg.exec is not None else None
     try:
-        await agent.authenticate()
+        if not await _until_stopped(agent.authenticate(), stop):
+            return 0
         if cfg.templates or cfg.env_templates:
             runner = TemplateRunner(cfg, AsyncHTTPFetcher(agent.client.address, agent.token, verify=_verify(cfg.vault)),
                                     on_env_change=child.changed if child is not None else None,
                                     on_rejected=agent.token_rejected)
             agent.listeners.append(runner.new_token)
-            await _first_render(runner, cfg)
+            if not await _until_stopped(_first_render(runner, cfg), stop):
+                return 0
         if cfg.exit_after_auth:
             return 0
         if cfg.listeners:
@@ -87,20 +91,43 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
                 os.remove(cfg.pid_file)
 
 
+async def _until_stopped(work: Coroutine[Any, Any, object], stop: asyncio.Event) -> bool:
+    """Run ``work`` (a login or the first render, both retried while the server is away) unless
+    SIGINT/SIGTERM comes first; False if it did (``work`` is cancelled), its error if it failed."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
+
+
 async def _first_render(runner: TemplateRunner, cfg: AgentConfig) -> None:
-    """Render everything once before the child starts; a server that is away is retried."""
+    """Render everything once before the child starts; a server that is away is retried.
+
+    ``vault { retry { num_retries } }`` as Vault Agent: 0 means the default (12), -1 no retries.
+    Once they are spent the agent exits if ``exit_on_retry_failure`` says so, else keeps trying.
+    """
+    n = cfg.vault.num_retries
+    retries = FIRST_RENDER_RETRIES if n == 0 else max(n, 0)
     delay = 0.25
-    for attempt in range(FIRST_RENDER_RETRIES):
+    attempt = 0
+    while True:
         try:
             await runner.render_all()
             return
         except FetchError as e:
-            if cfg.exit_on_retry_failure and attempt == FIRST_RENDER_RETRIES - 1:
+            if attempt >= retries and cfg.exit_on_retry_failure:
                 raise
             log.warning("template: first render failed (%s); retrying in %.2fs", e, delay)
+        attempt += 1
         await asyncio.sleep(delay)
         delay = min(delay * 2, 60.0)
-    await runner.render_all()
 
 
 def _verify(v: VaultConfig) -> ssl.SSLContext | bool:
