@@ -301,3 +301,32 @@ async def test_num_retries_and_exit_on_retry_failure(server: tuple[Running, http
     stop.set()
     await asyncio.wait_for(task, 10)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("reload_signal", ["", "SIGHUP"])
+async def test_a_file_template_change_restarts_or_signals_the_child(
+        server: tuple[Running, httpx.AsyncClient], tmp_path: Path, reload_signal: str) -> None:
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"password": "one"}})
+    script = (f'echo start >> {tmp_path}/starts; trap "echo HUP >> {tmp_path}/sigs" HUP; '
+              'trap "exit 0" TERM; while true; do sleep 0.05; done')
+    cfg = parse(_cfg(running, tmp_path,
+                     template={"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.password }}{{ end }}',
+                               "destination": str(tmp_path / "app.conf")},
+                     template_config={"static_secret_render_interval": "1s"},
+                     exec={"command": ["/bin/sh", "-c", script], "reload_signal": reload_signal}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    try:
+        await _until(lambda: _read(tmp_path / "starts") == "start\n")
+        await c.post("/v1/secret/data/app", json={"data": {"password": "two"}})
+        await _until(lambda: _read(tmp_path / "app.conf") == "two")
+        if reload_signal:  # signalled, not restarted
+            await _until(lambda: _read(tmp_path / "sigs") == "HUP\n")
+            assert _read(tmp_path / "starts") == "start\n"
+        else:
+            await _until(lambda: _read(tmp_path / "starts") == "start\nstart\n")
+            assert _read(tmp_path / "sigs") == ""
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0

@@ -85,6 +85,8 @@ class Exec:
     # Beyond Vault: restarts are delayed by a random part of this many seconds, so agents across a
     # fleet that see the same change do not restart every copy of the application at once.
     splay: float = 0.0
+    # consul-template's exec key: a file template change sends this signal instead of restarting.
+    reload_signal: str = ""
 
 
 @dataclass(slots=True)
@@ -293,7 +295,10 @@ def _exec(b: dict[str, Any]) -> Exec:
     sig = (_str(b, "restart_stop_signal") or "SIGTERM").upper()
     if (sig if sig.startswith("SIG") else "SIG" + sig) not in signal.Signals.__members__:
         raise ConfigError(f"exec.restart_stop_signal: unknown signal {sig!r}")
-    return Exec(command, restart, sig, _duration(b, "splay", 0))
+    reload = _str(b, "reload_signal").upper()
+    if reload and (reload if reload.startswith("SIG") else "SIG" + reload) not in signal.Signals.__members__:
+        raise ConfigError(f"exec.reload_signal: unknown signal {reload!r}")
+    return Exec(command, restart, sig, _duration(b, "splay", 0), reload)
 
 
 # -- values ---------------------------------------------------------------------------------

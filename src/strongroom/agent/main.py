@@ -45,7 +45,8 @@ async def run(cfg: AgentConfig, *, stop: asyncio.Event | None = None) -> int:
         if cfg.templates or cfg.env_templates:
             runner = TemplateRunner(cfg, AsyncHTTPFetcher(agent.client.address, agent.token, verify=_verify(cfg.vault)),
                                     on_env_change=child.changed if child is not None else None,
-                                    on_rejected=agent.token_rejected)
+                                    on_rejected=agent.token_rejected,
+                                    on_file_change=child.files_changed if child is not None else None)
             agent.listeners.append(runner.new_token)
             if not await _until_stopped(_first_render(runner, cfg), stop):
                 return 0
