@@ -73,6 +73,9 @@ class Template:
     right_delimiter: str = "}}"
     wait_min: float = 0.0
     wait_max: float = 0.0
+    # Beyond Vault: the command after a change (not after the first render) waits a random part of
+    # this many seconds, so a fleet of agents does not reload every copy of the application at once.
+    splay: float = 0.0
     # env_template "NAME": the rendered text becomes the child's environment variable NAME.
     env_name: str = ""
 
@@ -276,6 +279,7 @@ def _template(b: dict[str, Any], *, env: bool = False) -> Template:
     cmd = b.get("command")
     if cmd:
         t.command = [str(c) for c in cmd] if isinstance(cmd, list) else ["/bin/sh", "-c", str(cmd)]
+    t.splay = _duration(b, "splay", 0)
     for w in _bodies(b.get("wait")):
         t.wait_min = _duration(w, "min", 0)
         t.wait_max = _duration(w, "max", t.wait_min * 4)  # consul-template's default

@@ -82,6 +82,7 @@ class TemplateRunner:
         self.on_rejected = on_rejected
         self.on_file_change = on_file_change
         self._files_changed = False  # a file template was rewritten by a render after its first
+        self._commands: set[asyncio.Task[None]] = set()  # template commands waiting out their splay
         self.fetches = 0  # dependencies fetched again by watchers (tests read it)
         self.event_fetches = 0  # of those, fetched because a change event named them
         self._pending: dict[int, asyncio.Task[None]] = {}  # wait {}: a template's deferred render
@@ -114,6 +115,8 @@ class TemplateRunner:
             await self.render_all()
 
     async def aclose(self) -> None:
+        for task in list(self._commands):
+            task.cancel()
         if isinstance(self.fetcher, AsyncHTTPFetcher):
             await self.fetcher.aclose()
 
@@ -137,8 +140,16 @@ class TemplateRunner:
         if write_if_changed(r.cfg.destination, result.output_bytes, r.cfg.perms):
             log.info("template: rendered %s", r.cfg.destination)
             self._files_changed = self._files_changed or not first
-            if r.cfg.command:
+            if r.cfg.command and r.cfg.splay > 0 and not first:
+                task = asyncio.create_task(self._run_later(r.cfg.command, r.cfg.splay))
+                self._commands.add(task)
+                task.add_done_callback(self._commands.discard)
+            elif r.cfg.command:
                 await self._run(r.cfg.command)
+
+    async def _run_later(self, command: list[str], splay: float) -> None:
+        await asyncio.sleep(random.uniform(0, splay))  # noqa: S311 (spreading, not secrecy)
+        await self._run(command)
 
     async def _run(self, command: list[str]) -> None:
         proc = await asyncio.create_subprocess_exec(*command)
