@@ -15,6 +15,7 @@ import pytest
 
 from strongroom.agent.config import parse
 from strongroom.agent.main import run
+from strongroom.agent.template import FetchError
 from tests.engines.rabbitmq.conftest import management_reachable
 from tests.http.test_http_server import Running, serving
 
@@ -272,5 +273,132 @@ async def test_wait_renders_a_burst_of_changes_once(server: tuple[Running, httpx
         assert seen == ["1", "4"]
     finally:
         watcher.cancel()
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_num_retries_and_exit_on_retry_failure(server: tuple[Running, httpx.AsyncClient], tmp_path: Path) -> None:
+    running, _ = server
+    tpl = {"contents": '{{ with secret "secret/data/absent" }}{{ .Data.data.v }}{{ end }}',
+           "destination": str(tmp_path / "out")}
+
+    def cfg(retries: int, exit_on_failure: bool) -> Any:
+        c = _cfg(running, tmp_path, template=tpl, template_config={"exit_on_retry_failure": exit_on_failure})
+        c["vault"]["retry"] = {"num_retries": retries}
+        return parse(c)
+
+    # -1: no retries, so the first failure ends the agent; 2: two retries (0.25 s, then 0.5 s) first.
+    for retries, least in ((-1, 0.0), (2, 0.7)):
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(FetchError):
+            await asyncio.wait_for(run(cfg(retries, True)), 10)
+        assert asyncio.get_running_loop().time() - started >= least
+    # Without exit_on_retry_failure the agent keeps trying once the retries are spent.
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg(-1, False), stop=stop))
+    await asyncio.sleep(1.0)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("reload_signal", ["", "SIGHUP"])
+async def test_a_file_template_change_restarts_or_signals_the_child(
+        server: tuple[Running, httpx.AsyncClient], tmp_path: Path, reload_signal: str) -> None:
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"password": "one"}})
+    script = (f'echo start >> {tmp_path}/starts; trap "echo HUP >> {tmp_path}/sigs" HUP; '
+              'trap "exit 0" TERM; while true; do sleep 0.05; done')
+    cfg = parse(_cfg(running, tmp_path,
+                     template={"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.password }}{{ end }}',
+                               "destination": str(tmp_path / "app.conf")},
+                     template_config={"static_secret_render_interval": "1s"},
+                     exec={"command": ["/bin/sh", "-c", script], "reload_signal": reload_signal}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    try:
+        await _until(lambda: _read(tmp_path / "starts") == "start\n")
+        await c.post("/v1/secret/data/app", json={"data": {"password": "two"}})
+        await _until(lambda: _read(tmp_path / "app.conf") == "two")
+        if reload_signal:  # signalled, not restarted
+            await _until(lambda: _read(tmp_path / "sigs") == "HUP\n")
+            assert _read(tmp_path / "starts") == "start\n"
+        else:
+            await _until(lambda: _read(tmp_path / "starts") == "start\nstart\n")
+            assert _read(tmp_path / "sigs") == ""
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_splay_spreads_the_restarts_of_three_agents(server: tuple[Running, httpx.AsyncClient], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three agents on the same secret see one change; each restarts its child after its own part of
+    the splay window (drawn here as 0.1, 0.5 and 0.9 of it), never all at once."""
+    import time
+    from types import SimpleNamespace
+
+    import strongroom.agent.supervise as supervise
+
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"password": "one"}})
+    draws = iter([0.1, 0.5, 0.9])
+    monkeypatch.setattr(supervise, "random", SimpleNamespace(uniform=lambda a, b: a + (b - a) * next(draws)))
+    stops, tasks = [], []
+    for i in range(3):
+        d = tmp_path / f"a{i}"
+        d.mkdir()
+        script = f'echo "$P" >> {d}/starts; trap "exit 0" TERM; while true; do sleep 0.05; done'
+        cfg = parse(_cfg(running, d, env_template={"P": {"contents": '{{ with secret "secret/data/app" }}'
+                                                                     '{{ .Data.data.password }}{{ end }}'}},
+                         template_config={"static_secret_render_interval": "1s"},
+                         exec={"command": ["/bin/sh", "-c", script], "splay": "1s"}))
+        stops.append(asyncio.Event())
+        tasks.append(asyncio.create_task(run(cfg, stop=stops[-1])))
+    try:
+        for i in range(3):
+            await _until(lambda: _read(tmp_path / f"a{i}" / "starts") == "one\n")
+        await c.post("/v1/secret/data/app", json={"data": {"password": "two"}})
+        changed, seen = time.monotonic(), {}
+        while len(seen) < 3 and time.monotonic() - changed < 10:
+            for i in range(3):
+                if i not in seen and _read(tmp_path / f"a{i}" / "starts") == "one\ntwo\n":
+                    seen[i] = time.monotonic() - changed
+            await asyncio.sleep(0.01)
+        times = sorted(seen.values())
+        assert len(times) == 3 and times[0] >= 0.1
+        assert times[1] - times[0] >= 0.3 and times[2] - times[1] >= 0.3, times
+    finally:
+        for s in stops:
+            s.set()
+        for t in tasks:
+            assert await asyncio.wait_for(t, 10) == 0
+
+
+async def test_a_template_commands_splay(server: tuple[Running, httpx.AsyncClient], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from types import SimpleNamespace
+
+    import strongroom.agent.templates as templates
+
+    running, c = server
+    await c.post("/v1/secret/data/app", json={"data": {"password": "one"}})
+    monkeypatch.setattr(templates, "random", SimpleNamespace(uniform=lambda a, b: a + (b - a) * 0.8))
+    cfg = parse(_cfg(running, tmp_path, template_config={"static_secret_render_interval": "1s"},
+                     template={"contents": '{{ with secret "secret/data/app" }}{{ .Data.data.password }}{{ end }}',
+                               "destination": str(tmp_path / "app.conf"), "splay": "1s",
+                               "command": f"echo ran >> {tmp_path}/ran"}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(cfg, stop=stop))
+    try:
+        await _until(lambda: _read(tmp_path / "ran") == "ran\n")  # the first render: no splay
+        await c.post("/v1/secret/data/app", json={"data": {"password": "two"}})
+        await _until(lambda: _read(tmp_path / "app.conf") == "two")  # the file at once ...
+        written = time.monotonic()
+        await _until(lambda: _read(tmp_path / "ran") == "ran\nran\n")
+        assert time.monotonic() - written >= 0.6  # ... its command after its part (0.8) of the splay
+    finally:
         stop.set()
         assert await asyncio.wait_for(task, 10) == 0

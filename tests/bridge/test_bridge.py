@@ -188,12 +188,62 @@ async def test_a_restarted_bridge_resumes_from_the_engine_state(
     served = await asyncio.to_thread(engine.run, {"strongroom.role": "web"})
     async with running_bridge(cfg) as first:
         assert before in first.delivered and served in first.delivered
+        delivered = dict(first.delivered)
     old = await _file(engine, served)
-    async with running_bridge(cfg) as second:  # both already hold a file: nothing new, nothing revoked
-        assert second.delivered == {}
+    async with running_bridge(cfg) as second:  # both were served: nothing new, nothing revoked
+        assert second.delivered == delivered
         late = await asyncio.to_thread(engine.run, {"strongroom.role": "web"})
         await _until(lambda: _file(engine, late))
     assert await _file(engine, served) == old
+
+
+async def _unwrap(c: httpx.AsyncClient, engine: PodmanEngine, cid: str) -> str:
+    wrapping = (await _until(lambda: _file(engine, cid))).decode()
+    r = await c.post("/v1/sys/wrapping/unwrap", headers={"X-Vault-Token": wrapping})
+    assert r.status_code == 200, r.text
+    return str(r.json()["auth"]["client_token"])
+
+
+async def test_tokens_are_revoked_across_a_bridge_restart(
+        server: tuple[Running, httpx.AsyncClient], engine: PodmanEngine, tmp_path: Path) -> None:
+    running, c = server
+    cfg = _cfg(tmp_path, running.port, engine)
+    bridge_token = (tmp_path / "bridge-token").read_text().strip()
+
+    async def alive(token: str) -> bool:
+        return (await c.get("/v1/auth/token/lookup-self", headers={"X-Vault-Token": token})).status_code == 200
+
+    async with running_bridge(cfg):
+        stays = await asyncio.to_thread(engine.run, {"strongroom.role": "web"}, tmpfs="/run/strongroom")
+        stops = await asyncio.to_thread(engine.run, {"strongroom.role": "web"}, tmpfs="/run/strongroom")
+        restarts = await asyncio.to_thread(engine.run, {"strongroom.role": "web"}, tmpfs="/run/strongroom")
+        tokens = {cid: await _unwrap(c, engine, cid) for cid in (stays, stops, restarts)}
+    # The records are in the bridge token's cubbyhole: accessors, never tokens.
+    r = await c.get(f"/v1/cubbyhole/strongroom-bridge/{stays}", headers={"X-Vault-Token": bridge_token})
+    assert r.status_code == 200 and set(r.json()["data"]) == {"accessor", "started_at", "role"}
+    assert tokens[stays] not in r.text
+    me = (await c.get("/v1/auth/token/lookup-self", headers={"X-Vault-Token": tokens[stays]})).json()["data"]
+    assert r.json()["data"]["accessor"] == me["accessor"]
+    # While no bridge runs: one container stops, one restarts, a new one starts.
+    await asyncio.to_thread(engine.stop_container, stops)
+    await asyncio.to_thread(engine.stop_container, restarts)
+    await asyncio.to_thread(engine.start_container, restarts)
+    new = await asyncio.to_thread(engine.run, {"strongroom.role": "web"}, tmpfs="/run/strongroom")
+    assert all([await alive(t) for t in tokens.values()])
+    async with running_bridge(cfg) as second:
+        assert not await alive(tokens[stops])  # stopped meanwhile: revoked on resume
+        assert not await alive(tokens[restarts])  # restarted meanwhile: revoked, and a new one delivered
+        assert await alive(await _unwrap(c, engine, restarts))
+        assert await alive(await _unwrap(c, engine, new))  # started meanwhile: served
+        assert await alive(tokens[stays])  # still running: kept ...
+        assert stays in second.delivered
+        await asyncio.to_thread(engine.stop_container, stays)
+
+        async def revoked() -> bool:
+            return not await alive(tokens[stays])
+        await _until(revoked)  # ... and revoked when it stops, by a bridge that did not deliver it
+    listed = await c.request("LIST", "/v1/cubbyhole/strongroom-bridge", headers={"X-Vault-Token": bridge_token})
+    assert set(listed.json()["data"]["keys"]) == {restarts, new}  # the stopped ones' records are gone
 
 
 def test_config_errors(tmp_path: Path) -> None:
@@ -306,3 +356,15 @@ async def test_a_start_while_the_server_is_sealed_is_delivered_after_unseal(
 
 async def _has_retry(bridge: Bridge, cid: str) -> bool:
     return cid in bridge._retries
+
+
+async def test_the_bridge_keeps_its_own_periodic_token_alive(
+        server: tuple[Running, httpx.AsyncClient], engine: PodmanEngine, tmp_path: Path) -> None:
+    running, c = server
+    r = await c.post("/v1/auth/token/create", json={"policies": ["bridge"], "period": "3s"})
+    token = r.json()["auth"]["client_token"]
+    (tmp_path / "bridge-token").write_text(token)
+    async with running_bridge(_cfg(tmp_path, running.port, engine)):
+        await asyncio.sleep(5)  # beyond its period: alive only because it was renewed
+        me = await c.get("/v1/auth/token/lookup-self", headers={"X-Vault-Token": token})
+        assert me.status_code == 200, me.text

@@ -15,6 +15,10 @@ lease_duration, renewable, ...). Credentials read from files stay in memory only
 * ``jwt``: ``path`` (a file holding the JWT, read at each login), ``role``,
   ``remove_jwt_after_reading`` (default true, as Vault's; the last JWT read is kept in memory).
 * ``kubernetes``: ``role`` and ``token_path`` (default: the pod's service account token).
+* ``cert``: ``POST {mount}/login {name}`` over mutual TLS. The certificate is the method's
+  ``client_cert``/``client_key`` (with its ``ca_cert`` for the server), or else the ``vault``
+  stanza's, as Vault Agent does; ``reload = true`` reads the files again at each login (a renewed
+  certificate is used without restarting the agent).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from strongroom.agent.config import ConfigError, Method
+from strongroom.agent.config import ConfigError, Method, VaultConfig
 from strongroom.api import Client
-from strongroom.api.errors import APIError
+from strongroom.api.errors import APIError, ClientError
 
 __all__ = ["AuthError", "LoginMethod", "method_for"]
 
@@ -38,12 +42,15 @@ class LoginMethod(Protocol):
     async def login(self, client: Client) -> dict[str, Any]: ...
 
 
-def method_for(m: Method) -> LoginMethod:
+def method_for(m: Method, vault: VaultConfig | None = None) -> LoginMethod:
     kinds: dict[str, type[AppRole] | type[TokenFile] | type[UserPass] | type[RoleJWT]] = {
         "approle": AppRole, "token_file": TokenFile, "userpass": UserPass, "jwt": RoleJWT, "kubernetes": RoleJWT}
+    if m.type == "cert":
+        return Cert(m, vault or VaultConfig())
     kind = kinds.get(m.type)
     if kind is None:
-        raise ConfigError(f'auto_auth method "{m.type}" is not supported (supported: {", ".join(sorted(kinds))})')
+        supported = ", ".join(sorted([*kinds, "cert"]))
+        raise ConfigError(f'auto_auth method "{m.type}" is not supported (supported: {supported})')
     return kind(m)
 
 
@@ -203,3 +210,61 @@ class RoleJWT:
                 raise AuthError(f"{self.kind} login failed: {'; '.join(e.errors) or e.status}") from None
             raise
         return _auth_of(body, f"{self.mount}/login")
+
+
+class Cert:
+    """``cert``: the TLS client certificate is the credential; ``name`` picks one of the method's
+    certificate roles (all are tried when it is empty, as the server does)."""
+
+    def __init__(self, m: Method, vault: VaultConfig) -> None:
+        c = m.config
+        self.mount = m.mount_path
+        self.name = str(c.get("name") or "")
+        self.ca_cert = str(c.get("ca_cert") or "")
+        self.client_cert = str(c.get("client_cert") or "")
+        self.client_key = str(c.get("client_key") or "")
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ConfigError("cert: client_cert and client_key must be given together")
+        if not self.client_cert and not vault.client_cert:
+            raise ConfigError("cert: a client certificate is required (client_cert and client_key in the method's"
+                              " config, or in the vault stanza)")
+        reload = c.get("reload", False)
+        self.reload = reload if isinstance(reload, bool) else str(reload).lower() in ("true", "1")
+        # As Vault Agent: a CA or a certificate of the method's own means a client of its own for the
+        # login; otherwise the agent's client, which presents the vault stanza's certificate.
+        self.own = bool(self.ca_cert or self.client_cert)
+        self.vault = vault
+        self._client: Client | None = None
+
+    async def _login_client(self, client: Client) -> Client:
+        if not self.own:
+            return client
+        if self._client is None or self.reload:
+            cert, key = (self.client_cert, self.client_key) if self.client_cert else (
+                self.vault.client_cert, self.vault.client_key)
+            try:
+                fresh = Client(client.address, cacert=self.ca_cert or self.vault.ca_cert or None,
+                               client_cert=cert or None, client_key=key or None,
+                               tls_skip_verify=self.vault.tls_skip_verify)
+            except ClientError as e:
+                raise AuthError(f"cert: {e}") from None
+            self._client, old = fresh, self._client
+            if old is not None:  # logins run one at a time: nothing else uses it
+                await old.aclose()
+        return self._client
+
+    async def login(self, client: Client) -> dict[str, Any]:
+        login_client = await self._login_client(client)
+        try:
+            body = await login_client.request("POST", f"{self.mount}/login",
+                                              json={"name": self.name} if self.name else {},
+                                              headers={"X-Vault-Token": ""})
+        except APIError as e:
+            if e.status in (400, 403):
+                raise AuthError(f"cert login failed: {'; '.join(e.errors) or e.status}") from None
+            raise
+        return _auth_of(body, f"{self.mount}/login")
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()

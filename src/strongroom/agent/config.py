@@ -19,7 +19,10 @@ from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest
 from strongroom.hcl import HCLError, loads
 
-__all__ = ["AgentConfig", "AutoAuth", "ConfigError", "Exec", "Method", "Sink", "Template", "VaultConfig", "load"]
+__all__ = ["AgentConfig", "AutoAuth", "ConfigError", "Exec", "Listener", "Method", "Sink", "Template", "VaultConfig",
+           "load"]
+
+TLS_VERSIONS = ("tls12", "tls13")  # TLS 1.0 and 1.1 are refused
 
 
 class ConfigError(ValueError):
@@ -70,6 +73,9 @@ class Template:
     right_delimiter: str = "}}"
     wait_min: float = 0.0
     wait_max: float = 0.0
+    # Beyond Vault: the command after a change (not after the first render) waits a random part of
+    # this many seconds, so a fleet of agents does not reload every copy of the application at once.
+    splay: float = 0.0
     # env_template "NAME": the rendered text becomes the child's environment variable NAME.
     env_name: str = ""
 
@@ -82,6 +88,23 @@ class Exec:
     # Beyond Vault: restarts are delayed by a random part of this many seconds, so agents across a
     # fleet that see the same change do not restart every copy of the application at once.
     splay: float = 0.0
+    # consul-template's exec key: a file template change sends this signal instead of restarting.
+    reload_signal: str = ""
+
+
+@dataclass(slots=True)
+class Listener:
+    """``listener "tcp"|"unix" { address, tls_* }``: TLS when ``tls_cert_file`` is set (a tcp listener
+    requires it unless ``tls_disable = true``, as Vault Agent)."""
+
+    type: str  # "tcp" or "unix"
+    address: str
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_min_version: str = "tls12"
+    tls_max_version: str = ""
+    tls_client_ca_file: str = ""
+    tls_require_and_verify_client_cert: bool = False
 
 
 @dataclass(slots=True)
@@ -97,7 +120,7 @@ class AgentConfig:
     exit_on_retry_failure: bool = False
     lease_renewal_threshold: float = 0.9  # template_config; fraction of the lease (Vault's default)
     # listener "tcp"|"unix" { address } and api_proxy { use_auto_auth_token = true | "force" }
-    listeners: list[tuple[str, str]] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
     use_auto_auth_token: str = ""
 
 
@@ -139,9 +162,7 @@ def parse(raw: dict[str, Any]) -> AgentConfig:
     for kind, lb in _labelled(raw.get("listener"), "listener"):
         if kind not in ("tcp", "unix"):
             raise ConfigError(f'listener type "{kind}" is not supported (tcp, unix)')
-        if kind == "tcp" and not _bool(lb, "tls_disable"):
-            raise ConfigError("listener tcp: only tls_disable = true is supported (listen on loopback)")
-        cfg.listeners.append((kind, _str(lb, "address") or "127.0.0.1:8100"))
+        cfg.listeners.append(_listener(kind, lb))
     for ap in _bodies(raw.get("api_proxy")):
         use = ap.get("use_auto_auth_token", False)
         cfg.use_auto_auth_token = "force" if str(use).lower() == "force" else ("true" if _bool(ap, "use_auto_auth_token") else "")
@@ -221,6 +242,30 @@ def _auto_auth(b: dict[str, Any]) -> AutoAuth:
     return AutoAuth(method, sinks)
 
 
+def _listener(kind: str, b: dict[str, Any]) -> Listener:
+    lis = Listener(kind, _str(b, "address") or ("127.0.0.1:8100" if kind == "tcp" else ""))
+    if not lis.address:
+        raise ConfigError("listener unix: address is required")
+    if _bool(b, "tls_disable"):
+        return lis
+    lis.tls_cert_file, lis.tls_key_file = _str(b, "tls_cert_file"), _str(b, "tls_key_file")
+    if not lis.tls_cert_file or not lis.tls_key_file:
+        if kind == "tcp" or lis.tls_cert_file or lis.tls_key_file:
+            raise ConfigError(f"listener {kind}: tls_cert_file and tls_key_file are required unless tls_disable = true")
+        return lis  # a unix socket without TLS settings: plain, as before
+    for key in ("tls_min_version", "tls_max_version"):
+        version = _str(b, key)
+        if version and version not in TLS_VERSIONS:
+            raise ConfigError(f"listener {kind}: {key} {version!r} is not supported (tls12, tls13)")
+    lis.tls_min_version = _str(b, "tls_min_version") or "tls12"
+    lis.tls_max_version = _str(b, "tls_max_version")
+    if lis.tls_max_version and TLS_VERSIONS.index(lis.tls_max_version) < TLS_VERSIONS.index(lis.tls_min_version):
+        raise ConfigError(f"listener {kind}: tls_max_version is lower than tls_min_version")
+    lis.tls_client_ca_file = _str(b, "tls_client_ca_file")
+    lis.tls_require_and_verify_client_cert = _bool(b, "tls_require_and_verify_client_cert")
+    return lis
+
+
 def _template(b: dict[str, Any], *, env: bool = False) -> Template:
     t = Template(destination=_str(b, "destination"), source=_str(b, "source"), contents=_str(b, "contents"),
                  error_on_missing_key=_bool(b, "error_on_missing_key"),
@@ -234,6 +279,7 @@ def _template(b: dict[str, Any], *, env: bool = False) -> Template:
     cmd = b.get("command")
     if cmd:
         t.command = [str(c) for c in cmd] if isinstance(cmd, list) else ["/bin/sh", "-c", str(cmd)]
+    t.splay = _duration(b, "splay", 0)
     for w in _bodies(b.get("wait")):
         t.wait_min = _duration(w, "min", 0)
         t.wait_max = _duration(w, "max", t.wait_min * 4)  # consul-template's default
@@ -253,7 +299,10 @@ def _exec(b: dict[str, Any]) -> Exec:
     sig = (_str(b, "restart_stop_signal") or "SIGTERM").upper()
     if (sig if sig.startswith("SIG") else "SIG" + sig) not in signal.Signals.__members__:
         raise ConfigError(f"exec.restart_stop_signal: unknown signal {sig!r}")
-    return Exec(command, restart, sig, _duration(b, "splay", 0))
+    reload = _str(b, "reload_signal").upper()
+    if reload and (reload if reload.startswith("SIG") else "SIG" + reload) not in signal.Signals.__members__:
+        raise ConfigError(f"exec.reload_signal: unknown signal {reload!r}")
+    return Exec(command, restart, sig, _duration(b, "splay", 0), reload)
 
 
 # -- values ---------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ on to the server and the answer returned unchanged. With ``use_auto_auth_token =
 without a token gets the agent's; with ``"force"`` the agent's token replaces whatever the request
 carried. The application then never holds a token. HTTP/1.1 with keep-alive, parsed by httptools
 (a dependency already); bodies up to ``MAX_BODY``.
+
+A listener with ``tls_cert_file`` serves TLS 1.2 or later only (``tls_min_version``/``tls_max_version``
+narrow it); with ``tls_require_and_verify_client_cert`` a client must present a certificate that chains
+to ``tls_client_ca_file`` (the system's CAs when unset), or the handshake fails.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httptools
 import httpx
 
-__all__ = ["MAX_BODY", "Listener", "ProxyServer"]
+from strongroom.agent.config import ConfigError, Listener
+
+__all__ = ["MAX_BODY", "Listener", "ProxyServer", "server_context"]
 
 log = logging.getLogger("strongroom.agent")
 
@@ -29,10 +36,28 @@ _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-enco
                   "host", "content-length"})
 
 
-@dataclass(slots=True)
-class Listener:
-    type: str  # "tcp" or "unix"
-    address: str
+_TLS = {"tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
+
+
+def server_context(lis: Listener) -> ssl.SSLContext | None:
+    """The listener's TLS context (None without TLS); unreadable files raise ConfigError."""
+    if not lis.tls_cert_file:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS.get(lis.tls_min_version, ssl.TLSVersion.TLSv1_2)
+    if lis.tls_max_version:
+        ctx.maximum_version = _TLS[lis.tls_max_version]
+    try:
+        ctx.load_cert_chain(lis.tls_cert_file, lis.tls_key_file)
+        if lis.tls_require_and_verify_client_cert:
+            if lis.tls_client_ca_file:
+                ctx.load_verify_locations(lis.tls_client_ca_file)
+            else:
+                ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(f"listener {lis.type} {lis.address}: error loading TLS files: {e}") from None
+    return ctx
 
 
 @dataclass(slots=True)
@@ -55,15 +80,16 @@ class ProxyServer:
         self.servers: list[asyncio.Server] = []
 
     async def start(self, listener: Listener) -> asyncio.Server:
+        tls = server_context(listener)
         if listener.type == "unix":
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(listener.address)
-            server = await asyncio.start_unix_server(self._serve, listener.address)
+            server = await asyncio.start_unix_server(self._serve, listener.address, ssl=tls)
         else:
             host, _, port = listener.address.rpartition(":")
-            server = await asyncio.start_server(self._serve, host or "127.0.0.1", int(port))
+            server = await asyncio.start_server(self._serve, host.strip("[]") or "127.0.0.1", int(port), ssl=tls)
         self.servers.append(server)
-        log.info("api proxy: listening on %s %s", listener.type, listener.address)
+        log.info("api proxy: listening on %s %s%s", listener.type, listener.address, " (TLS)" if tls else "")
         return server
 
     async def aclose(self) -> None:
@@ -81,7 +107,7 @@ class ProxyServer:
                 await writer.drain()
                 if not req.keep_alive:
                     return
-        except (ConnectionError, httptools.HttpParserError, asyncio.IncompleteReadError):
+        except (ConnectionError, httptools.HttpParserError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         finally:
             writer.close()

@@ -39,7 +39,7 @@ class Agent:
             raise ValueError("the agent needs an auto_auth block")
         self.cfg = cfg
         self.auto_auth = cfg.auto_auth
-        self.method: LoginMethod = method_for(cfg.auto_auth.method)
+        self.method: LoginMethod = method_for(cfg.auto_auth.method, cfg.vault)
         self.exit_on_err = bool(cfg.auto_auth.method.config.get("exit_on_err", False))
         v = cfg.vault
         self.client = client or Client(v.address or os.environ.get("VAULT_ADDR", "https://127.0.0.1:8200"),
@@ -145,4 +145,7 @@ class Agent:
         return int(auth.get("lease_duration") or 0) if isinstance(auth, dict) else None
 
     async def aclose(self) -> None:
+        close = getattr(self.method, "aclose", None)  # a method with a client of its own (cert)
+        if close is not None:
+            await close()
         await self.client.aclose()

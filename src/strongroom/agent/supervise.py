@@ -6,6 +6,10 @@ A restart stops the child with ``restart_stop_signal`` (SIGTERM by default), wai
 ``stop_timeout`` seconds, then kills it, and starts it again with the new environment. An optional
 ``splay`` delays each restart by a random part of that many seconds, so a fleet of agents whose
 secret changed at once does not restart every copy of the application at the same moment.
+
+A change of a *file* template (beyond Vault Agent, which has exec only with env_templates) restarts
+the child the same way, or, with ``reload_signal`` (consul-template's exec key), sends it that
+signal instead (SIGHUP: the application reads its files again without a restart); splay applies.
 """
 
 from __future__ import annotations
@@ -34,12 +38,12 @@ class Child:
         self.starts = 0
         self._lock = asyncio.Lock()
 
-    def _signal(self) -> signal.Signals:
-        name = self.cfg.restart_stop_signal.upper()
+    def _signal(self, name: str = "") -> signal.Signals:
+        name = (name or self.cfg.restart_stop_signal).upper()
         try:
             return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
         except KeyError:
-            raise ValueError(f"unknown signal {self.cfg.restart_stop_signal!r}") from None
+            raise ValueError(f"unknown signal {name!r}") from None
 
     async def start(self, env: Mapping[str, str]) -> None:
         async with self._lock:
@@ -59,6 +63,21 @@ class Child:
         async with self._lock:
             await self._stop(self._signal())
             await self._start(env)
+
+    async def files_changed(self, env: Mapping[str, str]) -> None:
+        """A file template the child reads changed: ``reload_signal`` if configured, else a restart."""
+        if not self.cfg.reload_signal:
+            await self.changed(env)
+            return
+        if self.cfg.restart_on_secret_changes == "never" or self.proc is None:
+            return
+        if self.splay > 0:
+            await asyncio.sleep(random.uniform(0, self.splay))  # noqa: S311 (spreading, not secrecy)
+        async with self._lock:
+            if self.proc is not None and self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.send_signal(self._signal(self.cfg.reload_signal))
+                log.info("exec: sent %s to %s", self.cfg.reload_signal, self.cfg.command[0])
 
     async def stop(self) -> None:
         async with self._lock:

@@ -17,7 +17,8 @@ fetched at once, the interval staying as the fallback when events are not allowe
 Only the dependency whose watcher (or event) fired is fetched again; the templates that used it are rendered
 again from the brain, so a database credential in the same file as a KV secret is reused until its
 own lease needs a new one. A file is written (atomically, with its perms) and its ``command`` run
-only when its content changed; an env_template change restarts the exec child.
+only when its content changed; an env_template change restarts the exec child, and so does a
+changed file (or it gets exec's ``reload_signal``).
 
 When the server cannot be reached or is sealed, nothing is touched: the last files and the running
 child stay, and the watcher retries with backoff and jitter. A 403 tells the agent to log in again;
@@ -69,7 +70,8 @@ class _Rendered:
 class TemplateRunner:
     def __init__(self, cfg: AgentConfig, fetcher: AsyncFetcher, *,
                  on_env_change: Callable[[dict[str, str]], Awaitable[None]] | None = None,
-                 on_rejected: Callable[[], None] | None = None) -> None:
+                 on_rejected: Callable[[], None] | None = None,
+                 on_file_change: Callable[[dict[str, str]], Awaitable[None]] | None = None) -> None:
         self.cfg = cfg
         self.fetcher = fetcher
         self.files = [_Rendered(t) for t in cfg.templates]
@@ -78,6 +80,9 @@ class TemplateRunner:
         self.watchers: dict[Dependency, asyncio.Task[None]] = {}
         self.on_env_change = on_env_change
         self.on_rejected = on_rejected
+        self.on_file_change = on_file_change
+        self._files_changed = False  # a file template was rewritten by a render after its first
+        self._commands: set[asyncio.Task[None]] = set()  # template commands waiting out their splay
         self.fetches = 0  # dependencies fetched again by watchers (tests read it)
         self.event_fetches = 0  # of those, fetched because a change event named them
         self._pending: dict[int, asyncio.Task[None]] = {}  # wait {}: a template's deferred render
@@ -92,10 +97,13 @@ class TemplateRunner:
         """Render every template (fetching what the brain lacks); raise if one cannot render."""
         async with self._lock:
             env_before = self.env
+            self._files_changed = False
             for r in [*self.files, *self.envs]:
                 await self._render(r)
             if self.envs and self.env != env_before and env_before and self.on_env_change:
                 await self.on_env_change(self.env)
+            elif self._files_changed and self.on_file_change:
+                await self.on_file_change(self.env)
 
     async def new_token(self, token: str) -> None:
         """A new login: the old token's leases die with it, so every secret is fetched again."""
@@ -107,6 +115,8 @@ class TemplateRunner:
             await self.render_all()
 
     async def aclose(self) -> None:
+        for task in list(self._commands):
+            task.cancel()
         if isinstance(self.fetcher, AsyncHTTPFetcher):
             await self.fetcher.aclose()
 
@@ -124,13 +134,22 @@ class TemplateRunner:
             if used.dependency not in self.watchers:
                 self.watchers[used.dependency] = asyncio.create_task(self._watch(used))
         changed = result.output != r.output
-        r.output = result.output
+        first, r.output = r.output is None, result.output
         if r.cfg.env_name or not changed:
             return
         if write_if_changed(r.cfg.destination, result.output_bytes, r.cfg.perms):
             log.info("template: rendered %s", r.cfg.destination)
-            if r.cfg.command:
+            self._files_changed = self._files_changed or not first
+            if r.cfg.command and r.cfg.splay > 0 and not first:
+                task = asyncio.create_task(self._run_later(r.cfg.command, r.cfg.splay))
+                self._commands.add(task)
+                task.add_done_callback(self._commands.discard)
+            elif r.cfg.command:
                 await self._run(r.cfg.command)
+
+    async def _run_later(self, command: list[str], splay: float) -> None:
+        await asyncio.sleep(random.uniform(0, splay))  # noqa: S311 (spreading, not secrecy)
+        await self._run(command)
 
     async def _run(self, command: list[str]) -> None:
         proc = await asyncio.create_subprocess_exec(*command)
@@ -182,13 +201,16 @@ class TemplateRunner:
     async def _render_now(self, rendered: list[_Rendered]) -> None:
         """Render these again (the lock held); an env_template change restarts the child."""
         env_before = self.env
+        self._files_changed = False
         for r in rendered:
             try:
                 await self._render(r)
             except TemplateError as e:
                 log.error("template: rendering %s failed: %s", r.cfg.destination or r.cfg.env_name, e)
         if self.env != env_before and self.on_env_change:
-            await self.on_env_change(self.env)
+            await self.on_env_change(self.env)  # a restart: the child reads the new files too
+        elif self._files_changed and self.on_file_change:
+            await self.on_file_change(self.env)
 
     def _debounce(self, r: _Rendered) -> None:
         """``wait { min, max }``: render once the template's secrets have been quiet for ``min``, but

@@ -51,13 +51,17 @@ class Client:
         self.wrap_ttl = wrap_ttl or None
         self._extra_headers = dict(headers or {})
         verify: ssl.SSLContext | bool = True
-        if tls_skip_verify:
+        if tls_skip_verify and not client_cert:
             verify = False
         elif cacert or capath or client_cert:
             try:
-                verify = ssl.create_default_context(cafile=cacert, capath=capath)
+                verify = (ssl.create_default_context() if tls_skip_verify
+                          else ssl.create_default_context(cafile=cacert, capath=capath))
             except (OSError, ssl.SSLError) as e:
                 raise ClientError(f"Error loading CA File: {_file_error(e, cacert or capath or '')}") from e
+            if tls_skip_verify:  # the server is not checked, but the client certificate is still presented
+                verify.check_hostname = False
+                verify.verify_mode = ssl.CERT_NONE
             if client_cert:
                 try:
                     verify.load_cert_chain(client_cert, client_key)

@@ -4,6 +4,11 @@ delivered into it; when the container stops, that token is revoked by its access
 The bridge authenticates with its own token, whose policy should allow only ``create``/``update`` on
 ``auth/token/create/ROLE`` for the mapped roles and ``update`` on ``auth/token/revoke-accessor``.
 It asks for every token wrapped, so it only ever holds the single-use wrapping token.
+
+What it delivered is recorded in Strongroom (``bridge/state.py``: the token's accessor and the
+container's start time, in the bridge token's cubbyhole) before the token goes into the container,
+so a restarted bridge still revokes the tokens of containers that stop later, and on resuming
+revokes those of containers that stopped (or restarted) while it was down.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from strongroom.api.client import Client
 from strongroom.api.errors import APIError, ClientError, TransportError
 from strongroom.bridge.config import BridgeConfig
 from strongroom.bridge.engine import Engine, EngineError
+from strongroom.bridge.state import Record, Records
 
 __all__ = ["Bridge"]
 
@@ -25,6 +31,7 @@ log = logging.getLogger("strongroom.bridge")
 
 START, STOP_ACTIONS = "start", ("die", "stop", "kill", "destroy")
 RETRY = 1.0  # seconds before reconnecting to the engine's event stream
+RECORDS_RETRY = 5.0  # seconds between attempts to read the records while the server is away
 # Seconds between attempts to deliver while the server is unreachable or sealed (about 2 minutes).
 DELIVERY_RETRIES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
 
@@ -46,6 +53,8 @@ class Bridge:
         self.engine = engine or Engine(cfg.engine_socket)
         # container id → accessor of the token delivered to it (the wrapped token's accessor)
         self.delivered: dict[str, str] = {}
+        self.records = Records(self.client)
+        self.records_loaded = False  # until the first resume has read them, a stop asks the records
         self.connected = asyncio.Event()
         self._lock = asyncio.Lock()  # one container operation at a time, events and retries alike
         self._retries: dict[str, asyncio.Task[None]] = {}
@@ -61,6 +70,15 @@ class Bridge:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Follow the engine's events until ``stop``; reconnects (and resumes) when the stream ends."""
         stop = stop or asyncio.Event()
+        maintain = asyncio.create_task(self._maintain(), name="bridge-maintain")
+        try:
+            await self._run(stop)
+        finally:
+            maintain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintain
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             task = asyncio.create_task(self._follow())
             stopped = asyncio.create_task(stop.wait())
@@ -77,6 +95,36 @@ class Bridge:
             if not stop.is_set():
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), RETRY)
+
+    async def _maintain(self) -> None:
+        """Keep the bridge's own token alive (renewed at two thirds of its TTL: a periodic token
+        lives as long as the bridge runs) and, while the records could not be read at resume (the
+        server was away), try again."""
+        loop = asyncio.get_running_loop()
+        renew_at = 0.0
+        while True:
+            if self.connected.is_set() and not self.records_loaded:
+                await self.resume()
+            if loop.time() >= renew_at:
+                renew_at = loop.time() + await self._renew_self()
+            await asyncio.sleep(max(0.2, min(renew_at - loop.time(), RECORDS_RETRY)))
+
+    async def _renew_self(self) -> float:
+        """Renew the bridge's token if it can be; seconds until it should be renewed again."""
+        try:
+            me = await self.client.request("GET", "auth/token/lookup-self")
+            data = me.get("data") if isinstance(me, dict) else None
+            ttl = int((data or {}).get("ttl") or 0)
+            if ttl <= 0 and not (data or {}).get("expire_time"):
+                return 3600.0  # never expires (a ttl of 0 with an expire_time: less than a second left)
+            if not (data or {}).get("renewable"):
+                return max(1.0, ttl * 2 / 3)
+            body = await self.client.request("POST", "auth/token/renew-self", json={})
+            auth = body.get("auth") if isinstance(body, dict) else None
+            return max(1.0, int((auth or {}).get("lease_duration") or ttl) * 2 / 3)
+        except ClientError as e:
+            log.warning("bridge: renewing the bridge's token: %s", e)
+            return RECORDS_RETRY
 
     async def _follow(self) -> None:
         first = True
@@ -138,17 +186,43 @@ class Bridge:
     # -- the work -------------------------------------------------------------------------------
 
     async def resume(self) -> None:
-        """After a (re)start: deliver to running labelled containers that have no token file yet.
-        Tokens the bridge has no record of are left alone."""
+        """After a (re)start, or a reconnection to the engine: settle the records with the engine's
+        state (tokens of containers that stopped or restarted meanwhile are revoked, the others kept
+        to be revoked when they stop), then deliver to running labelled containers never served."""
         try:
+            async with self._lock:
+                restarted = await self._reconcile()
             for cid in await self.engine.running(self.cfg.label):
                 if cid in self.delivered or cid in self._retries:
                     continue
-                if await self.engine.has_file(cid, self.cfg.deliver_path):
+                # No record of it: served by a run whose records are gone (a replaced bridge token)
+                # if it holds a file; a container that restarted needs a new token whatever it holds.
+                if cid not in restarted and await self.engine.has_file(cid, self.cfg.deliver_path):
                     continue
                 await self.start(cid)
-        except EngineError as e:
+        except (EngineError, ClientError) as e:
             log.error("bridge: resume: %s", e)
+
+    async def _reconcile(self) -> set[str]:
+        """Check every record against the engine; the IDs of containers that restarted."""
+        restarted: set[str] = set()
+        for cid, rec in (await self.records.all()).items():
+            info = await self.engine.inspect(cid)
+            state = (info or {}).get("State")
+            running = isinstance(state, dict) and state.get("Running") is True
+            started = str(state.get("StartedAt") or "") if isinstance(state, dict) else ""
+            if running and (not rec.started_at or started == rec.started_at):
+                self.delivered[cid] = rec.accessor
+                continue
+            self.delivered.pop(cid, None)
+            if running:
+                restarted.add(cid)
+            if await self._revoke(rec.accessor):
+                await self.records.delete(cid)
+                log.info("bridge: container %s %s while the bridge was away; its token was revoked",
+                         cid[:12], "restarted" if running else "stopped")
+        self.records_loaded = True
+        return restarted
 
     async def on_start(self, cid: str) -> bool:
         """Deliver a wrapped token if the container is genuinely running and labelled; True if done."""
@@ -178,15 +252,23 @@ class Bridge:
         if not isinstance(wrap, dict) or not wrap.get("token"):
             raise ClientError(f"auth/token/create/{role} did not answer with a wrapped token")
         accessor = str(wrap.get("wrapped_accessor") or "")
+        if not accessor:
+            raise ClientError(f"auth/token/create/{role} did not answer with the wrapped token's accessor")
+        try:
+            # Recorded before it is delivered: a token in a container is always one the bridge can revoke.
+            await self.records.put(cid, Record(accessor, str(state.get("StartedAt") or ""), role))
+        except ClientError:
+            await self._revoke(accessor)
+            raise
         try:
             await self.engine.put_file(cid, self.cfg.deliver_path, str(wrap["token"]).encode())
         except EngineError:
             # Not delivered: nobody may use it, so revoke what it wraps.
-            if accessor:
-                await self._revoke(accessor)
+            if await self._revoke(accessor):
+                with contextlib.suppress(ClientError):
+                    await self.records.delete(cid)
             raise
-        if accessor:
-            self.delivered[cid] = accessor
+        self.delivered[cid] = accessor
         log.info("bridge: container %s (%s): wrapped token delivered to %s", cid[:12], role, self.cfg.deliver_path)
         return True
 
@@ -195,15 +277,31 @@ class Bridge:
         if accessor is None:
             for full in self.delivered:  # events carry the full id; tolerate a short one
                 if full.startswith(cid):
-                    accessor = self.delivered.pop(full)
+                    accessor, cid = self.delivered.pop(full), full
                     break
+        if accessor is None and not self.records_loaded:
+            # Not resumed yet (the server was away): the record may still be there.
+            rec = (await self.records.all()).get(cid)
+            if rec is None:
+                return
+            accessor = rec.accessor
         if accessor is None:
             return
-        await self._revoke(accessor)
+        if await self._revoke(accessor):
+            # Kept when the revocation failed: the next resume tries again.
+            await self.records.delete(cid)
         log.info("bridge: container %s stopped; its token was revoked", cid[:12])
 
-    async def _revoke(self, accessor: str) -> None:
+    async def _revoke(self, accessor: str) -> bool:
+        """Revoke the token by its accessor; True when it is gone (revoked now, or before)."""
         try:
             await self.client.request("POST", "auth/token/revoke-accessor", json={"accessor": accessor})
+        except APIError as e:
+            if e.status == 400:  # "invalid accessor": expired or revoked already
+                return True
+            log.error("bridge: revoking accessor %s: %s", accessor, e)
+            return False
         except ClientError as e:
             log.error("bridge: revoking accessor %s: %s", accessor, e)
+            return False
+        return True

@@ -30,6 +30,7 @@ def agent(argv: list[str]) -> int:
     from strongroom.agent.auth import AuthError
     from strongroom.agent.config import ConfigError, load
     from strongroom.agent.main import run
+    from strongroom.agent.template import TemplateError
     from strongroom.api.errors import ClientError
 
     level = {"trace": "DEBUG", "debug": "DEBUG", "warn": "WARNING", "err": "ERROR"}.get(
@@ -44,3 +45,5 @@ def agent(argv: list[str]) -> int:
         raise CLIError(f"Error loading configuration: {e}", 1) from None
     except (AuthError, ClientError) as e:
         raise CLIError(f"Error authenticating: {e}", 1) from None
+    except TemplateError as e:  # exit_on_retry_failure, or a template that cannot render
+        raise CLIError(f"Error rendering templates: {e}", 1) from None

@@ -19,10 +19,11 @@ import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from cryptography import x509
+if TYPE_CHECKING:  # imported when a pkiCert is parsed: it costs the agent ~9 MiB of RSS otherwise
+    from cryptography import x509
 
 from strongroom.agent.template import gotime
 from strongroom.agent.template.encoding import EncodeError, to_json, to_yaml
@@ -224,6 +225,8 @@ def _pem_encode(typ: str, der: bytes) -> str:
 
 def pems_cert(raw: str) -> tuple[PemEncoded, x509.Certificate | None]:
     """consul-template's pemsCert: sort PEM blocks into key, certificate, CA and CA chain."""
+    from cryptography import x509
+
     enc = PemEncoded()
     cert: x509.Certificate | None = None
     for m in _PEM.finditer(raw):
