@@ -119,7 +119,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
     servers: list[HttpServer] = []
     try:
         for lst in config.listeners:
-            servers.append(await _listen(_app_for(core, lst, forwarder), lst))
+            servers.append(await _listen(_app_for(core, lst, forwarder,
+                                                  follower if config.standby_reads else None), lst))
         _banner(config, storage_type, dev, unseal_key, root_token)
         await _until_signalled()
         print("==> Strongroom shutdown triggered", flush=True)
@@ -178,12 +179,13 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-def _app_for(core: Core, listener: ListenerConfig, forwarder: Forwarder | None = None) -> App:
+def _app_for(core: Core, listener: ListenerConfig, forwarder: Forwarder | None = None,
+             standby_reads: Follower | None = None) -> App:
     """One app per listener: request limits and the ceremony switches are per listener."""
     return App(core, max_request_size=listener.max_request_size,
                disable_unauthed_rekey=listener.disable_unauthed_rekey_endpoints,
                disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints,
-               forwarder=forwarder)
+               forwarder=forwarder, standby_reads=standby_reads)
 
 
 def _banner(config: ServerConfig, storage_type: str, dev: bool, unseal_key: str, root_token: str) -> None:

@@ -65,6 +65,8 @@ class ServerConfig:
     # HA standbys redirect (307) instead of forwarding requests to the active (docs/ha.md); Vault's
     # disable_clustering (no cluster port, so no forwarding) means the same here.
     disable_request_forwarding: bool = False
+    # HA standbys answer plain KV reads and token lookups themselves (Strongroom's own; docs/ha.md).
+    standby_reads: bool = False
     # HA fleet monitoring (Strongroom's own key): alarm when fewer nodes are unsealed; 0 = off.
     min_unsealed_nodes: int = 0
     # user_lockout "TYPE" { ... } stanzas (config/lockout.py), resolved; {} without any.
@@ -81,7 +83,7 @@ _SETTINGS: dict[str, Callable[[object, str], object]] = {
     "default_lease_ttl": _duration, "max_lease_ttl": _duration, "default_max_request_duration": _duration,
     "ui": _bool, "disable_mlock": _bool, "disable_cache": _bool, "unsafe_allow_api_audit_creation": _bool,
     "cluster_name": _str, "pid_file": _str, "plugin_directory": _str,
-    "disable_request_forwarding": _bool, "disable_clustering": _bool,
+    "disable_request_forwarding": _bool, "disable_clustering": _bool, "standby_reads": _bool,
 }
 _SETTINGS["min_unsealed_nodes"] = lambda v, k: _count(v, k)  # Strongroom's own (docs/ha.md)
 
@@ -204,6 +206,7 @@ class _Builder:
             telemetry=self.telemetry,
             security_webhook_urls=tuple(str(u) for u in self.security.get("webhook_urls", ())),  # type: ignore[attr-defined]
             security_revoke_on_tamper=bool(self.security.get("revoke_on_tamper", False)),
+            standby_reads=_get(s, "standby_reads", _bool, False),
             disable_request_forwarding=(_get(s, "disable_request_forwarding", _bool, False)
                                         or _get(s, "disable_clustering", _bool, False)),
             min_unsealed_nodes=_get(s, "min_unsealed_nodes", _count, 0),

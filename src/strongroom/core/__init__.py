@@ -152,7 +152,7 @@ class Core(SealLifecycle):
             (MFA_VIEW, self.mfa),
             (LOCKED_USERS_VIEW, self.lockout),
             ("", self.cluster),
-            ("", Steps(setup=lambda: self.audit.setup(), deactivate=lambda: self.audit.teardown())),
+            ("", self.audit),
             ("", Steps(activate=lambda: self.expiration.setup(), deactivate=lambda: self.expiration.stop())),
             ("", Steps(activate=lambda: self.rotation.setup(), deactivate=lambda: self.rotation.stop())),
             ("", Steps(deactivate=lambda: self.security.stop())),

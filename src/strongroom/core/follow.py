@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from strongroom.barrier import KEYRING_PATH
+from strongroom.framework.tasks import stop_task
 
 if TYPE_CHECKING:
     from strongroom.core import Core
@@ -46,12 +47,7 @@ class Follower:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping regardless
-                pass
+        await stop_task(task)
 
     def _following(self) -> bool:
         ha = self._core.ha

@@ -38,6 +38,7 @@ from strongroom.http.sys import check_method as check_sys_method
 if TYPE_CHECKING:
     from strongroom.core import Core
     from strongroom.core.events import Subscriber
+    from strongroom.core.follow import Follower
     from strongroom.http.forwarding import Forwarder
 
 log = logging.getLogger("strongroom.http")
@@ -57,8 +58,11 @@ def too_large() -> tuple[int, bytes]:
 class App:
     def __init__(self, core: Core, *, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
                  disable_unauthed_rekey: bool = False, disable_unauthed_generate_root: bool = False,
-                 forwarder: Forwarder | None = None) -> None:
+                 forwarder: Forwarder | None = None, standby_reads: Follower | None = None) -> None:
         self.core = core
+        # HA with standby_reads (docs/ha.md): the feed of the active's writes this standby follows;
+        # while it is live, the standby answers plain KV reads and token lookups itself.
+        self.standby_reads = standby_reads
         # HA only (http/forwarding.py): forwards a standby's requests to the active and checks, on the
         # active, the ones a standby forwarded. None without HA: then nothing of it runs per request.
         self.forwarder = forwarder
@@ -169,6 +173,11 @@ class App:
             status, data = await sys_handler(self.core, method, query, headers, body)
             return status, b"" if data is None else orjson.dumps(data)
         if not self.core.serving_active and sys_path != "sys/seal":  # HA standby: the active answers (docs/ha.md)
+            if not forwarded and await self._readable_here(method, path, headers, body):
+                status, out = await self._serve(method, path, query_string, headers, body, peer)
+                if status == 200:
+                    return status, out
+                # A miss or a refusal here may only be this node lagging: the active answers it.
             if forwarder is not None:
                 if forwarded:  # never forwarded twice (this node lost the lock meanwhile): the standby retries
                     raise Standby(NOT_FOUND)
@@ -180,6 +189,32 @@ class App:
             status, data = await sys_act(self.core, sys_path, method, query_string, headers, body,
                                          new_request_id(), peer)
             return status, b"" if data is None else orjson.dumps(data)
+        status, out = await self._serve(method, path, query_string, headers, body, peer)
+        if self.standby_reads is not None and method not in _READS and status < 400:
+            # A write's answer carries Vault's X-Vault-Index: a client that sends it back reads its
+            # own writes (a standby forwards such a read, see _readable_here).
+            extra = {**out.headers, INDEX: _next_index()} if isinstance(out, wire.Body) else {INDEX: _next_index()}
+            out = wire.Body(out, out.content_type if isinstance(out, wire.Body) else "application/json", extra)
+        return status, out
+
+    async def _readable_here(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bool:
+        """An HA standby may answer this request itself (``standby_reads``, docs/ha.md): a plain read
+        (GET or LIST, no body, nothing asking for the active's state, wrapping or MFA) of a KV mount,
+        or a token's lookup-self, by a token this node knows whose uses are not counted (counting
+        is a write), while the feed of the active's writes is live (so its caches follow them)."""
+        follower = self.standby_reads
+        if (follower is None or not follower.subscribed.is_set() or method not in _READS or body.strip()
+                or any(name in headers for name in _ACTIVE_ONLY) or self.core.sealed):
+            return False
+        if path.rstrip("/") != "auth/token/lookup-self":
+            hit = self.core.router.match(path)
+            if hit is None or hit[0].type != "kv" or hit[0].table != "mounts":
+                return False
+        entry = await self.core.tokens.lookup(token_of(headers))
+        return entry is not None and entry.num_uses == 0
+
+    async def _serve(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
+                     peer: Peer) -> tuple[int, bytes]:
         key = None
         if _plain_get(method, headers, body):
             # A repeated read may be answered from core/readcache.py, audited as always.
@@ -229,6 +264,21 @@ _ORDINARY = frozenset({"host", "user-agent", "accept", "accept-encoding", "accep
 
 
 _ids = bytearray()
+
+_READS = frozenset({"GET", "LIST"})
+INDEX = "X-Vault-Index"
+# A request carrying one of these is the active's to answer (an index: the client reads its own
+# writes; Vault's -Inconsistent / -Forward ask for the active; wrapping and MFA write).
+_ACTIVE_ONLY = ("x-vault-index", "x-vault-inconsistent", "x-vault-forward", "x-vault-wrap-ttl", "x-vault-mfa")
+_index = 0
+
+
+def _next_index() -> str:
+    """An X-Vault-Index value: opaque to clients (they send back the last one they saw); a standby
+    that sees one forwards the read, so a client that wrote reads its write (docs/ha.md)."""
+    global _index
+    _index += 1
+    return f"strongroom-{_index}"
 
 
 def _standby_answer(core: Core, raw_path: str, query_string: str) -> tuple[int, bytes]:

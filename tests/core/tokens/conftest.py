@@ -99,6 +99,7 @@ def make_store(clock: Clock) -> Any:
     async def make(storage: RecordingStorage, **kw: Any) -> TokenStore:
         s = new_store(storage, clock, **kw)
         await s.setup()
+        await s.activate()  # as on the active node (a standby only sets up)
         return s
 
     return make

@@ -174,6 +174,20 @@ async def test_expired_token_is_invisible_and_revoked_in_background(store: Token
     assert await store.lookup(child_token) is None
 
 
+async def test_a_standby_sees_an_expired_token_as_gone_and_writes_nothing(
+        store: TokenStore, clock: Clock, storage: RecordingStorage, make_store: MakeStore) -> None:
+    """An HA standby (set up, never activated) may look tokens up to answer reads itself; revoking
+    an expired one is the active's work (its expiration), never a standby's write."""
+    token, entry = await store.create(policies=["a"], path="p", ttl=10)
+    standby: TokenStore = await make_store(storage)
+    await standby.deactivate()  # as a node that stepped down: set up again, not activated
+    await standby.setup()
+    clock.advance(11)
+    assert await standby.lookup(token) is None
+    await standby.drain()
+    assert await storage.keys("sys/token/id/") == ["sys/token/id/" + entry.id]  # nothing written
+
+
 async def test_revoke_tree_leaves_first_and_cleans_every_record(store: TokenStore, storage: RecordingStorage) -> None:
     order: list[str] = []
 

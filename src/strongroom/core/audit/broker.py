@@ -66,9 +66,10 @@ class AuditBroker:
         return bool(self._devices)
 
     # -- the table ------------------------------------------------------------------------------
-    async def setup(self) -> None:
+    async def setup(self, *, persist: bool = True) -> None:
         """At unseal: the persisted table, then the config's devices (created or updated, and removed
-        when no longer declared). Raises if a device cannot be built: better sealed than unaudited."""
+        when no longer declared). Raises if a device cannot be built: better sealed than unaudited.
+        ``persist=False``: only follow the table (an HA standby, see :meth:`invalidate`)."""
         await self.teardown()
         entries = await self._load()
         declared = {d.path: d for d in self.config.devices}
@@ -86,7 +87,25 @@ class AuditBroker:
         for entry in entries.values():
             self._devices[entry.path] = self._activate(entry)
         self._changed()
-        await self._persist()
+        if persist:
+            await self._persist()
+
+    # -- the Lifecycle (strongroom/lifecycle.py): set up on every node, stopped on seal -----------------
+    async def activate(self) -> None:
+        return None
+
+    async def deactivate(self) -> None:
+        await self.teardown()
+
+    async def periodic(self, now: float) -> None:
+        return None
+
+    async def invalidate(self, key: str) -> None:
+        """The table changed on the active node (an HA standby following it, core/follow.py): the
+        same devices here, since a standby may answer reads itself (``standby_reads``), audited."""
+        if key == AUDIT_TABLE_KEY:
+            async with self._table_lock:
+                await self.setup(persist=False)
 
     def _changed(self) -> None:
         self._actives = tuple(self._devices.values())

@@ -76,6 +76,8 @@ class TokenStore(Part):
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._view = view
+        # Activated (the active node, or no HA): expired tokens a lookup finds are revoked here.
+        self._active = False
         self.default_ttl = default_ttl
         self.max_ttl = max_ttl
         self.clock = clock
@@ -99,8 +101,12 @@ class TokenStore(Part):
         self.generation += 1
         self._mac = KeyedSha256(await load_or_create_secret(self._view, SALT_KEY))
 
+    async def activate(self) -> None:
+        self._active = True
+
     async def deactivate(self) -> None:
         """Wait for background revocations, then forget every cached token."""
+        self._active = False
         await self.drain()
         self._cache.clear()
         self.generation += 1
@@ -158,7 +164,8 @@ class TokenStore(Part):
         if entry is None or entry.num_uses < 0:
             return None
         if entry.is_expired(self.clock()):
-            self._revoke_in_background(entry)
+            if self._active:  # an HA standby writes nothing: the active's expiration revokes it
+                self._revoke_in_background(entry)
             return None
         return entry
 

@@ -1,0 +1,111 @@
+"""standby_reads (docs/ha.md): an HA standby answers plain KV reads and token lookups itself, audited
+in its own log, following the active's writes; everything else, a read that carries X-Vault-Index
+(a client reading its own writes) and any answer but a 200 go to the active."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.compat.conftest import RunningServer
+from tests.ha.conftest import node, start_cluster, stop_all, wait_for
+
+
+def _nodes(tmp_path: Path, tables: tuple[str, str]) -> list[RunningServer]:
+    out = []
+    for name in "abc":
+        log = tmp_path / f"audit-{name}.log"
+        out.append(node(tmp_path, tables, name, ttl="2s", top=(
+            'standby_reads = true\n'
+            f'audit "file" "file/" {{\n  options {{\n    file_path = "{log}"\n  }}\n}}\n')))
+    return out
+
+
+def _audited(tmp_path: Path, name: str, path: str) -> int:
+    log = tmp_path / f"audit-{name}.log"
+    text = log.read_text() if log.exists() else ""
+    return text.count(f'"path":"{path}"')
+
+
+def test_a_standby_answers_kv_reads_itself_and_follows_the_active(tmp_path: Path, tables: tuple[str, str]) -> None:
+    servers = _nodes(tmp_path, tables)
+    try:
+        a, b, c = start_cluster(servers)
+        root = {"X-Vault-Token": a.root_token}
+        put = httpx.post(f"{b.addr}/v1/secret/data/app", headers=root, json={"data": {"v": "1"}}, timeout=10)
+        assert put.status_code == 200  # forwarded to the active
+        assert put.headers.get("X-Vault-Index")  # Vault's header: a client may send it back
+
+        def read_v(server: RunningServer, expect: str) -> bool:
+            r = httpx.get(f"{server.addr}/v1/secret/data/app", headers=root, timeout=10)
+            return r.status_code == 200 and r.json()["data"]["data"]["v"] == expect
+
+        assert read_v(c, "1")  # a miss here would have gone to the active: the answer is right either way
+        before_a = _audited(tmp_path, "a", "secret/data/app")
+        wait_for(lambda: read_v(c, "1") and _audited(tmp_path, "c", "secret/data/app") > 0)
+        # Answered by c itself: in c's audit log, not the active's.
+        for _ in range(5):
+            assert read_v(c, "1")
+        assert _audited(tmp_path, "a", "secret/data/app") == before_a
+        lookups = httpx.get(f"{c.addr}/v1/auth/token/lookup-self", headers=root, timeout=10)
+        assert lookups.status_code == 200 and lookups.json()["data"]["policies"] == ["root"]
+        assert _audited(tmp_path, "c", "auth/token/lookup-self") >= 2 and _audited(tmp_path, "a", "auth/token/lookup-self") == 0
+
+        # The active's next write reaches c's caches (its storage cache and its read cache).
+        assert httpx.post(f"{a.addr}/v1/secret/data/app", headers=root, json={"data": {"v": "2"}},
+                          timeout=10).status_code == 200
+        took = wait_for(lambda: read_v(c, "2"), timeout=5)
+        assert took < 1.0
+
+        # A client reading its own writes sends the index back: the active answers.
+        index = httpx.post(f"{b.addr}/v1/secret/data/app", headers=root, json={"data": {"v": "3"}},
+                           timeout=10).headers["X-Vault-Index"]
+        before_a = _audited(tmp_path, "a", "secret/data/app")
+        r = httpx.get(f"{c.addr}/v1/secret/data/app", headers={**root, "X-Vault-Index": index}, timeout=10)
+        assert r.status_code == 200 and r.json()["data"]["data"]["v"] == "3"
+        assert _audited(tmp_path, "a", "secret/data/app") > before_a
+
+        # A miss on the standby is the active's to confirm: a new secret is found at once.
+        httpx.post(f"{a.addr}/v1/secret/data/new", headers=root, json={"data": {"v": "n"}}, timeout=10)
+        r = httpx.get(f"{c.addr}/v1/secret/data/new", headers=root, timeout=10)
+        assert r.status_code == 200 and r.json()["data"]["data"]["v"] == "n"
+
+        # A token whose uses are counted (a write per use) is the active's; so is any write.
+        limited = httpx.post(f"{a.addr}/v1/auth/token/create", headers=root,
+                             json={"policies": ["default"], "num_uses": 3}, timeout=10).json()["auth"]["client_token"]
+        before_a = _audited(tmp_path, "a", "auth/token/lookup-self")
+        r = httpx.get(f"{c.addr}/v1/auth/token/lookup-self", headers={"X-Vault-Token": limited}, timeout=10)
+        assert r.status_code == 200 and r.json()["data"]["num_uses"] == 2
+        assert _audited(tmp_path, "a", "auth/token/lookup-self") == before_a + 2  # request and response entries
+
+        # A revoked token stops working on the standby as soon as its revocation reaches it.
+        token = httpx.post(f"{a.addr}/v1/auth/token/create", headers=root, json={"policies": ["root"]},
+                           timeout=10).json()["auth"]["client_token"]
+        wait_for(lambda: httpx.get(f"{c.addr}/v1/secret/data/app", headers={"X-Vault-Token": token},
+                                   timeout=10).status_code == 200)
+        httpx.post(f"{a.addr}/v1/auth/token/revoke", headers=root, json={"token": token}, timeout=10)
+        time.sleep(0.5)
+        r = httpx.get(f"{c.addr}/v1/secret/data/app", headers={"X-Vault-Token": token}, timeout=10)
+        assert r.status_code == 403
+    finally:
+        stop_all(servers)
+
+
+def test_without_standby_reads_every_read_goes_to_the_active(tmp_path: Path, tables: tuple[str, str]) -> None:
+    servers = []
+    for name in "ab":
+        log = tmp_path / f"audit-{name}.log"
+        servers.append(node(tmp_path, tables, name, ttl="2s", top=(
+            f'audit "file" "file/" {{\n  options {{\n    file_path = "{log}"\n  }}\n}}\n')))
+    try:
+        a, b = start_cluster(servers)
+        root = {"X-Vault-Token": a.root_token}
+        put = httpx.post(f"{a.addr}/v1/secret/data/app", headers=root, json={"data": {"v": "1"}}, timeout=10)
+        assert put.status_code == 200 and "X-Vault-Index" not in put.headers
+        time.sleep(0.3)
+        assert httpx.get(f"{b.addr}/v1/secret/data/app", headers=root, timeout=10).status_code == 200
+        assert _audited(tmp_path, "b", "secret/data/app") == 0 and _audited(tmp_path, "a", "secret/data/app") >= 4
+    finally:
+        stop_all(servers)
