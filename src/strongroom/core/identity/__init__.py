@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from strongroom.core.identity.backend import IdentityBackend
 from strongroom.core.identity.mfa import LoginMFA
-from strongroom.core.identity.store import Alias, EntityRecord, GroupRecord, IdentityStore
+from strongroom.core.identity.records import Alias, EntityRecord, GroupRecord
+from strongroom.core.identity.store import IdentityStore
 
 __all__ = ["Alias", "EntityRecord", "GroupRecord", "IdentityBackend", "IdentityStore", "LoginMFA"]

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.core.identity import oidc
 from strongroom.core.identity.mfa import paths as mfa_paths
-from strongroom.core.identity.store import Alias, EntityRecord, GroupRecord, IdentityStore
+from strongroom.core.identity.records import Alias, EntityRecord, GroupRecord
+from strongroom.core.identity.store import IdentityStore
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import (
     Backend,

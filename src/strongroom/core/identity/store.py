@@ -10,7 +10,8 @@ Indexes: entity name -> id, (mount accessor, alias name) -> entity alias, alias 
 merged entity id -> surviving entity, group name -> id, group alias (accessor, name) -> group,
 entity -> groups it is a direct member of, group -> groups that list it as a member. What a
 token's policies become at request time (``policies_for``) is cached per entity and dropped on any
-write: ``generation`` moves with every change (the read cache's stamp includes it).
+write: ``generation`` moves with every change (the read cache's stamp includes it). The records
+themselves (entity, alias, group) are in core/identity/records.py.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from strongroom.core.identity.records import Alias, EntityRecord, GroupRecord, now, str_map
 from strongroom.errors import InvalidRequest
 from strongroom.lifecycle import Part
 from strongroom.logical import Storage
@@ -33,106 +33,6 @@ GROUP_PREFIX = "group/"
 
 #: (mount type, mount path) of an auth mount by its accessor, None if no such mount.
 MountLookup = Callable[[str], "tuple[str, str] | None"]
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _str_map(v: Any, name: str = "metadata") -> dict[str, str]:
-    if v is None:
-        return {}
-    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
-        raise InvalidRequest(f"failed to parse {name}: values must be strings")
-    return {str(k): x for k, x in v.items()}
-
-
-@dataclass(slots=True)
-class Alias:
-    id: str
-    name: str
-    canonical_id: str
-    mount_accessor: str
-    mount_type: str = ""
-    mount_path: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
-    custom_metadata: dict[str, str] = field(default_factory=dict)
-    creation_time: str = ""
-    last_update_time: str = ""
-    merged_from_canonical_ids: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "canonical_id": self.canonical_id,
-                "mount_accessor": self.mount_accessor, "mount_type": self.mount_type,
-                "mount_path": self.mount_path, "metadata": dict(self.metadata),
-                "custom_metadata": dict(self.custom_metadata), "creation_time": self.creation_time,
-                "last_update_time": self.last_update_time,
-                "merged_from_canonical_ids": list(self.merged_from_canonical_ids) or None,
-                "local": False, "namespace_id": "root"}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Alias:
-        return cls(id=d["id"], name=d["name"], canonical_id=d["canonical_id"], mount_accessor=d["mount_accessor"],
-                   mount_type=d.get("mount_type", ""), mount_path=d.get("mount_path", ""),
-                   metadata=dict(d.get("metadata") or {}), custom_metadata=dict(d.get("custom_metadata") or {}),
-                   creation_time=d.get("creation_time", ""), last_update_time=d.get("last_update_time", ""),
-                   merged_from_canonical_ids=list(d.get("merged_from_canonical_ids") or []))
-
-
-@dataclass(slots=True)
-class EntityRecord:
-    id: str
-    name: str
-    policies: list[str] = field(default_factory=list)
-    metadata: dict[str, str] = field(default_factory=dict)
-    disabled: bool = False
-    aliases: list[Alias] = field(default_factory=list)
-    merged_entity_ids: list[str] = field(default_factory=list)
-    creation_time: str = ""
-    last_update_time: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "policies": self.policies, "metadata": self.metadata,
-                "disabled": self.disabled, "aliases": [a.to_json() for a in self.aliases],
-                "merged_entity_ids": self.merged_entity_ids, "creation_time": self.creation_time,
-                "last_update_time": self.last_update_time}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> EntityRecord:
-        return cls(id=d["id"], name=d["name"], policies=list(d.get("policies") or []),
-                   metadata=dict(d.get("metadata") or {}), disabled=bool(d.get("disabled")),
-                   aliases=[Alias.from_json(a) for a in d.get("aliases") or []],
-                   merged_entity_ids=list(d.get("merged_entity_ids") or []),
-                   creation_time=d.get("creation_time", ""), last_update_time=d.get("last_update_time", ""))
-
-
-@dataclass(slots=True)
-class GroupRecord:
-    id: str
-    name: str
-    type: str = "internal"
-    policies: list[str] = field(default_factory=list)
-    metadata: dict[str, str] = field(default_factory=dict)
-    member_entity_ids: list[str] = field(default_factory=list)
-    member_group_ids: list[str] = field(default_factory=list)
-    alias: Alias | None = None
-    creation_time: str = ""
-    last_update_time: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "type": self.type, "policies": self.policies,
-                "metadata": self.metadata, "member_entity_ids": self.member_entity_ids,
-                "member_group_ids": self.member_group_ids,
-                "alias": self.alias.to_json() if self.alias else None,
-                "creation_time": self.creation_time, "last_update_time": self.last_update_time}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> GroupRecord:
-        return cls(id=d["id"], name=d["name"], type=d.get("type", "internal"), policies=list(d.get("policies") or []),
-                   metadata=dict(d.get("metadata") or {}), member_entity_ids=list(d.get("member_entity_ids") or []),
-                   member_group_ids=list(d.get("member_group_ids") or []),
-                   alias=Alias.from_json(d["alias"]) if d.get("alias") else None,
-                   creation_time=d.get("creation_time", ""), last_update_time=d.get("last_update_time", ""))
 
 
 class IdentityStore(Part):
@@ -345,7 +245,7 @@ class IdentityStore(Part):
                 clash = self.entity_by_name(name)
                 if clash is not None and (old is None or clash.id != old.id):
                     raise InvalidRequest("entity name is already in use")
-            now = _now()
+            now = now()
             if old is None:
                 ident = str(uuid.uuid4())
                 e = EntityRecord(id=ident, name=name or f"entity_{ident[:8]}", creation_time=now)
@@ -356,7 +256,7 @@ class IdentityStore(Part):
             if policies is not None:
                 e.policies = [p.strip() for p in policies if p.strip()]
             if metadata is not None:
-                e.metadata = _str_map(metadata)
+                e.metadata = str_map(metadata)
             if disabled is not None:
                 e.disabled = disabled
             e.last_update_time = now
@@ -423,7 +323,7 @@ class IdentityStore(Part):
                     moved.canonical_id = new.id
                     new.aliases.append(moved)
                 new.merged_entity_ids.extend([src.id, *src.merged_entity_ids])
-            new.last_update_time = _now()
+            new.last_update_time = now()
             for src in sources:
                 for gid in list(self._entity_groups.get(src.id, ())):  # memberships move to the survivor
                     g = self.groups.get(gid)
@@ -462,7 +362,7 @@ class IdentityStore(Part):
         if clash is not None and (old is None or clash.id != old.id):
             raise InvalidRequest("combination of mount and alias name is already in use")
         target_id = canonical_id or (old.canonical_id if old else "")
-        now = _now()
+        now = now()
         created_entity: EntityRecord | None = None
         if not target_id:
             ident = str(uuid.uuid4())
@@ -545,7 +445,7 @@ class IdentityStore(Part):
                 clash = self.group_by_name(name)
                 if clash is not None and (old is None or clash.id != old.id):
                     raise InvalidRequest("group name is already in use")
-            now = _now()
+            now = now()
             if old is None:
                 ident = str(uuid.uuid4())
                 g = GroupRecord(id=ident, name=name or f"group_{ident[:8]}", creation_time=now)
@@ -561,7 +461,7 @@ class IdentityStore(Part):
             if policies is not None:
                 g.policies = [p.strip() for p in policies if p.strip()]
             if metadata is not None:
-                g.metadata = _str_map(metadata)
+                g.metadata = str_map(metadata)
             if member_entity_ids is not None:
                 if g.type == "external" and member_entity_ids:
                     raise InvalidRequest("member entities can't be set manually for external groups")
@@ -614,7 +514,7 @@ class IdentityStore(Part):
             clash = self._group_aliases.get((accessor, name))
             if clash is not None and (old is None or clash.id != old.id):
                 raise InvalidRequest("combination of mount and group alias name is already in use")
-            now = _now()
+            now = now()
             target_id = canonical_id or (old.canonical_id if old else "")
             if target_id:
                 found = self.groups.get(target_id)

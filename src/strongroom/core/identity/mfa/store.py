@@ -40,7 +40,8 @@ from strongroom.lifecycle import Part
 from strongroom.logical import Auth, Connection, Operation, Request, Response, Storage
 
 if TYPE_CHECKING:
-    from strongroom.core.identity.store import EntityRecord, IdentityStore
+    from strongroom.core.identity.records import EntityRecord
+    from strongroom.core.identity.store import IdentityStore
     from strongroom.core.mounts import MountEntry, MountTable
 
 METHOD_PREFIX = "method/"
