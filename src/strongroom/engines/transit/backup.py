@@ -19,19 +19,18 @@ from cryptography.hazmat.primitives import serialization
 
 from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keyentry import KeyEntry, chain_pem
+from strongroom.engines.transit.keytypes import (
     ECDSA,
     ENCRYPTION,
     ERR_SOFT_DELETED,
     RSA,
     SIGNING,
     SYMMETRIC,
-    KeyEntry,
-    Policy,
     UserError,
-    chain_pem,
     rfc3339_nano,
 )
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 

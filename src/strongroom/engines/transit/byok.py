@@ -20,10 +20,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
+from strongroom.engines.transit.aead import enc_key_size
 from strongroom.engines.transit.backend import WRAPPING_KEY, TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
+from strongroom.engines.transit.keyentry import KeyEntry, pem_public, rsa_to_go
 from strongroom.engines.transit.keys import HOUR, check_create_options
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keytypes import (
     ASYMMETRIC,
     CURVE_NAMES,
     CURVES,
@@ -34,14 +36,10 @@ from strongroom.engines.transit.policy import (
     RSA_BITS,
     SYMMETRIC,
     TYPE_IDS,
-    KeyEntry,
-    Policy,
     UserError,
-    enc_key_size,
-    pem_public,
     rfc3339_nano,
-    rsa_to_go,
 )
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 

@@ -14,7 +14,8 @@ from typing import Any
 from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
 from strongroom.engines.transit.keys import new_policy
-from strongroom.engines.transit.policy import InternalError, Policy, UserError
+from strongroom.engines.transit.keytypes import InternalError, UserError
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 from strongroom.logical import Operation

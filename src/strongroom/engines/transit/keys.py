@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from strongroom.engines.transit.backend import MIN_CACHE_SIZE, TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keyentry import chain_pem, pem_public
+from strongroom.engines.transit.keytypes import (
     ASYMMETRIC,
     CURVE_NAMES,
     DERIVATION,
@@ -21,11 +22,9 @@ from strongroom.engines.transit.policy import (
     SYMMETRIC,
     TYPE_IDS,
     InternalError,
-    Policy,
     UserError,
-    chain_pem,
-    pem_public,
 )
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import Internal, InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 

@@ -17,16 +17,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
 
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keytypes import (
     ECDSA,
     ERR_TOO_OLD,
     RSA,
     SIGNING,
     InternalError,
-    Policy,
     UserError,
     go_atoi,
 )
+from strongroom.engines.transit.policy import Policy
 
 HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm] | None] = {
     "none": None,
