@@ -9,8 +9,10 @@ import hashlib
 import json
 from typing import Any
 
-from strongroom.agent.template.encoding import EncodeError, to_json, to_yaml
+from strongroom.agent.template.errors import EncodeError
 from strongroom.agent.template.executor import FuncError, GoFunc
+from strongroom.agent.template.json_encoding import to_json
+from strongroom.agent.template.yaml_encoding import to_yaml
 
 
 def _to_json(v: Any) -> str:
