@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from strongroom.agent.template.executor import GoFunc
+from strongroom.agent.template.gofunc import GoFunc
 
 
 def _contains(v: Any, lst: Any) -> bool:

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from strongroom.agent.template.errors import EncodeError
-from strongroom.agent.template.executor import FuncError, GoFunc
+from strongroom.agent.template.gofunc import FuncError, GoFunc
 from strongroom.agent.template.json_encoding import to_json
 from strongroom.agent.template.yaml_encoding import to_yaml
 

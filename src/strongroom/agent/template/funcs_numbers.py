@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from strongroom.agent.template.executor import FuncError, GoFunc
 from strongroom.agent.template.gofmt import go_quote, sprintf
+from strongroom.agent.template.gofunc import FuncError, GoFunc
 from strongroom.agent.template.values import go_type
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from strongroom.agent.template.executor import FuncError, GoFunc
+from strongroom.agent.template.gofunc import FuncError, GoFunc
 from strongroom.agent.template.values import GoStrings
 
 

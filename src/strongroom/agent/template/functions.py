@@ -22,12 +22,12 @@ from strongroom.agent.template import gotime
 from strongroom.agent.template.dependencies import Dependency
 # agent/templates.py imports lease_of from here
 from strongroom.agent.template.dependencies import lease_of as lease_of
-from strongroom.agent.template.executor import FuncError, GoFunc
 from strongroom.agent.template.funcs_collections import COLLECTION_FUNCTIONS
 from strongroom.agent.template.funcs_encoding import ENCODING_FUNCTIONS
 from strongroom.agent.template.funcs_numbers import NUMBER_FUNCTIONS
 from strongroom.agent.template.funcs_strings import STRING_FUNCTIONS
 from strongroom.agent.template.gofmt import fmt_value
+from strongroom.agent.template.gofunc import FuncError, GoFunc
 from strongroom.agent.template.values import MISSING, GoStrings, Secret
 
 
