@@ -259,6 +259,19 @@ def single_item(d: FieldData, *, with_version: bool = False) -> Item:
                 associated_data=d.get("associated_data"))
 
 
+async def _ciphertexts_key(b: TransitBackend, req: Request, d: FieldData, items: list[Item]) -> Policy:
+    """Decrypt's and rewrap's first steps: an item without a ciphertext fails, contexts are decoded, and
+    the key is loaded."""
+    for item in items:
+        if not item.ciphertext:
+            item.error = "missing ciphertext to decrypt"
+    decode_contexts(items)
+    p = await b.load(storage_of(req), d.get("name"))
+    if p is None:
+        raise InvalidRequest("encryption key not found")
+    return p
+
+
 async def decrypt(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     batch = d.raw.get("batch_input")
     if batch is not None:
@@ -267,13 +280,7 @@ async def decrypt(b: TransitBackend, req: Request, d: FieldData) -> Response | N
             raise InvalidRequest("missing batch input to process")
     else:
         items = [single_item(d)]
-    for item in items:
-        if not item.ciphertext:
-            item.error = "missing ciphertext to decrypt"
-    decode_contexts(items)
-    p = await b.load(storage_of(req), d.get("name"))
-    if p is None:
-        raise InvalidRequest("encryption key not found")
+    p = await _ciphertexts_key(b, req, d, items)
     results: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         plaintext = ""
@@ -302,13 +309,7 @@ async def rewrap(b: TransitBackend, req: Request, d: FieldData) -> Response | No
             raise InvalidRequest("missing batch input to process")
     else:
         items = [single_item(d, with_version=True)]
-    for item in items:
-        if not item.ciphertext:
-            item.error = "missing ciphertext to decrypt"
-    decode_contexts(items)
-    p = await b.load(storage_of(req), d.get("name"))
-    if p is None:
-        raise InvalidRequest("encryption key not found")
+    p = await _ciphertexts_key(b, req, d, items)
     results: list[dict[str, Any]] = []
     for item in items:
         if not item.error:

@@ -241,16 +241,21 @@ async def write_key(b: TransitBackend, req: Request, d: FieldData) -> Response |
     return Response(data=key_view(p))
 
 
+def context_param(d: FieldData) -> bytes:
+    """The request's base64 ``context`` (b"" when absent)."""
+    if not d.get("context"):
+        return b""
+    try:
+        return b64decode(d.get("context"))
+    except Base64Error:
+        raise InvalidRequest("failed to base64-decode context") from None
+
+
 async def read_key(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     p = await b.load(storage_of(req), d.get("name"))
     if p is None:
         raise NotFound()
-    context = b""
-    if d.get("context"):
-        try:
-            context = b64decode(d.get("context"))
-        except Base64Error:
-            raise InvalidRequest("failed to base64-decode context") from None
+    context = context_param(d)
     try:
         return Response(data=key_view(p, context))
     except (UserError, InternalError) as e:
