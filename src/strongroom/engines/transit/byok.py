@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
+from strongroom.durations import rfc3339_ns
 from strongroom.engines.transit.aead import enc_key_size
 from strongroom.engines.transit.backend import WRAPPING_KEY, TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
@@ -37,7 +38,6 @@ from strongroom.engines.transit.keytypes import (
     SYMMETRIC,
     TYPE_IDS,
     UserError,
-    rfc3339_nano,
 )
 from strongroom.engines.transit.policy import Policy
 from strongroom.errors import InvalidRequest
@@ -151,7 +151,7 @@ def entry_from_public(p: Policy, pem: bytes, now_ns: int) -> KeyEntry:
     if p.type == "ed25519" and p.derived:
         raise UserError("unable to import only public key for derived Ed25519 key: imported key should not be an "
                         "Ed25519 key pair but is instead an HKDF key")
-    entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000, hmac_key=os.urandom(32))
+    entry = KeyEntry(time=rfc3339_ns(now_ns), creation_time=now_ns // 1_000_000_000, hmac_key=os.urandom(32))
     if b"-----BEGIN" not in pem:
         raise UserError("error parsing public key: not in PEM format")
     try:
@@ -206,7 +206,7 @@ def add_private_to(p: Policy, version: int, material: bytes) -> None:
 
 def entry_from_material(p: Policy, material: bytes, now_ns: int) -> KeyEntry:
     """A version holding imported ``material`` (keysutil's ImportPublicOrPrivate, private keys)."""
-    entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000)
+    entry = KeyEntry(time=rfc3339_ns(now_ns), creation_time=now_ns // 1_000_000_000)
     if p.type != "hmac":
         entry.hmac_key = os.urandom(32)
     if p.type in SYMMETRIC or p.type == "hmac":

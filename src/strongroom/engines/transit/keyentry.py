@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from strongroom.durations import rfc3339_ns
 from strongroom.engines.transit.aead import enc_key_size
 from strongroom.engines.transit.gob64 import b64decode, b64encode
 from strongroom.engines.transit.keytypes import (
@@ -22,7 +23,6 @@ from strongroom.engines.transit.keytypes import (
     RSA_BITS,
     SYMMETRIC,
     InternalError,
-    rfc3339_nano,
 )
 
 
@@ -161,7 +161,7 @@ def pem_public(key: Any) -> str:
 
 def new_entry(key_type: str, key_size: int, convergent: bool, now_ns: int) -> KeyEntry:
     """A fresh version of a key of ``key_type`` (keysutil's RotateInMemory)."""
-    entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000,
+    entry = KeyEntry(time=rfc3339_ns(now_ns), creation_time=now_ns // 1_000_000_000,
                      hmac_key=os.urandom(32))
     if key_type in SYMMETRIC:
         entry.key = os.urandom(enc_key_size(key_type))

@@ -1,10 +1,8 @@
 """What every part of transit shares about keys: the key types (keysutil's numeric ids and the families
 they fall in), sizes and limits, the error messages OpenBao words, the two errors (:class:`UserError`, a 400;
-:class:`InternalError`, a 500) and Go's forms of a time (``rfc3339_nano``) and an integer (``go_atoi``)."""
+:class:`InternalError`, a 500) and Go's form of an integer (``go_atoi``)."""
 
 from __future__ import annotations
-
-import time
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -58,13 +56,6 @@ class UserError(Exception):
 
 class InternalError(Exception):
     """Not the caller's mistake (errutil.InternalError): a 500."""
-
-
-def rfc3339_nano(ns: int) -> str:
-    """Go's time.Time JSON form (RFC 3339 with nanoseconds, trailing zeros trimmed), UTC."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    return f"{base}.{frac:09d}".rstrip("0").rstrip(".") + "Z"
 
 
 def go_atoi(text: str) -> int | None:
