@@ -1,4 +1,4 @@
-"""Username templates (framework/usernames.py): the Go text/template subset of Vault's
+"""Username templates (framework/usernames*.py, gofmt.py): the Go text/template subset of Vault's
 ``username_template``, one implementation for every engine. Expected values of the sdk functions
 are Vault's own test vectors (sdk/helper/template/*_test.go)."""
 
@@ -13,7 +13,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from strongroom.framework import UsernameTemplate, UsernameTemplateError, compile_username_template
-from strongroom.framework.usernames import MAX_RANDOM, go_time_format, parse, render
+from strongroom.framework.gofmt import go_time_format
+from strongroom.framework.usernames import render
+from strongroom.framework.usernames_funcs import MAX_RANDOM
+from strongroom.framework.usernames_parse import parse
 
 VALUES = {"DisplayName": "token", "RoleName": "my-role"}
 

@@ -9,7 +9,8 @@ Helpers a backend needs beyond the path table: ``SecretType.response`` (a leased
 internal data names its type), ``Backend.put_wal``/``rollback`` (framework/wal.py: external creates
 that a crash must not orphan), :class:`StripedLocks` (framework/locks.py) and :class:`Salt`
 (framework/salt.py), :func:`compile_username_template` (framework/usernames.py: Vault's
-``username_template`` language). ``Path[MyBackend]``: handlers are type-checked against their backend.
+``username_template`` language; parsed in usernames_parse.py, functions in usernames_funcs.py).
+``Path[MyBackend]``: handlers are type-checked against their backend.
 """
 
 from strongroom.framework.backend import Backend, BackendConfig, SecretType
@@ -18,7 +19,8 @@ from strongroom.framework.locks import StripedLocks
 from strongroom.framework.path import Handler, Path, match_all, name_regex, optional_param
 from strongroom.framework.salt import Salt
 from strongroom.framework.tokenutil import TokenParams, addr_allowed, cidrs_subset, parse_cidrs, token_fields
-from strongroom.framework.usernames import UsernameTemplate, UsernameTemplateError, compile_username_template
+from strongroom.framework.usernames import UsernameTemplate, compile_username_template
+from strongroom.framework.usernames_funcs import UsernameTemplateError
 from strongroom.logical import Operation as Op
 from strongroom.logical import Request, Response
 

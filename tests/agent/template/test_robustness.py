@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strongroom.agent.template import Dependency, Template, TemplateError, TemplateSyntaxError
+from strongroom.agent.template.dependencies import secret_from_response
 from strongroom.agent.template.fetcher import parse_json
-from strongroom.agent.template.functions import secret_from_response
 
 BRAIN = {Dependency("vault.read", "kv/a"): secret_from_response(parse_json(
     '{"lease_id":"","lease_duration":0,"renewable":false,"data":{"data":{"a":"x","n":5,"l":[1,"b",null],'

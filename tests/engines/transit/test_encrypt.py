@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from strongroom.engines.transit.aead import XChaCha20Poly1305, hchacha20
 from strongroom.engines.transit.gob64 import Base64Error, b64decode
-from strongroom.engines.transit.policy import XChaCha20Poly1305, hchacha20
 from strongroom.framework import Op
 
 from .conftest import Transit

@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
-from strongroom.engines.transit.policy import rsa_to_go
+from strongroom.engines.transit.keyentry import rsa_to_go
 
 from .conftest import Bao, Transit
 

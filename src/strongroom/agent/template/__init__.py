@@ -22,16 +22,8 @@ from strongroom.agent.template.builtins import BUILTINS
 from strongroom.agent.template.errors import FetchError, TemplateError, TemplateExecError, TemplateSyntaxError
 from strongroom.agent.template.executor import execute
 from strongroom.agent.template.fetcher import AsyncFetcher, AsyncHTTPFetcher, Fetcher, HTTPFetcher
-from strongroom.agent.template.functions import (
-    FUNCTION_NAMES,
-    Dependency,
-    RenderContext,
-    Request,
-    build_functions,
-    lease_of,
-    redact,
-    resolve,
-)
+from strongroom.agent.template.dependencies import Dependency, Request, lease_of, resolve
+from strongroom.agent.template.functions import FUNCTION_NAMES, RenderContext, build_functions, redact
 from strongroom.agent.template.parser import Parser
 from strongroom.agent.template.values import MISSING
 

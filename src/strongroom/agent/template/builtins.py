@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote_plus
 
-from strongroom.agent.template.executor import FuncError, GoFunc
 from strongroom.agent.template.gofmt import fmt_value, sprint, sprintf, sprintln
+from strongroom.agent.template.gofunc import FuncError, GoFunc
 from strongroom.agent.template.values import MISSING, GoStruct, TypedNil, go_type, truth
 
 _BAD_CMP = "incompatible types for comparison"

@@ -1,4 +1,5 @@
-"""The errors of template parsing and execution, each with the template line it happened on."""
+"""The errors of template parsing and execution, each with the template line it happened on, and the
+encoders' EncodeError."""
 
 from __future__ import annotations
 
@@ -25,3 +26,7 @@ class TemplateExecError(TemplateError):
 
 class FetchError(TemplateError):
     """The server answered a secret read, list or write with an error, or could not be reached."""
+
+
+class EncodeError(ValueError):
+    """toJSON or toYAML met a value Go's encoders refuse (the template function reports it as a FuncError)."""

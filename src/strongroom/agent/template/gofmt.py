@@ -58,6 +58,20 @@ def _decimal_digits(x: float) -> tuple[str, int]:
     return ds_stripped, dp
 
 
+def _mantissa(ds: str) -> str:
+    """The digits ``ds`` with the point after the first (the 'e' forms)."""
+    return ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+
+
+def _fixed(ds: str, dp: int) -> str:
+    """The digits ``ds`` with the point after ``dp`` of them (the 'f' form, no trailing zeros)."""
+    if dp <= 0:
+        return "0." + "0" * (-dp) + ds
+    if dp >= len(ds):
+        return ds + "0" * (dp - len(ds))
+    return ds[:dp] + "." + ds[dp:]
+
+
 def _exp_str(e: int) -> str:
     sign = "-" if e < 0 else "+"
     e = abs(e)
@@ -76,13 +90,9 @@ def format_float_g_shortest(x: float) -> str:
     ds, dp = _decimal_digits(abs(x))
     exp = dp - 1
     if exp < -4 or exp >= 6:  # shortest precision: Go decides %e against precision 6
-        s = ds[0] + ("." + ds[1:] if len(ds) > 1 else "") + _exp_str(exp)
-    elif dp <= 0:
-        s = "0." + "0" * (-dp) + ds
-    elif dp >= len(ds):
-        s = ds + "0" * (dp - len(ds))
+        s = _mantissa(ds) + _exp_str(exp)
     else:
-        s = ds[:dp] + "." + ds[dp:]
+        s = _fixed(ds, dp)
     return ("-" if neg else "") + s
 
 
@@ -95,13 +105,9 @@ def format_float_json(x: float) -> str:
     a = abs(x)
     if a < 1e-6 or a >= 1e21:
         exp = dp - 1
-        s = ds[0] + ("." + ds[1:] if len(ds) > 1 else "") + "e" + ("-" if exp < 0 else "+") + str(abs(exp))
-    elif dp <= 0:
-        s = "0." + "0" * (-dp) + ds
-    elif dp >= len(ds):
-        s = ds + "0" * (dp - len(ds))
+        s = _mantissa(ds) + "e" + ("-" if exp < 0 else "+") + str(abs(exp))
     else:
-        s = ds[:dp] + "." + ds[dp:]
+        s = _fixed(ds, dp)
     return ("-" if neg else "") + s
 
 

@@ -2,9 +2,9 @@
 
 Paths (the table of contents; handlers live in the sibling modules)::
 
-    root/generate/<type>, intermediate/generate/<type>      new CA keys and certificates   issuers.py
-    root/sign-intermediate, intermediate/set-signed, config/ca, issuers/import/*           issuers.py
-    issuers, issuer/<ref>[/pem|der|json], config/issuers                                  issuers.py
+    root/generate/<type>, intermediate/generate/<type>      new CA keys and certificates   new_issuers.py
+    root/sign-intermediate, intermediate/set-signed, config/ca, issuers/import/*           new_issuers.py
+    issuers, issuer/<ref>[/pem|der|json|revoke], config/issuers, root/replace             issuers.py
     keys, keys/generate/*, key/<ref>, config/keys                                          keys.py
     ca[/pem], ca_chain, cert/ca_chain, root (DELETE)                                      ca.py
     roles, roles/<name>                                                                    roles.py
@@ -14,8 +14,8 @@ Paths (the table of contents; handlers live in the sibling modules)::
     ocsp, ocsp/<request>                                                                   ocsp.py
     config/acme, acme/..., the EAB paths (the ACME server)                                acme/
 
-Storage layout: store.py. Decoded issuers and keys are cached per mount (state.py) and dropped on
-every write under ``config/``. The ACME server (the ``acme`` subpackage) calls
+Storage layout: store.py; what creating a key or an issuer writes: provision.py. Decoded issuers and
+keys are cached per mount (state.py) and dropped on every write under ``config/``. The ACME server (the ``acme`` subpackage) calls
 :meth:`PkiBackend.acme_issue`, :meth:`PkiBackend.acme_revoke` and :meth:`PkiBackend.cluster_path`
 (its ``AcmeCA`` seam); its paths are appended to :func:`paths`.
 """
@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 
 from strongroom.durations import parse_duration
 from strongroom.engines._request import warn_ignored_params
-from strongroom.engines.pki import ca, crypto, issue, issuers, keys, ocsp, revoke, roles, tidy
+from strongroom.engines.pki import ca, crypto, issue, issuers, keys, new_issuers, ocsp, revoke, roles, tidy
 from strongroom.engines.pki.acme import acme_deactivate, acme_paths
 from strongroom.engines.pki.acme_hooks import AcmeIssued
 from strongroom.engines.pki.state import LoadedIssuer, PkiState, Snapshot
@@ -55,8 +55,8 @@ from strongroom.logical import Storage
 def paths() -> list[Path[PkiBackend]]:
     """The whole path table, in one place: pki's own paths, then ACME's (config/acme, the EAB paths
     and the ACME endpoints, whose handlers receive this backend as an ``AcmeCA``)."""
-    return [*issuers.paths(), *keys.paths(), *ca.paths(), *roles.paths(), *issue.paths(), *revoke.paths(),
-            *tidy.paths(), *ocsp.paths(), *acme_paths()]
+    return [*new_issuers.paths(), *issuers.paths(), *keys.paths(), *ca.paths(), *roles.paths(), *issue.paths(),
+            *revoke.paths(), *tidy.paths(), *ocsp.paths(), *acme_paths()]
 
 
 class PkiBackend(Backend):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from strongroom.engines.pki import crypto, subject
-from strongroom.engines.pki.issuers import _check_names, _new_key, _store_key
+from strongroom.engines.pki.provision import check_names, new_key, store_key
 from strongroom.engines.pki.state import Snapshot
 from strongroom.engines.pki.store import KEY_PREFIX, KEYS_CONFIG, KeyEntry, put_json
 from strongroom.errors import InvalidRequest, NotFound
@@ -48,9 +48,9 @@ async def list_keys(b: PkiBackend, req: Request, d: FieldData) -> Response:
 async def generate_key(b: PkiBackend, req: Request, d: FieldData) -> Response:
     async with b.write_lock:
         snap = await b.snapshot(req)
-        _check_names(snap, "", d.get("key_name"))
-        key, key_id, _ = await _new_key(b, d, snap, "internal")
-        await _store_key(b, req, snap, key, key_id, d.get("key_name"))
+        check_names(snap, "", d.get("key_name"))
+        key, key_id, _ = await new_key(b, d, snap, "internal")
+        await store_key(b, req, snap, key, key_id, d.get("key_name"))
         b.forget()
     data = {"key_id": key_id, "key_name": d.get("key_name"), "key_type": crypto.key_type_of(key)}
     if d.get("exported") == "exported":

@@ -17,21 +17,20 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from strongroom.durations import rfc3339_ns
 from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keyentry import KeyEntry, chain_pem
+from strongroom.engines.transit.keytypes import (
     ECDSA,
     ENCRYPTION,
     ERR_SOFT_DELETED,
     RSA,
     SIGNING,
     SYMMETRIC,
-    KeyEntry,
-    Policy,
     UserError,
-    chain_pem,
-    rfc3339_nano,
 )
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
@@ -205,7 +204,7 @@ async def backup_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
             raise InvalidRequest("exporting is disallowed on the policy")
         if not p.allow_plaintext_backup:
             raise InvalidRequest("plaintext backup is disallowed on the policy")
-        p.backup_info = {"time": rfc3339_nano(b.now_ns()), "version": p.latest_version}
+        p.backup_info = {"time": rfc3339_ns(b.now_ns()), "version": p.latest_version}
         await b.store(storage, p)
     document = json.dumps(backup_document(p), separators=(",", ":")).encode()
     return Response(data={"backup": b64encode(document)})
@@ -272,7 +271,7 @@ async def restore_key(b: TransitBackend, req: Request, d: FieldData) -> Response
     async with b.lock(p.name):
         if await b.load(storage, p.name) is not None and not d.get("force"):
             raise InvalidRequest(f'key "{p.name}" already exists')
-        p.restore_info = {"time": rfc3339_nano(b.now_ns()), "version": p.latest_version}
+        p.restore_info = {"time": rfc3339_ns(b.now_ns()), "version": p.latest_version}
         await b.store(storage, p)
     return None
 

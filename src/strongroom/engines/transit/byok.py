@@ -20,10 +20,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
+from strongroom.durations import rfc3339_ns
+from strongroom.engines.transit.aead import enc_key_size
 from strongroom.engines.transit.backend import WRAPPING_KEY, TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
+from strongroom.engines.transit.keyentry import KeyEntry, pem_public, rsa_to_go
 from strongroom.engines.transit.keys import HOUR, check_create_options
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keytypes import (
     ASYMMETRIC,
     CURVE_NAMES,
     CURVES,
@@ -34,14 +37,9 @@ from strongroom.engines.transit.policy import (
     RSA_BITS,
     SYMMETRIC,
     TYPE_IDS,
-    KeyEntry,
-    Policy,
     UserError,
-    enc_key_size,
-    pem_public,
-    rfc3339_nano,
-    rsa_to_go,
 )
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
@@ -153,7 +151,7 @@ def entry_from_public(p: Policy, pem: bytes, now_ns: int) -> KeyEntry:
     if p.type == "ed25519" and p.derived:
         raise UserError("unable to import only public key for derived Ed25519 key: imported key should not be an "
                         "Ed25519 key pair but is instead an HKDF key")
-    entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000, hmac_key=os.urandom(32))
+    entry = KeyEntry(time=rfc3339_ns(now_ns), creation_time=now_ns // 1_000_000_000, hmac_key=os.urandom(32))
     if b"-----BEGIN" not in pem:
         raise UserError("error parsing public key: not in PEM format")
     try:
@@ -208,7 +206,7 @@ def add_private_to(p: Policy, version: int, material: bytes) -> None:
 
 def entry_from_material(p: Policy, material: bytes, now_ns: int) -> KeyEntry:
     """A version holding imported ``material`` (keysutil's ImportPublicOrPrivate, private keys)."""
-    entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000)
+    entry = KeyEntry(time=rfc3339_ns(now_ns), creation_time=now_ns // 1_000_000_000)
     if p.type != "hmac":
         entry.hmac_key = os.urandom(32)
     if p.type in SYMMETRIC or p.type == "hmac":

@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from strongroom.engines.transit.backend import TransitBackend, storage_of
-from strongroom.engines.transit.policy import ECDSA, RSA, SIGNING, KeyEntry, Policy
+from strongroom.engines.transit.keyentry import KeyEntry
+from strongroom.engines.transit.keytypes import ECDSA, RSA, SIGNING
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 

@@ -14,7 +14,8 @@ from typing import Any
 from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
 from strongroom.engines.transit.keys import new_policy
-from strongroom.engines.transit.policy import InternalError, Policy, UserError
+from strongroom.engines.transit.keytypes import InternalError, UserError
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 from strongroom.logical import Operation
@@ -258,6 +259,19 @@ def single_item(d: FieldData, *, with_version: bool = False) -> Item:
                 associated_data=d.get("associated_data"))
 
 
+async def _ciphertexts_key(b: TransitBackend, req: Request, d: FieldData, items: list[Item]) -> Policy:
+    """Decrypt's and rewrap's first steps: an item without a ciphertext fails, contexts are decoded, and
+    the key is loaded."""
+    for item in items:
+        if not item.ciphertext:
+            item.error = "missing ciphertext to decrypt"
+    decode_contexts(items)
+    p = await b.load(storage_of(req), d.get("name"))
+    if p is None:
+        raise InvalidRequest("encryption key not found")
+    return p
+
+
 async def decrypt(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     batch = d.raw.get("batch_input")
     if batch is not None:
@@ -266,13 +280,7 @@ async def decrypt(b: TransitBackend, req: Request, d: FieldData) -> Response | N
             raise InvalidRequest("missing batch input to process")
     else:
         items = [single_item(d)]
-    for item in items:
-        if not item.ciphertext:
-            item.error = "missing ciphertext to decrypt"
-    decode_contexts(items)
-    p = await b.load(storage_of(req), d.get("name"))
-    if p is None:
-        raise InvalidRequest("encryption key not found")
+    p = await _ciphertexts_key(b, req, d, items)
     results: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         plaintext = ""
@@ -301,13 +309,7 @@ async def rewrap(b: TransitBackend, req: Request, d: FieldData) -> Response | No
             raise InvalidRequest("missing batch input to process")
     else:
         items = [single_item(d, with_version=True)]
-    for item in items:
-        if not item.ciphertext:
-            item.error = "missing ciphertext to decrypt"
-    decode_contexts(items)
-    p = await b.load(storage_of(req), d.get("name"))
-    if p is None:
-        raise InvalidRequest("encryption key not found")
+    p = await _ciphertexts_key(b, req, d, items)
     results: list[dict[str, Any]] = []
     for item in items:
         if not item.error:

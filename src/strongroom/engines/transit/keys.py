@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from strongroom.engines.transit.backend import MIN_CACHE_SIZE, TransitBackend, storage_of
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keyentry import chain_pem, pem_public
+from strongroom.engines.transit.keytypes import (
     ASYMMETRIC,
     CURVE_NAMES,
     DERIVATION,
@@ -21,11 +22,9 @@ from strongroom.engines.transit.policy import (
     SYMMETRIC,
     TYPE_IDS,
     InternalError,
-    Policy,
     UserError,
-    chain_pem,
-    pem_public,
 )
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import Internal, InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
@@ -242,16 +241,21 @@ async def write_key(b: TransitBackend, req: Request, d: FieldData) -> Response |
     return Response(data=key_view(p))
 
 
+def context_param(d: FieldData) -> bytes:
+    """The request's base64 ``context`` (b"" when absent)."""
+    if not d.get("context"):
+        return b""
+    try:
+        return b64decode(d.get("context"))
+    except Base64Error:
+        raise InvalidRequest("failed to base64-decode context") from None
+
+
 async def read_key(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     p = await b.load(storage_of(req), d.get("name"))
     if p is None:
         raise NotFound()
-    context = b""
-    if d.get("context"):
-        try:
-            context = b64decode(d.get("context"))
-        except Base64Error:
-            raise InvalidRequest("failed to base64-decode context") from None
+    context = context_param(d)
     try:
         return Response(data=key_view(p, context))
     except (UserError, InternalError) as e:

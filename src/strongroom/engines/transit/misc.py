@@ -14,7 +14,9 @@ from typing import Any
 from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit.crypt import go_type
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import InternalError, Policy, UserError, go_atoi
+from strongroom.engines.transit.keys import context_param
+from strongroom.engines.transit.keytypes import InternalError, UserError, go_atoi
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import Internal, InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
@@ -92,12 +94,7 @@ async def datakey(b: TransitBackend, req: Request, d: FieldData) -> Response | N
     kind = d.get("plaintext")
     if kind not in ("plaintext", "wrapped"):
         raise InvalidRequest("Invalid path, must be 'plaintext' or 'wrapped'")
-    context = b""
-    if d.get("context"):
-        try:
-            context = b64decode(d.get("context"))
-        except Base64Error:
-            raise InvalidRequest("failed to base64-decode context") from None
+    context = context_param(d)
     p = await b.load(storage_of(req), d.get("name"))
     if p is None:
         raise InvalidRequest("encryption key not found")

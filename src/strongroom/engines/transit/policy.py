@@ -1,5 +1,8 @@
 """A named transit key (Vault's ``keysutil.Policy``): its versions, settings and cryptography.
 
+Its versions are :class:`~strongroom.engines.transit.keyentry.KeyEntry` (keyentry.py), the AEADs and HKDF are
+in aead.py, the key types, limits and errors in keytypes.py.
+
 Stored as Vault stores it (the JSON of keysutil's Policy: ``keys`` map of version -> entry with
 ``key``/``hmac_key`` base64, ``ec_x``/``ec_y``/``ec_d`` and the Go ``rsa_key`` structure, the
 numeric ``type``), so a backup taken here restores into OpenBao and back. Python's ``json`` is
@@ -22,306 +25,32 @@ import hashlib
 import hmac as _hmac
 import json
 import os
-import struct
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
+from strongroom.engines.transit.aead import AEAD, aead_for, enc_key_size, hkdf, nonce_size
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-
-# keysutil's numeric key types (their order is Vault's iota; stored as numbers).
-TYPE_IDS: dict[str, int] = {
-    "aes256-gcm96": 0,
-    "ecdsa-p256": 1,
-    "ed25519": 2,
-    "rsa-2048": 3,
-    "rsa-4096": 4,
-    "chacha20-poly1305": 5,
-    "ecdsa-p384": 6,
-    "ecdsa-p521": 7,
-    "aes128-gcm96": 8,
-    "rsa-3072": 9,
-    "hmac": 10,
-    "xchacha20-poly1305": 11,
-}
-TYPE_NAMES = {v: k for k, v in TYPE_IDS.items()}
-
-SYMMETRIC = frozenset({"aes128-gcm96", "aes256-gcm96", "chacha20-poly1305", "xchacha20-poly1305"})
-ECDSA = frozenset({"ecdsa-p256", "ecdsa-p384", "ecdsa-p521"})
-RSA = frozenset({"rsa-2048", "rsa-3072", "rsa-4096"})
-ASYMMETRIC = ECDSA | RSA | {"ed25519"}
-ENCRYPTION = SYMMETRIC | RSA
-SIGNING = ASYMMETRIC
-DERIVATION = SYMMETRIC | {"ed25519"}
-
-RSA_BITS = {"rsa-2048": 2048, "rsa-3072": 3072, "rsa-4096": 4096}
-CURVES: dict[str, type[ec.EllipticCurve]] = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1,
-                                              "ecdsa-p521": ec.SECP521R1}
-CURVE_NAMES = {"ecdsa-p256": "P-256", "ecdsa-p384": "P-384", "ecdsa-p521": "P-521"}
-
-KDF_HKDF_SHA256 = 1
-CURRENT_CONVERGENT_VERSION = 3
-HMAC_MIN_KEY_SIZE = 32
-HMAC_MAX_KEY_SIZE = 512
-
-ERR_TOO_OLD = "ciphertext or signature version is disallowed by policy (too old)"
-ERR_SOFT_DELETED = "refusing to use soft-deleted key"
-ERR_MISSING_CONTEXT = (
-    "missing 'context' for key derivation; the key was created using a derived key, which means additional, "
-    "per-request information must be included in order to perform operations with the key"
+from strongroom.engines.transit.keyentry import KeyEntry, new_entry
+from strongroom.engines.transit.keytypes import (
+    CURRENT_CONVERGENT_VERSION,
+    DERIVATION,
+    ENCRYPTION,
+    ERR_MISSING_CONTEXT,
+    ERR_SOFT_DELETED,
+    ERR_TOO_OLD,
+    KDF_HKDF_SHA256,
+    RSA,
+    TYPE_IDS,
+    TYPE_NAMES,
+    VERSION_PREFIX,
+    InternalError,
+    UserError,
+    go_atoi,
 )
-VERSION_PREFIX = "vault:v"
-
-
-class UserError(Exception):
-    """The caller's mistake (Vault's errutil.UserError): a 400 with this message."""
-
-
-class InternalError(Exception):
-    """Not the caller's mistake (errutil.InternalError): a 500."""
-
-
-def rfc3339_nano(ns: int) -> str:
-    """Go's time.Time JSON form (RFC 3339 with nanoseconds, trailing zeros trimmed), UTC."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    return f"{base}.{frac:09d}".rstrip("0").rstrip(".") + "Z"
-
-
-# -- XChaCha20-Poly1305: HChaCha20 subkey, then ChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) --------
-_SIGMA = struct.unpack("<4I", b"expand 32-byte k")
-
-
-def hchacha20(key: bytes, nonce16: bytes) -> bytes:
-    """HChaCha20: the ChaCha20 state after its 20 rounds, words 0-3 and 12-15. ``cryptography``'s
-    ChaCha20 keystream block is that state plus the input state; the input state is known
-    (constants, key, the 16 input bytes as counter||nonce), so subtracting it leaves the rounds."""
-    block = Cipher(algorithms.ChaCha20(key, nonce16), mode=None).encryptor().update(bytes(64))
-    out = struct.unpack("<16I", block)
-    init = (*_SIGMA, *struct.unpack("<8I", key), *struct.unpack("<4I", nonce16))
-    words = [(out[i] - init[i]) & 0xFFFFFFFF for i in (0, 1, 2, 3, 12, 13, 14, 15)]
-    return struct.pack("<8I", *words)
-
-
-class XChaCha20Poly1305:
-    """The AEAD interface of ``cryptography``'s ciphers, for a 24-byte nonce."""
-
-    __slots__ = ("_key",)
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise ValueError("XChaCha20-Poly1305 key must be 32 bytes")
-        self._key = key
-
-    def _inner(self, nonce: bytes) -> tuple[ChaCha20Poly1305, bytes]:
-        if len(nonce) != 24:
-            raise ValueError("XChaCha20-Poly1305 nonce must be 24 bytes")
-        return ChaCha20Poly1305(hchacha20(self._key, nonce[:16])), b"\x00\x00\x00\x00" + nonce[16:]
-
-    def encrypt(self, nonce: bytes, data: bytes, aad: bytes | None) -> bytes:
-        aead, n = self._inner(nonce)
-        return aead.encrypt(n, data, aad)
-
-    def decrypt(self, nonce: bytes, data: bytes, aad: bytes | None) -> bytes:
-        aead, n = self._inner(nonce)
-        return aead.decrypt(n, data, aad)
-
-
-AEAD = AESGCM | ChaCha20Poly1305 | XChaCha20Poly1305
-
-
-def aead_for(key_type: str, key: bytes) -> AEAD:
-    if key_type in ("aes128-gcm96", "aes256-gcm96"):
-        return AESGCM(key)
-    if key_type == "chacha20-poly1305":
-        return ChaCha20Poly1305(key)
-    return XChaCha20Poly1305(key)
-
-
-def nonce_size(key_type: str) -> int:
-    return 24 if key_type == "xchacha20-poly1305" else 12
-
-
-def enc_key_size(key_type: str) -> int:
-    return 16 if key_type == "aes128-gcm96" else 32
-
-
-def hkdf(ikm: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
-
-
-# -- key entries ---------------------------------------------------------------------------------
-@dataclass
-class KeyEntry:
-    """One version of a key (keysutil.KeyEntry), with its decoded private key kept in memory."""
-
-    key: bytes = b""
-    hmac_key: bytes = b""
-    time: str = ""
-    creation_time: int = 0
-    public_key: str = ""
-    convergent_version: int = 0
-    ec_xyd: tuple[int, int, int | None] | None = None  # (x, y, d); d None: an imported public key
-    rsa_go: dict[str, Any] | None = None  # Go's rsa.PrivateKey JSON
-    rsa_pub: dict[str, Any] | None = None  # Go's rsa.PublicKey JSON (an imported public key)
-    certificate_chain: list[bytes] = field(default_factory=list)  # DER, leaf first
-    # Read from our own storage (written by us, authenticated by the barrier): RSA keys are not
-    # validated again on load (that costs ~0.1 s for rsa-4096). Backups and imports are.
-    trusted: bool = field(default=False, repr=False, compare=False)
-    _private: Any = field(default=None, repr=False, compare=False)
-
-    # -- Vault's JSON --
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": b64encode(self.key) if self.key else None,
-            "hmac_key": b64encode(self.hmac_key) if self.hmac_key else None,
-            "time": self.time,
-            "ec_x": self.ec_xyd[0] if self.ec_xyd else None,
-            "ec_y": self.ec_xyd[1] if self.ec_xyd else None,
-            "ec_d": self.ec_xyd[2] if self.ec_xyd else None,
-            "rsa_key": self.rsa_go,
-            "rsa_public_key": self.rsa_pub,
-            "public_key": self.public_key,
-            "convergent_version": self.convergent_version,
-            "creation_time": self.creation_time,
-            "certificate_chain": [b64encode(c) for c in self.certificate_chain] or None,
-            "external_key_ref": "",
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any], trusted: bool = False) -> KeyEntry:
-        ec_xyd = None
-        if raw.get("ec_x") is not None:
-            d = raw.get("ec_d")
-            ec_xyd = (int(raw["ec_x"]), int(raw["ec_y"]), None if d is None else int(d))
-        return cls(
-            key=b64decode(raw["key"]) if raw.get("key") else b"",
-            hmac_key=b64decode(raw["hmac_key"]) if raw.get("hmac_key") else b"",
-            time=str(raw.get("time") or ""),
-            creation_time=int(raw.get("creation_time") or 0),
-            public_key=str(raw.get("public_key") or ""),
-            convergent_version=int(raw.get("convergent_version") or 0),
-            ec_xyd=ec_xyd,
-            rsa_go=raw.get("rsa_key"),
-            rsa_pub=raw.get("rsa_public_key"),
-            certificate_chain=[b64decode(c) for c in raw.get("certificate_chain") or []],
-            trusted=trusted,
-        )
-
-    # -- decoded keys (the private one cached on the entry) --
-    def has_private(self, key_type: str) -> bool:
-        """Whether this version can sign/decrypt (not only an imported public key)."""
-        if key_type in ECDSA:
-            return self.ec_xyd is not None and self.ec_xyd[2] is not None
-        if key_type in RSA:
-            return bool(self.rsa_go)
-        return bool(self.key)
-
-    def ec_public(self, key_type: str) -> ec.EllipticCurvePublicKey:
-        if self.ec_xyd is None:
-            raise InternalError("key version has no EC key")
-        return ec.EllipticCurvePublicNumbers(self.ec_xyd[0], self.ec_xyd[1], CURVES[key_type]()).public_key()
-
-    def rsa_public(self) -> rsa.RSAPublicKey:
-        if self.rsa_go:
-            return self.rsa_private().public_key()
-        if not self.rsa_pub:
-            raise InternalError("key version has no RSA key")
-        return rsa.RSAPublicNumbers(int(self.rsa_pub["E"]), int(self.rsa_pub["N"])).public_key()
-
-    def ed25519_public(self) -> ed25519.Ed25519PublicKey:
-        return ed25519.Ed25519PublicKey.from_public_bytes(b64decode(self.public_key))
-
-    def ec_private(self, key_type: str) -> ec.EllipticCurvePrivateKey:
-        if self._private is None:
-            x, y, d = self.ec_xyd or (0, 0, None)
-            if d is None:
-                raise InternalError("key version has no EC private key")
-            pub = ec.EllipticCurvePublicNumbers(x, y, CURVES[key_type]())
-            self._private = ec.EllipticCurvePrivateNumbers(d, pub).private_key()
-        key: ec.EllipticCurvePrivateKey = self._private
-        return key
-
-    def rsa_private(self) -> rsa.RSAPrivateKey:
-        if self._private is None:
-            g = self.rsa_go
-            if not g:
-                raise InternalError("key version has no RSA private key")
-            p, q = int(g["Primes"][0]), int(g["Primes"][1])
-            d = int(g["D"])
-            pub = rsa.RSAPublicNumbers(int(g["E"]), int(g["N"]))
-            numbers = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
-                                            rsa.rsa_crt_iqmp(p, q), pub)
-            self._private = numbers.private_key(unsafe_skip_rsa_key_validation=self.trusted)
-        key: rsa.RSAPrivateKey = self._private
-        return key
-
-    def ed25519_private(self) -> ed25519.Ed25519PrivateKey:
-        if self._private is None:
-            self._private = ed25519.Ed25519PrivateKey.from_private_bytes(self.key[:32])
-        key: ed25519.Ed25519PrivateKey = self._private
-        return key
-
-
-def chain_pem(entry: KeyEntry) -> str:
-    """A version's certificate chain as OpenBao shows it: PEM blocks joined by newlines."""
-    from cryptography import x509
-
-    return "\n".join(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode().strip()
-                     for der in entry.certificate_chain)
-
-
-def rsa_to_go(key: rsa.RSAPrivateKey) -> dict[str, Any]:
-    n = key.private_numbers()
-    return {"N": n.public_numbers.n, "E": n.public_numbers.e, "D": n.d, "Primes": [n.p, n.q],
-            "Precomputed": {"Dp": n.dmp1, "Dq": n.dmq1, "Qinv": n.iqmp, "CRTValues": []}}
-
-
-def pem_public(key: Any) -> str:
-    """PEM SubjectPublicKeyInfo of a private key's public half, or of a public key."""
-    public = key.public_key() if hasattr(key, "private_bytes") else key
-    return public.public_bytes(serialization.Encoding.PEM,  # type: ignore[no-any-return]
-                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-def new_entry(key_type: str, key_size: int, convergent: bool, now_ns: int) -> KeyEntry:
-    """A fresh version of a key of ``key_type`` (keysutil's RotateInMemory)."""
-    entry = KeyEntry(time=rfc3339_nano(now_ns), creation_time=now_ns // 1_000_000_000,
-                     hmac_key=os.urandom(32))
-    if key_type in SYMMETRIC:
-        entry.key = os.urandom(enc_key_size(key_type))
-    elif key_type == "hmac":
-        entry.key = os.urandom(key_size)
-        entry.hmac_key = entry.key
-    elif key_type in ECDSA:
-        priv = ec.generate_private_key(CURVES[key_type]())
-        nums = priv.private_numbers()
-        entry.ec_xyd = (nums.public_numbers.x, nums.public_numbers.y, nums.private_value)
-        entry.public_key = pem_public(priv)
-        entry._private = priv
-    elif key_type == "ed25519":
-        priv_ed = ed25519.Ed25519PrivateKey.generate()
-        seed = priv_ed.private_bytes_raw()
-        pub = priv_ed.public_key().public_bytes_raw()
-        entry.key = seed + pub
-        entry.public_key = b64encode(pub)
-        entry._private = priv_ed
-    elif key_type in RSA:
-        priv_rsa = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS[key_type])
-        entry.rsa_go = rsa_to_go(priv_rsa)
-        entry._private = priv_rsa
-    else:
-        raise InternalError(f"unsupported key type {key_type}")
-    if convergent:
-        entry.convergent_version = CURRENT_CONVERGENT_VERSION
-    return entry
 
 
 # -- the policy ----------------------------------------------------------------------------------
@@ -600,12 +329,3 @@ class Policy:
 
 def _oaep() -> padding.OAEP:
     return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-
-
-def go_atoi(text: str) -> int | None:
-    """Go's strconv.Atoi: optional sign, ASCII digits, int64 range."""
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or not body.isascii() or not body.isdigit():
-        return None
-    value = int(text)
-    return value if -(2**63) <= value < 2**63 else None

@@ -12,8 +12,9 @@ from typing import Any
 from strongroom.engines.transit.backend import TransitBackend, storage_of
 from strongroom.engines.transit import signing
 from strongroom.engines.transit.gob64 import Base64Error, b64decode
+from strongroom.engines.transit.keytypes import SIGNING, InternalError, UserError, go_atoi
 from strongroom.engines.transit.misc import hmac_items, verify_hmac
-from strongroom.engines.transit.policy import SIGNING, InternalError, Policy, UserError, go_atoi
+from strongroom.engines.transit.policy import Policy
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
 
 from strongroom.engines.transit.gob64 import Base64Error, b64decode, b64encode
-from strongroom.engines.transit.policy import (
+from strongroom.engines.transit.keytypes import (
     ECDSA,
     ERR_TOO_OLD,
     RSA,
     SIGNING,
     InternalError,
-    Policy,
     UserError,
     go_atoi,
 )
+from strongroom.engines.transit.policy import Policy
 
 HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm] | None] = {
     "none": None,
@@ -87,6 +86,22 @@ def _pss(salt_length: int, hash_algorithm: str, key_bits: int, *, verify: bool) 
     return padding.PSS(mgf=mgf, salt_length=salt_length)
 
 
+def _rsa_padding(signature_algorithm: str, salt_length: int, hash_algorithm: str, key_bits: int, *,
+                 verify: bool) -> padding.PSS | padding.PKCS1v15:
+    """The RSA padding of ``signature_algorithm`` (pss by default, or pkcs1v15); RSA needs a hash."""
+    algorithm = signature_algorithm or "pss"
+    pad: padding.PSS | padding.PKCS1v15
+    if algorithm == "pss":
+        pad = _pss(salt_length, hash_algorithm, key_bits, verify=verify)
+    elif algorithm == "pkcs1v15":
+        pad = padding.PKCS1v15()
+    else:
+        raise UserError(f"unsupported rsa signature algorithm {algorithm}")
+    if HASH_ALGORITHMS.get(hash_algorithm) is None:
+        raise UserError("hash_algorithm=none is not supported for RSA signatures")
+    return pad
+
+
 def _ed25519_key(p: Policy, version: int, context: bytes) -> ed25519.Ed25519PrivateKey:
     if p.derived:
         try:
@@ -134,15 +149,7 @@ def sign(p: Policy, version: int, context: bytes, data: bytes, *, hash_algorithm
         sig = ed_key.sign(data)
     elif p.type in RSA:
         rsa_key = entry.rsa_private()
-        algorithm = signature_algorithm or "pss"
-        if algorithm == "pss":
-            pad: Any = _pss(salt_length, hash_algorithm, rsa_key.key_size, verify=False)
-        elif algorithm == "pkcs1v15":
-            pad = padding.PKCS1v15()
-        else:
-            raise UserError(f"unsupported rsa signature algorithm {algorithm}")
-        if HASH_ALGORITHMS.get(hash_algorithm) is None:
-            raise UserError("hash_algorithm=none is not supported for RSA signatures")
+        pad = _rsa_padding(signature_algorithm, salt_length, hash_algorithm, rsa_key.key_size, verify=False)
         try:
             sig = rsa_key.sign(data, pad, _prehashed_alg(hash_algorithm, data))
         except ValueError as e:
@@ -201,15 +208,7 @@ def verify(p: Policy, context: bytes, data: bytes, signature: str, *, hash_algor
             ed_pub.verify(sig, data)
         else:
             rsa_pub = p.entry(version).rsa_public()
-            algorithm = signature_algorithm or "pss"
-            if algorithm == "pss":
-                pad: Any = _pss(salt_length, hash_algorithm, rsa_pub.key_size, verify=True)
-            elif algorithm == "pkcs1v15":
-                pad = padding.PKCS1v15()
-            else:
-                raise UserError(f"unsupported rsa signature algorithm {algorithm}")
-            if HASH_ALGORITHMS.get(hash_algorithm) is None:
-                raise UserError("hash_algorithm=none is not supported for RSA signatures")
+            pad = _rsa_padding(signature_algorithm, salt_length, hash_algorithm, rsa_pub.key_size, verify=True)
             rsa_pub.verify(sig, data, pad, _prehashed_alg(hash_algorithm, data))
     except InvalidSignature:
         return False
