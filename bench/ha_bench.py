@@ -33,233 +33,21 @@ import argparse
 import asyncio
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import RANDOM_WRITE, Server, free_port, run_wrk  # noqa: E402
-
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-BAO_SCHEMA = """
-CREATE TABLE IF NOT EXISTS openbao_kv_store (
-  parent_path TEXT COLLATE "C" NOT NULL,
-  path        TEXT COLLATE "C",
-  key         TEXT COLLATE "C",
-  value       BYTEA,
-  CONSTRAINT pkey PRIMARY KEY (path, key)
-);
-CREATE INDEX IF NOT EXISTS parent_path_idx ON openbao_kv_store (parent_path);
-CREATE TABLE IF NOT EXISTS openbao_ha_locks (
-  ha_key      TEXT COLLATE "C" NOT NULL,
-  ha_identity TEXT COLLATE "C" NOT NULL,
-  ha_value    TEXT COLLATE "C",
-  valid_until TIMESTAMP WITH TIME ZONE NOT NULL,
-  CONSTRAINT ha_key PRIMARY KEY (ha_key)
-);
-"""
-DEAD_LEADER = "active cluster node not found"
-
-
-def bao_binary() -> str:
-    return shutil.which("bao") or str(Path(sys.executable).with_name("bao"))
-
-
-# -- databases ---------------------------------------------------------------------------------------
-
-def create_db(kind: str) -> str:
-    name = f"habench_{kind}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    if kind == "openbao":
-        with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}", autocommit=True) as conn:
-            conn.execute(BAO_SCHEMA)
-    return name
-
-
-def drop_db(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-# -- nodes and clusters ------------------------------------------------------------------------------
-
-@dataclass
-class Node:
-    kind: str
-    name: str
-    port: int
-    config: Path
-    cpu: str  # taskset's CPU list, "" for none
-    proc: subprocess.Popen[bytes] | None = None
-    log: IO[bytes] | None = None
-
-    @property
-    def addr(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self, timeout: float = 60) -> None:
-        if self.kind == "strongroom":
-            cmd = [sys.executable, "-m", "strongroom", "server", f"-config={self.config}"]
-        else:
-            cmd = [bao_binary(), "server", f"-config={self.config}"]
-        if self.cpu:
-            cmd = ["taskset", "-c", self.cpu, *cmd]
-        self.log = open(self.config.with_suffix(".log"), "ab")  # noqa: SIM115 - closed by stop()/kill()
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: " + self.config.with_suffix(".log").read_text()[-2000:])
-            try:
-                httpx.get(f"{self.addr}/v1/sys/seal-status", timeout=2)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start")
-
-    def _closed(self) -> None:
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self._closed()
-
-    def stop(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._closed()
-
-
-def leader(node: Node) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = httpx.get(f"{node.addr}/v1/sys/leader", timeout=3).json()
-        return data
-    except (httpx.HTTPError, ValueError):
-        return {}
-
-
-def wait_until(check: Any, timeout: float, what: str) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    print(f"  (gave up waiting for {what} after {timeout:.0f}s)", flush=True)
-    return False
-
-
-@dataclass
-class Cluster:
-    kind: str
-    db: str
-    work: Path
-    nodes: list[Node] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    token: str = ""
-
-    def add_node(self, cpu: str, ttl: str) -> Node:
-        name = f"{self.kind}-{len(self.nodes)}"
-        port, cport = free_port(), free_port()
-        url = f"postgresql://postgres@127.0.0.1:5432/{self.db}?sslmode=disable"
-        if self.kind == "strongroom":
-            storage = (f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "strongroom_kv"\n'
-                       f'  ha_enabled = "true"\n  ha_table = "strongroom_ha_locks"\n  ha_lock_ttl = "{ttl}"\n}}\n')
-            listener = f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
-        else:
-            storage = (f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "openbao_kv_store"\n'
-                       '  ha_enabled = "true"\n  ha_table = "openbao_ha_locks"\n}\n')
-            listener = (f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
-                        f'  cluster_address = "127.0.0.1:{cport}"\n  tls_disable = true\n}}\n')
-        config = self.work / f"{name}.hcl"
-        config.write_text(storage + listener + f'api_addr = "http://127.0.0.1:{port}"\n'
-                          f'cluster_addr = "https://127.0.0.1:{cport}"\n'
-                          'disable_mlock = true\nlog_level = "warn"\n')
-        node = Node(self.kind, name, port, config, cpu)
-        self.nodes.append(node)
-        return node
-
-    def unseal(self, node: Node) -> None:
-        for key in self.keys[:3]:
-            httpx.put(f"{node.addr}/v1/sys/unseal", json={"key": key}, timeout=30).raise_for_status()
-
-    def active(self) -> Node | None:
-        return next((n for n in self.nodes if n.alive() and leader(n).get("is_self") is True), None)
-
-    def join(self, node: Node, timeout: float = 60) -> None:
-        """Start ``node``, unseal it and wait until it is a standby that knows the active."""
-        node.start()
-        self.unseal(node)
-        wait_until(lambda: leader(node).get("is_self") is True or bool(leader(node).get("leader_address")),
-                   timeout, f"{node.name} to know the active")
-
-    def write(self, node: Node, path: str, data: dict[str, str]) -> int:
-        return httpx.post(f"{node.addr}/v1/secret/data/{path}", headers={"X-Vault-Token": self.token},
-                          json={"data": data}, timeout=30).status_code
-
-    def stop(self) -> None:
-        for n in self.nodes:
-            n.stop()
-
-
-def start_cluster(kind: str, size: int, cpu: str, ttl: str) -> Cluster:
-    cluster = Cluster(kind, create_db(kind), Path(tempfile.mkdtemp(prefix=f"habench-{kind}-")))
-    try:
-        first = cluster.add_node(cpu, ttl)
-        first.start()
-        init = httpx.put(f"{first.addr}/v1/sys/init", json={"secret_shares": 5, "secret_threshold": 3},
-                         timeout=60).json()
-        cluster.keys, cluster.token = init["keys_base64"], init["root_token"]
-        cluster.unseal(first)
-        wait_until(lambda: leader(first).get("is_self") is True, 60, f"{first.name} to become active")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the mount, then its first write (OpenBao sets kv-v2 up async)
-            r = httpx.post(f"{first.addr}/v1/sys/mounts/secret", headers={"X-Vault-Token": cluster.token},
-                           json={"type": "kv", "options": {"version": "2"}}, timeout=30)
-            if r.status_code in (200, 204) or "path is already in use" in r.text:
-                if cluster.write(first, "bench", {"password": "p" * 32}) == 200:
-                    break
-            time.sleep(0.2)
-        else:
-            raise RuntimeError(f"{kind}: no kv-v2 write accepted")
-        for _ in range(size - 1):
-            cluster.join(cluster.add_node(cpu, ttl))
-        return cluster
-    except BaseException:
-        cluster.stop()
-        drop_db(cluster.db)
-        shutil.rmtree(cluster.work, ignore_errors=True)
-        raise
-
-
-def dispose(cluster: Cluster) -> None:
-    cluster.stop()
-    drop_db(cluster.db)
-    shutil.rmtree(cluster.work, ignore_errors=True)
+from bench import RANDOM_WRITE, Server, settle  # noqa: E402
+from ha_cluster import DEAD_LEADER, Cluster, Node, dispose, leader, start_cluster, wait_until  # noqa: E402
 
 
 # -- failover ----------------------------------------------------------------------------------------
@@ -271,6 +59,7 @@ class Write:
     node: str
     status: int  # 0: no HTTP answer
     error: str
+    redirected: bool  # answered after following a 307 (as the bao CLI and hvac do)
 
 
 def classify(status: int, body: str) -> str:
@@ -283,23 +72,24 @@ def classify(status: int, body: str) -> str:
 
 
 async def one_write(client: httpx.AsyncClient, cluster: Cluster, node: Node, n: int, log: list[Write]) -> None:
-    sent = time.monotonic()
+    sent, redirected = time.monotonic(), False
     try:
         r = await client.post(f"{node.addr}/v1/secret/data/ha/{n % 1000}", json={"data": {"n": str(n)}},
                               headers={"X-Vault-Token": cluster.token})
         status, error = r.status_code, ("" if r.status_code == 200 else classify(r.status_code, r.text))
+        redirected = bool(r.history)
     except httpx.ConnectError:
         status, error = 0, "connection refused"
     except httpx.TimeoutException:
         status, error = 0, "timeout"
     except httpx.TransportError as e:
         status, error = 0, type(e).__name__
-    log.append(Write(sent, time.monotonic(), node.name, status, error))
+    log.append(Write(sent, time.monotonic(), node.name, status, error, redirected))
 
 
 async def writer(cluster: Cluster, interval: float, stop: asyncio.Event, log: list[Write]) -> None:
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=10, limits=limits, follow_redirects=True) as client:
         tasks: set[asyncio.Task[None]] = set()
         n = 0
         while not stop.is_set():
@@ -313,27 +103,31 @@ async def writer(cluster: Cluster, interval: float, stop: asyncio.Event, log: li
             await asyncio.wait(tasks)
 
 
-async def settled(log: list[Write], cluster: Cluster, quiet: float, timeout: float) -> bool:
-    """True once every write sent in the last ``quiet`` seconds, to any node, was acknowledged."""
+async def settled(log: list[Write], cluster: Cluster, quiet: float, timeout: float) -> list[str]:
+    """Waits (at most ``timeout``) until every write sent in the last ``quiet`` seconds, to any node,
+    was acknowledged; the nodes that still failed some (OpenBao's leaderless standbys never recover)."""
     deadline = time.monotonic() + timeout
+    bad: set[str] = set()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         since = time.monotonic() - quiet - 0.5
         recent = [w for w in log if w.sent >= since and w.acked <= time.monotonic() - 0.5]
-        if len({w.node for w in recent}) == len(cluster.nodes) and all(w.status == 200 for w in recent):
-            return True
-    return False
+        bad = {w.node for w in recent if w.status != 200} | ({n.name for n in cluster.nodes} - {w.node for w in recent})
+        if not bad:
+            break
+    return sorted(bad)
 
 
-async def failover_rounds(cluster: Cluster, kills: int, interval: float, limit: float) -> dict[str, Any]:
+async def failover_rounds(cluster: Cluster, kills: int, interval: float, limit: float,
+                          settle: float) -> dict[str, Any]:
     log: list[Write] = []
     stop = asyncio.Event()
     task = asyncio.create_task(writer(cluster, interval, stop, log))
     times: list[float] = []
-    unsettled = 0
+    unsettled: list[str] = []
     try:
-        if not await settled(log, cluster, 1.0, 60):
-            unsettled += 1
+        if bad := await settled(log, cluster, 1.0, 60):
+            raise RuntimeError(f"{cluster.kind}: {bad} do not answer writes before the first kill")
         start = time.monotonic()
         for k in range(kills):
             victim = await asyncio.to_thread(cluster.active)
@@ -355,39 +149,76 @@ async def failover_rounds(cluster: Cluster, kills: int, interval: float, limit: 
                 print(f"  {cluster.kind}: kill {k + 1} ({victim.name}): first write acknowledged "
                       f"{took:.2f}s after the kill", flush=True)
             await asyncio.to_thread(cluster.join, victim)
-            if not await settled(log, cluster, 1.0, 60):
-                unsettled += 1
-                print(f"  {cluster.kind}: not every node answered writes 60s after kill {k + 1}", flush=True)
+            if bad := await settled(log, cluster, 1.0, settle):
+                unsettled += bad
+                print(f"  {cluster.kind}: {', '.join(bad)} still failed writes {settle:.0f}s after the restart "
+                      f"(kill {k + 1})", flush=True)
         end = time.monotonic()
     finally:
         stop.set()
         await task
-    errors = Counter(w.error for w in log if start <= w.sent <= end and w.status != 200)
+    during = [w for w in log if start <= w.sent <= end]
+    errors = Counter(w.error for w in during if w.status != 200)
     return {"times": times, "failed": kills - len(times), "errors": errors, "unsettled": unsettled,
-            "writes": sum(1 for w in log if start <= w.sent <= end and w.status == 200)}
+            "writes": sum(1 for w in during if w.status == 200),
+            "redirected": sum(1 for w in during if w.redirected)}
 
 
 # -- throughput --------------------------------------------------------------------------------------
 
+# Prints the first answer of each non-200 status (wrk's -t1 thread writes to its stdout).
+SHOW_ERRORS = """
+local seen = {}
+response = function(status, headers, body)
+  if status ~= 200 and not seen[status] then
+    seen[status] = true
+    io.write("answer " .. status .. " " .. string.sub(body, 1, 160) .. "\\n")
+  end
+end
+"""
+
+
 def writes_cell(cluster: Cluster, connections: int, duration: int) -> dict[str, Any]:
-    """The active alone (standbys stopped): kv-v2 writes to random keys with wrk."""
+    """The active alone (standbys stopped): kv-v2 writes to random keys with wrk (CPU 1)."""
     active = cluster.active()
     assert active is not None and active.proc is not None
     for n in cluster.nodes:
         if n is not active:
             n.stop()
-    server = Server(cluster.kind, active.addr, active.proc, str(cluster.work), token=cluster.token)
-    return run_wrk(server, "secret/data/k0", RANDOM_WRITE, connections, duration)
+    settle(Server(cluster.kind, active.addr, active.proc, str(cluster.work)))
+    lua = cluster.work / "writes.lua"
+    lua.write_text(RANDOM_WRITE + SHOW_ERRORS)
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+                          "-s", str(lua), "-H", f"X-Vault-Token: {cluster.token}", f"{active.addr}/v1/secret/data/k0"],
+                         capture_output=True, text=True, check=True).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    answers = re.findall(r"^answer (.*)$", out, re.M)
+    for a in answers:
+        print(f"  {cluster.kind} writes: non-200 answer {a}", flush=True)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
+            "non2xx": int(bad.group(1)) if bad else 0, "still_active": leader(active).get("is_self") is True}
 
 
 def wrk_parallel(cluster: Cluster, nodes: list[Node], connections: int, duration: int) -> dict[str, Any]:
     """One wrk per node (not pinned), ``connections`` split among them, GETs of secret/data/bench."""
     per = max(1, connections // len(nodes))
+    for n in nodes:  # every node serves the read before the measurement
+        last: list[str] = []
+
+        def ok(n: Node = n, last: list[str] = last) -> bool:
+            r = httpx.get(f"{n.addr}/v1/secret/data/bench", headers={"X-Vault-Token": cluster.token}, timeout=10)
+            last[:] = [f"{r.status_code} {r.text[:120]}"]
+            return r.status_code == 200
+        if not wait_until(ok, 30, f"{n.name} to serve reads"):
+            print(f"  {n.name} answers: {last[0]}", flush=True)
     procs = [subprocess.Popen(["wrk", "-t1", f"-c{per}", f"-d{duration}s", "--latency",
                                "-H", f"X-Vault-Token: {cluster.token}", f"{n.addr}/v1/secret/data/bench"],
                               stdout=subprocess.PIPE, text=True) for n in nodes]
     outs = [p.communicate()[0] for p in procs]
-    rps = sum(float(re.search(r"Requests/sec:\s+([\d.]+)", o).group(1)) for o in outs)  # type: ignore[union-attr]
+    found = [re.search(r"Requests/sec:\s+([\d.]+)", o) for o in outs]
+    rps = sum(float(m.group(1)) if m else 0.0 for m in found)
     bad = sum(int(m.group(1)) for o in outs for m in [re.search(r"Non-2xx or 3xx responses: (\d+)", o)] if m)
     return {"rps": rps, "non2xx": bad, "connections": per * len(nodes)}
 
@@ -429,32 +260,41 @@ def report(names: list[str], fail: dict[str, dict[str, Any]], writes: dict[str, 
             ratio = f" {statistics.median(fail[names[1]]['times']) / statistics.median(fail[names[0]]['times']):.1f}x faster |"
         print(f"| failover after kill -9 of the active (median of {args.kills}) | " + " | ".join(row) + " |"
               + (ratio or (" |" if two else "")))
-        row = [str(sum(c for e, c in fail[n]["errors"].items() if DEAD_LEADER in e)) for n in names]
-        print(f"| answers \"{DEAD_LEADER}\" during the rounds | " + " | ".join(row) + " |" + (" |" if two else ""))
-        row = [str(sum(c for e, c in fail[n]["errors"].items() if e.startswith("500"))) for n in names]
-        print("| 500 answers during the rounds | " + " | ".join(row) + " |" + (" |" if two else ""))
+        tests: tuple[tuple[str, Callable[[str], bool]], ...] = ((f'500 "{DEAD_LEADER}" (a standby that lost the active)',
+                             lambda e: e.startswith("500") and DEAD_LEADER in e),
+                            (f'503 "{DEAD_LEADER}" (no active node yet)',
+                             lambda e: e.startswith("503") and DEAD_LEADER in e),
+                            ("of other 5xx", lambda e: e[:1] == "5" and DEAD_LEADER not in e
+                             and "sealed" not in e))
+        for label, test in tests:
+            row = [str(sum(c for e, c in fail[n]["errors"].items() if test(e))) for n in names]
+            print(f"| answers {label} during the rounds | " + " | ".join(row) + " |" + (" |" if two else ""))
     if writes:
         cells = [writes.get(n) for n in names]
-        row = [f"{c['rps']:.0f} req/s (p50 {c['p50']}, p99 {c['p99']}){' INVALID' if c['invalid'] else ''}"
-               if c else "n/a" for c in cells]
+        row = [f"{c['rps']:.0f} req/s (p50 {c['p50']}, p99 {c['p99']})"
+               + (f" INVALID: {c['non2xx']} non-2xx" if c["non2xx"] else "")
+               + ("" if c["still_active"] else ", lost its lock") if c else "n/a" for c in cells]
         ratio = ""
         if two and cells[0] and cells[1] and cells[1]["rps"]:
             ratio = f" {cells[0]['rps'] / cells[1]['rps']:.2f}x |"
         print(f"| kv-v2 writes, postgresql storage, c={args.connections} | " + " | ".join(row) + " |"
               + (ratio or (" |" if two else "")))
     for count, r in reads.items():
-        cells = [f"{r['rps']:.0f} req/s" + (f" ({r['non2xx']} non-2xx)" if r["non2xx"] else "")
+        texts = [f"{r['rps']:.0f} req/s" + (f" ({r['non2xx']} non-2xx)" if r["non2xx"] else "")
                  if n == "strongroom" else "" for n in names]
-        print(f"| kv-v2 reads, {count} Strongroom node(s), c={r['connections']} | " + " | ".join(cells) + " |"
+        print(f"| kv-v2 reads, {count} Strongroom node(s), c={r['connections']} | " + " | ".join(texts) + " |"
               + (" |" if two else ""))
     for n in names:
         if n in fail:
             f = fail[n]
             print(f"\n{n}: {f['writes']} writes acknowledged during the rounds; other answers: "
                   + (", ".join(f"{e!r} x{c}" for e, c in f["errors"].most_common()) or "none")
-                  + (f"; {f['unsettled']} time(s) not every node answered writes within 60s" if f["unsettled"] else ""))
+                  + f"; {f['redirected']} answers came after following a 307 redirect"
+                  + (f"; still failing writes {args.settle:.0f}s after a restart: {', '.join(f['unsettled'])}"
+                     if f["unsettled"] else ""))
     print(f"\nStrongroom ha_lock_ttl = {args.sr_ttl}; OpenBao's PostgreSQL lock TTL is fixed (15 s). "
-          f"Write interval {args.interval * 1000:.0f} ms, round-robin over the 3 nodes; 'connection refused' is the dead node.")
+          f"Write interval {args.interval * 1000:.0f} ms, round-robin over the 3 nodes; 'connection refused' is "
+          "the dead node, 'Vault is sealed' the restarted node before its unseal.")
 
 
 def main() -> int:
@@ -464,6 +304,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--interval", type=float, default=0.02, help="seconds between two writes of the failover client")
     ap.add_argument("--limit", type=float, default=120, help="give up on a failover after this many seconds")
+    ap.add_argument("--settle", type=float, default=15,
+                    help="after a restart, wait at most this long for every node to answer writes")
     ap.add_argument("--sr-ttl", default="1s", help="Strongroom's ha_lock_ttl")
     ap.add_argument("--reads", default="1,2,4", help="Strongroom node counts of the reads part")
     ap.add_argument("--only", choices=["strongroom", "openbao"])
@@ -485,7 +327,8 @@ def main() -> int:
         cluster = start_cluster(name, 3, "0", args.sr_ttl)
         try:
             if "failover" not in skip:
-                fail[name] = asyncio.run(failover_rounds(cluster, args.kills, args.interval, args.limit))
+                fail[name] = asyncio.run(failover_rounds(cluster, args.kills, args.interval, args.limit,
+                                                         args.settle))
             if "writes" not in skip:
                 writes[name] = writes_cell(cluster, args.connections, args.duration)
                 print(f"  {name}: {writes[name]['rps']:.0f} writes/s", flush=True)
