@@ -1,0 +1,230 @@
+"""HA clusters for bench/ha_bench.py: Strongroom or OpenBao nodes on their own database of the local
+PostgreSQL (created for the run, dropped afterwards), initialised with 5 shares / threshold 3."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import psycopg
+
+from bench import free_port
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+BAO_SCHEMA = """
+CREATE TABLE IF NOT EXISTS openbao_kv_store (
+  parent_path TEXT COLLATE "C" NOT NULL,
+  path        TEXT COLLATE "C",
+  key         TEXT COLLATE "C",
+  value       BYTEA,
+  CONSTRAINT pkey PRIMARY KEY (path, key)
+);
+CREATE INDEX IF NOT EXISTS parent_path_idx ON openbao_kv_store (parent_path);
+CREATE TABLE IF NOT EXISTS openbao_ha_locks (
+  ha_key      TEXT COLLATE "C" NOT NULL,
+  ha_identity TEXT COLLATE "C" NOT NULL,
+  ha_value    TEXT COLLATE "C",
+  valid_until TIMESTAMP WITH TIME ZONE NOT NULL,
+  CONSTRAINT ha_key PRIMARY KEY (ha_key)
+);
+"""
+DEAD_LEADER = "active cluster node not found"
+
+
+def bao_binary() -> str:
+    return shutil.which("bao") or str(Path(sys.executable).with_name("bao"))
+
+
+# -- databases ---------------------------------------------------------------------------------------
+
+def create_db(kind: str) -> str:
+    name = f"habench_{kind}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    if kind == "openbao":
+        with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}", autocommit=True) as conn:
+            conn.execute(BAO_SCHEMA)
+    return name
+
+
+def drop_db(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- nodes and clusters ------------------------------------------------------------------------------
+
+@dataclass
+class Node:
+    kind: str
+    name: str
+    port: int
+    config: Path
+    cpu: str  # taskset's CPU list, "" for none
+    proc: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
+
+    @property
+    def addr(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 60) -> None:
+        if self.kind == "strongroom":
+            cmd = [sys.executable, "-m", "strongroom", "server", f"-config={self.config}"]
+        else:
+            cmd = [bao_binary(), "server", f"-config={self.config}"]
+        if self.cpu:
+            cmd = ["taskset", "-c", self.cpu, *cmd]
+        self.log = open(self.config.with_suffix(".log"), "ab")  # noqa: SIM115 - closed by stop()/kill()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: " + self.config.with_suffix(".log").read_text()[-2000:])
+            try:
+                httpx.get(f"{self.addr}/v1/sys/seal-status", timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start")
+
+    def _closed(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._closed()
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._closed()
+
+
+def leader(node: Node) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = httpx.get(f"{node.addr}/v1/sys/leader", timeout=3).json()
+        return data
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def wait_until(check: Any, timeout: float, what: str) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    print(f"  (gave up waiting for {what} after {timeout:.0f}s)", flush=True)
+    return False
+
+
+@dataclass
+class Cluster:
+    kind: str
+    db: str
+    work: Path
+    nodes: list[Node] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    token: str = ""
+
+    def add_node(self, cpu: str, ttl: str) -> Node:
+        name = f"{self.kind}-{len(self.nodes)}"
+        port, cport = free_port(), free_port()
+        url = f"postgresql://postgres@127.0.0.1:5432/{self.db}?sslmode=disable"
+        if self.kind == "strongroom":
+            storage = (f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "strongroom_kv"\n'
+                       f'  ha_enabled = "true"\n  ha_table = "strongroom_ha_locks"\n  ha_lock_ttl = "{ttl}"\n}}\n')
+            listener = f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+        else:
+            storage = (f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "openbao_kv_store"\n'
+                       '  ha_enabled = "true"\n  ha_table = "openbao_ha_locks"\n}\n')
+            listener = (f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                        f'  cluster_address = "127.0.0.1:{cport}"\n  tls_disable = true\n}}\n')
+        config = self.work / f"{name}.hcl"
+        config.write_text(storage + listener + f'api_addr = "http://127.0.0.1:{port}"\n'
+                          f'cluster_addr = "https://127.0.0.1:{cport}"\n'
+                          'disable_mlock = true\nlog_level = "warn"\n')
+        node = Node(self.kind, name, port, config, cpu)
+        self.nodes.append(node)
+        return node
+
+    def unseal(self, node: Node) -> None:
+        for key in self.keys[:3]:
+            httpx.put(f"{node.addr}/v1/sys/unseal", json={"key": key}, timeout=30).raise_for_status()
+
+    def active(self) -> Node | None:
+        return next((n for n in self.nodes if n.alive() and leader(n).get("is_self") is True), None)
+
+    def join(self, node: Node, timeout: float = 60) -> None:
+        """Start ``node``, unseal it and wait until it is a standby that knows the active."""
+        node.start()
+        self.unseal(node)
+        wait_until(lambda: leader(node).get("is_self") is True or bool(leader(node).get("leader_address")),
+                   timeout, f"{node.name} to know the active")
+
+    def write(self, node: Node, path: str, data: dict[str, str]) -> int:
+        return httpx.post(f"{node.addr}/v1/secret/data/{path}", headers={"X-Vault-Token": self.token},
+                          json={"data": data}, timeout=30).status_code
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
+
+
+def start_cluster(kind: str, size: int, cpu: str, ttl: str) -> Cluster:
+    cluster = Cluster(kind, create_db(kind), Path(tempfile.mkdtemp(prefix=f"habench-{kind}-")))
+    try:
+        first = cluster.add_node(cpu, ttl)
+        first.start()
+        init = httpx.put(f"{first.addr}/v1/sys/init", json={"secret_shares": 5, "secret_threshold": 3},
+                         timeout=60).json()
+        cluster.keys, cluster.token = init["keys_base64"], init["root_token"]
+        cluster.unseal(first)
+        wait_until(lambda: leader(first).get("is_self") is True, 60, f"{first.name} to become active")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the mount, then its first write (OpenBao sets kv-v2 up async)
+            r = httpx.post(f"{first.addr}/v1/sys/mounts/secret", headers={"X-Vault-Token": cluster.token},
+                           json={"type": "kv", "options": {"version": "2"}}, timeout=30)
+            if r.status_code in (200, 204) or "path is already in use" in r.text:
+                if cluster.write(first, "bench", {"password": "p" * 32}) == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{kind}: no kv-v2 write accepted")
+        for _ in range(size - 1):
+            cluster.join(cluster.add_node(cpu, ttl))
+        return cluster
+    except BaseException:
+        cluster.stop()
+        drop_db(cluster.db)
+        shutil.rmtree(cluster.work, ignore_errors=True)
+        raise
+
+
+def dispose(cluster: Cluster) -> None:
+    cluster.stop()
+    drop_db(cluster.db)
+    shutil.rmtree(cluster.work, ignore_errors=True)
