@@ -24,7 +24,7 @@ Parts:
              --duration s of kv-v2 writes to random keys of 10k on the active node (CPU 0).
   reads      Strongroom only, 1, 2 then 4 nodes on one store, NOT pinned (every core): one wrk per
              node, the --connections split among them, kv-v2 reads of one secret; req/s summed.
-             Standbys currently forward reads to the active, so no growth is expected yet.
+             With standby_reads = true: each standby answers these reads itself (docs/ha.md).
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def wrk_parallel(cluster: Cluster, nodes: list[Node], connections: int, duration
 
 
 def reads_cells(counts: list[int], ttl: str, connections: int, duration: int) -> dict[int, dict[str, Any]]:
-    cluster = start_cluster("strongroom", 1, "", ttl)
+    cluster = start_cluster("strongroom", 1, "", ttl, extra="standby_reads = true\n")
     results: dict[int, dict[str, Any]] = {}
     try:
         for count in counts:

@@ -149,6 +149,7 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     token: str = ""
+    extra: str = ""  # more top-level HCL for every node (Strongroom: standby_reads = true)
 
     def add_node(self, cpu: str, ttl: str) -> Node:
         name = f"{self.kind}-{len(self.nodes)}"
@@ -166,7 +167,7 @@ class Cluster:
         config = self.work / f"{name}.hcl"
         config.write_text(storage + listener + f'api_addr = "http://127.0.0.1:{port}"\n'
                           f'cluster_addr = "https://127.0.0.1:{cport}"\n'
-                          'disable_mlock = true\nlog_level = "warn"\n')
+                          'disable_mlock = true\nlog_level = "warn"\n' + self.extra)
         node = Node(self.kind, name, port, config, cpu)
         self.nodes.append(node)
         return node
@@ -194,8 +195,8 @@ class Cluster:
             n.stop()
 
 
-def start_cluster(kind: str, size: int, cpu: str, ttl: str) -> Cluster:
-    cluster = Cluster(kind, create_db(kind), Path(tempfile.mkdtemp(prefix=f"habench-{kind}-")))
+def start_cluster(kind: str, size: int, cpu: str, ttl: str, extra: str = "") -> Cluster:
+    cluster = Cluster(kind, create_db(kind), Path(tempfile.mkdtemp(prefix=f"habench-{kind}-")), extra=extra)
     try:
         first = cluster.add_node(cpu, ttl)
         first.start()
