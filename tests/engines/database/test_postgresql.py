@@ -436,3 +436,28 @@ async def test_one_bounded_pool_per_connection_closed_on_reset_and_unmount(db: D
     assert await settles_at(app, 1) == 1
     assert (await db.client.delete("/v1/sys/mounts/database")).status_code == 204  # revokes 13 leases
     assert await settles_at(app, 0) == 0
+
+
+async def test_password_authentication_scram_sends_a_verifier_never_the_password(db: DB) -> None:
+    """OpenBao's ``password_authentication = "scram-sha-256"``: {{password}} becomes the SCRAM
+    verifier (hashed by Strongroom), which PostgreSQL stores as it is; the client still gets the
+    password, and it is the one the stored verifier checks."""
+    conn, role = unique("pg"), unique("app")
+    await db.write(f"config/{conn}", plugin_name="postgresql-database-plugin", connection_url=PG_URL,
+                   username="postgres", password="unused-with-trust", allowed_roles=[role],
+                   password_authentication="scram-sha-256")
+    assert (await db.read(f"config/{conn}"))["data"]["connection_details"]["password_authentication"] == "scram-sha-256"
+    # What {{password}} expanded to, kept where the test can read it.
+    statements = [CREATE[0] + " COMMENT ON ROLE \"{{name}}\" IS '{{password}}';"]
+    await db.write(f"roles/{role}", db_name=conn, creation_statements=statements, default_ttl="1h", max_ttl="2h")
+    body = await db.read(f"creds/{role}")
+    name, password = body["data"]["username"], body["data"]["password"]
+    async with await admin() as c:
+        cur = await c.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (name,))
+        row = await cur.fetchone()
+    assert row is not None and str(row[0]).startswith("SCRAM-SHA-256$4096:") and password not in str(row[0])
+    assert await password_matches(name, password)  # PostgreSQL took it as a verifier, not as a password
+    await (await login(name, password)).close()
+
+    await db.write(f"config/{unique('pg')}", expect=400, plugin_name="postgresql-database-plugin",
+                   connection_url=PG_URL, username="postgres", password="x", password_authentication="md5")

@@ -40,6 +40,8 @@ CONFIG_FIELDS: dict[str, Field] = {
     "max_idle_connections": Field(FieldType.INT, "Accepted for compatibility."),
     "max_connection_lifetime": Field(FieldType.DURATION, "Accepted for compatibility."),
     "username_template": Field(FieldType.STRING, "Template of generated user names."),
+    "password_authentication": Field(FieldType.STRING, "PostgreSQL: 'password' (default: sent as it is) or "
+                                     "'scram-sha-256' (sent as a SCRAM verifier, hashed by Strongroom)."),
     "host": Field(FieldType.STRING, "Redis/Valkey host."),
     "port": Field(FieldType.INT, "Redis/Valkey port."),
     "tls": Field(FieldType.BOOL, "Redis/Valkey: connect with TLS."),

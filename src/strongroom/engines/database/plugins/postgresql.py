@@ -17,6 +17,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from strongroom.engines.database.plugins import scram
 from strongroom.engines.database.plugins.base import DEFAULT_MAX_OPEN, Plugin, Pool, StatementError, Statements
 from strongroom.engines.database.templates import render_statement, split_statements
 from strongroom.errors import InvalidRequest
@@ -29,6 +30,8 @@ DEFAULT_USERNAME_TEMPLATE = ('{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate
 #: "tuple concurrently updated" (XX000) is retried too.
 RETRYABLE = ("40001", "40P01")
 RETRIES = 20
+#: ``password_authentication``: how a generated password goes to PostgreSQL (OpenBao's option).
+PASSWORD_AUTHENTICATIONS = ("password", "scram-sha-256")
 
 
 def expiration_text(when: float) -> str:
@@ -55,6 +58,12 @@ class PostgreSQL(Plugin):
     def __init__(self, db_name: str, details: dict[str, Any], deadline: float = 10.0) -> None:
         super().__init__(db_name, details, deadline)
         self.dsn = connection_string(details)
+        auth = str(details.get("password_authentication") or "password")
+        if auth not in PASSWORD_AUTHENTICATIONS:
+            raise InvalidRequest(f"'{auth}' is not a valid password authentication type")
+        # "scram-sha-256": {{password}} in statements is the SCRAM verifier, hashed here (off the
+        # event loop) instead of by PostgreSQL; the client still gets the password.
+        self.hash_passwords = auth == "scram-sha-256"
         try:
             psycopg.conninfo.conninfo_to_dict(self.dsn)
         except psycopg.ProgrammingError as e:
@@ -124,8 +133,14 @@ class PostgreSQL(Plugin):
     async def verify(self) -> None:
         await self._execute(["SELECT 1"])
 
+    async def _sent(self, password: str) -> str:
+        """What ``{{password}}`` becomes in a statement (see ``password_authentication``)."""
+        if not self.hash_passwords:
+            return password
+        return await asyncio.to_thread(scram.verifier, password)
+
     async def _create_user(self, statements: Statements, username: str, password: str, expiration: float) -> None:
-        values = {"name": username, "username": username, "password": password,
+        values = {"name": username, "username": username, "password": await self._sent(password),
                   "expiration": expiration_text(expiration)}
         queries: list[str | sql.Composable] = [render_statement(q, values)
                                                for q in split_statements(statements.creation)]
@@ -169,6 +184,7 @@ class PostgreSQL(Plugin):
                 sql.Identifier(username), sql.Literal(expiration_text(expiration)))])
 
     async def _set_password(self, statements: list[str], username: str, password: str) -> None:
+        password = await self._sent(password)
         if statements:
             values = {"name": username, "username": username, "password": password}
             await self._execute([render_statement(q, values) for q in split_statements(statements)])
