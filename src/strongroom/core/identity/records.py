@@ -10,7 +10,7 @@ from typing import Any
 from strongroom.errors import InvalidRequest
 
 
-def now() -> str:
+def timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from strongroom.core.identity.records import Alias, EntityRecord, GroupRecord, now, str_map
+from strongroom.core.identity.records import Alias, EntityRecord, GroupRecord, str_map, timestamp
 from strongroom.errors import InvalidRequest
 from strongroom.lifecycle import Part
 from strongroom.logical import Storage
@@ -245,7 +245,7 @@ class IdentityStore(Part):
                 clash = self.entity_by_name(name)
                 if clash is not None and (old is None or clash.id != old.id):
                     raise InvalidRequest("entity name is already in use")
-            now = now()
+            now = timestamp()
             if old is None:
                 ident = str(uuid.uuid4())
                 e = EntityRecord(id=ident, name=name or f"entity_{ident[:8]}", creation_time=now)
@@ -323,7 +323,7 @@ class IdentityStore(Part):
                     moved.canonical_id = new.id
                     new.aliases.append(moved)
                 new.merged_entity_ids.extend([src.id, *src.merged_entity_ids])
-            new.last_update_time = now()
+            new.last_update_time = timestamp()
             for src in sources:
                 for gid in list(self._entity_groups.get(src.id, ())):  # memberships move to the survivor
                     g = self.groups.get(gid)
@@ -362,7 +362,7 @@ class IdentityStore(Part):
         if clash is not None and (old is None or clash.id != old.id):
             raise InvalidRequest("combination of mount and alias name is already in use")
         target_id = canonical_id or (old.canonical_id if old else "")
-        now = now()
+        now = timestamp()
         created_entity: EntityRecord | None = None
         if not target_id:
             ident = str(uuid.uuid4())
@@ -445,7 +445,7 @@ class IdentityStore(Part):
                 clash = self.group_by_name(name)
                 if clash is not None and (old is None or clash.id != old.id):
                     raise InvalidRequest("group name is already in use")
-            now = now()
+            now = timestamp()
             if old is None:
                 ident = str(uuid.uuid4())
                 g = GroupRecord(id=ident, name=name or f"group_{ident[:8]}", creation_time=now)
@@ -514,7 +514,7 @@ class IdentityStore(Part):
             clash = self._group_aliases.get((accessor, name))
             if clash is not None and (old is None or clash.id != old.id):
                 raise InvalidRequest("combination of mount and group alias name is already in use")
-            now = now()
+            now = timestamp()
             target_id = canonical_id or (old.canonical_id if old else "")
             if target_id:
                 found = self.groups.get(target_id)
