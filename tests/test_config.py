@@ -492,7 +492,8 @@ listener "tcp" {
   }
 }
 """)
-    assert cfg.listeners == (ListenerConfig(tls_disable=True),)
+    # telemetry's unauthenticated_metrics_access is honoured (sys/metrics without a token).
+    assert cfg.listeners == (ListenerConfig(tls_disable=True, unauthenticated_metrics_access=True),)
 
 
 TLS_LISTENER = ('storage "inmem" {}\nlistener "tcp" {\n tls_cert_file = "/c.pem"\n tls_key_file = "/k.pem"\n'

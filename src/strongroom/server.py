@@ -20,6 +20,7 @@ from strongroom.core import Core, CoreConfig
 from strongroom.core.audit import AuditConfig
 from strongroom.core.follow import Follower
 from strongroom.core.lockout import LockoutConfig, LockoutSettings
+from strongroom.core.metrics import TelemetryConfig
 from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
 from strongroom.errors import InvalidRequest, StrongroomError
@@ -30,6 +31,7 @@ from strongroom.http.tls import ClientCerts, server_context
 from strongroom.logical import Storage
 from strongroom.storage import PhysicalStorage, open_storage
 from strongroom.storage.cache import CachedStorage
+from strongroom.telemetry import TimedStorage
 
 log = logging.getLogger("strongroom.server")
 
@@ -87,7 +89,8 @@ def lockout_config(config: ServerConfig, environ: Mapping[str, str]) -> LockoutC
 async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None) -> int:
     storage_type = config.storage.type if config.storage else "inmem"
     physical: PhysicalStorage = await open_storage(storage_type, dict(config.storage.options) if config.storage else {})
-    core = Core(with_cache(physical, storage_type, disable_cache=config.disable_cache), CoreConfig(default_lease_ttl=config.default_lease_ttl,
+    timed = TimedStorage(physical)  # sys/metrics: the store's own latency (under the cache)
+    core = Core(with_cache(timed, storage_type, disable_cache=config.disable_cache), CoreConfig(default_lease_ttl=config.default_lease_ttl,
                                      max_lease_ttl=config.max_lease_ttl, storage_type=storage_type,
                                      cluster_name=config.cluster_name, api_addr=config.api_addr,
                                      security=SecurityConfig(webhook_urls=config.security_webhook_urls,
@@ -96,7 +99,8 @@ async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None
                                                                 config.raw_audit_devices),
                                      read_cache_size=0 if config.disable_cache else READ_CACHE_SIZE,
                                      min_unsealed_nodes=config.min_unsealed_nodes,
-                                     user_lockout=lockout_config(config, os.environ)))
+                                     user_lockout=lockout_config(config, os.environ),
+                                     telemetry=TelemetryConfig.from_raw(dict(config.telemetry))))
     ha_physical = await open_ha_storage(config)
     lock = getattr(ha_physical if ha_physical is not None else physical, "ha", None)
     follower: Follower | None = None
@@ -183,6 +187,7 @@ def _app_for(core: Core, listener: ListenerConfig, forwarder: Forwarder | None =
              standby_reads: Follower | None = None) -> App:
     """One app per listener: request limits and the ceremony switches are per listener."""
     return App(core, max_request_size=listener.max_request_size,
+               unauthenticated_metrics=listener.unauthenticated_metrics_access,
                disable_unauthed_rekey=listener.disable_unauthed_rekey_endpoints,
                disable_unauthed_generate_root=listener.disable_unauthed_generate_root_endpoints,
                forwarder=forwarder, standby_reads=standby_reads)

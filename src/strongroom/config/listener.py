@@ -54,9 +54,11 @@ class ListenerConfig:
     # OpenBao's switches for the token-less key ceremony endpoints (off by default, as in Vault).
     disable_unauthed_rekey_endpoints: bool = False
     disable_unauthed_generate_root_endpoints: bool = False
+    # telemetry { unauthenticated_metrics_access = true }: sys/metrics answered without a token.
+    unauthenticated_metrics_access: bool = False
 
 
-_LISTENER_FIELDS = frozenset(f.name for f in dataclasses.fields(ListenerConfig)) - {"type"}
+_LISTENER_FIELDS = frozenset(f.name for f in dataclasses.fields(ListenerConfig)) - {"type", "unauthenticated_metrics_access"}
 
 # Accepted and ignored: benign, or ignoring them only makes us stricter (e.g. metrics stay authenticated).
 _LISTENER_IGNORED: dict[str, Callable[[object, str], object]] = {
@@ -82,6 +84,7 @@ def _listener(kind: str, body: dict[str, object]) -> ListenerConfig:
 def _tcp_listener(kind: str, body: dict[str, object]) -> ListenerConfig:
     if kind != "tcp":
         raise _Bad("listener", 'only "tcp" listeners are supported')
+    unauthenticated_metrics = False
     for key, value in body.items():
         if isinstance(value, _Repeated):
             raise _Bad(key, f'"{key}" is set more than once')
@@ -90,7 +93,7 @@ def _tcp_listener(kind: str, body: dict[str, object]) -> ListenerConfig:
         if key in _LISTENER_IGNORED:
             _LISTENER_IGNORED[key](value, key)
         elif key == "telemetry":
-            _listener_telemetry(value)
+            unauthenticated_metrics = _listener_telemetry(value)
         elif key.startswith(_LISTENER_UNSUPPORTED):
             if _is_set(value):
                 raise _Bad(key, f"{key} is not supported yet")
@@ -114,6 +117,7 @@ def _tcp_listener(kind: str, body: dict[str, object]) -> ListenerConfig:
         max_request_duration=_get(body, "max_request_duration", _duration, 0),
         disable_unauthed_rekey_endpoints=_get(body, "disable_unauthed_rekey_endpoints", _bool, False),
         disable_unauthed_generate_root_endpoints=_get(body, "disable_unauthed_generate_root_endpoints", _bool, False),
+        unauthenticated_metrics_access=unauthenticated_metrics,
     )
     if listener.max_request_size == 0:
         listener = dataclasses.replace(listener, max_request_size=DEFAULT_MAX_REQUEST_SIZE)
@@ -133,10 +137,12 @@ def _tcp_listener(kind: str, body: dict[str, object]) -> ListenerConfig:
     return listener
 
 
-def _listener_telemetry(value: object) -> None:
+def _listener_telemetry(value: object) -> bool:
+    unauthenticated = False
     for _, body in _blocks(value, 0, "telemetry { ... }"):
         for key, setting in body.items():
             if key == "unauthenticated_metrics_access":
-                _bool(setting, key)  # ignored: metrics then simply require a token
+                unauthenticated = bool(_bool(setting, key))
             elif _is_set(setting):
                 raise _Bad(key, f"telemetry {key} is not supported yet")
+    return unauthenticated

@@ -26,9 +26,8 @@ from strongroom.core.mounts import MountEntry, MountTable
 from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
 from strongroom.core.policy import PolicyStore
-from strongroom.core.readcache import DEFAULT_BYTES as READ_CACHE_BYTES
-from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
-from strongroom.core.readcache import CachedRead, ReadCache
+from strongroom.core.metrics import TelemetryConfig, attach_metrics
+from strongroom.core.readcache import DEFAULT_BYTES as READ_CACHE_BYTES, DEFAULT_SIZE as READ_CACHE_SIZE, CachedRead, ReadCache
 from strongroom.core.rotation import AutoRotation
 from strongroom.core.router import Router
 from strongroom.core.sealing import InitResult, SealLifecycle
@@ -79,6 +78,7 @@ class CoreConfig:
     min_unsealed_nodes: int = 0
     # OpenBao's user lockout: the server config's user_lockout stanzas (core/lockout.py).
     user_lockout: LockoutConfig = field(default_factory=LockoutConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)  # sys/metrics (core/metrics.py)
 
 
 def auth_mount_lookup(mounts: MountTable) -> Callable[[str], tuple[str, str] | None]:
@@ -128,6 +128,7 @@ class Core(SealLifecycle):
         self.cluster = ClusterInfo(self.barrier, self.config.cluster_name)
         self.reads = ReadCache(self._read_stamp, lambda: self.tokens.clock(), self.config.read_cache_size,
                                self.config.read_cache_bytes)
+        self.metrics = attach_metrics(self)
         self.periodic = Periodic(lambda: [part for _, part in self.parts], self.config.periodic_interval)
         self.wrapping.revoke_lease = self.expiration.revoke
         self.tokens.add_create_hook(self.expiration.register_token)
@@ -203,7 +204,7 @@ class Core(SealLifecycle):
                 password_policies=self.password_policies, ha_nodes=self._ha_nodes,
                 default_lease_ttl=self.config.default_lease_ttl, max_lease_ttl=self.config.max_lease_ttl,
                 identity_policies=self.identity.policies_for, mfa=self.mfa, fleet=self.fleet,
-                lockout=self.lockout), cfg)
+                lockout=self.lockout, metrics=self.metrics), cfg)
 
         def token(cfg: BackendConfig) -> Backend:
             return token_backend(self.tokens, cfg, policy_exists=self._policy_exists,

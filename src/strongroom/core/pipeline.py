@@ -20,6 +20,7 @@ itself: core acts in place of a backend (steps 5-7).
 from __future__ import annotations
 
 import logging
+from time import perf_counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 async def handle_request(core: Core, req: Request) -> Response | None:
     guard(core)
+    started = perf_counter()  # sys/metrics (core/metrics.py): the request's only cost is this pair
     hit = core.router.match(req.path)
     open_path = hit is not None and hit[0].backend is not None and hit[0].backend.is_unauthenticated(hit[1])
     entry: TokenEntry | None = None
@@ -85,6 +87,7 @@ async def handle_request(core: Core, req: Request) -> Response | None:
             until = reusable_until(req, entry, hit[0], resp, acl_until)
             if until > 0:
                 req.cached_as = Cacheable(until, replay, replay.size)
+        core.metrics.observe(req.operation, req.mount_point, perf_counter() - started)
 
 
 async def handle_action(core: Core, req: Request, act: Callable[[], Awaitable[None]]) -> None:

@@ -58,7 +58,8 @@ def too_large() -> tuple[int, bytes]:
 class App:
     def __init__(self, core: Core, *, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
                  disable_unauthed_rekey: bool = False, disable_unauthed_generate_root: bool = False,
-                 forwarder: Forwarder | None = None, standby_reads: Follower | None = None) -> None:
+                 forwarder: Forwarder | None = None, standby_reads: Follower | None = None,
+                 unauthenticated_metrics: bool = False) -> None:
         self.core = core
         # HA with standby_reads (docs/ha.md): the feed of the active's writes this standby follows;
         # while it is live, the standby answers plain KV reads and token lookups itself.
@@ -66,6 +67,8 @@ class App:
         # HA only (http/forwarding.py): forwards a standby's requests to the active and checks, on the
         # active, the ones a standby forwarded. None without HA: then nothing of it runs per request.
         self.forwarder = forwarder
+        # The listener's telemetry { unauthenticated_metrics_access }: sys/metrics without a token.
+        self.unauthenticated_metrics = unauthenticated_metrics
         # < 0 means unlimited (Vault's listener setting); the HTTP server enforces it while reading.
         self.max_request_size = max_request_size
         # Token-less ceremony endpoints this listener refuses (OpenBao's listener switches).
@@ -172,6 +175,8 @@ class App:
             check_sys_method(sys_path, method, query)
             status, data = await sys_handler(self.core, method, query, headers, body)
             return status, b"" if data is None else orjson.dumps(data)
+        if sys_path == "sys/metrics" and self.unauthenticated_metrics and method == "GET":
+            return await _metrics_answer(self.core, query_of(query_string), headers)
         if not self.core.serving_active and sys_path != "sys/seal":  # HA standby: the active answers (docs/ha.md)
             if not forwarded and await self._readable_here(method, path, headers, body):
                 status, out = await self._serve(method, path, query_string, headers, body, peer)
@@ -292,6 +297,15 @@ def _standby_answer(core: Core, raw_path: str, query_string: str) -> tuple[int, 
         raise Standby(NOT_FOUND)
     location = address.rstrip("/") + raw_path + ("?" + query_string if query_string else "")
     return 307, wire.Body(b"", headers={"Location": location})
+
+
+async def _metrics_answer(core: Core, query: dict[str, str], headers: dict[str, str]) -> tuple[int, bytes]:
+    """sys/metrics on a listener with unauthenticated_metrics_access (Vault answers it before any
+    token check, on a standby or sealed node too): this node's own figures, unaudited."""
+    from strongroom.core.system.metrics import wanted_format
+
+    body, content_type = await core.metrics.render(wanted_format(query.get("format", ""), headers.get("accept", "")))
+    return 200, wire.Body(body, content_type)
 
 
 def _plain_get(method: str, headers: dict[str, str], body: bytes) -> bool:

@@ -60,6 +60,9 @@ class AuditBroker:
         self._shared: dict[bytes, bytes] = {}  # see Replay
         self._table_lock = asyncio.Lock()
         self.version = 0  # moves whenever the set of devices changes (core/readcache.py)
+        # Entries no device could record (sys/metrics: vault.audit.log_request/response_failure).
+        self.request_failures = 0
+        self.response_failures = 0
 
     @property
     def enabled(self) -> bool:
@@ -260,6 +263,7 @@ class AuditBroker:
         lines = [line(b"request", c, r, error=error, prefix=a.prefix) for a, (c, r) in zip(actives, members)]
         if not await self._fan_out(actives, lines):
             # SECURITY: fail closed; the pipeline never calls the backend after this.
+            self.request_failures += 1
             raise Internal("audit: no enabled audit device could record the request")
         if req.id:
             # Request data a backend may change in place (nested values): its member is built again.
@@ -298,6 +302,7 @@ class AuditBroker:
         lines = [line(b"response", c, r, response, err, a.prefix)
                  for a, (c, r), response in zip(actives, members, responses, strict=True)]
         if not await self._fan_out(actives, lines):
+            self.response_failures += 1
             raise Internal("audit: no enabled audit device could record the response")
         if not req.cacheable or err is not None:
             return None
@@ -358,6 +363,7 @@ class AuditBroker:
                 self._failed(active, "the device stopped writing inline")
             recorded = recorded or bool(written)
         if actives and not recorded:
+            self.request_failures += 1
             raise Internal("audit: no enabled audit device could record the request")
         return True
 
@@ -377,6 +383,7 @@ class AuditBroker:
                            and await self._deliver(active, entries[1]) is None)
             recorded = recorded or written
         if actives and not recorded:
+            self.request_failures += 1
             raise Internal("audit: no enabled audit device could record the request")
         return True
 

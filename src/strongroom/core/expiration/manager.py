@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from strongroom.core.expiration.lease import (
@@ -195,6 +195,10 @@ class ExpirationManager:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         return await self._view.list(ID_PREFIX + prefix)
+
+    def lease_ids(self) -> AsyncIterator[str]:
+        """Every lease id (key names only, nothing decrypted): sys/metrics' counts by mount."""
+        return self._store.walk(ID_PREFIX)
 
     async def renew(self, lease_id: str, increment: int) -> Response:
         async with self._store.lock(lease_id):

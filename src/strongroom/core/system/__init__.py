@@ -15,6 +15,7 @@ from strongroom.core.system import (
     generate_root,
     keys,
     leases,
+    metrics,
     mfa,
     locked_users,
     mounts,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from strongroom.core.identity.mfa import LoginMFA
     from strongroom.core.fleet import FleetMonitor
     from strongroom.core.lockout import UserLockout
+    from strongroom.core.metrics import Metrics
     from strongroom.core.mounts import MountTable
     from strongroom.core.password_policies import PasswordPolicyStore
     from strongroom.core.policy import PolicyStore
@@ -68,6 +70,7 @@ class SystemParts:
     mfa: LoginMFA | None = None  # sys/mfa/validate (login MFA, core/identity/mfa)
     fleet: FleetMonitor | None = None  # sys/drill, sys/drills (core/fleet.py, core/drills.py)
     lockout: UserLockout | None = None  # sys/locked-users*
+    metrics: Metrics | None = None  # sys/metrics
 
 
 class SystemBackend(Backend):
@@ -79,7 +82,7 @@ class SystemBackend(Backend):
         super().__init__(config, mounts.paths() + policies.paths() + tools.paths() + keys.paths()
                          + wrapping.paths() + security.paths() + audit.paths() + generate_root.paths()
                          + leases.paths() + password_policies.paths() + keys.ha_paths() + mfa.paths()
-                         + fleet.paths() + locked_users.paths())
+                         + fleet.paths() + locked_users.paths() + metrics.paths())
         self.parts = parts
         self.migrations: dict[str, dict[str, Any]] = {}
 
