@@ -29,6 +29,7 @@ from strongroom.http.forwarding import Forwarder, trust_for
 from strongroom.http.server import HttpServer
 from strongroom.http.tls import ClientCerts, server_context
 from strongroom.logical import Storage
+from strongroom.migrate import migration_in_progress
 from strongroom.storage import PhysicalStorage, open_storage
 from strongroom.storage.cache import CachedStorage
 from strongroom.telemetry import TimedStorage
@@ -89,6 +90,10 @@ def lockout_config(config: ServerConfig, environ: Mapping[str, str]) -> LockoutC
 async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None) -> int:
     storage_type = config.storage.type if config.storage else "inmem"
     physical: PhysicalStorage = await open_storage(storage_type, dict(config.storage.options) if config.storage else {})
+    migrating = await migration_in_progress(physical)
+    if migrating is not None:  # Vault: never serve a store an offline migration is copying
+        await physical.close()
+        raise InvalidRequest(f"Storage migration in progress (started: {migrating}).")
     timed = TimedStorage(physical)  # sys/metrics: the store's own latency (under the cache)
     core = Core(with_cache(timed, storage_type, disable_cache=config.disable_cache), CoreConfig(default_lease_ttl=config.default_lease_ttl,
                                      max_lease_ttl=config.max_lease_ttl, storage_type=storage_type,

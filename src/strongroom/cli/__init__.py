@@ -53,6 +53,7 @@ COMMANDS: dict[str, Command] = {
     "operator seal": Command("operator:seal", "Seal the server"),
     "operator key-status": Command("operator:key_status", "Show information about the encryption key"),
     "operator rotate": Command("operator:rotate", "Rotate the barrier encryption key"),
+    "operator migrate": Command("storage:migrate", "Copy every stored entry to another storage backend (offline)"),
     "operator rekey": Command("ceremonies:rekey", "Generate new unseal keys"),
     "operator generate-root": Command("ceremonies:generate_root", "Generate a new root token"),
     "token create": Command("token:create", "Create a new token"),
