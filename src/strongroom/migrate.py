@@ -28,25 +28,11 @@ from strongroom.config import ConfigError
 from strongroom.config.migrate import load_migration_config
 from strongroom.errors import InvalidRequest, StrongroomError
 from strongroom.logical import Storage, WriteOp, apply_writes
+from strongroom.snapshot import all_keys
 from strongroom.storage import PhysicalStorage, open_storage
 
 MIGRATION_LOCK_KEY = "core/migration"  # Vault's key: {"start_time": RFC 3339}
-_CHUNK = 256  # entries read concurrently, then written in one batch
-
-
-async def all_keys(storage: Storage) -> list[str]:
-    """Every key in ``storage``, sorted (one list per folder: key names only)."""
-    out: list[str] = []
-    pending = [""]
-    while pending:
-        folder = pending.pop()
-        for child in await storage.list(folder):
-            if child.endswith("/"):
-                pending.append(folder + child)
-            else:
-                out.append(folder + child)
-    out.sort()
-    return out
+_CHUNK = 100  # entries read concurrently, then written in one batch (etcd: at most 128 ops a txn)
 
 
 async def migration_in_progress(storage: Storage) -> str | None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from strongroom.migrate import MIGRATION_LOCK_KEY, all_keys, migrate
+from strongroom.migrate import MIGRATION_LOCK_KEY, migrate
+from strongroom.snapshot import all_keys
 from strongroom.storage import open_storage
 from strongroom.storage.inmem import InmemStorage
 from tests.compat.conftest import RunningServer, free_port, sqlite_server_process

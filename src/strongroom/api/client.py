@@ -142,6 +142,22 @@ class Client:
             )
         return body
 
+    async def raw(self, method: str, path: str, content: bytes | None = None) -> bytes:
+        """A request whose bodies are bytes, not JSON (a snapshot): the answer's body, or raise."""
+        url = self.url(path)
+        try:
+            resp = await self._http.request(method.upper(), url, content=content, headers=self._headers(None))
+        except httpx.HTTPError as e:
+            raise TransportError(method.upper(), url, _reason(e)) from e
+        if resp.status_code >= 400:
+            try:
+                errors = jsonlib.loads(resp.text).get("errors")
+            except (ValueError, AttributeError):
+                errors = None
+            raise APIError(resp.status_code, [str(e) for e in errors] if isinstance(errors, list) else [],
+                           method=method.upper(), url=url, raw=resp.text)
+        return resp.content
+
     # Thin conveniences with Vault's CLI verbs; each is one request.
 
     async def read(self, path: str, params: Mapping[str, Any] | None = None) -> JSON:

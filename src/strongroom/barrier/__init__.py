@@ -184,6 +184,20 @@ class Barrier:
                 self._keyring = keyring
                 self.generation += 1
 
+    def seal_detached(self, name: str, value: bytes) -> bytes:
+        """``value`` encrypted as if stored at ``name`` (AAD), never stored: a snapshot's sealed
+        checksums, which only this barrier's keyring opens. Sealed raises."""
+        return self._seal(self._require(), name, value)
+
+    def open_detached(self, name: str, blob: bytes) -> bytes | None:
+        """What :meth:`seal_detached` sealed under ``name``; None when this barrier's keyring does not
+        open it (another barrier, a term it never had, tampering). Sealed raises."""
+        keyring = self._require()
+        try:
+            return open_value(keyring.aead(term_of(blob)), name, blob)
+        except Exception:  # noqa: BLE001 - any failure (no such term, tag) means "not ours"
+            return None
+
     def seal(self) -> None:
         """Drop all key material from memory. Works at any time and always wins over in-flight unseals."""
         self._seal_generation += 1

@@ -54,6 +54,9 @@ COMMANDS: dict[str, Command] = {
     "operator key-status": Command("operator:key_status", "Show information about the encryption key"),
     "operator rotate": Command("operator:rotate", "Rotate the barrier encryption key"),
     "operator migrate": Command("storage:migrate", "Copy every stored entry to another storage backend (offline)"),
+    "operator snapshot save": Command("snapshot:save", "Save a snapshot of the whole store"),
+    "operator snapshot restore": Command("snapshot:restore", "Restore a snapshot of the whole store"),
+    "operator snapshot inspect": Command("snapshot:inspect", "Check a snapshot file and show its header"),
     "operator rekey": Command("ceremonies:rekey", "Generate new unseal keys"),
     "operator generate-root": Command("ceremonies:generate_root", "Generate a new root token"),
     "token create": Command("token:create", "Create a new token"),
@@ -109,6 +112,7 @@ FAMILIES: dict[str, str] = {
     "lease": "Interact with leases",
     "kv metadata": "Interact with the metadata of KV v2 secrets",
     "events": "Subscribe to change events",
+    "operator snapshot": "Save, restore and inspect snapshots of the whole store",
 }
 
 USAGE = "Usage: strongroom <command> [args]"

@@ -30,6 +30,8 @@ from strongroom.http.ceremonies import GENERATE_ROOT_ROUTES, REKEY_ROUTES
 from strongroom.http.ceremonies import ROUTES as CEREMONY_ROUTES
 from strongroom.http.forwarding import NO_FORWARDING, NOT_FOUND
 from strongroom.http.logical import Peer, query_of, to_request, token_of
+from strongroom.http.snapshot import PATHS as SNAPSHOT_PATHS
+from strongroom.http.snapshot import snapshot
 from strongroom.http.sys import ACTIONS as SYS_ACTIONS
 from strongroom.http.sys import ROUTES as SYS_ROUTES
 from strongroom.http.sys import act as sys_act
@@ -194,6 +196,8 @@ class App:
             status, data = await sys_act(self.core, sys_path, method, query_string, headers, body,
                                          new_request_id(), peer)
             return status, b"" if data is None else orjson.dumps(data)
+        if sys_path in SNAPSHOT_PATHS:  # any storage backend, not raft only (docs/operations.md)
+            return await snapshot(self.core, sys_path, method, query_string, headers, body, new_request_id(), peer)
         status, out = await self._serve(method, path, query_string, headers, body, peer)
         if self.standby_reads is not None and method not in _READS and status < 400:
             # A write's answer carries Vault's X-Vault-Index: a client that sends it back reads its
