@@ -121,3 +121,31 @@ def test_telemetry_stanza() -> None:
     assert cfg.prometheus_retention_time == 30 and cfg.disable_hostname
     with pytest.raises(InvalidRequest, match="unknown key"):
         TelemetryConfig.from_raw({"prometheus_retention": "1h"})
+
+
+async def test_unseal_and_ha_activation_are_timed() -> None:
+    async with unsealed_core() as (core, root), app_client(core, root) as c:
+        names = {s["Name"] for s in (await c.get("/v1/sys/metrics")).json()["Samples"]}
+        assert "vault.core.post_unseal" in names
+        await core._ha_activate()  # what core/ha.py runs when this node wins the lock
+        samples = _by_name((await c.get("/v1/sys/metrics")).json()["Samples"])
+        assert samples["strongroom.ha.activation"][0]["Count"] == 1
+
+
+async def test_a_standby_reports_its_role_on_an_unauthenticated_listener() -> None:
+    class StandbyHA:  # core/ha.py's view of a node that does not hold the lock
+        fenced_active = False
+
+        def leader(self) -> tuple[bool, str]:
+            return False, "http://active:8200"
+
+    config = CoreConfig(telemetry=TelemetryConfig(disable_hostname=True))
+    async with unsealed_core(config=config) as (core, _root):
+        core.ha = StandbyHA()  # type: ignore[assignment]
+        try:
+            async with app_client(core, unauthenticated_metrics=True) as anon:
+                gauges = _by_name((await anon.get("/v1/sys/metrics")).json()["Gauges"])
+                assert gauges["vault.core.unsealed"][0]["Value"] == 1 and gauges["vault.core.active"][0]["Value"] == 0
+                assert (await anon.get("/v1/secret/data/x")).status_code == 307  # everything else: the active
+        finally:
+            core.ha = None

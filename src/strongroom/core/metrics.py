@@ -258,6 +258,9 @@ def attach_metrics(core: Core) -> Metrics:
         return out
 
     def timers() -> list[tuple[str, Timer]]:
+        return [*sorted(core.step_timers.items()), *storage_timers()]
+
+    def storage_timers() -> list[tuple[str, Timer]]:
         storage: Any = core.physical
         for _ in range(4):  # down the wrappers (cache -> timed -> backend) to the timed one
             found: dict[str, Timer] | None = getattr(storage, "timers", None) if not hasattr(storage, "inner") else None

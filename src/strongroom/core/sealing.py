@@ -23,6 +23,7 @@ from strongroom.core.ha import HA
 from strongroom.core.readcache import ReadCache
 from strongroom.errors import InvalidRequest, Sealed
 from strongroom.lifecycle import Lifecycle, deactivate_all
+from strongroom.telemetry import Timer, timers_for
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class SealLifecycle:
         # One unseal (with its post-unseal) or init at a time: a key share sent meanwhile waits
         # for the outcome instead of meeting a barrier that is open while the core is not ready.
         self._unsealing = asyncio.Lock()
+        # Durations of the lifecycle's rare steps, for sys/metrics (core/metrics.py).
+        self.step_timers: dict[str, Timer] = {}
 
     async def _mint_root(self, token_id: str | None = None) -> str:
         """A new root token (init, dev mode, sys/generate-root): the token store's, in the subclass."""
@@ -140,7 +143,9 @@ class SealLifecycle:
                 self.barrier.seal()
             raise
         try:
+            started = time.perf_counter()
             await self._post_unseal()
+            timers_for(self.step_timers, "vault.core.post_unseal").add((time.perf_counter() - started) * 1000.0)
             if epoch != self._epoch:
                 raise Sealed()  # sealed meanwhile: parts set up after its teardown must stop too
         except BaseException:
@@ -169,6 +174,7 @@ class SealLifecycle:
     async def _ha_activate(self) -> None:
         """The lock was won: drop everything the standby read (another node wrote since), then set
         every part up again and activate it."""
+        started = time.perf_counter()
         async with self.ha_switch:  # one switch at a time (core/follow.py reloads too)
             self._ha_ready = False
             self.reads.clear()
@@ -184,6 +190,8 @@ class SealLifecycle:
                 await part.activate()
             self.reads.clear()
             self._ha_ready = True
+        # Lock won -> serving as the active node: the node's part of a failover (sys/metrics).
+        timers_for(self.step_timers, "strongroom.ha.activation").add((time.perf_counter() - started) * 1000.0)
 
     def _purge_storage_cache(self) -> None:
         """Forget the physical storage cache, if any (the subclass knows it)."""
