@@ -51,7 +51,8 @@ async def refuse_if_active(storage: Any) -> None:
     lock = getattr(storage, "ha", None)
     holder = await lock.holder() if lock is not None else None
     if holder is not None:
-        raise InvalidRequest(f"the source storage is in use: an active server holds its HA lock ({holder[1] or holder[0]}); "
+        who = holder[1] or holder[0]
+        raise InvalidRequest(f"the source storage is in use: an active server holds its HA lock ({who}); "
                              "stop every server on it before migrating")
 
 

@@ -149,3 +149,10 @@ async def test_a_standby_reports_its_role_on_an_unauthenticated_listener() -> No
                 assert (await anon.get("/v1/secret/data/x")).status_code == 307  # everything else: the active
         finally:
             core.ha = None
+
+
+def test_prometheus_label_values_are_escaped() -> None:
+    from strongroom.core.metrics import Gauge, prometheus
+
+    text = prometheus([Gauge("vault.x", 1.0, (("mount_point", 'a"b\\c\nd'),))], [], [])
+    assert 'vault_x{mount_point="a\\"b\\\\c\\nd"} 1' in text

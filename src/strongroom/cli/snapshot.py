@@ -65,7 +65,8 @@ def restore(argv: list[str]) -> int:
 
     async def go(c: Client) -> int:
         with api_errors("Error installing the snapshot"):
-            await c.raw("POST", "sys/storage/raft/snapshot-force" if force.value else "sys/storage/raft/snapshot", data)
+            path = "sys/storage/raft/snapshot-force" if force.value else "sys/storage/raft/snapshot"
+            await c.raw("POST", path, data)
         return 0
 
     return ctx.run(go)

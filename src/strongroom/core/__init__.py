@@ -27,7 +27,8 @@ from strongroom.core.password_policies import PasswordPolicyStore
 from strongroom.core.periodic import DEFAULT_INTERVAL, Periodic
 from strongroom.core.policy import PolicyStore
 from strongroom.core.metrics import TelemetryConfig, attach_metrics
-from strongroom.core.readcache import DEFAULT_BYTES as READ_CACHE_BYTES, DEFAULT_SIZE as READ_CACHE_SIZE, CachedRead, ReadCache
+from strongroom.core.readcache import DEFAULT_BYTES as READ_CACHE_BYTES, DEFAULT_SIZE as READ_CACHE_SIZE
+from strongroom.core.readcache import CachedRead, ReadCache
 from strongroom.core.rotation import AutoRotation
 from strongroom.core.router import Router
 from strongroom.core.sealing import InitResult, SealLifecycle
@@ -223,8 +224,7 @@ class Core(SealLifecycle):
         e = self.identity.resolve(entity_id)
         if e is None:
             return None
-        return Entity(id=e.id, name=e.name, policies=tuple(e.policies), metadata=dict(e.metadata),
-                      disabled=e.disabled)
+        return Entity(e.id, e.name, tuple(e.policies), dict(e.metadata), disabled=e.disabled)
 
     async def _ha_nodes(self) -> list[dict[str, Any]]:
         if self.ha is not None:

@@ -59,7 +59,8 @@ class TelemetryConfig:
         out: dict[str, Any] = {}
         for key, value in raw.items():
             if key in ("prometheus_retention_time", "usage_gauge_period"):
-                out[key] = value if isinstance(value, int) and not isinstance(value, bool) else parse_duration(str(value))
+                plain_int = isinstance(value, int) and not isinstance(value, bool)
+                out[key] = value if plain_int else parse_duration(str(value))
             elif key in ("disable_hostname", "enable_hostname_label"):
                 if isinstance(value, str) and value.lower() in ("true", "false"):
                     value = value.lower() == "true"
@@ -179,9 +180,13 @@ def prom_name(name: str) -> str:
 def _labels(labels: tuple[tuple[str, str], ...]) -> str:
     if not labels:
         return ""
-    inner = ",".join(f'{prom_name(k)}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace(chr(10), chr(92) + "n")}"'
-                     for k, v in labels)
+    inner = ",".join(f'{prom_name(k)}="{_escape(v)}"' for k, v in labels)
     return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    """A label value in the text format: backslash, double quote and line feed escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _num(v: float) -> str:
@@ -200,7 +205,8 @@ def prometheus(gauges: list[Gauge], counters: list[tuple[str, int]], samples: li
         families.setdefault(name, ("counter", []))[1].append(f"{name} {n}")
     for sname, t in samples:
         name = prom_name(sname)
-        families.setdefault(name, ("summary", []))[1].extend((f"{name}_sum {_num(t.total)}", f"{name}_count {t.count}"))
+        pair = (f"{name}_sum {_num(t.total)}", f"{name}_count {t.count}")
+        families.setdefault(name, ("summary", []))[1].extend(pair)
     out: list[str] = []
     for name in sorted(families):
         kind, lines = families[name]
@@ -263,7 +269,7 @@ def attach_metrics(core: Core) -> Metrics:
     def storage_timers() -> list[tuple[str, Timer]]:
         storage: Any = core.physical
         for _ in range(4):  # down the wrappers (cache -> timed -> backend) to the timed one
-            found: dict[str, Timer] | None = getattr(storage, "timers", None) if not hasattr(storage, "inner") else None
+            found = None if hasattr(storage, "inner") else getattr(storage, "timers", None)
             if isinstance(found, dict):
                 return [(f"vault.{core.storage_type}.{op}", t) for op, t in found.items() if t.count]
             storage = getattr(storage, "inner", None)

@@ -8,10 +8,11 @@ the store, and restoring one brings back its barrier (keyring, root key, seal co
 Save reads every entry while the server serves; the keyring is read last, so every term an entry
 read before it was written with is in it (the keyring only gains terms). Restore checks the
 checksums (a corrupted file is refused before anything is written), then that the snapshot's
-sealed checksums open under this barrier's keyring and match (as Vault's), unless forced (snapshot-force, as Vault: a snapshot
-of another cluster); then seals this node and replaces every entry; the node unseals again with
-the shares of the snapshot's barrier (the original ones, for another cluster's snapshot). A
-failure while writing leaves the node sealed on a partly restored store: restore again.
+sealed checksums open under this barrier's keyring and match (as Vault's), unless forced
+(snapshot-force, as Vault: a snapshot of another cluster); then seals this node and replaces
+every entry; the node unseals again with the shares of the snapshot's barrier (the original ones,
+for another cluster's snapshot). A failure while writing leaves the node sealed on a partly
+restored store: restore again.
 """
 
 from __future__ import annotations

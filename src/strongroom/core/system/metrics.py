@@ -30,5 +30,6 @@ def wanted_format(fmt: str, accept: str) -> str:
 async def read_metrics(b: SystemBackend, req: Request, d: FieldData) -> Response:
     if b.parts.metrics is None:
         raise UnsupportedPath()
-    body, content_type = await b.parts.metrics.render(wanted_format(d.get("format") or "", req.headers.get("accept", "")))
+    fmt = wanted_format(d.get("format") or "", req.headers.get("accept", ""))
+    body, content_type = await b.parts.metrics.render(fmt)
     return Response(raw_body=body, raw_content_type=content_type, raw_status=200)
