@@ -128,3 +128,30 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     done = _cli(f"-config={cfg}")
     assert done.returncode == 2 and "missing storage_destination stanza" in done.stderr
     assert _cli().returncode != 0
+
+
+def test_a_source_an_active_server_holds_is_refused(tmp_path: Path) -> None:
+    from tests.ha.conftest import is_active, node, wait_for
+    from tests.storage.services import PG_URL
+
+    pg_url_or_skip()
+    name = f"sr_migha_{uuid.uuid4().hex[:10]}"
+    tables = (name, name + "_locks")
+    server = node(tmp_path, tables, "n1")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.addr + "/v1", timeout=30) as c:
+            init = c.put("/sys/init", json={"secret_shares": 1, "secret_threshold": 1}).json()
+            c.put("/sys/unseal", json={"key": init["keys_base64"][0]})
+        wait_for(lambda: is_active(server))
+        cfg = tmp_path / "m.hcl"
+        cfg.write_text(f'storage_source "postgresql" {{\n  connection_url = "{PG_URL}"\n  table = "{tables[0]}"\n'
+                       f'  ha_enabled = "true"\n  ha_table = "{tables[1]}"\n}}\n'
+                       f'storage_destination "file" {{\n  path = "{tmp_path}/dest"\n}}\n')
+        done = _cli(f"-config={cfg}")
+        assert done.returncode == 2 and "an active server holds its HA lock" in done.stderr
+        assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())
+    finally:
+        server.stop()
+        for t in tables:
+            asyncio.run(drop_pg_table(t))
