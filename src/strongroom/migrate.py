@@ -4,7 +4,8 @@ decrypted), from one physical storage to another, as Vault's ``operator migrate`
 Offline, as in Vault: while it runs, the source holds a migration lock entry (``core/migration``,
 the time it started) and ``strongroom server`` refuses to start on a store that has one; the entry
 goes when the migration ends, failed or not (``-reset`` removes one a killed migration left
-behind). A source whose HA lock an active server holds is refused outright.
+behind). A source whose HA lock an active server holds is refused outright (its stanza must say
+``ha_enabled``, as the servers' does); a server on sqlite or file is not detected, as in Vault.
 
 Keys are copied in sorted order, so an interrupted migration resumes with ``-start=KEY`` (every key
 at or after it). Unlike Vault, which overwrites whatever the destination holds, a destination that
