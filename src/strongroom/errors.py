@@ -103,6 +103,11 @@ class Internal(StrongroomError):
     status_code = 500
 
 
+class StoreUnreachable(Internal):
+    """A storage backend that could not be reached (refused, timed out): worth trying again, unlike
+    a configuration it refuses. The server retries at start (server.py)."""
+
+
 class Sealed(StrongroomError):
     status_code = 503
 

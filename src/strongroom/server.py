@@ -23,7 +23,7 @@ from strongroom.core.lockout import LockoutConfig, LockoutSettings
 from strongroom.core.metrics import TelemetryConfig
 from strongroom.core.readcache import DEFAULT_SIZE as READ_CACHE_SIZE
 from strongroom.core.security import SecurityConfig
-from strongroom.errors import InvalidRequest, StrongroomError
+from strongroom.errors import InvalidRequest, StoreUnreachable, StrongroomError
 from strongroom.http.app import App
 from strongroom.http.forwarding import Forwarder, trust_for
 from strongroom.http.server import HttpServer
@@ -89,7 +89,7 @@ def lockout_config(config: ServerConfig, environ: Mapping[str, str]) -> LockoutC
 
 async def _run(config: ServerConfig, *, dev: bool, dev_root_token_id: str | None) -> int:
     storage_type = config.storage.type if config.storage else "inmem"
-    physical: PhysicalStorage = await open_storage(storage_type, dict(config.storage.options) if config.storage else {})
+    physical = await open_until_reachable(storage_type, dict(config.storage.options) if config.storage else {})
     migrating = await migration_in_progress(physical)
     if migrating is not None:  # Vault: never serve a store an offline migration is copying
         await physical.close()
@@ -166,12 +166,27 @@ def follow_writes(core: Core, physical: PhysicalStorage) -> Follower | None:
     return follower
 
 
+async def open_until_reachable(kind: str, options: dict[str, Any], *, first_delay: float = 0.5,
+                               max_delay: float = 10.0) -> PhysicalStorage:
+    """The storage backend, once it can be reached: a store that is down at start (the database
+    not up yet) is tried again, with a growing pause, each failure said on stderr; a configuration
+    it refuses stops the server at once."""
+    delay = first_delay
+    while True:
+        try:
+            return await open_storage(kind, options)
+        except StoreUnreachable as e:
+            print(f"Error opening storage ({e}); trying again in {delay:g}s", file=sys.stderr, flush=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
 async def open_ha_storage(config: ServerConfig) -> PhysicalStorage | None:
     """The ``ha_storage`` stanza's store (its HA lock only; data stays in ``storage``), as Vault: its
     backend must support HA and have it enabled."""
     if config.ha_storage is None:
         return None
-    store = await open_storage(config.ha_storage.type, dict(config.ha_storage.options))
+    store = await open_until_reachable(config.ha_storage.type, dict(config.ha_storage.options))
     if getattr(store, "ha", None) is None:
         await store.close()
         raise InvalidRequest(f'ha_storage "{config.ha_storage.type}" has HA support disabled: '

@@ -1,5 +1,5 @@
 """A real `strongroom server` on `storage "postgresql"` and `storage "etcd"`: init, unseal, write KV,
-restart, read back; and a database that does not answer stops the start with a clear error."""
+restart, read back; a database that does not answer yet is tried again until it does."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import base64
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -97,17 +98,86 @@ def _init_write_restart_read(server: RunningServer) -> None:
         server.stop()
 
 
-def test_server_with_an_unreachable_database_exits_with_a_clear_error(tmp_path: Path) -> None:
+def _forward(port: int, target: tuple[str, int]) -> tuple[threading.Thread, asyncio.AbstractEventLoop]:
+    """A TCP proxy on 127.0.0.1:``port`` to ``target``, in a thread (the database coming up there)."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*target)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def main() -> None:
+        await asyncio.start_server(serve, "127.0.0.1", port, reuse_address=True)
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    return thread, loop
+
+
+def test_a_database_down_at_start_is_tried_again_until_it_answers(tmp_path: Path, table: str) -> None:
+    """Issue #15: the store down at start gives a clear error (no password in it) and the server keeps
+    trying; once the database answers, it starts."""
     with socket.socket() as silent:  # accepts, never answers: a hung database
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
-        url = f"postgresql://postgres:pw@127.0.0.1:{silent.getsockname()[1]}/postgres?connect_timeout=2"
-        cfg, _port = _config(tmp_path, url, "t")
-        start = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],
-                              capture_output=True, text=True, timeout=30)
-        elapsed = time.monotonic() - start
-    assert proc.returncode == 1
-    assert "Error starting server: postgresql storage: could not connect to 127.0.0.1:" in proc.stderr
-    assert "pw@" not in proc.stderr + proc.stdout
-    assert elapsed < 10
+        db_port = silent.getsockname()[1]
+        url = f"postgresql://postgres:pw@127.0.0.1:{db_port}/postgres?connect_timeout=1"
+        cfg, port = _config(tmp_path, url, table)
+        log = tmp_path / "server.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],
+                                    stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while log.read_text().count("trying again") < 2:
+                assert proc.poll() is None, log.read_text()  # still trying, not gone
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            text = log.read_text()
+            assert "Error opening storage (postgresql storage: could not connect to 127.0.0.1:" in text
+            assert "pw@" not in text and ":pw" not in text
+            silent.close()
+            _thread, loop = _forward(db_port, ("127.0.0.1", 5432))
+            try:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        health = httpx.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=2)
+                        break
+                    except httpx.TransportError:
+                        assert proc.poll() is None, log.read_text()
+                        assert time.monotonic() < deadline, log.read_text()
+                        time.sleep(0.2)
+                assert health.status_code == 501 and health.json()["initialized"] is False
+            finally:
+                proc.terminate()
+                proc.wait(15)
+                loop.call_soon_threadsafe(loop.stop)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_a_storage_config_it_refuses_stops_the_start_at_once(tmp_path: Path) -> None:
+    cfg, _port = _config(tmp_path, "", "", 'storage "etcd" {\n  address = "ftp://nowhere"\n}\n')
+    proc = subprocess.run([sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and "Error starting server: etcd storage: invalid \"address\"" in proc.stderr

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from strongroom.errors import Internal, InvalidRequest
+from strongroom.errors import Internal, InvalidRequest, StoreUnreachable
 from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
 from strongroom.storage.options import StorageOptions
@@ -113,7 +113,7 @@ class EtcdStorage:
                 last = e
                 where = f"cannot reach {endpoint}: {type(e).__name__}"
         assert last is not None
-        raise Internal(f"etcd storage: {method}: {where}") from None
+        raise StoreUnreachable(f"etcd storage: {method}: {where}") from None
 
     async def _authenticate(self) -> None:
         assert self._credentials is not None

@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from strongroom.errors import Internal, InvalidRequest
+from strongroom.errors import Internal, InvalidRequest, StoreUnreachable
 from strongroom.logical import WriteOp
 from strongroom.storage import PhysicalStorage
 from strongroom.storage.options import StorageOptions
@@ -334,9 +334,9 @@ async def open_postgresql(options: dict[str, Any]) -> PhysicalStorage:
     try:
         conn = await pool.connect()
     except TimeoutError:
-        raise Internal(f"postgresql storage: could not connect to {where} within {connect_timeout:g}s") from None
+        raise StoreUnreachable(f"postgresql storage: could not connect to {where} within {connect_timeout:g}s") from None
     except psycopg.Error as e:
-        raise Internal(f"postgresql storage: could not connect to {where}: {_first_line(e)}") from None
+        raise StoreUnreachable(f"postgresql storage: could not connect to {where}: {_first_line(e)}") from None
     try:
         async with asyncio.timeout(request_timeout):
             if not skip_create:
