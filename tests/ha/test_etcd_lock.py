@@ -9,6 +9,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,6 +75,41 @@ async def test_acquire_renew_release_expire(etcd_fast: EtcdServer) -> None:
         await asyncio.sleep(1.8)
         assert await l1.holder() is None
         assert await l1.acquire("one", "http://one:8200")
+    finally:
+        await s1.close()
+        await s2.close()
+
+
+async def test_a_standby_hears_of_every_change_of_the_lock_at_once(etcd_fast: EtcdServer) -> None:
+    """``changed`` (the HA loop's pause on a standby) returns as soon as the lock key is taken,
+    released or expires, not at the end of its timeout; echoes do not wake it."""
+    path = f"/sr-{uuid.uuid4().hex[:8]}/"
+    s1, s2 = await _open(etcd_fast, path), await _open(etcd_fast, path)
+    try:
+        l1, l2 = _lock(s1), _lock(s2)
+        await l2.changed(0.5)  # starts the watch (nothing changes: the timeout)
+
+        async def woken_by(change: Any) -> float:
+            waiter = asyncio.create_task(l2.changed(10))
+            await asyncio.sleep(0.3)  # waiting, with nothing changed yet
+            assert not waiter.done()
+            start = time.monotonic()
+            await change
+            await asyncio.wait_for(waiter, 5)
+            return time.monotonic() - start
+
+        assert await woken_by(l1.acquire("one", "http://one:8200")) < 1.0
+        waiter = asyncio.create_task(l2.changed(0.6))
+        await l1.echo("one", '{"api_address": "http://one"}')  # another key of the HA prefix
+        start = time.monotonic()
+        await waiter
+        assert time.monotonic() - start > 0.4  # the echo did not wake it: the timeout did
+
+        async def renew_then_release() -> None:
+            assert await l1.acquire("one", "http://one:8200")  # a renewal changes nothing in the key
+            await l1.release("one")
+
+        assert await woken_by(renew_then_release()) < 1.0
     finally:
         await s1.close()
         await s2.close()

@@ -176,7 +176,17 @@ class HA:
             except Exception:  # noqa: BLE001 - the loop must survive anything and keep competing
                 log.exception("HA: unexpected error")
             await self._echo()
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Until the next round: the interval; on a standby, sooner if the lock's store can say the
+        lock changed (etcd's watch: ``changed``), so a dead holder's successor is found, and its
+        name learnt, as soon as the store knows it."""
+        changed = getattr(self.lock, "changed", None)
+        if changed is None or self.active:
             await asyncio.sleep(self.interval)
+        else:
+            await changed(self.interval)
 
     async def _echo(self) -> None:
         """After each round (never delaying a renewal), bounded by the round's period."""

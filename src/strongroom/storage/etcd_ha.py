@@ -76,6 +76,8 @@ class EtcdHALock:
         self._held: tuple[str, str] | None = None  # (identity, encoded value) while the key is ours on _lease
         self._echoed: tuple[str, str, str] | None = None  # (identity, value, lease) last put as this node's echo
         self._seen: tuple[tuple[str, str] | None, float] | None = None  # (holder, monotonic) read by _take
+        self._changed = asyncio.Event()  # set by the watch on every change of the lock key (see changed)
+        self._watching: asyncio.Task[None] | None = None
 
     def _key(self, name: str) -> str:
         return _b64(self._base + name.encode())
@@ -207,7 +209,35 @@ class EtcdHALock:
 
         return await self._run("nodes", op())
 
+    async def changed(self, timeout: float) -> None:
+        """Return when the lock key changes (its holder's lease ran out, it was released or taken),
+        or after ``timeout`` seconds, whichever is first: the HA loop of a standby waits here between
+        rounds, so it competes the moment a dead holder's key goes and learns a new holder at once,
+        instead of at its next round (core/ha.py). The watch on the HA prefix starts on first use
+        and is started again after it failed (the timeout still bounds every wait)."""
+        if self._watching is None or self._watching.done():
+            self._watching = asyncio.get_running_loop().create_task(self._watch(), name="etcd-ha-watch")
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return
+        self._changed.clear()
+
+    async def _watch(self) -> None:
+        from strongroom.storage.etcd_watch import watch
+
+        try:
+            async for key in watch(self._client):
+                if key == LOCK:
+                    self._changed.set()
+        except Internal:
+            await asyncio.sleep(self.ttl)  # etcd unreachable: the rounds go on at their interval meanwhile
+
     async def close(self) -> None:
+        task, self._watching = self._watching, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self._client.close()
 
 
