@@ -7,6 +7,7 @@ server gets a database mount, a connection and a role whose users carry a per-se
     python bench/db_bench.py                        # creds at 1/16/64 connections, revoke-prefix of 1000
     python bench/db_bench.py --duration 5 --connections 1,16,64 --leases 1000
     python bench/db_bench.py --only strongroom
+    python bench/db_bench.py --password-authentication scram-sha-256   # the servers hash, not PostgreSQL
 
 Cells:
   creds c=N     GET database/creds/bench for --duration seconds over N connections (each answer a new
@@ -77,13 +78,14 @@ def start(name: str) -> Server:
     return server
 
 
-def prepare(t: Target) -> None:
+def prepare(t: Target, password_authentication: str = "password") -> None:
     s = t.server
     status, body = call(s.addr, "POST", "sys/mounts/database", s.token, {"type": "database"})
     assert status in (200, 204), body
     status, body = call(s.addr, "POST", "database/config/pg", s.token, {
         "plugin_name": "postgresql-database-plugin", "connection_url": PG_URL, "username": "postgres",
         "password": "unused", "allowed_roles": "*", "max_open_connections": 4,
+        "password_authentication": password_authentication,
         "username_template": '{{ printf "' + t.prefix + '%s-%s" (random 16) (unix_time) }}'})
     assert status in (200, 204), body
     for role in ("bench", "revoke"):
@@ -148,6 +150,9 @@ def main() -> int:
     ap.add_argument("--connections", default="1,16,64")
     ap.add_argument("--leases", type=int, default=1000)
     ap.add_argument("--only", choices=["strongroom", "openbao"])
+    ap.add_argument("--password-authentication", default="password", choices=["password", "scram-sha-256"],
+                    help="the connection's password_authentication on both servers (scram-sha-256: each "
+                         "server hashes the SCRAM verifier itself instead of PostgreSQL)")
     args = ap.parse_args()
     names = [args.only] if args.only else ["strongroom", "openbao"]
     conns = [int(c) for c in args.connections.split(",")]
@@ -156,7 +161,7 @@ def main() -> int:
         t = Target(start(name), "srb-" if name == "strongroom" else "obb-")
         drop_leftovers(t.prefix)
         try:
-            prepare(t)
+            prepare(t, args.password_authentication)
             results[name] = {f"c={c}": creds_cell(t, c, args.duration) for c in conns}
             results[name]["revoke"] = revoke_cell(t, args.leases)
         finally:
