@@ -412,3 +412,38 @@ async def test_several_inline_devices_need_no_task(tmp_path: Path, monkeypatch: 
         assert (await c.get("/v1/secret/data/nothing")).status_code == 404
         for path in (log, second):
             assert [e["type"] for e in _entries(path)][-2:] == ["request", "response"]
+
+
+async def test_a_standby_follows_the_audit_table_without_a_moment_unaudited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HA standby's broker (``invalidate`` of the table, core/follow.py) takes the active's devices:
+    the new set replaces the old in one step, an unchanged device is kept (its file and chain)."""
+    from strongroom.core.audit.table import AUDIT_TABLE_KEY
+
+    storage = InmemStorage()
+    active = AuditBroker(storage, AuditConfig(allow_api_creation=True))
+    standby = AuditBroker(storage, AuditConfig(allow_api_creation=True))
+    await active.setup()
+    await active.enable("a", "file", "", {"file_path": str(tmp_path / "a.log")}, False)
+    await standby.setup()
+    kept = standby._devices["a/"]
+    seen_while_opening: list[int] = []
+    real = AuditBroker._activate
+
+    def opening(entry: Any) -> Any:
+        seen_while_opening.append(len(standby._actives))  # what a request would be audited by now
+        return real(entry)
+
+    monkeypatch.setattr(AuditBroker, "_activate", staticmethod(opening))
+    await active.enable("b", "file", "", {"file_path": str(tmp_path / "b.log")}, False)
+    seen_while_opening.clear()
+    await standby.invalidate(AUDIT_TABLE_KEY)
+    assert sorted(standby._devices) == ["a/", "b/"] and standby._devices["a/"] is kept
+    assert seen_while_opening == [1]  # b was opened while a still audited everything
+    await active.disable("a")
+    await standby.invalidate(AUDIT_TABLE_KEY)
+    assert sorted(standby._devices) == ["b/"]
+    await standby.log_request(Request(Operation.READ, "secret/x", id="r1"))
+    assert '"id":"r1"' in (tmp_path / "b.log").read_text()
+    await active.teardown()
+    await standby.teardown()

@@ -69,12 +69,19 @@ class AuditBroker:
         return bool(self._devices)
 
     # -- the table ------------------------------------------------------------------------------
-    async def setup(self, *, persist: bool = True) -> None:
+    async def setup(self) -> None:
         """At unseal: the persisted table, then the config's devices (created or updated, and removed
-        when no longer declared). Raises if a device cannot be built: better sealed than unaudited.
-        ``persist=False``: only follow the table (an HA standby, see :meth:`invalidate`)."""
+        when no longer declared). Raises if a device cannot be built: better sealed than unaudited."""
         await self.teardown()
-        entries = await self._load()
+        entries = self._merged(await self._load())
+        for entry in entries.values():
+            self._devices[entry.path] = self._activate(entry)
+        self._changed()
+        await self._persist()
+
+    def _merged(self, entries: dict[str, AuditEntry]) -> dict[str, AuditEntry]:
+        """The stored table with the config's devices put in (created or updated; removed when no
+        longer declared)."""
         declared = {d.path: d for d in self.config.devices}
         for path in [p for p, e in entries.items() if e.declared and p not in declared]:
             del entries[path]
@@ -87,11 +94,7 @@ class AuditBroker:
                 old = None  # a different device now: fresh keys
             entries[d.path] = self._new_entry(d.path, d.type, d.description, dict(d.options), d.local,
                                               declared=True, keep=old)
-        for entry in entries.values():
-            self._devices[entry.path] = self._activate(entry)
-        self._changed()
-        if persist:
-            await self._persist()
+        return entries
 
     # -- the Lifecycle (strongroom/lifecycle.py): set up on every node, stopped on seal -----------------
     async def activate(self) -> None:
@@ -105,10 +108,25 @@ class AuditBroker:
 
     async def invalidate(self, key: str) -> None:
         """The table changed on the active node (an HA standby following it, core/follow.py): the
-        same devices here, since a standby may answer reads itself (``standby_reads``), audited."""
-        if key == AUDIT_TABLE_KEY:
-            async with self._table_lock:
-                await self.setup(persist=False)
+        same devices here, since a standby may answer reads itself (``standby_reads``), audited.
+        SECURITY: the new set replaces the old in one step (never a moment with no device, when a
+        request would go unaudited); a device whose entry did not change is kept as it is (its file
+        and line chain), the others are opened before and closed after the swap."""
+        if key != AUDIT_TABLE_KEY:
+            return
+        async with self._table_lock:
+            entries = self._merged(await self._load())
+            old = self._devices
+            new = {path: old[path] if path in old and old[path].entry == entry else self._activate(entry)
+                   for path, entry in entries.items()}
+            self._devices = new
+            self._changed()
+        for path, active in old.items():
+            if new.get(path) is not active:
+                try:
+                    await asyncio.wait_for(active.device.close(), active.common.timeout)
+                except Exception:  # noqa: BLE001 - the new set is in place; a close failing changes nothing
+                    log.exception("closing audit device %s", path)
 
     def _changed(self) -> None:
         self._actives = tuple(self._devices.values())
