@@ -11,8 +11,10 @@ through the barrier directly. Only then does the core serve: until that last ste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,9 @@ class SealLifecycle:
         self.ha: HA | None = None
         self._ha_ready = False  # HA: the parts are activated (set after activation, cleared before)
         self.ha_switch = asyncio.Lock()  # HA: activation, deactivation and a follower's reload in turn
+        # Moves at the start and at the end of each of those (odd: one is under way): a standby read
+        # answered while it moved is not given out (http/app.py, standby_reads).
+        self.switches = 0
         # Requests are served only while this is set: from the end of a successful post-unseal to
         # the first line of seal() (see ``sealed``).
         self._serving = False
@@ -171,11 +176,21 @@ class SealLifecycle:
         without HA; with HA only once activated and while the lock is certainly held (fencing)."""
         return self.ha is None or (self._ha_ready and self.ha.fenced_active)
 
+    @contextlib.asynccontextmanager
+    async def _switching(self) -> AsyncIterator[None]:
+        """``ha_switch`` held, with ``switches`` moved on entry and on exit."""
+        async with self.ha_switch:
+            self.switches += 1
+            try:
+                yield
+            finally:
+                self.switches += 1
+
     async def _ha_activate(self) -> None:
         """The lock was won: drop everything the standby read (another node wrote since), then set
         every part up again and activate it."""
         started = time.perf_counter()
-        async with self.ha_switch:  # one switch at a time (core/follow.py reloads too)
+        async with self._switching():  # one switch at a time (core/follow.py reloads too)
             self._ha_ready = False
             self.reads.clear()
             await deactivate_all(part for _, part in reversed(self.parts))
@@ -198,7 +213,7 @@ class SealLifecycle:
 
     async def _ha_deactivate(self) -> None:
         """The lock was lost or given up: stop the active's work, become a standby again."""
-        async with self.ha_switch:  # one switch at a time (core/follow.py reloads too)
+        async with self._switching():  # one switch at a time (core/follow.py reloads too)
             self._ha_ready = False
             self.standby = True
             self.reads.clear()
@@ -212,7 +227,7 @@ class SealLifecycle:
         """HA (core/follow.py): the active's changes may have been missed (the change feed broke):
         drop every cache and, on an unsealed standby, re-read the keyring and set every part up
         again from the store. Nothing on the active node or while sealed (beyond the caches)."""
-        async with self.ha_switch:
+        async with self._switching():
             if self.ha is not None and self.ha.active:
                 return
             self._purge_storage_cache()

@@ -180,11 +180,17 @@ class App:
         if sys_path == "sys/metrics" and self.unauthenticated_metrics and method == "GET":
             return await _metrics_answer(self.core, query_of(query_string), headers)
         if not self.core.serving_active and sys_path != "sys/seal":  # HA standby: the active answers (docs/ha.md)
-            if not forwarded and await self._readable_here(method, path, headers, body):
-                status, out = await self._serve(method, path, query_string, headers, body, peer)
-                if status == 200:
+            switches = self.core.switches
+            if not forwarded and switches % 2 == 0 and await self._readable_here(method, path, headers, body):
+                try:
+                    status, out = await self._serve(method, path, query_string, headers, body, peer)
+                except StrongroomError:  # a refusal or an error (already audited here)
+                    status, out = 0, b""
+                if status == 200 and self.core.switches == switches:
                     return status, out
-                # A miss or a refusal here may only be this node lagging: the active answers it.
+                # A miss or a refusal here may only be this node lagging, and an answer made while
+                # its parts were being set up again (an HA switch, a reload) is not given out: the
+                # active answers instead.
             if forwarder is not None:
                 if forwarded:  # never forwarded twice (this node lost the lock meanwhile): the standby retries
                     raise Standby(NOT_FOUND)
