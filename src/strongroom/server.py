@@ -161,7 +161,7 @@ def follow_writes(core: Core, physical: PhysicalStorage) -> Follower | None:
         publish()
     from strongroom.core.follow import Follower
 
-    follower = Follower(core, feed)
+    follower = Follower(core, feed, announce=getattr(physical, "announce", None))
     follower.start()
     return follower
 

@@ -59,13 +59,23 @@ def test_a_standby_answers_kv_reads_itself_and_follows_the_active(tmp_path: Path
         took = wait_for(lambda: read_v(c, "2"), timeout=5)
         assert took < 1.0
 
-        # A client reading its own writes sends the index back: the active answers.
-        index = httpx.post(f"{b.addr}/v1/secret/data/app", headers=root, json={"data": {"v": "3"}},
-                           timeout=10).headers["X-Vault-Index"]
-        before_a = _audited(tmp_path, "a", "secret/data/app")
-        r = httpx.get(f"{c.addr}/v1/secret/data/app", headers={**root, "X-Vault-Index": index}, timeout=10)
-        assert r.status_code == 200 and r.json()["data"]["data"]["v"] == "3"
-        assert _audited(tmp_path, "a", "secret/data/app") > before_a
+        # A client reading its own writes sends the index back: the standby answers once it has
+        # followed the writes up to it (at once here), never before.
+        for v in "345":
+            index = httpx.post(f"{b.addr}/v1/secret/data/app", headers=root, json={"data": {"v": v}},
+                               timeout=10).headers["X-Vault-Index"]
+            assert index.startswith("sr1.")
+            before_a, before_c = _audited(tmp_path, "a", "secret/data/app"), _audited(tmp_path, "c", "secret/data/app")
+            r = httpx.get(f"{c.addr}/v1/secret/data/app", headers={**root, "X-Vault-Index": index}, timeout=10)
+            assert r.status_code == 200 and r.json()["data"]["data"]["v"] == v  # its own write, always
+        assert _audited(tmp_path, "c", "secret/data/app") > before_c  # (the last one) answered by c
+        assert _audited(tmp_path, "a", "secret/data/app") == before_a
+        # An index c has not followed (a later number, another epoch) goes to the active.
+        epoch, n = index.split(".")[1:]
+        for ahead in (f"sr1.{epoch}.{int(n) + 1000}", "sr1.0000000000000000.1", "strongroom-7"):
+            r = httpx.get(f"{c.addr}/v1/secret/data/app", headers={**root, "X-Vault-Index": ahead}, timeout=10)
+            assert r.status_code == 200 and r.json()["data"]["data"]["v"] == "5"
+        assert _audited(tmp_path, "a", "secret/data/app") >= before_a + 6  # request and response entries
 
         # A miss on the standby is the active's to confirm: a new secret is found at once.
         httpx.post(f"{a.addr}/v1/secret/data/new", headers=root, json={"data": {"v": "n"}}, timeout=10)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from strongroom.core import Core
+from strongroom.core.write_index import WriteIndex
 from strongroom.http.app import App
 from strongroom.http.logical import Peer
 from strongroom.storage.inmem import InmemStorage
@@ -27,7 +28,7 @@ async def _standby() -> tuple[Core, App, str]:
     status, _ = await app.handle("POST", "/v1/secret/data/app", "", {"x-vault-token": root},
                                  b'{"data":{"v":"1"}}', PEER)
     assert status == 200
-    follower = SimpleNamespace(subscribed=asyncio.Event())
+    follower = SimpleNamespace(subscribed=asyncio.Event(), index=WriteIndex(None))
     follower.subscribed.set()
     standby = App(core, standby_reads=follower)  # type: ignore[arg-type]
     core.ha = SimpleNamespace(fenced_active=False, leader=lambda: (False, ""))  # type: ignore[assignment]
@@ -41,6 +42,7 @@ async def test_a_standby_answers_a_kv_read_itself_and_forwards_the_rest() -> Non
         assert status == 200 and orjson.loads(body)["data"]["data"] == {"v": "1"}
         for method, path, headers in (("POST", "/v1/secret/data/app", {}),  # a write
                                       ("GET", "/v1/secret/data/app", {"x-vault-index": "strongroom-1"}),
+                                      ("GET", "/v1/secret/data/app", {"x-vault-index": "sr1.e0.1"}),  # not followed
                                       ("GET", "/v1/secret/data/nope", {}),  # a miss: the active's to confirm
                                       ("GET", "/v1/sys/policies/acl/default", {})):  # not a KV mount
             status, _ = await app.handle(method, path, "", {"x-vault-token": root, **headers}, b"", PEER)

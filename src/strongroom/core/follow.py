@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from strongroom.barrier import KEYRING_PATH
+from strongroom.core.write_index import PREFIX as INDEX_PREFIX
+from strongroom.core.write_index import WriteIndex
 from strongroom.framework.tasks import stop_task
 
 if TYPE_CHECKING:
@@ -32,9 +34,13 @@ ChangeFeed = Callable[[], AsyncIterator[str | None]]  # keys as they change; Non
 
 
 class Follower:
-    def __init__(self, core: Core, feed: ChangeFeed, retry: float = 0.5) -> None:
+    def __init__(self, core: Core, feed: ChangeFeed, retry: float = 0.5,
+                 announce: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._core = core
         self._feed = feed
+        # X-Vault-Index: what the active numbers and announces, what a standby has followed
+        # (core/write_index.py); ``announce`` sends on the feed (PostgreSQL: NOTIFY), if it can.
+        self.index = WriteIndex(announce)
         self._retry = retry
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()  # set while the feed is live (tests wait for it)
@@ -62,6 +68,8 @@ class Follower:
                         await self._reset()
                         self.subscribed.set()
                         failures = 0
+                    elif key.startswith(INDEX_PREFIX):
+                        self.index.seen(key)  # every change before it is applied: the loop is in order
                     else:
                         await self._changed(key)
                 raise RuntimeError("the change feed ended")

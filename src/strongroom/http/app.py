@@ -208,15 +208,17 @@ class App:
         if self.standby_reads is not None and method not in _READS and status < 400:
             # A write's answer carries Vault's X-Vault-Index: a client that sends it back reads its
             # own writes (a standby forwards such a read, see _readable_here).
-            extra = {**out.headers, INDEX: _next_index()} if isinstance(out, wire.Body) else {INDEX: _next_index()}
+            index = self.standby_reads.index.mark() or _next_index()
+            extra = {**out.headers, INDEX: index} if isinstance(out, wire.Body) else {INDEX: index}
             out = wire.Body(out, out.content_type if isinstance(out, wire.Body) else "application/json", extra)
         return status, out
 
     async def _readable_here(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bool:
         """An HA standby may answer this request itself (``standby_reads``, docs/ha.md): a plain read
-        (GET or LIST, no body, nothing asking for the active's state, wrapping or MFA) of a KV mount,
-        or a token's lookup-self, by a token this node knows whose uses are not counted (counting
-        is a write), while the feed of the active's writes is live (so its caches follow them)."""
+        (GET or LIST, no body, nothing asking for the active, wrapping or MFA) of a KV mount, or a
+        token's lookup-self, by a token this node knows whose uses are not counted (counting is a
+        write), while the feed of the active's writes is live (so its caches follow them), and, with
+        an X-Vault-Index, once this node has followed the writes up to it."""
         follower = self.standby_reads
         if (follower is None or not follower.subscribed.is_set() or method not in _READS or body.strip()
                 or any(name in headers for name in _ACTIVE_ONLY) or self.core.sealed):
@@ -226,7 +228,12 @@ class App:
             if hit is None or hit[0].type != "kv" or hit[0].table != "mounts":
                 return False
         entry = await self.core.tokens.lookup(token_of(headers))
-        return entry is not None and entry.num_uses == 0
+        if entry is None or entry.num_uses != 0:
+            return False
+        index = headers.get("x-vault-index")
+        # Read-your-writes: only once this node has followed the writes up to the client's index
+        # (core/write_index.py), waiting a little for it; else the active answers.
+        return index is None or await follower.index.covers(index, INDEX_WAIT)
 
     async def _serve(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
                      peer: Peer) -> tuple[int, bytes]:
@@ -282,15 +289,16 @@ _ids = bytearray()
 
 _READS = frozenset({"GET", "LIST"})
 INDEX = "X-Vault-Index"
-# A request carrying one of these is the active's to answer (an index: the client reads its own
-# writes; Vault's -Inconsistent / -Forward ask for the active; wrapping and MFA write).
-_ACTIVE_ONLY = ("x-vault-index", "x-vault-inconsistent", "x-vault-forward", "x-vault-wrap-ttl", "x-vault-mfa")
+# A request carrying one of these is the active's to answer (Vault's -Inconsistent / -Forward ask
+# for the active; wrapping and MFA write). X-Vault-Index: see _readable_here.
+_ACTIVE_ONLY = ("x-vault-inconsistent", "x-vault-forward", "x-vault-wrap-ttl", "x-vault-mfa")
 _index = 0
+INDEX_WAIT = 0.1  # seconds a standby waits to have followed a client's X-Vault-Index
 
 
 def _next_index() -> str:
-    """An X-Vault-Index value: opaque to clients (they send back the last one they saw); a standby
-    that sees one forwards the read, so a client that wrote reads its write (docs/ha.md)."""
+    """An X-Vault-Index value where the store cannot announce the write index (etcd): opaque to
+    clients, and covered by no standby, so a read carrying it goes to the active (docs/ha.md)."""
     global _index
     _index += 1
     return f"strongroom-{_index}"

@@ -252,6 +252,14 @@ class PostgresqlStorage:
         """HA: from now on every write notifies :attr:`channel` (the standbys follow it)."""
         self.publishing = True
 
+    async def announce(self, payload: str) -> None:
+        """Send ``payload`` on :attr:`channel` in a transaction of its own, after every write already
+        committed (core/write_index.py: the active's write index)."""
+        async def op(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))  # autocommit
+
+        await self._run("announce", op)
+
     def changes(self) -> AsyncIterator[str | None]:
         """The keys other nodes write, as they commit (LISTEN on :attr:`channel`); None first, once
         subscribed, and for a change too large to name. Raises when the connection is lost."""
