@@ -271,16 +271,22 @@ class IdentityStore(Part):
         old = self.entities.get(entity_id)
         if old is None:
             return
-        for gid in list(self._entity_groups.get(entity_id, ())):
-            g = self.groups.get(gid)
-            if g is not None:
-                ng = GroupRecord.from_json(g.to_json())
-                ng.member_entity_ids = [m for m in ng.member_entity_ids if m != entity_id]
-                await self._put_group(ng, g)
+        await self._leave_groups(self._entity_groups, entity_id, "member_entity_ids")
         await self._storage.delete(ENTITY_PREFIX + entity_id)
         self._unindex_entity(old)
         self._entity_groups.pop(entity_id, None)
         self._changed()
+
+    async def _leave_groups(self, containing: dict[str, set[str]], member: str, members_field: str) -> None:
+        """``member`` (an entity or a group being deleted) taken out of the ``members_field`` list
+        (member_entity_ids or member_group_ids) of every group that lists it (``containing``: the
+        index of those groups)."""
+        for gid in list(containing.get(member, ())):
+            g = self.groups.get(gid)
+            if g is not None:
+                ng = GroupRecord.from_json(g.to_json())
+                setattr(ng, members_field, [m for m in getattr(ng, members_field) if m != member])
+                await self._put_group(ng, g)
 
     async def batch_delete(self, ids: list[str]) -> None:
         async with self._lock:
@@ -487,12 +493,7 @@ class IdentityStore(Part):
             old = self.groups.get(group_id)
             if old is None:
                 return
-            for pid in list(self._parent_groups.get(group_id, ())):
-                p = self.groups.get(pid)
-                if p is not None:
-                    np = GroupRecord.from_json(p.to_json())
-                    np.member_group_ids = [m for m in np.member_group_ids if m != group_id]
-                    await self._put_group(np, p)
+            await self._leave_groups(self._parent_groups, group_id, "member_group_ids")
             await self._storage.delete(GROUP_PREFIX + group_id)
             self._unindex_group(old)
             self._parent_groups.pop(group_id, None)
