@@ -26,6 +26,7 @@ import httpx
 
 from strongroom.auth.aws import accesslist, certs, config, login, renew, roles
 from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.framework.http_client import PooledClient
 from strongroom.logical import Auth, Storage
 
 
@@ -44,7 +45,7 @@ class AwsBackend(Backend):
 
     def __init__(self, cfg: BackendConfig) -> None:
         super().__init__(cfg, paths())
-        self._client: httpx.AsyncClient | None = None
+        self._http = PooledClient(max_connections=20)
         self._instance_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @asynccontextmanager
@@ -58,10 +59,7 @@ class AwsBackend(Backend):
 
     def http_client(self) -> httpx.AsyncClient:
         """One pooled client per mount (no redirects are followed: the endpoint is the only target)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                                             limits=httpx.Limits(max_connections=20))
-        return self._client
+        return self._http.get()
 
     async def renew_auth(self, storage: Storage, auth: Auth) -> None:
         """Core asks before renewing a token this mount issued; raises to refuse (see renew.py)."""
@@ -71,9 +69,7 @@ class AwsBackend(Backend):
         """The config changed; the pool has no per-endpoint state, so nothing to drop."""
 
     async def deactivate(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.close()
         await super().deactivate()
 
 

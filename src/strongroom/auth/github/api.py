@@ -35,11 +35,6 @@ class Unavailable(Exception):
     """No usable answer from GitHub."""
 
 
-def new_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
-
-
 def next_page(link: str) -> int:
     """The page number of the rel="next" link of a Link header; 0 when there is none."""
     m = _NEXT.search(link)

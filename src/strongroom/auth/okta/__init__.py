@@ -18,8 +18,8 @@ from __future__ import annotations
 import httpx
 
 from strongroom.auth.okta import config, login, mapping
-from strongroom.auth.okta.api import new_client
 from strongroom.framework import Backend, BackendConfig, Path
+from strongroom.framework.http_client import PooledClient
 from strongroom.logical import Auth, Storage
 
 
@@ -39,21 +39,17 @@ class OktaBackend(Backend):
 
     def __init__(self, cfg: BackendConfig) -> None:
         super().__init__(cfg, paths())
-        self._client: httpx.AsyncClient | None = None
+        self._http = PooledClient(max_connections=64, max_keepalive_connections=16)
 
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = new_client()
-        return self._client
+        return self._http.get()
 
     async def renew_auth(self, storage: Storage, auth: Auth) -> None:
         """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
         await login.renew_auth(self, storage, auth)
 
     async def deactivate(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._http.close()
         await super().deactivate()
 
 

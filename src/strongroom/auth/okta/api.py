@@ -35,11 +35,6 @@ class Unavailable(Exception):
     """No usable answer from Okta."""
 
 
-def new_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
-
-
 class Okta:
     def __init__(self, client: httpx.AsyncClient, org_url: str, api_token: str, timeout: float) -> None:
         self.client, self.org_url, self.api_token, self.timeout = client, org_url.rstrip("/"), api_token, timeout
