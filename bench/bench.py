@@ -412,7 +412,7 @@ def main() -> int:
         summary[s.name]["dev_start_s"] = dev_start_seconds(s.name)
         print(f"{s.name}: dev-mode start to a healthy answer {summary[s.name]['dev_start_s']:.3f}s "
               "(median of 5)", flush=True)
-    print(f"\n| scenario | conns | strongroom req/s | p50 | p99 | cpu |"
+    print("\n| scenario | conns | strongroom req/s | p50 | p99 | cpu |"
           + (" openbao req/s | p50 | p99 | cpu | ratio |" if args.openbao else ""))
     print("|---|---|---|---|---|---|" + ("---|---|---|---|---|" if args.openbao else ""))
     for name in names:

@@ -41,7 +41,7 @@ from strongroom.agent.files import write_if_changed
 from strongroom.agent.template import AsyncHTTPFetcher, Dependency, FetchError, Template, TemplateError, UsedSecret
 from strongroom.agent.template.fetcher import AsyncFetcher
 from strongroom.agent.template import fetch_async
-from strongroom.agent.template.functions import lease_of
+from strongroom.agent.template.dependencies import lease_of
 from strongroom.api.errors import APIError, TransportError
 from strongroom.api.events import subscribe
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from strongroom.api import Client
-from strongroom.cli.context import CLIError, Context, api_errors, out
+from strongroom.cli.context import CLIError, Context, api_errors
 from strongroom.cli.output import kv_table
 from strongroom.snapshot import SnapshotError, decode
 

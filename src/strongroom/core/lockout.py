@@ -267,7 +267,6 @@ class UserLockout(Part):
     # -- sys/locked-users ---------------------------------------------------------------------------
     def locked_users(self, accessor: str = "") -> dict[str, Any]:
         """OpenBao's sys/locked-users answer: the users locked now, by mount accessor (most first)."""
-        now = self.clock()
         accessors = [accessor] if accessor else sorted(self._locked)
         rows: list[dict[str, Any]] = []
         for acc in accessors:

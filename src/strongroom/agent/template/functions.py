@@ -20,8 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from strongroom.agent.template import gotime
 from strongroom.agent.template.dependencies import Dependency
-# agent/templates.py imports lease_of from here
-from strongroom.agent.template.dependencies import lease_of as lease_of
 from strongroom.agent.template.funcs_collections import COLLECTION_FUNCTIONS
 from strongroom.agent.template.funcs_encoding import ENCODING_FUNCTIONS
 from strongroom.agent.template.funcs_numbers import NUMBER_FUNCTIONS

@@ -25,7 +25,6 @@ from strongroom.auth.aws.store import (
 )
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex, token_fields
-from strongroom.framework.globs import glob_match
 
 if TYPE_CHECKING:
     from strongroom.auth.aws import AwsBackend
