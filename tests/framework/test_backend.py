@@ -69,7 +69,7 @@ def test_public_surface_is_deliberate() -> None:
     assert sorted(framework.__all__) == sorted([
         "Backend", "BackendConfig", "Field", "FieldData", "FieldType", "Handler", "Op", "Path", "Request",
         "Response", "Salt", "SecretType", "StripedLocks", "TokenParams", "addr_allowed", "cidrs_subset", "match_all", "name_regex",
-        "optional_param", "parse_cidrs", "token_fields",
+        "optional_param", "parse_cidrs", "storage_of", "token_fields",
         "UsernameTemplate", "UsernameTemplateError", "compile_username_template"])
     for name in framework.__all__:
         assert hasattr(framework, name)

@@ -20,7 +20,7 @@ from typing import Any
 import bcrypt
 import orjson
 
-from strongroom.errors import Internal, InvalidCredentials, InvalidRequest, NotFound, PermissionDenied
+from strongroom.errors import InvalidCredentials, InvalidRequest, NotFound, PermissionDenied
 from strongroom.framework import (
     Backend,
     BackendConfig,
@@ -36,7 +36,8 @@ from strongroom.framework import (
     name_regex,
     token_fields,
 )
-from strongroom.logical import Alias, Auth, Storage
+from strongroom.logical import Alias, Auth
+from strongroom.framework import storage_of
 
 USER_PREFIX = "user/"
 # Vault's bcrypt.DefaultCost.
@@ -159,10 +160,7 @@ async def _new_hash(d: FieldData) -> str:
 
 
 # -- storage ------------------------------------------------------------------------------------
-def _storage(req: Request) -> Storage:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
+_storage = storage_of  # the mount's storage view
 
 
 async def get_user(req: Request, name: str) -> User | None:

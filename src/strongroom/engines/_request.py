@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from strongroom.errors import Internal
 from strongroom.framework import Backend, Op, Request, Response
-from strongroom.logical import Storage
+from strongroom.framework import storage_of as storage_of  # the engines' name for it
 
 IGNORED_PARAMS = "Endpoint ignored these unrecognized parameters: [{}]"
-
-
-def storage_of(req: Request) -> Storage:
-    """The mount's storage view; core attaches it to every routed request."""
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
 
 
 def warn_ignored_params(backend: Backend, req: Request, resp: Response | None) -> Response | None:

@@ -16,7 +16,7 @@ that a crash must not orphan), :class:`StripedLocks` (framework/locks.py) and :c
 from strongroom.framework.backend import Backend, BackendConfig, SecretType
 from strongroom.framework.fields import Field, FieldData, FieldType
 from strongroom.framework.locks import StripedLocks
-from strongroom.framework.path import Handler, Path, match_all, name_regex, optional_param
+from strongroom.framework.path import Handler, Path, match_all, name_regex, optional_param, storage_of
 from strongroom.framework.salt import Salt
 from strongroom.framework.tokenutil import TokenParams, addr_allowed, cidrs_subset, parse_cidrs, token_fields
 from strongroom.framework.usernames import UsernameTemplate, compile_username_template
@@ -38,6 +38,7 @@ __all__ = [
     "Salt",
     "SecretType",
     "StripedLocks",
+    "storage_of",
     "TokenParams",
     "UsernameTemplate",
     "UsernameTemplateError",

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from strongroom.errors import Internal, NotFound
+from strongroom.errors import NotFound
 from strongroom.framework.fields import Field, FieldData, FieldType
-from strongroom.framework.path import Path
+from strongroom.framework.path import Path, storage_of
 from strongroom.logical import Operation as Op
 from strongroom.logical import Request, Response, Storage
 
@@ -48,18 +48,12 @@ def _clean(items: list[str]) -> list[str]:
     return list(dict.fromkeys(i.strip() for i in items if i.strip()))
 
 
-def _storage(req: Request) -> Storage:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
-
-
 def mapping_paths(label: str, canonical: Canonical, *, user_groups_doc: str,
                   user_groups_joined: bool) -> list[Path[Any]]:
     """The four paths, for a method whose directory is called ``label`` ("LDAP", "Okta")."""
 
     async def list_keys(req: Request, prefix: str) -> Response:
-        keys = await _storage(req).list(prefix)
+        keys = await storage_of(req).list(prefix)
         if not keys:
             raise NotFound()
         return Response(data={"keys": keys})
@@ -71,13 +65,13 @@ def mapping_paths(label: str, canonical: Canonical, *, user_groups_doc: str,
         return await list_keys(req, USER_PREFIX)
 
     async def read_group(b: Any, req: Request, d: FieldData) -> Response | None:
-        group = await get_mapping(_storage(req), GROUP_PREFIX, await canonical(req, d.get("name")))
+        group = await get_mapping(storage_of(req), GROUP_PREFIX, await canonical(req, d.get("name")))
         if group is None:
             raise NotFound()
         return Response(data={"policies": group.policies})
 
     async def read_user(b: Any, req: Request, d: FieldData) -> Response | None:
-        user = await get_mapping(_storage(req), USER_PREFIX, await canonical(req, d.get("name")))
+        user = await get_mapping(storage_of(req), USER_PREFIX, await canonical(req, d.get("name")))
         if user is None:
             raise NotFound()
         groups: str | list[str] = ",".join(user.groups) if user_groups_joined else user.groups
@@ -85,12 +79,12 @@ def mapping_paths(label: str, canonical: Canonical, *, user_groups_doc: str,
 
     async def write(req: Request, d: FieldData, prefix: str) -> None:
         name = await canonical(req, d.get("name"))
-        entry = await get_mapping(_storage(req), prefix, name) or Mapping()
+        entry = await get_mapping(storage_of(req), prefix, name) or Mapping()
         if d.has("policies"):
             entry.policies = _clean(d.get("policies"))
         if prefix == USER_PREFIX and d.has("groups"):
             entry.groups = _clean(d.get("groups"))
-        await _storage(req).put(prefix + name, orjson.dumps(entry.to_json()))
+        await storage_of(req).put(prefix + name, orjson.dumps(entry.to_json()))
 
     async def write_group(b: Any, req: Request, d: FieldData) -> Response | None:
         await write(req, d, GROUP_PREFIX)
@@ -101,11 +95,11 @@ def mapping_paths(label: str, canonical: Canonical, *, user_groups_doc: str,
         return None
 
     async def delete_group(b: Any, req: Request, d: FieldData) -> Response | None:
-        await _storage(req).delete(GROUP_PREFIX + await canonical(req, d.get("name")))
+        await storage_of(req).delete(GROUP_PREFIX + await canonical(req, d.get("name")))
         return None
 
     async def delete_user(b: Any, req: Request, d: FieldData) -> Response | None:
-        await _storage(req).delete(USER_PREFIX + await canonical(req, d.get("name")))
+        await storage_of(req).delete(USER_PREFIX + await canonical(req, d.get("name")))
         return None
 
     policies = Field(FieldType.COMMA_STRING_SLICE, "Comma-separated list of policies associated to the group.")

@@ -19,11 +19,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
 
+from strongroom.errors import Internal
 from strongroom.logical import Operation as Op
+from strongroom.logical import Request, Storage
 
 if TYPE_CHECKING:
     from strongroom.framework.fields import Field, FieldData
-    from strongroom.logical import Request, Response
+    from strongroom.logical import Response
 
 #: The backend type a path's handlers take first. Contravariant: see the module docstring.
 B_contra = TypeVar("B_contra", contravariant=True)
@@ -31,6 +33,13 @@ B = TypeVar("B")
 
 Handler: TypeAlias = Callable[[B, "Request", "FieldData"], Awaitable["Response | None"]]
 ExistenceCheck: TypeAlias = Callable[[B, "Request", "FieldData"], Awaitable[bool]]
+
+
+def storage_of(req: Request) -> Storage:
+    """The mount's storage view, which core attaches to every routed request."""
+    if req.storage is None:
+        raise Internal("no storage attached to the request")
+    return req.storage
 
 
 def name_regex(name: str) -> str:

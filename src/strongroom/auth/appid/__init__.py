@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from strongroom.auth.appid import login, maps
 from strongroom.auth.appid.maps import SALT_KEY
-from strongroom.errors import Internal
-from strongroom.framework import Backend, BackendConfig, Path, Request, Salt
+
+from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, storage_of
 from strongroom.logical import Auth, Storage
 
 
@@ -40,9 +40,7 @@ class AppIdBackend(Backend):
         self.salt = Salt(SALT_KEY)
 
     async def salted(self, req: Request) -> Salt:
-        if req.storage is None:
-            raise Internal("no storage attached to the request")
-        await self.salt.load(req.storage)
+        await self.salt.load(storage_of(req))
         return self.salt
 
     async def setup(self) -> None:

@@ -20,8 +20,8 @@ import hmac
 from typing import TYPE_CHECKING
 
 from strongroom.auth.appid.maps import APP_PREFIX, DEFAULT_APP, USER_PREFIX, get_entry, split_list
-from strongroom.errors import Internal, InvalidRequest
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, Salt, addr_allowed
+from strongroom.errors import InvalidRequest
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, Salt, addr_allowed, storage_of
 from strongroom.logical import Alias, Auth, Storage
 
 if TYPE_CHECKING:
@@ -78,13 +78,12 @@ async def policies(salt: Salt, s: Storage, app_id: str) -> list[str]:
 
 
 async def login(b: AppIdBackend, req: Request, d: FieldData) -> Response | None:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
+    st = storage_of(req)
     salt = await b.salted(req)
     app_id: str = d.get("app_id")
     user_id: str = d.get("user_id")
-    display = await verify(salt, req.storage, app_id, user_id, req.connection.remote_addr or "")
-    auth = Auth(policies=await policies(salt, req.storage, app_id), display_name=display, renewable=True,
+    display = await verify(salt, st, app_id, user_id, req.connection.remote_addr or "")
+    auth = Auth(policies=await policies(salt, st, app_id), display_name=display, renewable=True,
                 metadata={"app-id": "hmac-sha256:" + salt.hmac(app_id), "user-id": "hmac-sha256:" + salt.hmac(user_id)},
                 internal_data={"app-id": app_id, "user-id": user_id}, alias=Alias(name=salt.hmac(app_id)))
     return Response(auth=auth)

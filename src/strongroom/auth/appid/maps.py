@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from strongroom.errors import Internal, InvalidRequest, NotFound
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, Salt
+from strongroom.errors import InvalidRequest, NotFound
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, Salt, storage_of
 from strongroom.logical import Storage
 
 if TYPE_CHECKING:
@@ -71,10 +71,7 @@ def split_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _storage(req: Request) -> Storage:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
+_storage = storage_of  # the mount's storage view
 
 
 async def get_entry(s: Storage, salt: Salt, prefix: str, key: str) -> dict[str, str] | None:

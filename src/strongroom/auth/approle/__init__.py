@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from strongroom.auth.approle import login, roles, secret_id
 from strongroom.auth.approle.store import SALT_KEY, AppRoleStore
-from strongroom.errors import Internal
-from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, StripedLocks
+
+from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, StripedLocks, storage_of
 
 
 def paths() -> list[Path[AppRoleBackend]]:
@@ -42,10 +42,9 @@ class AppRoleBackend(Backend):
         self.locks = StripedLocks()
 
     async def store(self, req: Request) -> AppRoleStore:
-        if req.storage is None:
-            raise Internal("no storage attached to the request")
-        await self.salt.load(req.storage)
-        return AppRoleStore(req.storage, self.salt)
+        st = storage_of(req)
+        await self.salt.load(st)
+        return AppRoleStore(st, self.salt)
 
     async def login_alias(self, req: Request) -> str:
         return await login.login_alias(req)

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from strongroom.errors import Internal
-from strongroom.framework import Request, TokenParams
+
+from strongroom.framework import TokenParams, storage_of
 from strongroom.logical import Storage
 
 CLIENT_KEY = "config/client"
@@ -120,10 +120,7 @@ class Role:
         return dict(sorted(data.items()))
 
 
-def storage(req: Request) -> Storage:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
+storage = storage_of  # the mount's storage view
 
 
 async def get_client_config(s: Storage) -> ClientConfig | None:

@@ -18,7 +18,7 @@ import orjson
 
 from strongroom.auth.github.api import DEFAULT_BASE_URL, GitHub, Refused, Unavailable
 from strongroom.errors import Internal, InvalidRequest, NotFound
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, token_fields
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, storage_of, token_fields
 from strongroom.logical import Storage
 
 if TYPE_CHECKING:
@@ -67,10 +67,7 @@ def paths() -> list[Path[GitHubBackend]]:
                  synopsis="Configures the GitHub organization and API the logins are checked against.")]
 
 
-def storage(req: Request) -> Storage:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
+storage = storage_of  # the mount's storage view
 
 
 async def load_config(s: Storage) -> Config | None:

@@ -22,8 +22,8 @@ from strongroom.auth.jwt import config, login, oidc, roles
 from strongroom.auth.jwt.keys import KeySource
 from strongroom.auth.jwt.oidc import PendingRequest
 from strongroom.auth.jwt.store import JWTStore
-from strongroom.errors import Internal
-from strongroom.framework import Backend, BackendConfig, Path, Request
+
+from strongroom.framework import Backend, BackendConfig, Path, Request, storage_of
 
 
 def paths() -> list[Path[JWTBackend]]:
@@ -42,9 +42,7 @@ class JWTBackend(Backend):
         self._pending: dict[str, PendingRequest] = {}
 
     async def store(self, req: Request) -> JWTStore:
-        if req.storage is None:
-            raise Internal("no storage attached to the request")
-        return JWTStore(req.storage)
+        return JWTStore(storage_of(req))
 
     def remember(self, state: str, pending: PendingRequest) -> None:
         while len(self._pending) >= oidc.MAX_PENDING:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from strongroom.auth.ldap.client import DEREF, TLS_VERSIONS, Settings, check_template
-from strongroom.errors import Internal, InvalidRequest
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, token_fields
+from strongroom.errors import InvalidRequest
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, storage_of, token_fields
 from strongroom.logical import Storage
 
 if TYPE_CHECKING:
@@ -128,10 +128,7 @@ def paths() -> list[Path[LdapBackend]]:
     ]
 
 
-def storage(req: Request) -> Storage:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
+storage = storage_of  # the mount's storage view
 
 
 async def get_config(req: Request) -> LdapConfig | None:

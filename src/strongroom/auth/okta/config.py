@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from strongroom.errors import Internal, InvalidRequest, NotFound
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, token_fields
+from strongroom.errors import InvalidRequest, NotFound
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, storage_of, token_fields
 from strongroom.logical import Storage
 
 if TYPE_CHECKING:
@@ -87,10 +87,7 @@ def paths() -> list[Path[OktaBackend]]:
                  "configuration options.")]
 
 
-def storage(req: Request) -> Storage:
-    if req.storage is None:
-        raise Internal("no storage attached to the request")
-    return req.storage
+storage = storage_of  # the mount's storage view
 
 
 async def load_config(s: Storage) -> Config | None:

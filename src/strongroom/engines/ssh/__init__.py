@@ -19,8 +19,8 @@ import asyncio
 
 from strongroom.engines.ssh import ca, otp, roles, sign, wire
 from strongroom.engines.ssh.store import SALT_KEY, Issuer, SSHStore
-from strongroom.errors import Internal
-from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, StripedLocks
+
+from strongroom.framework import Backend, BackendConfig, Path, Request, Salt, StripedLocks, storage_of
 
 
 def paths() -> list[Path[SSHBackend]]:
@@ -42,15 +42,11 @@ class SSHBackend(Backend):
         self._ca_keys: dict[str, tuple[str, wire.CAKey]] = {}
 
     def store(self, req: Request) -> SSHStore:
-        if req.storage is None:
-            raise Internal("no storage attached to the request")
-        return SSHStore(req.storage)
+        return SSHStore(storage_of(req))
 
     async def otp_id(self, req: Request, otp_value: str) -> str:
         """The storage id of an OTP: its HMAC under the mount's salt (the OTP is never stored)."""
-        if req.storage is None:
-            raise Internal("no storage attached to the request")
-        await self.salt.load(req.storage)
+        await self.salt.load(storage_of(req))
         return self.salt.hmac(otp_value)
 
     def ca_key(self, issuer: Issuer) -> wire.CAKey:

@@ -27,7 +27,7 @@ import orjson
 
 from strongroom.durations import go_duration
 from strongroom.engines.totp import otp
-from strongroom.errors import Internal, InvalidRequest, NotFound
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import (
     Backend,
     BackendConfig,
@@ -39,6 +39,7 @@ from strongroom.framework import (
     Request,
     Response,
     name_regex,
+    storage_of,
 )
 
 KEY_PREFIX = "key/"
@@ -108,9 +109,7 @@ class TOTPBackend(Backend):
         self._expiry: list[tuple[float, str]] = []
 
     def storage(self, req: Request) -> Any:
-        if req.storage is None:
-            raise Internal("no storage attached to the request")
-        return req.storage
+        return storage_of(req)
 
     async def key(self, req: Request, name: str) -> Key | None:
         raw = await self.storage(req).get(KEY_PREFIX + name)
