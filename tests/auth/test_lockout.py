@@ -60,13 +60,13 @@ async def test_five_failures_lock_the_user_even_with_the_right_password(
     await _alice(vault)
     await _fail(vault, 5)
     checks: list[str] = []
-    real = userpass.check_password
+    real = userpass.VerifiedPasswords.check
 
-    async def counting(password: str, hashed: bytes) -> bool:
+    async def counting(self: userpass.VerifiedPasswords, name: str | None, password: str, hashed: bytes) -> bool:
         checks.append(password)
-        return await real(password, hashed)
+        return await real(self, name, password, hashed)
 
-    monkeypatch.setattr(userpass, "check_password", counting)
+    monkeypatch.setattr(userpass.VerifiedPasswords, "check", counting)
     r = await _login(vault, "right-pw")
     assert (r.status_code, r.json()) == (403, {"errors": DENIED})
     # Any spelling of the name is the same (locked) user; the password hash never ran.
@@ -291,13 +291,13 @@ async def test_a_burst_of_parallel_guesses_gets_threshold_tries(
 
     await _alice(vault)
     checks: list[str] = []
-    real = userpass.check_password
+    real = userpass.VerifiedPasswords.check
 
-    async def counting(password: str, hashed: bytes) -> bool:
+    async def counting(self: userpass.VerifiedPasswords, name: str | None, password: str, hashed: bytes) -> bool:
         checks.append(password)
-        return await real(password, hashed)
+        return await real(self, name, password, hashed)
 
-    monkeypatch.setattr(userpass, "check_password", counting)
+    monkeypatch.setattr(userpass.VerifiedPasswords, "check", counting)
     answers = await asyncio.gather(*(_login(vault, f"guess-{i}") for i in range(20)))
     assert sorted(r.status_code for r in answers) == [400] * 5 + [403] * 15
     assert len(checks) == 5

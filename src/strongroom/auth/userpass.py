@@ -9,17 +9,25 @@ hash (cost 10, Vault's). Hashing and checking run in a worker thread (bcrypt cos
 event loop never stalls; bcrypt's check compares in constant time. A login for an unknown user
 still checks the password against a dummy hash and fails with the same message, so neither the
 answer nor its timing tells whether the user exists. Usernames are case-insensitive, as in Vault.
+
+Beyond Vault, a user's next logins within a few minutes skip bcrypt (see :class:`VerifiedPasswords`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import os
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import bcrypt
 import orjson
 
+from strongroom.durations import parse_duration
 from strongroom.errors import InvalidCredentials, InvalidRequest, NotFound, PermissionDenied
 from strongroom.framework import (
     Backend,
@@ -112,6 +120,13 @@ class UserpassBackend(Backend):
 
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config, paths())
+        ttl = parse_duration(config.options.get(VERIFIED_TTL_OPTION) or VERIFIED_TTL,
+                             name=VERIFIED_TTL_OPTION)
+        self.verified = VerifiedPasswords(float(ttl))
+
+    async def deactivate(self) -> None:
+        self.verified.forget()  # unmount, tune, seal: nothing verified survives
+        await super().deactivate()
 
     async def login_alias(self, req: Request) -> str:
         """The user a login request names (Vault's alias lookahead), for core's user lockout."""
@@ -126,11 +141,74 @@ async def hash_password(password: str) -> bytes:
 
 
 async def check_password(password: str, hashed: bytes) -> bool:
+    return await asyncio.to_thread(_bcrypt_check, password.encode(), hashed)
+
+
+def _bcrypt_check(password: bytes, hashed: bytes) -> bool:
     # bcrypt.checkpw compares the digests in constant time.
     try:
-        return await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
+        return bcrypt.checkpw(password, hashed)
     except ValueError:  # a malformed stored hash matches nothing
         return False
+
+
+# -- recently verified passwords ----------------------------------------------------------------
+VERIFIED_TTL_OPTION = "verified_password_ttl"  # mount option; "0" turns the cache off
+VERIFIED_TTL = "5m"
+VERIFIED_MAX = 4096  # users remembered per mount; the oldest go first
+# scrypt's cost for a remembered password: ~2 ms and 1 MiB per guess, against bcrypt's ~70 ms.
+_SCRYPT = {"n": 1024, "r": 8, "p": 1, "dklen": 32}
+
+
+class VerifiedPasswords:
+    """Users whose password bcrypt accepted in the last ``ttl`` seconds, so that their next logins
+    cost a cheap keyed check instead of bcrypt's ~70 ms of CPU (services that log in often, a user
+    opening several sessions).
+
+    SECURITY:
+      - Kept per user: ``scrypt(password, salt = key || stored bcrypt hash)``, where ``key`` is 32
+        random bytes made when the mount is set up, held in memory only and never stored; no
+        password. The stored hash in the salt means a new password (or a re-created user) never
+        matches an entry made for the old one.
+      - Every login computes that tag, cached or not, known user or not, so timing tells neither
+        whether the user exists nor whether it logged in recently; a wrong password never matches
+        and still pays bcrypt, so guessing online costs what it did.
+      - What it gives up: someone who can read the server's memory (who then holds the barrier's
+        keys and every secret anyway) can test guesses of a recent user's password at scrypt's
+        cost instead of bcrypt's. ``verified_password_ttl=0`` (mount option) turns it off.
+      - Entries end at ``ttl``, on the mount's unmount, tune or seal, and past ``VERIFIED_MAX``.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._key = os.urandom(32)
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+
+    def forget(self) -> None:
+        self._entries.clear()
+        self._key = os.urandom(32)
+
+    async def check(self, name: str | None, password: str, hashed: bytes) -> bool:
+        """Whether ``password`` is the one ``hashed`` was made from: from a remembered verification
+        of ``name`` (None: an unknown user, never remembered) or by bcrypt, remembered if it holds."""
+        if self.ttl <= 0:
+            return await check_password(password, hashed)
+        held = self._entries.get(name) if name is not None else None
+        known = held[0] if held is not None and held[1] > time.monotonic() else None
+        ok, tag, remembered = await asyncio.to_thread(self._verify, password.encode(), hashed, known)
+        if ok and name is not None and not remembered:
+            self._entries[name] = (tag, time.monotonic() + self.ttl)
+            self._entries.move_to_end(name)
+            while len(self._entries) > VERIFIED_MAX:
+                self._entries.popitem(last=False)
+        return ok
+
+    def _verify(self, password: bytes, hashed: bytes, known: bytes | None) -> tuple[bool, bytes, bool]:
+        """(matched, tag, matched from memory); on a worker thread (scrypt and bcrypt drop the GIL)."""
+        tag = hashlib.scrypt(password, salt=self._key + hashed, **_SCRYPT)
+        if known is not None and hmac.compare_digest(known, tag):
+            return True, tag, True
+        return _bcrypt_check(password, hashed), tag, False
 
 
 def _valid_prehash(value: str) -> str:
@@ -235,15 +313,14 @@ async def login(b: UserpassBackend, req: Request, d: FieldData) -> Response | No
     if not password:
         raise InvalidRequest("missing password")
     user = await get_user(req, name)
-    # SECURITY: an unknown user (or one without a hash) costs the same bcrypt check and gets the
-    # same error as a wrong password. The password itself never reaches an error or a log.
-    hashed = user.password_hash.encode() if user is not None and user.password_hash else DUMMY_HASH
-    matched = await check_password(password, hashed)
-    if not matched or user is None or not user.password_hash:
+    stored = user.password_hash if user is not None else ""
+    # SECURITY: an unknown user (or one without a hash) costs the same checks and gets the same
+    # error as a wrong password. The password itself never reaches an error or a log.
+    matched = await b.verified.check(name if stored else None, password, stored.encode() if stored else DUMMY_HASH)
+    if not matched or user is None or not stored:
         # A known user's wrong password counts toward its lockout (core/lockout.py), as OpenBao;
         # the answer is the same either way.
-        raise (InvalidCredentials if user is not None and user.password_hash else InvalidRequest)(
-            INVALID_CREDENTIALS)
+        raise (InvalidCredentials if stored else InvalidRequest)(INVALID_CREDENTIALS)
     if not addr_allowed(req.connection.remote_addr, user.token.token_bound_cidrs):
         raise PermissionDenied()
     auth = Auth(metadata={"username": name}, display_name=name, alias=Alias(name=name))
