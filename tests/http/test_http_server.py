@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from strongroom.core import Core
+from strongroom.http import reader as http_reader
 from strongroom.http import server as http_server
 from strongroom.http.app import App
 from strongroom.http.logical import Peer
@@ -295,7 +296,7 @@ async def test_a_request_that_never_finishes_is_dropped(monkeypatch: pytest.Monk
 
 
 async def test_reading_pauses_while_answers_back_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_server, "FEED_SLICE", 32)  # under one request: the queue bound is exact
+    monkeypatch.setattr(http_reader, "FEED_SLICE", 32)  # under one request: the queue bound is exact
     async with serving() as srv:
         release = asyncio.Event()
         inner = echo_path()
@@ -309,7 +310,7 @@ async def test_reading_pauses_while_answers_back_up(monkeypatch: pytest.MonkeyPa
         writer.write(b"".join(get(f"/{i}") for i in range(200)))
         await asyncio.sleep(0.1)
         (conn,) = srv.server.connections
-        assert conn.read_paused and len(conn.queue) <= http_server.MAX_QUEUED
+        assert conn.read_paused and len(conn.queue) <= http_reader.MAX_QUEUED
         release.set()
         paths = [orjson.loads((await read_response(reader))[2])["path"] for _ in range(200)]
         assert paths == [f"/{i}" for i in range(200)]
@@ -461,7 +462,7 @@ async def test_an_overlong_target_is_414_before_it_is_routed(monkeypatch: pytest
         assert headers["connection"] == "close" and await closed(reader)
         # Just under the bound is still served, LIST included.
         reader, writer = await srv.connect()
-        path = "/v1/x/" + "a" * (http_server.MAX_TARGET - 30)
+        path = "/v1/x/" + "a" * (http_reader.MAX_TARGET - 30)
         writer.write(get(path))
         assert (await read_response(reader))[0] == 200
         writer.close()
@@ -473,7 +474,7 @@ async def test_an_overlong_target_is_414_before_it_is_routed(monkeypatch: pytest
 
 
 async def test_an_overlong_head_is_431(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_server, "MAX_HEAD", 64 * 1024)
+    monkeypatch.setattr(http_reader, "MAX_HEAD", 64 * 1024)
     async with serving() as srv:
         # One header that never ends: refused once past the bound, not held until the read timeout.
         reader, writer = await srv.connect()

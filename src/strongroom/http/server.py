@@ -12,7 +12,8 @@ default, HTTP/1.0 needs ``Connection: keep-alive``, ``Connection: close`` is hon
 ``Expect: 100-continue`` is answered before the body is read. A body over the listener's
 max_request_size is answered 413 as soon as it is known to be too large (from Content-Length, or
 while a chunked body streams in) and never buffered past the limit; like a malformed request it
-then closes the connection. A request target over ``MAX_TARGET`` bytes is answered 414 and a request
+then closes the connection. A request target over ``MAX_TARGET`` bytes (the reading bounds live in
+http/reader.py, the reading half of a connection) is answered 414 and a request
 head (request line and headers) over ``MAX_HEAD`` bytes 431, as soon as they are known to be too
 long and before anything is routed; both then close the connection. Idle keep-alive connections
 close after ``IDLE_TIMEOUT`` seconds, and a request whose head and body take longer than ``READ_TIMEOUT`` is dropped (slow-loris clients).
@@ -21,21 +22,18 @@ close after ``IDLE_TIMEOUT`` seconds, and a request whose head and body take lon
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import re
 import ssl
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
-import httptools
 import orjson
 
-from strongroom.errors import HeadersTooLarge, Internal, InvalidRequest, UnsupportedOperation, URITooLong
+from strongroom.errors import Internal, InvalidRequest
 from strongroom.http import envelope, tls, websocket, wire
-from strongroom.http.app import EVENTS_PREFIX, App, too_large
+from strongroom.http.app import App
 from strongroom.http.logical import Peer
+from strongroom.http.reader import MAX_QUEUED, PendingRequest, RequestReader
 
 if TYPE_CHECKING:
     from strongroom.core.events import Subscriber
@@ -45,111 +43,23 @@ log = logging.getLogger("strongroom.http")
 IDLE_TIMEOUT = 5.0  # seconds a keep-alive connection may sit between requests
 READ_TIMEOUT = 30.0  # seconds to receive one whole request (Vault's http_read_timeout default)
 LINGER = 1.0  # seconds to drain a client still sending after we answered and stopped reading it
-MAX_QUEUED = 16  # pipelined requests parsed ahead of the one being answered before reading pauses
-# A larger read is parsed this much at a time, stopping while MAX_QUEUED requests wait: one read
-# of tiny pipelined requests must not turn into thousands of queued request objects.
-FEED_SLICE = 16384
-# Longest request target (path and query) we read. Go's server, under OpenBao, bounds only the
-# whole head (1 MiB, then 431); a path is nowhere near this long in practice (proxies in front of
-# Vault commonly refuse 8 KiB), while a path of 100,000s of segments is only an attack.
-MAX_TARGET = wire.MAX_LIST_LINE - 64
-# Longest request head (request line and headers): Go's http.DefaultMaxHeaderBytes, which OpenBao keeps.
-MAX_HEAD = 1 << 20
 
 
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
-
-
-class _Request:
-    """One parsed request waiting for (or in) its turn. ``error`` set: answer it and close."""
-
-    __slots__ = ("body", "error", "head", "headers", "http10", "keep_alive", "method", "path", "query", "upgrade")
-
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-                 keep_alive: bool, http10: bool) -> None:
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep_alive
-        self.http10 = http10
-        self.head = method == "HEAD"
-        self.error: tuple[int, bytes] | None = None
-        self.upgrade = False  # a WebSocket upgrade of an events subscription (see _websocket)
-
-
-def _failure(status_body: tuple[int, bytes]) -> _Request:
-    req = _Request("", "", "", {}, b"", False, False)
-    req.error = status_body
-    return req
-
-
-# A whole request line: method token, target, version (what Go's server would take).
-_REQUEST_LINE = re.compile(rb"([A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}) [!-~]+ HTTP/\d\.\d\r?\n")
-
-
-class _NoCallbacks:
-    pass
-
-
-def _unknown_method(start: bytes) -> str:
-    """The method of the well-formed request line ``start`` begins with, when llhttp does not know
-    it; "" otherwise (the parser failed on something else: garbage, not a method)."""
-    m = _REQUEST_LINE.match(start)
-    if m is None:
-        return ""
-    probe = httptools.HttpRequestParser(_NoCallbacks())
-    try:
-        probe.feed_data(m.group(1) + b" / HTTP/1.1\r\n\r\n")
-    except httptools.HttpParserInvalidMethodError:
-        return m.group(1).decode("ascii")
-    except httptools.HttpParserError:
-        pass
-    return ""
-
-
-class _StopParsing(Exception):
-    """Raised from a parser callback to stop httptools mid-buffer (the rest is not to be read)."""
-
-
-class HttpConnection(asyncio.Protocol):
-    """One client connection. Parser callbacks (``on_*``) build requests; ``_answer`` serves them."""
+class HttpConnection(RequestReader):
+    """One client connection: the answering half, over :class:`RequestReader` (parser callbacks
+    build requests); ``_answer`` serves them."""
 
     def __init__(self, app: App, server: HttpServer) -> None:
-        self.app = app
+        super().__init__(app, server.loop)
         self.server = server
-        self.loop = server.loop
-        self.limit = app.max_request_size if app.max_request_size >= 0 else None
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
         self.peer = Peer()
-        self.queue: collections.deque[_Request] = collections.deque()
         self.worker: asyncio.Task[None] | None = None
         self.deferred = 0  # kept answers waiting for their audit write (see _enqueue)
-        # Parse state of the message being read.
-        self.in_message = False
-        self.url = b""
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
-        self.size = 0
-        self.head_size = 0  # bytes read of the head being parsed (overcounted by at most one read)
-        self.in_head = False
-        self.awaiting_continue = False
-        self.began = 0.0
-        # Connection state.
-        self.held = b""  # the start of a possible LIST request line, waiting for its end
-        self.pending = b""  # read but not yet parsed: the queue was full
-        self.reading = True  # False once we stop parsing input (error, 413, upgrade, close)
-        self.write_paused = False
-        self.read_paused = False
         self.drained: asyncio.Future[None] | None = None
-        self.stopping = False
         self.lost = False
         self.peer_eof = False
         self.idle_since = 0.0
         self.timer: asyncio.TimerHandle | None = None
-        self.ws: websocket.WebSocket | None = None  # set once upgraded: every read goes to it
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
@@ -194,76 +104,6 @@ class HttpConnection(asyncio.Protocol):
             self.drained.set_result(None)
         self._update_reading()
 
-    def data_received(self, data: bytes) -> None:
-        if self.ws is not None:
-            self.ws.feed(data)
-            return
-        if not self.reading:
-            return  # draining a client we stopped listening to (see _close_after)
-        if self.pending:
-            data, self.pending = self.pending + data, b""
-        if len(data) > FEED_SLICE:
-            self._feed_slices(data)
-        elif self.in_message or not (self.held or data[0] == 76):  # 76: "L", maybe LIST
-            at_start = not self.in_message
-            try:
-                self.parser.feed_data(data)  # the common case, without _feed's extra call
-            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
-                self._parse_failed(e, data if at_start else b"")
-            if self.in_head:
-                self._count_head(len(data))
-        else:
-            self._feed(data)
-
-    def _feed_slices(self, data: bytes) -> None:
-        """Parse a large read in slices; keep the rest for later while the queue is full."""
-        start = 0
-        while start < len(data) and self.reading:
-            if len(self.queue) >= MAX_QUEUED:
-                self.pending = data[start:]
-                self._update_reading()
-                return
-            self._feed(data[start:start + FEED_SLICE])
-            start += FEED_SLICE
-
-    def _feed(self, data: bytes) -> None:
-        if not self.in_message and (self.held or data[:1] == b"L"):
-            data = self._rewrite_list(data)
-            if not data:
-                return
-        at_start = not self.in_message
-        try:
-            self.parser.feed_data(data)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
-            self._parse_failed(e, data if at_start else b"")
-        if self.in_head:
-            self._count_head(len(data))
-
-    def _count_head(self, size: int) -> None:
-        """After a read that ended inside a request head: refuse a head past MAX_HEAD (the parser
-        would otherwise keep growing a header it has not finished). The read may have begun with
-        the end of the previous request, so this counts up to one read too many."""
-        self.head_size += size
-        if self.head_size > MAX_HEAD and self.reading:
-            self._fail(*envelope.render_error(HeadersTooLarge("request header fields too large")))
-
-    def _parse_failed(self, e: Exception, start: bytes) -> None:
-        """``start``: what was fed, when it began at a message boundary (else empty)."""
-        if isinstance(e, httptools.HttpParserInvalidMethodError) and (method := _unknown_method(start)):
-            # A well-formed request line with a method llhttp does not know: Vault answers 405
-            # (Go's server takes any token as a method). The rest of it was not parsed: close.
-            self._fail(*envelope.render_error(UnsupportedOperation(f"unsupported method {method}")))
-        elif isinstance(e, httptools.HttpParserUpgrade):
-            # An Upgrade (h2c, websocket) we do not speak: the request is answered as plain
-            # HTTP/1.1, then the connection closes instead of switching protocols.
-            self._stop_reading()
-        elif isinstance(e, httptools.HttpParserCallbackError):
-            if not isinstance(e.__context__, _StopParsing):  # our bug in a callback: say so, close
-                log.error("HTTP request parsing failed", exc_info=e.__context__)
-                self._fail(*envelope.render_error(Internal("internal error")))
-        else:
-            self._fail(*envelope.render_error(InvalidRequest(f"malformed HTTP request: {e}")))
-
     def eof_received(self) -> bool | None:
         # The client has finished sending; answer what was asked, then close (a half-closed
         # client still reads). Nothing more will be parsed.
@@ -275,139 +115,9 @@ class HttpConnection(asyncio.Protocol):
             return None  # close now
         return True
 
-    # -- httptools callbacks ----------------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        self.in_message = True
-        self.url = b""
-        self.headers = {}
-        self.body = []
-        self.size = 0
-        self.head_size = 0
-        self.in_head = True
-        self.began = self.loop.time()
-
-    def on_url(self, url: bytes) -> None:
-        if len(self.url) + len(url) > MAX_TARGET:
-            # Refused before it is routed or even held whole: work on a path must not grow
-            # without bound (see core/router.py).
-            self.url = b""
-            self._fail(*envelope.render_error(URITooLong("request URI too long")))
-            raise _StopParsing
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        self.in_head = False
-        length = self.headers.get("content-length")
-        if self.limit is not None and length is not None and length.isdigit() and int(length) > self.limit:
-            self._too_large()
-        if self.headers.get("expect", "").lower() == "100-continue" and self.parser.get_http_version() == "1.1":
-            self.awaiting_continue = True
-            self._maybe_continue()
-
-    def on_body(self, body: bytes) -> None:
-        self.awaiting_continue = False  # the client did not wait for our 100
-        self.size += len(body)
-        if self.limit is not None and self.size > self.limit:
-            self._too_large()
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        self.in_message = False
-        self.awaiting_continue = False
-        try:
-            request = self._request()
-        except InvalidRequest as e:
-            self._fail(*envelope.render_error(e))
-            raise _StopParsing from None
-        self._enqueue(request)
-
-    # -- reading ----------------------------------------------------------------------------------
-
-    def _request(self) -> _Request:
-        url = self.url
-        if url[:1] != b"/":  # absolute-form or garbage: let the URL parser sort it out
-            try:
-                parsed = httptools.parse_url(url)
-            except httptools.HttpParserInvalidURLError:
-                raise InvalidRequest("malformed request target") from None
-            raw_path, raw_query = parsed.path or b"/", parsed.query or b""
-        else:
-            raw_path, _, raw_query = url.partition(b"?")
-            raw_query = raw_query.partition(b"#")[0]
-        path = raw_path.decode("utf-8", "replace")
-        if "%" in path:
-            path = unquote(path)
-        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
-        self.body = []
-        version = self.parser.get_http_version()
-        keep_alive = self.parser.should_keep_alive() and not self.stopping
-        method = self.parser.get_method()
-        request = _Request(_METHODS.get(method) or method.decode("ascii"), path, raw_query.decode("latin-1"),
-                           self.headers, body, keep_alive, version == "1.0")
-        if path.startswith(EVENTS_PREFIX) and websocket.is_upgrade(request.method, self.headers):
-            request.upgrade = True
-        return request
-
-    def _rewrite_list(self, data: bytes) -> bytes:
-        """Rewrite a LIST request line at a message boundary; hold data until the line is whole.
-
-        Only a request line is touched, never a body that happens to start with "LIST ". A LIST
-        pipelined behind another request in the same packet still reaches the parser (400): the
-        clients that send LIST do not pipeline."""
-        if self.held:
-            data, self.held = self.held + data, b""
-        if len(data) < len(wire.LIST_PREFIX) and wire.LIST_PREFIX.startswith(data):
-            self.held = data  # "LI" may be all that arrived so far
-            return b""
-        if data.startswith(wire.LIST_PREFIX):
-            if b"\r\n" in data:
-                return wire.rewrite_list(data)
-            if len(data) < wire.MAX_LIST_LINE:
-                self.held = data
-                return b""
-        return data
-
-    def _too_large(self) -> None:
-        self.body = []
-        self._fail(*too_large())
-        raise _StopParsing
-
-    def _fail(self, status: int, body: bytes) -> None:
-        """Stop reading; answer ``status`` after the requests already queued, then close."""
-        self._stop_reading()
-        self.in_message = self.in_head = False
-        self._enqueue(_failure((status, body)))
-
-    def _stop_reading(self) -> None:
-        self.reading = False
-        self.awaiting_continue = False
-
-    def _maybe_continue(self) -> None:
-        """Send ``100 Continue`` for the message being read, once every earlier answer is out."""
-        if self.awaiting_continue and not self._busy() and self.transport is not None:
-            self.awaiting_continue = False
-            self.transport.write(wire.CONTINUE)
-
-    def _update_reading(self) -> None:
-        """Pause reading while writes back up or too many requests wait; resume when both clear."""
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        pause = self.write_paused or len(self.queue) >= MAX_QUEUED or bool(self.pending)
-        if pause and not self.read_paused:
-            self.read_paused = True
-            transport.pause_reading()
-        elif not pause and self.read_paused:
-            self.read_paused = False
-            transport.resume_reading()
-
     # -- answering --------------------------------------------------------------------------------
 
-    def _enqueue(self, request: _Request) -> None:
+    def _enqueue(self, request: PendingRequest) -> None:
         if (self.worker is None and not self.queue and request.keep_alive and request.error is None
                 and not request.upgrade):
             # Nothing ahead of it but other kept answers: a kept answer to a repeated read goes out
@@ -465,7 +175,7 @@ class HttpConnection(asyncio.Protocol):
             self.worker = None
             self._idle()
 
-    async def _websocket(self, request: _Request) -> None:
+    async def _websocket(self, request: PendingRequest) -> None:
         """An events subscription: check the handshake, subscribe (authenticated and audited by
         the app), answer 101 and stream events as text frames until either side closes. Anything
         refused is answered as plain HTTP before switching protocols, then the connection closes."""
