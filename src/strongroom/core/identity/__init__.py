@@ -1,4 +1,6 @@
-"""Identity: entities, aliases and groups (store.py) and the identity/ engine over them (backend.py).
+"""Identity: entities, aliases and groups (store.py: the writes; index.py: storage layout, indexes and
+lookups; records.py: the records) and the identity/ engine over them (backend.py: the path table;
+handlers.py: its handlers).
 
 Core owns one :class:`IdentityStore`; logins find or create entities through it
 (core/pipeline.py ``register``), every request adds the policies of the token's entity and its

@@ -1,5 +1,5 @@
 """The identity store's records: entities, their aliases and groups, as stored (JSON in Vault's
-shape) and as the store keeps them in memory (core/identity/store.py)."""
+shape) and as the store keeps them in memory (core/identity/index.py)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,11 @@
 """TokenStore: token entries, accessors, the parent/child tree, lookup, use counting, renew, revoke.
 
-The storage layout inside the store's barrier-encrypted view is the key constants below. SECURITY:
-every key that names a token or an accessor uses its salted hash, never the value itself.
+The records (storage layout, salted hashing, cache, locks) are in records.py and revocation (tree,
+background expiry, quarantine) in revocation.py; TokenStore builds on both and is what core uses.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,39 +22,29 @@ from strongroom.core.tokens.entry import (
     random_base62,
     sanitize_policies,
 )
+from strongroom.core.tokens.records import (
+    ACCESSOR_PREFIX,
+    DEFAULT_CACHE_SIZE,
+    ID_PREFIX,
+    PARENT_PREFIX,
+    ROLE_PREFIX,
+    SALT_KEY,
+)
+from strongroom.core.tokens.revocation import Births, RevokeHook, TokenRevocation
 from strongroom.core.tokens.roles import TokenRole
 from strongroom.core.tokens.ttl import renewal_ttl
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework.locks import StripedLocks
 from strongroom.framework.salt import load_or_create_secret
 from strongroom.lifecycle import Part
-from strongroom.logical import Storage, WriteBatch, WriteOp, apply_writes
+from strongroom.logical import Storage, WriteBatch
 
-log = logging.getLogger(__name__)
-
-# The 32-byte random HMAC key for every hash below. Created once, on first setup; losing it makes
-# every token unverifiable, which is why it lives behind the barrier with the entries it protects.
-SALT_KEY = "salt"
-# id/<hash(token)>: the TokenEntry as JSON. The authoritative record: a token exists iff this does.
-ID_PREFIX = "id/"
-# accessor/<hash(accessor)>: {"token_id": <hash(token)>, "accessor": <accessor>}. The accessor is
-# kept in the value (not the key) so LIST accessors can answer without a reverse index.
-ACCESSOR_PREFIX = "accessor/"
-# parent/<hash(parent)>/<hash(child)>: empty marker; the children of a token, for tree revocation.
-PARENT_PREFIX = "parent/"
-# roles/<name>: a TokenRole as JSON.
-ROLE_PREFIX = "roles/"
-
-RevokeHook = Callable[[TokenEntry], Awaitable[None]]
 # Called after a token's expire_time changed (renewal), e.g. to move its lease.
 TokenHook = Callable[[TokenEntry], Awaitable[None]]
 # Called while a token is being created, to add writes (its lease) to the token's own batch.
 CreateHook = Callable[[TokenEntry, WriteBatch], Awaitable[None]]
 
-DEFAULT_CACHE_SIZE = 65536
 
-
-class TokenStore(Part):
+class TokenStore(TokenRevocation, Part):
     """All token state; core builds it once, with the token mount's TTLs, and drives its lifecycle.
 
     Concurrency: everything runs on one event loop. The in-memory cache holds the one canonical
@@ -75,25 +62,15 @@ class TokenStore(Part):
         clock: Callable[[], float] = time.time,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
-        self._view = view
+        super().__init__(view, cache_size=cache_size)
         # Activated (the active node, or no HA): expired tokens a lookup finds are revoked here.
         self._active = False
         self.default_ttl = default_ttl
         self.max_ttl = max_ttl
         self.clock = clock
-        self._cache_size = cache_size
-        self._cache: dict[str, TokenEntry] = {}
-        self._locks = StripedLocks()
-        self._hooks: list[RevokeHook] = []
         self._create_hooks: list[CreateHook] = []
-        self._births: dict[str, _Births] = {}  # parent id -> its children being created now
         self._renew_hooks: list[TokenHook] = []
         self._renew_checks: list[TokenHook] = []
-        self._mac: KeyedSha256 | None = None  # HMAC-SHA256 under the salt: token id = its hex
-        self._expiring: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Moves whenever a token changes (use, renew, revoke, orphaning) or goes: core/readcache.py.
-        self.generation = 0
 
     async def setup(self) -> None:
         """Load the salt, creating it on first use; nothing cached before a seal survives it."""
@@ -118,18 +95,6 @@ class TokenStore(Part):
             self.generation += 1
         elif key == SALT_KEY:
             await self.setup()
-
-    def hash(self, token: str) -> str:
-        """HMAC-SHA256(salt, token), hex. SECURITY: the only form of a token that is ever stored,
-        cached or compared; the raw token never reaches storage, as key or as value."""
-        if self._mac is None:
-            raise RuntimeError("TokenStore.setup() has not run")
-        # The salt's key schedule is done once (audit/mac.py): a third of hmac.digest's cost.
-        return self._mac.hexdigest(token.encode())
-
-    def add_revoke_hook(self, fn: RevokeHook) -> None:
-        """``fn(entry)`` is awaited for every token revoked, before its records are deleted."""
-        self._hooks.append(fn)
 
     def add_create_hook(self, fn: CreateHook) -> None:
         """``fn(entry, batch)`` is awaited for every new token before its batch commits: writes it
@@ -248,7 +213,7 @@ class TokenStore(Part):
                 raise PermissionDenied("parent token is being revoked")
             births = self._births.get(parent.id)
             if births is None:
-                births = self._births[parent.id] = _Births()
+                births = self._births[parent.id] = Births()
             births.count += 1
         try:
             await self._persist_new(entry, custom=bool(token_id))
@@ -258,11 +223,6 @@ class TokenStore(Part):
                 del self._births[parent.id]
                 births.done.set()
         return token, entry
-
-    async def _births_settled(self, token_id: str) -> None:
-        """Wait until no child of ``token_id`` is being created (call once it is marked dead)."""
-        while (births := self._births.get(token_id)) is not None:
-            await births.done.wait()
 
     @staticmethod
     async def _run(hooks: list[TokenHook], entry: TokenEntry) -> None:
@@ -362,147 +322,6 @@ class TokenStore(Part):
             warnings.extend(warned)
         return canon
 
-    # -- revoke ---------------------------------------------------------------------------------
-    async def revoke(self, entry: TokenEntry, *, orphan_children: bool = False) -> None:
-        """Revoke a token and (unless ``orphan_children``) its whole subtree, leaves first.
-
-        Iterative, so tree depth is unbounded. Each token is first marked dead (persisted), so it
-        stops working at once and a token cannot gain children while its subtree is being
-        removed; then the revoke hooks run; then its records go. Idempotent: a token already
-        gone is skipped, so a retry after a failed hook finishes the job.
-        """
-        if not await self._mark_revoking(entry.id):
-            return
-        if orphan_children:
-            await self._births_settled(entry.id)
-            await self._orphan_children(entry.id)
-        else:
-            # (token, parent it was listed under, children already pushed?)
-            stack: list[tuple[str, str, bool]] = [(entry.id, "", False)]
-            while stack:
-                token_id, parent_id, expanded = stack.pop()
-                if token_id == entry.id and expanded:
-                    break
-                if expanded:
-                    await self._destroy(token_id, parent_id)
-                elif not await self._mark_revoking(token_id):
-                    # Index record of a token that no longer exists (crash mid-create/revoke).
-                    await self._view.delete(f"{PARENT_PREFIX}{parent_id}/{token_id}")
-                else:
-                    stack.append((token_id, parent_id, True))
-                    await self._births_settled(token_id)
-                    children = await self._view.list(f"{PARENT_PREFIX}{token_id}/")
-                    stack.extend((child, token_id, False) for child in children if not child.endswith("/"))
-        await self._destroy(entry.id, "")
-
-    async def _mark_revoking(self, token_id: str) -> bool:
-        async with self._lock(token_id):
-            canon = self._cache.get(token_id) or await self._read(token_id)
-            if canon is None:
-                return False
-            if canon.num_uses != NUM_USES_REVOKING:
-                canon.num_uses = NUM_USES_REVOKING
-                await self._write(canon)
-            self._cache_put(canon)
-            return True
-
-    async def _orphan_children(self, token_id: str) -> None:
-        for child_id in await self._view.list(f"{PARENT_PREFIX}{token_id}/"):
-            async with self._lock(child_id):
-                child = self._cache.get(child_id) or await self._read(child_id)
-                if child is not None:
-                    child.parent = ""
-                    await self._write(child)
-                    self._cache_put(child)
-            await self._view.delete(f"{PARENT_PREFIX}{token_id}/{child_id}")
-
-    async def _destroy(self, token_id: str, listed_under: str) -> None:
-        entry = self._cache.get(token_id) or await self._read(token_id)
-        if entry is None:
-            return
-        # Hooks (cubbyhole, later leases) must be idempotent: a concurrent revoke may run them too.
-        for hook in self._hooks:
-            await hook(entry)  # a failing hook leaves the token marked dead, for a retry
-        async with self._lock(token_id):
-            self._cache.pop(token_id, None)
-            self.generation += 1
-            # One commit; the record first, so a store that applies it write by write never
-            # leaves a live token without its indexes.
-            ops: list[WriteOp] = [(ID_PREFIX + token_id, None), (ACCESSOR_PREFIX + self.hash(entry.accessor), None)]
-            ops += [(f"{PARENT_PREFIX}{parent_id}/{token_id}", None) for parent_id in {entry.parent, listed_under} - {""}]
-            await apply_writes(self._view, ops)
-
-    def _revoke_in_background(self, entry: TokenEntry) -> None:
-        """Expired tokens are revoked lazily, when a lookup first notices; at most once at a time."""
-        if entry.id in self._expiring:
-            return
-        self._expiring.add(entry.id)
-        task = asyncio.get_running_loop().create_task(self._revoke_expired(entry))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _revoke_expired(self, entry: TokenEntry) -> None:
-        try:
-            await self.revoke(entry)
-        except Exception:
-            log.exception("revoking expired token (accessor %s) failed", entry.accessor)
-        finally:
-            self._expiring.discard(entry.id)
-
-    async def drain(self) -> None:
-        """Wait for background revocations (before seal, and in tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    # -- quarantine -----------------------------------------------------------------------------
-    async def scan(self) -> list[TokenEntry]:
-        """Every stored token (reads one record per token: for rare operator actions only)."""
-        out: list[TokenEntry] = []
-        for key in await self._view.list(ID_PREFIX):
-            entry = self._cache.get(key) or await self._read(key)
-            if entry is not None and entry.num_uses != NUM_USES_REVOKING:
-                out.append(entry)
-        return out
-
-    async def quarantine(self, *, accessor: str = "", entity_id: str = "", network: Any = None,
-                         spare: str = "") -> list[str]:
-        """Revoke every token selected by ``accessor`` / ``entity_id`` / ``network`` (an ip_network
-        the token was created from), every token those created (children and orphans alike,
-        transitively), and so, through the revoke hooks, every lease they hold. The token with
-        accessor ``spare`` (the operator's own) is never revoked. Returns the revoked accessors."""
-        entries = await self.scan()
-        made_by: dict[str, list[TokenEntry]] = {}
-        for e in entries:
-            if e.creator:
-                made_by.setdefault(e.creator, []).append(e)
-            if e.parent:
-                made_by.setdefault("id:" + e.parent, []).append(e)
-
-        def selected(e: TokenEntry) -> bool:
-            if accessor and e.accessor == accessor:
-                return True
-            if entity_id and e.entity_id == entity_id:
-                return True
-            if network is not None and e.source_addr:
-                try:
-                    return ipaddress.ip_address(e.source_addr) in network
-                except ValueError:
-                    return False
-            return False
-
-        doomed: dict[str, TokenEntry] = {}
-        todo = [e for e in entries if selected(e)]
-        while todo:
-            e = todo.pop()
-            if e.accessor in doomed or e.accessor == spare:
-                continue
-            doomed[e.accessor] = e
-            todo.extend(made_by.get(e.accessor, []))
-            todo.extend(made_by.get("id:" + e.id, []))
-        for e in doomed.values():
-            await self.revoke(e)
-        return sorted(doomed)
-
     # -- roles ----------------------------------------------------------------------------------
     async def get_role(self, name: str) -> TokenRole | None:
         raw = await self._view.get(ROLE_PREFIX + name)
@@ -517,44 +336,6 @@ class TokenStore(Part):
     async def list_roles(self) -> list[str]:
         return sorted(k for k in await self._view.list(ROLE_PREFIX) if not k.endswith("/"))
 
-    # -- storage and cache primitives -----------------------------------------------------------
-    def _lock(self, token_id: str) -> asyncio.Lock:
-        return self._locks.lock_for(token_id)
 
-    async def _read(self, token_id: str) -> TokenEntry | None:
-        raw = await self._view.get(ID_PREFIX + token_id)
-        return TokenEntry.from_json(orjson.loads(raw)) if raw is not None else None
-
-    async def _write(self, entry: TokenEntry) -> None:
-        """Persist a changed entry (the canonical object was changed in memory just before)."""
-        self.generation += 1
-        try:
-            await self._view.put(ID_PREFIX + entry.id, orjson.dumps(entry.to_json()))
-        finally:
-            self.generation += 1
-
-    async def _load(self, token_id: str) -> TokenEntry | None:
-        async with self._lock(token_id):
-            entry = self._cache.get(token_id)
-            if entry is None:
-                entry = await self._read(token_id)
-                if entry is not None:
-                    self._cache_put(entry)
-            return entry
-
-    def _cache_put(self, entry: TokenEntry) -> None:
-        cache = self._cache
-        if entry.id not in cache and len(cache) >= self._cache_size:
-            # Evict the oldest insertion: O(1), and correct because every entry is also in storage.
-            del cache[next(iter(cache))]
-        cache[entry.id] = entry
-
-
-class _Births:
-    """The children of one token being created right now; ``done`` is set when the last is."""
-
-    __slots__ = ("count", "done")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.done = asyncio.Event()
+__all__ = ["ACCESSOR_PREFIX", "DEFAULT_CACHE_SIZE", "ID_PREFIX", "PARENT_PREFIX", "ROLE_PREFIX", "SALT_KEY",
+           "CreateHook", "RevokeHook", "TokenHook", "TokenStore"]
