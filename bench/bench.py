@@ -170,7 +170,9 @@ def dev_start_seconds(name: str, runs: int = 5) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def prepare(server: Server) -> float:
+def init_unseal(server: Server) -> float:
+    """Wait for ``server``, initialise it 5/3, unseal with 3 keys, mount kv-v2 at secret/ and write
+    secret/data/bench; seconds until it answered. Sets ``server.token`` to the root token."""
     ready = wait_ready(server.addr)
     status, init = call(server.addr, "PUT", "sys/init", body={"secret_shares": 5, "secret_threshold": 3})
     assert status == 200, init
@@ -190,6 +192,11 @@ def prepare(server: Server) -> float:
             break
         time.sleep(0.2)
     assert status == 200, (status, body)
+    return ready
+
+
+def prepare(server: Server) -> float:
+    ready = init_unseal(server)
     call(server.addr, "POST", "sys/mounts/kv1", server.token, {"type": "kv", "options": {"version": "1"}})
     status, _ = call(server.addr, "POST", "kv1/bench", server.token, {"password": "p" * 32})
     assert status in (200, 204), status
