@@ -9,6 +9,7 @@ shares / threshold 3 and unsealed with 3; request forwarding is on (the default 
     python bench/ha_bench.py --kills 2 --duration 2     # a quick check that everything runs
     python bench/ha_bench.py --only strongroom --sr-ttl 15s
     python bench/ha_bench.py --skip reads
+    python bench/ha_bench.py --only strongroom --skip failover,writes --read-nodes 1,2,3 --node-cpu 0.45
 
 Parts:
   failover   3 nodes of each, pinned to CPU 0. An open-loop client (CPU 1) sends a kv-v2 write every
@@ -22,17 +23,24 @@ Parts:
              lock has a fixed TTL of 15 s (not configurable).
   writes     the same clusters with their standbys stopped: wrk (CPU 1), --connections connections,
              --duration s of kv-v2 writes to random keys of 10k on the active node (CPU 0).
-  reads      Strongroom only, 1, 2 then 4 nodes on one store, NOT pinned (every core): one wrk per
-             node, the --connections split among them, kv-v2 reads of one secret; req/s summed.
-             With standby_reads = true: each standby answers these reads itself (docs/ha.md).
+  reads      Strongroom only, 1, 2 then 4 nodes (--read-nodes) on one store, NOT pinned (every core):
+             one wrk per node, the --connections split among them, kv-v2 reads of one secret; req/s
+             summed. With standby_reads = true: each standby answers these reads itself (docs/ha.md).
+             --node-cpu C gives each node C cores and no more: its server process (every thread) in
+             a cgroup of its own (cgroup v1 cpu controller, CFS quota C x period), so N nodes are
+             given N x C cores, the rest left to wrk and PostgreSQL. Per node, over each cell: its
+             CPU time (/proc/PID/stat), the kv-v2 reads it served (its own sys/metrics) and the share
+             of CFS periods in which its budget ran out (throttled).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,7 +55,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import RANDOM_WRITE, Server, settle  # noqa: E402
-from ha_cluster import DEAD_LEADER, Cluster, Node, dispose, leader, start_cluster, wait_until  # noqa: E402
+from ha_cluster import (  # noqa: E402
+    DEAD_LEADER, CgroupError, Cluster, CpuBudget, Node, cpu_seconds, dispose, leader, start_cluster, wait_until)
 
 
 # -- failover ----------------------------------------------------------------------------------------
@@ -201,9 +210,34 @@ def writes_cell(cluster: Cluster, connections: int, duration: int) -> dict[str, 
             "non2xx": int(bad.group(1)) if bad else 0, "still_active": leader(active).get("is_self") is True}
 
 
+# sys/metrics: the reads a node answered on the secret/ mount through its pipeline (a read forwarded to
+# the active counts there), and those answered from its read cache (core/readcache.py, no pipeline).
+READ_COUNTS = (("Samples", "vault.route.read.secret-"), ("Counters", "strongroom.read_cache.hit"))
+
+
+def node_reads(node: Node) -> int | None:
+    """kv-v2 reads ``node`` answered so far, from its own sys/metrics (None: not measurable)."""
+    try:
+        r = httpx.get(f"{node.addr}/v1/sys/metrics", timeout=10)
+        if r.status_code != 200:
+            return None
+        body = r.json()
+        return sum(int(m["Count"]) for kind, name in READ_COUNTS for m in body.get(kind) or [] if m["Name"] == name)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+def node_sample(cluster: Cluster, node: Node) -> dict[str, Any]:
+    """What a node has used and done so far: CPU seconds, reads served, CFS periods (all, throttled)."""
+    assert node.proc is not None
+    periods = cluster.budget.throttling(node.name) if cluster.budget else (0, 0)
+    return {"cpu": cpu_seconds(node.proc.pid), "reads": node_reads(node), "periods": periods}
+
+
 def wrk_parallel(cluster: Cluster, nodes: list[Node], connections: int, duration: int) -> dict[str, Any]:
-    """One wrk per node (not pinned), ``connections`` split among them, GETs of secret/data/bench."""
-    per = max(1, connections // len(nodes))
+    """One wrk per node (not pinned), ``connections`` split among them, GETs of secret/data/bench; with
+    each node's CPU time, reads served and throttling over the cell."""
+    split = [connections // len(nodes) + (i < connections % len(nodes)) for i in range(len(nodes))]
     for n in nodes:  # every node serves the read before the measurement
         last: list[str] = []
 
@@ -213,18 +247,33 @@ def wrk_parallel(cluster: Cluster, nodes: list[Node], connections: int, duration
             return r.status_code == 200
         if not wait_until(ok, 30, f"{n.name} to serve reads"):
             print(f"  {n.name} answers: {last[0]}", flush=True)
-    procs = [subprocess.Popen(["wrk", "-t1", f"-c{per}", f"-d{duration}s", "--latency",
+    roles = {n.name: "active" if leader(n).get("is_self") is True else "standby" for n in nodes}
+    before = {n.name: node_sample(cluster, n) for n in nodes}
+    began = time.monotonic()
+    procs = [subprocess.Popen(["wrk", "-t1", f"-c{max(1, c)}", f"-d{duration}s", "--latency",
                                "-H", f"X-Vault-Token: {cluster.token}", f"{n.addr}/v1/secret/data/bench"],
-                              stdout=subprocess.PIPE, text=True) for n in nodes]
+                              stdout=subprocess.PIPE, text=True) for n, c in zip(nodes, split, strict=True)]
     outs = [p.communicate()[0] for p in procs]
+    seconds = time.monotonic() - began
+    after = {n.name: node_sample(cluster, n) for n in nodes}
     found = [re.search(r"Requests/sec:\s+([\d.]+)", o) for o in outs]
     rps = sum(float(m.group(1)) if m else 0.0 for m in found)
     bad = sum(int(m.group(1)) for o in outs for m in [re.search(r"Non-2xx or 3xx responses: (\d+)", o)] if m)
-    return {"rps": rps, "non2xx": bad, "connections": per * len(nodes)}
+    per_node = []
+    for n in nodes:
+        b, a = before[n.name], after[n.name]
+        periods, throttled = (a["periods"][0] - b["periods"][0], a["periods"][1] - b["periods"][1])
+        served = None if a["reads"] is None or b["reads"] is None else a["reads"] - b["reads"]
+        per_node.append({"name": n.name, "role": roles[n.name], "cpu": a["cpu"] - b["cpu"], "reads": served,
+                         "throttled": throttled / periods if periods else None})
+    return {"rps": rps, "non2xx": bad, "connections": sum(max(1, c) for c in split), "seconds": seconds,
+            "nodes": per_node, "cores": cluster.budget.cores * len(nodes) if cluster.budget else None}
 
 
-def reads_cells(counts: list[int], ttl: str, connections: int, duration: int) -> dict[int, dict[str, Any]]:
-    cluster = start_cluster("strongroom", 1, "", ttl, extra="standby_reads = true\n")
+def reads_cells(counts: list[int], ttl: str, connections: int, duration: int,
+                budget: CpuBudget | None = None) -> dict[int, dict[str, Any]]:
+    cluster = start_cluster("strongroom", 1, "", ttl, extra="standby_reads = true\n", budget=budget,
+                            node_metrics=True)
     results: dict[int, dict[str, Any]] = {}
     try:
         for count in counts:
@@ -232,7 +281,9 @@ def reads_cells(counts: list[int], ttl: str, connections: int, duration: int) ->
                 cluster.join(cluster.add_node("", ttl))
             time.sleep(1)
             results[count] = wrk_parallel(cluster, cluster.nodes[:count], connections, duration)
-            print(f"  reads with {count} node(s): {results[count]['rps']:.0f} req/s", flush=True)
+            given = results[count]["cores"]
+            print(f"  reads with {count} node(s): {results[count]['rps']:.0f} req/s"
+                  + (f" on {given:.2f} cores given" if given else ""), flush=True)
     finally:
         dispose(cluster)
     return results
@@ -279,11 +330,18 @@ def report(names: list[str], fail: dict[str, dict[str, Any]], writes: dict[str, 
             ratio = f" {cells[0]['rps'] / cells[1]['rps']:.2f}x |"
         print(f"| kv-v2 writes, postgresql storage, c={args.connections} | " + " | ".join(row) + " |"
               + (ratio or (" |" if two else "")))
+    base = next(iter(reads), 0)
     for count, r in reads.items():
-        texts = [f"{r['rps']:.0f} req/s" + (f" ({r['non2xx']} non-2xx)" if r["non2xx"] else "")
-                 if n == "strongroom" else "" for n in names]
-        print(f"| kv-v2 reads, {count} Strongroom node(s), c={r['connections']} | " + " | ".join(texts) + " |"
-              + (" |" if two else ""))
+        given = f" ({r['cores']:.2f} cores given)" if r["cores"] else ""
+        per_core = f", {r['rps'] / r['cores']:.0f} req/s per core given" if r["cores"] else ""
+        scale = f", {r['rps'] / reads[base]['rps']:.2f}x {base} node(s)" if count != base and reads[base]["rps"] else ""
+        text = (f"{r['rps']:.0f} req/s" + per_core + scale
+                + (f" ({r['non2xx']} non-2xx)" if r["non2xx"] else ""))
+        texts = [text if n == "strongroom" else "" for n in names]
+        print(f"| kv-v2 reads, {count} Strongroom node(s){given}, c={r['connections']} | " + " | ".join(texts)
+              + " |" + (" |" if two else ""))
+    if reads:
+        report_nodes(reads, args.node_cpu)
     for n in names:
         if n in fail:
             f = fail[n]
@@ -297,6 +355,33 @@ def report(names: list[str], fail: dict[str, dict[str, Any]], writes: dict[str, 
           "the dead node, 'Vault is sealed' the restarted node before its unseal.")
 
 
+def report_nodes(reads: dict[int, dict[str, Any]], node_cpu: float) -> None:
+    """Per node of each reads cell: reads served, CPU used and reads per CPU-second."""
+    print("\nReads per node (CPU time from /proc/PID/stat over the cell; reads from each node's own "
+          "sys/metrics" + (f"; budget {node_cpu:g} core per node, throttled: share of CFS periods in which "
+                           "it ran out" if node_cpu else "; no CPU budget (--node-cpu 0)") + "):")
+    print("\n| nodes | node | reads/s | CPU used (cores) | reads per CPU-second |"
+          + (" throttled |" if node_cpu else ""))
+    print("|---|---|---|---|---|" + ("---|" if node_cpu else ""))
+    for count, r in reads.items():
+        secs = r["seconds"]
+        for n in r["nodes"]:
+            served = n["reads"]
+            row = [str(count), f"{n['name']} ({n['role']})",
+                   f"{served / secs:.0f}" if served is not None else "n/a",
+                   f"{n['cpu'] / secs:.2f}",
+                   f"{served / n['cpu']:.0f}" if served is not None and n["cpu"] > 0 else "n/a"]
+            if node_cpu:
+                row.append(f"{n['throttled']:.0%}" if n["throttled"] is not None else "n/a")
+            print("| " + " | ".join(row) + " |")
+        cpu = sum(n["cpu"] for n in r["nodes"])
+        served_all = [n["reads"] for n in r["nodes"]]
+        total = sum(x for x in served_all if x is not None) if None not in served_all else None
+        print(f"| {count} | all | " + (f"{total / secs:.0f}" if total is not None else "n/a")
+              + f" | {cpu / secs:.2f} | " + (f"{total / cpu:.0f}" if total is not None and cpu > 0 else "n/a")
+              + " |" + (" |" if node_cpu else ""))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kills", type=int, default=5)
@@ -307,7 +392,11 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=15,
                     help="after a restart, wait at most this long for every node to answer writes")
     ap.add_argument("--sr-ttl", default="1s", help="Strongroom's ha_lock_ttl")
-    ap.add_argument("--reads", default="1,2,4", help="Strongroom node counts of the reads part")
+    ap.add_argument("--read-nodes", "--reads", dest="reads", default="1,2,4",
+                    help="Strongroom node counts of the reads part, in order (e.g. 1,2,3)")
+    ap.add_argument("--node-cpu", type=float, default=0.0,
+                    help="reads part: cores given to each node (its own cgroup with a CFS quota; root and a "
+                         "writable cgroup v1 cpu controller needed); 0: no limit")
     ap.add_argument("--only", choices=["strongroom", "openbao"])
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: failover,writes,reads")
     args = ap.parse_args()
@@ -315,6 +404,27 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 1
+    counts = [int(c) for c in args.reads.split(",") if c.strip()]
+    if not counts or min(counts) < 1:
+        print("--read-nodes: node counts of 1 or more, comma-separated", file=sys.stderr)
+        return 2
+    budget: CpuBudget | None = None
+    if args.node_cpu < 0:
+        print("--node-cpu: 0 (off) or more", file=sys.stderr)
+        return 2
+    if args.node_cpu and "reads" not in skip:
+        budget = CpuBudget(args.node_cpu)
+        try:
+            budget.check()
+        except CgroupError as e:
+            print(e, file=sys.stderr)
+            return 2
+        cores = os.cpu_count() or 1
+        if args.node_cpu * max(counts) >= cores:
+            print(f"note: {max(counts)} nodes x {args.node_cpu:g} core = {args.node_cpu * max(counts):.2f} of "
+                  f"this machine's {cores} cores, little left for wrk and PostgreSQL", flush=True)
+    # SIGTERM as an interrupt: the finally blocks stop the nodes, drop the databases, remove the cgroups.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     names = [args.only] if args.only else ["strongroom", "openbao"]
     fail: dict[str, dict[str, Any]] = {}
     writes: dict[str, dict[str, Any]] = {}
@@ -337,7 +447,7 @@ def main() -> int:
     if "reads" not in skip and "strongroom" in names:
         # A long lock TTL here: with 1 s, a node starved of CPU by the load loses its lock (fencing) and
         # the cell measures failovers, not reads.
-        reads = reads_cells([int(c) for c in args.reads.split(",")], "15s", args.connections, args.duration)
+        reads = reads_cells(counts, "15s", args.connections, args.duration, budget)
     report(names, fail, writes, reads, args)
     print(f"\n(run took {time.monotonic() - began:.0f}s)")
     return 0

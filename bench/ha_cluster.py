@@ -3,6 +3,7 @@ PostgreSQL (created for the run, dropped afterwards), initialised with 5 shares 
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -61,6 +62,81 @@ def drop_db(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# -- CPU budgets -------------------------------------------------------------------------------------
+
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # the cgroup v1 cpu controller
+CFS_PERIOD_US = 100_000
+
+
+class CgroupError(RuntimeError):
+    pass
+
+
+@dataclass
+class CpuBudget:
+    """At most ``cores`` of CPU time per node: each node's server process, with all its threads
+    (cgroup.procs), in its own cgroup CGROUP_CPU/strongroom-bench-<our pid>-<node>, with a CFS quota
+    of ``cores`` x the period. :meth:`remove` deletes the groups (their processes stopped first)."""
+    cores: float
+    root: Path = CGROUP_CPU
+    groups: dict[str, Path] = field(default_factory=dict)
+
+    def group(self, name: str) -> Path:
+        path = self.groups.get(name)
+        if path is None:
+            path = self.root / f"strongroom-bench-{os.getpid()}-{name}"
+            try:
+                path.mkdir()
+                self.groups[name] = path  # before the writes: remove() also cleans a half-made group
+                (path / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+                (path / "cpu.cfs_quota_us").write_text(str(max(1000, round(self.cores * CFS_PERIOD_US))))
+            except OSError as e:
+                raise CgroupError(f"--node-cpu needs a writable cgroup v1 cpu controller at {self.root} "
+                                  f"(run as root; a cgroup-v2-only host is not supported): {e}") from e
+        return path
+
+    def check(self) -> None:
+        """Raises CgroupError unless a group can be made here (made and removed again)."""
+        try:
+            self.group("check")
+        finally:
+            self.remove()
+
+    def place(self, name: str, pid: int) -> None:
+        try:
+            (self.group(name) / "cgroup.procs").write_text(str(pid))
+        except OSError as e:
+            raise CgroupError(f"cannot move {name} (pid {pid}) into {self.group(name)}: {e}") from e
+
+    def throttling(self, name: str) -> tuple[int, int]:
+        """(periods, periods throttled) of the node's group so far, from its cpu.stat."""
+        path = self.groups.get(name)
+        if path is None:
+            return 0, 0
+        stat = dict(line.split() for line in (path / "cpu.stat").read_text().splitlines() if line.strip())
+        return int(stat.get("nr_periods", 0)), int(stat.get("nr_throttled", 0))
+
+    def remove(self) -> None:
+        """Removes every group; a process still in one is moved back to the root group first."""
+        for name, path in list(self.groups.items()):
+            try:
+                for pid in (path / "cgroup.procs").read_text().split():
+                    (self.root / "cgroup.procs").write_text(pid)
+                path.rmdir()
+                del self.groups[name]
+            except FileNotFoundError:
+                del self.groups[name]
+            except OSError as e:
+                print(f"  could not remove cgroup {path} ({e}): rmdir it by hand", file=sys.stderr,
+                      flush=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
 # -- nodes and clusters ------------------------------------------------------------------------------
 
 @dataclass
@@ -70,6 +146,7 @@ class Node:
     port: int
     config: Path
     cpu: str  # taskset's CPU list, "" for none
+    budget: CpuBudget | None = None  # a CPU budget of its own (cgroup), or none
     proc: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
 
@@ -89,6 +166,12 @@ class Node:
             cmd = ["taskset", "-c", self.cpu, *cmd]
         self.log = open(self.config.with_suffix(".log"), "ab")  # noqa: SIM115 - closed by stop()/kill()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        if self.budget is not None:
+            try:
+                self.budget.place(self.name, self.proc.pid)
+            except CgroupError:
+                self.kill()
+                raise
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -150,6 +233,8 @@ class Cluster:
     keys: list[str] = field(default_factory=list)
     token: str = ""
     extra: str = ""  # more top-level HCL for every node (Strongroom: standby_reads = true)
+    budget: CpuBudget | None = None  # every node's CPU budget (each in its own cgroup), or none
+    node_metrics: bool = False  # Strongroom: each node answers sys/metrics itself (no token, not forwarded)
 
     def add_node(self, cpu: str, ttl: str) -> Node:
         name = f"{self.kind}-{len(self.nodes)}"
@@ -158,7 +243,8 @@ class Cluster:
         if self.kind == "strongroom":
             storage = (f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "strongroom_kv"\n'
                        f'  ha_enabled = "true"\n  ha_table = "strongroom_ha_locks"\n  ha_lock_ttl = "{ttl}"\n}}\n')
-            listener = f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+            metrics = "  telemetry {\n    unauthenticated_metrics_access = true\n  }\n" if self.node_metrics else ""
+            listener = f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n{metrics}}}\n'
         else:
             storage = (f'storage "postgresql" {{\n  connection_url = "{url}"\n  table = "openbao_kv_store"\n'
                        '  ha_enabled = "true"\n  ha_table = "openbao_ha_locks"\n}\n')
@@ -168,7 +254,7 @@ class Cluster:
         config.write_text(storage + listener + f'api_addr = "http://127.0.0.1:{port}"\n'
                           f'cluster_addr = "https://127.0.0.1:{cport}"\n'
                           'disable_mlock = true\nlog_level = "warn"\n' + self.extra)
-        node = Node(self.kind, name, port, config, cpu)
+        node = Node(self.kind, name, port, config, cpu, self.budget)
         self.nodes.append(node)
         return node
 
@@ -195,8 +281,10 @@ class Cluster:
             n.stop()
 
 
-def start_cluster(kind: str, size: int, cpu: str, ttl: str, extra: str = "") -> Cluster:
-    cluster = Cluster(kind, create_db(kind), Path(tempfile.mkdtemp(prefix=f"habench-{kind}-")), extra=extra)
+def start_cluster(kind: str, size: int, cpu: str, ttl: str, extra: str = "", budget: CpuBudget | None = None,
+                  node_metrics: bool = False) -> Cluster:
+    cluster = Cluster(kind, create_db(kind), Path(tempfile.mkdtemp(prefix=f"habench-{kind}-")), extra=extra,
+                      budget=budget, node_metrics=node_metrics)
     try:
         first = cluster.add_node(cpu, ttl)
         first.start()
@@ -219,13 +307,16 @@ def start_cluster(kind: str, size: int, cpu: str, ttl: str, extra: str = "") -> 
             cluster.join(cluster.add_node(cpu, ttl))
         return cluster
     except BaseException:
-        cluster.stop()
-        drop_db(cluster.db)
-        shutil.rmtree(cluster.work, ignore_errors=True)
+        dispose(cluster)
         raise
 
 
 def dispose(cluster: Cluster) -> None:
-    cluster.stop()
-    drop_db(cluster.db)
-    shutil.rmtree(cluster.work, ignore_errors=True)
+    """Stops the nodes, drops the database, removes the work directory and the nodes' cgroups."""
+    try:
+        cluster.stop()
+        drop_db(cluster.db)
+        shutil.rmtree(cluster.work, ignore_errors=True)
+    finally:
+        if cluster.budget is not None:
+            cluster.budget.remove()
