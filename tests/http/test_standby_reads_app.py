@@ -72,3 +72,41 @@ async def test_an_answer_made_during_an_ha_switch_is_not_given_out(when: str, mo
     finally:
         core.ha = None
         await core.seal()
+
+
+async def test_a_standby_keeps_its_reads_in_its_read_cache_while_it_follows() -> None:
+    core, app, root = await _standby()
+    headers = {"x-vault-token": root}
+    try:
+        for _ in range(2):
+            status, body = await app.handle("GET", "/v1/secret/data/app", "", headers, b"", PEER)
+            assert status == 200 and orjson.loads(body)["data"]["data"] == {"v": "1"}
+        assert core.reads.hits == 1  # the second from the standby's own read cache
+        sent: list[tuple[int, bytes]] = []
+        assert app.answer_cached("GET", "/v1/secret/data/app", "", headers, b"", PEER, lambda *a: sent.append(a))
+        await asyncio.sleep(0)  # the audit write of this turn
+        assert sent and sent[0][0] == 200 and core.reads.hits == 2
+
+        # A change the follower applies (Core.invalidate) moves the stamp, before and after: what
+        # was kept is not given again, and a read that overlapped the change is not kept.
+        stamp = core.reads.stamp()
+        await core.invalidate("logical/anything")
+        assert core.reads.stamp() != stamp
+        status, _ = await app.handle("GET", "/v1/secret/data/app", "", headers, b"", PEER)
+        assert status == 200 and core.reads.hits == 2
+
+        # The feed broken (or a switch under way): nothing kept is given, the active answers.
+        status, _ = await app.handle("GET", "/v1/secret/data/app", "", headers, b"", PEER)
+        assert status == 200 and core.reads.hits == 3
+        app.standby_reads.subscribed.clear()  # type: ignore[union-attr]
+        assert core.cached_read(root, "secret/data/app", "") == (None, None)
+        assert not app.answer_cached("GET", "/v1/secret/data/app", "", headers, b"", PEER, lambda *a: None)
+        status, _ = await app.handle("GET", "/v1/secret/data/app", "", headers, b"", PEER)
+        assert status == 503 and core.reads.hits == 3
+        app.standby_reads.subscribed.set()  # type: ignore[union-attr]
+        core.switches += 1
+        assert core.cached_read(root, "secret/data/app", "") == (None, None)
+        core.switches += 1
+    finally:
+        core.ha = None
+        await core.seal()

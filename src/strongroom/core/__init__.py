@@ -129,6 +129,9 @@ class Core(SealLifecycle):
         self.cluster = ClusterInfo(self.barrier, self.config.cluster_name)
         self.reads = ReadCache(self._read_stamp, lambda: self.tokens.clock(), self.config.read_cache_size,
                                self.config.read_cache_bytes)
+        self._followed = 0  # moves around every Core.invalidate (the read cache's stamp)
+        # HA standby_reads (http/app.py sets it): whether this standby may keep and give cached reads now.
+        self.standby_cache: Callable[[], bool] | None = None
         self.metrics = attach_metrics(self)
         self.periodic = Periodic(lambda: [part for _, part in self.parts], self.config.periodic_interval)
         self.wrapping.revoke_lease = self.expiration.revoke
@@ -172,11 +175,12 @@ class Core(SealLifecycle):
     def cluster_id(self) -> str:
         return self.cluster.id
 
-    def _read_stamp(self) -> tuple[int, int, int, int, int, int, int]:
+    def _read_stamp(self) -> tuple[int, int, int, int, int, int, int, int, int]:
         """What a cached read depends on (core/readcache.py): every counter here moves on a change
-        (the identity store's too: a token's policies include its entity's and groups')."""
+        (the identity store's too: a token's policies include its entity's and groups'; on an HA
+        standby, the active's writes it follows and its switches and reloads)."""
         return (self.barrier.generation, self.router.version, self.policies.generation, self.tokens.generation,
-                self.audit.version, self._epoch, self.identity.generation)
+                self.audit.version, self._epoch, self.identity.generation, self._followed, self.switches)
 
     def _purge_storage_cache(self) -> None:
         purge = getattr(self.physical, "purge", None)  # storage/cache.py CachedStorage
@@ -185,10 +189,15 @@ class Core(SealLifecycle):
 
     async def invalidate(self, key: str) -> None:
         """Barrier key ``key`` was written behind this node's back (another node, a restore): every
-        part drops what it cached of it. The one path such a write takes to every cache."""
-        for prefix, part in self.parts:
-            if key.startswith(prefix):
-                await part.invalidate(key[len(prefix):])
+        part drops what it cached of it. The one path such a write takes to every cache. The read
+        cache's stamp moves before and after: a read that overlapped it is never kept."""
+        self._followed += 1
+        try:
+            for prefix, part in self.parts:
+                if key.startswith(prefix):
+                    await part.invalidate(key[len(prefix):])
+        finally:
+            self._followed += 1
 
     # -- construction ---------------------------------------------------------------------------
     def _factories(self) -> dict[str, dict[str, FactorySpec]]:
@@ -321,8 +330,10 @@ class Core(SealLifecycle):
         """For a plain GET (see http/app.py): the key its answer is kept under (None: none may be
         kept) and the answer kept for it, if one still holds (see core/readcache.py). A lookup only:
         whether a miss's answer may be kept is ``reads.admit(key)``, asked once per request."""
-        # Nothing kept or given before serving, nor on an HA standby (the active answers).
-        if not token or not self.reads.size or self.sealed or not self.serving_active:
+        # Nothing kept or given before serving, nor on an HA standby unless it answers reads itself
+        # (``standby_cache``: standby_reads on, following the active's writes, no switch under way).
+        if not token or not self.reads.size or self.sealed or not (
+                self.serving_active or (self.standby_cache is not None and self.standby_cache())):
             return None, None
         key = (self.tokens.hash(token), path, query)
         return key, self.reads.get(key)

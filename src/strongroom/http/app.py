@@ -66,6 +66,10 @@ class App:
         # HA with standby_reads (docs/ha.md): the feed of the active's writes this standby follows;
         # while it is live, the standby answers plain KV reads and token lookups itself.
         self.standby_reads = standby_reads
+        if standby_reads is not None:
+            # ... and keeps answers in its read cache as the active does: the follower's
+            # invalidations, switches and reloads move the cache's stamp (core/__init__.py).
+            core.standby_cache = lambda: standby_reads.subscribed.is_set() and core.switches % 2 == 0
         # HA only (http/forwarding.py): forwards a standby's requests to the active and checks, on the
         # active, the ones a standby forwarded. None without HA: then nothing of it runs per request.
         self.forwarder = forwarder
