@@ -1,4 +1,4 @@
-"""Per-request cost of the write-shaped paths (transit encrypt, transit sign), in-process.
+"""Per-request cost of the write-shaped paths (transit encrypt, transit sign, pki issue), in-process.
 
 Not a test. Like bench/profile_miss.py: a core on sqlite with a file audit device, requests through
 ``App.handle`` with the headers a real client sends; prints microseconds per request, and with
@@ -34,6 +34,7 @@ SCENARIOS = {
     "encrypt": ("/v1/transit/encrypt/bench", b'{"plaintext":"%s"}' % PLAINTEXT_1K.encode()),
     "sign": ("/v1/transit/sign/bench-ed", b'{"input":"%s"}' % PLAINTEXT_1K.encode()),
     "kv-write": ("/v1/secret/data/w", b'{"data":{"password":"p","user":"u"}}'),
+    "pki-issue": ("/v1/pki/issue/bench", b'{"common_name":"a.example.com"}'),
 }
 
 
@@ -61,6 +62,10 @@ async def main(args: argparse.Namespace) -> None:
     await call("POST", "/v1/sys/mounts/transit", b'{"type":"transit"}')
     await call("POST", "/v1/transit/keys/bench", b'{"type":"aes256-gcm96"}')
     await call("POST", "/v1/transit/keys/bench-ed", b'{"type":"ed25519"}')
+    # bench/bench.py's pki cell: an EC P-256 root, a role issuing EC P-256 leaves.
+    await call("POST", "/v1/sys/mounts/pki", b'{"type":"pki","config":{"max_lease_ttl":"87600h"}}')
+    await call("POST", "/v1/pki/root/generate/internal", b'{"common_name":"Bench Root","key_type":"ec","ttl":"8760h"}')
+    await call("POST", "/v1/pki/roles/bench", b'{"allow_any_name":true,"key_type":"ec","key_bits":256,"ttl":"1h"}')
     chosen = [s for s in SCENARIOS if not args.only or s in args.only.split(",")]
     for name in chosen:
         path, body = SCENARIOS[name]
