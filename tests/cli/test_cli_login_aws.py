@@ -19,7 +19,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from tests.cli.conftest import CLI, Server, clean_env, run_process
+from tests.cli.conftest import CLI, REFERENCE, Server, clean_env, run_process
 from tests.engines.aws.conftest import ACCOUNT, boto, running_moto
 
 from strongroom.cli.aws_login import find_credentials, iam_login_data, login_fields, sts_url
@@ -46,6 +46,8 @@ def signed_moto() -> Iterator[tuple[str, str, str]]:
 def aws(cli: CLI, name: str, signed_moto: tuple[str, str, str]) -> tuple[CLI, str, Any]:
     """The aws auth method at auth/<name>, its STS and IAM the signing moto; the admin's IAM client
     (the server's credentials too)."""
+    if REFERENCE == "bao":
+        pytest.skip("OpenBao has no aws auth method (plugin not found in the catalog: aws)")
     url, key, secret = signed_moto
     cli.ok("auth", "enable", f"-path={name}", "aws")
     cli.ok("write", f"auth/{name}/config/client", f"sts_endpoint={url}", "sts_region=us-east-1",
