@@ -39,10 +39,28 @@ Usage: strongroom login [options] [AUTH K=V...]
 
       $ strongroom login -method=userpass username=alice password=...
       $ strongroom login -method=approle role_id=... secret_id=...
+      $ strongroom login -method=aws role=dev-role-iam
+
+{aws}
 
   -path selects where the method is mounted if not at its default path."""
 
-METHODS = ("token", "userpass", "ldap", "approle", "cert", "jwt", "oidc", "radius", "okta")
+METHODS = ("token", "userpass", "ldap", "approle", "cert", "jwt", "oidc", "radius", "okta", "aws")
+
+# The aws method's help, kept here so that `login -help` needs no import of the aws login module.
+AWS_HELP = """\
+  -method=aws signs an sts:GetCallerIdentity request with your AWS credentials
+  for the aws auth method's iam login (the request is sent to STS by the server,
+  not from here). Credentials come, in this order, from the arguments
+  aws_access_key_id=, aws_secret_access_key= (and aws_security_token=), the
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) variables, or
+  the shared credentials file (~/.aws/credentials, profile AWS_PROFILE).
+  role= is the role to log in with (default: the IAM principal's name);
+  header_value= the server's iam_server_id_header_value; region= the region to
+  sign for (default us-east-1); sts_endpoint= the STS URL to sign for (default
+  https://sts.amazonaws.com/, or https://sts.REGION.amazonaws.com/ with
+  region=); mount= overrides -path."""
+LOGIN_HELP = LOGIN_HELP.replace("{aws}", AWS_HELP)
 
 
 def _token_secret(lookup: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +89,8 @@ def _prompt(what: str, non_interactive: bool) -> str:
 def login(argv: list[str]) -> int:
     ctx = Context("login", LOGIN_HELP, field=True)
     fs = ctx.fs
-    method = fs.string("method", "token", "The auth method: token, userpass, ldap, approle, cert, jwt, ...")
+    method = fs.string("method", "token",
+                       "The auth method: token, userpass, ldap, approle, aws, cert, jwt, ...")
     mount = fs.string("path", "", "Where the auth method is mounted. The default is the method's name.")
     no_store = fs.boolean("no-store", False, "Do not store the token in the token helper.")
     token_only = fs.boolean("token-only", False, "Print only the token, implying -no-store.")
@@ -91,6 +110,11 @@ def login(argv: list[str]) -> int:
             token = _prompt("token", ctx.non_interactive.value)
         if not token:
             raise UsageError("No token given.")
+    elif kind == "aws":
+        from strongroom.cli.aws_login import login_fields  # stdlib and the SigV4 signer only
+
+        fields, mount_arg = login_fields(parse_data(args))
+        path = mount_arg or path  # as Vault: mount= takes precedence over -path
     else:
         fields = parse_data(args)
         if kind in ("userpass", "ldap", "okta", "radius") and not fields.get("username"):

@@ -3,6 +3,8 @@ tests, started once per test session on a free port; skipped with the reason whe
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -23,15 +25,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+@contextlib.contextmanager
+def running_moto(**env: str) -> Iterator[str]:
+    """A moto server of its own (``env``: extra environment, e.g. INITIAL_NO_AUTH_ACTION_COUNT to have
+    it check signatures and IAM policies); its URL. Skips the test when it cannot run."""
     try:
         import moto.server  # noqa: F401
     except ImportError as e:
         pytest.skip(f"moto[server] is not installed ({e}): pip install -e '.[test]'")
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -46,12 +50,20 @@ def moto_server() -> Iterator[str]:
                 proc.kill()
                 pytest.skip("moto_server did not answer within 30 s")
             time.sleep(0.1)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    with running_moto() as url:
+        yield url
 
 
 @pytest.fixture
