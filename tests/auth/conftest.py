@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import bcrypt
 import httpx
 import pytest
 
@@ -49,3 +50,17 @@ async def vault() -> AsyncIterator[Vault]:
         await v.done("POST", "sys/auth/userpass", {"type": "userpass"})
         await v.done("POST", "sys/auth/approle", {"type": "approle"})
         yield v
+
+
+@pytest.fixture
+def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The hashes bcrypt.checkpw is asked to check, in order (it still checks them)."""
+    calls: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(pw: bytes, hashed: bytes) -> bool:
+        calls.append(hashed)
+        return real(pw, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return calls

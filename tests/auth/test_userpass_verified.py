@@ -5,25 +5,10 @@ from __future__ import annotations
 
 import hashlib
 
-import bcrypt
 import pytest
 from tests.auth.conftest import Vault
 
 from strongroom.auth import userpass
-
-
-@pytest.fixture
-def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The hashes bcrypt.checkpw is asked to check, in order."""
-    calls: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def spy(pw: bytes, hashed: bytes) -> bool:
-        calls.append(hashed)
-        return real(pw, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", spy)
-    return calls
 
 
 async def login(vault: Vault, user: str, password: str, status: int = 200) -> None:
