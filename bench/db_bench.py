@@ -39,8 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import Server, free_port, settle, wait_ready  # noqa: E402
 
 PG_URL = "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres"
-CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-          "GRANT CONNECT ON DATABASE postgres TO \"{{name}}\";")
+#: The role's creation statements, in Vault's template syntax; bench/db_ceiling.py runs the same two
+#: statements directly against PostgreSQL (each alone and together) to measure PostgreSQL's own ceiling.
+CREATE_ROLE = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+GRANT_CONNECT = "GRANT CONNECT ON DATABASE postgres TO \"{{name}}\";"
+CREATE = CREATE_ROLE + " " + GRANT_CONNECT
 
 
 def call(addr: str, method: str, path: str, token: str = "", body: Any = None) -> tuple[int, Any]:
