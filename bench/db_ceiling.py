@@ -14,10 +14,13 @@ is run again, as Strongroom's plugin does, and counted as retried. Variants isol
     create+grant        both statements: what db_bench.py's role runs
     .../async           the same with SET LOCAL synchronous_commit = off (diagnostic only: what the
                         commit's WAL flush costs; never how credentials should be issued)
-    .../scram           the password given as a precomputed SCRAM verifier (what
-                        password_authentication = scram-sha-256 sends), so PostgreSQL hashes nothing
+    .../scram           the password given as a precomputed SCRAM verifier, 4096 iterations (what
+                        password_authentication = scram-sha-256 sends). PostgreSQL still runs one
+                        4096-iteration hash: CREATE ROLE checks that the verifier is not the empty
+                        password's (plain_crypt_verify(role, verifier, "") in user.c)
+    .../scram1          the same with a 1-iteration verifier (diagnostic: what that hash costs)
 
-    python bench/db_ceiling.py                                  # every variant at 1/4/16/64 connections, 5 s each
+    python bench/db_ceiling.py                        # every variant at 1/4/16/64 connections, 5 s each
     python bench/db_ceiling.py --duration 3 --sample            # + wait events at c=16, sampled each second
     python bench/db_ceiling.py --variants create,create+grant --connections 16 --sample-interval 0.25
 
@@ -47,10 +50,10 @@ except ImportError:  # pragma: no cover - a bench, not a test
     raise SystemExit("bench/db_ceiling.py needs asyncpg: pip install asyncpg") from None
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from db_bench import CREATE_ROLE, GRANT_CONNECT  # noqa: E402
+from db_bench import CREATE_ROLE, GRANT_CONNECT
 
-from strongroom.engines.database.plugins.postgresql import expiration_text  # noqa: E402
-from strongroom.engines.database.plugins.scram import verifier  # noqa: E402
+from strongroom.engines.database.plugins.postgresql import expiration_text
+from strongroom.engines.database.plugins.scram import ITERATIONS, verifier
 
 PREFIX = "dbceil-"  # no '_': it is a LIKE pattern
 APP = "db_ceiling"  # application_name of the measured connections, so the sampler sees only them
@@ -62,7 +65,7 @@ VERIFIERS = 64  # precomputed SCRAM verifiers, used in turn (PostgreSQL stores e
 class Variant:
     name: str
     grant: bool  # GRANT_CONNECT after CREATE_ROLE
-    scram: bool  # the password as a precomputed verifier
+    scram: int  # 0: a plain password; else a precomputed verifier of this many iterations
     async_commit: bool  # SET LOCAL synchronous_commit = off
 
     def statements(self) -> str:
@@ -71,10 +74,11 @@ class Variant:
 
 def _variants() -> dict[str, Variant]:
     out: dict[str, Variant] = {}
-    for scram in (False, True):
+    for scram in (0, ITERATIONS, 1):
         for async_commit in (False, True):
             for grant in (False, True):
-                name = "create" + ("+grant" if grant else "") + ("/scram" if scram else "") + (
+                name = "create" + ("+grant" if grant else "") + (
+                    "" if not scram else "/scram" if scram == ITERATIONS else f"/scram{scram}") + (
                     "/async" if async_commit else "")
                 out[name] = Variant(name, grant, scram, async_commit)
     return out
@@ -82,7 +86,8 @@ def _variants() -> dict[str, Variant]:
 
 VARIANTS = _variants()
 DEFAULT_VARIANTS = ["create", "create+grant", "create/async", "create+grant/async", "create/scram",
-                    "create+grant/scram", "create/scram/async", "create+grant/scram/async"]
+                    "create+grant/scram", "create/scram/async", "create+grant/scram/async", "create/scram1",
+                    "create+grant/scram1"]
 
 
 @dataclass
@@ -112,7 +117,8 @@ class Cell:
         third = self.seconds / 3
         first = sum(1 for t in self.done if t - start < third) / third if n and third else 0.0
         last = sum(1 for t in self.done if t - start >= 2 * third) / third if n and third else 0.0
-        return {"variant": self.variant, "connections": self.connections, "tps": n / self.seconds if self.seconds else 0,
+        return {"variant": self.variant, "connections": self.connections,
+                "tps": n / self.seconds if self.seconds else 0,
                 "p50_ms": pct(0.50), "p99_ms": pct(0.99), "transactions": n, "errors": dict(self.errors),
                 "retries": dict(self.retries),
                 "tps_first_third": first, "tps_last_third": last,
@@ -125,9 +131,10 @@ def password() -> str:
     return "A1a-" + secrets.token_urlsafe(15)  # 20+ characters, none that needs quoting
 
 
-def transaction(v: Variant, verifiers: list[str], i: int) -> str:
+def transaction(v: Variant, verifiers: dict[int, list[str]], i: int) -> str:
     name = f"{PREFIX}{secrets.token_hex(8)}-{int(time.time())}"
-    values = {"name": name, "password": verifiers[i % len(verifiers)] if v.scram else password(),
+    pool = verifiers.get(v.scram, [])
+    values = {"name": name, "password": pool[i % len(pool)] if v.scram else password(),
               "expiration": expiration_text(time.time() + 1800)}
     stmts = v.statements()
     for key, value in values.items():
@@ -135,8 +142,8 @@ def transaction(v: Variant, verifiers: list[str], i: int) -> str:
     return "BEGIN; " + ("SET LOCAL synchronous_commit = off; " if v.async_commit else "") + stmts + " COMMIT;"
 
 
-async def worker(conn: asyncpg.Connection, v: Variant, verifiers: list[str], deadline: float, cell: Cell,
-                 seed: int) -> None:
+async def worker(conn: asyncpg.Connection, v: Variant, verifiers: dict[int, list[str]], deadline: float,
+                 cell: Cell, seed: int) -> None:
     """Credentials in a loop until ``deadline``. A transaction PostgreSQL aborts because a concurrent one
     updated the same catalog row ("tuple concurrently updated": concurrent GRANTs on one database) is
     run again after a jittered pause, as Strongroom's postgresql plugin does; its latency counts from
@@ -148,13 +155,13 @@ async def worker(conn: asyncpg.Connection, v: Variant, verifiers: list[str], dea
             q = transaction(v, verifiers, i)
             i += 1
             try:
-                await conn.execute(q)  # no arguments: the simple protocol, the whole transaction in one message
+                await conn.execute(q)  # no arguments: simple protocol, the whole transaction in one message
             except asyncpg.PostgresError as e:
                 await conn.execute("ROLLBACK")
                 text = f"{type(e).__name__}: {e}"[:120]
                 if "concurrently updated" in text or e.sqlstate in ("40001", "40P01"):
                     cell.retries[text] += 1
-                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                     continue
                 cell.errors[text] += 1
                 break
@@ -179,7 +186,7 @@ async def sampler(conn: asyncpg.Connection, stop: asyncio.Event, interval: float
         try:
             await asyncio.wait_for(stop.wait(), interval)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         for r in await conn.fetch(SAMPLE_WAITS, APP):
             what = f"{r['t']}:{r['e']}"
@@ -206,8 +213,8 @@ async def drop_roles(admin: asyncpg.Connection) -> int:
     return len(names)
 
 
-async def run_cell(dsn: str, admin: asyncpg.Connection, v: Variant, n: int, duration: float, verifiers: list[str],
-                   sample: float | None) -> Cell:
+async def run_cell(dsn: str, admin: asyncpg.Connection, v: Variant, n: int, duration: float,
+                   verifiers: dict[int, list[str]], sample: float | None) -> Cell:
     cell = Cell(v.name, n)
     conns = await asyncio.gather(*(asyncpg.connect(dsn, server_settings={"application_name": APP})
                                    for _ in range(n)))
@@ -217,7 +224,8 @@ async def run_cell(dsn: str, admin: asyncpg.Connection, v: Variant, n: int, dura
         cpu0, t0 = time.process_time(), time.perf_counter()
         cell.start = t0
         deadline = t0 + duration
-        await asyncio.gather(*(worker(c, v, verifiers, deadline, cell, k * 7919) for k, c in enumerate(conns)))
+        await asyncio.gather(*(worker(c, v, verifiers, deadline, cell, k * 7919)
+                               for k, c in enumerate(conns)))
         cell.seconds = time.perf_counter() - t0  # to the last answer, the cell's requests all counted
         cell.client_cpu = time.process_time() - cpu0
     finally:
@@ -236,8 +244,9 @@ async def run_cell(dsn: str, admin: asyncpg.Connection, v: Variant, n: int, dura
 
 def fmt_row(s: dict[str, Any]) -> str:
     errs, retries = sum(s["errors"].values()), sum(s["retries"].values())
-    return (f"| {s['variant']} | {s['connections']} | {s['tps']:.0f} | {s['p50_ms']:.2f} ms | {s['p99_ms']:.2f} ms "
-            f"| {s['tps_first_third']:.0f} -> {s['tps_last_third']:.0f} | {retries} | {s['client_cpu_pct']:.0f}% "
+    return (f"| {s['variant']} | {s['connections']} | {s['tps']:.0f} | {s['p50_ms']:.2f} ms "
+            f"| {s['p99_ms']:.2f} ms | {s['tps_first_third']:.0f} -> {s['tps_last_third']:.0f} | {retries} "
+            f"| {s['client_cpu_pct']:.0f}% "
             f"| {errs} |")
 
 
@@ -247,7 +256,8 @@ async def amain(args: argparse.Namespace) -> int:
     main = asyncio.current_task()
     assert main is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)  # cleanup as on Ctrl-C
-    verifiers = [verifier(password()) for _ in range(VERIFIERS)] if any(v.scram for v in variants) else []
+    verifiers = {n: [verifier(password(), iterations=n) for _ in range(VERIFIERS)]
+                 for n in {v.scram for v in variants if v.scram}}
     admin = await asyncpg.connect(args.dsn, server_settings={"application_name": APP + "-admin"})
     results: list[dict[str, Any]] = []
     try:
@@ -259,7 +269,8 @@ async def amain(args: argparse.Namespace) -> int:
         left = await drop_roles(admin)
         if left:
             print(f"dropped {left} leftover {PREFIX} roles", flush=True)
-        print("\n| variant | conns | tx/s | p50 | p99 | tx/s first -> last third | retried | client cpu | errors |")
+        print("\n| variant | conns | tx/s | p50 | p99 | tx/s first -> last third | retried | client cpu "
+              "| errors |")
         print("|---|---|---|---|---|---|---|---|---|", flush=True)
         for v in variants:
             for n in conns:
@@ -270,8 +281,8 @@ async def amain(args: argparse.Namespace) -> int:
                 print(fmt_row(s), flush=True)
         sampled = [s for s in results if s["samples"]]
         if sampled:
-            print("\nWait events of the measured backends at c=16 (share of backend samples; CPU:running = on "
-                  "CPU or runnable, Client:ClientRead = waiting for the client's next transaction):")
+            print("\nWait events of the measured backends at c=16 (share of backend samples; CPU:running = "
+                  "on CPU or runnable, Client:ClientRead = waiting for the client's next transaction):")
             for s in sampled:
                 total = sum(s["waits"].values()) or 1
                 top = ", ".join(f"{k} {100 * c / total:.0f}%" for k, c in list(s["waits"].items())[:6])
