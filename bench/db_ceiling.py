@@ -19,6 +19,9 @@ is run again, as Strongroom's plugin does, and counted as retried. Variants isol
                         4096-iteration hash: CREATE ROLE checks that the verifier is not the empty
                         password's (plain_crypt_verify(role, verifier, "") in user.c)
     .../scram1          the same with a 1-iteration verifier (diagnostic: what that hash costs)
+    .../lock            SELECT pg_advisory_xact_lock(...) between CREATE ROLE and GRANT: the GRANTs
+                        queue on the lock (held to commit) instead of failing "tuple concurrently
+                        updated" and redoing the whole transaction; the hashes still run in parallel
 
     python bench/db_ceiling.py                        # every variant at 1/4/16/64 connections, 5 s each
     python bench/db_ceiling.py --duration 3 --sample            # + wait events at c=16, sampled each second
@@ -57,6 +60,7 @@ from strongroom.engines.database.plugins.scram import ITERATIONS, verifier
 
 PREFIX = "dbceil-"  # no '_': it is a LIKE pattern
 APP = "db_ceiling"  # application_name of the measured connections, so the sampler sees only them
+LOCK_KEY = 1313001  # the advisory lock of the /lock variants
 RETRIES = 20  # as Strongroom's postgresql plugin
 VERIFIERS = 64  # precomputed SCRAM verifiers, used in turn (PostgreSQL stores each as given)
 
@@ -67,9 +71,11 @@ class Variant:
     grant: bool  # GRANT_CONNECT after CREATE_ROLE
     scram: int  # 0: a plain password; else a precomputed verifier of this many iterations
     async_commit: bool  # SET LOCAL synchronous_commit = off
+    lock: bool = False  # an advisory transaction lock before the GRANT: waits instead of aborts
 
     def statements(self) -> str:
-        return CREATE_ROLE + (" " + GRANT_CONNECT if self.grant else "")
+        lock = f" SELECT pg_advisory_xact_lock({LOCK_KEY});" if self.lock else ""
+        return CREATE_ROLE + (lock + " " + GRANT_CONNECT if self.grant else "")
 
 
 def _variants() -> dict[str, Variant]:
@@ -81,13 +87,15 @@ def _variants() -> dict[str, Variant]:
                     "" if not scram else "/scram" if scram == ITERATIONS else f"/scram{scram}") + (
                     "/async" if async_commit else "")
                 out[name] = Variant(name, grant, scram, async_commit)
+                if grant:
+                    out[name + "/lock"] = Variant(name + "/lock", grant, scram, async_commit, lock=True)
     return out
 
 
 VARIANTS = _variants()
 DEFAULT_VARIANTS = ["create", "create+grant", "create/async", "create+grant/async", "create/scram",
                     "create+grant/scram", "create/scram/async", "create+grant/scram/async", "create/scram1",
-                    "create+grant/scram1"]
+                    "create+grant/scram1", "create+grant/lock", "create+grant/scram1/lock"]
 
 
 @dataclass
