@@ -337,7 +337,11 @@ def main() -> int:
     try:
         return asyncio.run(amain(args))
     except KeyboardInterrupt:
+        print("interrupted (the dbceil- roles were dropped)", file=sys.stderr)
         return 130
+    except asyncio.CancelledError:  # SIGTERM
+        print("terminated (the dbceil- roles were dropped)", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":
