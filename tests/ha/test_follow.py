@@ -18,7 +18,7 @@ from strongroom.core.follow import Follower
 from strongroom.core.ha import HA
 from strongroom.errors import StrongroomError
 from strongroom.server import follow_writes
-from strongroom.storage import PhysicalStorage, open_storage
+from strongroom.storage import INDEX_PREFIX, PhysicalStorage, open_storage
 from strongroom.storage.cache import CachedStorage
 from strongroom.testing import app_client
 from tests.storage.services import PG_URL, EtcdServer
@@ -120,6 +120,17 @@ async def _check_follows(a: Node, b: Node, root: str) -> None:
     assert b.core.barrier.key_status()[0] == a.core.barrier.key_status()[0]
     assert b.follower is not None and b.follower.applied > 0
     assert a.follower.applied == applied_on_active  # the active ignores the feed (its own writes)
+    # 5. X-Vault-Index (core/write_index.py): once the standby covers the index of the active's last
+    # write, its caches show that write (PostgreSQL: the active's announcement; etcd: the revision).
+    await a.core.barrier.put("test/index", b"one")
+    assert await b.core.barrier.get("test/index") == b"one"  # cached on the standby
+    await a.core.barrier.put("test/index", b"two")
+    index = a.follower.index.mark()
+    assert index is not None and index.startswith("sr1.")
+    assert await b.follower.index.covers(index, 1.0)
+    assert await b.core.barrier.get("test/index") == b"two"  # no waiting: covered means applied
+    epoch, n = index.split(".")[1:]
+    assert not await b.follower.index.covers(f"sr1.{epoch}.{int(n) + 1000}", 0.05)  # ahead of the feed
 
 
 async def _equals(got: Awaitable[Any], want: Any) -> bool:
@@ -189,14 +200,25 @@ async def test_etcd_watch_reopens_after_silence_without_missing_a_change(etcd_fa
 
     task = asyncio.create_task(follow())
     try:
-        await _until(lambda: _true(seen == [None]))
+        await _until(lambda: _true(None in seen))  # then the revision the new watch starts at
         await writer.put("a", b"1")
         await _until(lambda: _true("a" in seen))
         await asyncio.sleep(0.5)  # silent past 0.3 s: the stream is re-opened from the last revision
         await writer.put("b", b"2")
         await writer.delete("a")
         await _until(lambda: _true(seen.count("a") == 2 and "b" in seen))
-        assert seen == [None, "a", "b", "a"]  # announced once; every change once, none missed
+        keys = [k for k in seen if k is None or not k.startswith(INDEX_PREFIX)]
+        assert keys == [None, "a", "b", "a"]  # announced once; every change once, none missed
+        # After each change, the revision it brought the watch to: the writer's own revision last
+        # (X-Vault-Index on etcd, core/write_index.py), in increasing order.
+        assert isinstance(writer, EtcdStorage)
+        written = writer.write_revision()
+        assert written is not None
+        await _until(lambda: _true(seen[-1] == f"{INDEX_PREFIX}{written[0]} {written[1]}"))
+        revisions = [int(k.split(" ")[-1]) for k in seen if k is not None and k.startswith(INDEX_PREFIX)]
+        assert revisions == sorted(set(revisions)) and len(revisions) >= 3
+        await writer.delete("absent")  # a delete that finds nothing is no write: the revision stays
+        assert writer.write_revision() == written
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
