@@ -255,3 +255,57 @@ async def test_postgresql_writes_notify_their_keys_at_commit(tables: tuple[str, 
         await asyncio.gather(task, return_exceptions=True)
         await writer.close()
         await reader.close()
+
+
+async def test_etcd_watch_reports_the_revision_its_events_reached(monkeypatch: Any) -> None:
+    """The watch's ``INDEX_PREFIX`` items (X-Vault-Index on etcd) name only revisions whose events
+    have all been yielded: not a catching-up message's header, a progress notification's or a
+    re-opened watch's start; the re-opened watch resumes past the progress notification."""
+    import base64
+    import json
+
+    import httpx
+
+    from strongroom.storage import etcd_watch
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    def msg(revision: int, **result: Any) -> str:
+        return json.dumps({"result": {"header": {"cluster_id": "7", "revision": str(revision)}, **result}})
+
+    def put(key: str, revision: int) -> dict[str, Any]:
+        return {"kv": {"key": b64("/p/" + key), "mod_revision": str(revision)}}
+
+    streams = [
+        [msg(10, created=True), msg(20, events=[put("a", 11), put("b", 12)]), msg(25)],  # catching up; progress
+        [msg(30, created=True), msg(30, events=[put("c", 30)])],  # re-opened past 25
+    ]
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content)["create_request"])
+        lines = streams.pop(0) if streams else []
+        if not lines:
+            raise httpx.ConnectError("no more")
+        return httpx.Response(200, content="\n".join(lines).encode())
+
+    real = httpx.AsyncClient
+    monkeypatch.setattr(etcd_watch.httpx, "AsyncClient",
+                        lambda **kw: real(transport=httpx.MockTransport(handler), **kw))
+
+    class Store:
+        path = "/p/"
+        endpoints = ("http://etcd",)
+
+        async def auth_headers(self) -> dict[str, str]:
+            return {}
+
+    seen: list[str | None] = []
+    try:
+        async for item in etcd_watch.watch(Store()):  # type: ignore[arg-type]
+            seen.append(item)
+    except StrongroomError:
+        pass  # the third stream cannot be opened
+    assert seen == [None, f"{INDEX_PREFIX}7 10", "a", "b", f"{INDEX_PREFIX}7 12", "c", f"{INDEX_PREFIX}7 30"]
+    assert "start_revision" not in bodies[0] and bodies[1]["start_revision"] == "26"

@@ -4,8 +4,8 @@ One ``POST /v3/watch`` stream through the gateway (newline-delimited JSON) over 
 every put or delete the active makes arrives as an event naming the key. Nothing is needed on the
 writing side.
 
-After each message that brings the watch up to a revision (its events' last, or a progress
-notification's), it yields ``INDEX_PREFIX + "<cluster id> <revision>"``: every change of the prefix
+After each message that brings the watch up to a revision (its events' last, or a new watch's
+start), it yields ``INDEX_PREFIX + "<cluster id> <revision>"``: every change of the prefix
 up to that revision has been yielded (etcd delivers them in revision order). The active's
 ``X-Vault-Index`` is the revision of its last write (``EtcdStorage.write_revision``), so a standby
 that has followed it answers that client's read itself (core/write_index.py).
@@ -76,20 +76,26 @@ async def watch(store: EtcdStorage, silence: float = SILENCE) -> AsyncIterator[s
                                 if key.startswith(base):
                                     yield key[len(base):].decode()
                             # The revision every change up to which has been yielded: the events'
-                            # last (a catching-up message's header may name a later one), a progress
-                            # notification's (sent once caught up), a new watch's start; not a
-                            # re-opened watch's start (it catches up from ``after`` first).
+                            # last (a catching-up message's header may name a later one), a new
+                            # watch's start (the caller reloaded everything after it: ``None``),
+                            # not a re-opened watch's (it catches up from ``after`` first). A
+                            # progress notification's moves ``after`` only (a quiet prefix resumes
+                            # past revisions etcd may compact): the index trusts events alone
+                            # (requested ones have come ahead of their events, etcd-io/etcd#15220),
+                            # and the active's index is always an event's revision.
+                            revision = int(header.get("revision") or 0)
+                            index = 0
                             if events:
-                                reached = max(int((e.get("kv") or {}).get("mod_revision") or 0) for e in events)
-                            elif not result.get("created") or after is None:
-                                reached = int(header.get("revision") or 0)
-                            else:
-                                reached = 0
-                            if reached and (after is None or reached > after):
-                                after = reached
+                                index = max(int((e.get("kv") or {}).get("mod_revision") or 0) for e in events)
+                            elif result.get("created"):
+                                index = revision if after is None else 0
+                            elif revision and (after is None or revision > after):
+                                after = revision  # a progress notification
+                            if index and (after is None or index > after):
+                                after = index
                                 cluster = str(header.get("cluster_id") or "")
                                 if cluster.isdigit():
-                                    yield f"{INDEX_PREFIX}{cluster} {reached}"
+                                    yield f"{INDEX_PREFIX}{cluster} {index}"
                     break  # the server ended the stream: re-open from ``after``
                 except httpx.ReadTimeout:
                     opened = True  # silent for too long: re-open from ``after``
