@@ -161,7 +161,8 @@ def follow_writes(core: Core, physical: PhysicalStorage) -> Follower | None:
         publish()
     from strongroom.core.follow import Follower
 
-    follower = Follower(core, feed, announce=getattr(physical, "announce", None))
+    follower = Follower(core, feed, announce=getattr(physical, "announce", None),
+                        revision=getattr(physical, "write_revision", None))
     follower.start()
     return follower
 

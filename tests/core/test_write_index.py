@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from strongroom.core.write_index import PREFIX, WriteIndex
+from strongroom.core.write_index import PREFIX, RevisionIndex, WriteIndex
 
 
 async def test_the_active_numbers_and_announces_the_highest_number_given() -> None:
@@ -44,3 +44,19 @@ async def test_a_standby_covers_what_it_has_received_waiting_a_little() -> None:
         standby.seen(f"{PREFIX}e{n} 1")
     assert not await standby.covers("sr1.e1.1", 0) and await standby.covers("sr1.e6.1", 0)
     standby.seen(f"{PREFIX}garbage")  # ignored
+
+
+async def test_on_a_store_with_revisions_the_index_is_the_last_write_revision() -> None:
+    written: list[tuple[str, int]] = []
+    active = RevisionIndex(lambda: written[-1] if written else None)
+    assert active.mark() is None  # nothing written yet: no index (the answer's is opaque, http/app.py)
+    written.append(("42", 7))
+    assert active.mark() == "sr1.42.7" and active.mark() == "sr1.42.7"  # nothing announced: the store numbers
+    standby = RevisionIndex(lambda: None)
+    waiter = asyncio.create_task(standby.covers("sr1.42.7", 1.0))
+    standby.seen(f"{PREFIX}42 6")  # the watch's revision so far
+    await asyncio.sleep(0.02)
+    assert not waiter.done()
+    standby.seen(f"{PREFIX}42 9")  # past it (other writes too)
+    assert await waiter
+    assert not await standby.covers("sr1.42.10", 0.01) and not await standby.covers("sr1.43.1", 0)

@@ -18,7 +18,7 @@ from strongroom.core.follow import Follower
 from strongroom.core.ha import HA
 from strongroom.errors import StrongroomError
 from strongroom.server import follow_writes
-from strongroom.storage import PhysicalStorage, open_storage
+from strongroom.storage import INDEX_PREFIX, PhysicalStorage, open_storage
 from strongroom.storage.cache import CachedStorage
 from strongroom.testing import app_client
 from tests.storage.services import PG_URL, EtcdServer
@@ -120,6 +120,17 @@ async def _check_follows(a: Node, b: Node, root: str) -> None:
     assert b.core.barrier.key_status()[0] == a.core.barrier.key_status()[0]
     assert b.follower is not None and b.follower.applied > 0
     assert a.follower.applied == applied_on_active  # the active ignores the feed (its own writes)
+    # 5. X-Vault-Index (core/write_index.py): once the standby covers the index of the active's last
+    # write, its caches show that write (PostgreSQL: the active's announcement; etcd: the revision).
+    await a.core.barrier.put("test/index", b"one")
+    assert await b.core.barrier.get("test/index") == b"one"  # cached on the standby
+    await a.core.barrier.put("test/index", b"two")
+    index = a.follower.index.mark()
+    assert index is not None and index.startswith("sr1.")
+    assert await b.follower.index.covers(index, 1.0)
+    assert await b.core.barrier.get("test/index") == b"two"  # no waiting: covered means applied
+    epoch, n = index.split(".")[1:]
+    assert not await b.follower.index.covers(f"sr1.{epoch}.{int(n) + 1000}", 0.05)  # ahead of the feed
 
 
 async def _equals(got: Awaitable[Any], want: Any) -> bool:
@@ -189,14 +200,25 @@ async def test_etcd_watch_reopens_after_silence_without_missing_a_change(etcd_fa
 
     task = asyncio.create_task(follow())
     try:
-        await _until(lambda: _true(seen == [None]))
+        await _until(lambda: _true(None in seen))  # then the revision the new watch starts at
         await writer.put("a", b"1")
         await _until(lambda: _true("a" in seen))
         await asyncio.sleep(0.5)  # silent past 0.3 s: the stream is re-opened from the last revision
         await writer.put("b", b"2")
         await writer.delete("a")
         await _until(lambda: _true(seen.count("a") == 2 and "b" in seen))
-        assert seen == [None, "a", "b", "a"]  # announced once; every change once, none missed
+        keys = [k for k in seen if k is None or not k.startswith(INDEX_PREFIX)]
+        assert keys == [None, "a", "b", "a"]  # announced once; every change once, none missed
+        # After each change, the revision it brought the watch to: the writer's own revision last
+        # (X-Vault-Index on etcd, core/write_index.py), in increasing order.
+        assert isinstance(writer, EtcdStorage)
+        written = writer.write_revision()
+        assert written is not None
+        await _until(lambda: _true(seen[-1] == f"{INDEX_PREFIX}{written[0]} {written[1]}"))
+        revisions = [int(k.split(" ")[-1]) for k in seen if k is not None and k.startswith(INDEX_PREFIX)]
+        assert revisions == sorted(set(revisions)) and len(revisions) >= 3
+        await writer.delete("absent")  # a delete that finds nothing is no write: the revision stays
+        assert writer.write_revision() == written
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -233,3 +255,57 @@ async def test_postgresql_writes_notify_their_keys_at_commit(tables: tuple[str, 
         await asyncio.gather(task, return_exceptions=True)
         await writer.close()
         await reader.close()
+
+
+async def test_etcd_watch_reports_the_revision_its_events_reached(monkeypatch: Any) -> None:
+    """The watch's ``INDEX_PREFIX`` items (X-Vault-Index on etcd) name only revisions whose events
+    have all been yielded: not a catching-up message's header, a progress notification's or a
+    re-opened watch's start; the re-opened watch resumes past the progress notification."""
+    import base64
+    import json
+
+    import httpx
+
+    from strongroom.storage import etcd_watch
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    def msg(revision: int, **result: Any) -> str:
+        return json.dumps({"result": {"header": {"cluster_id": "7", "revision": str(revision)}, **result}})
+
+    def put(key: str, revision: int) -> dict[str, Any]:
+        return {"kv": {"key": b64("/p/" + key), "mod_revision": str(revision)}}
+
+    streams = [
+        [msg(10, created=True), msg(20, events=[put("a", 11), put("b", 12)]), msg(25)],  # catching up; progress
+        [msg(30, created=True), msg(30, events=[put("c", 30)])],  # re-opened past 25
+    ]
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content)["create_request"])
+        lines = streams.pop(0) if streams else []
+        if not lines:
+            raise httpx.ConnectError("no more")
+        return httpx.Response(200, content="\n".join(lines).encode())
+
+    real = httpx.AsyncClient
+    monkeypatch.setattr(etcd_watch.httpx, "AsyncClient",
+                        lambda **kw: real(transport=httpx.MockTransport(handler), **kw))
+
+    class Store:
+        path = "/p/"
+        endpoints = ("http://etcd",)
+
+        async def auth_headers(self) -> dict[str, str]:
+            return {}
+
+    seen: list[str | None] = []
+    try:
+        async for item in etcd_watch.watch(Store()):  # type: ignore[arg-type]
+            seen.append(item)
+    except StrongroomError:
+        pass  # the third stream cannot be opened
+    assert seen == [None, f"{INDEX_PREFIX}7 10", "a", "b", f"{INDEX_PREFIX}7 12", "c", f"{INDEX_PREFIX}7 30"]
+    assert "start_revision" not in bodies[0] and bodies[1]["start_revision"] == "26"

@@ -5,12 +5,14 @@ in its own log, following the active's writes; everything else, a read that carr
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
 from tests.compat.conftest import RunningServer
-from tests.ha.conftest import node, start_cluster, stop_all, wait_for
+from tests.ha.conftest import etcd_stanza, node, node_with, start_cluster, stop_all, wait_for
+from tests.storage.services import EtcdServer
 
 
 def _nodes(tmp_path: Path, tables: tuple[str, str]) -> list[RunningServer]:
@@ -117,5 +119,56 @@ def test_without_standby_reads_every_read_goes_to_the_active(tmp_path: Path, tab
         time.sleep(0.3)
         assert httpx.get(f"{b.addr}/v1/secret/data/app", headers=root, timeout=10).status_code == 200
         assert _audited(tmp_path, "b", "secret/data/app") == 0 and _audited(tmp_path, "a", "secret/data/app") >= 4
+    finally:
+        stop_all(servers)
+
+
+def test_on_etcd_a_standby_reads_its_clients_writes_at_the_index_revision(tmp_path: Path, etcd_fast: EtcdServer) -> None:
+    """On etcd the write index is the revision of the active's write (core/write_index.py
+    RevisionIndex); a standby whose watch has delivered it answers the read itself."""
+    path = f"/sr-reads-{uuid.uuid4().hex[:10]}/"
+    servers = []
+    for name in "ab":
+        log = tmp_path / f"audit-{name}.log"
+        servers.append(node_with(tmp_path, name, etcd_stanza(etcd_fast, path, ttl="2s") + (
+            'standby_reads = true\n'
+            f'audit "file" "file/" {{\n  options {{\n    file_path = "{log}"\n  }}\n}}\n')))
+    try:
+        a, b = start_cluster(servers)
+        root = {"X-Vault-Token": a.root_token}
+        wait_for(lambda: httpx.get(f"{b.addr}/v1/auth/token/lookup-self", headers=root, timeout=10).status_code == 200
+                 and _audited(tmp_path, "b", "auth/token/lookup-self") > 0)  # b's feed is live: it answers
+        revisions, answered_by_b = [], 0
+        for v in "123":
+            for writer in (a, b):  # through the active, and forwarded by the standby
+                put = httpx.post(f"{writer.addr}/v1/secret/data/app", headers=root, json={"data": {"v": v + writer.addr}},
+                                 timeout=10)
+                assert put.status_code == 200
+                index = put.headers["X-Vault-Index"]
+                prefix, cluster, revision = index.split(".")
+                assert prefix == "sr1" and cluster.isdigit()
+                revisions.append(int(revision))
+                before_a, before_b = _audited(tmp_path, "a", "secret/data/app"), _audited(tmp_path, "b", "secret/data/app")
+                r = httpx.get(f"{b.addr}/v1/secret/data/app", headers={**root, "X-Vault-Index": index}, timeout=10)
+                assert r.status_code == 200 and r.json()["data"]["data"]["v"] == v + writer.addr  # its own write, always
+                # Answered by b itself: in b's audit log (request and response), not the active's.
+                if (_audited(tmp_path, "b", "secret/data/app") == before_b + 2
+                        and _audited(tmp_path, "a", "secret/data/app") == before_a):
+                    answered_by_b += 1
+        # Each at once here (a loaded machine may delay b's watch past the 0.1 s wait once: then the
+        # active answered that read, still right).
+        assert answered_by_b >= 5
+        assert revisions == sorted(set(revisions))  # etcd's revision grows with each write
+        # An index from the future (a revision etcd has not reached) is waited for, then the active
+        # answers; so is one of another cluster, or one the standby does not know.
+        for ahead in (f"sr1.{cluster}.{revisions[-1] + 1000}", f"sr1.1{cluster}.1", "strongroom-7"):
+            before_a = _audited(tmp_path, "a", "secret/data/app")
+            start = time.monotonic()
+            r = httpx.get(f"{b.addr}/v1/secret/data/app", headers={**root, "X-Vault-Index": ahead}, timeout=10)
+            took = time.monotonic() - start
+            assert r.status_code == 200 and r.json()["data"]["data"]["v"] == "3" + b.addr
+            assert _audited(tmp_path, "a", "secret/data/app") == before_a + 2, ahead  # forwarded
+            if ahead.endswith(f".{revisions[-1] + 1000}"):
+                assert took >= 0.1  # waited for the standby's watch to get there first
     finally:
         stop_all(servers)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.barrier import KEYRING_PATH
 from strongroom.core.write_index import PREFIX as INDEX_PREFIX
-from strongroom.core.write_index import WriteIndex
+from strongroom.core.write_index import RevisionIndex, WriteIndex
 from strongroom.framework.tasks import stop_task
 
 if TYPE_CHECKING:
@@ -35,12 +35,14 @@ ChangeFeed = Callable[[], AsyncIterator[str | None]]  # keys as they change; Non
 
 class Follower:
     def __init__(self, core: Core, feed: ChangeFeed, retry: float = 0.5,
-                 announce: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 announce: Callable[[str], Awaitable[None]] | None = None,
+                 revision: Callable[[], tuple[str, int] | None] | None = None) -> None:
         self._core = core
         self._feed = feed
         # X-Vault-Index: what the active numbers and announces, what a standby has followed
-        # (core/write_index.py); ``announce`` sends on the feed (PostgreSQL: NOTIFY), if it can.
-        self.index = WriteIndex(announce)
+        # (core/write_index.py); ``announce`` sends on the feed (PostgreSQL: NOTIFY), if it can;
+        # ``revision``: the store numbers its writes itself (etcd), the feed reports how far it is.
+        self.index = RevisionIndex(revision) if revision is not None else WriteIndex(announce)
         self._retry = retry
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()  # set while the feed is live (tests wait for it)

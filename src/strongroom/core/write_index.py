@@ -10,6 +10,11 @@ in commit order, so a standby that has received ``n`` has applied every write an
 A standby keeps the highest number received per epoch (the last few epochs) and answers a read
 carrying an index it covers; an index it does not cover within a short wait, of another epoch, or of
 a form it does not know, goes to the active (http/app.py).
+
+A store that numbers its commits itself needs no announcement (:class:`RevisionIndex`, etcd): the
+index is ``sr1.<cluster id>.<revision>`` of the active's latest write, and the store's feed reports
+the revision the standby's watch has delivered up to, in the same ``PREFIX`` form. The revision is
+the cluster's, so an index stays meaningful when another node becomes active.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
+from strongroom.storage import INDEX_PREFIX
+
 log = logging.getLogger(__name__)
 
-PREFIX = "!index "  # a feed payload that is not a storage key (keys never start with "!")
+PREFIX = INDEX_PREFIX  # a feed payload that is not a storage key (keys never start with "!")
 _EPOCHS = 4  # epochs remembered by a standby
 
 
@@ -97,3 +104,18 @@ class WriteIndex:
             except TimeoutError:
                 return False
         return True
+
+
+class RevisionIndex(WriteIndex):
+    """The write index of a store whose commits carry a cluster-wide revision (etcd): nothing to
+    announce; a standby learns what it covers from its feed (``seen``, storage/etcd_watch.py)."""
+
+    def __init__(self, revision: Callable[[], tuple[str, int] | None]) -> None:
+        super().__init__(None)
+        self._revision = revision
+
+    def mark(self) -> str | None:
+        """``sr1.<cluster>.<revision>`` of the store's latest write (at or past this answer's own
+        writes, all committed); None before this node wrote anything."""
+        written = self._revision()
+        return None if written is None else f"sr1.{written[0]}.{written[1]}"

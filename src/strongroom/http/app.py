@@ -301,8 +301,9 @@ INDEX_WAIT = 0.1  # seconds a standby waits to have followed a client's X-Vault-
 
 
 def _next_index() -> str:
-    """An X-Vault-Index value where the store cannot announce the write index (etcd): opaque to
-    clients, and covered by no standby, so a read carrying it goes to the active (docs/ha.md)."""
+    """An X-Vault-Index value where the store gives no write index (etcd before this node's first
+    write): opaque to clients, and covered by no standby, so a read carrying it goes to the active
+    (docs/ha.md)."""
     global _index
     _index += 1
     return f"strongroom-{_index}"

@@ -25,6 +25,11 @@ class PhysicalStorage(Storage, Protocol):
 
 Factory = Callable[[dict[str, Any]], Awaitable[PhysicalStorage]]
 
+# HA change feeds (``changes()``): an item starting with this is not a storage key (keys never start
+# with "!") but ``INDEX_PREFIX + "<epoch> <n>"``: every write numbered up to n has been delivered
+# before it (core/write_index.py; PostgreSQL: the active's NOTIFY, etcd: the watch's revision).
+INDEX_PREFIX = "!index "
+
 
 def _factories() -> dict[str, Factory]:
     # Imported lazily so `import strongroom.storage` stays cheap and optional drivers stay optional.
@@ -72,4 +77,4 @@ def children(keys: list[str], prefix: str) -> list[str]:
     return sorted(out)
 
 
-__all__ = ["PhysicalStorage", "Storage", "children", "open_storage"]
+__all__ = ["INDEX_PREFIX", "PhysicalStorage", "Storage", "children", "open_storage"]

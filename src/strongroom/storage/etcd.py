@@ -73,6 +73,7 @@ class EtcdStorage:
         self._token: str | None = None
         self.path = base
         self.ha: EtcdHALock | None = None  # set when the stanza has ha_enabled (storage/etcd_ha.py)
+        self._written: tuple[str, int] | None = None  # (cluster id, revision) of the latest write answered
 
     # -- transport ---------------------------------------------------------------------------------
 
@@ -135,10 +136,12 @@ class EtcdStorage:
         return base64.b64decode(kvs[0].get("value", "")) if kvs else None
 
     async def put(self, key: str, value: bytes) -> None:
-        await self._post("kv/put", {"key": _b64(self._key(key)), "value": _b64(bytes(value))})
+        self._wrote(await self._post("kv/put", {"key": _b64(self._key(key)), "value": _b64(bytes(value))}))
 
     async def delete(self, key: str) -> None:
-        await self._post("kv/deleterange", {"key": _b64(self._key(key))})
+        result = await self._post("kv/deleterange", {"key": _b64(self._key(key))})
+        if int(result.get("deleted") or 0):
+            self._wrote(result)
 
     async def list(self, prefix: str) -> list[str]:
         start = self._key(prefix)
@@ -188,6 +191,30 @@ class EtcdStorage:
         result = await self._post("kv/txn", {"success": requests})
         if result.get("succeeded") is not True:  # no compares: etcd always takes the success branch
             raise Internal("etcd storage: write batch transaction was not applied")
+        if any("response_put" in r or int((r.get("response_delete_range") or {}).get("deleted") or 0)
+               for r in result.get("responses") or []):
+            self._wrote(result)
+
+    def _wrote(self, result: dict[str, Any]) -> None:
+        """Remember the revision a write that changed a key committed at (its response's header)."""
+        header = result.get("header") or {}
+        try:
+            revision = int(header.get("revision") or 0)
+        except (TypeError, ValueError):
+            return
+        cluster = str(header.get("cluster_id") or "")
+        if not revision or not cluster.isdigit():
+            return
+        if self._written is None or self._written[0] != cluster or revision > self._written[1]:
+            self._written = (cluster, revision)  # concurrent writes answer out of order: keep the highest
+
+    def write_revision(self) -> tuple[str, int] | None:
+        """HA ``X-Vault-Index`` on etcd (core/write_index.py ``RevisionIndex``): the cluster and the
+        revision of the latest write this store made that changed a key (a put, or a delete that found
+        its key; a no-op is not a revision of the data prefix), None before the first. Every write
+        answered before now is at or below it, and a standby's watch delivers the events of the data
+        prefix in revision order (storage/etcd_watch.py), so one that has applied it has them all."""
+        return self._written
 
     @property
     def endpoints(self) -> tuple[str, ...]:

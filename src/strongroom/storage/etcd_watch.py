@@ -4,6 +4,12 @@ One ``POST /v3/watch`` stream through the gateway (newline-delimited JSON) over 
 every put or delete the active makes arrives as an event naming the key. Nothing is needed on the
 writing side.
 
+After each message that brings the watch up to a revision (its events' last, or a new watch's
+start), it yields ``INDEX_PREFIX + "<cluster id> <revision>"``: every change of the prefix
+up to that revision has been yielded (etcd delivers them in revision order). The active's
+``X-Vault-Index`` is the revision of its last write (``EtcdStorage.write_revision``), so a standby
+that has followed it answers that client's read itself (core/write_index.py).
+
 The watch remembers the revision it has seen up to. A stream that breaks or stays silent for
 :data:`SILENCE` seconds (a half-open connection would otherwise go unnoticed) is re-opened from the
 next revision, so nothing is missed and no cache is dropped. Only when that is impossible (every
@@ -21,6 +27,7 @@ import httpx
 import orjson
 
 from strongroom.errors import Internal
+from strongroom.storage import INDEX_PREFIX
 
 if TYPE_CHECKING:
     from strongroom.storage.etcd import EtcdStorage
@@ -62,13 +69,33 @@ async def watch(store: EtcdStorage, silence: float = SILENCE) -> AsyncIterator[s
                             if result.get("created") and not announced:
                                 announced = True
                                 yield None
-                            for event in result.get("events") or []:
+                            header = result.get("header") or {}
+                            events = result.get("events") or []
+                            for event in events:
                                 key = base64.b64decode((event.get("kv") or {}).get("key", ""))
                                 if key.startswith(base):
                                     yield key[len(base):].decode()
-                            revision = int((result.get("header") or {}).get("revision") or 0)
-                            if revision and (after is None or revision > after):
-                                after = revision
+                            # The revision every change up to which has been yielded: the events'
+                            # last (a catching-up message's header may name a later one), a new
+                            # watch's start (the caller reloaded everything after it: ``None``),
+                            # not a re-opened watch's (it catches up from ``after`` first). A
+                            # progress notification's moves ``after`` only (a quiet prefix resumes
+                            # past revisions etcd may compact): the index trusts events alone
+                            # (requested ones have come ahead of their events, etcd-io/etcd#15220),
+                            # and the active's index is always an event's revision.
+                            revision = int(header.get("revision") or 0)
+                            index = 0
+                            if events:
+                                index = max(int((e.get("kv") or {}).get("mod_revision") or 0) for e in events)
+                            elif result.get("created"):
+                                index = revision if after is None else 0
+                            elif revision and (after is None or revision > after):
+                                after = revision  # a progress notification
+                            if index and (after is None or index > after):
+                                after = index
+                                cluster = str(header.get("cluster_id") or "")
+                                if cluster.isdigit():
+                                    yield f"{INDEX_PREFIX}{cluster} {index}"
                     break  # the server ended the stream: re-open from ``after``
                 except httpx.ReadTimeout:
                     opened = True  # silent for too long: re-open from ``after``
