@@ -461,3 +461,32 @@ async def test_password_authentication_scram_sends_a_verifier_never_the_password
 
     await db.write(f"config/{unique('pg')}", expect=400, plugin_name="postgresql-database-plugin",
                    connection_url=PG_URL, username="postgres", password="x", password_authentication="md5")
+
+
+async def test_concurrent_creds_never_collide_on_a_shared_grant(db: DB, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The role GRANTs on one database: PostgreSQL cannot update its catalog row for two transactions
+    at once ("tuple concurrently updated"). The statements after CREATE ROLE run one credential at a
+    time, so 24 concurrent credentials over the pool's connections all succeed at the first try."""
+    from strongroom.engines.database.plugins import postgresql
+
+    failures: list[str] = []
+    real = postgresql.PostgreSQL._execute_split
+
+    async def counting(conn: Any, queries: Any, lock: asyncio.Lock) -> None:
+        try:
+            await real(conn, queries, lock)
+        except Exception as e:
+            failures.append(str(e))
+            raise
+
+    monkeypatch.setattr(postgresql.PostgreSQL, "_execute_split", staticmethod(counting))
+    role = unique("many")
+    await setup_role(db, unique("pg"), role)
+    bodies = await asyncio.gather(*(db.read(f"creds/{role}") for _ in range(24)))
+    users = {b["data"]["username"] for b in bodies}
+    assert len(users) == 24 and failures == []
+    for body in bodies[:3]:
+        assert await password_matches(body["data"]["username"], body["data"]["password"])
+    resp = await db.client.put(f"/v1/sys/leases/revoke-prefix/database/creds/{role}")
+    assert resp.status_code == 204, resp.text
+    assert all([await role_row(u) is None for u in users])

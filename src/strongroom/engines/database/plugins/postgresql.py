@@ -70,6 +70,8 @@ class PostgreSQL(Plugin):
             raise InvalidRequest(f"invalid connection_url: {self.redact(str(e))}") from None
         self.pool: Pool[psycopg.AsyncConnection[Any]] = Pool(
             self._connect, self._close_conn, int(details.get("max_open_connections") or DEFAULT_MAX_OPEN))
+        # Creation statements after the first (see _create_user) run one credential at a time.
+        self._tails = asyncio.Lock()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
@@ -83,15 +85,19 @@ class PostgreSQL(Plugin):
         await self.pool.close()
 
     async def _execute(self, queries: list[str | sql.Composable], *, transaction: bool = True,
-                       params: tuple[Any, ...] | None = None) -> tuple[Any, ...] | None:
+                       params: tuple[Any, ...] | None = None, tail_lock: asyncio.Lock | None = None
+                       ) -> tuple[Any, ...] | None:
         """Run ``queries`` (several: as one transaction) on one pooled connection. A transaction
         PostgreSQL aborted because of a concurrent one is run again on the same connection (so it
         does not queue for the pool again): concurrent GRANTs or DROP OWNEDs on one object update
         the same catalog row and all but one fail with "tuple concurrently updated"; the aborted
-        transaction was rolled back whole."""
+        transaction was rolled back whole. ``tail_lock``: see :meth:`_execute_split`."""
         async with self.pool.connection() as conn:
             for attempt in range(RETRIES):
                 try:
+                    if tail_lock is not None and transaction and len(queries) > 1 and params is None:
+                        await self._execute_split(conn, queries, tail_lock)
+                        return None
                     return await self._execute_on(conn, queries, transaction=transaction, params=params)
                 except StatementError as e:
                     text = str(e.args[0])
@@ -130,6 +136,27 @@ class PostgreSQL(Plugin):
                 await conn.rollback()
             raise StatementError(_message(e)) from None
 
+    @staticmethod
+    async def _execute_split(conn: psycopg.AsyncConnection[Any], queries: list[str | sql.Composable],
+                             tail_lock: asyncio.Lock) -> None:
+        """One transaction in two messages: ``BEGIN`` and the first statement, concurrently with
+        other credentials; then the rest and ``COMMIT`` under ``tail_lock``, one credential at a
+        time. The first statement (CREATE ROLE) is where PostgreSQL spends its time (hashing the
+        password, ~5 ms); the rest usually GRANTs on shared objects, whose catalog rows concurrent
+        transactions cannot both update ("tuple concurrently updated": the loser is rolled back and
+        run again, hash and all). Queued here, our own credentials never collide."""
+        texts = [q if isinstance(q, str) else q.as_string(conn) for q in queries]
+        try:
+            await conn.execute("BEGIN; " + texts[0])
+            async with tail_lock:
+                await conn.execute("; ".join(texts[1:]) + "; COMMIT")
+        except psycopg.errors.DatabaseError as e:
+            if isinstance(e, psycopg.OperationalError) and conn.broken:
+                raise
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                await conn.rollback()
+            raise StatementError(_message(e)) from None
+
     async def verify(self) -> None:
         await self._execute(["SELECT 1"])
 
@@ -144,7 +171,7 @@ class PostgreSQL(Plugin):
                   "expiration": expiration_text(expiration)}
         queries: list[str | sql.Composable] = [render_statement(q, values)
                                                for q in split_statements(statements.creation)]
-        await self._execute(queries)
+        await self._execute(queries, tail_lock=self._tails)
 
     async def _delete_user(self, statements: list[str], username: str) -> None:
         ident, name = sql.Identifier(username), sql.Literal(username)
