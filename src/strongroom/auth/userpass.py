@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bcrypt
-import orjson
 
 from strongroom.durations import parse_duration
 from strongroom.errors import InvalidCredentials, InvalidRequest, NotFound, PermissionDenied
@@ -42,10 +41,11 @@ from strongroom.framework import (
     TokenParams,
     addr_allowed,
     name_regex,
+    storage_of,
     token_fields,
 )
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Alias, Auth
-from strongroom.framework import storage_of
 
 USER_PREFIX = "user/"
 # Vault's bcrypt.DefaultCost.
@@ -242,12 +242,11 @@ _storage = storage_of  # the mount's storage view
 
 
 async def get_user(req: Request, name: str) -> User | None:
-    raw = await _storage(req).get(USER_PREFIX + name.lower())
-    return None if raw is None else User.from_json(orjson.loads(raw))
+    return await load_record(_storage(req), USER_PREFIX + name.lower(), User.from_json)
 
 
 async def put_user(req: Request, name: str, user: User) -> None:
-    await _storage(req).put(USER_PREFIX + name.lower(), orjson.dumps(user.to_json()))
+    await save_record(_storage(req), USER_PREFIX + name.lower(), user)
 
 
 # -- handlers -----------------------------------------------------------------------------------

@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 
 from strongroom.errors import NotFound
 from strongroom.framework.fields import Field, FieldData, FieldType
 from strongroom.framework.path import Path, storage_of
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Operation as Op
 from strongroom.logical import Request, Response, Storage
 
@@ -40,8 +40,7 @@ class Mapping:
 
 async def get_mapping(st: Storage, prefix: str, name: str) -> Mapping | None:
     """The mapping stored under ``prefix`` for ``name`` (already canonical), if any."""
-    raw = await st.get(prefix + name)
-    return None if raw is None else Mapping.from_json(orjson.loads(raw))
+    return await load_record(st, prefix + name, Mapping.from_json)
 
 
 def _clean(items: list[str]) -> list[str]:
@@ -84,7 +83,7 @@ def mapping_paths(label: str, canonical: Canonical, *, user_groups_doc: str,
             entry.policies = _clean(d.get("policies"))
         if prefix == USER_PREFIX and d.has("groups"):
             entry.groups = _clean(d.get("groups"))
-        await storage_of(req).put(prefix + name, orjson.dumps(entry.to_json()))
+        await save_record(storage_of(req), prefix + name, entry)
 
     async def write_group(b: Any, req: Request, d: FieldData) -> Response | None:
         await write(req, d, GROUP_PREFIX)

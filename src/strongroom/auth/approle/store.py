@@ -25,6 +25,7 @@ import orjson
 
 from strongroom.durations import rfc3339
 from strongroom.framework import Salt, TokenParams
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 SALT_KEY = "salt"
@@ -128,11 +129,10 @@ class AppRoleStore:
 
     # -- roles ----------------------------------------------------------------------------------
     async def role(self, name: str) -> Role | None:
-        raw = await self.storage.get(ROLE_PREFIX + name.lower())
-        return None if raw is None else Role.from_json(orjson.loads(raw))
+        return await load_record(self.storage, ROLE_PREFIX + name.lower(), Role.from_json)
 
     async def put_role(self, role: Role) -> None:
-        await self.storage.put(ROLE_PREFIX + role.name, orjson.dumps(role.to_json()))
+        await save_record(self.storage, ROLE_PREFIX + role.name, role)
 
     async def role_names(self) -> list[str]:
         return await self.storage.list(ROLE_PREFIX)
@@ -158,11 +158,10 @@ class AppRoleStore:
         return f"{SECRET_ID_PREFIX}{self.hmac(role_name)}/{self.hmac(secret_id)}"
 
     async def secret(self, key: str) -> SecretIdEntry | None:
-        raw = await self.storage.get(key)
-        return None if raw is None else SecretIdEntry.from_json(orjson.loads(raw))
+        return await load_record(self.storage, key, SecretIdEntry.from_json)
 
     async def put_secret(self, key: str, entry: SecretIdEntry) -> None:
-        await self.storage.put(key, orjson.dumps(entry.to_json()))
+        await save_record(self.storage, key, entry)
 
     async def delete_secret(self, key: str, entry: SecretIdEntry) -> None:
         await self.storage.delete(ACCESSOR_PREFIX + self.hmac(entry.accessor))

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 
 
 from strongroom.framework import TokenParams, storage_of
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 CLIENT_KEY = "config/client"
@@ -124,18 +124,16 @@ storage = storage_of  # the mount's storage view
 
 
 async def get_client_config(s: Storage) -> ClientConfig | None:
-    raw = await s.get(CLIENT_KEY)
-    return None if raw is None else ClientConfig.from_json(orjson.loads(raw))
+    return await load_record(s, CLIENT_KEY, ClientConfig.from_json)
 
 
 async def put_client_config(s: Storage, config: ClientConfig) -> None:
-    await s.put(CLIENT_KEY, orjson.dumps(config.to_json()))
+    await save_record(s, CLIENT_KEY, config)
 
 
 async def get_role(s: Storage, name: str) -> Role | None:
-    raw = await s.get(ROLE_PREFIX + name.lower())
-    return None if raw is None else Role.from_json(orjson.loads(raw))
+    return await load_record(s, ROLE_PREFIX + name.lower(), Role.from_json)
 
 
 async def put_role(s: Storage, role: Role) -> None:
-    await s.put(ROLE_PREFIX + role.name.lower(), orjson.dumps(role.to_json()))
+    await save_record(s, ROLE_PREFIX + role.name.lower(), role)

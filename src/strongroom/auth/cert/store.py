@@ -18,6 +18,7 @@ import orjson
 
 
 from strongroom.framework import TokenParams, storage_of
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 CONFIG_KEY = "config"
@@ -134,22 +135,20 @@ async def get_config(s: Storage) -> Config:
 
 
 async def put_config(s: Storage, config: Config) -> None:
-    await s.put(CONFIG_KEY, orjson.dumps(config.to_json()))
+    await save_record(s, CONFIG_KEY, config)
 
 
 async def get_role(s: Storage, name: str) -> CertRole | None:
-    raw = await s.get(CERT_PREFIX + name.lower())
-    return None if raw is None else CertRole.from_json(orjson.loads(raw))
+    return await load_record(s, CERT_PREFIX + name.lower(), CertRole.from_json)
 
 
 async def put_role(s: Storage, role: CertRole) -> None:
-    await s.put(CERT_PREFIX + role.name.lower(), orjson.dumps(role.to_json()))
+    await save_record(s, CERT_PREFIX + role.name.lower(), role)
 
 
 async def get_crl(s: Storage, name: str) -> CrlEntry | None:
-    raw = await s.get(CRL_PREFIX + name.lower())
-    return None if raw is None else CrlEntry.from_json(orjson.loads(raw))
+    return await load_record(s, CRL_PREFIX + name.lower(), CrlEntry.from_json)
 
 
 async def put_crl(s: Storage, name: str, entry: CrlEntry) -> None:
-    await s.put(CRL_PREFIX + name.lower(), orjson.dumps(entry.to_json()))
+    await save_record(s, CRL_PREFIX + name.lower(), entry)

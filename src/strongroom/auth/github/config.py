@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import orjson
 
 from strongroom.auth.github.api import DEFAULT_BASE_URL, GitHub, Refused, Unavailable
 from strongroom.errors import Internal, InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, storage_of, token_fields
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 if TYPE_CHECKING:
@@ -71,12 +71,11 @@ storage = storage_of  # the mount's storage view
 
 
 async def load_config(s: Storage) -> Config | None:
-    raw = await s.get(CONFIG_KEY)
-    return None if raw is None else Config.from_json(orjson.loads(raw))
+    return await load_record(s, CONFIG_KEY, Config.from_json)
 
 
 async def put_config(s: Storage, config: Config) -> None:
-    await s.put(CONFIG_KEY, orjson.dumps(config.to_json()))
+    await save_record(s, CONFIG_KEY, config)
 
 
 def check_base_url(url: str) -> str:

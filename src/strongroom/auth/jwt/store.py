@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import orjson
 
 from strongroom.framework import TokenParams
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 CONFIG_KEY = "config"
@@ -126,18 +126,16 @@ class JWTStore:
         self.storage = storage
 
     async def config(self) -> Config | None:
-        raw = await self.storage.get(CONFIG_KEY)
-        return None if raw is None else Config.from_json(orjson.loads(raw))
+        return await load_record(self.storage, CONFIG_KEY, Config.from_json)
 
     async def put_config(self, config: Config) -> None:
-        await self.storage.put(CONFIG_KEY, orjson.dumps(config.to_json()))
+        await save_record(self.storage, CONFIG_KEY, config)
 
     async def role(self, name: str) -> Role | None:
-        raw = await self.storage.get(ROLE_PREFIX + name.lower())
-        return None if raw is None else Role.from_json(orjson.loads(raw))
+        return await load_record(self.storage, ROLE_PREFIX + name.lower(), Role.from_json)
 
     async def put_role(self, role: Role) -> None:
-        await self.storage.put(ROLE_PREFIX + role.name, orjson.dumps(role.to_json()))
+        await save_record(self.storage, ROLE_PREFIX + role.name, role)
 
     async def delete_role(self, name: str) -> None:
         await self.storage.delete(ROLE_PREFIX + name.lower())

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 
 
 from strongroom.framework import TokenParams, storage_of
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 CONFIG_KEY = "config"
@@ -102,18 +102,16 @@ storage = storage_of  # the mount's storage view
 
 
 async def get_config(s: Storage) -> Config | None:
-    raw = await s.get(CONFIG_KEY)
-    return None if raw is None else Config.from_json(orjson.loads(raw))
+    return await load_record(s, CONFIG_KEY, Config.from_json)
 
 
 async def put_config(s: Storage, config: Config) -> None:
-    await s.put(CONFIG_KEY, orjson.dumps(config.to_json()))
+    await save_record(s, CONFIG_KEY, config)
 
 
 async def get_role(s: Storage, name: str) -> Role | None:
-    raw = await s.get(ROLE_PREFIX + name.lower())
-    return None if raw is None else Role.from_json(orjson.loads(raw))
+    return await load_record(s, ROLE_PREFIX + name.lower(), Role.from_json)
 
 
 async def put_role(s: Storage, role: Role) -> None:
-    await s.put(ROLE_PREFIX + role.name.lower(), orjson.dumps(role.to_json()))
+    await save_record(s, ROLE_PREFIX + role.name.lower(), role)

@@ -10,11 +10,11 @@ import ssl
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-import orjson
 
 from strongroom.auth.ldap.client import DEREF, TLS_VERSIONS, Settings, check_template
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, storage_of, token_fields
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 if TYPE_CHECKING:
@@ -136,8 +136,7 @@ async def get_config(req: Request) -> LdapConfig | None:
 
 
 async def load_config(st: Storage) -> LdapConfig | None:
-    raw = await st.get(CONFIG_KEY)
-    return None if raw is None else LdapConfig.from_json(orjson.loads(raw))
+    return await load_record(st, CONFIG_KEY, LdapConfig.from_json)
 
 
 async def read_config(b: LdapBackend, req: Request, d: FieldData) -> Response | None:
@@ -185,5 +184,5 @@ async def write_config(b: LdapBackend, req: Request, d: FieldData) -> Response |
         except (ssl.SSLError, ValueError):
             raise InvalidRequest("failed to parse certificate: not a PEM-encoded CA certificate") from None
     _validate(new)
-    await storage(req).put(CONFIG_KEY, orjson.dumps(new.to_json()))
+    await save_record(storage(req), CONFIG_KEY, new)
     return None

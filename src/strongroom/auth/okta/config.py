@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import orjson
 
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, storage_of, token_fields
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Storage
 
 if TYPE_CHECKING:
@@ -91,8 +91,7 @@ storage = storage_of  # the mount's storage view
 
 
 async def load_config(s: Storage) -> Config | None:
-    raw = await s.get(CONFIG_KEY)
-    return None if raw is None else Config.from_json(orjson.loads(raw))
+    return await load_record(s, CONFIG_KEY, Config.from_json)
 
 
 async def config_exists(b: OktaBackend, req: Request, d: FieldData) -> bool:
@@ -147,5 +146,5 @@ async def write_config(b: OktaBackend, req: Request, d: FieldData) -> Response |
     if d.has("bypass_okta_mfa"):
         cfg.bypass_okta_mfa = d.get("bypass_okta_mfa")
     cfg.token.update(d)
-    await s.put(CONFIG_KEY, orjson.dumps(cfg.to_json()))
+    await save_record(s, CONFIG_KEY, cfg)
     return Response(warnings=[BYPASS_WARNING]) if cfg.bypass_okta_mfa else None

@@ -10,6 +10,7 @@ import orjson
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path
 from strongroom.framework.path import name_regex
+from strongroom.framework.records import load_record, save_record
 from strongroom.logical import Request, Response, Storage
 
 if TYPE_CHECKING:
@@ -51,8 +52,7 @@ def paths() -> list[Path[RabbitMQBackend]]:
 
 
 async def load_role(storage: Storage, name: str) -> Role | None:
-    raw = await storage.get(ROLE_PREFIX + name)
-    return None if raw is None else Role.from_json(orjson.loads(raw))
+    return await load_record(storage, ROLE_PREFIX + name, Role.from_json)
 
 
 def _permissions(raw: Any, keys: tuple[str, ...], what: str) -> dict[str, str]:
@@ -98,7 +98,7 @@ async def write_role(b: RabbitMQBackend, req: Request, d: FieldData) -> None:
     role = Role(tags, parse_vhosts(raw_vhosts) if raw_vhosts else {},
                 parse_vhost_topics(raw_topics) if raw_topics else {})
     assert req.storage is not None
-    await req.storage.put(ROLE_PREFIX + str(d.get("name")), orjson.dumps(role.to_json()))
+    await save_record(req.storage, ROLE_PREFIX + str(d.get("name")), role)
 
 
 async def read_role(b: RabbitMQBackend, req: Request, d: FieldData) -> Response:
