@@ -95,7 +95,7 @@ class PostgreSQL(Plugin):
         async with self.pool.connection() as conn:
             for attempt in range(RETRIES):
                 try:
-                    if tail_lock is not None and transaction and len(queries) > 1 and params is None:
+                    if tail_lock is not None and len(queries) > 1:
                         await self._execute_split(conn, queries, tail_lock)
                         return None
                     return await self._execute_on(conn, queries, transaction=transaction, params=params)
@@ -146,16 +146,10 @@ class PostgreSQL(Plugin):
         transactions cannot both update ("tuple concurrently updated": the loser is rolled back and
         run again, hash and all). Queued here, our own credentials never collide."""
         texts = [q if isinstance(q, str) else q.as_string(conn) for q in queries]
-        try:
-            await conn.execute("BEGIN; " + texts[0])
-            async with tail_lock:
-                await conn.execute("; ".join(texts[1:]) + "; COMMIT")
-        except psycopg.errors.DatabaseError as e:
-            if isinstance(e, psycopg.OperationalError) and conn.broken:
-                raise
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                await conn.rollback()
-            raise StatementError(_message(e)) from None
+        # Each message through _execute_on: a refused statement rolls the transaction back there.
+        await PostgreSQL._execute_on(conn, ["BEGIN; " + texts[0]], transaction=False, params=None)
+        async with tail_lock:
+            await PostgreSQL._execute_on(conn, ["; ".join(texts[1:]) + "; COMMIT"], transaction=False, params=None)
 
     async def verify(self) -> None:
         await self._execute(["SELECT 1"])
