@@ -19,39 +19,22 @@ from strongroom.agent.config import ConfigError, parse
 from strongroom.agent.main import run
 from strongroom.agent.proxy import server_context
 from strongroom.agent.runner import Agent
-from tests.auth.cert.conftest import CertServer, make_pki
-from tests.compat.conftest import RunningServer, free_port
+from tests.auth.cert.conftest import CertServer, running_cert_server
+from tests.compat.conftest import free_port
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertServer]:
-    d = tmp_path_factory.mktemp("agent-tls")
-    pki = make_pki(d)
-    port = free_port()
-    cfg = d / "server.hcl"
-    cfg.write_text(f'storage "inmem" {{}}\nlog_level = "warning"\n'
-                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
-                   f'  tls_cert_file = "{d}/server.pem"\n  tls_key_file = "{d}/server.key"\n}}\n')
-    server = RunningServer(cfg, f"https://127.0.0.1:{port}", d)
-    server.verify = ssl.create_default_context(cafile=str(d / "ca.pem"))
-    server.start()
-    try:
-        with httpx.Client(base_url=f"{server.addr}/v1/", verify=server.verify) as c:
-            init = c.put("sys/init", json={"secret_shares": 1, "secret_threshold": 1}).json()
-            assert c.put("sys/unseal", json={"key": init["keys"][0]}).json()["sealed"] is False
-        s = CertServer(server, pki, init["root_token"])
-        assert s.root("POST", "sys/auth/cert", {"type": "cert"}).status_code == 204
+    with running_cert_server(tmp_path_factory.mktemp("agent-tls")) as s:
         assert s.root("POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"}}).status_code == 204
         assert s.root("POST", "secret/data/app", {"data": {"password": "hunter2"}}).status_code == 200
         assert s.root("POST", "sys/policies/acl/app",
                       {"policy": 'path "secret/data/app" { capabilities = ["read"] }'}).status_code == 204
         # Two certificate roles of the same CA: "web" gives policy app, "ops" policy ops.
         for name, policy in (("web", "app"), ("ops", "ops")):
-            r = s.root("POST", f"auth/cert/certs/{name}", {"certificate": pki.pem("ca"), "token_policies": policy})
+            r = s.root("POST", f"auth/cert/certs/{name}", {"certificate": s.pki.pem("ca"), "token_policies": policy})
             assert r.status_code == 204, r.text
         yield s
-    finally:
-        server.stop()
 
 
 def _cfg(s: CertServer, method_config: dict[str, Any], vault: dict[str, Any] | None = None,

@@ -5,6 +5,7 @@ the tests need, each written as <name>.pem / <name>.key in the PKI directory."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import ssl
@@ -130,9 +131,10 @@ class CertServer:
         return self.call("POST", "auth/cert/login", {"name": name} if name else {}, cert=cert)
 
 
-@pytest.fixture(scope="package")
-def cert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertServer]:
-    d = tmp_path_factory.mktemp("cert-auth")
+@contextlib.contextmanager
+def running_cert_server(d: Path) -> Iterator[CertServer]:
+    """A PKI made in ``d`` and a server on a TLS listener with that PKI's server certificate,
+    initialised (1 share), unsealed, auth/cert mounted; stopped on exit."""
     pki = make_pki(d)
     port = free_port()
     cfg = d / "server.hcl"
@@ -152,3 +154,9 @@ def cert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertServer
         yield CertServer(server, pki, init["root_token"])
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="package")
+def cert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertServer]:
+    with running_cert_server(tmp_path_factory.mktemp("cert-auth")) as s:
+        yield s
