@@ -7,10 +7,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import httpx
 import pytest
 
 from strongroom.config import ConfigError
-from tests.compat.conftest import RunningServer
+from tests.compat.conftest import RunningServer, json_receiver
 from tests.ha.conftest import is_active, leader, node, unseal, wait_for
 from tests.test_config import load_hcl, tcp
 
@@ -28,22 +26,8 @@ Hooks = list[dict[str, Any]]
 @pytest.fixture
 def hooks() -> Iterator[tuple[str, Hooks]]:
     """A webhook receiver: (its URL, the JSON bodies POSTed to it so far)."""
-    got: Hooks = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", got
-    httpd.shutdown()
+    with json_receiver("/hook") as received:
+        yield received
 
 
 def of_type(got: Hooks, kind: str) -> Hooks:
