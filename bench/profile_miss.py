@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import pstats
 import random
 import tempfile
-import time
 from pathlib import Path
+
+from inprocess import per_request
 
 from strongroom.core import Core, CoreConfig
 from strongroom.core.audit.table import AuditConfig, DeclaredDevice
@@ -68,25 +67,14 @@ async def main(args: argparse.Namespace) -> None:
     # miss it; the read cache is off. SQLite's page cache stays warm, as on a busy server.
 
     for name, reqs in (("kv-v2 read", kv), ("token lookup-self", lookups)):
-        prof = cProfile.Profile() if args.profile and args.profile in name else None
         await call("GET", reqs[0][0], reqs[0][1])  # imports, first-use work
-        times = []
-        for _ in range(1 if prof else args.rounds):
-            core.tokens._cache.clear()
-            t0 = time.perf_counter()
-            if prof:
-                prof.enable()
+
+        async def batch(reqs: list[tuple[str, str]] = reqs) -> None:
             for path, token in reqs:
                 await call("GET", path, token)
-            if prof:
-                prof.disable()
-            times.append((time.perf_counter() - t0) / len(reqs) * 1e6)
-        print(f"{name}: {min(times):.1f} us per request (best of {len(times)} rounds of {len(reqs)};"
-              f" all: {', '.join(f'{t:.0f}' for t in times)})" + (" (profiled)" if prof else ""))
-        if prof:
-            st = pstats.Stats(prof)
-            st.sort_stats("cumulative").print_stats(45)
-            st.sort_stats("tottime").print_stats(30)
+
+        await per_request(name, batch, len(reqs), args.rounds, profile=bool(args.profile) and args.profile in name,
+                          before_round=core.tokens._cache.clear)
     await core.seal()
     await storage.close()
 

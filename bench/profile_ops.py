@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import pstats
 import tempfile
-import time
 from pathlib import Path
+
+from inprocess import per_request
 
 from strongroom.core import Core, CoreConfig
 from strongroom.core.audit.table import AuditConfig, DeclaredDevice
@@ -70,23 +69,12 @@ async def main(args: argparse.Namespace) -> None:
     for name in chosen:
         path, body = SCENARIOS[name]
         await call("POST", path, body)
-        prof = cProfile.Profile() if args.profile == name else None
-        times = []
-        for _ in range(1 if prof else args.rounds):
-            t0 = time.perf_counter()
-            if prof:
-                prof.enable()
+
+        async def batch(path: str = path, body: bytes = body) -> None:
             for _ in range(args.requests):
                 await call("POST", path, body)
-            if prof:
-                prof.disable()
-            times.append((time.perf_counter() - t0) / args.requests * 1e6)
-        print(f"{name}: {min(times):.1f} us per request (best of {len(times)} rounds of {args.requests};"
-              f" all: {', '.join(f'{t:.0f}' for t in times)})" + (" (profiled)" if prof else ""))
-        if prof:
-            st = pstats.Stats(prof)
-            st.sort_stats("cumulative").print_stats(50)
-            st.sort_stats("tottime").print_stats(35)
+
+        await per_request(name, batch, args.requests, args.rounds, profile=args.profile == name, top=(50, 35))
     await core.seal()
     await storage.close()
 
