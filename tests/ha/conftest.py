@@ -73,26 +73,11 @@ def unseal(server: RunningServer, keys: list[str]) -> None:
 def cluster(tmp_path: Path, tables: tuple[str, str]) -> Iterator[list[RunningServer]]:
     """Two unsealed nodes on the same tables: the first active (kv-v2 at secret/), the second standby.
     Request forwarding off (the standby redirects, 307): tests/ha/test_forwarding.py has it on."""
-    a, b = (node(tmp_path, tables, n, top="disable_request_forwarding = true\n") for n in "ab")
-    servers = [a, b]
+    servers = [node(tmp_path, tables, n, top="disable_request_forwarding = true\n") for n in "ab"]
     try:
-        a.start()
-        init = httpx.put(f"{a.addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=30).json()
-        keys, root = init["keys_base64"], init["root_token"]
-        unseal(a, keys)
-        wait_for(lambda: is_active(a))
-        httpx.post(f"{a.addr}/v1/sys/mounts/secret", headers={"X-Vault-Token": root},
-                   json={"type": "kv", "options": {"version": "2"}}, timeout=10).raise_for_status()
-        b.start()
-        unseal(b, keys)
-        wait_for(lambda: leader(b).get("leader_address") == a.addr)
-        for s in servers:
-            s.root_token, s.keys = root, keys
-        yield servers
+        yield start_cluster(servers)
     finally:
-        for s in servers:
-            if s.proc is not None and s.proc.poll() is None:
-                s.stop()
+        stop_all(servers)
 
 
 # -- etcd (storage "etcd" { ha_enabled }), and any storage stanza ------------------------------------

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.compat.conftest import RunningServer
-from tests.ha.conftest import is_active, leader, node, unseal, wait_for
+from tests.ha.conftest import is_active, leader, node, start_cluster, stop_all
 
 # The test's client connects from 127.0.0.2 (the kernel routes all of 127/8 to lo), the nodes from
 # 127.0.0.1: the active's audit log shows whose address a forwarded request carries.
@@ -35,28 +35,10 @@ def trio(tmp_path: Path, tables: tuple[str, str]) -> Iterator[list[RunningServer
     same file audit device in its config (only an active node's audit runs)."""
     audit = f'audit "file" "file" {{\n  options {{\n    file_path = "{tmp_path / "audit.log"}"\n  }}\n}}\n'
     servers = [node(tmp_path, tables, n, top=audit) for n in "abc"]
-    a = servers[0]
     try:
-        a.start()
-        init = httpx.put(f"{a.addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=30).json()
-        keys, root = init["keys_base64"], init["root_token"]
-        unseal(a, keys)
-        wait_for(lambda: is_active(a))
-        auth = {"X-Vault-Token": root}
-        httpx.post(f"{a.addr}/v1/sys/mounts/secret", headers=auth, json={"type": "kv", "options": {"version": "2"}},
-                   timeout=10).raise_for_status()
-        for s in servers[1:]:
-            s.start()
-            unseal(s, keys)
-        for s in servers[1:]:
-            wait_for(lambda s=s: leader(s).get("leader_address") == a.addr)  # type: ignore[misc]
-        for s in servers:
-            s.root_token, s.keys = root, keys
-        yield servers
+        yield start_cluster(servers)
     finally:
-        for s in servers:
-            if s.proc is not None and s.proc.poll() is None:
-                s.stop()
+        stop_all(servers)
 
 
 def _audited(tmp_path: Path, path: str) -> list[dict[str, object]]:
