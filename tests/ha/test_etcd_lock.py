@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from strongroom.core.ha import HA
+from strongroom.core.ha import HA, HALock
 from strongroom.errors import InvalidRequest
 from strongroom.storage import open_storage
 from strongroom.storage.etcd import EtcdStorage
@@ -43,6 +43,23 @@ async def stores(etcd_fast: EtcdServer) -> AsyncIterator[Stores]:
     finally:
         await s1.close()
         await s2.close()
+
+
+async def _active(lock: HALock) -> tuple[HA, list[str]]:
+    """An HA loop on ``lock`` for node "one", once it is active (within 3 s), and the list of its
+    "active"/"standby" transitions so far."""
+    ha = HA(lock, "http://one:8200")
+    events: list[str] = []
+
+    async def note(what: str) -> None:
+        events.append(what)
+
+    ha.start(lambda: note("active"), lambda: note("standby"))
+    deadline = time.monotonic() + 3
+    while not ha.fenced_active and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert ha.fenced_active
+    return ha, events
 
 
 def _lock(s: EtcdStorage) -> EtcdHALock:
@@ -156,17 +173,8 @@ async def test_fencing_stops_acting_before_the_lease_can_expire(stores: Stores) 
     etcd can expire its lease; another node takes the lock only after that."""
     s1, s2 = stores
     stalling = Stalling(_lock(s1))
-    ha = HA(stalling, "http://one:8200")
-    events: list[str] = []
-
-    async def note(what: str) -> None:
-        events.append(what)
-
-    ha.start(lambda: note("active"), lambda: note("standby"))
-    deadline = time.monotonic() + 3
-    while not ha.fenced_active and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    assert ha.fenced_active and events == ["active"]
+    ha, events = await _active(stalling)
+    assert events == ["active"]
     stalling.stall = True
     stalled_at = time.monotonic()
     while ha.fenced_active:
@@ -190,17 +198,7 @@ async def test_the_active_stops_acting_when_etcd_is_lost(tmp_path: Path) -> None
     etcd = start_etcd_or_skip(work, fast=True)
     try:
         s1 = await _open(etcd, "/sr-lost/")
-        ha = HA(_lock(s1), "http://one:8200")
-        events: list[str] = []
-
-        async def note(what: str) -> None:
-            events.append(what)
-
-        ha.start(lambda: note("active"), lambda: note("standby"))
-        deadline = time.monotonic() + 3
-        while not ha.fenced_active and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        assert ha.fenced_active
+        ha, events = await _active(_lock(s1))
         etcd.proc.kill()
         etcd.proc.wait(5)
         lost_at = time.monotonic()
