@@ -7,20 +7,12 @@ import json
 
 import hvac
 from tests.compat.conftest import RunningServer, sqlite_server  # noqa: F401 (the fixture)
-
-
-def _unsealed(server: RunningServer) -> hvac.Client:
-    client = hvac.Client(url=server.addr)
-    init = client.sys.initialize(secret_shares=1, secret_threshold=1)
-    server.root_token = init["root_token"]
-    client.sys.submit_unseal_key(init["keys_base64"][0])
-    client.token = server.root_token
-    return client
+from tests.identity.conftest import hvac_unsealed
 
 
 def test_hvac_identity_api_and_bao_cli(sqlite_server: RunningServer) -> None:  # noqa: F811
     s = sqlite_server
-    client = _unsealed(s)
+    client = hvac_unsealed(s)
     ident = client.secrets.identity
     made = ident.create_or_update_entity(name="bob", policies=["p1"], metadata={"team": "ops"})
     eid = made["data"]["id"]

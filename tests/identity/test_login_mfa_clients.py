@@ -18,15 +18,7 @@ import hvac
 import pyotp
 import pytest
 from tests.compat.conftest import RunningServer, bao_binary, sqlite_server  # noqa: F401 (the fixture)
-
-
-def _unsealed(server: RunningServer) -> hvac.Client:
-    client = hvac.Client(url=server.addr)
-    init = client.sys.initialize(secret_shares=1, secret_threshold=1)
-    server.root_token = init["root_token"]
-    client.sys.submit_unseal_key(init["keys_base64"][0])
-    client.token = server.root_token
-    return client
+from tests.identity.conftest import hvac_unsealed
 
 
 def _bao_env(server: RunningServer) -> dict[str, str]:
@@ -76,7 +68,7 @@ def _json_tail(text: str) -> dict[str, Any]:
 
 def test_login_mfa_with_hvac_and_the_bao_cli(sqlite_server: RunningServer) -> None:  # noqa: F811
     s = sqlite_server
-    client = _unsealed(s)
+    client = hvac_unsealed(s)
     client.sys.enable_auth_method("userpass")
     acc = client.sys.list_auth_methods()["data"]["userpass/"]["accessor"]
     mid = client.write("identity/mfa/method/totp", issuer="Acme", method_name="mytotp")["data"]["method_id"]
