@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.storage.services import end_process
+
 from strongroom.cli import main
 
 REFERENCE = os.environ.get("STRONGROOM_TEST_REFERENCE", "")
@@ -80,13 +82,7 @@ class Server:
         return m.group(1) if m else None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        end_process(self.proc)
 
 
 def start_server(workdir: Path, args: list[str], port: int, *, ready: tuple[int, ...] = (200,)) -> Server:

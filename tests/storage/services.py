@@ -53,12 +53,19 @@ class EtcdServer:
     log: Path
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        end_process(self.proc)
+
+
+def end_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a service the tests started: SIGTERM, then SIGKILL if it is not gone within ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
 
 
 def start_etcd_or_skip(workdir: Path, *, fast: bool = False) -> EtcdServer:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from tests.auth.conftest import Vault
+from tests.storage.services import end_process
 
 from strongroom.testing import asgi_client, unsealed_core
 
@@ -150,11 +151,7 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
         d.ldap("ldapadd", stdin=_ldif())
         yield d
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        end_process(proc)
         log.close()
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.storage.services import end_process
 
 ACCOUNT = "123456789012"  # moto's default account id
 ROOT_KEY, ROOT_SECRET = "AKIAROOTROOTROOT", "root-secret-key"
@@ -53,11 +54,7 @@ def running_moto(**env: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        end_process(proc)
 
 
 @pytest.fixture(scope="session")
