@@ -121,15 +121,15 @@ def audit_stanza(work: str) -> str:
     return f'audit "file" "bench" {{\n  options {{\n    file_path = "{work}/audit.log"\n  }}\n}}\n'
 
 
-def start_strongroom(port: int, db: Path | None = None, prefix: str = "sr-bench-", listener: str = "") -> Server:
+def start_strongroom(port: int, db: Path | None = None, prefix: str = "sr-bench-", extra: str = "") -> Server:
     """Strongroom with sqlite storage (``db``, default a fresh file in the scratch dir) and a file
-    audit device (and ``listener``, another listener stanza); config and audit log in a scratch dir
-    removed by ``stop()``."""
+    audit device (and ``extra``, more config: another listener stanza, ``disable_cache``); config and
+    audit log in a scratch dir removed by ``stop()``."""
     work = tempfile.mkdtemp(prefix=prefix)
     cfg = Path(work, "config.hcl")
     cfg.write_text(f'storage "sqlite" {{\n  path = "{db or Path(work, "strongroom.db")}"\n}}\n'
                    f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
-                   'log_level = "warning"\n' + audit_stanza(work) + listener)
+                   'log_level = "warning"\n' + audit_stanza(work) + extra)
     proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "strongroom", "server", f"-config={cfg}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return Server("strongroom", f"http://127.0.0.1:{port}", proc, work)
@@ -386,7 +386,7 @@ def main() -> int:
     tls_dir = Path(tempfile.mkdtemp(prefix="bench-tls-"))
     tls = logins.make_tls(tls_dir)  # a second, TLS listener on each server (the cert login cells)
     tls_ports = {"strongroom": free_port(), "openbao": free_port()}
-    servers = [start_strongroom(free_port(), listener=logins.tls_listener(tls_ports["strongroom"], tls))]
+    servers = [start_strongroom(free_port(), extra=logins.tls_listener(tls_ports["strongroom"], tls))]
     if args.openbao:
         servers.append(start_openbao(free_port(), listener=logins.tls_listener(tls_ports["openbao"], tls)))
     results: dict[tuple[str, str, int], dict[str, Any]] = {}

@@ -272,12 +272,12 @@ def warm_page_cache(db: Path) -> None:
 
 
 def measure(ds: DataSet, root: Path, meta: dict[str, Any], port: int, duration: int, conns: int,
-            warm: bool) -> Run:
+            warm: bool, extra: str = "") -> Run:
     run = Run(ds)
     if warm:
         warm_page_cache(root / ds.name / "strongroom.db")
     started = time.monotonic()
-    server = start_strongroom(port, root / ds.name / "strongroom.db", prefix="sr-scale-")
+    server = start_strongroom(port, root / ds.name / "strongroom.db", prefix="sr-scale-", extra=extra)
     try:
         unseal(server, meta, run, started)
         time.sleep(1)  # let the post-unseal work settle before reading RSS
@@ -415,6 +415,9 @@ def main() -> int:
                     help="leases for the in-process worst-case heap memory probe (0: skip)")
     ap.add_argument("--cold", action="store_true",
                     help="do not read the database into the OS page cache before each start")
+    ap.add_argument("--disable-cache", action="store_true",
+                    help="start the server with disable_cache = true (no physical cache, no read cache): "
+                         "every read misses, so the sets compare the miss path at each size (issue #12)")
     ap.add_argument("--populate-only", action="store_true")
     ap.add_argument("--json", help="also write the raw results to this file")
     args = ap.parse_args()
@@ -436,7 +439,8 @@ def main() -> int:
     runs: list[Run] = []
     for r in range(args.rounds):
         for i, ds in enumerate(sets):
-            run = measure(ds, root, metas[ds], args.port + i, args.duration, args.connections, not args.cold)
+            run = measure(ds, root, metas[ds], args.port + i, args.duration, args.connections, not args.cold,
+                          "disable_cache = true\n" if args.disable_cache else "")
             print(f"round {r + 1} {ds.label}: serving {run.start_to_serving:.2f} s after start, "
                   f"unseal {run.last_key_to_unsealed:.3f} s, RSS {run.rss_unsealed_kib / 1024:.0f} MiB; "
                   + ", ".join(f"{n} {c['rps']:.0f}/s p99 {c['p99']}" for n, c in run.wrk.items()), flush=True)
