@@ -60,8 +60,9 @@ class APIBackend(Backend):
         await super().deactivate()
 
 
-async def call_json(client: httpx.AsyncClient, method: str, url: str, *, shown: str, api: str, timeout: float,
-                    unavailable: type[Exception], headers: dict[str, str], params: dict[str, str] | None = None,
+async def call_json(client: httpx.AsyncClient, method: str, url: str, *, shown: str, api: str,
+                    timeout: float, unavailable: type[Exception], headers: dict[str, str],
+                    params: dict[str, str] | None = None,
                     content: bytes | None = None) -> tuple[httpx.Response, Any]:
     """One call and its answer, parsed (None when empty or not JSON; the caller judges the status).
     A call that gets no answer raises ``unavailable`` naming ``method shown`` and ``api``, never the

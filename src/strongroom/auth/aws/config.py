@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strongroom.auth.aws.store import ClientConfig, get_client_config, put_client_config, storage
-from strongroom.errors import InvalidRequest, NotFound
+from strongroom.errors import NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.framework.http_client import check_http_url
 
