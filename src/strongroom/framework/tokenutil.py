@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework.fields import Field, FieldData, FieldType
 from strongroom.logical import Auth
 
@@ -195,6 +195,11 @@ class TokenParams:
             if value:
                 data[old] = value
         return data
+
+    def check_source(self, remote_addr: str) -> None:
+        """403 "permission denied" unless ``remote_addr`` lies in ``token_bound_cidrs`` (if any)."""
+        if not addr_allowed(remote_addr, self.token_bound_cidrs):
+            raise PermissionDenied()
 
     def fill_auth(self, auth: Auth, remote_addr: str) -> Auth:
         """Copy the parameters onto a login's Auth (core then mints the token from it)."""

@@ -5,11 +5,11 @@ in Vault; the secret key is stored through the barrier and never returned."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from strongroom.auth.aws.store import ClientConfig, get_client_config, put_client_config, storage
-from strongroom.errors import InvalidRequest, NotFound
+from strongroom.errors import NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
+from strongroom.framework.http_client import check_http_url
 
 if TYPE_CHECKING:
     from strongroom.auth.aws import AwsBackend
@@ -45,16 +45,7 @@ def paths() -> list[Path[AwsBackend]]:
 
 def _check_url(name: str, value: str) -> str:
     value = value.strip()
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest(f"invalid {name} {value!r}: must be an http(s) URL")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise InvalidRequest(f"invalid {name} {value!r}: bad port") from None
-    return value.rstrip("/")
+    return check_http_url(name, value) if value else ""
 
 
 async def config_exists(b: AwsBackend, req: Request, d: FieldData) -> bool:

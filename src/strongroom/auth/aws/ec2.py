@@ -31,9 +31,10 @@ import orjson
 
 from strongroom.auth.aws import awsapi, pkcs7
 from strongroom.auth.aws.certs import certificates
-from strongroom.auth.aws.store import AUTH_EC2, ClientConfig, Role, get_role, storage
-from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework import FieldData, Request, Response, addr_allowed
+from strongroom.auth.aws.roles import login_role
+from strongroom.auth.aws.store import AUTH_EC2, ClientConfig, Role, storage
+from strongroom.errors import InvalidRequest
+from strongroom.framework import FieldData, Request, Response
 from strongroom.logical import Auth, Storage
 
 if TYPE_CHECKING:
@@ -146,14 +147,8 @@ async def login_ec2(b: AwsBackend, req: Request, d: FieldData, config: ClientCon
         raise InvalidRequest(f"failed to verify the instance identity document using pkcs7: {e}") from None
     doc = parse_document(content)
     role_name: str = d.get("role") or doc.ami_id
-    role = await get_role(s, role_name)
-    if role is None:
-        raise InvalidRequest(f"entry for role {role_name} not found")
-    if role.auth_type != AUTH_EC2:
-        raise InvalidRequest(f"auth method ec2 not allowed for role {role_name}")
     addr = req.connection.remote_addr
-    if role.token.token_bound_cidrs and not addr_allowed(addr, role.token.token_bound_cidrs):
-        raise PermissionDenied("permission denied")
+    role = await login_role(s, role_name, AUTH_EC2, addr)
 
     async with b.instance_lock(doc.instance_id):  # one login per instance at a time: no nonce race
         return await _login_instance(b, s, d, config, doc, role_name, role, addr)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strongroom.auth.aws import ec2, iam
-from strongroom.auth.aws.store import AUTH_IAM, ClientConfig, Role, get_client_config, get_role, storage
-from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.auth.aws.roles import login_role
+from strongroom.auth.aws.store import AUTH_IAM, ClientConfig, Role, get_client_config, storage
+from strongroom.errors import InvalidRequest
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.framework.globs import glob_match
 from strongroom.logical import Auth
 
@@ -78,14 +79,8 @@ async def login_iam(b: AwsBackend, req: Request, d: FieldData) -> Response | Non
     principal = iam.parse_arn(caller.arn)
     canonical = principal.canonical_arn()
     role_name: str = d.get("role") or principal.friendly_name
-    role = await get_role(s, role_name)
-    if role is None:
-        raise InvalidRequest(f"entry for role {role_name} not found")
-    if role.auth_type != AUTH_IAM:
-        raise InvalidRequest(f"auth method iam not allowed for role {role_name}")
     addr = req.connection.remote_addr
-    if role.token.token_bound_cidrs and not addr_allowed(addr, role.token.token_bound_cidrs):
-        raise PermissionDenied("permission denied")
+    role = await login_role(s, role_name, AUTH_IAM, addr)
     unique_id = caller.user_id.split(":")[0]
     if not bound(role, canonical, caller.arn, unique_id):
         raise InvalidRequest(f"IAM Principal {caller.arn!r} does not belong to the role {role_name!r}")

@@ -25,6 +25,7 @@ from strongroom.auth.aws.store import (
 )
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex, token_fields
+from strongroom.logical import Storage
 
 if TYPE_CHECKING:
     from strongroom.auth.aws import AwsBackend
@@ -198,3 +199,15 @@ async def write_role(b: AwsBackend, req: Request, d: FieldData) -> Response | No
 async def delete_role(b: AwsBackend, req: Request, d: FieldData) -> Response | None:
     await storage(req).delete(ROLE_PREFIX + d.get("role").lower())
     return None
+
+
+async def login_role(s: Storage, name: str, auth_type: str, remote_addr: str) -> Role:
+    """The role an ``auth_type`` login names, once it is a role of that type and admits the caller's
+    address (its token_bound_cidrs)."""
+    role = await get_role(s, name)
+    if role is None:
+        raise InvalidRequest(f"entry for role {name} not found")
+    if role.auth_type != auth_type:
+        raise InvalidRequest(f"auth method {auth_type} not allowed for role {name}")
+    role.token.check_source(remote_addr)
+    return role

@@ -14,8 +14,7 @@ from typing import Any
 
 
 from strongroom.framework import TokenParams, storage_of
-from strongroom.framework.records import load_record, save_record
-from strongroom.logical import Storage
+from strongroom.framework.records import NamedRecords, RecordAt
 
 CLIENT_KEY = "config/client"
 ROLE_PREFIX = "role/"
@@ -122,18 +121,8 @@ class Role:
 
 storage = storage_of  # the mount's storage view
 
+_config = RecordAt(CLIENT_KEY, ClientConfig.from_json)
+get_client_config, put_client_config = _config.get, _config.put
 
-async def get_client_config(s: Storage) -> ClientConfig | None:
-    return await load_record(s, CLIENT_KEY, ClientConfig.from_json)
-
-
-async def put_client_config(s: Storage, config: ClientConfig) -> None:
-    await save_record(s, CLIENT_KEY, config)
-
-
-async def get_role(s: Storage, name: str) -> Role | None:
-    return await load_record(s, ROLE_PREFIX + name.lower(), Role.from_json)
-
-
-async def put_role(s: Storage, role: Role) -> None:
-    await save_record(s, ROLE_PREFIX + role.name.lower(), role)
+_roles = NamedRecords(ROLE_PREFIX, Role.from_json)
+get_role, put_role = _roles.get, _roles.put

@@ -18,7 +18,7 @@ import orjson
 
 
 from strongroom.framework import TokenParams, storage_of
-from strongroom.framework.records import load_record, save_record
+from strongroom.framework.records import NamedRecords, load_record, save_record
 from strongroom.logical import Storage
 
 CONFIG_KEY = "config"
@@ -138,12 +138,8 @@ async def put_config(s: Storage, config: Config) -> None:
     await save_record(s, CONFIG_KEY, config)
 
 
-async def get_role(s: Storage, name: str) -> CertRole | None:
-    return await load_record(s, CERT_PREFIX + name.lower(), CertRole.from_json)
-
-
-async def put_role(s: Storage, role: CertRole) -> None:
-    await save_record(s, CERT_PREFIX + role.name.lower(), role)
+_roles = NamedRecords(CERT_PREFIX, CertRole.from_json)
+get_role, put_role = _roles.get, _roles.put
 
 
 async def get_crl(s: Storage, name: str) -> CrlEntry | None:

@@ -16,9 +16,10 @@ import hmac
 from typing import TYPE_CHECKING, Any
 
 from strongroom.auth.container.engine import CONTAINER_RE, EngineUnavailable, addresses, inspect
-from strongroom.auth.container.store import Role, get_config, get_role, storage
-from strongroom.errors import Internal, InvalidRequest, PermissionDenied, StrongroomError
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.auth.rolelogin import open_login
+from strongroom.auth.container.store import Role, get_config, get_role
+from strongroom.errors import InvalidRequest, PermissionDenied, StrongroomError
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.logical import Auth, Storage
 
 if TYPE_CHECKING:
@@ -49,25 +50,14 @@ def _labels_match(info: dict[str, Any], role: Role) -> None:
             raise PermissionDenied("container labels do not match the role")
 
 
-async def login(b: ContainerBackend, req: Request, d: FieldData) -> Response | None:
-    role_name: str = d.get("role")
-    if not role_name:
-        raise InvalidRequest("missing role")
-    container: str = d.get("container_id").strip()
-    if not container:
-        raise InvalidRequest("missing container_id")
+def _check_id(container: str) -> None:
     if not CONTAINER_RE.fullmatch(container):
         raise InvalidRequest("invalid container_id")
-    s = storage(req)
-    role = await get_role(s, role_name)
-    if role is None:
-        raise InvalidRequest(f'invalid role name "{role_name}"')
+
+
+async def login(b: ContainerBackend, req: Request, d: FieldData) -> Response | None:
+    container, role, config = await open_login(req, d, "container_id", get_role, get_config, _check_id)
     addr = req.connection.remote_addr
-    if role.token.token_bound_cidrs and not addr_allowed(addr, role.token.token_bound_cidrs):
-        raise PermissionDenied("permission denied")
-    config = await get_config(s)
-    if config is None:
-        raise Internal("could not load backend configuration")
     try:
         info = await inspect(b.engines.client(config.engine_socket, b.engine_timeout), container)
     except EngineUnavailable as e:

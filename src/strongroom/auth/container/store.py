@@ -12,8 +12,7 @@ from typing import Any
 
 
 from strongroom.framework import TokenParams, storage_of
-from strongroom.framework.records import load_record, save_record
-from strongroom.logical import Storage
+from strongroom.framework.records import NamedRecords, RecordAt
 
 CONFIG_KEY = "config"
 ROLE_PREFIX = "role/"
@@ -56,18 +55,8 @@ class Role:
 
 storage = storage_of  # the mount's storage view
 
+_config = RecordAt(CONFIG_KEY, Config.from_json)
+get_config, put_config = _config.get, _config.put
 
-async def get_config(s: Storage) -> Config | None:
-    return await load_record(s, CONFIG_KEY, Config.from_json)
-
-
-async def put_config(s: Storage, config: Config) -> None:
-    await save_record(s, CONFIG_KEY, config)
-
-
-async def get_role(s: Storage, name: str) -> Role | None:
-    return await load_record(s, ROLE_PREFIX + name.lower(), Role.from_json)
-
-
-async def put_role(s: Storage, role: Role) -> None:
-    await save_record(s, ROLE_PREFIX + role.name.lower(), role)
+_roles = NamedRecords(ROLE_PREFIX, Role.from_json)
+get_role, put_role = _roles.get, _roles.put

@@ -14,12 +14,9 @@ The GitHub token a renewal re-checks with is kept in the Strongroom token's inte
 
 from __future__ import annotations
 
-
-import httpx
-
 from strongroom.auth.github import config, login, mapping
-from strongroom.framework import Backend, BackendConfig, Path
-from strongroom.framework.http_client import PooledClient
+from strongroom.framework import BackendConfig, Path
+from strongroom.framework.http_client import APIBackend
 from strongroom.logical import Auth, Storage
 
 
@@ -27,29 +24,20 @@ def paths() -> list[Path[GitHubBackend]]:
     return [*config.paths(), *mapping.paths(), *login.paths()]
 
 
-class GitHubBackend(Backend):
+class GitHubBackend(APIBackend):
     backend_type = "credential"
     help = ("The GitHub auth method lets users log in with a GitHub personal access token. Configure the\n"
             "organization at config; map teams and users to policies at map/teams/<team> and map/users/<user>.")
 
-    #: Seconds one GitHub API call may take; and a whole login (several calls, all pages).
-    api_timeout: float = 10.0
+    #: Seconds a whole login may take (several calls, all pages; one call: ``api_timeout``).
     login_timeout: float = 30.0
 
     def __init__(self, cfg: BackendConfig) -> None:
         super().__init__(cfg, paths())
-        self._http = PooledClient(max_connections=64, max_keepalive_connections=16)
-
-    def client(self) -> httpx.AsyncClient:
-        return self._http.get()
 
     async def renew_auth(self, storage: Storage, auth: Auth) -> None:
         """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
         await login.renew_auth(self, storage, auth)
-
-    async def deactivate(self) -> None:
-        await self._http.close()
-        await super().deactivate()
 
 
 __all__ = ["GitHubBackend", "paths"]

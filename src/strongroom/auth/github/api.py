@@ -12,18 +12,17 @@ SECURITY: the token is only ever an ``Authorization`` header; it never reaches a
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
-import orjson
+
+from strongroom.framework.http_client import call_json
 
 DEFAULT_BASE_URL = "https://api.github.com/"
 PER_PAGE = 100
 MAX_PAGES = 50  # 5,000 orgs or teams: far beyond any real user; stops a looping server
-_MAX_BODY = 4 << 20
 _NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="next"')
 
 
@@ -55,20 +54,8 @@ class GitHub:
         headers = {"Accept": "application/vnd.github.v3+json", "User-Agent": "strongroom"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        try:
-            async with asyncio.timeout(self.timeout):
-                resp = await self.client.get(url, params=params, headers=headers, timeout=self.timeout)
-        except (TimeoutError, httpx.TimeoutException):
-            raise Unavailable(f"GET {url}: GitHub did not answer within {self.timeout:g}s") from None
-        except httpx.ConnectError as e:
-            raise Unavailable(f"GET {url}: {type(e).__name__}: {e}") from None
-        except httpx.HTTPError as e:  # its text may quote request headers: never shown
-            raise Unavailable(f"GET {url}: {type(e).__name__}") from None
-        body = resp.content[:_MAX_BODY]
-        try:
-            doc: Any = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            doc = None
+        resp, doc = await call_json(self.client, "GET", url, shown=url, api="GitHub", timeout=self.timeout,
+                                    unavailable=Unavailable, headers=headers, params=params)
         if resp.status_code != 200:
             message = doc.get("message") if isinstance(doc, dict) else None
             text = f"GET {url}: {resp.status_code} {message or resp.reason_phrase}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from strongroom.auth.kubernetes.store import Config, get_config, put_config, storage
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
+from strongroom.framework.http_client import check_http_url
 
 if TYPE_CHECKING:
     from strongroom.auth.kubernetes import KubernetesBackend
@@ -86,14 +86,7 @@ def _check_host(host: str) -> str:
     host = host.strip()
     if not host:
         raise InvalidRequest("no host provided")
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest(f"invalid kubernetes_host {host!r}: must be an http(s) URL")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise InvalidRequest(f"invalid kubernetes_host {host!r}: bad port") from None
-    return host.rstrip("/")
+    return check_http_url("kubernetes_host", host)
 
 
 async def read_config(b: KubernetesBackend, req: Request, d: FieldData) -> Response | None:

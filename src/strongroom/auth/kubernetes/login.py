@@ -35,9 +35,10 @@ from strongroom.auth.kubernetes.config import LOCAL_CA_PATH, LOCAL_JWT_PATH, Pub
 from strongroom.auth.kubernetes.review import ReviewRejected, ReviewUnavailable, namespace_labels, review
 from strongroom.auth.kubernetes.roles import allowed
 from strongroom.auth.kubernetes.selector import NAMESPACE_RE, matches, parse_selector
-from strongroom.auth.kubernetes.store import ALIAS_SOURCE_NAME, Config, Role, get_config, get_role, storage
-from strongroom.errors import Internal, InvalidRequest, PermissionDenied, StrongroomError
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.auth.rolelogin import open_login
+from strongroom.auth.kubernetes.store import ALIAS_SOURCE_NAME, Config, Role, get_config, get_role
+from strongroom.errors import InvalidRequest, PermissionDenied, StrongroomError
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.logical import Auth
 
 if TYPE_CHECKING:
@@ -203,22 +204,8 @@ async def _local_file(path: str) -> str:
 
 
 async def login(b: KubernetesBackend, req: Request, d: FieldData) -> Response | None:
-    role_name: str = d.get("role")
-    if not role_name:
-        raise InvalidRequest("missing role")
-    jwt: str = d.get("jwt").strip()
-    if not jwt:
-        raise InvalidRequest("missing jwt")
-    s = storage(req)
-    role = await get_role(s, role_name)
-    if role is None:
-        raise InvalidRequest(f'invalid role name "{role_name}"')
+    jwt, role, config = await open_login(req, d, "jwt", get_role, get_config)
     addr = req.connection.remote_addr
-    if role.token.token_bound_cidrs and not addr_allowed(addr, role.token.token_bound_cidrs):
-        raise _forbidden()
-    config = await get_config(s)
-    if config is None:
-        raise Internal("could not load backend configuration")
 
     header, claims, signing_input, sig = parse_jwt(jwt)
     if config.pem_keys and not verify_signature(str(header["alg"]), signing_input, sig, config.pem_keys):

@@ -14,12 +14,9 @@ The password a renewal logs in again with is kept in the Strongroom token's inte
 
 from __future__ import annotations
 
-
-import httpx
-
 from strongroom.auth.okta import config, login, mapping
-from strongroom.framework import Backend, BackendConfig, Path
-from strongroom.framework.http_client import PooledClient
+from strongroom.framework import BackendConfig, Path
+from strongroom.framework.http_client import APIBackend
 from strongroom.logical import Auth, Storage
 
 
@@ -27,30 +24,21 @@ def paths() -> list[Path[OktaBackend]]:
     return [*config.paths(), *mapping.paths(), *login.paths()]
 
 
-class OktaBackend(Backend):
+class OktaBackend(APIBackend):
     backend_type = "credential"
     help = ("The Okta credential provider allows authentication querying, checking username and password,\n"
             "and associating policies. If an api token is configured groups are pulled down from Okta.")
 
-    #: Seconds one Okta call may take; a whole login (MFA push included); between push polls.
-    api_timeout: float = 10.0
+    #: Seconds a whole login may take (MFA push included; one call: ``api_timeout``); between push polls.
     login_timeout: float = 60.0
     poll_interval: float = 1.0
 
     def __init__(self, cfg: BackendConfig) -> None:
         super().__init__(cfg, paths())
-        self._http = PooledClient(max_connections=64, max_keepalive_connections=16)
-
-    def client(self) -> httpx.AsyncClient:
-        return self._http.get()
 
     async def renew_auth(self, storage: Storage, auth: Auth) -> None:
         """Core asks before renewing a token this mount issued; raises to refuse (see login.py)."""
         await login.renew_auth(self, storage, auth)
-
-    async def deactivate(self) -> None:
-        await self._http.close()
-        await super().deactivate()
 
 
 __all__ = ["OktaBackend", "paths"]

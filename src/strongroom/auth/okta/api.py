@@ -12,7 +12,6 @@ SECURITY: passwords, passcodes and the API token only travel in bodies/headers, 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,8 +19,9 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
+from strongroom.framework.http_client import call_json
+
 MAX_PAGES = 50
-_MAX_BODY = 4 << 20
 _NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="next"')
 
 
@@ -50,20 +50,8 @@ class Okta:
             headers["Content-Type"] = "application/json"
             content = orjson.dumps(body)
         shown = url.split("?", 1)[0]
-        try:
-            async with asyncio.timeout(self.timeout):
-                resp = await self.client.request(method, url, content=content, headers=headers, timeout=self.timeout)
-        except (TimeoutError, httpx.TimeoutException):
-            raise Unavailable(f"{method} {shown}: Okta did not answer within {self.timeout:g}s") from None
-        except httpx.ConnectError as e:
-            raise Unavailable(f"{method} {shown}: {type(e).__name__}: {e}") from None
-        except httpx.HTTPError as e:  # its text may quote request headers: never shown
-            raise Unavailable(f"{method} {shown}: {type(e).__name__}") from None
-        raw = resp.content[:_MAX_BODY]
-        try:
-            doc: Any = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            doc = None
+        resp, doc = await call_json(self.client, method, url, shown=shown, api="Okta", timeout=self.timeout,
+                                    unavailable=Unavailable, headers=headers, content=content)
         if resp.status_code >= 500 or doc is None:
             raise Unavailable(f"{method} {shown}: {resp.status_code} {resp.reason_phrase}")
         if resp.status_code >= 400:
