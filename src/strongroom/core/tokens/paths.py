@@ -106,10 +106,9 @@ def token_backend(store: TokenStore, config: BackendConfig, *, policy_exists: Po
 
 # -- lookup -------------------------------------------------------------------------------------
 async def lookup(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
-    token: str = d.get("token")
-    if not token:
+    if not d.get("token"):
         return await lookup_self(b, req, d)
-    entry = await b.store.lookup(token)
+    token, entry = await _by_token(b, d)
     if entry is None:
         raise PermissionDenied("bad token")
     return Response(data=b.lookup_data(entry, b.store.clock(), token))
@@ -131,11 +130,25 @@ async def lookup_accessor(b: TokenBackend, req: Request, d: FieldData) -> Respon
     return Response(data=b.lookup_data(entry, b.store.clock(), ""))
 
 
-async def _by_accessor(b: TokenBackend, d: FieldData) -> TokenEntry:
+async def _by_token(b: TokenBackend, d: FieldData) -> tuple[str, TokenEntry | None]:
+    """The request's "token" (required) and its entry, None if there is no such token: each path
+    answers an unknown token its own way (403, 400 or silence), as OpenBao does."""
+    token: str = d.get("token")
+    if not token:
+        raise InvalidRequest("missing token ID")
+    return token, await b.store.lookup(token)
+
+
+async def _accessor_entry(b: TokenBackend, d: FieldData) -> TokenEntry | None:
+    """The entry of the request's "accessor" (required), None if there is no such accessor."""
     accessor: str = d.get("accessor")
     if not accessor:
         raise InvalidRequest("missing accessor")
-    entry = await b.store.lookup_accessor(accessor)
+    return await b.store.lookup_accessor(accessor)
+
+
+async def _by_accessor(b: TokenBackend, d: FieldData) -> TokenEntry:
+    entry = await _accessor_entry(b, d)
     if entry is None:
         raise InvalidRequest("invalid accessor")
     return entry
@@ -143,10 +156,7 @@ async def _by_accessor(b: TokenBackend, d: FieldData) -> TokenEntry:
 
 # -- renew --------------------------------------------------------------------------------------
 async def renew(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
-    token: str = d.get("token")
-    if not token:
-        raise InvalidRequest("missing token ID")
-    entry = await b.store.lookup(token)
+    token, entry = await _by_token(b, d)
     if entry is None:
         raise InvalidRequest("token not found")
     return await _renewed(b, req, entry, token, d)
@@ -173,10 +183,7 @@ async def _renewed(b: TokenBackend, req: Request, entry: TokenEntry, token: str,
 
 # -- revoke -------------------------------------------------------------------------------------
 async def revoke(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
-    token: str = d.get("token")
-    if not token:
-        raise InvalidRequest("missing token ID")
-    entry = await b.store.lookup(token)
+    _, entry = await _by_token(b, d)
     if entry is not None:  # revoking an unknown token succeeds silently, as in Vault
         await b.store.revoke(entry)
     return None
@@ -188,10 +195,7 @@ async def revoke_self(b: TokenBackend, req: Request, d: FieldData) -> Response |
 
 
 async def revoke_accessor(b: TokenBackend, req: Request, d: FieldData) -> Response | None:
-    accessor: str = d.get("accessor")
-    if not accessor:
-        raise InvalidRequest("missing accessor")
-    entry = await b.store.lookup_accessor(accessor)
+    entry = await _accessor_entry(b, d)
     if entry is None:
         return Response(warnings=["No token found with this accessor"])
     await b.store.revoke(entry)
@@ -202,10 +206,7 @@ async def revoke_orphan(b: TokenBackend, req: Request, d: FieldData) -> Response
     # Not a sudo path in the ACL sense (Vault's isn't either): the handler checks, and answers 400.
     if not (req.sudo or "root" in caller_entry(req).policies):
         raise InvalidRequest("root or sudo privileges required to revoke and orphan")
-    token: str = d.get("token")
-    if not token:
-        raise InvalidRequest("missing token ID")
-    entry = await b.store.lookup(token)
+    _, entry = await _by_token(b, d)
     if entry is None:
         raise InvalidRequest("token to revoke not found")
     await b.store.revoke(entry, orphan_children=True)
