@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import orjson
 
@@ -22,6 +23,38 @@ from strongroom.logical import Storage
 
 #: (mount type, mount path) of an auth mount by its accessor, None if no such mount.
 MountLookup = Callable[[str], "tuple[str, str] | None"]
+
+R = TypeVar("R", EntityRecord, GroupRecord)
+
+
+def _to_update(kind: str, records: Mapping[str, R], by_name: Callable[[str], R | None], ident: str,
+               name: str | None, match_name: bool) -> R | None:
+    """The entity or group (``kind``) a write updates, None for a new one: the one of ``ident`` (which
+    must exist), else with ``match_name`` the one called ``name``; a ``name`` given must be no other's."""
+    old: R | None = None
+    if ident:
+        old = records.get(ident)
+        if old is None:
+            raise InvalidRequest(f"{kind} not found from id")
+    elif match_name and name:
+        old = by_name(name)
+    if name:
+        clash = by_name(name)
+        if clash is not None and (old is None or clash.id != old.id):
+            raise InvalidRequest(f"{kind} name is already in use")
+    return old
+
+
+def _draft(cls: type[R], kind: str, old: R | None, name: str | None, now: str) -> R:
+    """What a write of an entity or group starts from: a copy of the one it updates, renamed if
+    ``name`` is given, or a new one (a fresh id, and a name made of it unless ``name`` is given)."""
+    if old is None:
+        ident = str(uuid.uuid4())
+        return cls(id=ident, name=name or f"{kind}_{ident[:8]}", creation_time=now)
+    new = cls.from_json(orjson.loads(orjson.dumps(old.to_json())))
+    if name:
+        new.name = name
+    return new
 
 
 class IdentityStore(IdentityIndex):
@@ -42,25 +75,9 @@ class IdentityStore(IdentityIndex):
                            by_name: bool = False) -> tuple[EntityRecord, bool]:
         """Create or update; (entity, created)."""
         async with self._lock:
-            old: EntityRecord | None = None
-            if entity_id:
-                old = self.entities.get(entity_id)
-                if old is None:
-                    raise InvalidRequest("entity not found from id")
-            elif by_name and name:
-                old = self.entity_by_name(name)
-            if name is not None and name:
-                clash = self.entity_by_name(name)
-                if clash is not None and (old is None or clash.id != old.id):
-                    raise InvalidRequest("entity name is already in use")
+            old = _to_update("entity", self.entities, self.entity_by_name, entity_id, name, by_name)
             now = timestamp()
-            if old is None:
-                ident = str(uuid.uuid4())
-                e = EntityRecord(id=ident, name=name or f"entity_{ident[:8]}", creation_time=now)
-            else:
-                e = EntityRecord.from_json(orjson.loads(orjson.dumps(old.to_json())))
-                if name:
-                    e.name = name
+            e = _draft(EntityRecord, "entity", old, name, now)
             if policies is not None:
                 e.policies = [p.strip() for p in policies if p.strip()]
             if metadata is not None:
@@ -77,24 +94,25 @@ class IdentityStore(IdentityIndex):
 
     async def _delete_entity(self, entity_id: str) -> None:
         old = self.entities.get(entity_id)
-        if old is None:
-            return
-        await self._leave_groups(self._entity_groups, entity_id, "member_entity_ids")
-        await self._storage.delete(ENTITY_PREFIX + entity_id)
-        self._unindex_entity(old)
-        self._entity_groups.pop(entity_id, None)
-        self._changed()
+        if old is not None:
+            await self._delete(old, ENTITY_PREFIX, self._unindex_entity, self._entity_groups, "member_entity_ids")
 
-    async def _leave_groups(self, containing: dict[str, set[str]], member: str, members_field: str) -> None:
-        """``member`` (an entity or a group being deleted) taken out of the ``members_field`` list
+    async def _delete(self, old: R, prefix: str, unindex: Callable[[R], None], containing: dict[str, set[str]],
+                      members_field: str) -> None:
+        """An entity or a group deleted: first taken out of the ``members_field`` list
         (member_entity_ids or member_group_ids) of every group that lists it (``containing``: the
-        index of those groups)."""
+        index of those groups), then out of storage and the indexes."""
+        member = old.id
         for gid in list(containing.get(member, ())):
             g = self.groups.get(gid)
             if g is not None:
                 ng = GroupRecord.from_json(g.to_json())
                 setattr(ng, members_field, [m for m in getattr(ng, members_field) if m != member])
                 await self._put_group(ng, g)
+        await self._storage.delete(prefix + member)
+        unindex(old)
+        containing.pop(member, None)
+        self._changed()
 
     async def batch_delete(self, ids: list[str]) -> None:
         async with self._lock:
@@ -150,6 +168,27 @@ class IdentityStore(IdentityIndex):
             await self._put_entity(new, to)
 
     # -- entity aliases -------------------------------------------------------------------------
+    def _alias_to_write(self, kind: str, by_id: dict[str, Alias], by_key: dict[tuple[str, str], Alias],
+                        alias_id: str, name: str | None, mount_accessor: str | None,
+                        ) -> tuple[Alias | None, str, str, tuple[str, str]]:
+        """What entity and group alias writes (``kind``: "alias" or "group alias", as the errors
+        say) check alike: (the alias updated, None for a new one; its name and mount accessor, the
+        old ones unless given; the mount's type and path). The pair must be no other alias's."""
+        old = by_id.get(alias_id) if alias_id else None
+        if alias_id and old is None:
+            raise InvalidRequest(f"invalid {kind} ID provided")
+        name = name if name is not None else (old.name if old else "")
+        accessor = mount_accessor or (old.mount_accessor if old else "")
+        if not name:
+            raise InvalidRequest("missing alias name")
+        if not accessor:
+            raise InvalidRequest("missing mount_accessor")
+        mount = self._mount(accessor)
+        clash = by_key.get((accessor, name))
+        if clash is not None and (old is None or clash.id != old.id):
+            raise InvalidRequest(f"combination of mount and {kind} name is already in use")
+        return old, name, accessor, mount
+
     async def write_entity_alias(self, *, alias_id: str = "", name: str | None = None,
                                  canonical_id: str | None = None, mount_accessor: str | None = None,
                                  custom_metadata: dict[str, str] | None = None,
@@ -162,19 +201,8 @@ class IdentityStore(IdentityIndex):
     async def _write_entity_alias(self, *, alias_id: str, name: str | None, canonical_id: str | None,
                                   mount_accessor: str | None, custom_metadata: dict[str, str] | None,
                                   metadata: dict[str, str] | None) -> Alias:
-        old = self._alias_ids.get(alias_id) if alias_id else None
-        if alias_id and old is None:
-            raise InvalidRequest("invalid alias ID provided")
-        name = name if name is not None else (old.name if old else "")
-        accessor = mount_accessor or (old.mount_accessor if old else "")
-        if not name:
-            raise InvalidRequest("missing alias name")
-        if not accessor:
-            raise InvalidRequest("missing mount_accessor")
-        mtype, mpath = self._mount(accessor)
-        clash = self._aliases.get((accessor, name))
-        if clash is not None and (old is None or clash.id != old.id):
-            raise InvalidRequest("combination of mount and alias name is already in use")
+        old, name, accessor, (mtype, mpath) = self._alias_to_write(
+            "alias", self._alias_ids, self._aliases, alias_id, name, mount_accessor)
         target_id = canonical_id or (old.canonical_id if old else "")
         now = timestamp()
         created_entity: EntityRecord | None = None
@@ -248,30 +276,15 @@ class IdentityStore(IdentityIndex):
                           member_entity_ids: list[str] | None = None, member_group_ids: list[str] | None = None,
                           by_name: bool = False) -> tuple[GroupRecord, bool]:
         async with self._lock:
-            old: GroupRecord | None = None
-            if group_id:
-                old = self.groups.get(group_id)
-                if old is None:
-                    raise InvalidRequest("group not found from id")
-            elif by_name and name:
-                old = self.group_by_name(name)
-            if name:
-                clash = self.group_by_name(name)
-                if clash is not None and (old is None or clash.id != old.id):
-                    raise InvalidRequest("group name is already in use")
+            old = _to_update("group", self.groups, self.group_by_name, group_id, name, by_name)
             now = timestamp()
+            g = _draft(GroupRecord, "group", old, name, now)
             if old is None:
-                ident = str(uuid.uuid4())
-                g = GroupRecord(id=ident, name=name or f"group_{ident[:8]}", creation_time=now)
                 g.type = type_ or "internal"
                 if g.type not in ("internal", "external"):
                     raise InvalidRequest(f'invalid group type "{g.type}"')
-            else:
-                g = GroupRecord.from_json(orjson.loads(orjson.dumps(old.to_json())))
-                if type_ and type_ != g.type:
-                    raise InvalidRequest("group type cannot be changed")
-                if name:
-                    g.name = name
+            elif type_ and type_ != g.type:
+                raise InvalidRequest("group type cannot be changed")
             if policies is not None:
                 g.policies = [p.strip() for p in policies if p.strip()]
             if metadata is not None:
@@ -299,30 +312,14 @@ class IdentityStore(IdentityIndex):
     async def delete_group(self, group_id: str) -> None:
         async with self._lock:
             old = self.groups.get(group_id)
-            if old is None:
-                return
-            await self._leave_groups(self._parent_groups, group_id, "member_group_ids")
-            await self._storage.delete(GROUP_PREFIX + group_id)
-            self._unindex_group(old)
-            self._parent_groups.pop(group_id, None)
-            self._changed()
+            if old is not None:
+                await self._delete(old, GROUP_PREFIX, self._unindex_group, self._parent_groups, "member_group_ids")
 
     async def write_group_alias(self, *, alias_id: str = "", name: str | None = None,
                                 mount_accessor: str | None = None, canonical_id: str | None = None) -> Alias:
         async with self._lock:
-            old = self._group_alias_ids.get(alias_id) if alias_id else None
-            if alias_id and old is None:
-                raise InvalidRequest("invalid group alias ID provided")
-            name = name if name is not None else (old.name if old else "")
-            accessor = mount_accessor or (old.mount_accessor if old else "")
-            if not name:
-                raise InvalidRequest("missing alias name")
-            if not accessor:
-                raise InvalidRequest("missing mount_accessor")
-            mtype, mpath = self._mount(accessor)
-            clash = self._group_aliases.get((accessor, name))
-            if clash is not None and (old is None or clash.id != old.id):
-                raise InvalidRequest("combination of mount and group alias name is already in use")
+            old, name, accessor, (mtype, mpath) = self._alias_to_write(
+                "group alias", self._group_alias_ids, self._group_aliases, alias_id, name, mount_accessor)
             now = timestamp()
             target_id = canonical_id or (old.canonical_id if old else "")
             if target_id:
