@@ -2,12 +2,16 @@
 and the JSON shapes they answer with; the path table that routes to them is in backend.py.
 
 All state is the :class:`~strongroom.core.identity.store.IdentityStore` core owns (the same one
-logins and request-time policy use); these handlers only translate requests.
+logins and request-time policy use); these handlers only translate requests. Vault serves entities
+and groups alike (by id or name, found through an alias, their alias paths): those handlers are
+written once, over a :class:`Kind` (ENTITIES, GROUPS) that holds what differs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from strongroom.core.identity.records import Alias, EntityRecord, GroupRecord
 from strongroom.core.identity.store import IdentityStore
@@ -16,6 +20,9 @@ from strongroom.framework import FieldData, Handler, Op, Request, Response
 
 if TYPE_CHECKING:
     from strongroom.core.identity.backend import IdentityBackend
+
+R = TypeVar("R", EntityRecord, GroupRecord)
+T = TypeVar("T", Alias, EntityRecord, GroupRecord)
 
 
 def _opt(d: FieldData, name: str) -> Any:
@@ -64,64 +71,230 @@ def group_json(s: IdentityStore, g: GroupRecord) -> dict[str, Any]:
     }
 
 
-# -- entities -------------------------------------------------------------------------------------
-def _entity_or_404(b: IdentityBackend, d: FieldData, by: str) -> EntityRecord:
-    if by == "name":
-        e = b.store.entity_by_name(d.get("name"))
-    else:
-        e = b.store.entities.get(d.get("id"))
-    if e is None:
+def _alias_info(a: Alias, *, group: bool) -> dict[str, Any]:
+    return {"canonical_id": a.canonical_id, "custom_metadata": None if group else dict(a.custom_metadata),
+            "local": False, "metadata": _or_null(a.metadata), "mount_accessor": a.mount_accessor,
+            "mount_path": a.mount_path, "mount_type": a.mount_type, "name": a.name}
+
+
+def _entity_info(e: EntityRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": e.name}
+    if e.aliases:
+        row["aliases"] = [{"id": a.id, "mount_accessor": a.mount_accessor, "mount_path": a.mount_path,
+                           "mount_type": a.mount_type, "name": a.name} for a in e.aliases]
+    return row
+
+
+def _group_info(s: IdentityStore, g: GroupRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": g.name, "num_member_entities": len(g.member_entity_ids),
+                           "num_parent_groups": len(s.parent_groups(g.id))}
+    if g.alias is not None:
+        row["alias"] = {"mount_accessor": g.alias.mount_accessor, "mount_path": g.alias.mount_path,
+                        "mount_type": g.alias.mount_type, "name": g.alias.name}
+    return row
+
+
+def _listed(items: Iterable[T], info: Callable[[T], dict[str, Any]]) -> Response:
+    """A LIST by id: the ids in order, each with its row in key_info; 404 when there is none (Vault's)."""
+    rows = sorted(items, key=lambda x: x.id)
+    if not rows:
         raise NotFound()
-    return e
+    return Response(data={"keys": [x.id for x in rows], "key_info": {x.id: info(x) for x in rows}})
 
 
-async def _write_entity(b: IdentityBackend, d: FieldData, by: str) -> Response | None:
-    entity_id = d.get("id") or ""
-    name = _opt(d, "name")
-    if by == "name":
-        existing = b.store.entity_by_name(d.get("name"))
-        entity_id = existing.id if existing else ""
-    elif by == "id" and entity_id not in b.store.entities:
-        raise NotFound()
-    e, created = await b.store.write_entity(entity_id=entity_id, name=name, policies=_opt(d, "policies"),
-                                            metadata=_opt(d, "metadata"), disabled=_opt(d, "disabled"),
-                                            by_name=True)
-    if not created:
-        return None
-    return Response(data={"id": e.id, "name": e.name, "aliases": None})
-
-
-async def _delete_entity(b: IdentityBackend, d: FieldData, by: str) -> Response | None:
-    if by == "name":
-        e = b.store.entity_by_name(d.get("name"))
-    else:
-        e = b.store.entities.get(d.get("id"))
-    if e is not None:
-        await b.store.delete_entity(e.id)
-    return None
-
-
-async def list_entity_ids(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    ents = sorted(b.store.entities.values(), key=lambda e: e.id)
-    if not ents:
-        raise NotFound()
-    info: dict[str, Any] = {}
-    for e in ents:
-        row: dict[str, Any] = {"name": e.name}
-        if e.aliases:
-            row["aliases"] = [{"id": a.id, "mount_accessor": a.mount_accessor, "mount_path": a.mount_path,
-                               "mount_type": a.mount_type, "name": a.name} for a in e.aliases]
-        info[e.id] = row
-    return Response(data={"keys": [e.id for e in ents], "key_info": info})
-
-
-async def list_entity_names(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    names = sorted(e.name for e in b.store.entities.values())
+def _names(records: Iterable[EntityRecord | GroupRecord]) -> Response:
+    names = sorted(r.name for r in records)
     if not names:
         raise NotFound()
     return Response(data={"keys": names})
 
 
+# -- what differs between entities and groups -----------------------------------------------------
+async def _write_entity(s: IdentityStore, d: FieldData, entity_id: str) -> Response | None:
+    e, created = await s.write_entity(entity_id=entity_id, name=_opt(d, "name"), policies=_opt(d, "policies"),
+                                      metadata=_opt(d, "metadata"), disabled=_opt(d, "disabled"),
+                                      by_name=True)
+    return Response(data={"id": e.id, "name": e.name, "aliases": None}) if created else None
+
+
+async def _write_group(s: IdentityStore, d: FieldData, group_id: str) -> Response | None:
+    g, created = await s.write_group(
+        group_id=group_id, name=_opt(d, "name"), type_=(d.get("type") or "").lower() or None,
+        policies=_opt(d, "policies"), metadata=_opt(d, "metadata"),
+        member_entity_ids=_opt(d, "member_entity_ids"), member_group_ids=_opt(d, "member_group_ids"),
+        by_name=True)
+    return Response(data={"id": g.id, "name": g.name}) if created else None
+
+
+async def _write_entity_alias(s: IdentityStore, d: FieldData, alias_id: str) -> Alias:
+    return await s.write_entity_alias(alias_id=alias_id, name=_opt(d, "name"),
+                                      canonical_id=d.get("canonical_id") or d.get("entity_id") or None,
+                                      mount_accessor=_opt(d, "mount_accessor"),
+                                      custom_metadata=_opt(d, "custom_metadata"))
+
+
+async def _write_group_alias(s: IdentityStore, d: FieldData, alias_id: str) -> Alias:
+    return await s.write_group_alias(alias_id=alias_id, name=_opt(d, "name"),
+                                     mount_accessor=_opt(d, "mount_accessor"),
+                                     canonical_id=d.get("canonical_id") or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[R]):
+    """Entities or groups: the store's calls and the answers' shapes for one of them."""
+
+    records: Callable[[IdentityStore], dict[str, R]]
+    by_name: Callable[[IdentityStore, str], R | None]
+    json: Callable[[IdentityStore, R], dict[str, Any]]
+    write: Callable[[IdentityStore, FieldData, str], Awaitable[Response | None]]  # by id; "" creates
+    delete: Callable[[IdentityStore, str], Awaitable[None]]
+    alias: Callable[[IdentityStore, str], Alias | None]
+    alias_by_name: Callable[[IdentityStore, str, str], Alias | None]  # (mount accessor, alias name)
+    write_alias: Callable[[IdentityStore, FieldData, str], Awaitable[Alias]]
+    delete_alias: Callable[[IdentityStore, str], Awaitable[None]]
+    group: bool  # a group alias shows fewer fields (alias_json)
+
+
+ENTITIES: Kind[EntityRecord] = Kind(
+    records=lambda s: s.entities, by_name=IdentityStore.entity_by_name, json=entity_json, write=_write_entity,
+    delete=IdentityStore.delete_entity, alias=IdentityStore.alias, alias_by_name=IdentityStore.alias_by_name,
+    write_alias=_write_entity_alias, delete_alias=IdentityStore.delete_entity_alias, group=False)
+GROUPS: Kind[GroupRecord] = Kind(
+    records=lambda s: s.groups, by_name=IdentityStore.group_by_name, json=group_json, write=_write_group,
+    delete=IdentityStore.delete_group, alias=IdentityStore.group_alias,
+    alias_by_name=IdentityStore.group_alias_by_name, write_alias=_write_group_alias,
+    delete_alias=IdentityStore.delete_group_alias, group=True)
+
+
+# -- entities and groups, by id or by name --------------------------------------------------------
+def _find(kind: Kind[R], s: IdentityStore, d: FieldData, by: str) -> R | None:
+    return kind.by_name(s, d.get("name")) if by == "name" else kind.records(s).get(d.get("id"))
+
+
+def _id_to_write(kind: Kind[R], s: IdentityStore, d: FieldData, by: str) -> str:
+    """By name, the id of the one so named ("" creates it); by id, one that must exist (else 404);
+    at the create path (``by`` ""), the id in the body if any."""
+    ident: str = d.get("id") or ""
+    if by == "name":
+        existing = kind.by_name(s, d.get("name"))
+        return existing.id if existing else ""
+    if by == "id" and ident not in kind.records(s):
+        raise NotFound()
+    return ident
+
+
+def record_ops(kind: Kind[R], by: str) -> dict[Op, Handler[IdentityBackend]]:
+    """entity/id/<id>, entity/name/<name> and the group paths alike."""
+    async def read(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+        found = _find(kind, b.store, d, by)
+        if found is None:
+            raise NotFound()
+        return Response(data=kind.json(b.store, found))
+
+    async def write(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+        return await kind.write(b.store, d, _id_to_write(kind, b.store, d, by))
+
+    async def delete(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+        found = _find(kind, b.store, d, by)
+        if found is not None:
+            await kind.delete(b.store, found.id)
+        return None
+
+    return {Op.READ: read, Op.UPDATE: write, Op.DELETE: delete}
+
+
+def create_op(kind: Kind[R]) -> Handler[IdentityBackend]:
+    """entity, group: create, or update the one the body's id names."""
+    return record_ops(kind, "")[Op.UPDATE]
+
+
+def lookup_op(kind: Kind[R]) -> Handler[IdentityBackend]:
+    """lookup/entity, lookup/group: by exactly one of id, name, alias id, alias (mount, name)."""
+    async def lookup(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+        s = b.store
+        key = _one_criterion(d)
+        if key in ("id", "name"):
+            found = _find(kind, s, d, key)
+        else:
+            a = (kind.alias(s, d.get("alias_id")) if key == "alias_id"
+                 else kind.alias_by_name(s, d.get("alias_mount_accessor"), d.get("alias_name")))
+            found = kind.records(s).get(a.canonical_id) if a else None
+        return Response(data=kind.json(s, found)) if found else None
+
+    return lookup
+
+
+def _one_criterion(d: FieldData) -> str:
+    given = [k for k in ("id", "name", "alias_id", "alias_name") if d.get(k)]
+    if not given:
+        raise InvalidRequest("one of name, id, alias_id or alias_name and alias_mount_accessor must be provided")
+    if len(given) > 1:
+        raise InvalidRequest("only one of name, id, alias_id or alias_name and alias_mount_accessor must be provided")
+    if given[0] == "alias_name" and not d.get("alias_mount_accessor"):
+        raise InvalidRequest("'alias_mount_accessor' is required when 'alias_name' is given")
+    return given[0]
+
+
+# -- their aliases --------------------------------------------------------------------------------
+def _write_alias_op(kind: Kind[R], by_id: bool) -> Handler[IdentityBackend]:
+    async def write(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+        alias_id = d.get("id") or ""
+        if by_id and kind.alias(b.store, alias_id) is None:
+            raise NotFound()
+        a = await kind.write_alias(b.store, d, alias_id)
+        return Response(data={"id": a.id, "canonical_id": a.canonical_id}) if not alias_id else None
+
+    return write
+
+
+def create_alias_op(kind: Kind[R]) -> Handler[IdentityBackend]:
+    """entity-alias, group-alias: create, or update the one the body's id names."""
+    return _write_alias_op(kind, False)
+
+
+def alias_ops(kind: Kind[R]) -> dict[Op, Handler[IdentityBackend]]:
+    """entity-alias/id/<id>, group-alias/id/<id>."""
+    async def read(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+        a = kind.alias(b.store, d.get("id"))
+        if a is None:
+            raise NotFound()
+        return Response(data={**alias_json(a, group=kind.group), "namespace_id": "root"})
+
+    async def delete(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+        await kind.delete_alias(b.store, d.get("id"))
+        return None
+
+    return {Op.READ: read, Op.UPDATE: _write_alias_op(kind, True), Op.DELETE: delete}
+
+
+# -- lists ----------------------------------------------------------------------------------------
+async def list_entity_ids(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+    return _listed(b.store.entities.values(), _entity_info)
+
+
+async def list_group_ids(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+    return _listed(b.store.groups.values(), lambda g: _group_info(b.store, g))
+
+
+async def list_entity_names(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+    return _names(b.store.entities.values())
+
+
+async def list_group_names(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+    return _names(b.store.groups.values())
+
+
+async def list_entity_aliases(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+    return _listed((a for e in b.store.entities.values() for a in e.aliases),
+                   lambda a: _alias_info(a, group=False))
+
+
+async def list_group_aliases(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
+    return _listed((g.alias for g in b.store.groups.values() if g.alias is not None),
+                   lambda a: _alias_info(a, group=True))
+
+
+# -- entities only --------------------------------------------------------------------------------
 async def batch_delete(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
     ids = d.get("entity_ids") or []
     if not ids:
@@ -137,217 +310,3 @@ async def merge(b: IdentityBackend, req: Request, d: FieldData) -> Response | No
     await b.store.merge(to_id, list(d.get("from_entity_ids") or []), force=bool(d.get("force")),
                         keep_alias_ids=list(d.get("conflicting_alias_ids_to_keep") or []))
     return None
-
-
-# -- entity aliases -------------------------------------------------------------------------------
-async def _write_entity_alias(b: IdentityBackend, d: FieldData, by_id: bool) -> Response | None:
-    alias_id = d.get("id") or ""
-    if by_id and b.store.alias(alias_id) is None:
-        raise NotFound()
-    creating = not alias_id
-    a = await b.store.write_entity_alias(alias_id=alias_id, name=_opt(d, "name"),
-                                         canonical_id=d.get("canonical_id") or d.get("entity_id") or None,
-                                         mount_accessor=_opt(d, "mount_accessor"),
-                                         custom_metadata=_opt(d, "custom_metadata"))
-    return Response(data={"id": a.id, "canonical_id": a.canonical_id}) if creating else None
-
-
-async def read_entity_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    a = b.store.alias(d.get("id"))
-    if a is None:
-        raise NotFound()
-    return Response(data={**alias_json(a), "namespace_id": "root"})
-
-
-async def delete_entity_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    await b.store.delete_entity_alias(d.get("id"))
-    return None
-
-
-def _alias_info(a: Alias, *, group: bool) -> dict[str, Any]:
-    return {"canonical_id": a.canonical_id, "custom_metadata": None if group else dict(a.custom_metadata),
-            "local": False, "metadata": _or_null(a.metadata), "mount_accessor": a.mount_accessor,
-            "mount_path": a.mount_path, "mount_type": a.mount_type, "name": a.name}
-
-
-async def list_entity_aliases(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    aliases = sorted((a for e in b.store.entities.values() for a in e.aliases), key=lambda a: a.id)
-    if not aliases:
-        raise NotFound()
-    return Response(data={"keys": [a.id for a in aliases],
-                          "key_info": {a.id: _alias_info(a, group=False) for a in aliases}})
-
-
-# -- groups ---------------------------------------------------------------------------------------
-def _group_or_404(b: IdentityBackend, d: FieldData, by: str) -> GroupRecord:
-    g = b.store.group_by_name(d.get("name")) if by == "name" else b.store.groups.get(d.get("id"))
-    if g is None:
-        raise NotFound()
-    return g
-
-
-async def _write_group(b: IdentityBackend, d: FieldData, by: str) -> Response | None:
-    group_id = d.get("id") or ""
-    name = _opt(d, "name")
-    if by == "name":
-        existing = b.store.group_by_name(d.get("name"))
-        group_id = existing.id if existing else ""
-    elif by == "id" and group_id not in b.store.groups:
-        raise NotFound()
-    g, created = await b.store.write_group(
-        group_id=group_id, name=name, type_=(d.get("type") or "").lower() or None, policies=_opt(d, "policies"),
-        metadata=_opt(d, "metadata"), member_entity_ids=_opt(d, "member_entity_ids"),
-        member_group_ids=_opt(d, "member_group_ids"), by_name=True)
-    return Response(data={"id": g.id, "name": g.name}) if created else None
-
-
-async def _delete_group(b: IdentityBackend, d: FieldData, by: str) -> Response | None:
-    g = b.store.group_by_name(d.get("name")) if by == "name" else b.store.groups.get(d.get("id"))
-    if g is not None:
-        await b.store.delete_group(g.id)
-    return None
-
-
-async def list_group_ids(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    groups = sorted(b.store.groups.values(), key=lambda g: g.id)
-    if not groups:
-        raise NotFound()
-    info: dict[str, Any] = {}
-    for g in groups:
-        row: dict[str, Any] = {"name": g.name, "num_member_entities": len(g.member_entity_ids),
-                               "num_parent_groups": len(b.store.parent_groups(g.id))}
-        if g.alias is not None:
-            row["alias"] = {"mount_accessor": g.alias.mount_accessor, "mount_path": g.alias.mount_path,
-                            "mount_type": g.alias.mount_type, "name": g.alias.name}
-        info[g.id] = row
-    return Response(data={"keys": [g.id for g in groups], "key_info": info})
-
-
-async def list_group_names(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    names = sorted(g.name for g in b.store.groups.values())
-    if not names:
-        raise NotFound()
-    return Response(data={"keys": names})
-
-
-async def _write_group_alias(b: IdentityBackend, d: FieldData, by_id: bool) -> Response | None:
-    alias_id = d.get("id") or ""
-    if by_id and b.store.group_alias(alias_id) is None:
-        raise NotFound()
-    creating = not alias_id
-    a = await b.store.write_group_alias(alias_id=alias_id, name=_opt(d, "name"),
-                                        mount_accessor=_opt(d, "mount_accessor"),
-                                        canonical_id=d.get("canonical_id") or None)
-    return Response(data={"id": a.id, "canonical_id": a.canonical_id}) if creating else None
-
-
-async def read_group_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    a = b.store.group_alias(d.get("id"))
-    if a is None:
-        raise NotFound()
-    return Response(data={**alias_json(a, group=True), "namespace_id": "root"})
-
-
-async def delete_group_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    await b.store.delete_group_alias(d.get("id"))
-    return None
-
-
-async def list_group_aliases(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    aliases = sorted((g.alias for g in b.store.groups.values() if g.alias is not None), key=lambda a: a.id)
-    if not aliases:
-        raise NotFound()
-    return Response(data={"keys": [a.id for a in aliases],
-                          "key_info": {a.id: _alias_info(a, group=True) for a in aliases}})
-
-
-# -- lookup ---------------------------------------------------------------------------------------
-def _one_criterion(d: FieldData) -> str:
-    given = [k for k in ("id", "name", "alias_id", "alias_name") if d.get(k)]
-    if not given:
-        raise InvalidRequest("one of name, id, alias_id or alias_name and alias_mount_accessor must be provided")
-    if len(given) > 1:
-        raise InvalidRequest("only one of name, id, alias_id or alias_name and alias_mount_accessor must be provided")
-    if given[0] == "alias_name" and not d.get("alias_mount_accessor"):
-        raise InvalidRequest("'alias_mount_accessor' is required when 'alias_name' is given")
-    return given[0]
-
-
-async def lookup_entity(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    s = b.store
-    key = _one_criterion(d)
-    e: EntityRecord | None = None
-    if key == "id":
-        e = s.entities.get(d.get("id"))
-    elif key == "name":
-        e = s.entity_by_name(d.get("name"))
-    else:
-        a = s.alias(d.get("alias_id")) if key == "alias_id" else s.alias_by_name(d.get("alias_mount_accessor"),
-                                                                               d.get("alias_name"))
-        e = s.entities.get(a.canonical_id) if a else None
-    return Response(data=entity_json(s, e)) if e else None
-
-
-async def lookup_group(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    s = b.store
-    key = _one_criterion(d)
-    g: GroupRecord | None = None
-    if key == "id":
-        g = s.groups.get(d.get("id"))
-    elif key == "name":
-        g = s.group_by_name(d.get("name"))
-    else:
-        a = (s.group_alias(d.get("alias_id")) if key == "alias_id"
-             else s.group_alias_by_name(d.get("alias_mount_accessor"), d.get("alias_name")))
-        g = s.groups.get(a.canonical_id) if a else None
-    return Response(data=group_json(s, g)) if g else None
-
-
-def entity_ops(by: str) -> dict[Op, Handler[IdentityBackend]]:
-    async def read(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-        return Response(data=entity_json(b.store, _entity_or_404(b, d, by)))
-
-    async def write(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-        return await _write_entity(b, d, by)
-
-    async def delete(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-        return await _delete_entity(b, d, by)
-
-    return {Op.READ: read, Op.UPDATE: write, Op.DELETE: delete}
-
-
-def group_ops(by: str) -> dict[Op, Handler[IdentityBackend]]:
-    async def read(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-        return Response(data=group_json(b.store, _group_or_404(b, d, by)))
-
-    async def write(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-        return await _write_group(b, d, by)
-
-    async def delete(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-        return await _delete_group(b, d, by)
-
-    return {Op.READ: read, Op.UPDATE: write, Op.DELETE: delete}
-
-
-async def create_entity(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    return await _write_entity(b, d, "")
-
-
-async def create_group(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    return await _write_group(b, d, "")
-
-
-async def create_entity_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    return await _write_entity_alias(b, d, False)
-
-
-async def update_entity_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    return await _write_entity_alias(b, d, True)
-
-
-async def create_group_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    return await _write_group_alias(b, d, False)
-
-
-async def update_group_alias(b: IdentityBackend, req: Request, d: FieldData) -> Response | None:
-    return await _write_group_alias(b, d, True)

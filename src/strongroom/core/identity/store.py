@@ -95,10 +95,11 @@ class IdentityStore(IdentityIndex):
     async def _delete_entity(self, entity_id: str) -> None:
         old = self.entities.get(entity_id)
         if old is not None:
-            await self._delete(old, ENTITY_PREFIX, self._unindex_entity, self._entity_groups, "member_entity_ids")
+            await self._delete(old, ENTITY_PREFIX, self._unindex_entity, self._entity_groups,
+                               "member_entity_ids")
 
-    async def _delete(self, old: R, prefix: str, unindex: Callable[[R], None], containing: dict[str, set[str]],
-                      members_field: str) -> None:
+    async def _delete(self, old: R, prefix: str, unindex: Callable[[R], None],
+                      containing: dict[str, set[str]], members_field: str) -> None:
         """An entity or a group deleted: first taken out of the ``members_field`` list
         (member_entity_ids or member_group_ids) of every group that lists it (``containing``: the
         index of those groups), then out of storage and the indexes."""
@@ -313,7 +314,8 @@ class IdentityStore(IdentityIndex):
         async with self._lock:
             old = self.groups.get(group_id)
             if old is not None:
-                await self._delete(old, GROUP_PREFIX, self._unindex_group, self._parent_groups, "member_group_ids")
+                await self._delete(old, GROUP_PREFIX, self._unindex_group, self._parent_groups,
+                                   "member_group_ids")
 
     async def write_group_alias(self, *, alias_id: str = "", name: str | None = None,
                                 mount_accessor: str | None = None, canonical_id: str | None = None) -> Alias:
