@@ -47,8 +47,7 @@ class DatabaseBackend(Backend):
 
     # -- connections ---------------------------------------------------------------------------
     async def connection(self, name: str) -> ConnectionConfig:
-        config: ConnectionConfig | None = await models.load(self.storage, models.CONFIG_PREFIX + name,
-                                                            ConnectionConfig)
+        config = await models.CONNECTIONS.get(self.storage, name)
         if config is None:
             raise InvalidRequest(f'failed to find entry for connection with name: "{name}"')
         return config
@@ -120,7 +119,7 @@ class DatabaseBackend(Backend):
     async def load_static_schedule(self) -> None:
         due: dict[str, float] = {}
         for name in await models.names(self.storage, models.STATIC_PREFIX):
-            role: StaticRole | None = await models.load(self.storage, models.STATIC_PREFIX + name, StaticRole)
+            role = await models.STATIC_ROLES.get(self.storage, name)
             if role is not None:
                 due[name] = role.last_vault_rotation + role.rotation_period
         self.static_due = due
@@ -141,7 +140,7 @@ class DatabaseBackend(Backend):
         """Set a new password for the static role's user, then store it."""
         async with self.locks.lock_for(name):
             if role is None:
-                role = await models.load(self.storage, models.STATIC_PREFIX + name, StaticRole)
+                role = await models.STATIC_ROLES.get(self.storage, name)
                 if role is None:
                     self.static_due.pop(name, None)
                     raise InvalidRequest(f'unable to find static role "{name}"')

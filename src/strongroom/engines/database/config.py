@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from strongroom.engines.database import models
 from strongroom.engines.database.models import ConnectionConfig
 from strongroom.engines.database.plugins import make_plugin
-from strongroom.errors import InvalidRequest, NotFound, StrongroomError
+from strongroom.errors import InvalidRequest, StrongroomError
 from strongroom.framework import (
     Field, FieldData, FieldType, Op, Path, Request, Response, UsernameTemplateError, compile_username_template,
     name_regex,
@@ -54,9 +54,10 @@ TOP_LEVEL = ("name", "plugin_name", "plugin_version", "verify_connection", "allo
 
 def config_paths() -> list[Path[DatabaseBackend]]:
     return [
-        Path("config/?", operations={Op.LIST: list_configs}, synopsis="List configured database connections."),
-        Path(f"config/{name_regex('name')}", fields=CONFIG_FIELDS, exists=config_exists,
-             operations={Op.READ: read_config, Op.CREATE: write_config, Op.UPDATE: write_config,
+        Path("config/?", operations={Op.LIST: models.CONNECTIONS.list},
+             synopsis="List configured database connections."),
+        Path(f"config/{name_regex('name')}", fields=CONFIG_FIELDS, exists=models.CONNECTIONS.exists,
+             operations={Op.READ: models.CONNECTIONS.read, Op.CREATE: write_config, Op.UPDATE: write_config,
                          Op.DELETE: delete_config},
              synopsis="Configure connection details to a database plugin."),
         Path(f"reset/{name_regex('name')}", fields=NAME, operations={Op.UPDATE: reset_connection},
@@ -66,28 +67,9 @@ def config_paths() -> list[Path[DatabaseBackend]]:
     ]
 
 
-async def config_exists(b: DatabaseBackend, req: Request, d: FieldData) -> bool:
-    return await b.storage.get(models.CONFIG_PREFIX + d.get("name")) is not None
-
-
-async def list_configs(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
-    names = await models.names(b.storage, models.CONFIG_PREFIX)
-    if not names:
-        raise NotFound()
-    return Response(data={"keys": names})
-
-
-async def read_config(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
-    config: ConnectionConfig | None = await models.load(b.storage, models.CONFIG_PREFIX + d.get("name"),
-                                                        ConnectionConfig)
-    if config is None:
-        raise NotFound()
-    return Response(data=config.public())
-
-
 async def write_config(b: DatabaseBackend, req: Request, d: FieldData) -> Response | None:
     name = d.get("name")
-    old: ConnectionConfig | None = await models.load(b.storage, models.CONFIG_PREFIX + name, ConnectionConfig)
+    old = await models.CONNECTIONS.get(b.storage, name)
     plugin_name, given = d.get_ok("plugin_name")
     if not given or not plugin_name:
         if old is None:

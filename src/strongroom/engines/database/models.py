@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
-from strongroom.errors import Internal
+from strongroom.errors import Internal, NotFound
+from strongroom.framework import FieldData, Request, Response
 from strongroom.logical import Storage
 
 CONFIG_PREFIX = "config/"
@@ -98,5 +99,49 @@ async def names(storage: Storage, prefix: str) -> list[str]:
     return sorted(k for k in await storage.list(prefix) if not k.endswith("/"))
 
 
-__all__ = ["CONFIG_PREFIX", "ROLE_PREFIX", "STATIC_PREFIX", "ConnectionConfig", "Role", "StaticRole", "load",
-           "names", "rfc3339", "save"]
+class _Public(Protocol):
+    def public(self) -> dict[str, Any]: ...
+
+
+class _HasStorage(Protocol):
+    @property
+    def storage(self) -> Storage: ...
+
+
+P = TypeVar("P", bound=_Public)
+
+
+@dataclass(frozen=True, slots=True)
+class Named(Generic[P]):
+    """The records kept one per name under ``prefix``, with the existence check, LIST and READ
+    their paths share (connections, roles and static roles answer them alike: nothing is a 404)."""
+
+    prefix: str
+    cls: type[P]
+
+    async def get(self, storage: Storage, name: str) -> P | None:
+        record: P | None = await load(storage, self.prefix + name, self.cls)
+        return record
+
+    async def exists(self, b: _HasStorage, req: Request, d: FieldData) -> bool:
+        return await b.storage.get(self.prefix + d.get("name")) is not None
+
+    async def list(self, b: _HasStorage, req: Request, d: FieldData) -> Response:
+        keys = await names(b.storage, self.prefix)
+        if not keys:
+            raise NotFound()
+        return Response(data={"keys": keys})
+
+    async def read(self, b: _HasStorage, req: Request, d: FieldData) -> Response:
+        record = await self.get(b.storage, d.get("name"))
+        if record is None:
+            raise NotFound()
+        return Response(data=record.public())
+
+
+CONNECTIONS = Named(CONFIG_PREFIX, ConnectionConfig)
+ROLES = Named(ROLE_PREFIX, Role)
+STATIC_ROLES = Named(STATIC_PREFIX, StaticRole)
+
+__all__ = ["CONFIG_PREFIX", "CONNECTIONS", "ROLES", "ROLE_PREFIX", "STATIC_PREFIX", "STATIC_ROLES",
+           "ConnectionConfig", "Named", "Role", "StaticRole", "load", "names", "rfc3339", "save"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from strongroom.engines.database import models
 from strongroom.engines.database.models import Role
 from strongroom.engines.database.plugins.base import NotConnected, Statements
-from strongroom.errors import InvalidRequest, NotFound, StrongroomError
+from strongroom.errors import InvalidRequest, StrongroomError
 from strongroom.framework import (
     Field, FieldData, FieldType, Op, Path, Request, Response, SecretType, UsernameTemplateError,
     compile_username_template, name_regex,
@@ -48,7 +48,7 @@ STATEMENT_KEYS = ("creation_statements", "revocation_statements", "rollback_stat
 async def renew_creds(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
     internal = d.raw
     secret = req.secret or LeaseInfo()
-    role: Role | None = await models.load(b.storage, models.ROLE_PREFIX + str(internal.get("role", "")), Role)
+    role = await models.ROLES.get(b.storage, str(internal.get("role", "")))
     if role is None:
         raise InvalidRequest(f'error during renew: could not find role with name: "{internal.get("role")}"')
     now = b.system.now()
@@ -63,7 +63,7 @@ async def renew_creds(b: DatabaseBackend, req: Request, d: FieldData) -> Respons
 
 async def revoke_creds(b: DatabaseBackend, req: Request, d: FieldData) -> None:
     internal = d.raw
-    role: Role | None = await models.load(b.storage, models.ROLE_PREFIX + str(internal.get("role", "")), Role)
+    role = await models.ROLES.get(b.storage, str(internal.get("role", "")))
     statements = role.revocation_statements if role is not None else list(internal.get("revocation_statements") or [])
     plugin = await b.plugin(str(internal["db_name"]))
     await plugin.delete_user(statements, str(internal["username"]))
@@ -74,36 +74,14 @@ CREDS: SecretType[DatabaseBackend] = SecretType("creds", renew=renew_creds, revo
 
 def role_paths() -> list[Path[DatabaseBackend]]:
     return [
-        Path("roles/?", operations={Op.LIST: list_roles}, synopsis="List the dynamic roles."),
-        Path(f"roles/{name_regex('name')}", fields=ROLE_FIELDS, exists=role_exists,
-             operations={Op.READ: read_role, Op.CREATE: write_role, Op.UPDATE: write_role, Op.DELETE: delete_role},
+        Path("roles/?", operations={Op.LIST: models.ROLES.list}, synopsis="List the dynamic roles."),
+        Path(f"roles/{name_regex('name')}", fields=ROLE_FIELDS, exists=models.ROLES.exists,
+             operations={Op.READ: models.ROLES.read, Op.CREATE: write_role, Op.UPDATE: write_role,
+                         Op.DELETE: delete_role},
              synopsis="Manage the roles that can be created with this backend."),
         Path(f"creds/{name_regex('name')}", fields=NAME, operations={Op.READ: issue_creds},
              synopsis="Request database credentials for a certain role."),
     ]
-
-
-async def _role(b: DatabaseBackend, name: str) -> Role | None:
-    role: Role | None = await models.load(b.storage, models.ROLE_PREFIX + name, Role)
-    return role
-
-
-async def role_exists(b: DatabaseBackend, req: Request, d: FieldData) -> bool:
-    return await b.storage.get(models.ROLE_PREFIX + d.get("name")) is not None
-
-
-async def list_roles(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
-    names = await models.names(b.storage, models.ROLE_PREFIX)
-    if not names:
-        raise NotFound()
-    return Response(data={"keys": names})
-
-
-async def read_role(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
-    role = await _role(b, d.get("name"))
-    if role is None:
-        raise NotFound()
-    return Response(data=role.public())
 
 
 async def delete_role(b: DatabaseBackend, req: Request, d: FieldData) -> None:
@@ -114,7 +92,7 @@ async def write_role(b: DatabaseBackend, req: Request, d: FieldData) -> Response
     name = d.get("name")
     if await b.storage.get(models.STATIC_PREFIX + name) is not None:
         raise InvalidRequest("Role and Static Role names must be unique")
-    old = await _role(b, name)
+    old = await models.ROLES.get(b.storage, name)
     role = old if old is not None else Role(db_name="")
     for key in ("db_name", *STATEMENT_KEYS, "default_ttl", "max_ttl"):
         value, sent = d.get_ok(key)
@@ -135,7 +113,7 @@ async def write_role(b: DatabaseBackend, req: Request, d: FieldData) -> Response
 
 async def issue_creds(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
     name = d.get("name")
-    role = await _role(b, name)
+    role = await models.ROLES.get(b.storage, name)
     if role is None:
         raise InvalidRequest(f"unknown role: {name}")
     config = await b.connection(role.db_name)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.engines.database import models
 from strongroom.engines.database.models import StaticRole
-from strongroom.errors import InvalidRequest, NotFound
+from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, name_regex
 
 if TYPE_CHECKING:
@@ -31,9 +31,10 @@ STATIC_FIELDS: dict[str, Field] = {
 
 def static_paths() -> list[Path[DatabaseBackend]]:
     return [
-        Path("static-roles/?", operations={Op.LIST: list_static}, synopsis="List the static roles."),
-        Path(f"static-roles/{name_regex('name')}", fields=STATIC_FIELDS, exists=static_exists,
-             operations={Op.READ: read_static, Op.CREATE: write_static, Op.UPDATE: write_static,
+        Path("static-roles/?", operations={Op.LIST: models.STATIC_ROLES.list},
+             synopsis="List the static roles."),
+        Path(f"static-roles/{name_regex('name')}", fields=STATIC_FIELDS, exists=models.STATIC_ROLES.exists,
+             operations={Op.READ: models.STATIC_ROLES.read, Op.CREATE: write_static, Op.UPDATE: write_static,
                          Op.DELETE: delete_static},
              synopsis="Manage the static roles."),
         Path(f"static-creds/{name_regex('name')}", fields=NAME, operations={Op.READ: read_static_creds},
@@ -41,29 +42,6 @@ def static_paths() -> list[Path[DatabaseBackend]]:
         Path(f"rotate-role/{name_regex('name')}", fields=NAME, operations={Op.UPDATE: rotate_role},
              synopsis="Rotate the password of a static role now."),
     ]
-
-
-async def _load(b: DatabaseBackend, name: str) -> StaticRole | None:
-    role: StaticRole | None = await models.load(b.storage, models.STATIC_PREFIX + name, StaticRole)
-    return role
-
-
-async def static_exists(b: DatabaseBackend, req: Request, d: FieldData) -> bool:
-    return await b.storage.get(models.STATIC_PREFIX + d.get("name")) is not None
-
-
-async def list_static(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
-    names = await models.names(b.storage, models.STATIC_PREFIX)
-    if not names:
-        raise NotFound()
-    return Response(data={"keys": names})
-
-
-async def read_static(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
-    role = await _load(b, d.get("name"))
-    if role is None:
-        raise NotFound()
-    return Response(data=role.public())
 
 
 async def delete_static(b: DatabaseBackend, req: Request, d: FieldData) -> None:
@@ -79,7 +57,7 @@ async def write_static(b: DatabaseBackend, req: Request, d: FieldData) -> None:
         raise InvalidRequest("Role and Static Role names must be unique")
     if d.get("credential_type") != "password":
         raise InvalidRequest(f'unsupported credential_type: "{d.get("credential_type")}"')
-    old = await _load(b, name)
+    old = await models.STATIC_ROLES.get(b.storage, name)
     username, sent = d.get_ok("username")
     if old is not None and sent and username != old.username:
         raise InvalidRequest("cannot update static account username")
@@ -106,7 +84,7 @@ async def write_static(b: DatabaseBackend, req: Request, d: FieldData) -> None:
 
 
 async def read_static_creds(b: DatabaseBackend, req: Request, d: FieldData) -> Response:
-    role = await _load(b, d.get("name"))
+    role = await models.STATIC_ROLES.get(b.storage, d.get("name"))
     if role is None:
         raise InvalidRequest(f'unknown role: {d.get("name")}')
     ttl = max(0, int(role.last_vault_rotation + role.rotation_period - b.system.now()))
