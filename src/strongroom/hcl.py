@@ -33,10 +33,13 @@ floats) and escapes naming surrogates are refused rather than passed on to the J
 from __future__ import annotations
 
 import math
+import json
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "Block", "HCLError", "loads"]
+__all__ = ["MAX_DEPTH", "Block", "HCLError", "load_file", "loads"]
 
 #: Deepest nesting of blocks, objects and lists. Real configs and policies use three or four.
 MAX_DEPTH = 100
@@ -88,6 +91,23 @@ def loads(text: str) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     parser.body(doc, depth=0, closing=False, is_object=False)
     return doc
+
+
+def load_file(path: Path, error: Callable[[str], Exception]) -> dict[str, Any]:
+    """A client's configuration file (the agent's, the bridge's) as one object: ``.json`` as JSON,
+    anything else as HCL. One reader so that both word a bad file alike; ``error`` makes the
+    exception the caller's own ``ConfigError``."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise error(f"error loading configuration from {path}: {e.strerror or e}") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else loads(text)
+    except (HCLError, ValueError) as e:
+        raise error(f"error parsing {path}: {e}") from None
+    if not isinstance(raw, dict):
+        raise error(f"error parsing {path}: the top level must be an object")
+    return raw
 
 
 class _Parser:

@@ -9,7 +9,6 @@ forms (``"5m"``, ``300``). Anything malformed raises :class:`ConfigError` naming
 
 from __future__ import annotations
 
-import json
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest
-from strongroom.hcl import HCLError, loads
+from strongroom.hcl import load_file
 
 __all__ = ["AgentConfig", "AutoAuth", "ConfigError", "Exec", "Listener", "Method", "Sink", "Template", "VaultConfig",
            "load"]
@@ -126,18 +125,7 @@ class AgentConfig:
 
 def load(path: str | Path) -> AgentConfig:
     """Read one configuration file (``.json`` as JSON, anything else as HCL)."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"error loading configuration from {p}: {e.strerror or e}") from None
-    try:
-        raw = json.loads(text) if p.suffix == ".json" else loads(text)
-    except (HCLError, ValueError) as e:
-        raise ConfigError(f"error parsing {p}: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"error parsing {p}: the top level must be an object")
-    return parse(raw)
+    return parse(load_file(Path(path), ConfigError))
 
 
 def parse(raw: dict[str, Any]) -> AgentConfig:

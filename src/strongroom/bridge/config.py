@@ -10,7 +10,6 @@ Anything malformed raises :class:`ConfigError` naming the key.
 
 from __future__ import annotations
 
-import json
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from strongroom.durations import parse_duration
 from strongroom.errors import InvalidRequest
-from strongroom.hcl import HCLError, loads
+from strongroom.hcl import load_file
 
 __all__ = ["BridgeConfig", "ConfigError", "load", "parse"]
 
@@ -43,18 +42,7 @@ class BridgeConfig:
 
 
 def load(path: str | Path) -> BridgeConfig:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"error loading configuration from {p}: {e.strerror or e}") from None
-    try:
-        raw = json.loads(text) if p.suffix == ".json" else loads(text)
-    except (HCLError, ValueError) as e:
-        raise ConfigError(f"error parsing {p}: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"error parsing {p}: the top level must be an object")
-    return parse(raw)
+    return parse(load_file(Path(path), ConfigError))
 
 
 def _bodies(value: Any, what: str) -> list[dict[str, Any]]:
