@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
-from strongroom.cli.context import CLIError, Context, UsageError
+from strongroom.cli.context import CLIError, Context, one_config, start_logging
 
 AGENT_HELP = """\
 Usage: strongroom agent [options]
@@ -25,19 +24,16 @@ def agent(argv: list[str]) -> int:
                                  "Exit with code 0 after a single successful auth and the sinks are written.")
     log_level = fs.string("log-level", "info", "Log verbosity: trace, debug, info, warn or error.")
     ctx.parse(argv, 0)
-    if len(configs.value) != 1:
-        raise UsageError("Must specify exactly one config path using -config")
+    path = one_config(configs.value)
     from strongroom.agent.auth import AuthError
     from strongroom.agent.config import ConfigError, load
     from strongroom.agent.main import run
     from strongroom.agent.template import TemplateError
     from strongroom.api.errors import ClientError
 
-    level = {"trace": "DEBUG", "debug": "DEBUG", "warn": "WARNING", "err": "ERROR"}.get(
-        log_level.value.lower(), log_level.value.upper())
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(asctime)s [%(levelname)s] %(message)s")
+    start_logging(log_level.value)
     try:
-        cfg = load(configs.value[0])
+        cfg = load(path)
         if exit_after_auth.value:
             cfg.exit_after_auth = True
         return asyncio.run(run(cfg))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from typing import TYPE_CHECKING
 
-from strongroom.cli.context import CLIError, Context, UsageError
+from strongroom.cli.context import CLIError, Context, one_config, start_logging
 
 if TYPE_CHECKING:
     from strongroom.bridge.config import BridgeConfig
@@ -30,15 +29,12 @@ def bridge(argv: list[str]) -> int:
     configs = fs.strings("config", "The bridge's configuration file (HCL or JSON).")
     log_level = fs.string("log-level", "info", "Log verbosity: trace, debug, info, warn or error.")
     ctx.parse(argv, 0)
-    if len(configs.value) != 1:
-        raise UsageError("Must specify exactly one config path using -config")
+    path = one_config(configs.value)
     from strongroom.bridge.config import ConfigError, load
 
-    level = {"trace": "DEBUG", "debug": "DEBUG", "warn": "WARNING", "err": "ERROR"}.get(
-        log_level.value.lower(), log_level.value.upper())
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(asctime)s [%(levelname)s] %(message)s")
+    start_logging(log_level.value)
     try:
-        cfg = load(configs.value[0])
+        cfg = load(path)
     except ConfigError as e:
         raise CLIError(f"Error loading configuration: {e}", 1) from None
     try:

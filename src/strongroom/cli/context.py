@@ -9,6 +9,7 @@ said no or could not be reached. A command raises ``CLIError`` (or ``UsageError`
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -136,6 +137,22 @@ def count_error(args: list[str], low: int, high: int | None) -> str | None:
     if n > high:
         return f"Too many arguments (expected {expected}, got {n})"
     return None
+
+
+def one_config(paths: list[str]) -> str:
+    """The one ``-config`` path a long-running client (agent, bridge) is started with."""
+    if len(paths) != 1:
+        raise UsageError("Must specify exactly one config path using -config")
+    return paths[0]
+
+
+def start_logging(level: str) -> None:
+    """Log to stderr at a ``-log-level`` given in Vault's words (trace, debug, info, warn, err);
+    a level Python does not know logs at INFO."""
+    name = {"trace": "DEBUG", "debug": "DEBUG", "warn": "WARNING", "err": "ERROR"}.get(level.lower(),
+                                                                                     level.upper())
+    logging.basicConfig(level=getattr(logging, name, logging.INFO),
+                        format="%(asctime)s [%(levelname)s] %(message)s")
 
 
 class Context:
