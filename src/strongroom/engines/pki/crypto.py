@@ -6,6 +6,7 @@ a second): handlers run it through :func:`asyncio.to_thread`.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import secrets
@@ -110,7 +111,6 @@ def key_to_pem(key: PrivateKey, fmt: str = "pem") -> str:
 
 
 def key_to_der_b64(key: PrivateKey, *, pkcs8: bool = False) -> str:
-    import base64
     fmt = serialization.PrivateFormat.PKCS8 if pkcs8 or isinstance(key, ed25519.Ed25519PrivateKey) \
         else serialization.PrivateFormat.TraditionalOpenSSL
     der = key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
@@ -271,20 +271,21 @@ def _general_names(spec: CertSpec) -> list[x509.GeneralName]:
 
 def build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
                       issuer: x509.Certificate | None, serial: int, signature_bits: int = 0,
-                      issuer_ski: bytes = b"") -> x509.Certificate:
-    """Sign a certificate for ``public_key``; ``issuer`` None means self-signed. Input the X.509
-    encoders refuse (a CN over 64 characters, a non-ASCII DNS name, a bad OID) is a 400."""
+                      issuer_ski: bytes = b"", ski: bytes = b"") -> x509.Certificate:
+    """Sign a certificate for ``public_key``; ``issuer`` None means self-signed. ``ski``: the
+    subject key identifier if the caller has it (else computed). Input the X.509 encoders refuse
+    (a CN over 64 characters, a non-ASCII DNS name, a bad OID) is a 400."""
     try:
-        return _build_certificate(spec, public_key, signer, issuer, serial, signature_bits, issuer_ski)
+        return _build_certificate(spec, public_key, signer, issuer, serial, signature_bits, issuer_ski, ski)
     except (ValueError, TypeError) as e:
         raise InvalidRequest(f"error creating certificate: {e}") from None
 
 
 def _build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
                        issuer: x509.Certificate | None, serial: int, signature_bits: int,
-                       issuer_ski: bytes) -> x509.Certificate:
+                       issuer_ski: bytes, ski: bytes) -> x509.Certificate:
     subject = subject_name(spec)
-    ski = subject_key_id(public_key)
+    ski = ski or subject_key_id(public_key)
     b = (x509.CertificateBuilder().subject_name(subject)
          .issuer_name(issuer.subject if issuer is not None else subject)
          .public_key(public_key).serial_number(serial)
