@@ -251,10 +251,9 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
                            ext_key_usage_oids=list(ext_key_usage_oids), subject=subject_override,
                            subject_extra=list(extra),
                            leaf_basic_constraints=bool(role.get("basic_constraints_valid_for_non_ca")),
-                           policy_oids=list(role.get("policy_identifiers", [])), use_pss=bool(role.get("use_pss")))
+                           policy_oids=list(role.get("policy_identifiers", [])), use_pss=bool(role.get("use_pss")),
+                           not_before=crypto.to_datetime(now - backdate), not_after=crypto.to_datetime(now + ttl))
     not_after_text = not_after_text or str(role.get("not_after", ""))
-    spec.not_before = crypto.to_datetime(now - backdate)
-    spec.not_after = crypto.to_datetime(now + ttl)
     if not_after_text:
         spec.not_after = subject.not_after(FieldData({"not_after": not_after_text},
                                                      {"not_after": subject.NAME_FIELDS["not_after"]}), now, ttl)
@@ -335,9 +334,7 @@ async def issue_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
 def _role_subject(role: dict[str, Any], d: FieldData) -> list[x509.NameAttribute[str]]:
     """The role's subject attributes, and the subject serialNumber the client asked for if the
     role's allowed_serial_numbers (globs) admit it."""
-    from strongroom.engines.pki.subject import _SUBJECT_ATTRS
-
-    attrs = [x509.NameAttribute(oid, v) for name, oid in _SUBJECT_ATTRS.items() for v in role.get(name, [])]
+    attrs = [x509.NameAttribute(oid, v) for name, oid in subject._SUBJECT_ATTRS.items() for v in role.get(name, [])]
     serial = d.get("serial_number")
     if serial:
         if not any(_glob(p, serial) for p in role.get("allowed_serial_numbers", [])):
