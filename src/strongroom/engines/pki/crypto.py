@@ -294,11 +294,14 @@ def _extensions(spec: CertSpec, no_subject: bool, ski: bytes, issuer: x509.Certi
                 issuer_ski: bytes) -> list[x509.Extension[x509.ExtensionType]]:
     """The certificate's extensions, in the order they are encoded."""
     out: list[x509.Extension[x509.ExtensionType]] = []
+    seen: set[x509.ObjectIdentifier] = set()
 
     def add(value: x509.ExtensionType, critical: bool) -> None:
-        if any(e.oid == value.oid for e in out):
+        oid = value.oid
+        if oid in seen:
             raise ValueError("This extension has already been set.")  # the builder's wording
-        out.append(x509.Extension(value.oid, critical, value))
+        seen.add(oid)
+        out.append(x509.Extension(oid, critical, value))
 
     if spec.is_ca:
         ku = {"key_cert_sign": True, "crl_sign": True, "digital_signature": False}
