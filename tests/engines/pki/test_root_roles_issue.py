@@ -345,6 +345,40 @@ async def test_output_formats_as_openbao(pki: Mount) -> None:
     assert d["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
 
 
+async def test_issued_ec_key_outputs_match_their_certificate(pki: Mount, tmp_path: Path) -> None:
+    """issue/<role> encodes an EC key once (SEC1 DER for the output and the SKI): every curve and
+    format gives what cryptography's own encoding gives, and the SKI of the certificate's key."""
+    import base64
+
+    enc, trad, none = serialization.Encoding, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    for bits in (224, 256, 384, 521):
+        await pki.ok(Op.UPDATE, f"roles/ec{bits}", {"allow_any_name": True, "key_type": "ec", "key_bits": bits})
+        for fmt in ("pem", "der", "pem_bundle"):
+            for key_format in ("", "der", "pkcs8"):
+                d = await pki.ok(Op.UPDATE, f"issue/ec{bits}", {"common_name": "a.example.com", "format": fmt,
+                                                                 "private_key_format": key_format})
+                pkcs8 = key_format == "pkcs8"
+                if fmt == "der":
+                    leaf = x509.load_der_x509_certificate(base64.b64decode(d["certificate"]))
+                    key = serialization.load_der_private_key(base64.b64decode(d["private_key"]), None)
+                    text = base64.b64encode(key.private_bytes(
+                        enc.DER, serialization.PrivateFormat.PKCS8 if pkcs8 else trad, none)).decode()
+                else:
+                    blocks = d["certificate"].split("-----END")
+                    leaf = cert(d["certificate"][d["certificate"].index("-----BEGIN CERTIFICATE"):])
+                    key = serialization.load_pem_private_key(d["private_key"].encode(), None)
+                    text = key.private_bytes(enc.PEM, serialization.PrivateFormat.PKCS8 if pkcs8 else trad,
+                                             none).decode().strip()
+                    if fmt == "pem_bundle":
+                        assert blocks[0] + "-----END EC PRIVATE KEY-----" == key.private_bytes(
+                            enc.PEM, trad, none).decode().strip()
+                    assert openssl_verify(tmp_path, leaf.public_bytes(enc.PEM).decode(), [d["issuing_ca"]]
+                                          ).returncode == 0
+                assert d["private_key"] == text and key.public_key() == leaf.public_key()  # type: ignore[union-attr]
+                assert leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value == \
+                    x509.SubjectKeyIdentifier.from_public_key(leaf.public_key())  # type: ignore[arg-type]
+
+
 async def test_role_certificate_options(pki: Mount) -> None:
     from cryptography.hazmat.primitives.asymmetric import padding
 

@@ -143,10 +143,12 @@ class PkiBackend(Backend):
         return serial in await self._revoked_index(self.storage(req))
 
     # -- issuing helpers -----------------------------------------------------------------------
-    async def store_cert(self, req: Request, cert: x509.Certificate, issuer_id: str) -> None:
-        serial = crypto.format_serial(cert.serial_number)
+    async def store_cert(self, req: Request, cert: x509.Certificate, issuer_id: str, *, pem: str = "",
+                         serial: str = "") -> None:
+        """Keep ``cert`` under its serial; ``pem``/``serial``: its PEM and "xx:xx" serial if known."""
+        serial = serial or crypto.format_serial(cert.serial_number)
         await self.storage(req).put(CERT_PREFIX + serial_key(serial), orjson.dumps(
-            {"certificate": crypto.cert_pem(cert), "issuer_id": issuer_id}))
+            {"certificate": pem or crypto.cert_pem(cert), "issuer_id": issuer_id}))
 
     def bound_not_after(self, issuer: LoadedIssuer, not_after: dt.datetime, *, acme: bool = False) -> dt.datetime:
         """``not_after`` held to the issuer's own expiry by its leaf_not_after_behavior. ``acme``:
@@ -280,8 +282,7 @@ class PkiBackend(Backend):
                                        key_usage=["DigitalSignature", "KeyAgreement", "KeyEncipherment"],
                                        ext_key_usage=["serverauth", "clientauth"],
                                        no_store=bool(role.get("no_store", False)), acme=True)
-        return AcmeIssued(crypto.cert_pem(issued.cert), [c.strip() for c in issued.issuer.chain],
-                          crypto.format_serial(issued.cert.serial_number))
+        return AcmeIssued(issued.pem, [c.strip() for c in issued.issuer.chain], issued.serial)
 
     async def acme_revoke(self, req: Request, cert_der: bytes) -> None:
         """Revoke a certificate this mount issued (unknown → InvalidRequest)."""

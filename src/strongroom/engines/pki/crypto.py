@@ -6,6 +6,7 @@ a second): handlers run it through :func:`asyncio.to_thread`.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import secrets
@@ -110,7 +111,6 @@ def key_to_pem(key: PrivateKey, fmt: str = "pem") -> str:
 
 
 def key_to_der_b64(key: PrivateKey, *, pkcs8: bool = False) -> str:
-    import base64
     fmt = serialization.PrivateFormat.PKCS8 if pkcs8 or isinstance(key, ed25519.Ed25519PrivateKey) \
         else serialization.PrivateFormat.TraditionalOpenSSL
     der = key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
@@ -136,22 +136,6 @@ def load_cert(pem: str) -> x509.Certificate:
         return x509.load_pem_x509_certificate(pem.encode())
     except ValueError as e:
         raise InvalidRequest(f"error parsing certificate: {e}") from None
-
-
-def split_pem(bundle: str) -> list[str]:
-    """The PEM blocks of a bundle, in order, each stripped."""
-    out, cur = [], []
-    for line in bundle.replace("\r\n", "\n").split("\n"):
-        line = line.strip()
-        if line.startswith("-----BEGIN"):
-            cur = [line]
-        elif line.startswith("-----END") and cur:
-            cur.append(line)
-            out.append("\n".join(cur))
-            cur = []
-        elif cur:
-            cur.append(line)
-    return out
 
 
 def load_csr(pem: str) -> x509.CertificateSigningRequest:
@@ -271,68 +255,93 @@ def _general_names(spec: CertSpec) -> list[x509.GeneralName]:
 
 def build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
                       issuer: x509.Certificate | None, serial: int, signature_bits: int = 0,
-                      issuer_ski: bytes = b"") -> x509.Certificate:
-    """Sign a certificate for ``public_key``; ``issuer`` None means self-signed. Input the X.509
-    encoders refuse (a CN over 64 characters, a non-ASCII DNS name, a bad OID) is a 400."""
+                      issuer_ski: bytes = b"", ski: bytes = b"") -> x509.Certificate:
+    """Sign a certificate for ``public_key``; ``issuer`` None means self-signed. ``ski``: the
+    subject key identifier if the caller has it (else computed). Input the X.509 encoders refuse
+    (a CN over 64 characters, a non-ASCII DNS name, a bad OID) is a 400."""
     try:
-        return _build_certificate(spec, public_key, signer, issuer, serial, signature_bits, issuer_ski)
+        return _build_certificate(spec, public_key, signer, issuer, serial, signature_bits, issuer_ski, ski)
     except (ValueError, TypeError) as e:
         raise InvalidRequest(f"error creating certificate: {e}") from None
 
 
 def _build_certificate(spec: CertSpec, public_key: PublicKey, signer: PrivateKey,
                        issuer: x509.Certificate | None, serial: int, signature_bits: int,
-                       issuer_ski: bytes) -> x509.Certificate:
+                       issuer_ski: bytes, ski: bytes) -> x509.Certificate:
     subject = subject_name(spec)
-    ski = subject_key_id(public_key)
-    b = (x509.CertificateBuilder().subject_name(subject)
+    ski = ski or subject_key_id(public_key)
+    # One list of extensions for the builder (add_extension copies it each time); an error making
+    # them surfaces after the builder's checks (dates, serial), as when they were added after those.
+    failed: Exception | None = None
+    try:
+        extensions = _extensions(spec, len(subject) == 0, ski, issuer, issuer_ski)
+    except Exception as e:  # noqa: BLE001 - re-raised below
+        extensions, failed = [], e
+    b = (x509.CertificateBuilder(extensions=extensions).subject_name(subject)
          .issuer_name(issuer.subject if issuer is not None else subject)
          .public_key(public_key).serial_number(serial)
          .not_valid_before(spec.not_before).not_valid_after(spec.not_after))
-    if spec.is_ca:
-        ku = {"key_cert_sign": True, "crl_sign": True, "digital_signature": False}
-        path_len = None if spec.max_path_length < 0 else spec.max_path_length
-        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=path_len), critical=True)
-    else:
-        ku = {KEY_USAGES[u.lower()]: True for u in spec.key_usage if u.lower() in KEY_USAGES}
-        if spec.leaf_basic_constraints:
-            b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-    if any(ku.values()):
-        flags = {v: ku.get(v, False) for v in KEY_USAGES.values()}
-        if not flags["key_agreement"]:
-            flags["encipher_only"] = flags["decipher_only"] = False
-        b = b.add_extension(x509.KeyUsage(**flags), critical=True)
-    ekus = [EXT_KEY_USAGES[e.lower()] for e in spec.ext_key_usage if e.lower() in EXT_KEY_USAGES]
-    ekus += [x509.ObjectIdentifier(o) for o in spec.ext_key_usage_oids]
-    if ekus and not spec.is_ca:
-        b = b.add_extension(x509.ExtendedKeyUsage(list(dict.fromkeys(ekus))), critical=False)
-    b = b.add_extension(x509.SubjectKeyIdentifier(ski), critical=False)
-    if not issuer_ski:
-        issuer_ski = subject_key_id(public_key_of(issuer)) if issuer is not None else ski
-    b = b.add_extension(x509.AuthorityKeyIdentifier(issuer_ski, None, None), critical=False)
-    access = [x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
-                                     x509.UniformResourceIdentifier(u)) for u in spec.issuing_certificates]
-    access += [x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP,
-                                      x509.UniformResourceIdentifier(u)) for u in spec.ocsp_servers]
-    if access:
-        b = b.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-    names = _general_names(spec)
-    if names:  # critical when the subject is empty (RFC 5280 4.2.1.6)
-        b = b.add_extension(x509.SubjectAlternativeName(names), critical=len(subject) == 0)
-    if spec.crl_distribution_points:
-        points = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
-                  for u in spec.crl_distribution_points]
-        b = b.add_extension(x509.CRLDistributionPoints(points), critical=False)
-    if spec.policy_oids:
-        b = b.add_extension(x509.CertificatePolicies(
-            [x509.PolicyInformation(x509.ObjectIdentifier(o), None) for o in spec.policy_oids]), critical=False)
-    for ext in spec.extra_extensions:
-        b = b.add_extension(ext.value, critical=ext.critical)
+    if failed is not None:
+        raise failed
     algorithm = hash_for(signer, signature_bits)
     if spec.use_pss and isinstance(signer, rsa.RSAPrivateKey) and algorithm is not None:
         pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
         return b.sign(signer, algorithm, rsa_padding=pss)
     return b.sign(signer, algorithm)
+
+
+def _extensions(spec: CertSpec, no_subject: bool, ski: bytes, issuer: x509.Certificate | None,
+                issuer_ski: bytes) -> list[x509.Extension[x509.ExtensionType]]:
+    """The certificate's extensions, in the order they are encoded."""
+    out: list[x509.Extension[x509.ExtensionType]] = []
+    seen: set[x509.ObjectIdentifier] = set()
+
+    def add(value: x509.ExtensionType, critical: bool) -> None:
+        oid = value.oid
+        if oid in seen:
+            raise ValueError("This extension has already been set.")  # the builder's wording
+        seen.add(oid)
+        out.append(x509.Extension(oid, critical, value))
+
+    if spec.is_ca:
+        ku = {"key_cert_sign": True, "crl_sign": True, "digital_signature": False}
+        path_len = None if spec.max_path_length < 0 else spec.max_path_length
+        add(x509.BasicConstraints(ca=True, path_length=path_len), True)
+    else:
+        ku = {KEY_USAGES[u.lower()]: True for u in spec.key_usage if u.lower() in KEY_USAGES}
+        if spec.leaf_basic_constraints:
+            add(x509.BasicConstraints(ca=False, path_length=None), True)
+    if any(ku.values()):
+        flags = {v: ku.get(v, False) for v in KEY_USAGES.values()}
+        if not flags["key_agreement"]:
+            flags["encipher_only"] = flags["decipher_only"] = False
+        add(x509.KeyUsage(**flags), True)
+    ekus = [EXT_KEY_USAGES[e.lower()] for e in spec.ext_key_usage if e.lower() in EXT_KEY_USAGES]
+    ekus += [x509.ObjectIdentifier(o) for o in spec.ext_key_usage_oids]
+    if ekus and not spec.is_ca:
+        add(x509.ExtendedKeyUsage(list(dict.fromkeys(ekus))), False)
+    add(x509.SubjectKeyIdentifier(ski), False)
+    if not issuer_ski:
+        issuer_ski = subject_key_id(public_key_of(issuer)) if issuer is not None else ski
+    add(x509.AuthorityKeyIdentifier(issuer_ski, None, None), False)
+    aia = x509.oid.AuthorityInformationAccessOID
+    access = [x509.AccessDescription(oid, x509.UniformResourceIdentifier(u)) for oid, urls in (
+        (aia.CA_ISSUERS, spec.issuing_certificates), (aia.OCSP, spec.ocsp_servers)) for u in urls]
+    if access:
+        add(x509.AuthorityInformationAccess(access), False)
+    names = _general_names(spec)
+    if names:  # critical when the subject is empty (RFC 5280 4.2.1.6)
+        add(x509.SubjectAlternativeName(names), no_subject)
+    if spec.crl_distribution_points:
+        points = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
+                  for u in spec.crl_distribution_points]
+        add(x509.CRLDistributionPoints(points), False)
+    if spec.policy_oids:
+        add(x509.CertificatePolicies(
+            [x509.PolicyInformation(x509.ObjectIdentifier(o), None) for o in spec.policy_oids]), False)
+    for ext in spec.extra_extensions:
+        add(ext.value, ext.critical)
+    return out
 
 
 def build_csr(spec: CertSpec, key: PrivateKey) -> x509.CertificateSigningRequest:

@@ -74,7 +74,7 @@ def _respond(b: PkiBackend, role: dict[str, Any], issued: Issued, body: dict[str
     if not role.get("generate_lease"):
         return Response(data=body, warnings=issued.warnings)
     ttl = max(1, int(issued.cert.not_valid_after_utc.timestamp() - b.system.now()))
-    resp = CERT_SECRET.response(body, {"serial_number": crypto.format_serial(issued.cert.serial_number)},
+    resp = CERT_SECRET.response(body, {"serial_number": issued.serial},
                                 ttl=ttl, renewable=False)
     resp.warnings = issued.warnings
     return resp
@@ -221,6 +221,8 @@ class Issued:
     cert: x509.Certificate
     issuer: LoadedIssuer
     warnings: list[str]
+    pem: str  # the certificate's PEM and serial ("xx:xx"), encoded once for storage and response
+    serial: str
 
 
 async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto.PublicKey, names: Names,
@@ -228,10 +230,10 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
                     ext_key_usage_oids: Sequence[str] = (), signature_bits: int = 0, no_store: bool = False,
                     subject_override: x509.Name | None = None, extra: Sequence[x509.NameAttribute[str]] = (),
                     backdate: int = 30, not_after_text: str = "", role: dict[str, Any] | None = None,
-                    acme: bool = False) -> Issued:
+                    acme: bool = False, ski: bytes = b"") -> Issued:
     """Sign one leaf for ``pub`` (TTL rules applied), store it unless ``no_store``. ``role``: the
     role's certificate options (not_after, basic_constraints_valid_for_non_ca, policy_identifiers,
-    use_pss)."""
+    use_pss); ``ski``: ``pub``'s subject key identifier if the caller has it."""
     role = role or {}
     snap = await b.snapshot(req)
     issuer = snap.signing_issuer(issuer_ref)
@@ -249,21 +251,21 @@ async def sign_leaf(b: PkiBackend, req: Request, *, issuer_ref: str, pub: crypto
                            ext_key_usage_oids=list(ext_key_usage_oids), subject=subject_override,
                            subject_extra=list(extra),
                            leaf_basic_constraints=bool(role.get("basic_constraints_valid_for_non_ca")),
-                           policy_oids=list(role.get("policy_identifiers", [])), use_pss=bool(role.get("use_pss")))
+                           policy_oids=list(role.get("policy_identifiers", [])), use_pss=bool(role.get("use_pss")),
+                           not_before=crypto.to_datetime(now - backdate), not_after=crypto.to_datetime(now + ttl))
     not_after_text = not_after_text or str(role.get("not_after", ""))
-    spec.not_before = crypto.to_datetime(now - backdate)
-    spec.not_after = crypto.to_datetime(now + ttl)
     if not_after_text:
         spec.not_after = subject.not_after(FieldData({"not_after": not_after_text},
                                                      {"not_after": subject.NAME_FIELDS["not_after"]}), now, ttl)
     spec.not_after = b.bound_not_after(issuer, spec.not_after, acme=acme)
     b.apply_aia(snap, issuer, spec)
     assert issuer.key is not None
-    cert = crypto.build_certificate(spec, pub, issuer.key, issuer.cert, crypto.new_serial(), signature_bits,
-                                    issuer.ski)
+    number = crypto.new_serial()
+    cert = crypto.build_certificate(spec, pub, issuer.key, issuer.cert, number, signature_bits, issuer.ski, ski)
+    pem, serial = crypto.cert_pem(cert), crypto.format_serial(number)
     if not no_store:
-        await b.store_cert(req, cert, issuer.id)
-    return Issued(cert, issuer, warnings)
+        await b.store_cert(req, cert, issuer.id, pem=pem, serial=serial)
+    return Issued(cert, issuer, warnings, pem, serial)
 
 
 def _chain(issued: Issued, remove_roots: bool) -> list[str]:
@@ -280,13 +282,13 @@ def _self_signed(pem: str) -> bool:
 
 def leaf_body(issued: Issued, fmt: str, remove_roots: bool = False) -> dict[str, Any]:
     cert = issued.cert
-    pem = subject.cert_output(cert, fmt)
+    pem = issued.pem if fmt != "der" else subject.cert_output(cert, fmt)
     chain = _chain(issued, remove_roots)
     body: dict[str, Any] = {
         "ca_chain": subject.chain_output(chain, fmt), "certificate": pem, "expiration": int(cert.not_valid_after_utc.timestamp()),
         "issuing_ca": issued.issuer.pem_stripped if fmt != "der" else subject.cert_output(issued.issuer.cert, fmt),
         "not_before": int(cert.not_valid_before_utc.timestamp()),
-        "serial_number": crypto.format_serial(cert.serial_number),
+        "serial_number": issued.serial,
     }
     if fmt == "pem_bundle":
         body["certificate"] = "\n".join([pem, *chain])
@@ -313,27 +315,26 @@ async def issue_handler(b: PkiBackend, req: Request, d: FieldData) -> Response:
     (await b.snapshot(req)).signing_issuer(_issuer_ref(d, role))  # fail before the key is made
     key = await asyncio.to_thread(crypto.generate_key, role["key_type"], role["key_bits"]) \
         if role["key_type"] == "rsa" else crypto.generate_key(role["key_type"], role["key_bits"])
+    fmt = d.get("format")
+    key_out, bundle_key, ski = subject.issued_key_output(key, fmt, d.get("private_key_format"))
     issued = await sign_leaf(b, req, issuer_ref=_issuer_ref(d, role), pub=key.public_key(), names=names,
                              ttl=d.get("ttl") or role["ttl"], max_ttl=role["max_ttl"], key_usage=role["key_usage"],
                              ext_key_usage=ext_usages(role), ext_key_usage_oids=role["ext_key_usage_oids"],
                              signature_bits=role["signature_bits"], no_store=role["no_store"],
                              extra=_role_subject(role, d), backdate=role["not_before_duration"],
-                             not_after_text=d.get("not_after"), role=role)
-    fmt = d.get("format")
+                             not_after_text=d.get("not_after"), role=role, ski=ski)
     body = leaf_body(issued, fmt, d.get("remove_roots_from_chain"))
-    body["private_key"] = subject.key_output(key, fmt, d.get("private_key_format"))
+    body["private_key"] = key_out
     body["private_key_type"] = crypto.key_type_of(key)
     if fmt == "pem_bundle":  # the bundle carries the traditional PEM whatever private_key_format says
-        body["certificate"] = crypto.key_to_pem(key) + "\n" + body["certificate"]
+        body["certificate"] = bundle_key + "\n" + body["certificate"]
     return _respond(b, role, issued, body)
 
 
 def _role_subject(role: dict[str, Any], d: FieldData) -> list[x509.NameAttribute[str]]:
     """The role's subject attributes, and the subject serialNumber the client asked for if the
     role's allowed_serial_numbers (globs) admit it."""
-    from strongroom.engines.pki.subject import _SUBJECT_ATTRS
-
-    attrs = [x509.NameAttribute(oid, v) for name, oid in _SUBJECT_ATTRS.items() for v in role.get(name, [])]
+    attrs = [x509.NameAttribute(oid, v) for name, oid in subject._SUBJECT_ATTRS.items() for v in role.get(name, [])]
     serial = d.get("serial_number")
     if serial:
         if not any(_glob(p, serial) for p in role.get("allowed_serial_numbers", [])):

@@ -164,7 +164,7 @@ async def import_bundle(b: PkiBackend, req: Request, d: FieldData) -> Response:
     text = d.get("certificate") or d.get("pem_bundle")
     if not text:
         raise InvalidRequest("'pem_bundle' parameter was empty")
-    blocks = crypto.split_pem(text)
+    blocks = split_pem(text)
     if not blocks:
         raise InvalidRequest("provided data for import was too short; perhaps a path was passed to the API "
                              "rather than the contents of a PEM file")
@@ -226,3 +226,19 @@ async def import_bundle(b: PkiBackend, req: Request, d: FieldData) -> Response:
     return Response(data={"existing_issuers": existing_issuers or None, "existing_keys": existing_keys or None,
                           "imported_issuers": imported_issuers or None, "imported_keys": imported_keys or None,
                           "mapping": mapping}, warnings=warnings)
+
+
+def split_pem(bundle: str) -> list[str]:
+    """The PEM blocks of a bundle, in order, each stripped."""
+    out, cur = [], []
+    for line in bundle.replace("\r\n", "\n").split("\n"):
+        line = line.strip()
+        if line.startswith("-----BEGIN"):
+            cur = [line]
+        elif line.startswith("-----END") and cur:
+            cur.append(line)
+            out.append("\n".join(cur))
+            cur = []
+        elif cur:
+            cur.append(line)
+    return out

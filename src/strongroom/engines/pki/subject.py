@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from strongroom.engines.pki import crypto
@@ -115,6 +119,37 @@ def key_output(key: crypto.PrivateKey, fmt: str, key_format: str) -> str:
     if fmt == "der":
         return crypto.key_to_der_b64(key, pkcs8=key_format == "pkcs8")
     return crypto.key_to_pem(key, "pkcs8" if key_format == "pkcs8" else "pem")
+
+
+def issued_key_output(key: crypto.PrivateKey, fmt: str, key_format: str) -> tuple[str, str, bytes]:
+    """issue/<role>'s key: (``private_key`` as :func:`key_output` gives it, the traditional PEM a
+    pem_bundle starts with ("" for other formats), the subject key identifier (b"": compute it)).
+
+    An EC key (not asked as PKCS#8) is encoded once: its SEC1 DER is the der output, wrapped as
+    OpenSSL wraps PEM it is the PEM, and it ends with the public point whose SHA-1 is the SKI
+    (RFC 5280 4.2.1.2 method 1), each encode costing about as much as the signature's hashing."""
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key_format == "pkcs8":
+        return key_output(key, fmt, key_format), crypto.key_to_pem(key) if fmt == "pem_bundle" else "", b""
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+    pem = _pem_block(der, "EC PRIVATE KEY") if fmt != "der" else ""
+    return base64.b64encode(der).decode() if fmt == "der" else pem, pem if fmt == "pem_bundle" else "", _ec_ski(der, key)
+
+
+def _pem_block(der: bytes, label: str) -> str:
+    """PEM as OpenSSL writes it (64-character base64 lines), stripped as :func:`crypto.key_to_pem`."""
+    text = base64.b64encode(der).decode()
+    return "\n".join([f"-----BEGIN {label}-----", *(text[i:i + 64] for i in range(0, len(text), 64)),
+                      f"-----END {label}-----"])
+
+
+def _ec_ski(sec1: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The SKI of ``key`` from its SEC1 DER (RFC 5915, with its publicKey): SHA-1 of the uncompressed
+    point, the DER's trailing BIT STRING; b"" if the DER does not end that way (P-521's long length)."""
+    size = 1 + 2 * ((key.curve.key_size + 7) // 8)  # 04 || X || Y
+    if size < 127 and sec1[-size - 3:-size + 1] == bytes((0x03, size + 1, 0, 4)):
+        return hashlib.sha1(sec1[-size:]).digest()  # noqa: S324 - the RFC's key identifier
+    return b""
 
 
 def chain_output(chain: list[str], fmt: str) -> list[str]:
