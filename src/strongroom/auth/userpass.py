@@ -27,7 +27,7 @@ from typing import Any
 import bcrypt
 
 from strongroom.durations import parse_duration
-from strongroom.errors import InvalidCredentials, InvalidRequest, NotFound, PermissionDenied
+from strongroom.errors import InvalidCredentials, InvalidRequest, NotFound
 from strongroom.framework import (
     Backend,
     BackendConfig,
@@ -39,7 +39,6 @@ from strongroom.framework import (
     Request,
     Response,
     TokenParams,
-    addr_allowed,
     name_regex,
     storage_of,
     token_fields,
@@ -320,7 +319,6 @@ async def login(b: UserpassBackend, req: Request, d: FieldData) -> Response | No
         # A known user's wrong password counts toward its lockout (core/lockout.py), as OpenBao;
         # the answer is the same either way.
         raise (InvalidCredentials if stored else InvalidRequest)(INVALID_CREDENTIALS)
-    if not addr_allowed(req.connection.remote_addr, user.token.token_bound_cidrs):
-        raise PermissionDenied()
+    user.token.check_source(req.connection.remote_addr)
     auth = Auth(metadata={"username": name}, display_name=name, alias=Alias(name=name))
     return Response(auth=user.token.fill_auth(auth, req.connection.remote_addr))

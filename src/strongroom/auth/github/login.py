@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from strongroom.auth.github.api import GitHub, Refused, Unavailable
 from strongroom.auth.github.config import Config, load_config, put_config, storage
 from strongroom.auth.github.mapping import TEAMS, USERS, policies
-from strongroom.errors import Internal, InvalidRequest, PermissionDenied
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.errors import Internal, InvalidRequest
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.logical import Alias, Auth, Storage
 
 if TYPE_CHECKING:
@@ -61,8 +61,8 @@ async def _verify(b: GitHubBackend, st: Storage, token: str, remote_addr: str | 
     config = await load_config(st)
     if config is None:
         raise InvalidRequest("configuration has not been set")
-    if remote_addr is not None and not addr_allowed(remote_addr, config.token.token_bound_cidrs):
-        raise PermissionDenied()
+    if remote_addr is not None:
+        config.token.check_source(remote_addr)
     if not token:
         raise InvalidRequest("missing token")
     if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):

@@ -27,8 +27,8 @@ from strongroom.auth.jwt.verify import (
     validate_claims,
     verify_signature,
 )
-from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.errors import InvalidRequest
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.logical import Alias, Auth
 
 if TYPE_CHECKING:
@@ -58,8 +58,7 @@ async def load_config(store: JWTStore, message: str = "could not load configurat
 
 
 def check_cidrs(req: Request, role: Role) -> None:
-    if role.token.token_bound_cidrs and not addr_allowed(req.connection.remote_addr, role.token.token_bound_cidrs):
-        raise PermissionDenied()
+    role.token.check_source(req.connection.remote_addr)
 
 
 async def verify_jwt(b: JWTBackend, config: Config, token: str, expected: Expected) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, TypeVar
 from strongroom.auth.ldap import client
 from strongroom.auth.ldap.config import LdapConfig, get_config, load_config, storage
 from strongroom.auth.ldap.mapping import GROUP_PREFIX, USER_PREFIX, get_mapping
-from strongroom.errors import Internal, InvalidCredentials, InvalidRequest, PermissionDenied
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.errors import Internal, InvalidCredentials, InvalidRequest
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.logical import Auth, Storage
 
 if TYPE_CHECKING:
@@ -92,8 +92,7 @@ async def login(b: LdapBackend, req: Request, d: FieldData) -> Response | None:
     if not username:
         raise InvalidRequest("missing username")
     addr = req.connection.remote_addr
-    if not addr_allowed(addr, cfg.token.token_bound_cidrs):
-        raise PermissionDenied()
+    cfg.token.check_source(addr)
     result = await _directory(cfg, client.login, username, password)
     policies = await policies_for(storage(req), cfg, username, result.groups)
     auth = cfg.token.fill_auth(Auth(metadata={"username": username}, display_name=username), addr)

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from strongroom.auth.okta.api import Okta, OktaError, Unavailable
 from strongroom.auth.okta.config import Config, load_config, storage
 from strongroom.auth.okta.mapping import policies_for
-from strongroom.errors import Internal, InvalidRequest, PermissionDenied
-from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, addr_allowed
+from strongroom.errors import Internal, InvalidRequest
+from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response
 from strongroom.logical import Alias, Auth, Storage
 
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ async def _verify(b: OktaBackend, st: Storage, username: str, password: str, tot
     cfg = await load_config(st)
     if cfg is None:
         raise InvalidRequest("Okta auth method not configured")
-    if remote_addr is not None and not addr_allowed(remote_addr, cfg.token.token_bound_cidrs):
-        raise PermissionDenied()
+    if remote_addr is not None:
+        cfg.token.check_source(remote_addr)
     if not username:
         raise InvalidRequest("missing username")
     api = Okta(b.client(), cfg.org_url, cfg.api_token, b.api_timeout)
