@@ -1,7 +1,7 @@
 """The CPython floor: the least work a Vault-compatible answer needs, measured beside OpenBao.
 
 Not a test, and not Strongroom. A bare server on the same stack as Strongroom's edge (uvloop,
-httptools, orjson, cryptography, hashlib) that does only what no design can skip for these
+httptools, orjson, cryptography, and Strongroom's keyed HMAC from strongroom.audit.mac) that does only what no design can skip for these
 requests, with none of Strongroom's routing, policies, framework or leases:
 
 - parse the HTTP/1.1 request (keep-alive) and its JSON body;
@@ -37,25 +37,10 @@ from typing import Any
 
 import orjson
 
+from strongroom.audit.mac import KeyedSha256  # HMAC-SHA256 with the key schedule done once
+
 TOKEN = "hvs.floorfloorfloorfloorfloor"
 KEYS = 100_000  # kv-v2 secrets in the floor's database (the miss bench's 100k)
-
-
-class Keyed:
-    """HMAC-SHA256 under one key with the key schedule done once (as strongroom.audit.mac)."""
-
-    def __init__(self, key: bytes) -> None:
-        key = key.ljust(64, b"\0")
-        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-    def hex(self, *parts: bytes) -> str:
-        inner = self.inner.copy()
-        for p in parts:
-            inner.update(p)
-        outer = self.outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
 
 
 class Floor:
@@ -63,10 +48,10 @@ class Floor:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self.salt = Keyed(os.urandom(32))
-        self.chain = Keyed(os.urandom(32))
-        self.store_salt = Keyed(os.urandom(32))
-        self.tokens = {self.store_salt.hex(TOKEN.encode()): {
+        self.salt = KeyedSha256(os.urandom(32))
+        self.chain = KeyedSha256(os.urandom(32))
+        self.store_salt = KeyedSha256(os.urandom(32))
+        self.tokens = {self.store_salt.hexdigest(TOKEN.encode()): {
             "accessor": "floor-accessor", "policies": ["root"], "display_name": "root"}}
         self.transit = AESGCM(os.urandom(32))
         self.signer = Ed25519PrivateKey.generate()
@@ -103,7 +88,7 @@ class Floor:
 
     def _hashed(self, value: Any) -> Any:
         if isinstance(value, str):
-            return "hmac-sha256:" + self.salt.hex(value.encode())
+            return "hmac-sha256:" + self.salt.hexdigest(value.encode())
         if isinstance(value, dict):
             return {k: self._hashed(v) for k, v in value.items()}
         return value
@@ -112,11 +97,11 @@ class Floor:
         body = orjson.dumps(entry)
         self.seq += 1
         head = b"%s\n%d\n" % (self.prev.encode(), self.seq)
-        self.prev = self.chain.hex(head, body)
+        self.prev = self.chain.hexdigest(head, body)
         os.write(self.fd, body[:-1] + b',"chain":{"seq":%d,"hmac":"%s"}}\n' % (self.seq, self.prev.encode()))
 
     def handle(self, method: bytes, path: str, token: str, body: bytes, peer: tuple[str, int]) -> tuple[int, bytes]:
-        entry = self.tokens.get(self.store_salt.hex(token.encode())) if token else None
+        entry = self.tokens.get(self.store_salt.hexdigest(token.encode())) if token else None
         if entry is None:
             return 403, b'{"errors":["permission denied"]}'
         rel = path[4:]  # "/v1/"
