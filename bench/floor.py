@@ -1,8 +1,8 @@
 """The CPython floor: the least work a Vault-compatible answer needs, measured beside OpenBao.
 
 Not a test, and not Strongroom. A bare server on the same stack as Strongroom's edge (uvloop,
-httptools, orjson, cryptography, and Strongroom's keyed HMAC from strongroom.audit.mac) that does only what no design can skip for these
-requests, with none of Strongroom's routing, policies, framework or leases:
+httptools, orjson, cryptography, and the keyed HMAC of strongroom.audit.mac) that does only what no
+design can skip for these requests, with none of Strongroom's routing, policies, framework or leases:
 
 - parse the HTTP/1.1 request (keep-alive) and its JSON body;
 - find the token: HMAC of the presented token (tokens are stored hashed), one dict lookup;
