@@ -17,10 +17,12 @@ import asyncio
 import copy
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from strongroom.engines._request import storage_of, warn_ignored_params
 from strongroom.engines.transit.policy import Policy
+from strongroom.errors import InvalidRequest
 from strongroom.framework import Backend, BackendConfig, Request, Response, StripedLocks
 from strongroom.logical import Storage
 
@@ -164,6 +166,16 @@ class TransitBackend(Backend):
         clone.keys = dict(p.keys)
         clone._aeads = dict(p._aeads)
         return clone
+
+    @asynccontextmanager
+    async def editing(self, storage: Storage, name: str, missing: str) -> AsyncIterator[Policy]:
+        """Under the key's lock, a private copy of it to change and :meth:`store`; each path that
+        changes a key answers a missing one with its own ``missing`` wording (InvalidRequest)."""
+        async with self.lock(name):
+            p = await self.load_copy(storage, name)
+            if p is None:
+                raise InvalidRequest(missing)
+            yield p
 
     async def store(self, storage: Storage, p: Policy) -> None:
         """Persist ``p`` and make it the cached key (after the write succeeded)."""

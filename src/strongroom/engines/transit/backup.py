@@ -194,10 +194,7 @@ def backup_document(p: Policy) -> dict[str, Any]:
 async def backup_key(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     name = d.get("name")
     storage = storage_of(req)
-    async with b.lock(name):
-        p = await b.load_copy(storage, name)
-        if p is None:
-            raise InvalidRequest(f'key "{name}" not found')
+    async with b.editing(storage, name, f'key "{name}" not found') as p:
         if p.soft_deleted:
             raise InvalidRequest(ERR_SOFT_DELETED)
         if not p.exportable:

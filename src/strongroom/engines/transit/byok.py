@@ -288,19 +288,17 @@ async def import_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
 async def import_version(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     name = d.get("name")
     storage = storage_of(req)
+    missing = f"no key found with name {name}; to import a new key, use the import/ endpoint"
     existing = await b.load(storage, name)
     if existing is None:
-        raise InvalidRequest(f"no key found with name {name}; to import a new key, use the import/ endpoint")
+        raise InvalidRequest(missing)
     if not existing.imported:
         raise InvalidRequest("the import_version endpoint can only be used with an imported key")
     if existing.convergent_encryption:
         raise InvalidRequest("import_version cannot be used on keys with convergent encryption enabled")
     private = is_private(d)
     material = await key_material(b, req, d, existing.type)
-    async with b.lock(name):
-        p = await b.load_copy(storage, name)
-        if p is None:
-            raise InvalidRequest(f"no key found with name {name}; to import a new key, use the import/ endpoint")
+    async with b.editing(storage, name, missing) as p:
         p.keys = {v: copy.copy(e) for v, e in p.keys.items()}  # entries may change: not the cached ones
         try:
             p.check_usable()

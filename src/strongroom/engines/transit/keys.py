@@ -278,10 +278,7 @@ async def delete_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
 async def config_key(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
     name = d.get("name")
     storage = storage_of(req)
-    async with b.lock(name):
-        p = await b.load_copy(storage, name)
-        if p is None:
-            raise InvalidRequest(f"no existing key named {name} could be found")
+    async with b.editing(storage, name, f"no existing key named {name} could be found") as p:
         warnings: list[str] = []
         persist = False
         if d.has("min_decryption_version"):
@@ -333,12 +330,8 @@ async def config_key(b: TransitBackend, req: Request, d: FieldData) -> Response 
 
 
 async def rotate_key(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
-    name = d.get("name")
     storage = storage_of(req)
-    async with b.lock(name):
-        p = await b.load_copy(storage, name)
-        if p is None:
-            raise InvalidRequest("key not found")
+    async with b.editing(storage, d.get("name"), "key not found") as p:
         await rotate_policy(b, p)
         await b.store(storage, p)
     return Response(data=key_view(p))
@@ -376,12 +369,8 @@ async def rotate_policy(b: TransitBackend, p: Policy) -> None:
 
 
 async def trim_key(b: TransitBackend, req: Request, d: FieldData) -> Response | None:
-    name = d.get("name")
     storage = storage_of(req)
-    async with b.lock(name):
-        p = await b.load_copy(storage, name)
-        if p is None:
-            raise InvalidRequest("invalid key name")
+    async with b.editing(storage, d.get("name"), "invalid key name") as p:
         if not d.has("min_available_version"):
             raise InvalidRequest("missing min_available_version")
         v = d.get("min_available_version")
