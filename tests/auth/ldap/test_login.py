@@ -178,10 +178,10 @@ async def test_unconfigured_login(vault: Vault) -> None:
 def test_bind_dn_without_search_escapes_the_username() -> None:
     from strongroom.auth.ldap.client import Settings, user_bind_dn_direct
 
-    s = Settings(urls=["ldap://x"], userdn=USERS, userattr="uid")
+    s = Settings(url="ldap://x", userdn=USERS, userattr="uid")
     assert user_bind_dn_direct(s, "bob") == f"uid=bob,{USERS}"
     assert user_bind_dn_direct(s, "bob,ou=x") == f"uid=bob\\,ou\\=x,{USERS}"
-    upn = Settings(urls=["ldap://x"], upndomain="example.org")
+    upn = Settings(url="ldap://x", upndomain="example.org")
     assert user_bind_dn_direct(upn, "bob") == "bob@example.org"
     assert user_bind_dn_direct(upn, "b*)") == "b\\2a\\29@example.org"
 

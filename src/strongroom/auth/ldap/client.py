@@ -52,20 +52,25 @@ class LdapError(Exception):
         self.credentials = credentials  # the user's fault (400), not the directory's
 
 
+DEFAULT_GROUPFILTER = "(|(memberUid={{.Username}})(member={{.UserDN}})(uniqueMember={{.UserDN}}))"
+DEFAULT_USERFILTER = "({{.UserAttr}}={{.Username}})"
+
+
 @dataclass(slots=True)
 class Settings:
-    """What a login needs from the config (a plain copy, safe to hand to a thread)."""
+    """The directory part of the config, in its field order: the stored config (LdapConfig) extends
+    it, and a login gets a plain copy of it, safe to hand to a thread."""
 
-    urls: list[str]
+    url: str = "ldap://127.0.0.1"
     binddn: str = ""
     bindpass: str = ""
     userdn: str = ""
     userattr: str = "cn"
-    userfilter: str = "({{.UserAttr}}={{.Username}})"
+    userfilter: str = DEFAULT_USERFILTER
     upndomain: str = ""
     discoverdn: bool = False
     groupdn: str = ""
-    groupfilter: str = ""
+    groupfilter: str = DEFAULT_GROUPFILTER
     groupattr: str = "cn"
     anonymous_group_search: bool = False
     starttls: bool = False
@@ -74,9 +79,16 @@ class Settings:
     tls_min_version: str = "tls12"
     tls_max_version: str = "tls12"
     deny_null_bind: bool = True
+    case_sensitive_names: bool = False
+    username_as_alias: bool = False
     connection_timeout: int = 30
     request_timeout: int = 90
     dereference_aliases: str = "never"
+
+    @property
+    def urls(self) -> list[str]:
+        """``url``'s comma-separated URLs, tried in order."""
+        return [u.strip() for u in self.url.split(",") if u.strip()]
 
 
 def render(template: str, values: dict[str, str]) -> str:

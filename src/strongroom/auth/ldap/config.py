@@ -11,7 +11,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 
-from strongroom.auth.ldap.client import DEREF, TLS_VERSIONS, Settings, check_template
+from strongroom.auth.ldap.client import (
+    DEFAULT_GROUPFILTER,
+    DEFAULT_USERFILTER,
+    DEREF,
+    TLS_VERSIONS,
+    Settings,
+    check_template,
+)
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Field, FieldData, FieldType, Op, Path, Request, Response, TokenParams, storage_of, token_fields
 from strongroom.framework.records import load_record, save_record
@@ -21,35 +28,10 @@ if TYPE_CHECKING:
     from strongroom.auth.ldap import LdapBackend
 
 CONFIG_KEY = "config"
-DEFAULT_GROUPFILTER = "(|(memberUid={{.Username}})(member={{.UserDN}})(uniqueMember={{.UserDN}}))"
-DEFAULT_USERFILTER = "({{.UserAttr}}={{.Username}})"
 
 
 @dataclass(slots=True)
-class LdapConfig:
-    url: str = "ldap://127.0.0.1"
-    binddn: str = ""
-    bindpass: str = ""
-    userdn: str = ""
-    userattr: str = "cn"
-    userfilter: str = DEFAULT_USERFILTER
-    upndomain: str = ""
-    discoverdn: bool = False
-    groupdn: str = ""
-    groupfilter: str = DEFAULT_GROUPFILTER
-    groupattr: str = "cn"
-    anonymous_group_search: bool = False
-    starttls: bool = False
-    insecure_tls: bool = False
-    certificate: str = ""
-    tls_min_version: str = "tls12"
-    tls_max_version: str = "tls12"
-    deny_null_bind: bool = True
-    case_sensitive_names: bool = False
-    username_as_alias: bool = False
-    connection_timeout: int = 30
-    request_timeout: int = 90
-    dereference_aliases: str = "never"
+class LdapConfig(Settings):
     token: TokenParams = field(default_factory=TokenParams)
 
     def to_json(self) -> dict[str, Any]:
@@ -65,10 +47,7 @@ class LdapConfig:
         return cfg
 
     def settings(self) -> Settings:
-        plain = {f.name: getattr(self, f.name) for f in fields(Settings) if hasattr(self, f.name)}
-        plain.pop("urls", None)
-        urls = [u.strip() for u in self.url.split(",") if u.strip()]
-        return Settings(urls=urls, **plain)
+        return Settings(**{f.name: getattr(self, f.name) for f in fields(Settings)})
 
     def to_response(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("token", "bindpass")}
@@ -152,10 +131,9 @@ def _validate(cfg: LdapConfig) -> None:
         raise InvalidRequest("'tls_max_version' must be greater than or equal to 'tls_min_version'")
     if cfg.dereference_aliases not in DEREF:
         raise InvalidRequest(f"invalid 'dereference_aliases' value \"{cfg.dereference_aliases}\"")
-    urls = [u.strip() for u in cfg.url.split(",") if u.strip()]
-    if not urls:
+    if not cfg.urls:
         raise InvalidRequest("url is required")
-    for u in urls:
+    for u in cfg.urls:
         if not u.lower().startswith(("ldap://", "ldaps://")):
             raise InvalidRequest(f'invalid url "{u}": the scheme must be ldap or ldaps')
     if cfg.certificate and "-----BEGIN CERTIFICATE-----" not in cfg.certificate:
