@@ -59,6 +59,14 @@ async def resolve_target(c: Client, mount_flag: str, path: str) -> Target:
     return Target(mount, full)
 
 
+async def v2_api(c: Client, mount_flag: str, path: str, segment: str, what: str) -> str:
+    """The KV v2 API path of PATH's ``segment``; on a v1 mount, a usage error: ``what`` is not supported."""
+    t = await resolve_target(c, mount_flag, path)
+    if not t.v2:
+        raise UsageError(f"{what} not supported on KV Version 1")
+    return t.api(segment)
+
+
 def kv_context(name: str, help_text: str, *, field: bool = False, output: bool = True) -> tuple[Context, Flag[str]]:
     ctx = Context(f"kv {name}", help_text, field=field, output=output)
     mount = ctx.fs.string("mount", "", _MOUNT_USAGE)
@@ -304,10 +312,7 @@ def _versioned(verb: str, help_text: str) -> Any:
         numbers = _versions(versions.value, verb)
 
         async def go(c: Client) -> int:
-            t = await resolve_target(c, mount.value, args[0])
-            if not t.v2:
-                raise UsageError(f"{verb.capitalize()} not supported on KV Version 1")
-            path = t.api(verb)
+            path = await v2_api(c, mount.value, args[0], verb, verb.capitalize())
             with api_errors(f"Error writing data to {path}"):
                 await c.write(path, {"versions": numbers})
             ctx.success(f"Success! Data written to: {path}")
@@ -344,10 +349,7 @@ def rollback(argv: list[str]) -> int:
         raise UsageError("Must specify a version to rollback to with -version")
 
     async def go(c: Client) -> int:
-        t = await resolve_target(c, mount.value, args[0])
-        if not t.v2:
-            raise UsageError("Rollback not supported on KV Version 1")
-        path = t.api("data")
+        path = await v2_api(c, mount.value, args[0], "data", "Rollback")
         with api_errors(f"Error reading {path}"):
             current = await c.read_secret(path)
             old = await c.read_secret(path, {"version": str(version.value)})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.api import Client
-from strongroom.cli.context import CLIError, UsageError, api_errors, out, warn
-from strongroom.cli.kv import kv_context, kv_help, metadata_section, path_header, resolve_target
+from strongroom.cli.context import CLIError, api_errors, out, warn
+from strongroom.cli.kv import kv_context, kv_help, metadata_section, path_header, v2_api
 from strongroom.cli.output import header, kv_table, secret_json, section_width, table_value
 
 METADATA_GET_HELP = kv_help("metadata get [options] KEY", """\
@@ -20,10 +20,7 @@ def metadata_get(argv: list[str]) -> int:
     args = ctx.parse(argv, 1)
 
     async def go(c: Client) -> int:
-        t = await resolve_target(c, mount.value, args[0])
-        if not t.v2:
-            raise UsageError("Metadata not supported on KV Version 1")
-        path = t.api("metadata")
+        path = await v2_api(c, mount.value, args[0], "metadata", "Metadata")
         with api_errors(f"Error reading {path}"):
             resp = await c.read_secret(path)
         if not isinstance(resp, dict) or not isinstance(resp.get("data"), dict):
@@ -64,10 +61,7 @@ def metadata_put(argv: list[str]) -> int:
     args = ctx.parse(argv, 1)
 
     async def go(c: Client) -> int:
-        t = await resolve_target(c, mount.value, args[0])
-        if not t.v2:
-            raise UsageError("Metadata not supported on KV Version 1")
-        path = t.api("metadata")
+        path = await v2_api(c, mount.value, args[0], "metadata", "Metadata")
         body: dict[str, Any] = {}
         if max_versions.value >= 0:
             body["max_versions"] = max_versions.value
@@ -96,10 +90,7 @@ def metadata_delete(argv: list[str]) -> int:
     args = ctx.parse(argv, 1)
 
     async def go(c: Client) -> int:
-        t = await resolve_target(c, mount.value, args[0])
-        if not t.v2:
-            raise UsageError("Metadata not supported on KV Version 1")
-        path = t.api("metadata")
+        path = await v2_api(c, mount.value, args[0], "metadata", "Metadata")
         with api_errors(f"Error deleting {path}"):
             await c.delete(path)
         out(f"Success! Data deleted (if it existed) at: {path}")
