@@ -68,6 +68,31 @@ def _auth_of(body: Any, where: str) -> dict[str, Any]:
     return auth
 
 
+async def _login(client: Client, kind: str, mount: str, data: dict[str, Any], *, path: str = "") -> dict[str, Any]:
+    """POST a login (``path``, by default ``{mount}/login``) without a token and take its ``auth``; the
+    server refusing the credentials (400, 403) is an AuthError, anything else the caller's to retry."""
+    try:
+        body = await client.request("POST", path or f"{mount}/login", json=data, headers={"X-Vault-Token": ""})
+    except APIError as e:
+        if e.status in (400, 403):
+            raise AuthError(f"{kind} login failed: {'; '.join(e.errors) or e.status}") from None
+        raise
+    return _auth_of(body, f"{mount}/login")
+
+
+def _flag(config: dict[str, Any], key: str, default: bool) -> bool:
+    """A boolean option as Vault Agent reads it: a bool, or a string "true"/"1"."""
+    value = config.get(key, default)
+    return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+
+
+def _remove(path: str, what: str) -> None:
+    try:
+        os.remove(path)
+    except OSError as e:
+        raise AuthError(f"error removing {what} file {path}: {e.strerror or e}") from None
+
+
 class TokenFile:
     def __init__(self, m: Method) -> None:
         self.path = str(m.config.get("token_file_path") or "")
@@ -91,8 +116,7 @@ class AppRole:
         if not self.role_id_file:
             raise ConfigError("approle: role_id_file_path is required")
         self.secret_id_file = str(c.get("secret_id_file_path") or "")
-        remove = c.get("remove_secret_id_file_after_reading", True)
-        self.remove = remove if isinstance(remove, bool) else str(remove).lower() in ("true", "1")
+        self.remove = _flag(c, "remove_secret_id_file_after_reading", True)
         self.wrapping_path = str(c.get("secret_id_response_wrapping_path") or "").strip("/")
         self._secret_id = ""  # the last one read: the file may be gone by the next login
 
@@ -103,13 +127,7 @@ class AppRole:
             secret_id = await self._secret_id_now(client)
             if secret_id:
                 data["secret_id"] = secret_id
-        try:
-            body = await client.request("POST", f"{self.mount}/login", json=data, headers={"X-Vault-Token": ""})
-        except APIError as e:
-            if e.status in (400, 403):
-                raise AuthError(f"approle login failed: {'; '.join(e.errors) or e.status}") from None
-            raise
-        return _auth_of(body, f"{self.mount}/login")
+        return await _login(client, "approle", self.mount, data)
 
     async def _secret_id_now(self, client: Client) -> str:
         if not os.path.exists(self.secret_id_file):
@@ -122,10 +140,7 @@ class AppRole:
         secret_id = await self._unwrap(client, raw) if self.wrapping_path else raw
         self._secret_id = secret_id
         if self.remove:
-            try:
-                os.remove(self.secret_id_file)
-            except OSError as e:
-                raise AuthError(f"error removing secret ID file {self.secret_id_file}: {e.strerror or e}") from None
+            _remove(self.secret_id_file, "secret ID")
         return secret_id
 
     async def _unwrap(self, client: Client, wrapping_token: str) -> str:
@@ -161,14 +176,8 @@ class UserPass:
 
     async def login(self, client: Client) -> dict[str, Any]:
         password = self.password or _read(self.password_file, "password")
-        try:
-            body = await client.request("POST", f"{self.mount}/login/{self.username}", json={"password": password},
-                                        headers={"X-Vault-Token": ""})
-        except APIError as e:
-            if e.status in (400, 403):
-                raise AuthError(f"userpass login failed: {'; '.join(e.errors) or e.status}") from None
-            raise
-        return _auth_of(body, f"{self.mount}/login")
+        return await _login(client, "userpass", self.mount, {"password": password},
+                            path=f"{self.mount}/login/{self.username}")
 
 
 K8S_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -186,8 +195,7 @@ class RoleJWT:
             self.path, self.remove = str(c.get("token_path") or K8S_TOKEN), False
         else:
             self.path = str(c.get("path") or "")
-            remove = c.get("remove_jwt_after_reading", True)
-            self.remove = remove if isinstance(remove, bool) else str(remove).lower() in ("true", "1")
+            self.remove = _flag(c, "remove_jwt_after_reading", True)
         if not self.role or not self.path:
             raise ConfigError(f"{m.type}: role and {'token_path' if m.type == 'kubernetes' else 'path'} are required")
         self._jwt = ""
@@ -196,20 +204,10 @@ class RoleJWT:
         if os.path.exists(self.path):
             self._jwt = _read(self.path, "JWT")
             if self.remove:
-                try:
-                    os.remove(self.path)
-                except OSError as e:
-                    raise AuthError(f"error removing JWT file {self.path}: {e.strerror or e}") from None
+                _remove(self.path, "JWT")
         if not self._jwt:
             raise AuthError(f"JWT file {self.path} does not exist")
-        try:
-            body = await client.request("POST", f"{self.mount}/login", json={"role": self.role, "jwt": self._jwt},
-                                        headers={"X-Vault-Token": ""})
-        except APIError as e:
-            if e.status in (400, 403):
-                raise AuthError(f"{self.kind} login failed: {'; '.join(e.errors) or e.status}") from None
-            raise
-        return _auth_of(body, f"{self.mount}/login")
+        return await _login(client, self.kind, self.mount, {"role": self.role, "jwt": self._jwt})
 
 
 class Cert:
@@ -228,8 +226,7 @@ class Cert:
         if not self.client_cert and not vault.client_cert:
             raise ConfigError("cert: a client certificate is required (client_cert and client_key in the method's"
                               " config, or in the vault stanza)")
-        reload = c.get("reload", False)
-        self.reload = reload if isinstance(reload, bool) else str(reload).lower() in ("true", "1")
+        self.reload = _flag(c, "reload", False)
         # As Vault Agent: a CA or a certificate of the method's own means a client of its own for the
         # login; otherwise the agent's client, which presents the vault stanza's certificate.
         self.own = bool(self.ca_cert or self.client_cert)
@@ -255,15 +252,7 @@ class Cert:
 
     async def login(self, client: Client) -> dict[str, Any]:
         login_client = await self._login_client(client)
-        try:
-            body = await login_client.request("POST", f"{self.mount}/login",
-                                              json={"name": self.name} if self.name else {},
-                                              headers={"X-Vault-Token": ""})
-        except APIError as e:
-            if e.status in (400, 403):
-                raise AuthError(f"cert login failed: {'; '.join(e.errors) or e.status}") from None
-            raise
-        return _auth_of(body, f"{self.mount}/login")
+        return await _login(login_client, "cert", self.mount, {"name": self.name} if self.name else {})
 
     async def aclose(self) -> None:
         if self._client is not None:
