@@ -68,11 +68,13 @@ def _auth_of(body: Any, where: str) -> dict[str, Any]:
     return auth
 
 
-async def _login(client: Client, kind: str, mount: str, data: dict[str, Any], *, path: str = "") -> dict[str, Any]:
+async def _login(client: Client, kind: str, mount: str, data: dict[str, Any], *,
+                 path: str = "") -> dict[str, Any]:
     """POST a login (``path``, by default ``{mount}/login``) without a token and take its ``auth``; the
     server refusing the credentials (400, 403) is an AuthError, anything else the caller's to retry."""
     try:
-        body = await client.request("POST", path or f"{mount}/login", json=data, headers={"X-Vault-Token": ""})
+        body = await client.request("POST", path or f"{mount}/login", json=data,
+                                    headers={"X-Vault-Token": ""})
     except APIError as e:
         if e.status in (400, 403):
             raise AuthError(f"{kind} login failed: {'; '.join(e.errors) or e.status}") from None

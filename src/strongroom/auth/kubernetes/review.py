@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,18 +99,9 @@ async def review(client: httpx.AsyncClient, host: str, jwt: str, bearer: str, au
     body = orjson.dumps({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "spec": spec})
     headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json",
                "Accept": "application/json"}
-    try:
-        async with asyncio.timeout(timeout):
-            resp = await client.post(host.rstrip("/") + REVIEW_PATH, content=body, headers=headers,
-                                     timeout=timeout)
-    except TimeoutError:
-        raise ReviewUnavailable(f"the Kubernetes API did not answer the TokenReview within {timeout:g}s") from None
-    except httpx.ConnectError as e:
-        raise ReviewUnavailable(f"could not connect to the Kubernetes API: {_reason(e)}") from None
-    except httpx.TimeoutException:
-        raise ReviewUnavailable(f"the Kubernetes API did not answer the TokenReview within {timeout:g}s") from None
-    except httpx.HTTPError as e:
-        raise ReviewUnavailable(f"error calling the Kubernetes API: {_reason(e)}") from None
+    resp = await _answer(client.post(host.rstrip("/") + REVIEW_PATH, content=body, headers=headers,
+                                     timeout=timeout),
+                         timeout, f"the Kubernetes API did not answer the TokenReview within {timeout:g}s")
     return parse(resp.status_code, resp.content[:_MAX_BODY])
 
 
@@ -118,18 +110,9 @@ async def namespace_labels(client: httpx.AsyncClient, host: str, namespace: str,
     """The labels of ``namespace`` (``GET /api/v1/namespaces/NAME``). ``namespace`` must already be
     a valid DNS label. ReviewRejected when the API refuses, ReviewUnavailable when it cannot answer."""
     headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
-    try:
-        async with asyncio.timeout(timeout):
-            resp = await client.get(f"{host.rstrip('/')}/api/v1/namespaces/{namespace}", headers=headers,
-                                    timeout=timeout)
-    except TimeoutError:
-        raise ReviewUnavailable(f"the Kubernetes API did not answer within {timeout:g}s") from None
-    except httpx.ConnectError as e:
-        raise ReviewUnavailable(f"could not connect to the Kubernetes API: {_reason(e)}") from None
-    except httpx.TimeoutException:
-        raise ReviewUnavailable(f"the Kubernetes API did not answer within {timeout:g}s") from None
-    except httpx.HTTPError as e:
-        raise ReviewUnavailable(f"error calling the Kubernetes API: {_reason(e)}") from None
+    resp = await _answer(client.get(f"{host.rstrip('/')}/api/v1/namespaces/{namespace}", headers=headers,
+                                    timeout=timeout),
+                         timeout, f"the Kubernetes API did not answer within {timeout:g}s")
     if resp.status_code != 200:
         raise ReviewRejected(f"the Kubernetes API answered {resp.status_code} for namespace {namespace!r}")
     try:
@@ -141,6 +124,20 @@ async def namespace_labels(client: httpx.AsyncClient, host: str, namespace: str,
     if not isinstance(labels, dict):
         return {}
     return {str(k): str(v) for k, v in labels.items()}
+
+
+async def _answer(call: Awaitable[httpx.Response], timeout: float, late: str) -> httpx.Response:
+    """``call``'s response within ``timeout``: no response (timeout, ``late`` then says so; no
+    connection; transport error) is ReviewUnavailable."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await call
+    except (TimeoutError, httpx.TimeoutException):
+        raise ReviewUnavailable(late) from None
+    except httpx.ConnectError as e:
+        raise ReviewUnavailable(f"could not connect to the Kubernetes API: {_reason(e)}") from None
+    except httpx.HTTPError as e:
+        raise ReviewUnavailable(f"error calling the Kubernetes API: {_reason(e)}") from None
 
 
 def _reason(e: Exception) -> str:
