@@ -114,7 +114,7 @@ P = TypeVar("P", bound=_Public)
 @dataclass(frozen=True, slots=True)
 class Named(Generic[P]):
     """The records kept one per name under ``prefix``, with the existence check, LIST and READ
-    their paths share (connections, roles and static roles answer them alike: nothing is a 404)."""
+    their paths share (connections, roles and static roles answer them alike: nothing found is a 404)."""
 
     prefix: str
     cls: type[P]
